@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs a command with the project's tools on PATH: Node >= 22 always; the pinned OPA CLI too when
+# the first argument is --opa. Installs npm dependencies first when node_modules is missing or
+# older than package-lock.json, so that `npm start` works on a fresh clone.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ "${1:-}" = "--opa" ]; then export VERDICT_TOOLS_OPA=1; shift; fi
+source "$root/scripts/tools.sh"
+if [ ! -f "$root/node_modules/.package-lock.json" ] || [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
+  echo "run: installing npm dependencies (npm ci)" >&2
+  (cd "$root" && npm ci --no-audit --no-fund >&2)
+fi
+exec "$@"

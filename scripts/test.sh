@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, type check, policy checks and tests, bundle freshness, vitest.
+# Integration tests need Postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres)
+# and Redis (REDIS_URL, default redis://127.0.0.1:6379); they fail, never skip, when those are down.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export VERDICT_TOOLS_OPA=1
+source scripts/tools.sh
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "test: installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund
+fi
+step() { printf '\n== %s\n' "$*"; }
+step "lint (biome)";               npx biome check .
+step "type check (tsc --noEmit)";  npx tsc --noEmit
+step "opa check";                  opa check --strict policies/
+step "opa test";                   opa test policies/ --explain=fails
+step "policy bundle is current";   node scripts/build-policies.ts --check
+step "vitest";                     npx vitest run "$@"

@@ -1,0 +1,181 @@
+import path from 'node:path';
+
+/** How decision records reach the audit store. See docs/decisions/0003-audit-durability.md. */
+export type AuditMode = 'sync' | 'async' | 'off';
+
+/** The whole typed configuration. Only `resolveConfig` reads the environment. */
+export interface Config {
+  port: number;
+  host: string;
+  /** Postgres connection string; absent → embedded PGlite in `dataDir`. */
+  databaseUrl: string | undefined;
+  /** Redis connection string; absent → in-process bus and rate limiter. */
+  redisUrl: string | undefined;
+  dataDir: string;
+  logLevel: string;
+  /** Path of the bundle served when none was uploaded (a directory or a .tar.gz). */
+  bundlePath: string;
+  /** Entrypoint used by the native and AuthZEN APIs when the request names none. */
+  defaultEntrypoint: string;
+  batchLimit: number;
+  bodyLimitBytes: number;
+  workers: number;
+  corsOrigins: string[];
+  jwt: {
+    secret: string | undefined;
+    publicKey: string | undefined;
+    jwksUrl: string | undefined;
+    issuer: string | undefined;
+    audience: string | undefined;
+    clockSkewSeconds: number;
+  };
+  rateLimit: { max: number; windowMs: number };
+  audit: {
+    mode: AuditMode;
+    /** A group-commit batch closes at this many records... */
+    batchMaxRecords: number;
+    /** ...or this many milliseconds after its first record, whichever comes first. */
+    batchMaxWaitMs: number;
+    /** Records waiting to be committed; beyond it, requests wait up to `enqueueTimeoutMs`. */
+    queueMaxRecords: number;
+    enqueueTimeoutMs: number;
+    spoolMaxBytes: number;
+    retentionMonths: number;
+  };
+  shutdownTimeoutMs: number;
+}
+
+/** A configuration error names the variable at fault; main prints it and exits non-zero. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULTS = {
+  port: 8080,
+  host: '0.0.0.0',
+  dataDir: '.verdict-data',
+  logLevel: 'info',
+  bundlePath: 'policies/bundle/bundle.tar.gz',
+  defaultEntrypoint: 'verdict/decision',
+  batchLimit: 100,
+  bodyLimitBytes: 1024 * 1024,
+  workers: 1,
+  jwtClockSkewSeconds: 30,
+  rateLimitMax: 6000,
+  rateLimitWindowMs: 60_000,
+  auditMode: 'sync' as AuditMode,
+  auditBatchMaxRecords: 500,
+  auditBatchMaxWaitMs: 2,
+  auditQueueMaxRecords: 20_000,
+  auditEnqueueTimeoutMs: 5_000,
+  auditSpoolMaxBytes: 1024 * 1024 * 1024,
+  auditRetentionMonths: 13,
+  shutdownTimeoutMs: 25_000,
+} as const;
+
+type Env = Record<string, string | undefined>;
+
+function text(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+function url(env: Env, name: string, protocols: readonly string[]): string | undefined {
+  const raw = text(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(name, 'is not a valid URL');
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `must use ${protocols.join(' or ')}, got ${parsed.protocol}`);
+  }
+  return raw;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Validates the environment and fills in defaults. Pure: the same env gives the same Config. */
+export function resolveConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
+  const jwt = {
+    secret: text(env, 'JWT_SECRET'),
+    publicKey: text(env, 'JWT_PUBLIC_KEY'),
+    jwksUrl: url(env, 'JWT_JWKS_URL', ['https:', 'http:']),
+    issuer: text(env, 'JWT_ISSUER'),
+    audience: text(env, 'JWT_AUDIENCE'),
+    clockSkewSeconds: integer(env, 'JWT_CLOCK_SKEW_SECONDS', DEFAULTS.jwtClockSkewSeconds, 0, 300),
+  };
+  const keySources = [jwt.secret, jwt.publicKey, jwt.jwksUrl].filter((v) => v !== undefined).length;
+  if (keySources > 1) {
+    throw new ConfigError('JWT_SECRET', 'set only one of JWT_SECRET, JWT_PUBLIC_KEY and JWT_JWKS_URL');
+  }
+  if (jwt.secret !== undefined && Buffer.byteLength(jwt.secret) < 32) {
+    throw new ConfigError('JWT_SECRET', 'must be at least 32 bytes long');
+  }
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const audit = {
+    mode: oneOf(env, 'VERDICT_AUDIT_MODE', ['sync', 'async', 'off'] as const, DEFAULTS.auditMode),
+    batchMaxRecords: integer(env, 'VERDICT_AUDIT_BATCH_MAX', DEFAULTS.auditBatchMaxRecords, 1, 10_000),
+    batchMaxWaitMs: integer(env, 'VERDICT_AUDIT_BATCH_WAIT_MS', DEFAULTS.auditBatchMaxWaitMs, 0, 1_000),
+    queueMaxRecords: integer(env, 'VERDICT_AUDIT_QUEUE_MAX', DEFAULTS.auditQueueMaxRecords, 1, 10_000_000),
+    enqueueTimeoutMs: integer(
+      env,
+      'VERDICT_AUDIT_ENQUEUE_TIMEOUT_MS',
+      DEFAULTS.auditEnqueueTimeoutMs,
+      1,
+      600_000,
+    ),
+    spoolMaxBytes: integer(env, 'VERDICT_AUDIT_SPOOL_MAX_BYTES', DEFAULTS.auditSpoolMaxBytes, 0, 2 ** 50),
+    retentionMonths: integer(env, 'VERDICT_AUDIT_RETENTION_MONTHS', DEFAULTS.auditRetentionMonths, 1, 1200),
+  };
+  return {
+    port: integer(env, 'PORT', DEFAULTS.port, 0, 65_535),
+    host: text(env, 'HOST') ?? DEFAULTS.host,
+    databaseUrl,
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    dataDir: path.resolve(cwd, text(env, 'VERDICT_DATA_DIR') ?? DEFAULTS.dataDir),
+    logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, DEFAULTS.logLevel),
+    bundlePath: path.resolve(cwd, text(env, 'VERDICT_BUNDLE') ?? DEFAULTS.bundlePath),
+    defaultEntrypoint: text(env, 'VERDICT_DEFAULT_ENTRYPOINT') ?? DEFAULTS.defaultEntrypoint,
+    batchLimit: integer(env, 'VERDICT_BATCH_LIMIT', DEFAULTS.batchLimit, 1, 10_000),
+    bodyLimitBytes: integer(env, 'VERDICT_BODY_LIMIT_BYTES', DEFAULTS.bodyLimitBytes, 1024, 64 * 1024 * 1024),
+    workers: integer(env, 'VERDICT_WORKERS', DEFAULTS.workers, 1, 256),
+    corsOrigins: (text(env, 'VERDICT_CORS_ORIGINS') ?? '')
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter((origin) => origin !== ''),
+    jwt,
+    rateLimit: {
+      max: integer(env, 'VERDICT_RATE_LIMIT_MAX', DEFAULTS.rateLimitMax, 1, 100_000_000),
+      windowMs: integer(env, 'VERDICT_RATE_LIMIT_WINDOW_MS', DEFAULTS.rateLimitWindowMs, 100, 86_400_000),
+    },
+    audit,
+    shutdownTimeoutMs: integer(env, 'VERDICT_SHUTDOWN_TIMEOUT_MS', DEFAULTS.shutdownTimeoutMs, 100, 600_000),
+  };
+}
