@@ -1,0 +1,70 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import { placeholderAuth } from './auth/caller.ts';
+import type { Config } from './config/index.ts';
+import type { ActivePolicy, DecisionService } from './decisions/service.ts';
+import { authzenRoutes } from './http/authzen-routes.ts';
+import { dataRoutes } from './http/data-routes.ts';
+import { decisionRoutes } from './http/decision-routes.ts';
+import { registerErrorHandling } from './http/errors.ts';
+import { healthRoutes, type Readiness } from './http/health-routes.ts';
+
+/** Everything the HTTP layer needs, constructed by main (or by a test). */
+export interface AppDeps {
+  config: Config;
+  decisions: DecisionService;
+  policy: ActivePolicy;
+  readiness: Readiness;
+  /** Fastify's logger option: pino options, an instance, or false. */
+  logger?: FastifyServerOptions['logger'];
+  /** The authentication plugin; defaults to the development placeholder. */
+  auth?: FastifyPluginAsync;
+  /** Extra route plugins (audit, bundles...), registered after the core routes. */
+  plugins?: FastifyPluginAsync[];
+}
+
+export type App = FastifyInstance;
+
+/** Builds the Fastify app. Used the same way by main and by tests (`app.inject`). */
+export async function buildApp(deps: AppDeps): Promise<App> {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.config.bodyLimitBytes,
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    requestIdHeader: 'x-request-id',
+    requestIdLogLabel: 'request_id',
+    disableRequestLogging: false,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  registerErrorHandling(app);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Verdict',
+        version: '1',
+        description: 'Policy decision point for AI systems: decisions, audit trail, policy bundles.',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(deps.auth ?? placeholderAuth);
+  await app.register(healthRoutes, { readiness: deps.readiness });
+  await app.register(decisionRoutes, { decisions: deps.decisions, config: deps.config });
+  await app.register(dataRoutes, { decisions: deps.decisions });
+  await app.register(authzenRoutes, { decisions: deps.decisions, config: deps.config });
+  for (const plugin of deps.plugins ?? []) await app.register(plugin);
+  return app;
+}

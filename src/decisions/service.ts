@@ -1,0 +1,240 @@
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import { v7 as uuidv7 } from 'uuid';
+import { applyMask, maskRules } from '../audit/mask.ts';
+import type { PolicyEngine } from '../engine/engine.ts';
+import { failClosed, isContractError, toPolicyResult } from './result.ts';
+import type { Caller, DecisionRecord, DecisionRecorder, DecisionSurface, PolicyResult } from './types.ts';
+
+/** The entrypoint OPA's decision-log masking convention uses. */
+export const MASK_ENTRYPOINT = 'system/log/mask';
+
+/** What the active policy revision is, right now. Swapped atomically by src/bundles. */
+export interface ActivePolicy {
+  current(): PolicyEngine;
+}
+
+/** One decision to make. */
+export interface DecisionQuery {
+  surface: DecisionSurface;
+  entrypoint: string;
+  /**
+   * For contract surfaces (native, AuthZEN): the envelope without caller and now — the service adds
+   * both. For the data surface: the policy input verbatim (undefined when the request had none).
+   */
+  input: unknown;
+  caller: Caller;
+  traceId: string | null;
+}
+
+/** A decision made and recorded. */
+export interface Decision {
+  id: string;
+  decidedAt: string;
+  /** For contract surfaces the validated result (a fail-closed deny on any error). */
+  result: PolicyResult;
+  /** The entrypoint's raw value (data surface); undefined when the policy produced none. */
+  value: unknown;
+  defined: boolean;
+  allow: boolean;
+  revision: { entrypoint: string; revision: string; digest: string };
+  error: { code: string; message: string } | null;
+}
+
+/** The decision could not be recorded, so it must not be answered (fail closed → 503). */
+export class DecisionUnrecordedError extends Error {
+  override name = 'DecisionUnrecordedError';
+}
+
+/** The named entrypoint does not exist in the active bundle (a client error, 404 or 400). */
+export class UnknownEntrypointError extends Error {
+  override name = 'UnknownEntrypointError';
+  readonly entrypoint: string;
+  constructor(entrypoint: string) {
+    super(`entrypoint ${entrypoint} is not in the active policy bundle`);
+    this.entrypoint = entrypoint;
+  }
+}
+
+function longestEntrypointPrefix(engine: PolicyEngine, path: string): string | null {
+  const segments = path.split('/');
+  for (let n = segments.length - 1; n > 0; n--) {
+    const candidate = segments.slice(0, n).join('/');
+    if (engine.hasEntrypoint(candidate)) return candidate;
+  }
+  return null;
+}
+
+function walk(value: unknown, segments: string[]): unknown {
+  let node = value;
+  for (const segment of segments) {
+    if (Array.isArray(node) && /^\d+$/.test(segment)) node = node[Number(segment)];
+    else if (isObject(node) && Object.hasOwn(node, segment)) node = node[segment];
+    else return undefined;
+  }
+  return node;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+function keysOf(input: unknown) {
+  const subject = isObject(input) && isObject(input.subject) ? input.subject : {};
+  const action = isObject(input) && isObject(input.action) ? input.action : {};
+  const resource = isObject(input) && isObject(input.resource) ? input.resource : {};
+  return {
+    subjectType: stringOrNull(subject.type),
+    subjectId: stringOrNull(subject.id),
+    actionName: stringOrNull(action.name),
+    resourceType: stringOrNull(resource.type),
+    resourceId: stringOrNull(resource.id),
+  };
+}
+
+/**
+ * The one place where decisions are made: evaluate → record → respond. Every API surface calls it,
+ * so every decision is recorded the same way.
+ */
+export class DecisionService {
+  private readonly policy: ActivePolicy;
+  private readonly recorder: DecisionRecorder;
+  private readonly clock: () => Date;
+
+  constructor(deps: { policy: ActivePolicy; recorder: DecisionRecorder; clock?: () => Date }) {
+    this.policy = deps.policy;
+    this.recorder = deps.recorder;
+    this.clock = deps.clock ?? (() => new Date());
+  }
+
+  /** True when the active bundle has the entrypoint (so a route can answer 404 before deciding). */
+  hasEntrypoint(entrypoint: string): boolean {
+    return this.policy.current().hasEntrypoint(entrypoint);
+  }
+
+  async decide(query: DecisionQuery): Promise<Decision> {
+    const [decision] = await this.decideMany([query]);
+    return decision!;
+  }
+
+  /**
+   * Decides every query on the same policy revision and records them together (one enqueue), so a
+   * batch costs one group-commit wait. Throws DecisionUnrecordedError when recording fails: no
+   * decision of the batch may then be answered.
+   */
+  async decideMany(queries: DecisionQuery[]): Promise<Decision[]> {
+    // NOTE: take the engine once, so that a hot swap mid-batch cannot split a batch across revisions.
+    const engine = this.policy.current();
+    const decisions: Decision[] = [];
+    const records: DecisionRecord[] = [];
+    for (const query of queries) {
+      const { decision, record } = this.evaluate(engine, query);
+      decisions.push(decision);
+      records.push(record);
+    }
+    try {
+      await this.recorder.record(records);
+    } catch (err) {
+      throw new DecisionUnrecordedError('decision records could not be kept', { cause: err });
+    }
+    return decisions;
+  }
+
+  private evaluate(
+    engine: PolicyEngine,
+    query: DecisionQuery,
+  ): { decision: Decision; record: DecisionRecord } {
+    const contract = query.surface !== 'data';
+    let entrypoint = query.entrypoint;
+    let subpath: string[] = [];
+    if (!engine.hasEntrypoint(entrypoint)) {
+      if (contract) throw new UnknownEntrypointError(entrypoint);
+      // OPA's data API also answers paths below a rule (verdict/decision/allow): evaluate the longest
+      // entrypoint that is a prefix of the path and walk into its value.
+      const prefix = longestEntrypointPrefix(engine, entrypoint);
+      if (prefix) {
+        subpath = entrypoint.slice(prefix.length + 1).split('/');
+        entrypoint = prefix;
+      }
+    }
+    const decidedAt = this.clock().toISOString();
+    const input = contract
+      ? { ...(query.input as Record<string, unknown>), caller: query.caller, now: decidedAt }
+      : query.input;
+    // NOTE: one serialisation serves both the engine and the digest: canonical JSON (RFC 8785) is
+    // valid JSON, and hashing it lets an auditor recompute the digest from the stored input.
+    const inputJson = input === undefined ? undefined : canonicalize(input);
+    const inputSha256 = createHash('sha256')
+      .update(inputJson ?? '')
+      .digest('hex');
+    const evaluation = engine.evaluateJson(entrypoint, inputJson);
+    if (subpath.length > 0 && evaluation.defined) {
+      evaluation.value = walk(evaluation.value, subpath);
+      evaluation.defined = evaluation.value !== undefined;
+    }
+
+    let result: PolicyResult;
+    let error: { code: string; message: string } | null = evaluation.error;
+    let allow: boolean;
+    if (contract) {
+      const checked = error ? null : toPolicyResult(evaluation.defined, evaluation.value);
+      if (checked === null || isContractError(checked)) {
+        error ??= checked as { code: string; message: string };
+        result = failClosed(error.code, error.message);
+      } else {
+        result = checked;
+      }
+      allow = result.allow;
+    } else {
+      // The data surface returns the raw value; "allow" in the record means the value was `true`
+      // or an object whose `allow` is `true`.
+      allow = evaluation.value === true || (isObject(evaluation.value) && evaluation.value.allow === true);
+      result = { allow, violations: [], obligations: [], exceptions: [] };
+    }
+
+    const id = uuidv7();
+    const decision: Decision = {
+      id,
+      decidedAt,
+      result,
+      value: evaluation.value,
+      defined: evaluation.defined,
+      allow,
+      revision: { entrypoint: query.entrypoint, revision: engine.ref.revision, digest: engine.ref.digest },
+      error,
+    };
+    const record: DecisionRecord = {
+      id,
+      decidedAt,
+      surface: query.surface,
+      caller: query.caller,
+      entrypoint: query.entrypoint,
+      bundle: engine.ref,
+      ...keysOf(input),
+      allow,
+      result: contract ? result : (evaluation.value ?? null),
+      input: this.masked(engine, input),
+      inputSha256,
+      exceptions: result.exceptions,
+      shadow: null,
+      evalMicros: evaluation.evalMicros,
+      traceId: query.traceId,
+      error,
+    };
+    return { decision, record };
+  }
+
+  private masked(engine: PolicyEngine, input: unknown): unknown {
+    if (input === undefined) return null;
+    if (!engine.hasEntrypoint(MASK_ENTRYPOINT)) return input;
+    const mask = engine.evaluate(MASK_ENTRYPOINT, { input });
+    // NOTE: when the mask policy itself fails, keep nothing of the input rather than risk storing a
+    // secret: the digest still identifies it.
+    if (mask.error) return { masked: 'mask policy failed; input withheld' };
+    return applyMask(input, maskRules(mask.value)).input;
+  }
+}

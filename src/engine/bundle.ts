@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import { Parser, type ReadEntry } from 'tar';
+
+/** The `.manifest` of an OPA bundle, as far as Verdict reads it. */
+export interface BundleManifest {
+  revision: string;
+  roots?: string[];
+  wasm?: { entrypoint: string; module: string }[];
+  metadata?: Record<string, unknown>;
+}
+
+/** A parsed OPA wasm bundle: what the engine needs to evaluate it, and what replay needs to store. */
+export interface ParsedBundle {
+  /** `sha256:<hex>` of the tarball bytes: the identity of a policy revision. */
+  digest: string;
+  manifest: BundleManifest;
+  revision: string;
+  wasm: Uint8Array<ArrayBuffer>;
+  /** The bundle's merged data documents (data.json files at their directory paths). */
+  data: Record<string, unknown>;
+  bytes: Buffer;
+}
+
+/** Why a bundle was refused; the message is safe to show to the uploader. */
+export class BundleError extends Error {
+  override name = 'BundleError';
+}
+
+const MAX_ENTRY_BYTES = 64 * 1024 * 1024;
+
+function readEntries(tarball: Buffer): Map<string, Buffer> {
+  const entries = new Map<string, Buffer>();
+  let failure: unknown;
+  const parser = new Parser({
+    onReadEntry: (entry: ReadEntry) => {
+      const name = entry.path.replace(/^\.?\//, '');
+      if (entry.type !== 'File' || entry.size > MAX_ENTRY_BYTES) {
+        entry.resume();
+        return;
+      }
+      const chunks: Buffer[] = [];
+      entry.on('data', (chunk: Buffer) => chunks.push(chunk));
+      entry.on('end', () => entries.set(name, Buffer.concat(chunks)));
+    },
+  });
+  parser.on('error', (err) => {
+    failure = err;
+  });
+  parser.on('warn', (_code, message) => {
+    failure = new BundleError(`invalid tar archive: ${message}`);
+  });
+  // NOTE: the tar Parser processes a Buffer synchronously when it is written in one piece and ended.
+  parser.end(tarball);
+  if (failure) throw failure instanceof BundleError ? failure : new BundleError('invalid tar archive');
+  return entries;
+}
+
+function setAtPath(target: Record<string, unknown>, segments: string[], value: unknown): void {
+  let node = target;
+  for (const segment of segments.slice(0, -1)) {
+    const next = node[segment];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[segment] = {};
+    node = node[segment] as Record<string, unknown>;
+  }
+  const last = segments.at(-1);
+  if (last === undefined) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw new BundleError('root data.json must be an object');
+    }
+    Object.assign(node, value);
+  } else {
+    node[last] = value;
+  }
+}
+
+/** Parses an OPA wasm bundle tarball (gzip'd or plain). Throws BundleError when it is not one. */
+export function parseBundle(bytes: Buffer): ParsedBundle {
+  let tarball: Buffer;
+  try {
+    tarball = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
+  } catch {
+    throw new BundleError('bundle is not a valid gzip stream');
+  }
+  const entries = readEntries(tarball);
+  const manifestBytes = entries.get('.manifest');
+  if (!manifestBytes) throw new BundleError('bundle has no .manifest');
+  let manifest: BundleManifest;
+  try {
+    manifest = JSON.parse(manifestBytes.toString('utf8'));
+  } catch {
+    throw new BundleError('.manifest is not valid JSON');
+  }
+  if (typeof manifest.revision !== 'string' || manifest.revision === '') {
+    throw new BundleError('.manifest has no revision');
+  }
+  const wasmPath = manifest.wasm?.[0]?.module?.replace(/^\//, '') ?? 'policy.wasm';
+  const wasm = entries.get(wasmPath);
+  if (!wasm) throw new BundleError(`bundle has no ${wasmPath} (build it with opa build -t wasm)`);
+  const data: Record<string, unknown> = {};
+  for (const [name, content] of entries) {
+    if (name !== 'data.json' && !name.endsWith('/data.json')) continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(content.toString('utf8'));
+    } catch {
+      throw new BundleError(`${name} is not valid JSON`);
+    }
+    setAtPath(data, name.split('/').slice(0, -1), value);
+  }
+  return {
+    digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+    manifest,
+    revision: manifest.revision,
+    wasm: new Uint8Array(
+      wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.byteLength) as ArrayBuffer,
+    ),
+    data,
+    bytes,
+  };
+}

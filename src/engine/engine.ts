@@ -1,0 +1,152 @@
+import { performance } from 'node:perf_hooks';
+import { type LoadedPolicy, loadPolicySync } from '@open-policy-agent/opa-wasm';
+import type { RevisionRef } from '../decisions/types.ts';
+import { BundleError, type ParsedBundle } from './bundle.ts';
+
+/** The outcome of evaluating one entrypoint on one input. Never throws: errors are data. */
+export interface Evaluation {
+  /** True when the entrypoint produced a value (OPA: the result set is not empty). */
+  defined: boolean;
+  /** The entrypoint's value; undefined when not defined or on error. */
+  value: unknown;
+  evalMicros: number;
+  error: { code: 'evaluation_error' | 'unknown_entrypoint'; message: string } | null;
+}
+
+// NOTE: compiling a policy module is the expensive step (tens of ms); instantiating one is cheap.
+// Modules are cached per bundle digest so that reloading, replaying or recycling an instance of a
+// revision already seen never compiles it again.
+const moduleCache = new Map<string, WebAssembly.Module>();
+const MODULE_CACHE_LIMIT = 32;
+
+function compiledModule(bundle: ParsedBundle): WebAssembly.Module {
+  let module = moduleCache.get(bundle.digest);
+  if (!module) {
+    try {
+      module = new WebAssembly.Module(bundle.wasm);
+    } catch (err) {
+      throw new BundleError(`policy.wasm does not compile: ${(err as Error).message}`);
+    }
+    if (moduleCache.size >= MODULE_CACHE_LIMIT) {
+      const oldest = moduleCache.keys().next().value;
+      if (oldest !== undefined) moduleCache.delete(oldest);
+    }
+    moduleCache.set(bundle.digest, module);
+  }
+  return module;
+}
+
+/** Linear memory is recycled (a fresh instance) once it has grown past this size. */
+const RECYCLE_MEMORY_BYTES = 64 * 1024 * 1024;
+const MEMORY = { initial: 5, maximum: 4096 }; // 64 KiB pages: 320 KiB initial, 256 MiB cap
+
+const encoder = new TextEncoder();
+
+function message(err: unknown): string {
+  if (typeof err === 'string') return err;
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/**
+ * One policy revision, ready to evaluate. Evaluation is synchronous and single-threaded: one engine
+ * per process (or worker) is all the parallelism a wasm instance allows.
+ */
+export class PolicyEngine {
+  readonly bundle: ParsedBundle;
+  readonly ref: RevisionRef;
+  readonly entrypoints: readonly string[];
+  private readonly dataJson: ArrayBuffer;
+  private policy: LoadedPolicy;
+  private recycles = 0;
+
+  private constructor(bundle: ParsedBundle) {
+    this.bundle = bundle;
+    this.ref = { revision: bundle.revision, digest: bundle.digest };
+    this.dataJson = encoder.encode(JSON.stringify(bundle.data)).buffer as ArrayBuffer;
+    this.policy = this.instantiate();
+    this.entrypoints = Object.keys(this.policy.entrypoints).sort();
+  }
+
+  /** Compiles (or reuses the compiled module of) a parsed bundle and loads its data. */
+  static fromBundle(bundle: ParsedBundle): PolicyEngine {
+    return new PolicyEngine(bundle);
+  }
+
+  private instantiate(): LoadedPolicy {
+    let policy: LoadedPolicy;
+    try {
+      policy = loadPolicySync(compiledModule(this.bundle), MEMORY);
+      policy.setData(this.dataJson);
+    } catch (err) {
+      if (err instanceof BundleError) throw err;
+      throw new BundleError(`policy.wasm cannot be instantiated: ${message(err)}`);
+    }
+    return policy;
+  }
+
+  hasEntrypoint(entrypoint: string): boolean {
+    return Object.hasOwn(this.policy.entrypoints, entrypoint);
+  }
+
+  /** How many times the instance was replaced because its memory grew; for metrics and tests. */
+  get instanceRecycles(): number {
+    return this.recycles;
+  }
+
+  /** Bytes of linear memory the current instance holds. */
+  get memoryBytes(): number {
+    return this.policy.mem.buffer.byteLength;
+  }
+
+  /**
+   * Evaluates `entrypoint` on `input` (any JSON value; undefined means no input). The input is
+   * handed to the module as UTF-8 JSON bytes, which also keeps falsy inputs (false, 0, "", null)
+   * from being dropped by the SDK.
+   */
+  evaluate(entrypoint: string, input: unknown): Evaluation {
+    return this.evaluateJson(entrypoint, input === undefined ? undefined : JSON.stringify(input));
+  }
+
+  /** Like `evaluate`, for an input that is already JSON text. */
+  evaluateJson(entrypoint: string, inputJson: string | undefined): Evaluation {
+    const started = performance.now();
+    if (!this.hasEntrypoint(entrypoint)) {
+      return {
+        defined: false,
+        value: undefined,
+        evalMicros: 0,
+        error: { code: 'unknown_entrypoint', message: `entrypoint ${entrypoint} is not in the bundle` },
+      };
+    }
+    let evaluation: Evaluation;
+    try {
+      const input = inputJson === undefined ? undefined : (encoder.encode(inputJson).buffer as ArrayBuffer);
+      const resultSet = this.policy.evaluate(input, entrypoint) as { result: unknown }[] | undefined;
+      const defined = Array.isArray(resultSet) && resultSet.length > 0;
+      evaluation = {
+        defined,
+        value: defined ? resultSet[0]!.result : undefined,
+        evalMicros: 0,
+        error: null,
+      };
+    } catch (err) {
+      evaluation = {
+        defined: false,
+        value: undefined,
+        evalMicros: 0,
+        error: { code: 'evaluation_error', message: message(err) },
+      };
+      // NOTE: an abort can leave the instance in an unknown state; replace it before the next call.
+      this.recycle();
+    }
+    if (this.policy.mem.buffer.byteLength > RECYCLE_MEMORY_BYTES) this.recycle();
+    evaluation.evalMicros = Math.round((performance.now() - started) * 1000);
+    return evaluation;
+  }
+
+  private recycle(): void {
+    this.policy = this.instantiate();
+    this.recycles += 1;
+  }
+}

@@ -1,0 +1,91 @@
+import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
+import type { Config } from '../config/index.ts';
+import type { Decision, DecisionService } from '../decisions/service.ts';
+import { envelopeOf, traceIdOf, withDefaults } from './envelope.ts';
+import { ProblemError } from './problem.ts';
+import { BatchRequestV1, DecisionRequestV1, DecisionResponseV1, ProblemV1 } from './schemas.ts';
+
+/** The wire shape of one decision (v1). */
+export function decisionV1(decision: Decision) {
+  return {
+    decision_id: decision.id,
+    allow: decision.allow,
+    violations: decision.result.violations,
+    obligations: decision.result.obligations,
+    exceptions: decision.result.exceptions,
+    policy: decision.revision,
+    evaluated_at: decision.decidedAt,
+  };
+}
+
+/** The native decision API: POST /v1/decisions and POST /v1/decisions/batch. */
+export async function decisionRoutes(
+  app: FastifyInstance,
+  opts: { decisions: DecisionService; config: Config },
+): Promise<void> {
+  const { decisions, config } = opts;
+
+  app.post(
+    '/v1/decisions',
+    {
+      config: { scope: 'decisions:evaluate' },
+      schema: {
+        summary: 'Make one decision',
+        tags: ['decisions'],
+        body: DecisionRequestV1,
+        response: { 200: DecisionResponseV1, '4xx': ProblemV1, '5xx': ProblemV1 },
+      },
+    },
+    async (request) => {
+      const body = request.body as Record<string, unknown>;
+      const decision = await decisions.decide({
+        surface: 'native',
+        entrypoint: (body.policy as string | undefined) ?? config.defaultEntrypoint,
+        input: envelopeOf(body),
+        caller: request.caller,
+        traceId: traceIdOf(request),
+      });
+      return decisionV1(decision);
+    },
+  );
+
+  app.post(
+    '/v1/decisions/batch',
+    {
+      config: { scope: 'decisions:evaluate' },
+      schema: {
+        summary: 'Make many decisions; each is recorded on its own',
+        tags: ['decisions'],
+        body: BatchRequestV1,
+        response: {
+          200: Type.Object({ results: Type.Array(DecisionResponseV1) }),
+          '4xx': ProblemV1,
+          '5xx': ProblemV1,
+        },
+      },
+    },
+    async (request) => {
+      const { items, defaults } = request.body as {
+        items: Record<string, unknown>[];
+        defaults?: Record<string, unknown>;
+      };
+      if (items.length > config.batchLimit) {
+        throw new ProblemError(400, 'batch_too_large', `a batch holds at most ${config.batchLimit} items`);
+      }
+      const traceId = traceIdOf(request);
+      const queries = items.map((item, index) => {
+        const merged = withDefaults(item, defaults);
+        return {
+          surface: 'native' as const,
+          entrypoint: (merged.policy as string | undefined) ?? config.defaultEntrypoint,
+          input: envelopeOf(merged, `/items/${index}/`),
+          caller: request.caller,
+          traceId,
+        };
+      });
+      const results = await decisions.decideMany(queries);
+      return { results: results.map(decisionV1) };
+    },
+  );
+}

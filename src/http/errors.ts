@@ -1,0 +1,90 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { DecisionUnrecordedError, UnknownEntrypointError } from '../decisions/service.ts';
+import { type Problem, ProblemError, problem, sendProblem } from './problem.ts';
+
+/**
+ * Maps any error to a problem: 4xx with a stable code and a safe detail; 5xx with nothing internal.
+ * Returns null for errors it does not know (→ 500 internal_error).
+ */
+export function toProblem(error: unknown): { problem: Problem; headers: Record<string, string> } {
+  if (error instanceof ProblemError) {
+    return { problem: problem(error.status, error.code, error.message, error.extra), headers: error.headers };
+  }
+  if (error instanceof DecisionUnrecordedError) {
+    return {
+      problem: problem(503, 'audit_unavailable', 'the decision could not be recorded; denied (fail closed)'),
+      headers: { 'retry-after': '1' },
+    };
+  }
+  if (error instanceof UnknownEntrypointError) {
+    return { problem: problem(404, 'unknown_entrypoint', error.message), headers: {} };
+  }
+  const fe = error as FastifyError & { validation?: { instancePath?: string; message?: string }[] };
+  if (fe.validation) {
+    return {
+      problem: problem(400, 'invalid_request', 'the request does not match the schema', {
+        errors: fe.validation.slice(0, 20).map((v) => ({
+          path: v.instancePath || '/',
+          message: v.message ?? 'invalid',
+        })),
+      }),
+      headers: {},
+    };
+  }
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return {
+        problem: problem(413, 'body_too_large', 'the request body is larger than allowed'),
+        headers: {},
+      };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return {
+        problem: problem(415, 'unsupported_media_type', 'send application/json'),
+        headers: {},
+      };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { problem: problem(400, 'empty_body', 'the JSON body is empty'), headers: {} };
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return {
+        problem: problem(400, 'invalid_content_length', 'content-length does not match the body'),
+        headers: {},
+      };
+  }
+  if (
+    fe.statusCode === 400 &&
+    (fe.name === 'SyntaxError' || /JSON|prototype|constructor/i.test(fe.message ?? ''))
+  ) {
+    const forbidden = /prototype|constructor/i.test(fe.message ?? '');
+    return {
+      problem: forbidden
+        ? problem(
+            400,
+            'forbidden_key',
+            'the body contains a forbidden key (__proto__ or constructor.prototype)',
+          )
+        : problem(400, 'malformed_json', 'the body is not valid JSON'),
+      headers: {},
+    };
+  }
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return { problem: problem(fe.statusCode, 'bad_request', 'the request was not accepted'), headers: {} };
+  }
+  return {
+    problem: problem(500, 'internal_error', 'an internal error occurred; it was logged'),
+    headers: {},
+  };
+}
+
+/** One error handler and one not-found handler for the whole app (routes may scope their own). */
+export function registerErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error, request: FastifyRequest, reply: FastifyReply) => {
+    const { problem: body, headers } = toProblem(error);
+    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ code: body.code }, 'request refused');
+    reply.headers(headers);
+    return sendProblem(reply, body);
+  });
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, problem(404, 'not_found', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+}
