@@ -7,7 +7,7 @@
 
 export type MaskRule = string | { op: 'upsert' | 'remove'; path: string; value?: unknown };
 
-function unescape(segment: string): string {
+function unescapePointer(segment: string): string {
   return segment.replace(/~1/g, '/').replace(/~0/g, '~');
 }
 
@@ -15,7 +15,7 @@ function segmentsUnderInput(pointer: unknown): string[] | null {
   if (typeof pointer !== 'string' || !pointer.startsWith('/input')) return null;
   if (pointer === '/input') return [];
   if (!pointer.startsWith('/input/')) return null;
-  return pointer.slice('/input/'.length).split('/').map(unescape);
+  return pointer.slice('/input/'.length).split('/').map(unescapePointer);
 }
 
 function isContainer(value: unknown): value is Record<string, unknown> {
