@@ -1,5 +1,6 @@
+import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { type LoadedPolicy, loadPolicySync } from '@open-policy-agent/opa-wasm';
+import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { RevisionRef } from '../decisions/types.ts';
 import { BundleError, type ParsedBundle } from './bundle.ts';
 
@@ -12,6 +13,12 @@ export interface Evaluation {
   evalMicros: number;
   error: { code: 'evaluation_error' | 'unknown_entrypoint'; message: string } | null;
 }
+
+// NOTE: the SDK's ESM entry exports only the async loader by name; its CommonJS entry has the
+// synchronous one, which lets an instance be replaced in the middle of a request.
+const { loadPolicySync } = createRequire(import.meta.url)(
+  '@open-policy-agent/opa-wasm',
+) as typeof import('@open-policy-agent/opa-wasm');
 
 // NOTE: compiling a policy module is the expensive step (tens of ms); instantiating one is cheap.
 // Modules are cached per bundle digest so that reloading, replaying or recycling an instance of a
@@ -76,7 +83,7 @@ export class PolicyEngine {
   private instantiate(): LoadedPolicy {
     let policy: LoadedPolicy;
     try {
-      policy = loadPolicySync(compiledModule(this.bundle), MEMORY);
+      policy = loadPolicySync(compiledModule(this.bundle), { ...MEMORY });
       policy.setData(this.dataJson);
     } catch (err) {
       if (err instanceof BundleError) throw err;
