@@ -1,0 +1,366 @@
+# METADATA
+# title: Agent tool calls (TOOL-001..TOOL-007)
+# description: action.name == "tool.call", resource.type == "tool", resource.id = tool name.
+package verdict.tool
+
+import data.verdict.exceptions
+import data.verdict.lib
+import data.verdict.lib.time
+
+in_scope if {
+	input.action.name == "tool.call"
+	input.resource.type == "tool"
+}
+
+decision := exceptions.decide(violations | lib.envelope_violations, obligations) if in_scope
+
+decision := exceptions.deny_out_of_scope if not in_scope
+
+agent_id := input.subject.id if is_string(input.subject.id)
+
+tool_name := input.resource.id if is_string(input.resource.id)
+
+agent := data.verdict_data.agents[agent_id]
+
+# tool_meta: what the registry knows about the tool; it outranks what the caller claims.
+tool_meta := m if {
+	m := data.verdict_data.tools[tool_name]
+	is_object(m)
+} else := {}
+
+# props: resource.properties, or {} (INPUT-001 denies a non-object). Always defined, so that
+# negated checks on its fields work (see lib.get).
+props := input.resource.properties if is_object(input.resource.properties)
+
+else := {}
+
+session := input.context.session if is_object(input.context.session)
+
+else := {}
+
+args := props.arguments
+
+# ---------------------------------------------------------------------------------------------
+# TOOL-001: the tool is on the calling agent's allowlist.
+
+violations contains {
+	"control": "TOOL-001",
+	"message": "subject is not an agent",
+	"severity": "high",
+} if not subject_is_agent
+
+subject_is_agent if input.subject.type == "agent"
+
+violations contains {
+	"control": "TOOL-001",
+	"message": "agent is not registered",
+	"severity": "high",
+} if not agent_registered
+
+agent_registered if is_object(agent)
+
+violations contains {
+	"control": "TOOL-001",
+	"message": "tool is not on the agent's allowlist",
+	"severity": "high",
+} if {
+	agent_registered
+	not tool_allowed
+}
+
+tool_allowed if {
+	is_array(agent.tools)
+	some t in agent.tools
+	t == tool_name
+}
+
+# ---------------------------------------------------------------------------------------------
+# Human approval (TOOL-002, TOOL-003): {approved_by, expires_at}, unexpired, not the agent itself,
+# and, when it names a resource_id, for this tool.
+
+approval_valid if {
+	a := input.context.approval
+	is_object(a)
+	lib.non_empty_string(a.approved_by)
+	lib.norm(a.approved_by) != lib.norm(agent_id)
+	time.seconds(a.expires_at) > lib.now
+	approval_for_this_tool(a)
+}
+
+approval_for_this_tool(a) if object.get(a, "resource_id", null) == null
+
+approval_for_this_tool(a) if a.resource_id == tool_name
+
+# ---------------------------------------------------------------------------------------------
+# TOOL-002: no side effects after untrusted content without a valid human approval.
+
+side_effecting if props.side_effects == true
+
+side_effecting if tool_meta.side_effects == true
+
+side_effecting if {
+	lib.present(props, "side_effects")
+	not is_boolean(props.side_effects)
+}
+
+untrusted if session.untrusted_content == true
+
+untrusted if {
+	lib.present(session, "untrusted_content")
+	not is_boolean(session.untrusted_content)
+}
+
+tool_002 if {
+	untrusted
+	side_effecting
+	not approval_valid
+}
+
+violations contains {
+	"control": "TOOL-002",
+	"message": "side-effecting tool call after untrusted content without a valid human approval",
+	"severity": "high",
+} if tool_002
+
+obligations contains {
+	"type": "human_approval",
+	"control": "TOOL-002",
+	"reason": "side-effecting tool call after untrusted content in the session",
+} if tool_002
+
+# ---------------------------------------------------------------------------------------------
+# TOOL-003: high-risk tools need a valid human approval. An unknown risk value counts as high.
+
+high_risk if props.risk == "high"
+
+high_risk if tool_meta.risk == "high"
+
+high_risk if {
+	lib.present(props, "risk")
+	not props.risk in {"low", "medium", "high"}
+}
+
+tool_003 if {
+	high_risk
+	not approval_valid
+}
+
+violations contains {
+	"control": "TOOL-003",
+	"message": "high-risk tool call without a valid human approval",
+	"severity": "high",
+} if tool_003
+
+obligations contains {
+	"type": "human_approval",
+	"control": "TOOL-003",
+	"reason": "high-risk tool: approval by a human other than the agent, unexpired",
+} if tool_003
+
+# ---------------------------------------------------------------------------------------------
+# TOOL-004: no egress of confidential or restricted data. An unknown destination counts as external,
+# a missing or unknown classification as restricted.
+
+external if props.destination == "external"
+
+external if tool_meta.destination == "external"
+
+external if {
+	lib.present(props, "destination")
+	not props.destination in {"internal", "external"}
+}
+
+releasable if lib.get(input.context, "data_classification") in {"public", "internal"}
+
+violations contains {
+	"control": "TOOL-004",
+	"message": "confidential or restricted data may not leave to an external destination",
+	"severity": "critical",
+} if {
+	external
+	not releasable
+}
+
+# ---------------------------------------------------------------------------------------------
+# TOOL-005: argument constraints per tool (data.verdict_data.tool_constraints).
+
+constraint := data.verdict_data.tool_constraints[tool_name]
+
+violations contains {
+	"control": "TOOL-005",
+	"message": "tool arguments must be an object",
+	"severity": "high",
+} if {
+	lib.present(props, "arguments")
+	not is_object(args)
+}
+
+violations contains {
+	"control": "TOOL-005",
+	"message": "tool arguments are missing",
+	"severity": "high",
+} if {
+	constraint
+	not lib.present(props, "arguments")
+}
+
+violations contains {
+	"control": "TOOL-005",
+	"message": "tool constraint is misconfigured",
+	"severity": "high",
+} if {
+	constraint
+	not constraint_kind_known
+}
+
+constraint_kind_known if constraint.kind in {"shell", "http", "path"}
+
+arg := args[constraint.argument] if is_object(args)
+
+violations contains {
+	"control": "TOOL-005",
+	"message": "constrained argument is missing or not a string",
+	"severity": "high",
+} if {
+	constraint
+	not arg_is_string
+}
+
+arg_is_string if is_string(arg)
+
+# shell: no destructive commands, no pipe-to-shell downloads.
+violations contains {
+	"control": "TOOL-005",
+	"message": concat("", ["shell command rejected: ", lib.str_or(p.reason, "denied pattern")]),
+	"severity": "critical",
+} if {
+	constraint.kind == "shell"
+	is_string(arg)
+	some p in constraint.deny_patterns
+	regex.match(p.pattern, arg)
+}
+
+# http: only allow-listed hosts, no userinfo, allowed schemes only.
+violations contains {
+	"control": "TOOL-005",
+	"message": "URL is malformed or its host is not allow-listed",
+	"severity": "high",
+} if {
+	constraint.kind == "http"
+	is_string(arg)
+	not url_allowed(arg)
+}
+
+url_re := `^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([/?#].*)?$`
+
+host_re := `^([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::[0-9]{1,5})?$`
+
+url_allowed(url) if {
+	m := regex.find_all_string_submatch_n(url_re, url, 1)[0]
+	lower(m[1]) in object.get(constraint, "allowed_schemes", ["https"])
+	authority := lower(m[2])
+	not contains(authority, "@")
+	h := regex.find_all_string_submatch_n(host_re, authority, 1)[0]
+	host_allowed(h[1])
+}
+
+host_allowed(host) if {
+	some allowed in constraint.allowed_hosts
+	not startswith(allowed, "*.")
+	host == lower(allowed)
+}
+
+host_allowed(host) if {
+	some allowed in constraint.allowed_hosts
+	startswith(allowed, "*.")
+	endswith(host, lower(substring(allowed, 1, -1)))
+}
+
+# path: under an allowed prefix, no traversal, no NUL.
+violations contains {
+	"control": "TOOL-005",
+	"message": "path is outside the allowed prefixes or contains traversal",
+	"severity": "high",
+} if {
+	constraint.kind == "path"
+	is_string(arg)
+	not path_allowed(arg)
+}
+
+path_allowed(path) if {
+	not regex.match(`(^|/)\.\.(/|$)|\x00|\\`, path)
+	some prefix in constraint.allowed_prefixes
+	startswith(path, prefix)
+}
+
+# ---------------------------------------------------------------------------------------------
+# TOOL-006: per-session tool-call budget (per agent, with a default). A missing or invalid count denies.
+
+budget := b if {
+	b := data.verdict_data.session_budgets.per_agent[agent_id]
+	is_number(b)
+} else := b if {
+	b := data.verdict_data.session_budgets.default
+	is_number(b)
+} else := 0
+
+valid_count if {
+	is_number(session.tool_calls)
+	session.tool_calls >= 0
+}
+
+violations contains {
+	"control": "TOOL-006",
+	"message": "session tool-call count is missing or invalid",
+	"severity": "medium",
+} if not valid_count
+
+violations contains {
+	"control": "TOOL-006",
+	"message": "session tool-call budget exhausted",
+	"severity": "medium",
+} if {
+	valid_count
+	session.tool_calls >= budget
+}
+
+# ---------------------------------------------------------------------------------------------
+# TOOL-007: confused-deputy guard. Acting on behalf of a user, the user must hold the tool's
+# required entitlement (from the registry and from the request).
+
+on_behalf_of := input.subject.properties.on_behalf_of if {
+	input.subject.properties.on_behalf_of != null
+	input.subject.properties.on_behalf_of != ""
+	input.subject.properties.on_behalf_of != false
+}
+
+required_entitlements contains tool_meta.required_entitlement if lib.present(tool_meta, "required_entitlement")
+
+required_entitlements contains props.required_entitlement if lib.present(props, "required_entitlement")
+
+entitled(e) if {
+	is_string(e)
+	is_array(input.context.user.entitlements)
+	some x in input.context.user.entitlements
+	x == e
+}
+
+violations contains {
+	"control": "TOOL-007",
+	"message": "the user the agent acts for lacks the tool's required entitlement",
+	"severity": "high",
+} if {
+	on_behalf_of
+	some e in required_entitlements
+	not entitled(e)
+}
+
+violations contains {
+	"control": "TOOL-007",
+	"message": "on_behalf_of does not match context.user.id",
+	"severity": "high",
+} if {
+	on_behalf_of
+	lib.present(input.context.user, "id")
+	input.context.user.id != on_behalf_of
+}
