@@ -213,5 +213,6 @@ test_rel_007_window_bounds if {
 }
 
 test_rel_002_misconfigured_threshold_denies if {
-	t.denied(base, "REL-002") with data.verdict_data.release.thresholds["1"].safety as {"minimum": 0.98}
+	bad := object.union(data.verdict_data.release.thresholds, {"1": {"safety": {"minimum": 0.98, "min": null}}})
+	t.denied(base, "REL-002") with data.verdict_data.release.thresholds as bad
 }
