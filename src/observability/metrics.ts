@@ -1,0 +1,221 @@
+import {
+  type Aggregator,
+  AggregatorRegistry,
+  Counter,
+  collectDefaultMetrics,
+  Gauge,
+  Histogram,
+  Registry,
+} from 'prom-client';
+
+/**
+ * Every metric Verdict exports, by name, held by one prom-client Registry per app instance (tests
+ * build many apps in one process; a global registry would mix them). Names follow Prometheus
+ * conventions: `verdict_` prefix, base units (`_seconds`, `_bytes`), `_total` on counters, and
+ * bounded label sets only: never a decision id, subject id or raw URL as a label value.
+ */
+export interface Metrics {
+  readonly registry: Registry;
+  /** Decisions by entrypoint (bounded to the bundle's entrypoints), outcome and first violated control. */
+  readonly decisions: Counter<'entrypoint' | 'outcome' | 'control'>;
+  /** Time to decide one request's decisions: evaluation plus recording (the group-commit wait). */
+  readonly decisionDuration: Histogram<'entrypoint'>;
+  /** Policy evaluation only (the wasm call), 50 µs to 1 s. */
+  readonly evaluationDuration: Histogram<'entrypoint'>;
+  /** HTTP requests by route template (never the raw URL), method and status code. */
+  readonly httpRequests: Counter<'route' | 'method' | 'status'>;
+  readonly httpDuration: Histogram<'route' | 'method' | 'status'>;
+  /** Requests refused by load shedding (503 + Retry-After). */
+  readonly loadShed: Counter<'reason'>;
+  /** Requests refused by the rate limiter (429). */
+  readonly rateLimitRejections: Counter<'route'>;
+  /** Authentication / authorisation failures by reason (missing_token, invalid_token, expired, scope...). */
+  readonly authFailures: Counter<'reason'>;
+  /** Records waiting in the audit writer's queue. */
+  readonly auditQueueDepth: Gauge;
+  /** Records per group commit. */
+  readonly auditBatchSize: Histogram;
+  /** Time of one group commit (INSERT ... + COMMIT). */
+  readonly auditCommitDuration: Histogram;
+  /** Bytes in the local spool (records not yet in Postgres). */
+  readonly auditSpoolBytes: Gauge;
+  /** Spooled records still to be replayed into Postgres. */
+  readonly auditReplayBacklog: Gauge;
+  /** Failed audit writes by kind (commit, spool, replay). */
+  readonly auditWriteErrors: Counter<'kind'>;
+  /** 1 for the active bundle revision of this process. */
+  readonly bundleInfo: Gauge<'revision' | 'digest'>;
+  /** Bundle activations (startup, upload, hot reload). */
+  readonly bundleLoads: Counter<'source'>;
+  /** Bundles refused: unreadable, invalid, failed to compile. */
+  readonly bundleLoadFailures: Counter<'source'>;
+  /**
+   * Reads the audit writer's gauges (queue depth, spool bytes, replay backlog) at scrape time, so a
+   * scrape always sees the current values: no timer, no staleness. Call once the writer exists.
+   */
+  watchAuditStats(stats: () => AuditStats): void;
+}
+
+/** What the audit writer reports for the gauges (see `Metrics.watchAuditStats`). */
+export interface AuditStats {
+  queueDepth: number;
+  spoolBytes: number;
+  replayBacklog: number;
+}
+
+/** Buckets for the evaluation-only histogram: 50 µs .. 1 s (seconds). */
+export const EVALUATION_BUCKETS = [
+  0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+];
+/** Buckets for whole-request latencies: 100 µs .. 10 s. */
+export const REQUEST_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
+const COMMIT_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+
+/** Options of `createMetrics`. */
+export interface MetricsOptions {
+  /** Node process and event-loop default metrics (process_*, nodejs_*). Default true. */
+  defaultMetrics?: boolean;
+}
+
+/** Creates a fresh registry with every Verdict instrument registered on it. */
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  const registers = [registry];
+  // NOTE: in a cluster the primary sums each series over the workers; a gauge that is a fact about
+  // the revision (info) must not be summed, so it takes the max (1 per revision seen).
+  const info = (aggregator: Aggregator) => ({ registers, aggregator });
+  let auditStats: (() => AuditStats) | null = null;
+  const auditGauge = (key: keyof AuditStats) =>
+    function (this: Gauge) {
+      if (auditStats) this.set(auditStats()[key]);
+    };
+
+  const metrics: Metrics = {
+    registry,
+    decisions: new Counter({
+      name: 'verdict_decisions_total',
+      help: 'Decisions made, by entrypoint, outcome (allow, deny, error) and first violated control.',
+      labelNames: ['entrypoint', 'outcome', 'control'] as const,
+      registers,
+    }),
+    decisionDuration: new Histogram({
+      name: 'verdict_decision_duration_seconds',
+      help: 'Time to decide and record the decisions of one request (evaluation plus audit commit wait).',
+      labelNames: ['entrypoint'] as const,
+      buckets: REQUEST_BUCKETS,
+      registers,
+    }),
+    evaluationDuration: new Histogram({
+      name: 'verdict_decision_evaluation_seconds',
+      help: 'Policy evaluation time of one decision (the wasm call only).',
+      labelNames: ['entrypoint'] as const,
+      buckets: EVALUATION_BUCKETS,
+      registers,
+    }),
+    httpRequests: new Counter({
+      name: 'verdict_http_requests_total',
+      help: 'HTTP requests by route template, method and status code.',
+      labelNames: ['route', 'method', 'status'] as const,
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: 'verdict_http_request_duration_seconds',
+      help: 'HTTP request duration, from the first byte read to the response written.',
+      labelNames: ['route', 'method', 'status'] as const,
+      buckets: REQUEST_BUCKETS,
+      registers,
+    }),
+    loadShed: new Counter({
+      name: 'verdict_load_shed_total',
+      help: 'Requests refused with 503 because the process is overloaded, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    rateLimitRejections: new Counter({
+      name: 'verdict_rate_limit_rejections_total',
+      help: 'Requests refused with 429 by the rate limiter, by route template.',
+      labelNames: ['route'] as const,
+      registers,
+    }),
+    authFailures: new Counter({
+      name: 'verdict_auth_failures_total',
+      help: 'Requests refused by authentication or authorisation, by reason.',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
+    auditQueueDepth: new Gauge({
+      name: 'verdict_audit_queue_depth',
+      help: 'Decision records waiting in the audit writer queue.',
+      collect: auditGauge('queueDepth'),
+      registers,
+    }),
+    auditBatchSize: new Histogram({
+      name: 'verdict_audit_batch_size',
+      help: 'Decision records per group commit.',
+      buckets: BATCH_BUCKETS,
+      registers,
+    }),
+    auditCommitDuration: new Histogram({
+      name: 'verdict_audit_commit_duration_seconds',
+      help: 'Duration of one group commit to the audit store.',
+      buckets: COMMIT_BUCKETS,
+      registers,
+    }),
+    auditSpoolBytes: new Gauge({
+      name: 'verdict_audit_spool_bytes',
+      help: 'Bytes of decision records in the local spool, not yet in the audit store.',
+      collect: auditGauge('spoolBytes'),
+      registers,
+    }),
+    auditReplayBacklog: new Gauge({
+      name: 'verdict_audit_replay_backlog',
+      help: 'Spooled decision records still to be replayed into the audit store.',
+      collect: auditGauge('replayBacklog'),
+      registers,
+    }),
+    auditWriteErrors: new Counter({
+      name: 'verdict_audit_write_errors_total',
+      help: 'Failed audit writes, by kind (commit, spool, replay).',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
+    bundleInfo: new Gauge({
+      name: 'verdict_bundle_info',
+      help: 'The active policy bundle revision and digest (value 1).',
+      labelNames: ['revision', 'digest'] as const,
+      ...info('max'),
+    }),
+    bundleLoads: new Counter({
+      name: 'verdict_bundle_loads_total',
+      help: 'Policy bundles activated, by source (startup, upload, reload).',
+      labelNames: ['source'] as const,
+      registers,
+    }),
+    bundleLoadFailures: new Counter({
+      name: 'verdict_bundle_load_failures_total',
+      help: 'Policy bundles refused (unreadable, invalid, failed to compile), by source.',
+      labelNames: ['source'] as const,
+      registers,
+    }),
+    watchAuditStats(stats) {
+      auditStats = stats;
+    },
+  };
+  for (const kind of ['commit', 'spool', 'replay']) metrics.auditWriteErrors.inc({ kind }, 0);
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  return metrics;
+}
+
+/** Marks `revision`/`digest` as the one active bundle of this process. */
+export function setActiveBundle(metrics: Metrics, ref: { revision: string; digest: string }): void {
+  metrics.bundleInfo.reset();
+  metrics.bundleInfo.set({ revision: ref.revision, digest: ref.digest }, 1);
+}
+
+/** The content type of the text exposition format. */
+export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+
+export { AggregatorRegistry };
