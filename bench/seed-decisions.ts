@@ -1,0 +1,181 @@
+/**
+ * Seeds a dedicated database (`verdict_bench` by default) with a large, realistic decision log for
+ * query benchmarks (bench/query-bench.ts). Rows are generated server-side with
+ * `INSERT … SELECT … FROM generate_series`, so nothing crosses the wire but the statement.
+ *
+ *   node bench/seed-decisions.ts --rows 10000000 [--months 12] [--url postgres://…/verdict_bench]
+ *
+ * The database is dropped and recreated; every migration in migrations/ is applied in order. The
+ * secondary indexes on decision_log are dropped for the load and rebuilt afterwards from their own
+ * definitions, which is several times faster than maintaining them row by row.
+ *
+ * Distributions (per row, independent): 20 callers (skewed: a few callers make most decisions),
+ * subjects 60% agents (500 ids) / 25% users (5,000 ids) / 15% pipelines (50 ids), actions 70%
+ * tool.call / 20% data.read / 10% release.deploy with matching resources, 85% allow; a denial
+ * violates one control out of 24 (skewed: TOOL-001 is common, the REL-/DATA- ones rare); 4 writers;
+ * 20 bundle revisions in time order; times spread evenly over the last `months` months, monthly
+ * partitions included.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+
+const root = path.resolve(import.meta.dirname, '..');
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    months: { type: 'string', default: '12' },
+    url: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/verdict_bench' },
+    chunk: { type: 'string', default: '250000' },
+  },
+});
+const rows = Number(args.rows);
+const months = Number(args.months);
+const chunk = Number(args.chunk);
+if (!Number.isInteger(rows) || rows < 1) throw new Error('--rows must be a positive integer');
+if (!Number.isInteger(months) || months < 1 || months > 120) throw new Error('--months must be 1..120');
+
+const target = new URL(args.url);
+const dbName = target.pathname.slice(1);
+if (!/^[a-z_][a-z0-9_]*$/.test(dbName)) throw new Error(`unsafe database name ${dbName}`);
+const admin = new URL(args.url);
+admin.pathname = '/postgres';
+
+function migrationScripts(): string[] {
+  const dir = path.join(root, 'migrations');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
+    .map((f) => readFileSync(path.join(dir, f), 'utf8'));
+}
+
+async function recreateDatabase(): Promise<void> {
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  await client.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  await client.query(`CREATE DATABASE ${dbName}`);
+  await client.end();
+}
+
+// The generator: one statement per chunk of ids [$1, $2]; $3 = total rows, $4 = start of the time
+// range, $5 = its length in seconds. Random draws are taken once per row in the inner select.
+const INSERT = `
+INSERT INTO decision_log (
+  id, decided_at, writer_id, seq, prev_hash, hash, surface, caller_sub, caller, entrypoint,
+  bundle_revision, bundle_digest, subject_type, subject_id, action_name, resource_type, resource_id,
+  allow, violated_controls, result, input, input_sha256, exceptions, eval_micros, trace_id)
+SELECT
+  (lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || '7' || substr(h, 1, 3) || '8' ||
+    substr(h, 4, 15))::uuid,
+  t, 'bench-' || (i % 4), i / 4, h || h, md5(h) || h, 'native', caller_sub,
+  jsonb_build_object('sub', caller_sub, 'iss', 'https://idp.example', 'scopes', jsonb_build_array('decisions:evaluate')),
+  CASE WHEN action_name = 'release.deploy' THEN 'verdict/release' ELSE 'verdict/decision' END,
+  'rev-' || lpad(((i * 20) / $3::bigint)::text, 2, '0'), 'sha256:' || md5('rev' || ((i * 20) / $3::bigint)) || md5('x'),
+  subject_type, subject_id, action_name, resource_type, resource_id,
+  allow, CASE WHEN allow THEN '{}'::text[] ELSE ARRAY[control] END,
+  jsonb_build_object('allow', allow,
+    'violations', CASE WHEN allow THEN '[]'::jsonb ELSE jsonb_build_array(jsonb_build_object(
+      'control', control, 'message', 'control ' || control || ' failed', 'severity', 'high')) END,
+    'obligations', '[]'::jsonb, 'exceptions', '[]'::jsonb),
+  jsonb_build_object(
+    'subject', jsonb_build_object('type', subject_type, 'id', subject_id),
+    'action', jsonb_build_object('name', action_name),
+    'resource', jsonb_build_object('type', resource_type, 'id', resource_id),
+    'context', jsonb_build_object('environment', 'prod', 'session', jsonb_build_object('untrusted_content', r6 < 0.3)),
+    'caller', jsonb_build_object('sub', caller_sub), 'now', t),
+  h || h, '{}'::text[], (50 + r6 * 400)::int, substr(h, 1, 16)
+FROM (
+  SELECT i, t, h, r6,
+    'svc-' || lpad(floor(power(r1, 3) * 20)::int::text, 2, '0') AS caller_sub,
+    CASE WHEN r2 < 0.60 THEN 'agent' WHEN r2 < 0.85 THEN 'user' ELSE 'pipeline' END AS subject_type,
+    CASE WHEN r2 < 0.60 THEN 'agent-' || floor(r3 * 500)::int
+         WHEN r2 < 0.85 THEN 'user-' || floor(r3 * 5000)::int
+         ELSE 'pipeline-' || floor(r3 * 50)::int END AS subject_id,
+    CASE WHEN r4 < 0.70 THEN 'tool.call' WHEN r4 < 0.90 THEN 'data.read' ELSE 'release.deploy' END AS action_name,
+    CASE WHEN r4 < 0.70 THEN 'tool' WHEN r4 < 0.90 THEN 'dataset' ELSE 'model' END AS resource_type,
+    CASE WHEN r4 < 0.70 THEN 'tool-' || floor(r3 * r5 * 200)::int
+         WHEN r4 < 0.90 THEN 'dataset-' || floor(r5 * 1000)::int
+         ELSE 'model-' || floor(r5 * 100)::int END AS resource_id,
+    r5 < 0.85 AS allow,
+    (ARRAY['TOOL-001','TOOL-001','TOOL-001','TOOL-001','TOOL-002','TOOL-002','TOOL-003','TOOL-004',
+           'TOOL-005','TOOL-006','TOOL-007','DATA-001','DATA-002','DATA-003','DATA-004','REL-001',
+           'REL-002','REL-003','REL-004','REL-005','REL-006','REL-007','REL-008','EXC-001'])
+      [1 + floor(power(r6, 2) * 24)::int] AS control
+  FROM (
+    SELECT i,
+      $4::timestamptz + make_interval(secs => (i::float8 / $3) * $5 + random() * 0.5) AS t,
+      md5(i::text || random()::text) AS h,
+      random() AS r1, random() AS r2, random() AS r3, random() AS r4, random() AS r5, random() AS r6
+    FROM generate_series($1::bigint, $2::bigint) AS i
+  ) draws
+) s`;
+
+async function main(): Promise<void> {
+  const started = Date.now();
+  await recreateDatabase();
+  const client = new pg.Client({ connectionString: target.toString() });
+  await client.connect();
+  await client.query(`SET maintenance_work_mem = '1GB'`);
+  await client.query('SET synchronous_commit = off');
+  for (const script of migrationScripts()) await client.query(script);
+
+  // Monthly partitions covering the seeded range (plus the current month), as the service keeps them.
+  const { rows: bounds } = await client.query<{ start: string; seconds: number }>(
+    `SELECT date_trunc('month', now() - make_interval(months => $1::int)) AS start,
+            extract(epoch FROM now() - date_trunc('month', now() - make_interval(months => $1::int)))::float8 AS seconds`,
+    [months],
+  );
+  const start = bounds[0]!.start;
+  const seconds = bounds[0]!.seconds - 60;
+  for (let m = 0; m <= months + 1; m++) {
+    const { rows: names } = await client.query<{ name: string; lo: string; hi: string }>(
+      `SELECT 'decision_log_' || to_char(lo, 'YYYY_MM') AS name, lo::text, (lo + interval '1 month')::text AS hi
+         FROM (SELECT date_trunc('month', $1::timestamptz + make_interval(months => $2::int)) AS lo) x`,
+      [start, m],
+    );
+    const { name, lo, hi } = names[0]!;
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${name} PARTITION OF decision_log FOR VALUES FROM ('${lo}') TO ('${hi}')`,
+    );
+  }
+
+  const { rows: indexes } = await client.query<{ name: string; definition: string }>(
+    `SELECT i.relname AS name, pg_get_indexdef(x.indexrelid) AS definition FROM pg_index x
+       JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+      WHERE t.relname = 'decision_log' AND NOT x.indisprimary`,
+  );
+  for (const { name } of indexes) await client.query(`DROP INDEX ${name}`);
+  process.stdout.write(`seed: ${rows} rows over ${months} months into ${dbName} (indexes dropped for the load)\n`);
+
+  let nextReport = 1_000_000;
+  for (let lo = 0; lo < rows; lo += chunk) {
+    const hi = Math.min(rows, lo + chunk) - 1;
+    await client.query(INSERT, [lo, hi, rows, start, seconds]);
+    const done = hi + 1;
+    if (done >= nextReport || done === rows) {
+      const elapsed = (Date.now() - started) / 1000;
+      process.stdout.write(
+        `seed: ${done.toLocaleString('en')} rows (${Math.round(done / elapsed).toLocaleString('en')}/s, ${elapsed.toFixed(0)} s)\n`,
+      );
+      while (nextReport <= done) nextReport += 1_000_000;
+    }
+  }
+  process.stdout.write(`seed: rebuilding ${indexes.length} indexes\n`);
+  const indexStarted = Date.now();
+  for (const { definition } of indexes) await client.query(definition.replace(/ ON ONLY /, ' ON '));
+  process.stdout.write(`seed: indexes built in ${((Date.now() - indexStarted) / 1000).toFixed(0)} s; analyzing\n`);
+  await client.query('ANALYZE decision_log');
+  const { rows: size } = await client.query<{ size: string }>(
+    'SELECT pg_size_pretty(pg_database_size(current_database())) AS size',
+  );
+  process.stdout.write(
+    `seed: done in ${((Date.now() - started) / 1000).toFixed(0)} s; database size ${size[0]!.size}\n`,
+  );
+  await client.end();
+}
+
+main().catch((err) => {
+  process.stderr.write(`seed: failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
