@@ -6,6 +6,7 @@ import { placeholderAuth } from './auth/caller.ts';
 import type { Config } from './config/index.ts';
 import type { ActivePolicy, DecisionService } from './decisions/service.ts';
 import { authzenRoutes } from './http/authzen-routes.ts';
+import { registerJsonBodyParser } from './http/body.ts';
 import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
 import { registerErrorHandling } from './http/errors.ts';
@@ -42,6 +43,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
+  // One JSON parser for every route: size, depth, key, string and number limits, UTF-8 only, and
+  // secure-json-parse's prototype check (the onProtoPoisoning options above cover no other parser).
+  registerJsonBodyParser(app, deps.config.json);
 
   await app.register(swagger, {
     openapi: {
@@ -63,7 +67,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(deps.auth ?? placeholderAuth);
   await app.register(healthRoutes, { readiness: deps.readiness });
   await app.register(decisionRoutes, { decisions: deps.decisions, config: deps.config });
-  await app.register(dataRoutes, { decisions: deps.decisions });
+  await app.register(dataRoutes, { decisions: deps.decisions, jsonLimits: deps.config.json });
   await app.register(authzenRoutes, { decisions: deps.decisions, config: deps.config });
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   return app;

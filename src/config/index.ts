@@ -19,6 +19,8 @@ export interface Config {
   defaultEntrypoint: string;
   batchLimit: number;
   bodyLimitBytes: number;
+  /** Limits on every JSON document a client sends (bodies and the data API's `input` parameter). */
+  json: { maxDepth: number; maxKeys: number; maxStringLength: number };
   workers: number;
   corsOrigins: string[];
   jwt: {
@@ -64,6 +66,9 @@ export const DEFAULTS = {
   defaultEntrypoint: 'verdict/decision',
   batchLimit: 100,
   bodyLimitBytes: 1024 * 1024,
+  jsonMaxDepth: 64,
+  jsonMaxKeys: 10_000,
+  jsonMaxStringLength: 64 * 1024,
   workers: 1,
   jwtClockSkewSeconds: 30,
   rateLimitMax: 6000,
@@ -165,6 +170,17 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
     defaultEntrypoint: text(env, 'VERDICT_DEFAULT_ENTRYPOINT') ?? DEFAULTS.defaultEntrypoint,
     batchLimit: integer(env, 'VERDICT_BATCH_LIMIT', DEFAULTS.batchLimit, 1, 10_000),
     bodyLimitBytes: integer(env, 'VERDICT_BODY_LIMIT_BYTES', DEFAULTS.bodyLimitBytes, 1024, 64 * 1024 * 1024),
+    json: {
+      maxDepth: integer(env, 'VERDICT_JSON_MAX_DEPTH', DEFAULTS.jsonMaxDepth, 2, 1_000),
+      maxKeys: integer(env, 'VERDICT_JSON_MAX_KEYS', DEFAULTS.jsonMaxKeys, 1, 10_000_000),
+      maxStringLength: integer(
+        env,
+        'VERDICT_JSON_MAX_STRING_LENGTH',
+        DEFAULTS.jsonMaxStringLength,
+        1,
+        64 * 1024 * 1024,
+      ),
+    },
     workers: integer(env, 'VERDICT_WORKERS', DEFAULTS.workers, 1, 256),
     corsOrigins: (text(env, 'VERDICT_CORS_ORIGINS') ?? '')
       .split(',')

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DecisionService } from '../decisions/service.ts';
+import { type JsonLimits, parseJsonText } from './body.ts';
 import { traceIdOf } from './envelope.ts';
 import { toProblem } from './errors.ts';
 import { ProblemError } from './problem.ts';
@@ -23,8 +24,11 @@ const API_USAGE_WARNING = {
  * GET /v1/data/{path}?input=<json>. Answers {"result": …, "decision_id": …}, or only
  * {"decision_id": …} when the policy is undefined for that input, as OPA does.
  */
-export async function dataRoutes(app: FastifyInstance, opts: { decisions: DecisionService }): Promise<void> {
-  const { decisions } = opts;
+export async function dataRoutes(
+  app: FastifyInstance,
+  opts: { decisions: DecisionService; jsonLimits: JsonLimits },
+): Promise<void> {
+  const { decisions, jsonLimits } = opts;
 
   // NOTE: errors on this surface carry OPA's {code, message} next to the problem fields, so that both
   // OPA client libraries and problem+json readers understand them.
@@ -99,11 +103,8 @@ export async function dataRoutes(app: FastifyInstance, opts: { decisions: Decisi
       const raw = (request.query as Record<string, unknown>).input;
       let input: unknown;
       if (typeof raw === 'string') {
-        try {
-          input = JSON.parse(raw);
-        } catch {
-          throw new ProblemError(400, 'malformed_json', 'the input query parameter is not valid JSON');
-        }
+        // The same limits as a body: this JSON reaches the policy and the audit record just the same.
+        input = parseJsonText(raw, jsonLimits, 'the input query parameter');
       } else if (raw !== undefined) {
         throw new ProblemError(400, 'invalid_request', 'give the input query parameter once');
       }

@@ -44,6 +44,10 @@ export function toProblem(error: unknown): { problem: Problem; headers: Record<s
       };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return { problem: problem(400, 'empty_body', 'the JSON body is empty'), headers: {} };
+    // Fastify's own JSON parser (replaced by src/http/body.ts, kept here should a scope restore it)
+    // reports proto poisoning and bad syntax alike with this code.
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { problem: problem(400, 'malformed_json', 'the body is not valid JSON'), headers: {} };
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return {
         problem: problem(400, 'invalid_content_length', 'content-length does not match the body'),
