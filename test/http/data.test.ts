@@ -1,0 +1,140 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { App } from '../../src/app.ts';
+import type { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
+import * as support from '../support/app.ts';
+import { buildTestApp } from '../support/app.ts';
+import { contractFixtureBundle } from '../support/bundle.ts';
+
+// TEMP until the auth helper lands in test/support/app.ts.
+const authHeaders = (): Record<string, string> =>
+  (support as { authHeaders?: () => Record<string, string> }).authHeaders?.() ?? {};
+
+let app: App;
+let recorder: MemoryRecorder;
+let headers: Record<string, string>;
+beforeAll(async () => {
+  ({ app, recorder } = (await buildTestApp({ bundlePath: contractFixtureBundle() })) as never);
+  headers = authHeaders();
+});
+afterAll(async () => app.close());
+beforeEach(() => {
+  recorder.records.length = 0;
+  recorder.failWith = null;
+});
+
+const post = (path: string, payload: unknown) =>
+  app.inject({
+    method: 'POST',
+    url: `/v1/data/${path}`,
+    payload: JSON.stringify(payload),
+    headers: { ...headers, 'content-type': 'application/json' },
+  });
+const get = (path: string, query = '') =>
+  app.inject({ method: 'GET', url: `/v1/data/${path}${query}`, headers });
+
+const envelope = (action: string) => ({
+  subject: { type: 'user', id: 'u1' },
+  action: { name: action },
+  resource: { type: 'doc', id: 'd1' },
+});
+
+describe('OPA data API: /v1/data/*', () => {
+  it('{input} → {result, decision_id}, the input reaching the policy verbatim (no caller/now added)', async () => {
+    const response = await post('verdict/decision', { input: envelope('read') });
+    expect(response.statusCode).toBe(200);
+    const body = response.json();
+    expect(Object.keys(body).sort()).toEqual(['decision_id', 'result']);
+    expect(body.result).toEqual({ allow: true, violations: [], obligations: [], exceptions: [] });
+    expect(recorder.records).toHaveLength(1);
+    expect(recorder.records[0]).toMatchObject({ id: body.decision_id, surface: 'data', allow: true });
+    const echoed = (await post('verdict/echo', { input: { a: 1 } })).json();
+    expect(echoed.result).toEqual({ a: 1 });
+  });
+
+  it('an undefined result → {decision_id} only, recorded as a non-allow', async () => {
+    const response = await post('verdict/never', { input: envelope('read') });
+    expect(response.statusCode).toBe(200);
+    expect(Object.keys(response.json())).toEqual(['decision_id']);
+    expect(recorder.records[0]).toMatchObject({ allow: false, result: null });
+  });
+
+  it('a body without input → a decision on undefined input plus OPA api_usage_warning', async () => {
+    const response = await post('verdict/decision', {});
+    expect(response.statusCode).toBe(200);
+    expect(response.json().warning).toEqual({
+      code: 'api_usage_warning',
+      message: "'input' key missing from the request",
+    });
+    expect(response.json().result.allow).toBe(false);
+    const withInput = await post('verdict/decision', { input: {} });
+    expect(withInput.json().warning).toBeUndefined();
+  });
+
+  it.each([false, 0, '', null, [], {}])('a falsy or empty input (%j) reaches the policy', async (input) => {
+    const response = await post('verdict/echo', { input });
+    expect(response.statusCode).toBe(200);
+    expect(response.json().result).toEqual(input);
+    expect(response.json().warning).toBeUndefined();
+  });
+
+  it('a path below an entrypoint walks into its value (verdict/echo/a/b)', async () => {
+    const response = await post('verdict/echo/a/b', { input: { a: { b: { c: 42 } } } });
+    expect(response.statusCode).toBe(200);
+    expect(response.json().result).toEqual({ c: 42 });
+    const array = await post('verdict/echo/list/1', { input: { list: ['x', 'y'] } });
+    expect(array.json().result).toBe('y');
+    const missing = await post('verdict/echo/a/zzz', { input: { a: {} } });
+    expect(Object.keys(missing.json())).toEqual(['decision_id']);
+    const allowPath = await post('verdict/decision/allow', { input: envelope('read') });
+    expect(allowPath.json().result).toBe(true);
+    expect(recorder.records.at(-1)).toMatchObject({ entrypoint: 'verdict/decision/allow', allow: true });
+  });
+
+  it('GET with ?input=<json> decides like POST; without it, warns', async () => {
+    const input = encodeURIComponent(JSON.stringify(envelope('read')));
+    const response = await get('verdict/decision', `?input=${input}`);
+    expect(response.statusCode).toBe(200);
+    expect(response.json().result.allow).toBe(true);
+    expect((await get('verdict/echo', '?input=false')).json().result).toBe(false);
+    expect((await get('verdict/echo', '?input=0')).json().result).toBe(0);
+    expect((await get('verdict/echo', '?input=null')).json().result).toBeNull();
+    const bare = await get('verdict/echo');
+    expect(bare.json().warning.code).toBe('api_usage_warning');
+  });
+
+  it("errors keep OPA's {code, message} next to the problem fields", async () => {
+    const badPath = await post('verdict/a%20b', { input: 1 });
+    expect(badPath.statusCode).toBe(400);
+    expect(badPath.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(badPath.json()).toMatchObject({
+      code: 'invalid_parameter',
+      message: expect.any(String),
+      status: 400,
+    });
+    const badJson = await app.inject({
+      method: 'POST',
+      url: '/v1/data/verdict/echo',
+      payload: '{"input":',
+      headers: { ...headers, 'content-type': 'application/json' },
+    });
+    expect(badJson.json()).toMatchObject({
+      code: 'invalid_parameter',
+      verdict_code: 'malformed_json',
+      message: expect.any(String),
+    });
+    const twice = await get('verdict/echo', '?input=1&input=2');
+    expect(twice.json()).toMatchObject({ code: 'invalid_parameter', verdict_code: 'invalid_request' });
+    recorder.failWith = new Error('down');
+    const unrecorded = await post('verdict/decision', { input: envelope('read') });
+    expect(unrecorded.statusCode).toBe(503);
+    expect(unrecorded.json()).toMatchObject({ code: 'internal_error', verdict_code: 'audit_unavailable' });
+    expect(unrecorded.body).not.toContain('result');
+  });
+
+  it('an evaluation error on the data surface is not a 5xx and not an allow', async () => {
+    const response = await post('verdict/conflict', { input: {} });
+    expect(response.statusCode).toBeLessThan(500);
+    expect(recorder.records[0]!.allow).toBe(false);
+    expect(recorder.records[0]!.error).not.toBeNull();
+  });
+});
