@@ -57,6 +57,13 @@ CREATE TABLE IF NOT EXISTS decision_log (
 -- partitions ahead of time, and rows only land here if that job has not run.
 CREATE TABLE IF NOT EXISTS decision_log_default PARTITION OF decision_log DEFAULT;
 
+-- Set when retention dropped old partitions: chains may then begin after seq 1, at rows no older
+-- than this (chain verification anchors on a writer's first surviving row instead of seq 1).
+CREATE TABLE IF NOT EXISTS decision_log_retention (
+  id              boolean PRIMARY KEY DEFAULT true CHECK (id),
+  dropped_before  timestamptz NOT NULL
+);
+
 CREATE INDEX IF NOT EXISTS decision_log_id_idx        ON decision_log (id);
 CREATE INDEX IF NOT EXISTS decision_log_caller_idx    ON decision_log (caller_sub, decided_at, id);
 CREATE INDEX IF NOT EXISTS decision_log_subject_idx   ON decision_log (subject_type, subject_id, decided_at, id);

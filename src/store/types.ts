@@ -10,15 +10,21 @@ export interface QueryResult<Row> {
   rowCount: number;
 }
 
+/** What a transaction's work may do: parameterised queries and parameterless scripts. */
+export interface Queryable {
+  query<Row = Record<string, unknown>>(sql: Sql): Promise<QueryResult<Row>>;
+  /** Runs a script of several statements without parameters (migrations, DDL). */
+  exec(script: string): Promise<void>;
+}
+
 /**
  * The database as the domain sees it: real Postgres (`pg` pool) or embedded PGlite, running the
  * same migrations and SQL. Implementations live in src/store/.
  */
-export interface Database {
+export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
-  query<Row = Record<string, unknown>>(sql: Sql): Promise<QueryResult<Row>>;
   /** Runs `work` in one transaction on one connection; commits when it resolves, rolls back when it throws. */
-  transaction<T>(work: (tx: Pick<Database, 'query'>) => Promise<T>): Promise<T>;
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   /** True when the database answers a trivial query. Never throws. */
   ping(): Promise<boolean>;
   close(): Promise<void>;

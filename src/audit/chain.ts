@@ -1,0 +1,185 @@
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import type { DecisionRecord } from '../decisions/types.ts';
+
+/** The prev_hash of a chain's first record. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/**
+ * One decision_log row exactly as stored, column by column. Every column except `hash` is hashed
+ * (see chainHash); `decided_at` is the ISO-8601 string with milliseconds and `Z` that was hashed
+ * (Postgres keeps microseconds, so the value reads back to the same string).
+ */
+export interface DecisionRow {
+  id: string;
+  decided_at: string;
+  writer_id: string;
+  seq: number;
+  prev_hash: string;
+  hash: string;
+  surface: string;
+  caller_sub: string;
+  caller: unknown;
+  entrypoint: string;
+  bundle_revision: string;
+  bundle_digest: string;
+  subject_type: string | null;
+  subject_id: string | null;
+  action_name: string | null;
+  resource_type: string | null;
+  resource_id: string | null;
+  allow: boolean;
+  violated_controls: string[];
+  result: unknown;
+  input: unknown;
+  input_sha256: string;
+  exceptions: string[];
+  shadow: unknown;
+  eval_micros: number;
+  trace_id: string | null;
+  error: unknown;
+}
+
+/** The stored columns, in table order; the hash covers all of them but `hash`. */
+export const DECISION_COLUMNS = [
+  'id',
+  'decided_at',
+  'writer_id',
+  'seq',
+  'prev_hash',
+  'hash',
+  'surface',
+  'caller_sub',
+  'caller',
+  'entrypoint',
+  'bundle_revision',
+  'bundle_digest',
+  'subject_type',
+  'subject_id',
+  'action_name',
+  'resource_type',
+  'resource_id',
+  'allow',
+  'violated_controls',
+  'result',
+  'input',
+  'input_sha256',
+  'exceptions',
+  'shadow',
+  'eval_micros',
+  'trace_id',
+  'error',
+] as const satisfies readonly (keyof DecisionRow)[];
+
+/**
+ * hash = hex(SHA-256(prev_hash ‖ RFC 8785 canonical JSON of every column but `hash`)).
+ * Canonical JSON makes the digest independent of jsonb's key order.
+ */
+export function chainHash(row: Omit<DecisionRow, 'hash'> & { hash?: string }): string {
+  const { hash: _ignored, ...fields } = row;
+  return createHash('sha256')
+    .update(row.prev_hash)
+    .update(canonicalize(fields) ?? '')
+    .digest('hex');
+}
+
+function violatedControls(result: unknown): string[] {
+  if (typeof result !== 'object' || result === null) return [];
+  const violations = (result as { violations?: unknown }).violations;
+  if (!Array.isArray(violations)) return [];
+  return violations
+    .map((v) => (typeof v === 'object' && v !== null ? (v as { control?: unknown }).control : undefined))
+    .filter((control): control is string => typeof control === 'string');
+}
+
+// Postgres refuses NUL in text and jsonb, and lone UTF-16 surrogates in jsonb. A record holding one
+// would fail every insert and every spool replay, so such characters become U+FFFD before hashing.
+const UNSTORABLE = /\\u0000|\\ud[89a-f]/i;
+
+function storable(value: unknown): unknown {
+  if (typeof value === 'string') return value.toWellFormed().replaceAll('\u0000', '\uFFFD');
+  if (Array.isArray(value)) return value.map(storable);
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [storable(k) as string, storable(v)]));
+  }
+  return value;
+}
+
+function unchained(record: DecisionRecord): Omit<DecisionRow, 'writer_id' | 'seq' | 'prev_hash' | 'hash'> {
+  const row = {
+    id: record.id,
+    decided_at: new Date(record.decidedAt).toISOString(),
+    surface: record.surface,
+    caller_sub: record.caller.sub,
+    caller: record.caller,
+    entrypoint: record.entrypoint,
+    bundle_revision: record.bundle.revision,
+    bundle_digest: record.bundle.digest,
+    subject_type: record.subjectType,
+    subject_id: record.subjectId,
+    action_name: record.actionName,
+    resource_type: record.resourceType,
+    resource_id: record.resourceId,
+    allow: record.allow,
+    violated_controls: violatedControls(record.result),
+    result: record.result ?? null,
+    input: record.input ?? null,
+    input_sha256: record.inputSha256,
+    exceptions: record.exceptions,
+    shadow: record.shadow ?? null,
+    eval_micros: Math.round(record.evalMicros),
+    trace_id: record.traceId,
+    error: record.error ?? null,
+  };
+  // One JSON round trip gives exactly what jsonb will hand back (no undefined, no class instances).
+  const json = JSON.stringify(row);
+  return JSON.parse(json, UNSTORABLE.test(json) ? (_k, v) => storable(v) : undefined);
+}
+
+/**
+ * One writer's hash chain: its id, the last seq and the last hash. `append` is the only thing that
+ * assigns chain positions.
+ */
+export class Chain {
+  readonly writerId: string;
+  private seq = 0;
+  private head = GENESIS_HASH;
+
+  constructor(writerId: string) {
+    this.writerId = writerId;
+  }
+
+  /** The last position handed out. */
+  get last(): { seq: number; hash: string } {
+    return { seq: this.seq, hash: this.head };
+  }
+
+  /** Gives the records the next positions of the chain, in order, and returns the rows to store. */
+  append(records: DecisionRecord[]): DecisionRow[] {
+    return records.map((record) => {
+      const partial = {
+        ...unchained(record),
+        writer_id: this.writerId,
+        seq: this.seq + 1,
+        prev_hash: this.head,
+      };
+      const hash = chainHash(partial);
+      this.seq += 1;
+      this.head = hash;
+      return { ...partial, hash };
+    });
+  }
+}
+
+/**
+ * A decision_log row as `pg` or PGlite returns it, turned back into the DecisionRow that was hashed:
+ * timestamptz comes back as a Date, bigint as a string.
+ */
+export function rowFromDatabase(raw: Record<string, unknown>): DecisionRow {
+  const row = { ...raw } as Record<string, unknown>;
+  const at = raw.decided_at;
+  row.decided_at = at instanceof Date ? at.toISOString() : new Date(String(at)).toISOString();
+  row.seq = Number(raw.seq);
+  row.eval_micros = Number(raw.eval_micros);
+  return row as unknown as DecisionRow;
+}
