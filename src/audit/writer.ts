@@ -30,8 +30,11 @@ export interface AuditWriterHooks {
   onBatchSpooled?(size: number, seconds: number): void;
   /** Spooled records were stored in the database. */
   onSpoolReplayed?(records: number): void;
-  /** A database or spool write failed (the batch may still have been kept elsewhere). */
-  onWriteError?(error: unknown): void;
+  /**
+   * A write failed: `commit` (the batch then goes to the spool), `spool` (then it is lost in sync
+   * mode, retried in async mode) or `replay` (retried later).
+   */
+  onWriteError?(kind: 'commit' | 'spool' | 'replay', error: unknown): void;
 }
 
 /** A snapshot for metrics and health. Counters only grow; gauges are current values. */
@@ -291,7 +294,7 @@ export class AuditWriter implements DecisionRecorder {
         await this.store(rows);
         kept = 'committed';
       } catch (err) {
-        this.failed(err, 'audit batch commit failed; spooling');
+        this.failed('commit', err, 'audit batch commit failed; spooling');
       }
     }
     if (kept === null) {
@@ -300,7 +303,7 @@ export class AuditWriter implements DecisionRecorder {
         kept = 'spooled';
         this.lastReplayAttempt = Date.now();
       } catch (err) {
-        this.failed(err, 'audit spool write failed');
+        this.failed('spool', err, 'audit spool write failed');
       }
     }
     const seconds = (performance.now() - started) / 1000;
@@ -356,7 +359,7 @@ export class AuditWriter implements DecisionRecorder {
         this.lastReplayAttempt = 0;
       }
     } catch (err) {
-      this.failed(err, 'audit spool replay failed; will retry');
+      this.failed('replay', err, 'audit spool replay failed; will retry');
     }
   }
 
@@ -364,10 +367,10 @@ export class AuditWriter implements DecisionRecorder {
     await this.db.transaction((tx) => storeBatch(tx, rows));
   }
 
-  private failed(err: unknown, message: string): void {
+  private failed(kind: 'commit' | 'spool' | 'replay', err: unknown, message: string): void {
     this.counters.writeErrors += 1;
     this.options.logger?.warn({ err }, message);
-    this.emit((h) => h.onWriteError?.(err));
+    this.emit((h) => h.onWriteError?.(kind, err));
   }
 
   private emit(call: (hooks: AuditWriterHooks) => void): void {

@@ -1,0 +1,38 @@
+import { v7 as uuidv7 } from 'uuid';
+import type { DecisionRecord } from '../../src/decisions/types.ts';
+
+/** A plausible decision record (what DecisionService builds), numbered for assertions. */
+export function decisionRecord(n: number, overrides: Partial<DecisionRecord> = {}): DecisionRecord {
+  return {
+    id: uuidv7(),
+    decidedAt: new Date().toISOString(),
+    surface: 'native',
+    caller: { sub: 'svc-test', iss: null, clientId: null, scopes: ['decisions:evaluate'] },
+    entrypoint: 'verdict/decision',
+    bundle: { revision: 'rev-1', digest: `sha256:${'a'.repeat(64)}` },
+    subjectType: 'agent',
+    subjectId: `agent-${n}`,
+    actionName: 'tool.call',
+    resourceType: 'tool',
+    resourceId: 'send_email',
+    allow: n % 2 === 0,
+    result: {
+      allow: n % 2 === 0,
+      violations: n % 2 === 0 ? [] : [{ control: 'TOOL-002', message: 'nope', severity: 'high' }],
+      obligations: [],
+      exceptions: [],
+    },
+    input: { subject: { type: 'agent', id: `agent-${n}` }, context: { z: 1, a: [1.5, 'x', null], n } },
+    inputSha256: 'b'.repeat(64),
+    exceptions: [],
+    shadow: null,
+    evalMicros: 37,
+    traceId: null,
+    error: null,
+    ...overrides,
+  };
+}
+
+export function decisionRecords(count: number, start = 0): DecisionRecord[] {
+  return Array.from({ length: count }, (_, i) => decisionRecord(start + i));
+}
