@@ -36,3 +36,25 @@ export function decisionRecord(n: number, overrides: Partial<DecisionRecord> = {
 export function decisionRecords(count: number, start = 0): DecisionRecord[] {
   return Array.from({ length: count }, (_, i) => decisionRecord(start + i));
 }
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { AuditWriter, type AuditWriterOptions } from '../../src/audit/writer.ts';
+import type { Database } from '../../src/store/types.ts';
+
+/** An AuditWriter on `db` with small test-friendly settings and a fresh spool folder. */
+export function testWriter(db: Database, overrides: Partial<AuditWriterOptions> = {}): AuditWriter {
+  return new AuditWriter({
+    db,
+    spoolDir: mkdtempSync(path.join(tmpdir(), 'verdict-spool-')),
+    mode: 'sync',
+    batchMaxRecords: 100,
+    batchMaxWaitMs: 2,
+    queueMaxRecords: 10_000,
+    enqueueTimeoutMs: 2_000,
+    spoolMaxBytes: 64 * 1024 * 1024,
+    retryIntervalMs: 50,
+    ...overrides,
+  });
+}
