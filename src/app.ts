@@ -11,6 +11,9 @@ import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
 import { registerErrorHandling } from './http/errors.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
+import { httpObservability } from './observability/http.ts';
+import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { loadShedding } from './observability/overload.ts';
 
 /** Everything the HTTP layer needs, constructed by main (or by a test). */
 export interface AppDeps {
@@ -24,6 +27,10 @@ export interface AppDeps {
   auth?: FastifyPluginAsync;
   /** Extra route plugins (audit, bundles...), registered after the core routes. */
   plugins?: FastifyPluginAsync[];
+  /** This app's metrics (shared with the decision service's observer); default a fresh registry. */
+  metrics?: Metrics;
+  /** What GET /metrics serves; default this app's registry (a cluster worker asks the primary). */
+  scrapeMetrics?: () => Promise<string>;
 }
 
 export type App = FastifyInstance;
@@ -37,12 +44,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     onConstructorPoisoning: 'error',
     requestIdHeader: 'x-request-id',
     requestIdLogLabel: 'request_id',
-    disableRequestLogging: false,
+    // One line per request on completion, written by the observability plugin.
+    disableRequestLogging: true,
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
+  const metrics = deps.metrics ?? createMetrics();
+  await app.register(httpObservability, { metrics, scrape: deps.scrapeMetrics });
+  await app.register(loadShedding, { shed: deps.config.shed, metrics });
   // One JSON parser for every route: size, depth, key, string and number limits, UTF-8 only, and
   // secure-json-parse's prototype check (the onProtoPoisoning options above cover no other parser).
   registerJsonBodyParser(app, deps.config.json);

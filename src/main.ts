@@ -1,8 +1,14 @@
+import pino from 'pino';
 import { buildApp } from './app.ts';
 import { MemoryRecorder } from './audit/memory-recorder.ts';
 import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
+import { isClusterWorker, runPrimary, workerMetrics } from './cluster.ts';
 import { ConfigError, resolveConfig } from './config/index.ts';
 import { DecisionService } from './decisions/service.ts';
+import { DrainableReadiness, installGracefulShutdown } from './lifecycle/shutdown.ts';
+import { observeDecisions } from './observability/decisions.ts';
+import { loggerOptions } from './observability/logging.ts';
+import { createMetrics, trackActiveBundle } from './observability/metrics.ts';
 
 /** Process entry: config → bundle → decision service → app → listen → graceful shutdown. */
 async function main(): Promise<void> {
@@ -16,25 +22,37 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  if (config.workers > 1 && !isClusterWorker()) {
+    const log = pino(loggerOptions(config));
+    runPrimary({ workers: config.workers, log, shutdownTimeoutMs: config.shutdownTimeoutMs });
+    return;
+  }
+  const metrics = createMetrics();
   const policy = new ActiveBundle(await loadBundleFile(config.bundlePath));
   const recorder = new MemoryRecorder();
-  const decisions = new DecisionService({ policy, recorder });
+  trackActiveBundle(metrics, policy);
+  const decisions = new DecisionService({ policy, recorder, onDecision: observeDecisions(metrics, policy) });
+  const readiness = new DrainableReadiness(async () => ({ ready: true, checks: { bundle: true } }));
   const app = await buildApp({
     config,
     decisions,
     policy,
-    logger: { level: config.logLevel },
-    readiness: async () => ({ ready: true, checks: { bundle: true } }),
+    logger: loggerOptions(config),
+    readiness: readiness.readiness,
+    metrics,
+    scrapeMetrics: isClusterWorker() ? workerMetrics(metrics.registry) : undefined,
+  });
+  installGracefulShutdown({
+    log: app.log,
+    readiness,
+    server: app,
+    // NOTE: the recorder closes after the server: every accepted request has been answered (and so
+    // recorded or failed closed) before the queue and spool are flushed for the last time.
+    after: [{ name: 'audit recorder', close: () => recorder.close() }],
+    drainMs: config.shutdownDrainMs,
+    timeoutMs: config.shutdownTimeoutMs,
   });
   await app.listen({ port: config.port, host: config.host });
-  const shutdown = async (signal: string) => {
-    app.log.info({ signal }, 'shutting down');
-    await app.close();
-    await recorder.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
 main().catch((err) => {

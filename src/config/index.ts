@@ -13,6 +13,10 @@ export interface Config {
   redisUrl: string | undefined;
   dataDir: string;
   logLevel: string;
+  /** `auto`: pretty when stdout is a terminal outside production (and pino-pretty is installed). */
+  logFormat: LogFormat;
+  /** NODE_ENV, as the ecosystem reads it ("production" turns off pretty logs). */
+  nodeEnv: string;
   /** Path of the bundle served when none was uploaded (a directory or a .tar.gz). */
   bundlePath: string;
   /** Entrypoint used by the native and AuthZEN APIs when the request names none. */
@@ -45,7 +49,17 @@ export interface Config {
     retentionMonths: number;
   };
   shutdownTimeoutMs: number;
+  /**
+   * On SIGTERM, how long readiness reports "not ready" while the server still serves, so that load
+   * balancers stop sending traffic before the listener closes.
+   */
+  shutdownDrainMs: number;
+  /** Load shedding (503 + Retry-After) under overload; 0 turns a check off. */
+  shed: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number; retryAfterSeconds: number };
 }
+
+/** How log lines are written. */
+export type LogFormat = 'auto' | 'json' | 'pretty';
 
 /** A configuration error names the variable at fault; main prints it and exits non-zero. */
 export class ConfigError extends Error {
@@ -62,6 +76,7 @@ export const DEFAULTS = {
   host: '0.0.0.0',
   dataDir: '.verdict-data',
   logLevel: 'info',
+  logFormat: 'auto' as LogFormat,
   bundlePath: 'policies/bundle/bundle.tar.gz',
   defaultEntrypoint: 'verdict/decision',
   batchLimit: 100,
@@ -81,6 +96,10 @@ export const DEFAULTS = {
   auditSpoolMaxBytes: 1024 * 1024 * 1024,
   auditRetentionMonths: 13,
   shutdownTimeoutMs: 25_000,
+  shutdownDrainMs: 0,
+  shedMaxEventLoopDelayMs: 1_000,
+  shedMaxHeapUsedBytes: 0,
+  shedRetryAfterSeconds: 5,
 } as const;
 
 type Env = Record<string, string | undefined>;
@@ -159,6 +178,13 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
     spoolMaxBytes: integer(env, 'VERDICT_AUDIT_SPOOL_MAX_BYTES', DEFAULTS.auditSpoolMaxBytes, 0, 2 ** 50),
     retentionMonths: integer(env, 'VERDICT_AUDIT_RETENTION_MONTHS', DEFAULTS.auditRetentionMonths, 1, 1200),
   };
+  const workers = integer(env, 'VERDICT_WORKERS', DEFAULTS.workers, 1, 256);
+  if (workers > 1 && databaseUrl === undefined && audit.mode !== 'off') {
+    throw new ConfigError(
+      'VERDICT_WORKERS',
+      'more than one worker needs DATABASE_URL: the embedded PGlite database is single-process',
+    );
+  }
   return {
     port: integer(env, 'PORT', DEFAULTS.port, 0, 65_535),
     host: text(env, 'HOST') ?? DEFAULTS.host,
@@ -166,6 +192,8 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     dataDir: path.resolve(cwd, text(env, 'VERDICT_DATA_DIR') ?? DEFAULTS.dataDir),
     logLevel: oneOf(env, 'LOG_LEVEL', LOG_LEVELS, DEFAULTS.logLevel),
+    logFormat: oneOf(env, 'VERDICT_LOG_FORMAT', ['auto', 'json', 'pretty'] as const, DEFAULTS.logFormat),
+    nodeEnv: text(env, 'NODE_ENV') ?? 'development',
     bundlePath: path.resolve(cwd, text(env, 'VERDICT_BUNDLE') ?? DEFAULTS.bundlePath),
     defaultEntrypoint: text(env, 'VERDICT_DEFAULT_ENTRYPOINT') ?? DEFAULTS.defaultEntrypoint,
     batchLimit: integer(env, 'VERDICT_BATCH_LIMIT', DEFAULTS.batchLimit, 1, 10_000),
@@ -181,7 +209,7 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
         64 * 1024 * 1024,
       ),
     },
-    workers: integer(env, 'VERDICT_WORKERS', DEFAULTS.workers, 1, 256),
+    workers,
     corsOrigins: (text(env, 'VERDICT_CORS_ORIGINS') ?? '')
       .split(',')
       .map((origin) => origin.trim())
@@ -193,5 +221,23 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
     },
     audit,
     shutdownTimeoutMs: integer(env, 'VERDICT_SHUTDOWN_TIMEOUT_MS', DEFAULTS.shutdownTimeoutMs, 100, 600_000),
+    shutdownDrainMs: integer(env, 'VERDICT_SHUTDOWN_DRAIN_MS', DEFAULTS.shutdownDrainMs, 0, 300_000),
+    shed: {
+      maxEventLoopDelayMs: integer(
+        env,
+        'VERDICT_SHED_EVENT_LOOP_DELAY_MS',
+        DEFAULTS.shedMaxEventLoopDelayMs,
+        0,
+        600_000,
+      ),
+      maxHeapUsedBytes: integer(env, 'VERDICT_SHED_HEAP_USED_BYTES', DEFAULTS.shedMaxHeapUsedBytes, 0, 2 ** 50),
+      retryAfterSeconds: integer(
+        env,
+        'VERDICT_SHED_RETRY_AFTER_SECONDS',
+        DEFAULTS.shedRetryAfterSeconds,
+        1,
+        3_600,
+      ),
+    },
   };
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import canonicalize from 'canonicalize';
 import { v7 as uuidv7 } from 'uuid';
 import { applyMask, maskRules } from '../audit/mask.ts';
@@ -40,6 +41,18 @@ export interface Decision {
   revision: { entrypoint: string; revision: string; digest: string };
   error: { code: string; message: string } | null;
 }
+
+/**
+ * Watches every decision the service makes (metrics, request logs). Called once per decision after
+ * recording settled: `recorded` is false when the record could not be kept (the decision then
+ * failed closed). `seconds` is the whole decide call: evaluation plus the audit commit wait.
+ * Must not throw and must be cheap: it runs on the request path.
+ */
+export type DecisionObserver = (
+  decision: Decision,
+  record: DecisionRecord,
+  outcome: { recorded: boolean; seconds: number },
+) => void;
 
 /** The decision could not be recorded, so it must not be answered (fail closed → 503). */
 export class DecisionUnrecordedError extends Error {
@@ -104,11 +117,18 @@ export class DecisionService {
   private readonly policy: ActivePolicy;
   private readonly recorder: DecisionRecorder;
   private readonly clock: () => Date;
+  private readonly onDecision: DecisionObserver | undefined;
 
-  constructor(deps: { policy: ActivePolicy; recorder: DecisionRecorder; clock?: () => Date }) {
+  constructor(deps: {
+    policy: ActivePolicy;
+    recorder: DecisionRecorder;
+    clock?: () => Date;
+    onDecision?: DecisionObserver;
+  }) {
     this.policy = deps.policy;
     this.recorder = deps.recorder;
     this.clock = deps.clock ?? (() => new Date());
+    this.onDecision = deps.onDecision;
   }
 
   /** True when the active bundle has the entrypoint (so a route can answer 404 before deciding). */
@@ -129,6 +149,7 @@ export class DecisionService {
   async decideMany(queries: DecisionQuery[]): Promise<Decision[]> {
     // NOTE: take the engine once, so that a hot swap mid-batch cannot split a batch across revisions.
     const engine = this.policy.current();
+    const started = performance.now();
     const decisions: Decision[] = [];
     const records: DecisionRecord[] = [];
     for (const query of queries) {
@@ -139,9 +160,19 @@ export class DecisionService {
     try {
       await this.recorder.record(records);
     } catch (err) {
+      this.observe(decisions, records, false, started);
       throw new DecisionUnrecordedError('decision records could not be kept', { cause: err });
     }
+    this.observe(decisions, records, true, started);
     return decisions;
+  }
+
+  private observe(decisions: Decision[], records: DecisionRecord[], recorded: boolean, started: number) {
+    if (!this.onDecision) return;
+    const seconds = (performance.now() - started) / 1000;
+    for (let i = 0; i < decisions.length; i++) {
+      this.onDecision(decisions[i]!, records[i]!, { recorded, seconds });
+    }
   }
 
   private evaluate(

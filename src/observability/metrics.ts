@@ -215,6 +215,25 @@ export function setActiveBundle(metrics: Metrics, ref: { revision: string; diges
   metrics.bundleInfo.set({ revision: ref.revision, digest: ref.digest }, 1);
 }
 
+/**
+ * Keeps `verdict_bundle_info` on the active revision and counts activations: the startup load now,
+ * every later activation (upload, rollback, hot reload) as it happens.
+ */
+export function trackActiveBundle(
+  metrics: Metrics,
+  policy: {
+    current(): { ref: { revision: string; digest: string } };
+    onActivate(listener: (engine: { ref: { revision: string; digest: string } }) => void): void;
+  },
+): void {
+  setActiveBundle(metrics, policy.current().ref);
+  metrics.bundleLoads.inc({ source: 'startup' });
+  policy.onActivate((engine) => {
+    setActiveBundle(metrics, engine.ref);
+    metrics.bundleLoads.inc({ source: 'activation' });
+  });
+}
+
 /** The content type of the text exposition format. */
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 

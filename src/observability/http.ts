@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { traceIdOf } from '../http/envelope.ts';
+import { requestTrace } from './decisions.ts';
+import { METRICS_CONTENT_TYPE, type Metrics } from './metrics.ts';
+
+/** Options of the HTTP observability plugin. */
+export interface HttpObservabilityOptions {
+  metrics: Metrics;
+  /**
+   * What GET /metrics serves. Default: this app's registry. In a cluster worker: the whole process
+   * group, aggregated by the primary (see src/cluster.ts).
+   */
+  scrape?: () => Promise<string>;
+}
+
+/** Route label for requests that matched no route: a raw URL must never become a label value. */
+const UNMATCHED = 'unmatched';
+
+const TRACEPARENT = /^([\da-f]{2})-([\da-f]{32})-([\da-f]{16})-([\da-f]{2})$/;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** This app's metrics: plugins (auth, rate limit, audit) count into them by name. */
+    metrics: Metrics;
+  }
+  interface FastifyRequest {
+    /** W3C trace id of the request, when it carried a valid `traceparent`. */
+    traceId: string | null;
+  }
+}
+
+function routeOf(request: FastifyRequest): string {
+  return request.routeOptions.url ?? UNMATCHED;
+}
+
+/**
+ * Per-request observability in one place: the W3C trace context (accepted, logged as trace_id,
+ * echoed with a new span id), HTTP metrics by route template, one log line per completed request,
+ * and the public GET /metrics route.
+ */
+export const httpObservability = fp(
+  async (app: FastifyInstance, opts: HttpObservabilityOptions) => {
+    const { metrics } = opts;
+    const scrape = opts.scrape ?? (() => metrics.registry.metrics());
+    if (!app.hasDecorator('metrics')) app.decorate('metrics', metrics);
+    app.decorateRequest('traceId', null);
+
+    // NOTE: callback style so that the rest of the request (hooks, handler, decision observer) runs
+    // inside `requestTrace.run`; an async hook would leave the store behind when it resolves.
+    app.addHook('onRequest', (request, reply, done) => {
+      const traceId = traceIdOf(request);
+      request.traceId = traceId;
+      if (traceId) {
+        const flags = TRACEPARENT.exec(String(request.headers.traceparent).trim())?.[4] ?? '01';
+        reply.header('traceparent', `00-${traceId}-${randomBytes(8).toString('hex')}-${flags}`);
+        request.log = request.log.child({ trace_id: traceId });
+      }
+      requestTrace.run({ decisionIds: [] }, done);
+    });
+
+    app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+      const route = routeOf(request);
+      const status = String(reply.statusCode);
+      const seconds = reply.elapsedTime / 1000;
+      const labels = { route, method: request.method, status };
+      metrics.httpRequests.inc(labels);
+      metrics.httpDuration.observe(labels, seconds);
+      const ids = requestTrace.getStore()?.decisionIds ?? [];
+      const caller = (request as { caller?: { sub?: string } | null }).caller;
+      const line: Record<string, unknown> = {
+        method: request.method,
+        route,
+        path: request.url.split('?', 1)[0],
+        status: reply.statusCode,
+        duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
+      };
+      if (caller?.sub) line.caller = caller.sub;
+      if (ids.length === 1) line.decision_id = ids[0];
+      else if (ids.length > 1) {
+        line.decision_ids = ids.slice(0, 20);
+        line.decision_count = ids.length;
+      }
+      const level = reply.statusCode >= 500 ? 'error' : 'info';
+      request.log[level](line, 'request completed');
+    });
+
+    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+      const text = await scrape();
+      return reply.type(METRICS_CONTENT_TYPE).send(text);
+    });
+  },
+  { name: 'verdict-observability' },
+);
