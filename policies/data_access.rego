@@ -1,6 +1,5 @@
-# METADATA
-# title: Dataset access (DATA-001..DATA-004)
-# description: action.name == "data.read", resource.type == "dataset".
+# Dataset access (DATA-001..DATA-004)
+# action.name == "data.read", resource.type == "dataset".
 package verdict.data
 
 import data.verdict.exceptions

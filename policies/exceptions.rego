@@ -1,10 +1,8 @@
-# METADATA
-# title: Time-bound exceptions (waivers)
-# description: |
-#   data.verdict_data.exceptions holds approved waivers. An exception waives the violations of one
-#   control for the subject and/or resource (and optionally action) it names, while input.now is
-#   before its expires_at. DEFAULT-DENY and INPUT-001 cannot be waived; an exception naming neither
-#   subject_id nor resource_id (a blanket waiver) is ignored.
+# Time-bound exceptions (waivers)
+# data.verdict_data.exceptions holds approved waivers. An exception waives the violations of one
+# control for the subject and/or resource (and optionally action) it names, while input.now is
+# before its expires_at. DEFAULT-DENY and INPUT-001 cannot be waived; an exception naming neither
+# subject_id nor resource_id (a blanket waiver) is ignored.
 package verdict.exceptions
 
 import data.verdict.lib

@@ -1,9 +1,7 @@
-# METADATA
-# title: Decision-log masking
-# description: |
-#   OPA decision-log convention: data.system.log.mask receives the whole decision event (the
-#   original input at input.input) and returns JSON pointers to erase. Pointers are only returned
-#   for fields that are present, sorted.
+# Decision-log masking
+# OPA decision-log convention: data.system.log.mask receives the whole decision event (the
+# original input at input.input) and returns JSON pointers to erase. Pointers are only returned
+# for fields that are present, sorted.
 package system.log
 
 import data.verdict.lib

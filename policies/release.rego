@@ -1,6 +1,5 @@
-# METADATA
-# title: Model release gates (REL-001..REL-007)
-# description: action.name == "release.deploy", resource.type == "model_release".
+# Model release gates (REL-001..REL-007)
+# action.name == "release.deploy", resource.type == "model_release".
 package verdict.release
 
 import data.verdict.exceptions

@@ -1,6 +1,5 @@
-# METADATA
-# title: Agent tool calls (TOOL-001..TOOL-007)
-# description: action.name == "tool.call", resource.type == "tool", resource.id = tool name.
+# Agent tool calls (TOOL-001..TOOL-007)
+# action.name == "tool.call", resource.type == "tool", resource.id = tool name.
 package verdict.tool
 
 import data.verdict.exceptions

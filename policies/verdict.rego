@@ -1,9 +1,7 @@
-# METADATA
-# title: Verdict decision router
-# description: |
-#   Entrypoint verdict/decision routes an envelope by action.name and resource.type to a domain
-#   policy and always returns {"allow", "violations", "obligations", "exceptions"}. Anything no
-#   domain handles is denied with DEFAULT-DENY. verdict/allow is the boolean for simple clients.
+# Verdict decision router
+# Entrypoint verdict/decision routes an envelope by action.name and resource.type to a domain
+# policy and always returns {"allow", "violations", "obligations", "exceptions"}. Anything no
+# domain handles is denied with DEFAULT-DENY. verdict/allow is the boolean for simple clients.
 package verdict
 
 import data.verdict.data as data_access

@@ -28,7 +28,8 @@ import { Parser, type ReadEntry } from 'tar';
 const root = path.resolve(import.meta.dirname, '..');
 const policiesDir = path.join(root, 'policies');
 const bundlePath = path.join(policiesDir, 'bundle', 'bundle.tar.gz');
-const capabilitiesPath = path.join(policiesDir, 'capabilities.json');
+// Not a *.json directly under policies/: OPA's loader would merge it into the data root.
+const capabilitiesPath = path.join(policiesDir, 'bundle', 'capabilities.json');
 const rel = (p: string) => path.relative(root, p);
 
 export const ENTRYPOINTS = [
@@ -299,6 +300,12 @@ async function main(): Promise<void> {
 
   const files = sourceFiles();
   step(`${files.length} source files (tests excluded): ${files.join(' ')}`);
+  // `opa test policies/` also loads policies/bundle/bundle.tar.gz (OPA's loader reads any .tar.gz
+  // as a bundle), so every module is seen twice; package METADATA annotations then collide.
+  const annotated = files.filter((f) =>
+    /^# METADATA\s*$/m.test(readFileSync(path.join(policiesDir, f), 'utf8')),
+  );
+  if (annotated.length > 0) fail(`use plain comments, not METADATA annotations, in: ${annotated.join(', ')}`);
   step('opa check --strict');
   opa(['check', '--strict', 'policies/']);
 

@@ -1,5 +1,4 @@
-# METADATA
-# title: Shared helpers for the Verdict control library
+# Shared helpers for the Verdict control library
 package verdict.lib
 
 import data.verdict.lib.time

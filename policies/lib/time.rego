@@ -1,9 +1,7 @@
-# METADATA
-# title: RFC 3339 timestamps without time builtins
-# description: |
-#   OPA's wasm target compiles no time.* builtin natively and the npm SDK implements none, so
-#   timestamps are parsed here with regex and arithmetic. Policies read time only from input.now
-#   (never time.now_ns()), so every decision replays exactly.
+# RFC 3339 timestamps without time builtins
+# OPA's wasm target compiles no time.* builtin natively and the npm SDK implements none, so
+# timestamps are parsed here with regex and arithmetic. Policies read time only from input.now
+# (never time.now_ns()), so every decision replays exactly.
 package verdict.lib.time
 
 rfc3339 := `^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$`
