@@ -130,7 +130,7 @@ async function main(): Promise<void> {
   const seconds = bounds[0]!.seconds - 60;
   for (let m = 0; m <= months + 1; m++) {
     const { rows: names } = await client.query<{ name: string; lo: string; hi: string }>(
-      `SELECT 'decision_log_' || to_char(lo, 'YYYY_MM') AS name, lo::text, (lo + interval '1 month')::text AS hi
+      `SELECT 'decision_log_p' || to_char(lo, 'YYYYMM') AS name, lo::text, (lo + interval '1 month')::text AS hi
          FROM (SELECT date_trunc('month', $1::timestamptz + make_interval(months => $2::int)) AS lo) x`,
       [start, m],
     );

@@ -1,0 +1,212 @@
+import { createHash } from 'node:crypto';
+import canonicalize from 'canonicalize';
+import type { RevisionStore } from '../bundles/revisions.ts';
+import { failClosed, isContractError, toPolicyResult } from '../decisions/result.ts';
+import type { ActivePolicy } from '../decisions/service.ts';
+import { PolicyEngine } from '../engine/engine.ts';
+import type { DecisionLogReader, StoredDecision } from './queries.ts';
+
+/** One re-evaluation of a recorded decision on one policy revision. */
+export interface ReplayOutcome {
+  revision: string | null;
+  digest: string;
+  /** False when the revision's bundle is not stored (then nothing below was evaluated). */
+  available: boolean;
+  allow: boolean | null;
+  /** Contract surfaces: the validated result (fail-closed deny on error). Data surface: the raw value. */
+  result: unknown;
+  error: { code: string; message: string } | null;
+  /** Whether the outcome equals the recorded result; null when it could not be evaluated. */
+  matches: boolean | null;
+}
+
+/** What replaying a recorded decision found. */
+export interface ReplayReport {
+  decisionId: string;
+  surface: string;
+  entrypoint: string;
+  recorded: { allow: boolean; result: unknown; revision: string; digest: string };
+  /**
+   * True when the stored input differs from the input the policy saw (masking removed or replaced
+   * something): the replays then ran on less than the original input and a mismatch may be the
+   * mask's doing, not the policy's. Known exactly: the record keeps the digest of the unmasked input.
+   */
+  masked: boolean;
+  /** On the revision the decision was made on. */
+  stored: ReplayOutcome;
+  /** On the revision active now. */
+  active: ReplayOutcome;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+const EMPTY_INPUT_SHA256 = sha256('');
+const ENGINE_CACHE_LIMIT = 8;
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function walk(value: unknown, segments: string[]): unknown {
+  let node = value;
+  for (const segment of segments) {
+    if (Array.isArray(node) && /^\d+$/.test(segment)) node = node[Number(segment)];
+    else if (isObject(node) && Object.hasOwn(node, segment)) node = node[segment];
+    else return undefined;
+  }
+  return node;
+}
+
+/** Canonical JSON of a contract result, with its lists in a canonical order (policies emit sets). */
+function contractKey(result: unknown): string {
+  const r = isObject(result) ? result : {};
+  const sorted = (list: unknown) =>
+    (Array.isArray(list) ? list : [])
+      .map((item) => canonicalize(item) ?? 'null')
+      .sort()
+      .join(',');
+  return JSON.stringify([
+    r.allow === true,
+    sorted(r.violations),
+    sorted(r.obligations),
+    sorted(r.exceptions),
+  ]);
+}
+
+/**
+ * Re-evaluates recorded decisions. Replay is a read: it evaluates engines directly and never goes
+ * through the decision service, so nothing is recorded.
+ */
+export class DecisionReplayer {
+  private readonly log: DecisionLogReader;
+  private readonly revisions: RevisionStore;
+  private readonly policy: ActivePolicy;
+  private readonly engines = new Map<string, PolicyEngine>();
+
+  constructor(deps: { log: DecisionLogReader; revisions: RevisionStore; policy: ActivePolicy }) {
+    this.log = deps.log;
+    this.revisions = deps.revisions;
+    this.policy = deps.policy;
+  }
+
+  /** Null when there is no decision with this id. */
+  async replay(id: string): Promise<ReplayReport | null> {
+    const record = await this.log.get(id);
+    if (!record) return null;
+    return this.replayRecord(record);
+  }
+
+  async replayRecord(record: StoredDecision): Promise<ReplayReport> {
+    // NOTE: take the active engine once, so that an activation during the replay cannot mix revisions.
+    const active = this.policy.current();
+    const storedEngine = await this.engineFor(record.bundle_digest, active);
+    return {
+      decisionId: record.id,
+      surface: record.surface,
+      entrypoint: record.entrypoint,
+      recorded: {
+        allow: record.allow,
+        result: record.result,
+        revision: record.bundle_revision,
+        digest: record.bundle_digest,
+      },
+      masked: this.wasMasked(record),
+      stored: storedEngine
+        ? this.evaluate(storedEngine, record)
+        : {
+            revision: record.bundle_revision,
+            digest: record.bundle_digest,
+            available: false,
+            allow: null,
+            result: null,
+            error: { code: 'revision_unavailable', message: 'the policy revision is not stored' },
+            matches: null,
+          },
+      active: this.evaluate(active, record),
+    };
+  }
+
+  private wasMasked(record: StoredDecision): boolean {
+    if (record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256) return false;
+    return sha256(canonicalize(record.input) ?? '') !== record.input_sha256;
+  }
+
+  private async engineFor(digest: string, active: PolicyEngine): Promise<PolicyEngine | null> {
+    if (active.ref.digest === digest) return active;
+    const cached = this.engines.get(digest);
+    if (cached) return cached;
+    const bundle = await this.revisions.get(digest);
+    if (!bundle) return null;
+    // The engine's module cache makes a revision seen before cheap to load again.
+    const engine = PolicyEngine.fromBundle(bundle);
+    if (this.engines.size >= ENGINE_CACHE_LIMIT) {
+      const oldest = this.engines.keys().next().value;
+      if (oldest !== undefined) this.engines.delete(oldest);
+    }
+    this.engines.set(digest, engine);
+    return engine;
+  }
+
+  private evaluate(engine: PolicyEngine, record: StoredDecision): ReplayOutcome {
+    const contract = record.surface !== 'data';
+    const base = { revision: engine.ref.revision, digest: engine.ref.digest, available: true };
+    let entrypoint = record.entrypoint;
+    let subpath: string[] = [];
+    if (!engine.hasEntrypoint(entrypoint) && !contract) {
+      // As the data API does: the longest entrypoint that prefixes the path, then walk into its value.
+      const segments = entrypoint.split('/');
+      for (let n = segments.length - 1; n > 0; n--) {
+        const candidate = segments.slice(0, n).join('/');
+        if (engine.hasEntrypoint(candidate)) {
+          entrypoint = candidate;
+          subpath = segments.slice(n);
+          break;
+        }
+      }
+    }
+    if (!engine.hasEntrypoint(entrypoint)) {
+      return {
+        ...base,
+        allow: null,
+        result: null,
+        error: { code: 'unknown_entrypoint', message: `entrypoint ${record.entrypoint} is not in this revision` },
+        matches: false,
+      };
+    }
+    // A data-surface request without input was stored as null with the digest of nothing.
+    const noInput = record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256;
+    const evaluation = engine.evaluateJson(entrypoint, noInput ? undefined : JSON.stringify(record.input));
+    if (subpath.length > 0 && evaluation.defined) {
+      evaluation.value = walk(evaluation.value, subpath);
+      evaluation.defined = evaluation.value !== undefined;
+    }
+    if (!contract) {
+      const value = evaluation.value ?? null;
+      const allow = value === true || (isObject(value) && value.allow === true);
+      return {
+        ...base,
+        allow,
+        result: value,
+        error: evaluation.error,
+        matches: canonicalize(value) === canonicalize(record.result ?? null),
+      };
+    }
+    let error: { code: string; message: string } | null = evaluation.error;
+    const checked = error ? null : toPolicyResult(evaluation.defined, evaluation.value);
+    let result: unknown;
+    if (checked === null || isContractError(checked)) {
+      const failure: { code: string; message: string } = error ?? (checked as { code: string; message: string });
+      error = failure;
+      result = failClosed(failure.code, failure.message);
+    } else {
+      result = checked;
+    }
+    const allow = (result as { allow: boolean }).allow;
+    return {
+      ...base,
+      allow,
+      result,
+      error,
+      matches: contractKey(result) === contractKey(record.result) && allow === record.allow,
+    };
+  }
+}

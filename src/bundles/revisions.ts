@@ -1,0 +1,71 @@
+import { type ParsedBundle, parseBundle } from '../engine/bundle.ts';
+import type { Queryable, Sql } from '../store/types.ts';
+
+/** A stored policy revision, without its bytes. */
+export interface BundleRevision {
+  digest: string;
+  revision: string;
+  firstSeen: string;
+}
+
+/** Stores a bundle once per digest; a second put of the same bytes changes nothing. */
+export function putRevisionSql(bundle: ParsedBundle): Sql {
+  return {
+    text: `INSERT INTO policy_revisions (digest, revision, manifest, bundle)
+           VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (digest) DO NOTHING`,
+    values: [bundle.digest, bundle.revision, JSON.stringify(bundle.manifest), bundle.bytes],
+  };
+}
+
+export function revisionBytesSql(digest: string): Sql {
+  return { text: 'SELECT bundle FROM policy_revisions WHERE digest = $1', values: [digest] };
+}
+
+export function listRevisionsSql(): Sql {
+  return {
+    text: `SELECT digest, revision, first_seen FROM policy_revisions ORDER BY first_seen DESC, digest`,
+  };
+}
+
+/**
+ * Every policy revision a decision was made on, kept with its bundle bytes so that any decision can
+ * be replayed on exactly the policy that made it. Revisions are immutable and identified by the
+ * digest of their bytes.
+ */
+export class RevisionStore {
+  private readonly db: Queryable;
+
+  constructor(db: Queryable) {
+    this.db = db;
+  }
+
+  /** Stores the bundle unless its digest is already there; true when it was new. */
+  async put(bundle: ParsedBundle): Promise<boolean> {
+    const { rowCount } = await this.db.query(putRevisionSql(bundle));
+    return rowCount > 0;
+  }
+
+  /** The stored bundle, parsed again from its bytes (so its digest is re-derived, not trusted). */
+  async get(digest: string): Promise<ParsedBundle | null> {
+    const { rows } = await this.db.query<{ bundle: Uint8Array }>(revisionBytesSql(digest));
+    const bytes = rows[0]?.bundle;
+    if (!bytes) return null;
+    // pg returns a Buffer, PGlite a Uint8Array: copy-free view either way.
+    const bundle = parseBundle(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    if (bundle.digest !== digest) {
+      throw new Error(`stored policy revision ${digest} does not match its bytes (${bundle.digest})`);
+    }
+    return bundle;
+  }
+
+  async list(): Promise<BundleRevision[]> {
+    const { rows } = await this.db.query<{ digest: string; revision: string; first_seen: Date | string }>(
+      listRevisionsSql(),
+    );
+    return rows.map((row) => ({
+      digest: row.digest,
+      revision: row.revision,
+      firstSeen: new Date(row.first_seen).toISOString(),
+    }));
+  }
+}

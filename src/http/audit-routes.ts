@@ -1,0 +1,297 @@
+import type { FastifyInstance } from 'fastify';
+import { type TSchema, Type } from 'typebox';
+import { EXPORT_CONTENT_TYPES, type ExportFormat, exportDecisions } from '../audit/export.ts';
+import {
+  AuditQueryError,
+  type DecisionLogReader,
+  type DecisionSearchParams,
+  isUuid,
+  MAX_PAGE_LIMIT,
+  parseFilter,
+  parsePage,
+} from '../audit/queries.ts';
+import type { DecisionReplayer } from '../audit/replay.ts';
+import { ProblemError } from './problem.ts';
+import { ProblemV1 } from './schemas.ts';
+
+/** Hash-chain verification over a time range; the report is returned as-is. */
+export type ChainVerifier = (range: { from?: Date; to?: Date }) => Promise<unknown>;
+
+/** What the auditor API needs (constructed by main, or by a test). */
+export interface AuditDeps {
+  log: DecisionLogReader;
+  replayer: DecisionReplayer;
+  /** audit-core's verifyChains bound to the database; absent → 503 verify_unavailable. */
+  verify?: ChainVerifier;
+}
+
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+const Param = (description: string) => Type.Optional(Type.String({ maxLength: 256, description }));
+
+const FilterParams = {
+  from: Param('Inclusive lower bound on decided_at: ISO-8601 date or date-time with zone'),
+  to: Param('Exclusive upper bound on decided_at: ISO-8601 date or date-time with zone'),
+  caller_sub: Param('The caller (token subject) that asked'),
+  subject_type: Param('subject.type'),
+  subject_id: Param('subject.id'),
+  action: Param('action.name'),
+  resource_type: Param('resource.type'),
+  resource_id: Param('resource.id'),
+  allow: Type.Optional(Type.String({ enum: ['true', 'false'], description: 'Only allows or only denies' })),
+  entrypoint: Param('The policy entrypoint, e.g. verdict/decision'),
+  revision: Param('The bundle revision (manifest revision)'),
+  control: Param('A control id among the violated controls, e.g. TOOL-002'),
+};
+
+export const DecisionSearchQueryV1 = Type.Object(
+  {
+    ...FilterParams,
+    limit: Type.Optional(
+      Type.String({ pattern: '^[0-9]+$', description: `Page size, 1..${MAX_PAGE_LIMIT} (default 50)` }),
+    ),
+    cursor: Param('Opaque: next_cursor of the previous page'),
+  },
+  { additionalProperties: false },
+);
+
+export const ExportQueryV1 = Type.Object(
+  {
+    ...FilterParams,
+    format: Type.Optional(Type.String({ enum: ['ndjson', 'csv'], description: 'Default ndjson' })),
+  },
+  { additionalProperties: false },
+);
+
+export const DecisionRecordV1 = Type.Object(
+  {
+    id: Type.String({ format: 'uuid' }),
+    decided_at: Type.String({ format: 'date-time' }),
+    surface: Type.String(),
+    caller_sub: Type.String(),
+    caller: Type.Unknown(),
+    entrypoint: Type.String(),
+    bundle_revision: Type.String(),
+    bundle_digest: Type.String(),
+    subject_type: Nullable(Type.String()),
+    subject_id: Nullable(Type.String()),
+    action_name: Nullable(Type.String()),
+    resource_type: Nullable(Type.String()),
+    resource_id: Nullable(Type.String()),
+    allow: Type.Boolean(),
+    violated_controls: Type.Array(Type.String()),
+    result: Type.Unknown({ description: 'Contract result, or the raw value for the data surface' }),
+    input: Type.Unknown({ description: 'The policy input after masking' }),
+    input_sha256: Type.String({ description: 'SHA-256 of the canonical JSON of the unmasked input' }),
+    exceptions: Type.Array(Type.String()),
+    shadow: Type.Unknown(),
+    eval_micros: Type.Integer(),
+    trace_id: Nullable(Type.String()),
+    error: Type.Unknown(),
+    writer_id: Type.String(),
+    seq: Type.Integer(),
+    prev_hash: Type.String(),
+    hash: Type.String(),
+  },
+  { $id: 'DecisionRecordV1' },
+);
+
+export const DecisionPageV1 = Type.Object(
+  {
+    items: Type.Array(DecisionRecordV1),
+    next_cursor: Nullable(Type.String({ description: 'Pass as cursor to continue after the last item' })),
+    has_more: Type.Boolean({ description: 'More matching records existed when this page was read' }),
+  },
+  { $id: 'DecisionPageV1' },
+);
+
+const ReplayOutcomeV1 = Type.Object({
+  revision: Nullable(Type.String()),
+  digest: Type.String(),
+  available: Type.Boolean(),
+  allow: Nullable(Type.Boolean()),
+  result: Type.Unknown(),
+  error: Nullable(Type.Object({ code: Type.String(), message: Type.String() })),
+  matches: Nullable(Type.Boolean()),
+});
+
+export const ReplayReportV1 = Type.Object(
+  {
+    decision_id: Type.String(),
+    surface: Type.String(),
+    entrypoint: Type.String(),
+    recorded: Type.Object({
+      allow: Type.Boolean(),
+      result: Type.Unknown(),
+      revision: Type.String(),
+      digest: Type.String(),
+    }),
+    masked: Type.Boolean({
+      description: 'The stored input differs from what the policy saw (masking); replays ran on the masked input',
+    }),
+    stored: ReplayOutcomeV1,
+    active: ReplayOutcomeV1,
+  },
+  { $id: 'ReplayReportV1' },
+);
+
+const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
+
+function badQuery(err: unknown): never {
+  if (err instanceof AuditQueryError) {
+    throw new ProblemError(400, err.code, err.message, { errors: [{ path: `/${err.parameter}`, message: err.message }] });
+  }
+  throw err;
+}
+
+function decisionId(raw: string): string {
+  if (!isUuid(raw)) throw new ProblemError(400, 'invalid_decision_id', 'the decision id must be a UUID');
+  return raw.toLowerCase();
+}
+
+function notFound(id: string): never {
+  throw new ProblemError(404, 'decision_not_found', `no decision ${id}`);
+}
+
+/** The auditor API: search, one record, export, replay, chain verification. All need audit:read. */
+export async function auditRoutes(app: FastifyInstance, deps: AuditDeps): Promise<void> {
+  const { log, replayer, verify } = deps;
+  const errors = { '4xx': ProblemV1, '5xx': ProblemV1 };
+
+  app.get(
+    '/v1/decisions',
+    {
+      config: { scope: 'audit:read' },
+      schema: {
+        summary: 'Search recorded decisions (oldest first, keyset pagination)',
+        tags: ['audit'],
+        querystring: DecisionSearchQueryV1,
+        response: { 200: DecisionPageV1, ...errors },
+      },
+    },
+    async (request) => {
+      const params = request.query as DecisionSearchParams;
+      let filter: ReturnType<typeof parseFilter>;
+      let page: ReturnType<typeof parsePage>;
+      try {
+        filter = parseFilter(params);
+        page = parsePage(params);
+      } catch (err) {
+        badQuery(err);
+      }
+      const result = await log.search(filter, page);
+      return { items: result.items, next_cursor: result.nextCursor, has_more: result.hasMore };
+    },
+  );
+
+  app.get(
+    '/v1/decisions/:id',
+    {
+      config: { scope: 'audit:read' },
+      schema: {
+        summary: 'One recorded decision',
+        tags: ['audit'],
+        params: IdParams,
+        response: { 200: DecisionRecordV1, ...errors },
+      },
+    },
+    async (request) => {
+      const id = decisionId((request.params as { id: string }).id);
+      return (await log.get(id)) ?? notFound(id);
+    },
+  );
+
+  app.post(
+    '/v1/decisions/:id/replay',
+    {
+      config: { scope: 'audit:read' },
+      schema: {
+        summary: 'Re-evaluate a recorded decision on its own revision and on the active one (not recorded)',
+        tags: ['audit'],
+        params: IdParams,
+        response: { 200: ReplayReportV1, ...errors },
+      },
+    },
+    async (request) => {
+      const id = decisionId((request.params as { id: string }).id);
+      const report = (await replayer.replay(id)) ?? notFound(id);
+      return {
+        decision_id: report.decisionId,
+        surface: report.surface,
+        entrypoint: report.entrypoint,
+        recorded: report.recorded,
+        masked: report.masked,
+        stored: report.stored,
+        active: report.active,
+      };
+    },
+  );
+
+  app.get(
+    '/v1/audit/export',
+    {
+      config: { scope: 'audit:read' },
+      schema: {
+        summary: 'Stream every matching decision as NDJSON or CSV (oldest first)',
+        description:
+          'Without `to`, the export ends at the time of the request, so it terminates while decisions keep arriving.',
+        tags: ['audit'],
+        querystring: ExportQueryV1,
+        response: {
+          200: {
+            description: 'NDJSON (one DecisionRecordV1 per line) or CSV with a header row',
+            content: {
+              'application/x-ndjson': { schema: Type.String() },
+              'text/csv': { schema: Type.String() },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    async (request, reply) => {
+      const params = request.query as DecisionSearchParams & { format?: ExportFormat };
+      let filter: ReturnType<typeof parseFilter>;
+      try {
+        filter = parseFilter(params);
+      } catch (err) {
+        badQuery(err);
+      }
+      filter.to ??= new Date().toISOString();
+      const format = params.format ?? 'ndjson';
+      const stream = exportDecisions(log, filter, format);
+      return reply
+        .type(EXPORT_CONTENT_TYPES[format])
+        .header('content-disposition', `attachment; filename="decisions.${format}"`)
+        .send(stream);
+    },
+  );
+
+  app.get(
+    '/v1/audit/verify',
+    {
+      config: { scope: 'audit:read' },
+      schema: {
+        summary: 'Verify the hash chains of the decision log (a report: ok false is not an error)',
+        tags: ['audit'],
+        querystring: Type.Object(
+          { from: FilterParams.from, to: FilterParams.to },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ ok: Type.Boolean() }, { additionalProperties: true }), ...errors },
+      },
+    },
+    async (request) => {
+      let filter: ReturnType<typeof parseFilter>;
+      try {
+        filter = parseFilter(request.query as DecisionSearchParams);
+      } catch (err) {
+        badQuery(err);
+      }
+      if (!verify) throw new ProblemError(503, 'verify_unavailable', 'chain verification is not available');
+      return verify({
+        from: filter.from ? new Date(filter.from) : undefined,
+        to: filter.to ? new Date(filter.to) : undefined,
+      });
+    },
+  );
+}
