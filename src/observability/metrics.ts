@@ -39,7 +39,7 @@ export interface Metrics {
   readonly auditCommitDuration: Histogram;
   /** Bytes in the local spool (records not yet in Postgres). */
   readonly auditSpoolBytes: Gauge;
-  /** Spooled records still to be replayed into Postgres. */
+  /** Bytes of spooled records still to be replayed into the audit store. */
   readonly auditReplayBacklog: Gauge;
   /** Failed audit writes by kind (commit, spool, replay). */
   readonly auditWriteErrors: Counter<'kind'>;
@@ -60,7 +60,20 @@ export interface Metrics {
 export interface AuditStats {
   queueDepth: number;
   spoolBytes: number;
-  replayBacklog: number;
+  replayBacklogBytes: number;
+}
+
+/**
+ * The audit writer as metrics see it (src/audit/writer.ts `AuditWriter` fits): a stats snapshot
+ * for the gauges and hooks for the per-batch histograms and error counters.
+ */
+export interface ObservableAuditWriter {
+  stats(): AuditStats;
+  addHooks(hooks: {
+    onBatchCommitted?(size: number, seconds: number): void;
+    onBatchSpooled?(size: number, seconds: number): void;
+    onWriteError?(kind: 'commit' | 'spool' | 'replay', error: unknown): void;
+  }): void;
 }
 
 /** Buckets for the evaluation-only histogram: 50 µs .. 1 s (seconds). */
@@ -171,9 +184,9 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       registers,
     }),
     auditReplayBacklog: new Gauge({
-      name: 'verdict_audit_replay_backlog',
-      help: 'Spooled decision records still to be replayed into the audit store.',
-      collect: auditGauge('replayBacklog'),
+      name: 'verdict_audit_replay_backlog_bytes',
+      help: 'Bytes of spooled decision records still to be replayed into the audit store.',
+      collect: auditGauge('replayBacklogBytes'),
       registers,
     }),
     auditWriteErrors: new Counter({
@@ -231,6 +244,24 @@ export function trackActiveBundle(
   policy.onActivate((engine) => {
     setActiveBundle(metrics, engine.ref);
     metrics.bundleLoads.inc({ source: 'activation' });
+  });
+}
+
+/**
+ * Feeds the audit instruments from the writer: gauges read its stats at scrape time, batch size
+ * and commit latency come from its per-batch hooks (a spooled batch counts as a batch, with the
+ * time it took to reach the spool), errors from its error hook.
+ */
+export function observeAuditWriter(metrics: Metrics, writer: ObservableAuditWriter): void {
+  metrics.watchAuditStats(() => writer.stats());
+  const batch = (size: number, seconds: number) => {
+    metrics.auditBatchSize.observe(size);
+    metrics.auditCommitDuration.observe(seconds);
+  };
+  writer.addHooks({
+    onBatchCommitted: batch,
+    onBatchSpooled: batch,
+    onWriteError: (kind) => metrics.auditWriteErrors.inc({ kind }),
   });
 }
 

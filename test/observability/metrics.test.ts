@@ -138,12 +138,14 @@ describe('GET /metrics after real decisions', () => {
   it('reports the active bundle revision and audit writer gauges', async () => {
     expect(app.metrics).toBe(metrics);
     const text = await scrape();
-    expect(text).toMatch(/verdict_bundle_info\{revision="fixture-contract-[0-9a-f]+",digest="sha256:[0-9a-f]{64}"\} 1/);
-    metrics.watchAuditStats(() => ({ queueDepth: 7, spoolBytes: 4096, replayBacklog: 2 }));
+    expect(text).toMatch(
+      /verdict_bundle_info\{revision="fixture-contract-[0-9a-f]+",digest="sha256:[0-9a-f]{64}"\} 1/,
+    );
+    metrics.watchAuditStats(() => ({ queueDepth: 7, spoolBytes: 4096, replayBacklogBytes: 2 }));
     const later = await scrape();
     expect(sampleValue(later, 'verdict_audit_queue_depth', {})).toBe(7);
     expect(sampleValue(later, 'verdict_audit_spool_bytes', {})).toBe(4096);
-    expect(sampleValue(later, 'verdict_audit_replay_backlog', {})).toBe(2);
+    expect(sampleValue(later, 'verdict_audit_replay_backlog_bytes', {})).toBe(2);
   });
 
   it('echoes traceparent with the same trace id and a new span id', async () => {
