@@ -2,7 +2,8 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
-import { placeholderAuth } from './auth/caller.ts';
+import { configuredKeySource, type KeySource } from './auth/keys.ts';
+import { type AuthEvents, type AuthOptions, authentication } from './auth/plugin.ts';
 import type { Config } from './config/index.ts';
 import type { ActivePolicy, DecisionService } from './decisions/service.ts';
 import { type AuditDeps, auditRoutes } from './http/audit-routes.ts';
@@ -12,6 +13,7 @@ import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
 import { registerErrorHandling } from './http/errors.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
+import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
 import { httpObservability } from './observability/http.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { loadShedding } from './observability/overload.ts';
@@ -24,8 +26,14 @@ export interface AppDeps {
   readiness: Readiness;
   /** Fastify's logger option: pino options, an instance, or false. */
   logger?: FastifyServerOptions['logger'];
-  /** The authentication plugin; defaults to the development placeholder. */
-  auth?: FastifyPluginAsync;
+  /**
+   * How bearer tokens are verified; default: the key source the config names (JWT_SECRET,
+   * JWT_PUBLIC_KEY or JWT_JWKS_URL). With neither, buildApp refuses — there is no unauthenticated
+   * mode. main resolves the embedded development secret (src/auth/dev-token.ts).
+   */
+  keys?: KeySource;
+  /** Auth tuning for tests (JWKS refetch budget, rate-limit Redis prefix...). */
+  authOverrides?: Partial<Pick<AuthOptions, 'jwks' | 'rateLimit'>>;
   /** Extra route plugins (audit, bundles...), registered after the core routes. */
   plugins?: FastifyPluginAsync[];
   /** The auditor API (search, export, replay, verify); its routes exist only when it is given. */
@@ -61,6 +69,23 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // secure-json-parse's prototype check (the onProtoPoisoning options above cover no other parser).
   registerJsonBodyParser(app, deps.config.json);
 
+  await app.register(securityHeaders, { corsOrigins: deps.config.corsOrigins });
+  const keys = deps.keys ?? configuredKeySource(deps.config.jwt);
+  if (!keys) throw new Error('no token key source: set JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL');
+  const authEvents: AuthEvents = {
+    onAuthFailure: (reason) => metrics.authFailures.inc({ reason }),
+    onRateLimited: (route) => metrics.rateLimitRejections.inc({ route }),
+  };
+  await app.register(authentication, {
+    keys,
+    issuer: deps.config.jwt.issuer,
+    audience: deps.config.jwt.audience,
+    clockSkewSeconds: deps.config.jwt.clockSkewSeconds,
+    rateLimit: { ...deps.config.rateLimit, redisUrl: deps.config.redisUrl, ...deps.authOverrides?.rateLimit },
+    jwks: deps.authOverrides?.jwks,
+    events: authEvents,
+  });
+
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -75,10 +100,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(deps.auth ?? placeholderAuth);
   await app.register(healthRoutes, { readiness: deps.readiness });
   await app.register(decisionRoutes, { decisions: deps.decisions, config: deps.config });
   await app.register(dataRoutes, { decisions: deps.decisions, jsonLimits: deps.config.json });

@@ -1,6 +1,8 @@
 import pino from 'pino';
 import { buildApp } from './app.ts';
 import { MemoryRecorder } from './audit/memory-recorder.ts';
+import { devTokenBanner, resolveStartupKeys, type StartupKeys } from './auth/dev-token.ts';
+import { KeySourceError } from './auth/keys.ts';
 import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
 import { isClusterWorker, runPrimary, workerMetrics } from './cluster.ts';
 import { ConfigError, resolveConfig } from './config/index.ts';
@@ -22,9 +24,21 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  let startup: StartupKeys;
+  try {
+    // NOTE: before forking workers, so that the embedded secret file is created once and shared.
+    startup = resolveStartupKeys(config);
+  } catch (err) {
+    if (err instanceof KeySourceError) {
+      process.stderr.write(`verdict: invalid configuration: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   if (config.workers > 1 && !isClusterWorker()) {
     const log = pino(loggerOptions(config));
     runPrimary({ workers: config.workers, log, shutdownTimeoutMs: config.shutdownTimeoutMs });
+    if (startup.devSecretFile) process.stdout.write(devTokenBanner(config, startup));
     return;
   }
   const metrics = createMetrics();
@@ -35,6 +49,7 @@ async function main(): Promise<void> {
   const readiness = new DrainableReadiness(async () => ({ ready: true, checks: { bundle: true } }));
   const app = await buildApp({
     config,
+    keys: startup.keys,
     decisions,
     policy,
     logger: loggerOptions(config),
@@ -53,6 +68,7 @@ async function main(): Promise<void> {
     timeoutMs: config.shutdownTimeoutMs,
   });
   await app.listen({ port: config.port, host: config.host });
+  if (startup.devSecretFile && !isClusterWorker()) process.stdout.write(devTokenBanner(config, startup));
 }
 
 main().catch((err) => {

@@ -1,5 +1,3 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import fp from 'fastify-plugin';
 import type { Caller } from '../decisions/types.ts';
 
 /** The scopes Verdict knows. A route declares the one it needs in `config.scope`. */
@@ -20,26 +18,49 @@ declare module 'fastify' {
     caller: Caller;
   }
   interface FastifyContextConfig {
-    /** The scope a route needs; routes without one are public (health, metrics, docs). */
+    /**
+     * The scope a route needs. Routes without one are public only when listed in
+     * `PUBLIC_ROUTES` (src/auth/routes.ts); any other unscoped route needs `admin` (fail closed).
+     */
     scope?: Scope;
   }
 }
 
-/** Where a caller's identity comes from (see src/auth/index.ts for the real JWT plugin). */
-export type CallerResolver = (request: FastifyRequest) => Promise<Caller> | Caller;
+/** The verified claims a caller is built from (a JWT payload after signature and claim checks). */
+export type Claims = Record<string, unknown>;
+
+function stringClaim(claims: Claims, name: string): string | null {
+  const value = claims[name];
+  return typeof value === 'string' && value !== '' ? value : null;
+}
 
 /**
- * PLACEHOLDER until JWT authentication lands: every request is the local development caller with
- * every scope. Only `buildApp` in tests and the embedded default use it.
+ * The scopes a token grants: `scope` (space-separated string, RFC 8693/OAuth) or `scp` (array, as
+ * Azure AD and Okta issue them). Unknown scope names are dropped so that nothing downstream can
+ * mistake them for a grant.
  */
-export const devCaller: Caller = { sub: 'dev', iss: null, clientId: null, scopes: [...SCOPES] };
+export function scopesOf(claims: Claims): Scope[] {
+  const raw: unknown[] = [];
+  if (typeof claims.scope === 'string') raw.push(...claims.scope.split(/\s+/));
+  if (Array.isArray(claims.scp)) raw.push(...claims.scp);
+  else if (typeof claims.scp === 'string') raw.push(...claims.scp.split(/\s+/));
+  const known = new Set<string>(SCOPES);
+  const scopes = new Set<Scope>();
+  for (const name of raw) if (typeof name === 'string' && known.has(name)) scopes.add(name as Scope);
+  return [...scopes];
+}
 
-export const placeholderAuth = fp(
-  async (app: FastifyInstance) => {
-    app.decorateRequest('caller', null as unknown as Caller);
-    app.addHook('onRequest', async (request) => {
-      if (request.routeOptions.config.scope) request.caller = devCaller;
-    });
-  },
-  { name: 'verdict-auth' },
-);
+/** The caller recorded with every decision, from a verified token only (never from a body). */
+export function callerFromClaims(claims: Claims): Caller {
+  return {
+    sub: stringClaim(claims, 'sub') ?? '',
+    iss: stringClaim(claims, 'iss'),
+    clientId: stringClaim(claims, 'client_id') ?? stringClaim(claims, 'azp'),
+    scopes: scopesOf(claims),
+  };
+}
+
+/** Whether a caller may use a route that needs `scope`; `admin` implies every scope. */
+export function hasScope(caller: Caller, scope: Scope): boolean {
+  return caller.scopes.includes('admin') || caller.scopes.includes(scope);
+}

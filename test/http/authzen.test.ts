@@ -10,10 +10,16 @@ const authHeaders = (): Record<string, string> =>
   (support as { authHeaders?: () => Record<string, string> }).authHeaders?.() ?? {};
 
 let app: App;
+// Every request carries a token with all scopes (auth itself is tested in test/auth/).
+let inject: Awaited<ReturnType<typeof buildTestApp>>['injectWithToken'];
 let recorder: MemoryRecorder;
 let headers: Record<string, string>;
 beforeAll(async () => {
-  ({ app, recorder } = (await buildTestApp({ bundlePath: contractFixtureBundle() })) as never);
+  ({
+    app,
+    recorder,
+    injectWithToken: inject,
+  } = (await buildTestApp({ bundlePath: contractFixtureBundle() })) as never);
   headers = authHeaders();
 });
 afterAll(async () => app.close());
@@ -26,7 +32,7 @@ const subject = { type: 'user', id: 'alice' };
 const resource = { type: 'doc', id: 'd1' };
 const action = (name: string) => ({ name });
 const post = (url: string, payload: unknown) =>
-  app.inject({ method: 'POST', url, payload: payload as object, headers });
+  inject({ method: 'POST', url, payload: payload as object, headers });
 
 describe('AuthZEN Authorization API 1.0', () => {
   it('evaluation: {decision} with our id and reasons in context', async () => {
@@ -116,7 +122,7 @@ describe('AuthZEN Authorization API 1.0', () => {
   });
 
   it('/.well-known/authzen-configuration names the endpoints on this host', async () => {
-    const response = await app.inject({
+    const response = await inject({
       method: 'GET',
       url: '/.well-known/authzen-configuration',
       headers: { host: 'pdp.example:8080' },

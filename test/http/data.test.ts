@@ -10,10 +10,16 @@ const authHeaders = (): Record<string, string> =>
   (support as { authHeaders?: () => Record<string, string> }).authHeaders?.() ?? {};
 
 let app: App;
+// Every request carries a token with all scopes (auth itself is tested in test/auth/).
+let inject: Awaited<ReturnType<typeof buildTestApp>>['injectWithToken'];
 let recorder: MemoryRecorder;
 let headers: Record<string, string>;
 beforeAll(async () => {
-  ({ app, recorder } = (await buildTestApp({ bundlePath: contractFixtureBundle() })) as never);
+  ({
+    app,
+    recorder,
+    injectWithToken: inject,
+  } = (await buildTestApp({ bundlePath: contractFixtureBundle() })) as never);
   headers = authHeaders();
 });
 afterAll(async () => app.close());
@@ -23,14 +29,13 @@ beforeEach(() => {
 });
 
 const post = (path: string, payload: unknown) =>
-  app.inject({
+  inject({
     method: 'POST',
     url: `/v1/data/${path}`,
     payload: JSON.stringify(payload),
     headers: { ...headers, 'content-type': 'application/json' },
   });
-const get = (path: string, query = '') =>
-  app.inject({ method: 'GET', url: `/v1/data/${path}${query}`, headers });
+const get = (path: string, query = '') => inject({ method: 'GET', url: `/v1/data/${path}${query}`, headers });
 
 const envelope = (action: string) => ({
   subject: { type: 'user', id: 'u1' },
@@ -111,7 +116,7 @@ describe('OPA data API: /v1/data/*', () => {
       message: expect.any(String),
       status: 400,
     });
-    const badJson = await app.inject({
+    const badJson = await inject({
       method: 'POST',
       url: '/v1/data/verdict/echo',
       payload: '{"input":',

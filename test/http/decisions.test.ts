@@ -10,11 +10,17 @@ const authHeaders = (): Record<string, string> =>
   (support as { authHeaders?: () => Record<string, string> }).authHeaders?.() ?? {};
 
 let app: App;
+// Every request carries a token with all scopes (auth itself is tested in test/auth/).
+let inject: Awaited<ReturnType<typeof buildTestApp>>['injectWithToken'];
 let recorder: MemoryRecorder;
 let headers: Record<string, string>;
 const BATCH_LIMIT = 5;
 beforeAll(async () => {
-  ({ app, recorder } = (await buildTestApp({
+  ({
+    app,
+    recorder,
+    injectWithToken: inject,
+  } = (await buildTestApp({
     bundlePath: contractFixtureBundle(),
     env: { VERDICT_BATCH_LIMIT: String(BATCH_LIMIT) },
   })) as never);
@@ -33,9 +39,9 @@ const envelope = (action: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 const decide = (payload: unknown) =>
-  app.inject({ method: 'POST', url: '/v1/decisions', payload: payload as object, headers });
+  inject({ method: 'POST', url: '/v1/decisions', payload: payload as object, headers });
 const batch = (payload: unknown) =>
-  app.inject({ method: 'POST', url: '/v1/decisions/batch', payload: payload as object, headers });
+  inject({ method: 'POST', url: '/v1/decisions/batch', payload: payload as object, headers });
 
 describe('POST /v1/decisions', () => {
   it('allows what the policy allows and denies the rest, each with its record', async () => {

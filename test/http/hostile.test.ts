@@ -16,10 +16,16 @@ const authHeaders = (): Record<string, string> =>
   (support as { authHeaders?: () => Record<string, string> }).authHeaders?.() ?? {};
 
 let app: App;
+// Every request carries a token with all scopes (auth itself is tested in test/auth/).
+let inject: Awaited<ReturnType<typeof buildTestApp>>['injectWithToken'];
 let recorder: MemoryRecorder;
 let headers: Record<string, string>;
 beforeAll(async () => {
-  ({ app, recorder } = (await buildTestApp({ bundlePath: contractFixtureBundle() })) as never);
+  ({
+    app,
+    recorder,
+    injectWithToken: inject,
+  } = (await buildTestApp({ bundlePath: contractFixtureBundle() })) as never);
   headers = authHeaders();
 });
 afterAll(async () => app.close());
@@ -46,7 +52,7 @@ const ROUTES: { url: string; wrap: (hostile: unknown) => unknown }[] = [
 async function post(url: string, payload: string | Buffer, contentType?: string) {
   const h: Record<string, string> = { ...headers };
   if (contentType !== undefined) h['content-type'] = contentType;
-  return app.inject({ method: 'POST', url, payload, headers: h });
+  return inject({ method: 'POST', url, payload, headers: h });
 }
 
 /** The problem's stable code; the OPA data surface keeps OPA's `code` and moves ours to verdict_code. */
@@ -294,7 +300,7 @@ describe('hostile bodies on every POST route', () => {
   });
 
   it('content-length that does not match the body → 400, never 5xx', async () => {
-    const response = await app.inject({
+    const response = await inject({
       method: 'POST',
       url: '/v1/decisions',
       payload: JSON.stringify(allowed),
@@ -308,7 +314,7 @@ describe('hostile bodies on every POST route', () => {
 
 describe('GET /v1/data/* input parameter gets the same protections', () => {
   const get = (input: string) =>
-    app.inject({ method: 'GET', url: `/v1/data/verdict/echo?input=${encodeURIComponent(input)}`, headers });
+    inject({ method: 'GET', url: `/v1/data/verdict/echo?input=${encodeURIComponent(input)}`, headers });
 
   it.each([
     ['too_deep', JSON.stringify(nest(65))],
@@ -328,7 +334,7 @@ describe('GET /v1/data/* input parameter gets the same protections', () => {
   });
 
   it('percent-encoded bytes that are not UTF-8 are refused, never decoded into a decision', async () => {
-    const response = await app.inject({
+    const response = await inject({
       method: 'GET',
       url: '/v1/data/verdict/echo?input=%22%FF%22',
       headers,

@@ -5,9 +5,15 @@ import { buildTestApp } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 
 let app: App;
+// Every request carries a token with all scopes (auth itself is tested in test/auth/).
+let inject: Awaited<ReturnType<typeof buildTestApp>>['injectWithToken'];
 let recorder: MemoryRecorder;
 beforeAll(async () => {
-  ({ app, recorder } = (await buildTestApp({ bundlePath: contractFixtureBundle() })) as never);
+  ({
+    app,
+    recorder,
+    injectWithToken: inject,
+  } = (await buildTestApp({ bundlePath: contractFixtureBundle() })) as never);
 });
 afterAll(async () => app.close());
 
@@ -19,10 +25,10 @@ const envelope = (action: string) => ({
 
 describe('smoke', () => {
   it('allows and denies', async () => {
-    const allow = await app.inject({ method: 'POST', url: '/v1/decisions', payload: envelope('read') });
+    const allow = await inject({ method: 'POST', url: '/v1/decisions', payload: envelope('read') });
     expect(allow.statusCode).toBe(200);
     expect(allow.json().allow).toBe(true);
-    const deny = await app.inject({ method: 'POST', url: '/v1/decisions', payload: envelope('write') });
+    const deny = await inject({ method: 'POST', url: '/v1/decisions', payload: envelope('write') });
     expect(deny.json().allow).toBe(false);
     expect(recorder.records.length).toBe(2);
   });

@@ -1,5 +1,10 @@
-import { type App, buildApp } from '../../src/app.ts';
+import { randomBytes } from 'node:crypto';
+import type { InjectOptions, LightMyRequestResponse } from 'fastify';
+import { type App, type AppDeps, buildApp } from '../../src/app.ts';
 import { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
+import { SCOPES, type Scope } from '../../src/auth/caller.ts';
+import { mintToken, type TokenRequest } from '../../src/auth/dev-token.ts';
+import { configuredKeySource, type KeySource } from '../../src/auth/keys.ts';
 import { ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
 import { resolveConfig } from '../../src/config/index.ts';
 import { DecisionService } from '../../src/decisions/service.ts';
@@ -7,19 +12,52 @@ import type { DecisionRecorder } from '../../src/decisions/types.ts';
 import { observeDecisions } from '../../src/observability/decisions.ts';
 import { createMetrics, type Metrics, trackActiveBundle } from '../../src/observability/metrics.ts';
 
-/** A real app on a real bundle, recording into memory (or into the recorder given). */
+/** Mints a bearer token for a test app: every scope by default, or the scopes given. */
+export type TestToken = (scopes?: readonly Scope[], claims?: Omit<TokenRequest, 'scopes'>) => string;
+
+/**
+ * A real app on a real bundle, recording into memory (or into the recorder given). Auth is real:
+ * unless `keys` or a JWT_* env var names a key source, the app trusts a random per-app HS256
+ * secret, and `token()` / `injectWithToken()` mint tokens for it. The rate limit is lifted unless
+ * `env` sets VERDICT_RATE_LIMIT_MAX.
+ */
 export async function buildTestApp(options: {
   bundlePath: string;
   env?: Record<string, string>;
   recorder?: DecisionRecorder;
+  keys?: KeySource;
+  authOverrides?: AppDeps['authOverrides'];
 }): Promise<{
   app: App;
   recorder: DecisionRecorder;
   policy: ActiveBundle;
   decisions: DecisionService;
   metrics: Metrics;
+  token: TestToken;
+  injectWithToken: (request: InjectOptions, scopes?: readonly Scope[]) => Promise<LightMyRequestResponse>;
 }> {
-  const config = resolveConfig({ VERDICT_DATA_DIR: '/tmp/verdict-test-data', ...options.env });
+  const config = resolveConfig({
+    VERDICT_DATA_DIR: '/tmp/verdict-test-data',
+    VERDICT_RATE_LIMIT_MAX: '100000000',
+    ...options.env,
+  });
+  const keys: KeySource = options.keys ??
+    configuredKeySource(config.jwt) ?? {
+      kind: 'secret',
+      secret: randomBytes(32).toString('base64url'),
+      algorithms: ['HS256'],
+    };
+  const token: TestToken = (scopes = SCOPES, claims = {}) => {
+    if (keys.kind !== 'secret') throw new Error('token() needs a shared-secret key source');
+    return mintToken(keys.secret, {
+      sub: 'test-caller',
+      issuer: config.jwt.issuer,
+      audience: config.jwt.audience,
+      ttlSeconds: 3600,
+      ...claims,
+      scopes,
+    });
+  };
   const policy = new ActiveBundle(await loadBundleFile(options.bundlePath));
   const recorder = options.recorder ?? new MemoryRecorder();
   // Default process metrics off: many apps share one test process.
@@ -28,11 +66,15 @@ export async function buildTestApp(options: {
   const decisions = new DecisionService({ policy, recorder, onDecision: observeDecisions(metrics, policy) });
   const app = await buildApp({
     config,
+    keys,
+    authOverrides: options.authOverrides,
     decisions,
     policy,
     readiness: async () => ({ ready: true, checks: { bundle: true } }),
     metrics,
   });
   await app.ready();
-  return { app, recorder, policy, decisions, metrics };
+  const injectWithToken = (request: InjectOptions, scopes?: readonly Scope[]) =>
+    app.inject({ ...request, headers: { ...request.headers, authorization: `Bearer ${token(scopes)}` } });
+  return { app, recorder, policy, decisions, metrics, token, injectWithToken };
 }

@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createSigner } from 'fast-jwt';
+import type { Config } from '../config/index.ts';
+import { SCOPES, type Scope } from './caller.ts';
+import { configuredKeySource, type KeySource, KeySourceError } from './keys.ts';
+
+/** The file, under the data directory, that holds the embedded mode's generated HS256 secret. */
+export const DEV_SECRET_FILE = 'dev-jwt-secret';
+
+/** The issuer written into locally minted tokens, so that logs show where a token came from. */
+export const DEV_ISSUER = 'verdict-dev';
+
+/**
+ * Reads the embedded mode's HS256 secret, creating it (48 random bytes, mode 0600) on first start.
+ * A secret file readable by others is refused: anyone who reads it can mint admin tokens.
+ */
+export function loadOrCreateDevSecret(dataDir: string): { secret: string; created: boolean } {
+  const file = path.join(dataDir, DEV_SECRET_FILE);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  let created = false;
+  try {
+    // 'wx' fails when the file exists, so two processes starting at once cannot overwrite each other.
+    writeFileSync(file, `${randomBytes(48).toString('base64url')}\n`, { flag: 'wx', mode: 0o600 });
+    chmodSync(file, 0o600);
+    created = true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  if ((statSync(file).mode & 0o077) !== 0) {
+    throw new KeySourceError('VERDICT_DATA_DIR', `${file} is readable by other users; chmod 600 it`);
+  }
+  const secret = readFileSync(file, 'utf8').trim();
+  if (Buffer.byteLength(secret) < 32)
+    throw new KeySourceError('VERDICT_DATA_DIR', `${file} holds too short a secret`);
+  return { secret, created };
+}
+
+/** How the service verifies tokens, decided at start. */
+export interface StartupKeys {
+  keys: KeySource;
+  /** Set in the embedded mode: the generated secret's file, for the start banner. */
+  devSecretFile?: string;
+}
+
+/**
+ * The key source for this start: the configured one; else, in the embedded mode (no DATABASE_URL),
+ * the generated development secret; else a refusal — a service with a real database must not run
+ * on a secret nobody provisioned.
+ */
+export function resolveStartupKeys(config: Config): StartupKeys {
+  const configured = configuredKeySource(config.jwt);
+  if (configured) return { keys: configured };
+  if (config.databaseUrl !== undefined) {
+    throw new KeySourceError(
+      'JWT_SECRET',
+      'DATABASE_URL is set but no token key source is: set one of JWT_JWKS_URL, JWT_PUBLIC_KEY or JWT_SECRET',
+    );
+  }
+  const { secret } = loadOrCreateDevSecret(config.dataDir);
+  return {
+    keys: { kind: 'secret', secret, algorithms: ['HS256'] },
+    devSecretFile: path.join(config.dataDir, DEV_SECRET_FILE),
+  };
+}
+
+/** What a locally minted token says. */
+export interface TokenRequest {
+  scopes?: readonly Scope[];
+  sub?: string;
+  /** Lifetime in seconds. */
+  ttlSeconds?: number;
+  issuer?: string;
+  audience?: string;
+  clientId?: string;
+}
+
+/** Mints an HS256 token from a shared secret (the embedded mode, `npm run token`, tests). */
+export function mintToken(secret: string, request: TokenRequest = {}): string {
+  const sign = createSigner({
+    key: secret,
+    algorithm: 'HS256',
+    expiresIn: (request.ttlSeconds ?? 12 * 3600) * 1000,
+    ...(request.issuer ? { iss: request.issuer } : {}),
+    ...(request.audience ? { aud: request.audience } : {}),
+    sub: request.sub ?? 'dev',
+  });
+  return sign({
+    scope: (request.scopes ?? SCOPES).join(' '),
+    ...(request.clientId ? { client_id: request.clientId } : {}),
+  });
+}
+
+/** Parses "90", "30s", "15m", "12h", "7d" into seconds; null when malformed. */
+export function parseTtl(text: string): number | null {
+  const match = /^(\d+)\s*([smhd]?)$/.exec(text.trim());
+  if (!match) return null;
+  const unit = { '': 1, s: 1, m: 60, h: 3600, d: 86_400 }[match[2] as '' | 's' | 'm' | 'h' | 'd'];
+  const seconds = Number(match[1]) * unit;
+  return seconds > 0 ? seconds : null;
+}
+
+/**
+ * The embedded mode's start banner: where the secret lives and a ready-to-paste curl line with a
+ * 12-hour all-scopes token. Written to stdout, not to the log: logs redact tokens, and a token has
+ * no business in a log pipeline.
+ */
+export function devTokenBanner(config: Config, startup: StartupKeys): string {
+  if (startup.keys.kind !== 'secret') return '';
+  const token = mintToken(startup.keys.secret, {
+    sub: 'dev',
+    ttlSeconds: 12 * 3600,
+    issuer: config.jwt.issuer ?? DEV_ISSUER,
+    audience: config.jwt.audience,
+  });
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const body = JSON.stringify({
+    subject: { type: 'agent', id: 'demo-agent' },
+    action: { name: 'tool.call' },
+    resource: { type: 'tool', id: 'search' },
+  });
+  return [
+    '',
+    `verdict: embedded development mode: tokens are signed with the secret in ${startup.devSecretFile}`,
+    'verdict: development token (all scopes, valid 12h); try:',
+    `curl -s -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '${body}' http://${host}:${config.port}/v1/decisions`,
+    'verdict: mint more with: npm run token -- --scope "decisions:evaluate audit:read" --sub my-agent --ttl 1h',
+    '',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,302 @@
+import fastifyJwt from '@fastify/jwt';
+import rateLimit from '@fastify/rate-limit';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { Redis } from 'ioredis';
+import type { Caller } from '../decisions/types.ts';
+import { ProblemError } from '../http/problem.ts';
+import { type Claims, callerFromClaims, hasScope } from './caller.ts';
+import { JwksKeyStore, type JwksOptions, KeyLookupError } from './jwks.ts';
+import type { KeySource } from './keys.ts';
+import { type Protection, protectionOf } from './routes.ts';
+
+/** Why a request was not let through; the label of the auth-failure metric. */
+export type AuthFailureReason =
+  | 'missing_token'
+  | 'malformed_header'
+  | 'malformed_token'
+  | 'bad_signature'
+  | 'algorithm_not_allowed'
+  | 'unknown_key'
+  | 'token_expired'
+  | 'token_not_yet_valid'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'invalid_claims'
+  | 'key_source_unavailable'
+  | 'insufficient_scope';
+
+/**
+ * Callbacks for what the auth layer refuses, so observability can count them without this module
+ * depending on a metrics registry. Called once per refused request.
+ */
+export interface AuthEvents {
+  onAuthFailure?(reason: AuthFailureReason): void;
+  /** `route` is the route template (never a raw URL), or 'unmatched'. */
+  onRateLimited?(route: string): void;
+}
+
+/** Everything the auth plugin needs; built from Config by `buildApp`, or by a test. */
+export interface AuthOptions {
+  keys: KeySource;
+  /** Required `iss` when set. */
+  issuer?: string;
+  /** Required `aud` (one of) when set. */
+  audience?: string;
+  clockSkewSeconds: number;
+  rateLimit: {
+    max: number;
+    windowMs: number;
+    /** Shared store across replicas; in-process when absent. */
+    redisUrl?: string;
+    /** Redis key prefix (tests give each run its own). */
+    nameSpace?: string;
+  };
+  /** JWKS tuning (cache TTL, refetch budget); defaults suit production. */
+  jwks?: Partial<Omit<JwksOptions, 'url' | 'algorithms'>>;
+  events?: AuthEvents;
+}
+
+/** One route and how it is guarded; `app.routeProtection()` lists them for review and tests. */
+export interface RouteProtection {
+  method: string;
+  url: string;
+  protection: Protection;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every registered route with its guard (see src/auth/routes.ts). */
+    routeProtection(): RouteProtection[];
+  }
+}
+
+const REALM = 'verdict';
+const failureOf = Symbol('verdict.authFailure');
+type Failure = { reason: AuthFailureReason };
+
+/** Maps what @fastify/jwt / fast-jwt / the key store threw to one failure reason. */
+function classify(err: unknown): AuthFailureReason {
+  if (err instanceof KeyLookupError) return err.reason;
+  const { code = '', message = '' } = err as { code?: string; message?: string };
+  switch (code) {
+    case 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED':
+      return 'token_expired';
+    case 'FAST_JWT_INACTIVE':
+      return 'token_not_yet_valid';
+    case 'FST_JWT_BAD_REQUEST':
+      return 'malformed_header';
+    case 'FAST_JWT_INVALID_ALGORITHM':
+      return 'algorithm_not_allowed';
+    case 'FAST_JWT_MISSING_SIGNATURE':
+    case 'FAST_JWT_MALFORMED':
+    case 'FAST_JWT_INVALID_PAYLOAD':
+    case 'FAST_JWT_INVALID_TYPE':
+    case 'FAST_JWT_INVALID_CRIT_HEADER':
+      return 'malformed_token';
+    case 'FST_JWT_AUTHORIZATION_TOKEN_INVALID':
+      // fast-jwt names the failed check only in its message ("The iss claim value is not allowed.").
+      if (/\biss\b/.test(message)) return 'wrong_issuer';
+      if (/\baud\b/.test(message)) return 'wrong_audience';
+      if (/signature/i.test(message)) return 'bad_signature';
+      return 'invalid_claims';
+    default:
+      return 'malformed_token';
+  }
+}
+
+const DETAIL: Record<AuthFailureReason, string> = {
+  missing_token: 'a bearer token is required',
+  malformed_header: 'the Authorization header must be "Bearer <token>"',
+  malformed_token: 'the bearer token is not a well-formed JWT',
+  bad_signature: 'the token signature is not valid',
+  algorithm_not_allowed: 'the token algorithm is not accepted',
+  unknown_key: 'the token was signed with an unknown key',
+  token_expired: 'the token has expired',
+  token_not_yet_valid: 'the token is not valid yet',
+  wrong_issuer: 'the token issuer is not accepted',
+  wrong_audience: 'the token audience is not accepted',
+  invalid_claims: 'the token claims are not valid',
+  key_source_unavailable: 'the token keys cannot be fetched right now; retry later',
+  insufficient_scope: 'the token lacks the scope this route needs',
+};
+
+/** The refusal a failure becomes: status, stable problem code, RFC 6750 challenge. */
+function refusal(reason: AuthFailureReason, scope?: string): ProblemError {
+  const detail = DETAIL[reason];
+  if (reason === 'missing_token') {
+    return new ProblemError(
+      401,
+      'missing_token',
+      detail,
+      {},
+      { 'www-authenticate': `Bearer realm="${REALM}"` },
+    );
+  }
+  if (reason === 'malformed_header') {
+    return new ProblemError(
+      400,
+      'invalid_authorization_header',
+      detail,
+      {},
+      {
+        'www-authenticate': `Bearer realm="${REALM}", error="invalid_request", error_description="${detail}"`,
+      },
+    );
+  }
+  if (reason === 'insufficient_scope') {
+    return new ProblemError(
+      403,
+      'insufficient_scope',
+      `${detail}: ${scope}`,
+      { required_scope: scope },
+      {
+        'www-authenticate': `Bearer realm="${REALM}", error="insufficient_scope", error_description="${detail}", scope="${scope}"`,
+      },
+    );
+  }
+  if (reason === 'key_source_unavailable') {
+    return new ProblemError(503, 'auth_unavailable', detail, {}, { 'retry-after': '5' });
+  }
+  return new ProblemError(
+    401,
+    reason === 'token_expired' ? 'token_expired' : 'invalid_token',
+    detail,
+    { reason },
+    {
+      'www-authenticate': `Bearer realm="${REALM}", error="invalid_token", error_description="${detail}"`,
+    },
+  );
+}
+
+function protectionOfRequest(request: FastifyRequest): Protection {
+  return protectionOf(request.method, request.routeOptions.url, request.routeOptions.config?.scope);
+}
+
+/**
+ * Authentication (bearer JWT), per-caller rate limiting and scope checks, as three onRequest hooks
+ * in this order:
+ *   1. verify the token (if the route is not public) and keep the caller *or* the failure;
+ *   2. count the request against its caller's budget (`sub`), or its IP's when there is no
+ *      verified caller — so floods of bad tokens are limited too;
+ *   3. refuse: the kept failure (401), a missing scope (403).
+ * NOTE: the order matters — the limiter needs the verified `sub`, and the refusal must come after
+ * the limiter, or unauthenticated floods would never be counted.
+ */
+export const authentication = fp(
+  async (app: FastifyInstance, options: AuthOptions) => {
+    const { keys } = options;
+    const jwks =
+      keys.kind === 'jwks'
+        ? new JwksKeyStore({ ...options.jwks, url: keys.url, algorithms: keys.algorithms })
+        : null;
+
+    await app.register(fastifyJwt, {
+      secret:
+        keys.kind === 'secret'
+          ? keys.secret
+          : keys.kind === 'public-key'
+            ? { public: keys.pem }
+            : async (_request: FastifyRequest, token: { header: Record<string, unknown> }) =>
+                (await (jwks as JwksKeyStore).keyFor(token.header))
+                  .export({ type: 'spki', format: 'pem' })
+                  .toString(),
+      decode: { complete: true },
+      verify: {
+        algorithms: [...keys.algorithms],
+        ...(options.issuer ? { allowedIss: options.issuer } : {}),
+        ...(options.audience ? { allowedAud: options.audience } : {}),
+        clockTolerance: options.clockSkewSeconds * 1000,
+        requiredClaims: ['sub', 'exp'],
+      },
+      messages: { authorizationTokenInvalid: (err: Error) => err.message },
+    } as never);
+
+    const routes: RouteProtection[] = [];
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      for (const method of methods) {
+        const protection = protectionOf(method, route.url, route.config?.scope);
+        routes.push({ method, url: route.url, protection });
+        if (protection.kind === 'unscoped') {
+          app.log.warn({ method, url: route.url }, 'route has no scope and is not public: admin only');
+        }
+      }
+    });
+    app.decorate('routeProtection', () => [...routes]);
+
+    app.decorateRequest('caller', null as unknown as Caller);
+    app.decorateRequest(failureOf, null);
+
+    app.addHook('onRequest', async (request) => {
+      const protection = protectionOfRequest(request);
+      if (protection.kind === 'public') return;
+      const failed = (reason: AuthFailureReason) => {
+        (request as unknown as Record<symbol, Failure>)[failureOf] = { reason };
+      };
+      if (!request.headers.authorization) return failed('missing_token');
+      try {
+        const claims = await request.jwtVerify<Claims>();
+        request.caller = callerFromClaims(claims);
+      } catch (err) {
+        failed(classify(err));
+      }
+    });
+
+    const redis = options.rateLimit.redisUrl
+      ? new Redis(options.rateLimit.redisUrl, {
+          // Fail fast while Redis is down (the limiter then lets requests through, see skipOnError).
+          maxRetriesPerRequest: 1,
+          enableOfflineQueue: false,
+          lazyConnect: false,
+        })
+      : undefined;
+    if (redis) {
+      redis.on('error', (err) => app.log.warn({ err: err.message }, 'rate-limit redis error'));
+      app.addHook('onClose', async () => {
+        await redis.quit().catch(() => redis.disconnect());
+      });
+    }
+    await app.register(rateLimit, {
+      global: false,
+      max: options.rateLimit.max,
+      timeWindow: options.rateLimit.windowMs,
+      ...(redis ? { redis, nameSpace: options.rateLimit.nameSpace ?? 'verdict-rl:' } : {}),
+      // An unavailable limiter store must not take the PDP down with it: decisions keep flowing.
+      skipOnError: true,
+      keyGenerator: (request: FastifyRequest) =>
+        request.caller ? `sub:${request.caller.sub}` : `ip:${request.ip}`,
+      // Probes must never be throttled: a 429 on liveness would get healthy replicas restarted.
+      allowList: (request: FastifyRequest) => request.routeOptions.url?.startsWith('/health/') === true,
+      errorResponseBuilder: (request: FastifyRequest, context: { ttl: number; after: string }) => {
+        options.events?.onRateLimited?.(request.routeOptions.url ?? 'unmatched');
+        return new ProblemError(
+          429,
+          'rate_limited',
+          `too many requests; retry in ${context.after}`,
+          {},
+          { 'retry-after': String(Math.max(1, Math.ceil(context.ttl / 1000))) },
+        );
+      },
+    });
+    app.addHook('onRequest', app.rateLimit());
+
+    app.addHook('onRequest', async (request) => {
+      const protection = protectionOfRequest(request);
+      if (protection.kind === 'public') return;
+      const failure = (request as unknown as Record<symbol, Failure | null>)[failureOf];
+      if (failure) {
+        options.events?.onAuthFailure?.(failure.reason);
+        request.log.info({ reason: failure.reason }, 'authentication refused');
+        throw refusal(failure.reason);
+      }
+      const needed =
+        protection.kind === 'scope' ? protection.scope : protection.kind === 'unscoped' ? 'admin' : null;
+      if (needed && !hasScope(request.caller, needed)) {
+        options.events?.onAuthFailure?.('insufficient_scope');
+        throw refusal('insufficient_scope', needed);
+      }
+    });
+  },
+  { name: 'verdict-auth' },
+);
