@@ -1,0 +1,112 @@
+/** Statistics and the printed table of a benchmark run; pure functions, unit-tested. */
+
+/** One measured cell: one system, one scenario, one round. */
+export interface CellResult {
+  system: string;
+  scenario: string;
+  round: number;
+  /** Decisions per second at saturation (requests/s × decisions per request). */
+  decisionsPerSecond: number;
+  /** CPU time of the server's process tree per decision at saturation, in µs. */
+  cpuMicrosPerDecision: number;
+  /** The offered load of the fixed-rate phase, in decisions/s. */
+  offeredDecisionsPerSecond: number;
+  /** Latency per request at the offered load, in ms. */
+  latencyMs: { p50: number; p90: number; p99: number };
+  /** Requests that failed or answered non-2xx, over both phases. */
+  failed: number;
+  peakRssBytes: number;
+}
+
+/** The median over rounds of one system × scenario. */
+export type CellSummary = Omit<CellResult, 'round'> & { rounds: number };
+
+export function median(values: number[]): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Medians per (system, scenario) over rounds; failures are summed, peak RSS is the maximum. */
+export function summarise(cells: CellResult[]): CellSummary[] {
+  const groups = new Map<string, CellResult[]>();
+  for (const cell of cells) {
+    const key = `${cell.system}\0${cell.scenario}`;
+    groups.set(key, [...(groups.get(key) ?? []), cell]);
+  }
+  return [...groups.values()].map((group) => {
+    const m = (f: (c: CellResult) => number) => median(group.map(f));
+    return {
+      system: group[0]!.system,
+      scenario: group[0]!.scenario,
+      rounds: group.length,
+      decisionsPerSecond: m((c) => c.decisionsPerSecond),
+      cpuMicrosPerDecision: m((c) => c.cpuMicrosPerDecision),
+      offeredDecisionsPerSecond: m((c) => c.offeredDecisionsPerSecond),
+      latencyMs: {
+        p50: m((c) => c.latencyMs.p50),
+        p90: m((c) => c.latencyMs.p90),
+        p99: m((c) => c.latencyMs.p99),
+      },
+      failed: group.reduce((sum, c) => sum + c.failed, 0),
+      peakRssBytes: Math.max(...group.map((c) => c.peakRssBytes)),
+    };
+  });
+}
+
+function pad(text: string, width: number, left = false): string {
+  return left ? text.padEnd(width) : text.padStart(width);
+}
+
+const fmt = {
+  int: (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '-'),
+  ms: (n: number) => (Number.isFinite(n) ? n.toFixed(2) : '-'),
+  ratio: (n: number) => (Number.isFinite(n) ? `${n.toFixed(2)}×` : '-'),
+  mb: (n: number) => (n / (1024 * 1024)).toFixed(0),
+};
+
+/**
+ * The table: one block per scenario, one row per system, with each Verdict row's ratio to OPA
+ * (decision logs off) on throughput (higher is better) and p99 (lower is better).
+ */
+export function formatTable(summaries: CellSummary[], baseline: string): string {
+  const lines: string[] = [];
+  const header = [
+    pad('system', 22, true),
+    pad('decisions/s', 12),
+    pad('vs OPA', 7),
+    pad('CPU µs/dec', 10),
+    pad('offered/s', 10),
+    pad('p50 ms', 7),
+    pad('p90 ms', 7),
+    pad('p99 ms', 7),
+    pad('p99 vs OPA', 10),
+    pad('RSS MB', 7),
+    pad('fail', 5),
+  ].join(' ');
+  for (const scenario of [...new Set(summaries.map((s) => s.scenario))]) {
+    const rows = summaries.filter((s) => s.scenario === scenario);
+    const base = rows.find((r) => r.system === baseline);
+    lines.push('', `scenario: ${scenario}`, header, '-'.repeat(header.length));
+    for (const r of rows) {
+      const isBase = r.system === baseline;
+      lines.push(
+        [
+          pad(r.system, 22, true),
+          pad(fmt.int(r.decisionsPerSecond), 12),
+          pad(isBase || !base ? '' : fmt.ratio(r.decisionsPerSecond / base.decisionsPerSecond), 7),
+          pad(fmt.int(r.cpuMicrosPerDecision), 10),
+          pad(fmt.int(r.offeredDecisionsPerSecond), 10),
+          pad(fmt.ms(r.latencyMs.p50), 7),
+          pad(fmt.ms(r.latencyMs.p90), 7),
+          pad(fmt.ms(r.latencyMs.p99), 7),
+          pad(isBase || !base ? '' : fmt.ratio(r.latencyMs.p99 / base.latencyMs.p99), 10),
+          pad(fmt.mb(r.peakRssBytes), 7),
+          pad(String(r.failed), 5),
+        ].join(' '),
+      );
+    }
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,246 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { openSync, readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const root = path.resolve(import.meta.dirname, '..');
+
+/** One system under test: Verdict in an audit mode and worker count, or OPA with or without decision logs. */
+export type SystemSpec =
+  | { id: string; kind: 'verdict'; auditMode: 'sync' | 'async' | 'off'; workers: number }
+  | { id: string; kind: 'opa'; decisionLogs: 'off' | 'console' };
+
+/** A started system, on loopback. */
+export interface RunningSystem {
+  spec: SystemSpec;
+  url: string;
+  pid: number;
+  logFile: string;
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+const BENCH_SUB = 'bench-agent-runtime';
+
+/** The caller Verdict derives from the bench token; OPA's inputs carry the same object. */
+export const BENCH_CALLER = { sub: BENCH_SUB, iss: null, clientId: null, scopes: ['decisions:evaluate'] };
+
+/**
+ * An HS256 bearer token with scope decisions:evaluate. Hand-rolled (a dozen lines of node:crypto)
+ * because this is a test client's token, not verification: the server's JWT library checks it.
+ */
+export function mintToken(secret: string): string {
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({
+    sub: BENCH_SUB,
+    scope: 'decisions:evaluate',
+    iat: now,
+    exp: now + 6 * 3600,
+  })}`;
+  return `${unsigned}.${createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
+}
+
+async function waitHealthy(url: string, child: ChildProcess, logFile: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${url} exited during start; log:\n${tail(logFile)}`);
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline)
+      throw new Error(`${url} did not become healthy in 30 s; log:\n${tail(logFile)}`);
+    await sleep(100);
+  }
+}
+
+function tail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-20).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+const live = new Set<ChildProcess>();
+
+/** Kills every process group this module started; called on exit, even on failure. */
+export function killAll(): void {
+  for (const child of live) {
+    try {
+      if (child.pid) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  live.clear();
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return async () => {
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      try {
+        process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+      const timedOut = await Promise.race([exited.then(() => false), sleep(10_000).then(() => true)]);
+      if (timedOut) process.kill(-child.pid, 'SIGKILL');
+    }
+    live.delete(child);
+  };
+}
+
+/** Environment and paths a run shares between systems. */
+export interface SystemEnv {
+  bundlePath: string;
+  opaBundleDir: string;
+  databaseUrl: string;
+  jwtSecret: string;
+  workDir: string;
+  /** `taskset -c <cpus>` for every server; null → no pinning. */
+  cpus: string | null;
+  /** Extra node flags for Verdict (bench/profile.ts passes --cpu-prof). */
+  verdictNodeArgs?: string[];
+}
+
+function launch(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  cpus: string | null,
+) {
+  const out = openSync(logFile, 'a');
+  const [cmd, argv] = cpus ? ['taskset', ['-c', cpus, command, ...args]] : [command, args];
+  // NOTE: detached → its own process group, so stop() and killAll() reach cluster workers too.
+  const child = spawn(cmd, argv, { cwd: root, env, stdio: ['ignore', out, out], detached: true });
+  live.add(child);
+  return child;
+}
+
+/** Starts one system and waits until it answers its health endpoint. */
+export async function startSystem(spec: SystemSpec, env: SystemEnv): Promise<RunningSystem> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const logFile = path.join(env.workDir, `${spec.id}.log`);
+  let child: ChildProcess;
+  let health: string;
+  if (spec.kind === 'opa') {
+    const args = ['run', '--server', '--addr', `127.0.0.1:${port}`, '--bundle', env.opaBundleDir];
+    // NOTE: console decision logs are written by OPA's logger at info level; with --log-level error
+    // OPA drops them, so the logging variant runs at info (output goes to a file, not a terminal).
+    if (spec.decisionLogs === 'console')
+      args.push('--log-level', 'info', '--set', 'decision_logs.console=true');
+    else args.push('--log-level', 'error');
+    child = launch('opa', args, { ...process.env }, logFile, env.cpus);
+    health = `${url}/health?bundles`;
+  } else {
+    child = launch(
+      process.execPath,
+      [...(env.verdictNodeArgs ?? []), 'src/main.ts'],
+      {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'warn',
+        VERDICT_BUNDLE: env.bundlePath,
+        VERDICT_AUDIT_MODE: spec.auditMode,
+        VERDICT_WORKERS: String(spec.workers),
+        VERDICT_DATA_DIR: path.join(env.workDir, `${spec.id}-data`),
+        VERDICT_RATE_LIMIT_MAX: '100000000',
+        DATABASE_URL: env.databaseUrl,
+        JWT_SECRET: env.jwtSecret,
+        NODE_ENV: 'production',
+      },
+      logFile,
+      env.cpus,
+    );
+    health = `${url}/health/ready`;
+  }
+  await waitHealthy(health, child, logFile);
+  return { spec, url, pid: child.pid!, logFile, stop: stopper(child) };
+}
+
+/** Every pid in the process tree rooted at `pid` (cluster workers, the taskset'd server). */
+function processTree(pid: number): number[] {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    try {
+      for (const task of readdirSync(`/proc/${pids[i]}/task`)) {
+        const children = readFileSync(`/proc/${pids[i]}/task/${task}/children`, 'utf8').trim();
+        if (children) pids.push(...children.split(/\s+/).map(Number));
+      }
+    } catch {
+      // the process exited between reads
+    }
+  }
+  return pids;
+}
+
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) used so far by a process tree. */
+export function cpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]); // utime, stime
+    } catch {
+      // gone
+    }
+  }
+  return ticks / CLOCK_TICKS;
+}
+
+/** Resident set size of a process tree, in bytes. */
+export function rssBytes(pid: number): number {
+  let kb = 0;
+  for (const p of processTree(pid)) {
+    try {
+      const match = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (match) kb += Number(match[1]);
+    } catch {
+      // gone
+    }
+  }
+  return kb * 1024;
+}
+
+/** Samples a process tree's RSS every 200 ms; `stop()` returns the peak. */
+export function sampleRss(pid: number): { stop(): number } {
+  let peak = rssBytes(pid);
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rssBytes(pid));
+  }, 200);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(peak, rssBytes(pid));
+    },
+  };
+}

@@ -1,0 +1,94 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadInputs } from '../../bench/inputs.ts';
+import { opaServerBundleDir } from '../../bench/opa-bundle.ts';
+import { type CellResult, formatTable, median, summarise } from '../../bench/report.ts';
+import { BATCH_SIZE, buildScenarios } from '../../bench/scenarios.ts';
+import { mintToken } from '../../bench/systems.ts';
+import { envelopeOf } from '../../src/http/envelope.ts';
+import { DEFAULT_BUNDLE } from '../support/bundle.ts';
+
+function cell(system: string, round: number, dps: number, p99: number): CellResult {
+  return {
+    system,
+    scenario: 'tool-call',
+    round,
+    decisionsPerSecond: dps,
+    cpuMicrosPerDecision: 100,
+    offeredDecisionsPerSecond: 500,
+    latencyMs: { p50: p99 / 4, p90: p99 / 2, p99 },
+    failed: round === 1 ? 1 : 0,
+    peakRssBytes: round * 1024 * 1024,
+  };
+}
+
+describe('bench report', () => {
+  it('takes medians over rounds, sums failures and keeps the peak RSS', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    const [opa] = summarise([
+      cell('opa-off', 1, 1000, 2),
+      cell('opa-off', 2, 3000, 6),
+      cell('opa-off', 3, 2000, 4),
+    ]);
+    expect(opa).toMatchObject({
+      rounds: 3,
+      decisionsPerSecond: 2000,
+      failed: 1,
+      peakRssBytes: 3 * 1024 * 1024,
+    });
+    expect(opa!.latencyMs.p99).toBe(4);
+  });
+
+  it('prints Verdict/OPA ratios for throughput and p99', () => {
+    const table = formatTable(
+      summarise([cell('opa-off', 1, 1000, 2), cell('verdict-sync-w2', 1, 1500, 1)]),
+      'opa-off',
+    );
+    const row = table.split('\n').find((line) => line.startsWith('verdict-sync-w2'))!;
+    expect(row).toContain('1,500');
+    expect(row).toContain('1.50×');
+    expect(row).toContain('0.50×');
+  });
+});
+
+describe('bench inputs and scenarios', () => {
+  it('generates the same accepted envelopes for a seed, release gates of a few KB', async () => {
+    const a = await loadInputs(40, 42);
+    const b = await loadInputs(40, 42);
+    expect(JSON.stringify(a)).toBe(JSON.stringify(b));
+    expect(a.toolCalls).toHaveLength(40);
+    for (const e of [...a.toolCalls, ...a.releases])
+      expect(() => envelopeOf(e as Record<string, unknown>)).not.toThrow();
+    const sizes = a.releases.map((e) => JSON.stringify(e).length).sort((x, y) => x - y);
+    expect(sizes[20]).toBeGreaterThan(2000);
+  });
+
+  it('sends OPA the envelope plus what Verdict adds server-side, and Verdict a bearer token', async () => {
+    const inputs = await loadInputs(40, 42);
+    const server = { caller: { sub: 'bench' }, now: '2026-11-26T12:00:00.000Z' };
+    const scenarios = buildScenarios(inputs, server, mintToken('s'.repeat(40)));
+    const tool = scenarios.find((s) => s.name === 'tool-call')!;
+    const opaBody = JSON.parse(tool.opa.requests[0]!.body);
+    expect(opaBody.input).toEqual({ ...inputs.toolCalls[0], ...server });
+    expect(JSON.parse(tool.verdict.requests[0]!.body)).toEqual(inputs.toolCalls[0]);
+    expect(tool.verdict.requests[0]!.headers.authorization).toMatch(/^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+    const batch = scenarios.find((s) => s.name === 'batch-20')!;
+    expect(JSON.parse(batch.verdict.requests[0]!.body).items).toHaveLength(BATCH_SIZE);
+    expect(batch.verdict.decisionsPerRequest).toBe(BATCH_SIZE);
+  });
+
+  it('gives OPA the Rego sources and data of the committed bundle, without the wasm', () => {
+    expect(existsSync(DEFAULT_BUNDLE), 'policies/bundle/bundle.tar.gz (npm run policies:build)').toBe(true);
+    const dir = opaServerBundleDir(DEFAULT_BUNDLE);
+    const manifest = JSON.parse(readFileSync(path.join(dir, '.manifest'), 'utf8'));
+    expect(manifest.wasm).toBeUndefined();
+    expect(manifest.revision).toMatch(/^sha256:/);
+    const files = readdirSync(dir, { recursive: true }).map(String);
+    expect(files.some((f) => f.endsWith('.wasm'))).toBe(false);
+    expect(files.some((f) => f.endsWith('_test.rego'))).toBe(false);
+    expect(files).toContain(path.join('policies', 'verdict.rego'));
+    expect(readFileSync(path.join(dir, 'policies', 'verdict.rego'), 'utf8')).toContain('decision :=');
+  });
+});
