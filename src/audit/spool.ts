@@ -10,7 +10,7 @@ export class SpoolFullError extends Error {
 }
 
 /** Stores one spooled batch in the database (rows + chain heads, one transaction, idempotent). */
-export type BatchStore = (rows: DecisionRow[]) => Promise<void>;
+export type BatchStore = (rows: DecisionRow[]) => Promise<unknown>;
 
 /** One line of a spool file: one group-commit batch, in chain order. */
 export interface SpoolLine {

@@ -161,8 +161,12 @@ export class AuditWriter implements DecisionRecorder {
    */
   async record(records: DecisionRecord[]): Promise<void> {
     if (records.length === 0) return;
-    if (this.closing) throw new AuditClosedError('the audit writer is closed');
-    await this.admit(records.length);
+    const deadline = Date.now() + this.options.enqueueTimeoutMs;
+    // NOTE: the last capacity check and the push below run without an await in between, so no
+    // other request can take the space in the meantime. An oversized request is admitted alone.
+    while (this.pending > 0 && this.pending + records.length > this.options.queueMaxRecords) {
+      await this.waitForSpace(deadline);
+    }
     if (this.closing) throw new AuditClosedError('the audit writer is closed');
     this.loop ??= this.run();
     const done = new Promise<void>((resolve, reject) => {
@@ -215,24 +219,20 @@ export class AuditWriter implements DecisionRecorder {
     for (const entry of entries) entry.rows = this.chain.append(entry.records);
   }
 
-  private async admit(count: number): Promise<void> {
-    const deadline = Date.now() + this.options.enqueueTimeoutMs;
-    // An oversized request is admitted alone, so it cannot wait forever.
-    while (this.pending > 0 && this.pending + count > this.options.queueMaxRecords) {
-      const left = deadline - Date.now();
-      if (left <= 0 || this.closing) {
-        throw new AuditBackpressureError(
-          `audit queue full (${this.pending} records) for ${this.options.enqueueTimeoutMs} ms`,
-        );
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.spaceWaiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+  private async waitForSpace(deadline: number): Promise<void> {
+    const left = deadline - Date.now();
+    if (left <= 0 || this.closing) {
+      throw new AuditBackpressureError(
+        `audit queue full (${this.pending} records) for ${this.options.enqueueTimeoutMs} ms`,
+      );
     }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, left);
+      this.spaceWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   private wakeLoop(): void {

@@ -34,7 +34,12 @@ describe('hash chain', () => {
       ...row!,
       decided_at: new Date(row!.decided_at),
       seq: String(row!.seq),
-      input: JSON.parse(JSON.stringify({ context: (row!.input as { context: unknown }).context, subject: (row!.input as { subject: unknown }).subject })),
+      input: JSON.parse(
+        JSON.stringify({
+          context: (row!.input as { context: unknown }).context,
+          subject: (row!.input as { subject: unknown }).subject,
+        }),
+      ),
     };
     expect(chainHash(rowFromDatabase(fromDb))).toBe(row!.hash);
   });

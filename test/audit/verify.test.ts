@@ -42,10 +42,18 @@ describe('verifyChains', () => {
 
   it('reports an edited row', async () => {
     const rows = await chainOf12();
-    await test.db.query({ text: 'UPDATE decision_log SET allow = NOT allow WHERE id = $1', values: [rows.get(6)!.id] });
+    await test.db.query({
+      text: 'UPDATE decision_log SET allow = NOT allow WHERE id = $1',
+      values: [rows.get(6)!.id],
+    });
     const report = await verifyChains(test.db);
     expect(report.ok).toBe(false);
-    expect(report.firstBroken).toEqual({ decisionId: rows.get(6)!.id, writerId: writer.writerId, seq: 6, reason: 'edited' });
+    expect(report.firstBroken).toEqual({
+      decisionId: rows.get(6)!.id,
+      writerId: writer.writerId,
+      seq: 6,
+      reason: 'edited',
+    });
     expect(report.checked).toBe(5);
   });
 
@@ -78,7 +86,11 @@ describe('verifyChains', () => {
       text: `INSERT INTO decision_log SELECT * FROM jsonb_populate_recordset(NULL::decision_log, $1::jsonb)`,
       values: [JSON.stringify([fake])],
     });
-    expect((await verifyChains(test.db)).firstBroken).toMatchObject({ writerId: writer.writerId, seq: 7, reason: 'inserted' });
+    expect((await verifyChains(test.db)).firstBroken).toMatchObject({
+      writerId: writer.writerId,
+      seq: 7,
+      reason: 'inserted',
+    });
   });
 
   it('reports a well-forged row appended past the recorded chain head', async () => {
@@ -122,7 +134,10 @@ describe('verifyChains', () => {
 
   it('reports a truncated tail (the last rows deleted) against chain_heads', async () => {
     const rows = await chainOf12();
-    await test.db.query({ text: 'DELETE FROM decision_log WHERE writer_id = $1 AND seq > 10', values: [writer.writerId] });
+    await test.db.query({
+      text: 'DELETE FROM decision_log WHERE writer_id = $1 AND seq > 10',
+      values: [writer.writerId],
+    });
     expect((await verifyChains(test.db)).firstBroken).toEqual({
       decisionId: rows.get(10)!.id,
       writerId: writer.writerId,
@@ -133,7 +148,10 @@ describe('verifyChains', () => {
 
   it('checks a time window from its first row, ignoring what lies before it', async () => {
     const rows = await chainOf12();
-    await test.db.query({ text: 'DELETE FROM decision_log WHERE writer_id = $1 AND seq <= 3', values: [writer.writerId] });
+    await test.db.query({
+      text: 'DELETE FROM decision_log WHERE writer_id = $1 AND seq <= 3',
+      values: [writer.writerId],
+    });
     expect((await verifyChains(test.db)).firstBroken).toMatchObject({ seq: 4, reason: 'deleted' });
     const from = new Date(rowFromDatabase(rows.get(4)!).decided_at);
     const windowed = await verifyChains(test.db, { from });

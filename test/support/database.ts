@@ -4,7 +4,8 @@ import { migrate } from '../../src/store/migrate.ts';
 import { PostgresDatabase } from '../../src/store/postgres.ts';
 
 /** The shared local Postgres the integration tests create their own databases on. */
-export const TEST_DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const TEST_DATABASE_URL =
+  process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** A fresh, migrated database for one test suite. */
 export interface TestDatabase {
@@ -42,7 +43,10 @@ export async function adminQuery(text: string): Promise<void> {
  * Creates `verdict_test_<label>_<random>`, applies the migrations and returns it. Call `drop()`
  * in afterAll; with `keepOnFailure` (default) a failed test leaves the database to inspect.
  */
-export async function createTestDatabase(label: string, options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  label: string,
+  options: { migrate?: boolean } = {},
+): Promise<TestDatabase> {
   const name = `verdict_test_${label.toLowerCase().replace(/[^a-z0-9]+/g, '_')}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   await adminQuery(`CREATE DATABASE ${name}`);
   const url = withDatabase(TEST_DATABASE_URL, name);
