@@ -248,7 +248,7 @@ export class DecisionService {
       ...keysOf(input),
       allow,
       result: contract ? result : (evaluation.value ?? null),
-      input: this.masked(engine, input),
+      input: this.masked(engine, input, inputJson),
       inputSha256,
       exceptions: result.exceptions,
       shadow: null,
@@ -259,10 +259,12 @@ export class DecisionService {
     return { decision, record };
   }
 
-  private masked(engine: PolicyEngine, input: unknown): unknown {
-    if (input === undefined) return null;
+  private masked(engine: PolicyEngine, input: unknown, inputJson: string | undefined): unknown {
+    if (input === undefined || inputJson === undefined) return null;
     if (!engine.hasEntrypoint(MASK_ENTRYPOINT)) return input;
-    const mask = engine.evaluate(MASK_ENTRYPOINT, { input });
+    // The mask event wraps the canonical JSON already made for the digest rather than serialising
+    // the input a second time (bench/README.md: a few % of a release-gate request).
+    const mask = engine.evaluateJson(MASK_ENTRYPOINT, `{"input":${inputJson}}`);
     // NOTE: when the mask policy itself fails, keep nothing of the input rather than risk storing a
     // secret: the digest still identifies it.
     if (mask.error) return { masked: 'mask policy failed; input withheld' };
