@@ -15,6 +15,8 @@ export interface CellResult {
   latencyMs: { p50: number; p90: number; p99: number };
   /** Requests that failed or answered non-2xx, over both phases. */
   failed: number;
+  /** Non-2xx answers by status (503 = Verdict's load shedding), over both phases. */
+  failures?: Record<string, number>;
   peakRssBytes: number;
 }
 

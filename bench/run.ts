@@ -132,6 +132,15 @@ function requestsFor(scenario: Scenario, system: SystemSpec) {
   return system.kind === 'opa' ? scenario.opa : scenario.verdict;
 }
 
+function nonSuccess(...results: LoadResult[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const r of results) {
+    for (const [code, n] of Object.entries(r.statusCodes))
+      if (!code.startsWith('2')) out[code] = (out[code] ?? 0) + n;
+  }
+  return out;
+}
+
 /** One scenario on one running system: saturation, then the fixed offered load. */
 async function measureCell(
   running: RunningSystem,
@@ -142,7 +151,10 @@ async function measureCell(
   workDir: string,
 ): Promise<CellResult> {
   const { requests, decisionsPerRequest } = requestsFor(scenario, running.spec);
-  const base = { url: running.url, requests, connections: opts.connections };
+  // A batch request carries 20 decisions: fewer connections keep the decisions in flight comparable.
+  const connections =
+    decisionsPerRequest > 1 ? Math.max(4, Math.round(opts.connections / 4)) : opts.connections;
+  const base = { url: running.url, requests, connections };
   const rss = sampleRss(running.pid);
   const cpuBefore = cpuSeconds(running.pid);
   // Saturation: warm-up inside the same load process, then the measured window.
@@ -174,6 +186,7 @@ async function measureCell(
     offeredDecisionsPerSecond: fixed.requestsPerSecond * decisionsPerRequest,
     latencyMs: { p50: fixed.latencyMs.p50, p90: fixed.latencyMs.p90, p99: fixed.latencyMs.p99 },
     failed: saturation.failed + fixed.failed,
+    failures: nonSuccess(saturation, fixed),
     peakRssBytes: rss.stop(),
   };
 }
@@ -349,7 +362,7 @@ async function main(): Promise<void> {
               `  round ${round} ${system.id.padEnd(18)} ${scenario.name.padEnd(13)} ` +
                 `${Math.round(cell.decisionsPerSecond).toString().padStart(7)} dec/s  ` +
                 `p99 ${cell.latencyMs.p99.toFixed(2)} ms @ ${Math.round(cell.offeredDecisionsPerSecond)}/s` +
-                (cell.failed ? `  (${cell.failed} failed)` : ''),
+                (cell.failed ? `  (${cell.failed} failed: ${JSON.stringify(cell.failures)})` : ''),
             );
           }
         } finally {
