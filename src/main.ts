@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { buildApp } from './app.ts';
-import { MemoryRecorder } from './audit/memory-recorder.ts';
+import { createAuditTrail } from './audit/index.ts';
 import { devTokenBanner, resolveStartupKeys, type StartupKeys } from './auth/dev-token.ts';
 import { KeySourceError } from './auth/keys.ts';
 import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
@@ -10,7 +10,10 @@ import { DecisionService } from './decisions/service.ts';
 import { DrainableReadiness, installGracefulShutdown } from './lifecycle/shutdown.ts';
 import { observeDecisions } from './observability/decisions.ts';
 import { loggerOptions } from './observability/logging.ts';
-import { createMetrics, trackActiveBundle } from './observability/metrics.ts';
+import { createMetrics, observeAuditWriter, trackActiveBundle } from './observability/metrics.ts';
+import { openDatabase } from './store/index.ts';
+import { migrate } from './store/migrate.ts';
+import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './store/partitions.ts';
 
 /** Process entry: config → bundle → decision service → app → listen → graceful shutdown. */
 async function main(): Promise<void> {
@@ -43,10 +46,28 @@ async function main(): Promise<void> {
   }
   const metrics = createMetrics();
   const policy = new ActiveBundle(await loadBundleFile(config.bundlePath));
-  const recorder = new MemoryRecorder();
+  // Audit store: migrations (advisory-locked, safe with many replicas), partitions, then the writer,
+  // which replays a spool left by a previous process before anything is served.
+  const storeLog = pino(loggerOptions(config));
+  const db = await openDatabase(config);
+  await migrate(db);
+  await ensurePartitions(db);
+  await dropExpiredPartitions(db, config.audit.retentionMonths);
+  const stopPartitionMaintenance = schedulePartitionMaintenance(db, {
+    retentionMonths: config.audit.retentionMonths,
+    onError: (err) => storeLog.warn({ err }, 'partition maintenance failed; will retry'),
+  });
+  const audit = await createAuditTrail(config, db, storeLog);
+  const recorder = audit.recorder;
+  if (audit.writer) observeAuditWriter(metrics, audit.writer);
   trackActiveBundle(metrics, policy);
   const decisions = new DecisionService({ policy, recorder, onDecision: observeDecisions(metrics, policy) });
-  const readiness = new DrainableReadiness(async () => ({ ready: true, checks: { bundle: true } }));
+  const readiness = new DrainableReadiness(async () => {
+    // The database is reported, not required: while it is away the audit spool keeps decisions
+    // recorded, and taking every replica out of rotation at once would turn an outage into a total one.
+    const database = await db.ping();
+    return { ready: true, checks: { bundle: true, database } };
+  });
   const app = await buildApp({
     config,
     keys: startup.keys,
@@ -63,7 +84,16 @@ async function main(): Promise<void> {
     server: app,
     // NOTE: the recorder closes after the server: every accepted request has been answered (and so
     // recorded or failed closed) before the queue and spool are flushed for the last time.
-    after: [{ name: 'audit recorder', close: () => recorder.close() }],
+    after: [
+      { name: 'audit recorder', close: () => audit.close() },
+      {
+        name: 'database',
+        close: async () => {
+          stopPartitionMaintenance();
+          await db.close();
+        },
+      },
+    ],
     drainMs: config.shutdownDrainMs,
     timeoutMs: config.shutdownTimeoutMs,
   });
