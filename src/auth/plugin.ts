@@ -99,6 +99,7 @@ function classify(err: unknown): AuthFailureReason {
       if (/\biss\b/.test(message)) return 'wrong_issuer';
       if (/\baud\b/.test(message)) return 'wrong_audience';
       if (/signature/i.test(message)) return 'bad_signature';
+      if (/malformed|token header|token payload|must be a string/i.test(message)) return 'malformed_token';
       return 'invalid_claims';
     default:
       return 'malformed_token';

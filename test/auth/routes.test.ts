@@ -1,0 +1,206 @@
+import { createSigner } from 'fast-jwt';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../../src/app.ts';
+import type { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
+import { callerFromClaims, scopesOf } from '../../src/auth/caller.ts';
+import type { KeySource } from '../../src/auth/keys.ts';
+import { PUBLIC_ROUTES } from '../../src/auth/routes.ts';
+import { buildTestApp, type TestToken } from '../support/app.ts';
+import { contractFixtureBundle } from '../support/bundle.ts';
+
+const body = {
+  subject: { type: 'agent', id: 'support-bot' },
+  action: { name: 'read' },
+  resource: { type: 'doc', id: 'd1' },
+};
+
+/** A route a careless plugin registers without a scope: must not be open. */
+async function forgottenScope(app: FastifyInstance) {
+  app.get('/v1/internal/forgotten', async () => ({ secret: 'should-not-leak' }));
+}
+
+let app: App;
+let recorder: MemoryRecorder;
+let token: TestToken;
+let keys: KeySource;
+beforeAll(async () => {
+  keys = { kind: 'secret', secret: 'routes-test-secret-0123456789abcdef', algorithms: ['HS256'] };
+  const built = await buildTestApp({ bundlePath: contractFixtureBundle(), keys });
+  ({ app, token } = built);
+  recorder = built.recorder as MemoryRecorder;
+  await app.close();
+  // Rebuilt with an extra unscoped route, the way a later plugin would add one.
+  const { buildApp } = await import('../../src/app.ts');
+  const { resolveConfig } = await import('../../src/config/index.ts');
+  app = await buildApp({
+    config: resolveConfig({ VERDICT_DATA_DIR: '/tmp/verdict-test-data' }),
+    keys,
+    decisions: built.decisions,
+    policy: built.policy,
+    readiness: async () => ({ ready: true, checks: {} }),
+    plugins: [forgottenScope],
+  });
+  await app.ready();
+});
+afterAll(async () => app.close());
+
+const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+
+describe('route protection', () => {
+  it('every route of the real app is public-listed or declares a scope (none falls back to admin-only)', () => {
+    const routes = app.routeProtection().filter((r) => r.url !== '/v1/internal/forgotten');
+    expect(routes.length).toBeGreaterThan(10);
+    const unguarded = routes.filter((r) => r.protection.kind === 'unscoped');
+    expect(unguarded).toEqual([]);
+    const decisions = routes.find((r) => r.url === '/v1/decisions' && r.method === 'POST');
+    expect(decisions?.protection).toEqual({ kind: 'scope', scope: 'decisions:evaluate' });
+    for (const url of ['/openapi.json', '/docs', '/.well-known/authzen-configuration']) {
+      expect(routes.find((r) => r.url === url)?.protection.kind).toBe('public');
+    }
+  });
+
+  it('public routes answer without a token', async () => {
+    for (const url of [
+      '/health/live',
+      '/health/ready',
+      '/metrics',
+      '/openapi.json',
+      '/.well-known/authzen-configuration',
+    ]) {
+      const response = await app.inject({ method: 'GET', url });
+      expect(response.statusCode, url).toBe(200);
+    }
+    expect(PUBLIC_ROUTES).toContain('/metrics');
+  });
+
+  it('a route registered without a scope fails closed: 401 without a token, 403 without admin, 200 with admin', async () => {
+    const url = '/v1/internal/forgotten';
+    expect(app.routeProtection().find((r) => r.url === url)?.protection.kind).toBe('unscoped');
+    const anonymous = await app.inject({ method: 'GET', url });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.body).not.toContain('should-not-leak');
+    const evaluator = await app.inject({
+      method: 'GET',
+      url,
+      headers: bearer(token(['decisions:evaluate'])),
+    });
+    expect(evaluator.statusCode).toBe(403);
+    expect(evaluator.json()).toMatchObject({ code: 'insufficient_scope', required_scope: 'admin' });
+    const admin = await app.inject({ method: 'GET', url, headers: bearer(token(['admin'])) });
+    expect(admin.statusCode).toBe(200);
+  });
+
+  it('unknown routes need a token before the 404 (no unauthenticated route probing)', async () => {
+    const anonymous = await app.inject({ method: 'GET', url: '/v1/secret-admin-console' });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.json().code).toBe('missing_token');
+    const known = await app.inject({
+      method: 'GET',
+      url: '/v1/secret-admin-console',
+      headers: bearer(token()),
+    });
+    expect(known.statusCode).toBe(404);
+  });
+
+  it('path tricks do not reach a protected handler through a public prefix', async () => {
+    for (const url of ['/health/../v1/decisions', '/health/%2e%2e/v1/decisions', '/docs/../v1/decisions']) {
+      const response = await app.inject({ method: 'POST', url, payload: body });
+      expect([401, 404], url).toContain(response.statusCode);
+      expect(recorder.records).toHaveLength(0);
+    }
+  });
+});
+
+describe('scopes', () => {
+  it('scope (space-separated) and scp (array) both grant; admin implies every scope; unknown names grant nothing', async () => {
+    expect(scopesOf({ scope: 'decisions:evaluate audit:read  bogus' })).toEqual([
+      'decisions:evaluate',
+      'audit:read',
+    ]);
+    expect(scopesOf({ scp: ['bundles:write', 42, 'root'] })).toEqual(['bundles:write']);
+    const secret = keys.kind === 'secret' ? keys.secret : '';
+    const scpToken = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000, sub: 'okta-app' })({
+      scp: ['decisions:evaluate'],
+    });
+    const viaScp = await app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      payload: body,
+      headers: bearer(scpToken),
+    });
+    expect(viaScp.statusCode).toBe(200);
+
+    const viaScope = await app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      payload: body,
+      headers: bearer(token(['decisions:evaluate'])),
+    });
+    expect(viaScope.statusCode).toBe(200);
+    const viaAdmin = await app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      payload: body,
+      headers: bearer(token(['admin'])),
+    });
+    expect(viaAdmin.statusCode).toBe(200);
+    const wrong = await app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      payload: body,
+      headers: bearer(token(['audit:read', 'exceptions:approve'])),
+    });
+    expect(wrong.statusCode).toBe(403);
+    const none = await app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      payload: body,
+      headers: bearer(token([])),
+    });
+    expect(none.statusCode).toBe(403);
+  });
+
+  it('the caller is built from verified claims: sub, iss, client_id or azp, known scopes', () => {
+    expect(
+      callerFromClaims({ sub: 's', iss: 'i', azp: 'app', scp: ['audit:read'], scope: 'decisions:evaluate' }),
+    ).toEqual({ sub: 's', iss: 'i', clientId: 'app', scopes: ['decisions:evaluate', 'audit:read'] });
+    expect(callerFromClaims({ sub: 's', client_id: 'c', azp: 'app' }).clientId).toBe('c');
+  });
+});
+
+describe('caller spoofing', () => {
+  it('a caller in the body never reaches the policy input or the record: the token does', async () => {
+    recorder.records.length = 0;
+    const spoof = { sub: 'root', iss: 'https://evil.example', clientId: 'evil', scopes: ['admin'] };
+    const agentToken = token(['decisions:evaluate'], { sub: 'svc-agent-runtime', clientId: 'runtime-7' });
+    const native = await app.inject({
+      method: 'POST',
+      url: '/v1/decisions',
+      payload: { ...body, caller: spoof, now: '1999-01-01T00:00:00Z' },
+      headers: bearer(agentToken),
+    });
+    expect(native.statusCode).toBe(200);
+    const authzen = await app.inject({
+      method: 'POST',
+      url: '/access/v1/evaluation',
+      payload: { ...body, caller: spoof },
+      headers: bearer(agentToken),
+    });
+    expect(authzen.statusCode).toBe(200);
+    expect(recorder.records).toHaveLength(2);
+    for (const record of recorder.records) {
+      const expected = {
+        sub: 'svc-agent-runtime',
+        iss: null,
+        clientId: 'runtime-7',
+        scopes: ['decisions:evaluate'],
+      };
+      expect(record.caller).toEqual(expected);
+      // What the policy saw (the stored input is the policy input after masking).
+      expect((record.input as { caller: unknown }).caller).toEqual(expected);
+      expect((record.input as { now: string }).now).not.toBe('1999-01-01T00:00:00Z');
+      expect(JSON.stringify(record)).not.toContain('evil');
+    }
+  });
+});
