@@ -17,7 +17,7 @@ active contains e if {
 	lib.non_empty_string(e.control)
 	not e.control in lib.unwaivable
 	e.approved == true
-	time.seconds(e.expires_at) > lib.now
+	time.ns(e.expires_at) > lib.now
 	scoped(e)
 	matches(e, "subject_id", input.subject.id)
 	matches(e, "resource_id", input.resource.id)

@@ -260,6 +260,6 @@ violations contains {
 } if {
 	not non_prod
 	some w in cfg.freeze_windows
-	lib.now >= time.seconds(w.start)
-	lib.now < time.seconds(w.end)
+	lib.now >= time.ns(w.start)
+	lib.now < time.ns(w.end)
 }

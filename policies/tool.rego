@@ -82,7 +82,7 @@ approval_valid if {
 	is_object(a)
 	lib.non_empty_string(a.approved_by)
 	lib.norm(a.approved_by) != lib.norm(agent_id)
-	time.seconds(a.expires_at) > lib.now
+	time.ns(a.expires_at) > lib.now
 	approval_for_this_tool(a)
 }
 
@@ -250,17 +250,50 @@ violations contains {
 	not url_allowed(arg)
 }
 
-url_re := `^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([/?#].*)?$`
-
-host_re := `^([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::[0-9]{1,5})?$`
-
+# URLs are taken apart with string builtins, not regex: OPA's wasm target compiles a regex on every
+# call, which made this control cost most of a tool-call decision.
+# scheme://authority[/?#rest] — the authority ends at the first '/', '?' or '#'.
 url_allowed(url) if {
-	m := regex.find_all_string_submatch_n(url_re, url, 1)[0]
-	lower(m[1]) in object.get(constraint, "allowed_schemes", ["https"])
-	authority := lower(m[2])
+	not contains(url, "\n")
+	i := indexof(url, "://")
+	i > 0
+	lower(substring(url, 0, i)) in object.get(constraint, "allowed_schemes", ["https"])
+	rest := substring(url, i + 3, -1)
+	authority := lower(split(split(split(rest, "/")[0], "?")[0], "#")[0])
 	not contains(authority, "@")
-	h := regex.find_all_string_submatch_n(host_re, authority, 1)[0]
-	host_allowed(h[1])
+	host := host_of(authority)
+	valid_hostname(host)
+	host_allowed(host)
+}
+
+# host_of: the host of an authority, after an optional :port of 1 to 5 digits.
+host_of(authority) := authority if not contains(authority, ":")
+
+host_of(authority) := parts[0] if {
+	parts := split(authority, ":")
+	count(parts) == 2
+	port := parts[1]
+	count(port) >= 1
+	count(port) <= 5
+	every c in split(port, "") {
+		c in digits
+	}
+}
+
+digits := {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}
+
+hostname_chars := {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z", "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "-"}
+
+# valid_hostname: dot-separated labels of [a-z0-9-], none empty, none starting or ending with '-'.
+valid_hostname(host) if {
+	every label in split(host, ".") {
+		label != ""
+		not startswith(label, "-")
+		not endswith(label, "-")
+		every c in split(label, "") {
+			c in hostname_chars
+		}
+	}
 }
 
 host_allowed(host) if {
@@ -287,7 +320,9 @@ violations contains {
 }
 
 path_allowed(path) if {
-	not regex.match(`(^|/)\.\.(/|$)|\x00|\\`, path)
+	not contains(path, "\u0000")
+	not contains(path, "\\")
+	not ".." in split(path, "/")
 	some prefix in constraint.allowed_prefixes
 	startswith(path, prefix)
 }

@@ -24,6 +24,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { loadPolicy } from '@open-policy-agent/opa-wasm';
 import { Parser, type ReadEntry } from 'tar';
+import { VERDICT_BUILTINS } from '../src/engine/builtins.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const policiesDir = path.join(root, 'policies');
@@ -67,12 +68,13 @@ const WASM_NATIVE_BUILTINS = [
   'internal.member_2', 'internal.member_3',
 ];
 
-/** Builtins the npm SDK implements in JavaScript (read from the installed package). */
+/** Builtins implemented in JavaScript: the npm SDK's (read from the installed package) and Verdict's. */
 function sdkBuiltins(): string[] {
   const require = createRequire(import.meta.url);
   const sdkSrc = path.dirname(require.resolve('@open-policy-agent/opa-wasm')); // .../src/index.cjs
   const impls = require(path.join(sdkSrc, 'builtins/index.js')) as Record<string, unknown>;
-  return Object.keys(impls).sort();
+  // Verdict's own JS builtins (src/engine/builtins.ts) are handed to the SDK next to its own.
+  return [...Object.keys(impls), ...Object.keys(VERDICT_BUILTINS)].sort();
 }
 
 function step(message: string): void {
@@ -268,7 +270,7 @@ async function verify(contents: Contents, revision: string, sdk: string[]): Prom
   if (canonical(manifest.roots) !== canonical(ROOTS))
     fail(`manifest roots ${JSON.stringify(manifest.roots)}`);
   const wasm = contents.get('/policy.wasm')!;
-  const policy = await loadPolicy(new Uint8Array(wasm), { initial: 5, maximum: 1024 });
+  const policy = await loadPolicy(new Uint8Array(wasm), { initial: 5, maximum: 1024 }, VERDICT_BUILTINS);
   const imported = readWasmBuiltins(policy);
   const unsupported = imported.filter((name) => !sdk.includes(name));
   if (unsupported.length > 0) {

@@ -7,7 +7,7 @@ import data.verdict.lib.time
 unwaivable := {"DEFAULT-DENY", "INPUT-001"}
 
 # The decision time, from the envelope (never time.now_ns(): decisions must replay exactly).
-now := time.seconds(input.now)
+now := time.ns(input.now)
 
 non_empty_string(x) if {
 	is_string(x)

@@ -50,7 +50,7 @@ test_thresholds_cover_tiers if {
 
 test_freeze_windows_parse if {
 	every w in data.verdict_data.release.freeze_windows {
-		time.seconds(w.start) < time.seconds(w.end)
+		time.ns(w.start) < time.ns(w.end)
 		is_string(w.reason)
 	}
 }

@@ -59,7 +59,14 @@ test_input_001_bad_now_denied if {
 
 test_input_001_offsets_and_fractions_accepted if {
 	t.allowed(object.union(tool_call, {"now": "2026-11-26T13:00:00.123+01:00"}))
-	t.allowed(object.union(tool_call, {"now": "2024-02-29T00:00:00z"}))
+	t.allowed(object.union(tool_call, {"now": "2024-02-29T00:00:00Z"}))
+	t.allowed(object.union(tool_call, {"now": "2026-11-26T12:00:00,5Z"}))
+}
+
+# Go's time.Parse(RFC3339), which OPA's builtin uses, wants an upper-case T and Z.
+test_input_001_lower_case_designators_denied if {
+	t.denied(object.union(tool_call, {"now": "2024-02-29T00:00:00z"}), "INPUT-001")
+	t.denied(object.union(tool_call, {"now": "2024-02-29t00:00:00Z"}), "INPUT-001")
 }
 
 test_input_001_malformed_entities if {

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import type { RevisionRef } from '../decisions/types.ts';
+import { VERDICT_BUILTINS } from './builtins.ts';
 import { BundleError, type ParsedBundle } from './bundle.ts';
 
 /** The outcome of evaluating one entrypoint on one input. Never throws: errors are data. */
@@ -83,7 +84,7 @@ export class PolicyEngine {
   private instantiate(): LoadedPolicy {
     let policy: LoadedPolicy;
     try {
-      policy = loadPolicySync(compiledModule(this.bundle), { ...MEMORY });
+      policy = loadPolicySync(compiledModule(this.bundle), { ...MEMORY }, VERDICT_BUILTINS);
       policy.setData(this.dataJson);
     } catch (err) {
       if (err instanceof BundleError) throw err;

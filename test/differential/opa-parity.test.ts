@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { opaServerBundleDir } from '../../bench/opa-bundle.ts';
 import type { App } from '../../src/app.ts';
 import { buildTestApp } from '../support/app.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
@@ -13,12 +14,15 @@ const ENTRYPOINTS = ['verdict/decision', 'verdict/allow'];
 
 let app: App;
 let opa: OpaServer;
-const headers: Record<string, string> = {};
+let headers: Record<string, string> = {};
 
 beforeAll(async () => {
   const built = await buildTestApp({ bundlePath: DEFAULT_BUNDLE });
   app = built.app;
-  opa = await startOpaServer(DEFAULT_BUNDLE);
+  headers = { authorization: `Bearer ${built.token(['decisions:evaluate'])}` };
+  // OPA's CLI has no wasm runtime: it evaluates the Rego sources of the committed bundle, with the
+  // bundle's own data and revision (see bench/opa-bundle.ts).
+  opa = await startOpaServer(opaServerBundleDir(DEFAULT_BUNDLE));
 });
 
 afterAll(async () => {

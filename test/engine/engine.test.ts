@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { rfc3339Nanos, VERDICT_BUILTINS } from '../../src/engine/builtins.ts';
 import { BundleError, parseBundle } from '../../src/engine/bundle.ts';
 import { PolicyEngine } from '../../src/engine/engine.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
@@ -58,5 +59,56 @@ describe('PolicyEngine', () => {
 
   it('reports an unknown entrypoint without throwing', () => {
     expect(engine.evaluate('verdict/nope', {}).error?.code).toBe('unknown_entrypoint');
+  });
+});
+
+// Expected values were checked against `opa eval 'time.parse_rfc3339_ns(…)'` with the pinned OPA.
+describe('time.parse_rfc3339_ns (Go time.Parse RFC 3339 semantics)', () => {
+  it.each([
+    ['2026-11-26T12:00:00Z', 1795694400000000000n],
+    ['2026-11-26T13:00:00.123+01:00', 1795694400123000000n],
+    ['2026-11-26T12:00:00,5Z', 1795694400500000000n],
+    ['2026-11-26T12:00:00.1234567891Z', 1795694400123456789n],
+    ['1970-01-01T00:00:00Z', 0n],
+    ['1969-12-31T23:59:59Z', -1_000_000_000n],
+    ['2024-02-29T00:00:00Z', 1709164800000000000n],
+    ['2026-11-26T2:00:00Z', 1795658400000000000n],
+    ['2026-11-26T12:00:00+24:59', 1795604460000000000n],
+    ['2026-11-26T12:00:00+23:60', 1795608000000000000n],
+    ['2026-11-26T12:00:00-00:00', 1795694400000000000n],
+    ['1677-09-21T00:12:44Z', -9223372036000000000n],
+    ['2262-04-11T23:47:16Z', 9223372036000000000n],
+  ])('parses %s', (value, expected) => {
+    expect(rfc3339Nanos(value)).toBe(expected);
+  });
+
+  it.each([
+    '2026-11-26',
+    '2026-11-26 12:00:00Z',
+    '2026-11-26t12:00:00Z',
+    '2026-11-26T12:00:00z',
+    '2026-13-01T00:00:00Z',
+    '2026-02-29T00:00:00Z',
+    '2026-11-26T24:00:00Z',
+    '2026-11-26T12:60:00Z',
+    '2026-11-26T12:00:60Z',
+    '2026-11-26T12:00:00+25:00',
+    '2026-11-26T12:00:00+00:99',
+    '2026-11-26T12:00:00.Z',
+    '2026-11-26T12:00:00+0100',
+    '1677-09-21T00:12:43Z',
+    '2262-04-11T23:47:17Z',
+    '0000-01-01T00:00:00Z',
+    '2026-11-26T12:00:00',
+    '',
+    42,
+    null,
+  ])('refuses %j', (value) => {
+    expect(rfc3339Nanos(value)).toBeUndefined();
+  });
+
+  it('hands the module an exact integer (no float rounding)', () => {
+    const out = VERDICT_BUILTINS['time.parse_rfc3339_ns']!('2026-11-26T12:00:00.123456789Z') as ArrayBuffer;
+    expect(Buffer.from(out).toString()).toBe('1795694400123456789');
   });
 });

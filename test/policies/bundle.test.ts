@@ -12,6 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import { type LoadedPolicy, loadPolicy } from '@open-policy-agent/opa-wasm';
 import { Parser, type ReadEntry } from 'tar';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { VERDICT_BUILTINS } from '../../src/engine/builtins.ts';
 import {
   type Envelope,
   generateEnvelopes,
@@ -84,7 +85,11 @@ beforeAll(async () => {
   ]);
   expect(names.some((n) => n.endsWith('_test.rego'))).toBe(false);
   manifest = JSON.parse(files.get('/.manifest')!.toString('utf8'));
-  policy = await loadPolicy(new Uint8Array(files.get('/policy.wasm')!), { initial: 5, maximum: 2048 });
+  policy = await loadPolicy(
+    new Uint8Array(files.get('/policy.wasm')!),
+    { initial: 5, maximum: 2048 },
+    VERDICT_BUILTINS,
+  );
   policy.setData(JSON.parse(files.get('/data.json')!.toString('utf8')));
 });
 
