@@ -20,8 +20,9 @@ export interface SpoolLine {
 
 /**
  * An append-only local file of batches that could not be committed, replayed in order once the
- * database is back. One file per writer: `${dir}/${writerId}.ndjson`, one NDJSON line per batch,
- * fsync'd before `append` resolves.
+ * database is back. One file per process: `${dir}/${pid}-${writerId}.ndjson`, one NDJSON line per
+ * batch, fsync'd before `append` resolves. The pid lets a starting process leave alone the live
+ * spools of other processes sharing the folder (cluster workers).
  *
  * NOTE: not safe for concurrent use. The writer's single flush loop is the only caller of append
  * and replay, which is what keeps replay, append and truncation from racing.
@@ -38,7 +39,7 @@ export class Spool {
   constructor(options: { dir: string; writerId: string; maxBytes: number }) {
     this.dir = options.dir;
     this.maxBytes = options.maxBytes;
-    this.file = path.join(options.dir, `${options.writerId}.ndjson`);
+    this.file = path.join(options.dir, `${process.pid}-${options.writerId}.ndjson`);
   }
 
   /** Bytes spooled and not yet replayed: the replay backlog. */
@@ -98,7 +99,8 @@ export class Spool {
   }
 
   /**
-   * Replays every spool file in `dir` left by earlier processes (all but `ownFile`), deleting each
+   * Replays every spool file in `dir` left by processes that are gone (not `ownFile`, not a live
+   * process's), deleting each
    * once it is fully stored. Throws when the database refuses: the caller must not serve then.
    */
   static async replayLeftovers(dir: string, store: BatchStore, ownFile?: string): Promise<number> {
@@ -111,7 +113,7 @@ export class Spool {
     let records = 0;
     for (const name of files) {
       const file = path.join(dir, name);
-      if (file === ownFile) continue;
+      if (file === ownFile || ownedByLiveProcess(name)) continue;
       const size = (await stat(file)).size;
       let offset = 0;
       while (offset < size) {
@@ -123,6 +125,18 @@ export class Spool {
       await rm(file);
     }
     return records;
+  }
+}
+
+function ownedByLiveProcess(name: string): boolean {
+  const pid = Number(/^(\d+)-/.exec(name)?.[1]);
+  // Our own pid on a leftover file means a previous incarnation (a container restarts as pid 1).
+  if (!Number.isInteger(pid) || pid === process.pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
