@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sampleValue } from '../observability/scrape.ts';
+import { contractFixtureBundle } from '../support/bundle.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { type ChildService, decisionBody, request, startService } from './child.ts';
+
+let database: TestDatabase;
+let service: ChildService | undefined;
+beforeAll(async () => {
+  database = await createTestDatabase('cluster');
+});
+afterAll(async () => {
+  if (service && service.process.exitCode === null) service.process.kill('SIGKILL');
+  await database?.drop();
+});
+
+const workerPids = (logs: Record<string, unknown>[]) =>
+  new Set(logs.filter((l) => l.msg === 'request completed' && l.route === '/v1/decisions').map((l) => l.pid));
+
+describe('VERDICT_WORKERS=2 (node:cluster)', () => {
+  it('spreads decisions over both workers, /metrics sums the group, a crashed worker is replaced, SIGTERM stops all with exit 0', async () => {
+    service = await startService({
+      VERDICT_BUNDLE: contractFixtureBundle(),
+      DATABASE_URL: database.url,
+      VERDICT_WORKERS: '2',
+    });
+    // Ready means one worker listens; wait for the second before spreading the load.
+    const listening = () => service!.logs.filter((l) => String(l.msg).startsWith('Server listening')).length;
+    for (let waited = 0; listening() < 2 && waited < 30_000; waited += 100)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(listening()).toBe(2);
+    const n = 40;
+    const outcomes: number[] = [];
+    for (let i = 0; i < n; i++) {
+      outcomes.push((await request(service, 'POST', '/v1/decisions', decisionBody(i))).status);
+    }
+    expect(outcomes.every((s) => s === 200)).toBe(true);
+    const pids = workerPids(service.logs);
+    expect(pids.size).toBe(2);
+
+    // Every scrape, whichever worker serves it, reports the whole group: the sum is n every time.
+    for (let i = 0; i < 4; i++) {
+      const scrape = await request(service, 'GET', '/metrics');
+      expect(scrape.status).toBe(200);
+      const allow = sampleValue(scrape.body, 'verdict_decisions_total', {
+        entrypoint: 'verdict/decision',
+        outcome: 'allow',
+        control: 'none',
+      });
+      const deny = sampleValue(scrape.body, 'verdict_decisions_total', {
+        entrypoint: 'verdict/decision',
+        outcome: 'deny',
+        control: 'FIX-001',
+      });
+      expect((allow ?? 0) + (deny ?? 0)).toBe(n);
+      // decisionBody denies every third item (action "write").
+      expect(deny).toBe(Math.ceil(n / 3));
+      // The bundle info is a fact, not a sum: still 1 with two workers on the same revision.
+      expect(scrape.body).toMatch(/verdict_bundle_info\{revision="[^"]+",digest="[^"]+"\} 1\n/);
+    }
+
+    // A worker that dies is replaced; the service keeps answering.
+    const [victim] = [...pids] as number[];
+    process.kill(victim!, 'SIGKILL');
+    const deadline = Date.now() + 30_000;
+    while (
+      !service.logs.some(
+        (l) =>
+          l.msg === 'Server listening at http://127.0.0.1:' + service!.port &&
+          l.pid !== victim &&
+          !pids.has(l.pid as number),
+      )
+    ) {
+      if (Date.now() > deadline) throw new Error('no replacement worker started');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(service.logs.some((l) => l.msg === 'worker died; restarting' && l.worker === victim)).toBe(true);
+    for (let i = 0; i < 6; i++) {
+      expect((await request(service, 'POST', '/v1/decisions', decisionBody(i))).status).toBe(200);
+    }
+
+    service.process.kill('SIGTERM');
+    const exit = await service.exited;
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(service.logs.filter((l) => l.msg === 'shutdown complete').length).toBe(2);
+    expect(service.logs.some((l) => l.msg === 'all workers stopped' && l.failed === false)).toBe(true);
+  }, 120_000);
+});
