@@ -1,17 +1,21 @@
 import pino from 'pino';
 import { buildApp } from './app.ts';
-import { createAuditTrail } from './audit/index.ts';
+import { createAuditTrail, verifyChains } from './audit/index.ts';
+import { DecisionLogReader } from './audit/queries.ts';
+import { DecisionReplayer } from './audit/replay.ts';
 import { devTokenBanner, resolveStartupKeys, type StartupKeys } from './auth/dev-token.ts';
 import { KeySourceError } from './auth/keys.ts';
 import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
+import { RevisionStore } from './bundles/revisions.ts';
 import { isClusterWorker, runPrimary, workerMetrics } from './cluster.ts';
 import { ConfigError, resolveConfig } from './config/index.ts';
 import { DecisionService } from './decisions/service.ts';
+import type { AuditDeps } from './http/audit-routes.ts';
 import { DrainableReadiness, installGracefulShutdown } from './lifecycle/shutdown.ts';
 import { observeDecisions } from './observability/decisions.ts';
 import { loggerOptions } from './observability/logging.ts';
 import { createMetrics, observeAuditWriter, trackActiveBundle } from './observability/metrics.ts';
-import { openDatabase } from './store/index.ts';
+import { type Database, openDatabase } from './store/index.ts';
 import { migrate } from './store/migrate.ts';
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './store/partitions.ts';
 
@@ -51,6 +55,14 @@ async function main(): Promise<void> {
   const storeLog = pino(loggerOptions(config));
   const db = await openDatabase(config);
   await migrate(db);
+  // Every revision decisions are made on is stored, so that any decision can be replayed on it.
+  const revisions = new RevisionStore(db);
+  await revisions.put(policy.current().bundle);
+  policy.onActivate((engine) => {
+    revisions
+      .put(engine.bundle)
+      .catch((err) => storeLog.error({ err }, 'could not store the activated revision'));
+  });
   await ensurePartitions(db);
   await dropExpiredPartitions(db, config.audit.retentionMonths);
   const stopPartitionMaintenance = schedulePartitionMaintenance(db, {
@@ -77,6 +89,7 @@ async function main(): Promise<void> {
     readiness: readiness.readiness,
     metrics,
     scrapeMetrics: isClusterWorker() ? workerMetrics(metrics.registry) : undefined,
+    audit: auditApi(db, revisions, policy),
   });
   installGracefulShutdown({
     log: app.log,
@@ -99,6 +112,16 @@ async function main(): Promise<void> {
   });
   await app.listen({ port: config.port, host: config.host });
   if (startup.devSecretFile && !isClusterWorker()) process.stdout.write(devTokenBanner(config, startup));
+}
+
+/** The auditor API over the decision log: search, export, replay, chain verification. */
+function auditApi(db: Database, revisions: RevisionStore, policy: ActiveBundle): AuditDeps {
+  const log = new DecisionLogReader(db);
+  return {
+    log,
+    replayer: new DecisionReplayer({ log, revisions, policy }),
+    verify: (range) => verifyChains(db, range),
+  };
 }
 
 main().catch((err) => {
