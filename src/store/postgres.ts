@@ -62,6 +62,10 @@ export class PostgresDatabase implements Database {
 
   async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
     const client = await this.pool.connect();
+    // NOTE: a checked-out client whose server goes away emits 'error' on itself (not on the pool);
+    // unheard, that would crash the process. The pending query rejects anyway, so ignore it here.
+    const ignore = () => {};
+    client.on('error', ignore);
     let broken = false;
     try {
       await client.query('BEGIN');
@@ -77,6 +81,7 @@ export class PostgresDatabase implements Database {
       throw err;
     } finally {
       // A client whose rollback failed has a dead or confused connection: destroy it.
+      client.off('error', ignore);
       client.release(broken);
     }
   }
