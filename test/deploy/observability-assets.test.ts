@@ -43,7 +43,7 @@ const PROMQL_WORDS = new Set([
 ]);
 
 /** Metric names a PromQL expression selects (strings, label matchers, groupings and ranges removed). */
-export function metricNamesIn(expr: string): string[] {
+function metricNamesIn(expr: string): string[] {
   const stripped = expr
     .replace(/"(?:[^"\\]|\\.)*"/g, '""')
     .replace(/\{[^}]*\}/g, ' ')
