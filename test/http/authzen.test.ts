@@ -1,26 +1,19 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import type { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
-import * as support from '../support/app.ts';
 import { buildTestApp } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
-
-// TEMP until the auth helper lands in test/support/app.ts.
-const authHeaders = (): Record<string, string> =>
-  (support as { authHeaders?: () => Record<string, string> }).authHeaders?.() ?? {};
 
 let app: App;
 // Every request carries a token with all scopes (auth itself is tested in test/auth/).
 let inject: Awaited<ReturnType<typeof buildTestApp>>['injectWithToken'];
 let recorder: MemoryRecorder;
-let headers: Record<string, string>;
 beforeAll(async () => {
   ({
     app,
     recorder,
     injectWithToken: inject,
   } = (await buildTestApp({ bundlePath: contractFixtureBundle() })) as never);
-  headers = authHeaders();
 });
 afterAll(async () => app.close());
 beforeEach(() => {
@@ -31,8 +24,7 @@ beforeEach(() => {
 const subject = { type: 'user', id: 'alice' };
 const resource = { type: 'doc', id: 'd1' };
 const action = (name: string) => ({ name });
-const post = (url: string, payload: unknown) =>
-  inject({ method: 'POST', url, payload: payload as object, headers });
+const post = (url: string, payload: unknown) => inject({ method: 'POST', url, payload: payload as object });
 
 describe('AuthZEN Authorization API 1.0', () => {
   it('evaluation: {decision} with our id and reasons in context', async () => {

@@ -1,26 +1,19 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import type { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
-import * as support from '../support/app.ts';
 import { buildTestApp } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
-
-// TEMP until the auth helper lands in test/support/app.ts.
-const authHeaders = (): Record<string, string> =>
-  (support as { authHeaders?: () => Record<string, string> }).authHeaders?.() ?? {};
 
 let app: App;
 // Every request carries a token with all scopes (auth itself is tested in test/auth/).
 let inject: Awaited<ReturnType<typeof buildTestApp>>['injectWithToken'];
 let recorder: MemoryRecorder;
-let headers: Record<string, string>;
 beforeAll(async () => {
   ({
     app,
     recorder,
     injectWithToken: inject,
   } = (await buildTestApp({ bundlePath: contractFixtureBundle() })) as never);
-  headers = authHeaders();
 });
 afterAll(async () => app.close());
 beforeEach(() => {
@@ -33,9 +26,9 @@ const post = (path: string, payload: unknown) =>
     method: 'POST',
     url: `/v1/data/${path}`,
     payload: JSON.stringify(payload),
-    headers: { ...headers, 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json' },
   });
-const get = (path: string, query = '') => inject({ method: 'GET', url: `/v1/data/${path}${query}`, headers });
+const get = (path: string, query = '') => inject({ method: 'GET', url: `/v1/data/${path}${query}` });
 
 const envelope = (action: string) => ({
   subject: { type: 'user', id: 'u1' },
@@ -120,7 +113,7 @@ describe('OPA data API: /v1/data/*', () => {
       method: 'POST',
       url: '/v1/data/verdict/echo',
       payload: '{"input":',
-      headers: { ...headers, 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json' },
     });
     expect(badJson.json()).toMatchObject({
       code: 'invalid_parameter',

@@ -1,19 +1,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import type { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
-import * as support from '../support/app.ts';
 import { buildTestApp } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
-
-// TEMP until the auth helper lands in test/support/app.ts.
-const authHeaders = (): Record<string, string> =>
-  (support as { authHeaders?: () => Record<string, string> }).authHeaders?.() ?? {};
 
 let app: App;
 // Every request carries a token with all scopes (auth itself is tested in test/auth/).
 let inject: Awaited<ReturnType<typeof buildTestApp>>['injectWithToken'];
 let recorder: MemoryRecorder;
-let headers: Record<string, string>;
 const BATCH_LIMIT = 5;
 beforeAll(async () => {
   ({
@@ -24,7 +18,6 @@ beforeAll(async () => {
     bundlePath: contractFixtureBundle(),
     env: { VERDICT_BATCH_LIMIT: String(BATCH_LIMIT) },
   })) as never);
-  headers = authHeaders();
 });
 afterAll(async () => app.close());
 beforeEach(() => {
@@ -39,9 +32,9 @@ const envelope = (action: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 const decide = (payload: unknown) =>
-  inject({ method: 'POST', url: '/v1/decisions', payload: payload as object, headers });
+  inject({ method: 'POST', url: '/v1/decisions', payload: payload as object });
 const batch = (payload: unknown) =>
-  inject({ method: 'POST', url: '/v1/decisions/batch', payload: payload as object, headers });
+  inject({ method: 'POST', url: '/v1/decisions/batch', payload: payload as object });
 
 describe('POST /v1/decisions', () => {
   it('allows what the policy allows and denies the rest, each with its record', async () => {
