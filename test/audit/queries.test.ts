@@ -139,7 +139,10 @@ describe('GET /v1/decisions', () => {
       [`revision=${otherRevision}`, (m) => m.revision === otherRevision],
       ['control=FIX-001', (m) => m.controls.includes('FIX-001')],
       ['control=EVAL-ERROR', (m) => m.controls.includes('EVAL-ERROR')],
-      ['caller_sub=alice&allow=false&subject_type=user', (m) => m.caller === 'alice' && !m.allow && m.subjectType === 'user'],
+      [
+        'caller_sub=alice&allow=false&subject_type=user',
+        (m) => m.caller === 'alice' && !m.allow && m.subjectType === 'user',
+      ],
     ];
     for (const [query, keep] of cases) {
       const expected = ordered(made.filter(keep));
@@ -152,7 +155,10 @@ describe('GET /v1/decisions', () => {
 
   it('returns full records with the chain columns and violated controls', async () => {
     const denied = made.find((m) => !m.allow && m.entrypoint === 'verdict/decision')!;
-    const response = await audit.inject({ method: 'GET', url: `/v1/decisions?limit=1&resource_id=${denied.resourceId}&allow=false` });
+    const response = await audit.inject({
+      method: 'GET',
+      url: `/v1/decisions?limit=1&resource_id=${denied.resourceId}&allow=false`,
+    });
     const item = response.json().items[0];
     expect(item).toMatchObject({
       id: made.find((m) => m.resourceId === denied.resourceId && !m.allow)!.id,
@@ -173,7 +179,10 @@ describe('GET /v1/decisions', () => {
     const body = response.json();
     expect(body.items).toHaveLength(made.length);
     expect(body.has_more).toBe(false);
-    expect(decodeCursor(body.next_cursor)).toEqual({ decidedAt: made.at(-1)!.decidedAt, id: made.at(-1)!.id });
+    expect(decodeCursor(body.next_cursor)).toEqual({
+      decidedAt: made.at(-1)!.decidedAt,
+      id: made.at(-1)!.id,
+    });
     const after = await audit.inject({ method: 'GET', url: `/v1/decisions?cursor=${body.next_cursor}` });
     expect(after.json()).toEqual({ items: [], next_cursor: null, has_more: false });
   });
@@ -221,7 +230,10 @@ describe('GET /v1/decisions/{id}', () => {
   });
 
   it('404s an unknown id and 400s a malformed one', async () => {
-    const missing = await audit.inject({ method: 'GET', url: '/v1/decisions/0195a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b' });
+    const missing = await audit.inject({
+      method: 'GET',
+      url: '/v1/decisions/0195a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
+    });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().code).toBe('decision_not_found');
     const malformed = await audit.inject({ method: 'GET', url: '/v1/decisions/12345' });
@@ -250,5 +262,17 @@ describe('authorization', () => {
     expect(anonymous.statusCode).toBe(401);
     const wrongScope = await audit.inject({ method: 'GET', url: '/v1/decisions' }, ['decisions:evaluate']);
     expect(wrongScope.statusCode).toBe(403);
+  });
+});
+
+describe('GET /v1/audit/verify', () => {
+  it('reports the intact chain, over a window too, and refuses a bad window', async () => {
+    const all = await audit.inject({ method: 'GET', url: '/v1/audit/verify' });
+    expect(all.statusCode).toBe(200);
+    expect(all.json()).toMatchObject({ ok: true, checked: made.length });
+    const window = await audit.inject({ method: 'GET', url: `/v1/audit/verify?from=${made[10]!.decidedAt}` });
+    expect(window.json()).toMatchObject({ ok: true, checked: made.length - 10 });
+    const bad = await audit.inject({ method: 'GET', url: '/v1/audit/verify?to=tomorrow' });
+    expect(bad.json().code).toBe('invalid_timestamp');
   });
 });

@@ -9,10 +9,17 @@ import { type AuditTestApp, buildAuditApp } from './queries.support.ts';
 let database: TestDatabase;
 let audit: AuditTestApp;
 let ids: string[];
-const caller: Caller = { sub: 'svc-agent-runtime', iss: null, clientId: null, scopes: ['decisions:evaluate'] };
+const caller: Caller = {
+  sub: 'svc-agent-runtime',
+  iss: null,
+  clientId: null,
+  scopes: ['decisions:evaluate'],
+};
 
 const rowCount = async () =>
-  Number((await database.db.query<{ n: string }>({ text: 'SELECT count(*) AS n FROM decision_log' })).rows[0]!.n);
+  Number(
+    (await database.db.query<{ n: string }>({ text: 'SELECT count(*) AS n FROM decision_log' })).rows[0]!.n,
+  );
 
 const replay = async (id: string) => {
   const response = await audit.inject({ method: 'POST', url: `/v1/decisions/${id}/replay` });
@@ -26,7 +33,13 @@ beforeAll(async () => {
   audit = await buildAuditApp({ db: database.db, bundlePath: DEFAULT_BUNDLE });
   const envelopes = generateEnvelopes(60, 11).map(({ caller: _c, now: _n, ...envelope }) => envelope);
   const made = await audit.decisions.decideMany(
-    envelopes.map((input) => ({ surface: 'native' as const, entrypoint: 'verdict/decision', input, caller, traceId: null })),
+    envelopes.map((input) => ({
+      surface: 'native' as const,
+      entrypoint: 'verdict/decision',
+      input,
+      caller,
+      traceId: null,
+    })),
   );
   ids = made.map((d) => d.id);
 }, 60_000);
@@ -66,6 +79,10 @@ describe('POST /v1/decisions/{id}/replay', () => {
     expect(report.stored.matches).toBe(false);
     expect(report.active.matches).toBe(false);
     expect(report.stored.allow).toBe(!report.recorded.allow);
+    // The same edit breaks the hash chain: verify reports it (a report, so 200).
+    const verify = await audit.inject({ method: 'GET', url: '/v1/audit/verify' });
+    expect(verify.statusCode).toBe(200);
+    expect(verify.json()).toMatchObject({ ok: false, firstBroken: { decisionId: id, reason: 'edited' } });
   });
 
   it('reports a mismatch when the violations were altered', async () => {
@@ -88,11 +105,18 @@ describe('POST /v1/decisions/{id}/replay', () => {
     audit.policy.activate(other);
     const id = ids[10]!;
     const report = await replay(id);
-    expect(report.stored).toMatchObject({ digest: stored.digest, revision: stored.revision, available: true });
+    expect(report.stored).toMatchObject({
+      digest: stored.digest,
+      revision: stored.revision,
+      available: true,
+    });
     expect(report.active).toMatchObject({ digest: other.ref.digest, revision: other.ref.revision });
     if (!report.masked) expect(report.stored.matches).toBe(true);
 
-    await database.db.query({ text: 'DELETE FROM policy_revisions WHERE digest = $1', values: [stored.digest] });
+    await database.db.query({
+      text: 'DELETE FROM policy_revisions WHERE digest = $1',
+      values: [stored.digest],
+    });
     // A fresh app: the replayer caches engines it has loaded.
     const fresh = await buildAuditApp({ db: database.db, bundlePath: contractFixtureBundle() });
     try {
@@ -108,7 +132,10 @@ describe('POST /v1/decisions/{id}/replay', () => {
   });
 
   it('404s an unknown decision and 400s a malformed id', async () => {
-    const missing = await audit.inject({ method: 'POST', url: '/v1/decisions/0195a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/replay' });
+    const missing = await audit.inject({
+      method: 'POST',
+      url: '/v1/decisions/0195a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b/replay',
+    });
     expect(missing.statusCode).toBe(404);
     expect(missing.json().code).toBe('decision_not_found');
     const malformed = await audit.inject({ method: 'POST', url: '/v1/decisions/nope/replay' });
@@ -138,7 +165,13 @@ describe('replay of masked inputs and of the data surface', () => {
     });
     const [plain, secret] = await fixture.decisions.decideMany([
       { surface: 'native', entrypoint: 'verdict/decision', input: envelope({}), caller, traceId: null },
-      { surface: 'native', entrypoint: 'verdict/decision', input: envelope({ secret: 's3cr3t' }), caller, traceId: null },
+      {
+        surface: 'native',
+        entrypoint: 'verdict/decision',
+        input: envelope({ secret: 's3cr3t' }),
+        caller,
+        traceId: null,
+      },
     ]);
     const replayOn = async (id: string) =>
       (await fixture.inject({ method: 'POST', url: `/v1/decisions/${id}/replay` })).json();
@@ -150,19 +183,27 @@ describe('replay of masked inputs and of the data surface', () => {
   });
 
   it('replays data-surface decisions, including a path below an entrypoint, by raw value', async () => {
-    const input = { subject: { type: 'user', id: 'u' }, action: { name: 'write' }, resource: { type: 'doc', id: 'd' } };
+    const input = {
+      subject: { type: 'user', id: 'u' },
+      action: { name: 'write' },
+      resource: { type: 'doc', id: 'd' },
+    };
     const [whole, below, none] = await fixture.decisions.decideMany([
       { surface: 'data', entrypoint: 'verdict/echo', input, caller, traceId: null },
       { surface: 'data', entrypoint: 'verdict/decision/allow', input, caller, traceId: null },
       { surface: 'data', entrypoint: 'verdict/echo', input: undefined, caller, traceId: null },
     ]);
     for (const decision of [whole!, below!, none!]) {
-      const report = (await fixture.inject({ method: 'POST', url: `/v1/decisions/${decision.id}/replay` })).json();
+      const report = (
+        await fixture.inject({ method: 'POST', url: `/v1/decisions/${decision.id}/replay` })
+      ).json();
       expect(report.surface).toBe('data');
       expect(report.masked).toBe(false);
       expect(report.stored.matches).toBe(true);
     }
-    const below2 = (await fixture.inject({ method: 'POST', url: `/v1/decisions/${below!.id}/replay` })).json();
+    const below2 = (
+      await fixture.inject({ method: 'POST', url: `/v1/decisions/${below!.id}/replay` })
+    ).json();
     expect(below2.stored.result).toBe(false);
   });
 });
