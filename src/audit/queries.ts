@@ -101,7 +101,8 @@ function timestamp(parameter: string, raw: string): string {
       `${parameter} must be an ISO-8601 date or date-time with a zone (2026-11-26 or 2026-11-26T12:00:00Z)`,
     );
   }
-  return raw;
+  // A bare date is midnight UTC, whatever the database session's time zone.
+  return raw.length === 10 ? `${raw}T00:00:00Z` : raw;
 }
 
 function text(parameter: string, raw: string): string {

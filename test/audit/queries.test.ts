@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeCursor, encodeCursor } from '../../src/audit/queries.ts';
+import { decodeCursor, encodeCursor, parseFilter, searchDecisionsSql } from '../../src/audit/queries.ts';
 import { loadBundleFile } from '../../src/bundles/active.ts';
 import type { DecisionService } from '../../src/decisions/service.ts';
 import type { Caller } from '../../src/decisions/types.ts';
@@ -274,5 +274,17 @@ describe('GET /v1/audit/verify', () => {
     expect(window.json()).toMatchObject({ ok: true, checked: made.length - 10 });
     const bad = await audit.inject({ method: 'GET', url: '/v1/audit/verify?to=tomorrow' });
     expect(bad.json().code).toBe('invalid_timestamp');
+  });
+});
+
+describe('time filters', () => {
+  it('reads a bare date as midnight UTC whatever the session time zone', async () => {
+    // Every decision is on 2026-03-01 from 10:00 UTC. Midnight of 03-02 in UTC+14 is 03-01T10:00Z,
+    // so a date read in the session's zone would exclude them all.
+    const rows = await database.db.transaction(async (tx) => {
+      await tx.query({ text: `SET LOCAL TIME ZONE 'Pacific/Kiritimati'` });
+      return (await tx.query(searchDecisionsSql(parseFilter({ to: '2026-03-02' }), null, 1000))).rows;
+    });
+    expect(rows).toHaveLength(made.length);
   });
 });
