@@ -199,11 +199,15 @@ async function verifyParity(running: RunningSystem, scenarios: Scenario[], refer
   for (const scenario of scenarios) {
     const { requests } = requestsFor(scenario, running.spec);
     for (const req of requests.slice(0, 20)) {
-      const res = await fetch(running.url + req.path, {
-        method: req.method,
-        headers: req.headers,
-        body: req.body,
-      });
+      const send = () =>
+        fetch(running.url + req.path, { method: req.method, headers: req.headers, body: req.body });
+      let res = await send();
+      // A 503 is Verdict shedding load (a busy machine right after start): wait and ask again.
+      for (let retry = 0; res.status === 503 && retry < 10; retry++) {
+        await res.text();
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        res = await send();
+      }
       const text = await res.text();
       if (res.status !== 200)
         throw new Error(`${running.spec.id} ${scenario.name}: HTTP ${res.status}: ${text}`);
