@@ -57,19 +57,25 @@ describe('body parser cost', () => {
       ours();
       plain();
     }
-    // Best of several rounds: the machine is shared, the minimum is the cost.
-    let oursBest = Number.POSITIVE_INFINITY;
+    // Back-to-back pairs over many rounds; the median difference counts: a shared machine (or the
+    // fuzz suite running next to this file) slows single rounds, not most of them.
     let plainBest = Number.POSITIVE_INFINITY;
-    for (let round = 0; round < 7; round++) {
-      plainBest = Math.min(plainBest, microsPerCall(plain, 10_000));
-      oursBest = Math.min(oursBest, microsPerCall(ours, 10_000));
+    let oursBest = Number.POSITIVE_INFINITY;
+    const differences: number[] = [];
+    for (let round = 0; round < 40; round++) {
+      const p = microsPerCall(plain, 2_000);
+      const o = microsPerCall(ours, 2_000);
+      plainBest = Math.min(plainBest, p);
+      oursBest = Math.min(oursBest, o);
+      differences.push(o - p);
     }
-    const overhead = oursBest - plainBest;
+    differences.sort((a, b) => a - b);
+    const overhead = differences[differences.length >> 1]!;
     console.log(
       `body parse, ${typical.length} B: JSON.parse ${plainBest.toFixed(2)} µs, ours ${oursBest.toFixed(2)} µs, ` +
-        `overhead ${overhead.toFixed(2)} µs`,
+        `median overhead ${overhead.toFixed(2)} µs`,
     );
-    // Generous bound for a loaded CI machine; measured overhead is reported above.
-    expect(overhead).toBeLessThan(15);
+    // Idle, the overhead is a few µs; the bound leaves room for a loaded CI machine.
+    expect(overhead).toBeLessThan(10);
   });
 });

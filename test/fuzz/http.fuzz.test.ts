@@ -26,6 +26,7 @@ const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.en
 // proven in test/http/hostile.test.ts); each is still far above what a valid envelope needs.
 const LIMITS = { body: 64 * 1024, depth: 64, keys: 1_000, string: 8 * 1024 };
 const RSS_TOLERANCE = 64 * 1024 * 1024;
+const HEAP_TOLERANCE = 16 * 1024 * 1024;
 
 let server: RunningServer;
 let postRoutes: string[] = [];
@@ -38,6 +39,9 @@ beforeAll(async () => {
     VERDICT_JSON_MAX_STRING_LENGTH: String(LIMITS.string),
     VERDICT_RATE_LIMIT_MAX: '100000000',
     VERDICT_BATCH_LIMIT: '20',
+    // Load shedding answers 503 by machine load, not by input; on a shared CI box it would make
+    // "no 5xx" flaky. Shedding has its own tests.
+    VERDICT_SHED_EVENT_LOOP_DELAY_MS: '0',
   });
   // Every POST route the server documents, so that routes added later are fuzzed too.
   const openapi = (await (await fetch(`${server.base}/openapi.json`)).json()) as {
@@ -512,6 +516,7 @@ describe(`fuzz: ${RUNS} hostile requests against a running server`, () => {
     // Warm up (JIT, wasm instances, caches) before taking the memory baseline.
     await sendAll(fc.sample(caseArb, { numRuns: 400, seed: 1 }), () => {});
     await new Promise((r) => setTimeout(r, 1_000));
+    const heapBefore = await server.collectGarbage();
     const rssBefore = server.rssBytes();
 
     // NOTE: cases are drawn from the fast-check arbitrary up front (reproducible from the seed) and
@@ -534,17 +539,24 @@ describe(`fuzz: ${RUNS} hostile requests against a running server`, () => {
     expect(failures, `FUZZ_SEED=${seed} reproduces these`).toEqual([]);
     expect(server.alive(), server.output()).toBe(true);
     expect((await fetch(`${server.base}/health/live`)).status).toBe(200);
-    // Let in-flight work, sockets and the GC settle; RSS rarely shrinks all the way back, so the
-    // check is a generous bound that a per-request leak (10,000 requests × a few KiB) would exceed.
+    // Let in-flight work and sockets settle, then force a full GC over the inspector: without it,
+    // V8 keeps ~100 MiB of collectable garbage from the large hostile bodies and RSS says nothing.
+    // RSS (V8 pages, PGlite's wasm memory — which never shrinks) gets a generous 64 MiB; the live
+    // heap a tight 16 MiB, which a leak of 2 KiB per request would already exceed.
     await new Promise((r) => setTimeout(r, 2_000));
+    const heapAfter = await server.collectGarbage();
+    await new Promise((r) => setTimeout(r, 500));
     const rssAfter = server.rssBytes();
     const growth = rssAfter - rssBefore;
     console.log(
       `fuzz: seed ${seed}, ${counts.total} requests (${counts.malformed} malformed) in ${seconds.toFixed(1)} s (server CPU ${serverCpu.toFixed(1)} s), statuses ${JSON.stringify([...counts.status].sort())}, ` +
-        `RSS ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfter / 2 ** 20).toFixed(1)} MiB`,
+        `RSS ${(rssBefore / 2 ** 20).toFixed(1)} → ${(rssAfter / 2 ** 20).toFixed(1)} MiB, ` +
+        `heap after GC ${(heapBefore / 2 ** 20).toFixed(1)} → ${(heapAfter / 2 ** 20).toFixed(1)} MiB`,
     );
     expect(counts.total).toBeGreaterThanOrEqual(RUNS);
     expect(counts.status.get(-1) ?? 0).toBe(0);
+    // Live objects after a full GC: a leak of even 1 KiB per request (10 MiB) would show.
+    expect(heapAfter - heapBefore).toBeLessThan(HEAP_TOLERANCE);
     expect(growth).toBeLessThan(RSS_TOLERANCE);
   }, 300_000);
 });

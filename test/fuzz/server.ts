@@ -18,10 +18,44 @@ export interface RunningServer {
   output(): string;
   /** Resident set size of the process, in bytes, from /proc/<pid>/status. */
   rssBytes(): number;
+  /** Runs a full GC in the process (over the inspector) and returns its heap use in bytes. */
+  collectGarbage(): Promise<number>;
   /** CPU time (user + system) the process has used, in seconds, from /proc/<pid>/stat. */
   cpuSeconds(): number;
   alive(): boolean;
   stop(): Promise<void>;
+}
+
+/** Connects to the inspector, runs HeapProfiler.collectGarbage, returns process heapUsed. */
+async function inspectorGc(url: string): Promise<number> {
+  const socket = new WebSocket(url);
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  let id = 0;
+  const call = (method: string, params: object = {}) =>
+    new Promise<{ result?: { result?: { value?: unknown } } }>((resolve) => {
+      const mine = ++id;
+      socket.addEventListener('message', function onMessage(event) {
+        const message = JSON.parse(String(event.data));
+        if (message.id !== mine) return;
+        socket.removeEventListener('message', onMessage);
+        resolve(message);
+      });
+      socket.send(JSON.stringify({ id: mine, method, params }));
+    });
+  try {
+    await call('HeapProfiler.collectGarbage');
+    await call('HeapProfiler.collectGarbage');
+    const used = await call('Runtime.evaluate', {
+      expression: 'process.memoryUsage().heapUsed',
+      returnByValue: true,
+    });
+    return Number(used.result?.result?.value);
+  } finally {
+    socket.close();
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -51,7 +85,8 @@ export async function startServer(env: Record<string, string>): Promise<RunningS
   const port = await freePort();
   const dataDir = mkdtempSync(path.join(tmpdir(), 'verdict-fuzz-'));
   const secret = randomBytes(48).toString('base64url');
-  const child = spawn(process.execPath, ['src/main.ts'], {
+  // The inspector (loopback, random port) lets the test force a GC before it reads memory.
+  const child = spawn(process.execPath, ['--inspect=127.0.0.1:0', 'src/main.ts'], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',
@@ -111,6 +146,11 @@ export async function startServer(env: Record<string, string>): Promise<RunningS
       const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
       if (!kb) throw new Error('no VmRSS in /proc status');
       return Number(kb[1]) * 1024;
+    },
+    collectGarbage: async () => {
+      const url = /Debugger listening on (ws:\/\/\S+)/.exec(tail)?.[1];
+      if (!url) throw new Error(`no inspector URL in the output:\n${tail}`);
+      return inspectorGc(url);
     },
     cpuSeconds: () => {
       // Fields 14 and 15 (utime, stime) in clock ticks, counted after the command name's ')'.
