@@ -6,7 +6,20 @@ package system.log
 
 import data.verdict.lib
 
-secret_key_re := `(?i)(passw(or)?d|passphrase|secret|token|api[_-]?key|apikey|authorization|auth[_-]?header|credential|private[_-]?key|cookie|session[_-]?id|ssn|card[_-]?number)`
+# A key is secret-ish when its lower-cased form contains one of these fragments. Plain substring
+# checks, not a regex: the mask runs on every decision and OPA's wasm compiles a regex per call.
+secret_key_fragments := [
+	"password", "passwd", "passphrase", "secret", "token", "apikey", "api_key", "api-key",
+	"authorization", "authheader", "auth_header", "auth-header", "credential", "privatekey",
+	"private_key", "private-key", "cookie", "sessionid", "session_id", "session-id", "ssn",
+	"cardnumber", "card_number", "card-number",
+]
+
+secret_key(k) if {
+	lk := lower(k)
+	some fragment in secret_key_fragments
+	contains(lk, fragment)
+}
 
 fixed_pointers := [
 	["/input/context/user/email", ["context", "user", "email"]],
@@ -29,14 +42,14 @@ pointers contains p if {
 pointers contains p if {
 	some k, _ in input.input.resource.properties.arguments
 	is_string(k)
-	regex.match(secret_key_re, k)
+	secret_key(k)
 	p := concat("", ["/input/resource/properties/arguments/", escape(k)])
 }
 
 pointers contains p if {
 	some k, _ in input.input.context.headers
 	is_string(k)
-	regex.match(secret_key_re, k)
+	secret_key(k)
 	p := concat("", ["/input/context/headers/", escape(k)])
 }
 
