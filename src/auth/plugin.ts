@@ -209,6 +209,10 @@ export const authentication = fp(
         ...(options.audience ? { allowedAud: options.audience } : {}),
         clockTolerance: options.clockSkewSeconds * 1000,
         requiredClaims: ['sub', 'exp'],
+        // An agent runtime sends the same token on every call: fast-jwt keeps verified tokens (never
+        // past their exp) so that the signature is checked once, not per decision. Static keys only;
+        // with a JWKS a rotated-out key must stop working when its key-cache entry expires.
+        ...(keys.kind === 'jwks' ? {} : { cache: 10_000, cacheTTL: 60_000 }),
       },
       messages: { authorizationTokenInvalid: (err: Error) => err.message },
     } as never);

@@ -19,7 +19,7 @@ export type TestToken = (scopes?: readonly Scope[], claims?: Omit<TokenRequest, 
  * A real app on a real bundle, recording into memory (or into the recorder given). Auth is real:
  * unless `keys` or a JWT_* env var names a key source, the app trusts a random per-app HS256
  * secret, and `token()` / `injectWithToken()` mint tokens for it. The rate limit is lifted unless
- * `env` sets VERDICT_RATE_LIMIT_MAX.
+ * `env` sets VERDICT_RATE_LIMIT_MAX; load shedding is off unless `env` turns it on.
  */
 export async function buildTestApp(options: {
   bundlePath: string;
@@ -39,6 +39,9 @@ export async function buildTestApp(options: {
   const config = resolveConfig({
     VERDICT_DATA_DIR: '/tmp/verdict-test-data',
     VERDICT_RATE_LIMIT_MAX: '100000000',
+    // Load shedding judges the machine, not the code: a busy CI host would turn asserts into 503s.
+    // Its own test (test/observability/overload.test.ts) turns it on.
+    VERDICT_SHED_EVENT_LOOP_DELAY_MS: '0',
     ...options.env,
   });
   const keys: KeySource = options.keys ??
