@@ -46,7 +46,17 @@ const int = (n: number) => Math.floor(Math.random() * n);
 const pad = (n: number) => String(n).padStart(2, '0');
 const at = (ms: number) => new Date(ms).toISOString();
 const randomTime = (end = hi) => lo + Math.random() * (end - lo);
-const CONTROLS = ['TOOL-001', 'TOOL-002', 'TOOL-005', 'DATA-002', 'REL-003', 'REL-008', 'EXC-001'];
+// NEVER-001 is never violated: the worst case for a search by control.
+const CONTROLS = [
+  'TOOL-001',
+  'TOOL-002',
+  'TOOL-005',
+  'DATA-002',
+  'REL-003',
+  'REL-008',
+  'EXC-001',
+  'NEVER-001',
+];
 
 function subject(): { subjectType: string; subjectId: string } {
   const type = pick(['agent', 'agent', 'user', 'pipeline']);

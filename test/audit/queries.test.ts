@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeCursor, encodeCursor, parseFilter, searchDecisionsSql } from '../../src/audit/queries.ts';
+import {
+  DecisionLogReader,
+  decodeCursor,
+  encodeCursor,
+  parseFilter,
+  searchDecisionsSql,
+} from '../../src/audit/queries.ts';
 import { loadBundleFile } from '../../src/bundles/active.ts';
 import type { DecisionService } from '../../src/decisions/service.ts';
 import type { Caller } from '../../src/decisions/types.ts';
@@ -286,5 +292,28 @@ describe('time filters', () => {
       return (await tx.query(searchDecisionsSql(parseFilter({ to: '2026-03-02' }), null, 1000))).rows;
     });
     expect(rows).toHaveLength(made.length);
+  });
+});
+
+describe('search by control', () => {
+  it('finds matches beyond the bounded walk through the index, in order, without repeats', async () => {
+    // A walk of 3 records: almost every page needs the index step.
+    const reader = new DecisionLogReader(database.db, { controlWalkRows: 3 });
+    for (const [control, keep] of [
+      ['FIX-001', (m: Made) => m.controls.includes('FIX-001')],
+      ['EVAL-ERROR', (m: Made) => m.controls.includes('EVAL-ERROR')],
+      ['NEVER-001', () => false],
+    ] as const) {
+      const ids: string[] = [];
+      let after = null;
+      for (;;) {
+        const page = await reader.search({ control, callerSub: 'bob' }, { limit: 2, after });
+        ids.push(...page.items.map((item) => item.id));
+        if (!page.hasMore) break;
+        const last = page.items.at(-1)!;
+        after = { decidedAt: last.decided_at, id: last.id };
+      }
+      expect(ids, control).toEqual(ordered(made.filter((m) => keep(m) && m.caller === 'bob')));
+    }
   });
 });
