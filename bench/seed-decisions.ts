@@ -146,7 +146,9 @@ async function main(): Promise<void> {
       WHERE t.relname = 'decision_log' AND NOT x.indisprimary`,
   );
   for (const { name } of indexes) await client.query(`DROP INDEX ${name}`);
-  process.stdout.write(`seed: ${rows} rows over ${months} months into ${dbName} (indexes dropped for the load)\n`);
+  process.stdout.write(
+    `seed: ${rows} rows over ${months} months into ${dbName} (indexes dropped for the load)\n`,
+  );
 
   let nextReport = 1_000_000;
   for (let lo = 0; lo < rows; lo += chunk) {
@@ -164,7 +166,9 @@ async function main(): Promise<void> {
   process.stdout.write(`seed: rebuilding ${indexes.length} indexes\n`);
   const indexStarted = Date.now();
   for (const { definition } of indexes) await client.query(definition.replace(/ ON ONLY /, ' ON '));
-  process.stdout.write(`seed: indexes built in ${((Date.now() - indexStarted) / 1000).toFixed(0)} s; analyzing\n`);
+  process.stdout.write(
+    `seed: indexes built in ${((Date.now() - indexStarted) / 1000).toFixed(0)} s; analyzing\n`,
+  );
   await client.query('ANALYZE decision_log');
   const { rows: size } = await client.query<{ size: string }>(
     'SELECT pg_size_pretty(pg_database_size(current_database())) AS size',

@@ -168,7 +168,10 @@ export class DecisionReplayer {
         ...base,
         allow: null,
         result: null,
-        error: { code: 'unknown_entrypoint', message: `entrypoint ${record.entrypoint} is not in this revision` },
+        error: {
+          code: 'unknown_entrypoint',
+          message: `entrypoint ${record.entrypoint} is not in this revision`,
+        },
         matches: false,
       };
     }
@@ -194,7 +197,8 @@ export class DecisionReplayer {
     const checked = error ? null : toPolicyResult(evaluation.defined, evaluation.value);
     let result: unknown;
     if (checked === null || isContractError(checked)) {
-      const failure: { code: string; message: string } = error ?? (checked as { code: string; message: string });
+      const failure: { code: string; message: string } =
+        error ?? (checked as { code: string; message: string });
       error = failure;
       result = failClosed(failure.code, failure.message);
     } else {

@@ -126,7 +126,8 @@ export const ReplayReportV1 = Type.Object(
       digest: Type.String(),
     }),
     masked: Type.Boolean({
-      description: 'The stored input differs from what the policy saw (masking); replays ran on the masked input',
+      description:
+        'The stored input differs from what the policy saw (masking); replays ran on the masked input',
     }),
     stored: ReplayOutcomeV1,
     active: ReplayOutcomeV1,
@@ -138,7 +139,9 @@ const IdParams = Type.Object({ id: Type.String({ maxLength: 64 }) });
 
 function badQuery(err: unknown): never {
   if (err instanceof AuditQueryError) {
-    throw new ProblemError(400, err.code, err.message, { errors: [{ path: `/${err.parameter}`, message: err.message }] });
+    throw new ProblemError(400, err.code, err.message, {
+      errors: [{ path: `/${err.parameter}`, message: err.message }],
+    });
   }
   throw err;
 }

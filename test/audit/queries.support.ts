@@ -3,18 +3,19 @@
  * the suite's own (test/support/database.ts), recording through the real AuditWriter, with real
  * tokens (audit:read unless told otherwise).
  */
-import { mkdtempSync } from 'node:fs';
+
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { type App, buildApp } from '../../src/app.ts';
-import type { Scope } from '../../src/auth/caller.ts';
-import { mintToken } from '../../src/auth/dev-token.ts';
-import type { KeySource } from '../../src/auth/keys.ts';
 import { type AuditTrail, createAuditTrail, verifyChains } from '../../src/audit/index.ts';
 import { DecisionLogReader } from '../../src/audit/queries.ts';
 import { DecisionReplayer } from '../../src/audit/replay.ts';
+import type { Scope } from '../../src/auth/caller.ts';
+import { mintToken } from '../../src/auth/dev-token.ts';
+import type { KeySource } from '../../src/auth/keys.ts';
 import { ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
 import { RevisionStore } from '../../src/bundles/revisions.ts';
 import { resolveConfig } from '../../src/config/index.ts';
@@ -49,7 +50,11 @@ export async function buildAuditApp(options: {
     VERDICT_RATE_LIMIT_MAX: '100000000',
     VERDICT_SHED_EVENT_LOOP_DELAY_MS: '0',
   });
-  const keys: KeySource = { kind: 'secret', secret: randomBytes(32).toString('base64url'), algorithms: ['HS256'] };
+  const keys: KeySource = {
+    kind: 'secret',
+    secret: randomBytes(32).toString('base64url'),
+    algorithms: ['HS256'],
+  };
   const token = (scopes: readonly Scope[] = ['audit:read']) =>
     mintToken(keys.kind === 'secret' ? keys.secret : '', { sub: 'auditor', ttlSeconds: 3600, scopes });
   const policy = new ActiveBundle(await loadBundleFile(options.bundlePath));
