@@ -3,7 +3,10 @@
 # .tools/ when the machine lacks them. Node comes from the npm registry's `node` package (the
 # machines here ship Node 20); OPA is built with `go install` at the pinned version.
 #   source scripts/tools.sh
+# NOTE: restore the caller's shell options at the end. `set +o` runs in a command substitution,
+# where bash drops errexit, so errexit is read from $- instead.
 _verdict_saved_opts="$(set +o)"
+case $- in *e*) _verdict_saved_opts="$_verdict_saved_opts; set -e" ;; esac
 set -euo pipefail
 VERDICT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VERDICT_TOOLS="${VERDICT_TOOLS:-$VERDICT_ROOT/.tools}"
