@@ -230,7 +230,13 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
         0,
         600_000,
       ),
-      maxHeapUsedBytes: integer(env, 'VERDICT_SHED_HEAP_USED_BYTES', DEFAULTS.shedMaxHeapUsedBytes, 0, 2 ** 50),
+      maxHeapUsedBytes: integer(
+        env,
+        'VERDICT_SHED_HEAP_USED_BYTES',
+        DEFAULTS.shedMaxHeapUsedBytes,
+        0,
+        2 ** 50,
+      ),
       retryAfterSeconds: integer(
         env,
         'VERDICT_SHED_RETRY_AFTER_SECONDS',
