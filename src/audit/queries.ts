@@ -12,38 +12,13 @@
  * fall behind a cursor, so a walk from the start misses none of them (see docs/api-audit.md).
  */
 import type { Queryable, Sql } from '../store/types.ts';
+import type { DecisionRow } from './chain.ts';
 
-/** One decision-log row as the auditor API shows it: the stored columns, under their own names. */
-export interface StoredDecision {
-  id: string;
-  /** ISO-8601 UTC; milliseconds, or microseconds when the stored time has them. */
-  decided_at: string;
-  surface: string;
-  caller_sub: string;
-  caller: unknown;
-  entrypoint: string;
-  bundle_revision: string;
-  bundle_digest: string;
-  subject_type: string | null;
-  subject_id: string | null;
-  action_name: string | null;
-  resource_type: string | null;
-  resource_id: string | null;
-  allow: boolean;
-  violated_controls: string[];
-  result: unknown;
-  input: unknown;
-  input_sha256: string;
-  exceptions: string[];
-  shadow: unknown;
-  eval_micros: number;
-  trace_id: string | null;
-  error: unknown;
-  writer_id: string;
-  seq: number;
-  prev_hash: string;
-  hash: string;
-}
+/**
+ * One decision-log row as the auditor API shows it: the stored columns under their own names
+ * (`decided_at` in ISO-8601 UTC, with microseconds when the stored time has them).
+ */
+export type StoredDecision = DecisionRow;
 
 /** What a search narrows on; every field is optional and they combine with AND. */
 export interface DecisionFilter {

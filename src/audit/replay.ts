@@ -46,16 +46,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function walk(value: unknown, segments: string[]): unknown {
-  let node = value;
-  for (const segment of segments) {
-    if (Array.isArray(node) && /^\d+$/.test(segment)) node = node[Number(segment)];
-    else if (isObject(node) && Object.hasOwn(node, segment)) node = node[segment];
-    else return undefined;
-  }
-  return node;
-}
-
 /** Canonical JSON of a contract result, with its lists in a canonical order (policies emit sets). */
 function contractKey(result: unknown): string {
   const r = isObject(result) ? result : {};
@@ -149,21 +139,7 @@ export class DecisionReplayer {
   private evaluate(engine: PolicyEngine, record: StoredDecision): ReplayOutcome {
     const contract = record.surface !== 'data';
     const base = { revision: engine.ref.revision, digest: engine.ref.digest, available: true };
-    let entrypoint = record.entrypoint;
-    let subpath: string[] = [];
-    if (!engine.hasEntrypoint(entrypoint) && !contract) {
-      // As the data API does: the longest entrypoint that prefixes the path, then walk into its value.
-      const segments = entrypoint.split('/');
-      for (let n = segments.length - 1; n > 0; n--) {
-        const candidate = segments.slice(0, n).join('/');
-        if (engine.hasEntrypoint(candidate)) {
-          entrypoint = candidate;
-          subpath = segments.slice(n);
-          break;
-        }
-      }
-    }
-    if (!engine.hasEntrypoint(entrypoint)) {
+    if (contract && !engine.hasEntrypoint(record.entrypoint)) {
       return {
         ...base,
         allow: null,
@@ -177,11 +153,10 @@ export class DecisionReplayer {
     }
     // A data-surface request without input was stored as null with the digest of nothing.
     const noInput = record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256;
-    const evaluation = engine.evaluateJson(entrypoint, noInput ? undefined : JSON.stringify(record.input));
-    if (subpath.length > 0 && evaluation.defined) {
-      evaluation.value = walk(evaluation.value, subpath);
-      evaluation.defined = evaluation.value !== undefined;
-    }
+    const inputJson = noInput ? undefined : JSON.stringify(record.input);
+    const evaluation = contract
+      ? engine.evaluateJson(record.entrypoint, inputJson)
+      : engine.evaluatePath(record.entrypoint, inputJson);
     if (!contract) {
       const value = evaluation.value ?? null;
       const allow = value === true || (isObject(value) && value.allow === true);

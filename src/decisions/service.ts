@@ -69,25 +69,6 @@ export class UnknownEntrypointError extends Error {
   }
 }
 
-function longestEntrypointPrefix(engine: PolicyEngine, path: string): string | null {
-  const segments = path.split('/');
-  for (let n = segments.length - 1; n > 0; n--) {
-    const candidate = segments.slice(0, n).join('/');
-    if (engine.hasEntrypoint(candidate)) return candidate;
-  }
-  return null;
-}
-
-function walk(value: unknown, segments: string[]): unknown {
-  let node = value;
-  for (const segment of segments) {
-    if (Array.isArray(node) && /^\d+$/.test(segment)) node = node[Number(segment)];
-    else if (isObject(node) && Object.hasOwn(node, segment)) node = node[segment];
-    else return undefined;
-  }
-  return node;
-}
-
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -180,18 +161,10 @@ export class DecisionService {
     query: DecisionQuery,
   ): { decision: Decision; record: DecisionRecord } {
     const contract = query.surface !== 'data';
-    let entrypoint = query.entrypoint;
-    let subpath: string[] = [];
-    if (!engine.hasEntrypoint(entrypoint)) {
-      if (contract) throw new UnknownEntrypointError(entrypoint);
-      // OPA's data API also answers paths below a rule (verdict/decision/allow): evaluate the longest
-      // entrypoint that is a prefix of the path and walk into its value.
-      const prefix = longestEntrypointPrefix(engine, entrypoint);
-      if (prefix) {
-        subpath = entrypoint.slice(prefix.length + 1).split('/');
-        entrypoint = prefix;
-      }
-    }
+    // OPA's data API answers any path (undefined when nothing is there); the native and AuthZEN
+    // APIs name an entrypoint, and an unknown one is the client's mistake.
+    if (contract && !engine.hasEntrypoint(query.entrypoint))
+      throw new UnknownEntrypointError(query.entrypoint);
     const decidedAt = this.clock().toISOString();
     const input = contract
       ? { ...(query.input as Record<string, unknown>), caller: query.caller, now: decidedAt }
@@ -202,11 +175,9 @@ export class DecisionService {
     const inputSha256 = createHash('sha256')
       .update(inputJson ?? '')
       .digest('hex');
-    const evaluation = engine.evaluateJson(entrypoint, inputJson);
-    if (subpath.length > 0 && evaluation.defined) {
-      evaluation.value = walk(evaluation.value, subpath);
-      evaluation.defined = evaluation.value !== undefined;
-    }
+    const evaluation = contract
+      ? engine.evaluateJson(query.entrypoint, inputJson)
+      : engine.evaluatePath(query.entrypoint, inputJson);
 
     let result: PolicyResult;
     let error: { code: string; message: string } | null = evaluation.error;

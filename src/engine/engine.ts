@@ -50,6 +50,17 @@ const MEMORY = { initial: 5, maximum: 4096 }; // 64 KiB pages: 320 KiB initial, 
 
 const encoder = new TextEncoder();
 
+function walk(value: unknown, segments: string[]): unknown {
+  let node = value;
+  for (const segment of segments) {
+    if (Array.isArray(node) && /^\d+$/.test(segment)) node = node[Number(segment)];
+    else if (typeof node === 'object' && node !== null && Object.hasOwn(node, segment)) {
+      node = (node as Record<string, unknown>)[segment];
+    } else return undefined;
+  }
+  return node;
+}
+
 function message(err: unknown): string {
   if (typeof err === 'string') return err;
   if (err instanceof Error) return err.message;
@@ -151,6 +162,27 @@ export class PolicyEngine {
     if (this.policy.mem.buffer.byteLength > RECYCLE_MEMORY_BYTES) this.recycle();
     evaluation.evalMicros = Math.round((performance.now() - started) * 1000);
     return evaluation;
+  }
+
+  /**
+   * Evaluates an OPA data API path (`verdict/decision/allow`): the longest entrypoint that prefixes
+   * the path is evaluated and the rest of the path is walked into its value, as OPA answers paths
+   * below a rule. Undefined when the walk leaves the value; unknown_entrypoint when no entrypoint
+   * prefixes the path.
+   */
+  evaluatePath(path: string, inputJson: string | undefined): Evaluation {
+    const segments = path.split('/');
+    for (let n = segments.length; n > 0; n--) {
+      const entrypoint = n === segments.length ? path : segments.slice(0, n).join('/');
+      if (!this.hasEntrypoint(entrypoint)) continue;
+      const evaluation = this.evaluateJson(entrypoint, inputJson);
+      if (n < segments.length && evaluation.defined) {
+        evaluation.value = walk(evaluation.value, segments.slice(n));
+        evaluation.defined = evaluation.value !== undefined;
+      }
+      return evaluation;
+    }
+    return this.evaluateJson(path, inputJson);
   }
 
   private recycle(): void {
