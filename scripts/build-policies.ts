@@ -23,8 +23,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { loadPolicy } from '@open-policy-agent/opa-wasm';
-import { Parser, type ReadEntry } from 'tar';
 import { VERDICT_BUILTINS } from '../src/engine/builtins.ts';
+import { readEntries } from '../src/engine/bundle.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const policiesDir = path.join(root, 'policies');
@@ -153,28 +153,9 @@ function capabilities(sdk: string[]): string {
 
 type Contents = Map<string, Buffer>;
 
+/** The bundle's files, named as in the tarball with a leading slash ("/policy.wasm"). */
 function unpack(tarball: Buffer): Contents {
-  const entries: Contents = new Map();
-  let failure: unknown;
-  const parser = new Parser({
-    onReadEntry: (entry: ReadEntry) => {
-      const name = `/${entry.path.replace(/^\.?\//, '')}`;
-      if (entry.type !== 'File') {
-        entry.resume();
-        return;
-      }
-      const chunks: Buffer[] = [];
-      entry.on('data', (chunk: Buffer) => chunks.push(chunk));
-      entry.on('end', () => entries.set(name, Buffer.concat(chunks)));
-    },
-  });
-  parser.on('error', (err) => {
-    failure = err;
-  });
-  // The tar Parser handles a Buffer written in one piece synchronously.
-  parser.end(gunzipSync(tarball));
-  if (failure) throw failure;
-  return entries;
+  return new Map([...readEntries(gunzipSync(tarball))].map(([name, content]) => [`/${name}`, content]));
 }
 
 interface Manifest {

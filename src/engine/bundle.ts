@@ -29,7 +29,8 @@ export class BundleError extends Error {
 
 const MAX_ENTRY_BYTES = 64 * 1024 * 1024;
 
-function readEntries(tarball: Buffer): Map<string, Buffer> {
+/** The regular files of a tar archive (names without a leading `./` or `/`). Throws BundleError. */
+export function readEntries(tarball: Buffer): Map<string, Buffer> {
   const entries = new Map<string, Buffer>();
   let failure: unknown;
   const parser = new Parser({
