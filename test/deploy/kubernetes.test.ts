@@ -6,7 +6,6 @@ import { configVariables } from './config-variables.ts';
 
 const dir = path.resolve(import.meta.dirname, '../../deploy/kubernetes');
 // Manifests are untyped YAML.
-// biome-ignore lint/suspicious/noExplicitAny: walked by key paths the assertions name
 type Manifest = any;
 const manifests: Manifest[] = readdirSync(dir)
   .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')

@@ -9,7 +9,8 @@ import { verifyChains } from '../../src/audit/verify.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import { PostgresDatabase } from '../../src/store/postgres.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
-import { freePort, PrivatePostgres } from './private-postgres.ts';
+import { freePort } from '../support/net.ts';
+import { PrivatePostgres } from './private-postgres.ts';
 
 /**
  * A real outage: the service runs as a child process (`node src/main.ts`) on a Postgres server of

@@ -1,27 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { mintToken } from '../../src/auth/dev-token.ts';
+import { freePort } from '../support/net.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
 /** A shared HS256 secret for child services started by tests (JWT_SECRET needs 32 bytes). */
 export const CHILD_JWT_SECRET = 'lifecycle-test-secret-0123456789abcdef';
-
-/** A free TCP port on 127.0.0.1 (bound, read, released). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A running `node src/main.ts` with its JSON log lines and exit status. */
 export interface ChildService {
