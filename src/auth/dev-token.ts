@@ -123,7 +123,9 @@ export function devTokenBanner(config: Config, startup: StartupKeys): string {
   return [
     '',
     `verdict: embedded development mode: tokens are signed with the secret in ${startup.devSecretFile}`,
-    'verdict: development token (all scopes, valid 12h); try:',
+    'verdict: development token (all scopes, valid 12h); for the README examples:',
+    `export TOKEN=${token}`,
+    'verdict: try:',
     `curl -s -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '${body}' http://${host}:${config.port}/v1/decisions`,
     'verdict: mint more with: npm run token -- --scope "decisions:evaluate audit:read" --sub my-agent --ttl 1h',
     '',
