@@ -76,11 +76,16 @@ export const DECISION_COLUMNS = [
  * Canonical JSON makes the digest independent of jsonb's key order.
  */
 export function chainHash(row: Omit<DecisionRow, 'hash'> & { hash?: string }): string {
+  return hashOf(row.prev_hash, canonicalFields(row));
+}
+
+function canonicalFields(row: Omit<DecisionRow, 'hash'> & { hash?: string }): string {
   const { hash: _ignored, ...fields } = row;
-  return createHash('sha256')
-    .update(row.prev_hash)
-    .update(canonicalize(fields) ?? '')
-    .digest('hex');
+  return canonicalize(fields) ?? '';
+}
+
+function hashOf(prevHash: string, canonical: string): string {
+  return createHash('sha256').update(prevHash).update(canonical).digest('hex');
 }
 
 function violatedControls(result: unknown): string[] {
@@ -131,9 +136,9 @@ function unchained(record: DecisionRecord): Omit<DecisionRow, 'writer_id' | 'seq
     trace_id: record.traceId,
     error: record.error ?? null,
   };
-  // One JSON round trip gives exactly what jsonb will hand back (no undefined, no class instances).
-  const json = JSON.stringify(row);
-  return JSON.parse(json, UNSTORABLE.test(json) ? (_k, v) => storable(v) : undefined);
+  // NOTE: records are plain JSON data (parsed request bodies, policy results), so the row is what
+  // jsonb will hand back without a JSON round trip; `append` sanitises the rare unstorable string.
+  return row;
 }
 
 /**
@@ -157,13 +162,25 @@ export class Chain {
   /** Gives the records the next positions of the chain, in order, and returns the rows to store. */
   append(records: DecisionRecord[]): DecisionRow[] {
     return records.map((record) => {
-      const partial = {
+      let partial = {
         ...unchained(record),
         writer_id: this.writerId,
         seq: this.seq + 1,
         prev_hash: this.head,
       };
-      const hash = chainHash(partial);
+      // The canonical JSON escapes NUL, so one scan of it finds them; canonicalize refuses lone
+      // surrogates outright.
+      let canonical: string | null;
+      try {
+        canonical = canonicalFields(partial);
+      } catch {
+        canonical = null;
+      }
+      if (canonical === null || UNSTORABLE.test(canonical)) {
+        partial = storable(partial) as typeof partial;
+        canonical = canonicalFields(partial);
+      }
+      const hash = hashOf(partial.prev_hash, canonical);
       this.seq += 1;
       this.head = hash;
       return { ...partial, hash };
