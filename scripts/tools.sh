@@ -29,7 +29,12 @@ if [ "$(node_major)" -lt 22 ]; then
 fi
 
 if [ "${VERDICT_TOOLS_OPA:-0}" = 1 ]; then
-opa_ok() { command -v opa >/dev/null 2>&1 && opa version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; }
+# NOTE: read opa's whole output before matching: `opa version | grep -q` lets grep exit early, opa
+# dies of SIGPIPE, and under pipefail the check fails at random.
+opa_ok() {
+  local out
+  command -v opa >/dev/null 2>&1 && out="$(opa version 2>/dev/null)" && [[ "$out" == *"Version: ${OPA_VERSION#v}"* ]]
+}
 if ! opa_ok; then
   echo "tools: installing OPA $OPA_VERSION with go install into $VERDICT_TOOLS/bin" >&2
   command -v go >/dev/null 2>&1 || { echo "tools: Go is needed to build the pinned OPA CLI" >&2; return 1 2>/dev/null || exit 1; }
