@@ -1,30 +1,13 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
-import type { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
-import { buildTestApp } from '../support/app.ts';
-import { contractFixtureBundle } from '../support/bundle.ts';
+import { describe, expect, it } from 'vitest';
+import { useContractApp } from '../support/contract-app.ts';
 
-let app: App;
-// Every request carries a token with all scopes (auth itself is tested in test/auth/).
-let inject: Awaited<ReturnType<typeof buildTestApp>>['injectWithToken'];
-let recorder: MemoryRecorder;
-beforeAll(async () => {
-  ({
-    app,
-    recorder,
-    injectWithToken: inject,
-  } = (await buildTestApp({ bundlePath: contractFixtureBundle() })) as never);
-});
-afterAll(async () => app.close());
-beforeEach(() => {
-  recorder.records.length = 0;
-  recorder.failWith = null;
-});
+const fixture = useContractApp();
 
 const subject = { type: 'user', id: 'alice' };
 const resource = { type: 'doc', id: 'd1' };
 const action = (name: string) => ({ name });
-const post = (url: string, payload: unknown) => inject({ method: 'POST', url, payload: payload as object });
+const post = (url: string, payload: unknown) =>
+  fixture.inject({ method: 'POST', url, payload: payload as object });
 
 describe('AuthZEN Authorization API 1.0', () => {
   it('evaluation: {decision} with our id and reasons in context', async () => {
@@ -36,7 +19,7 @@ describe('AuthZEN Authorization API 1.0', () => {
     expect(deny.json().context.reason_admin.violations).toEqual([
       expect.objectContaining({ control: 'FIX-001' }),
     ]);
-    expect(recorder.records.map((r) => [r.surface, r.allow])).toEqual([
+    expect(fixture.recorder.records.map((r) => [r.surface, r.allow])).toEqual([
       ['authzen', true],
       ['authzen', false],
     ]);
@@ -46,7 +29,7 @@ describe('AuthZEN Authorization API 1.0', () => {
     const response = await post('/access/v1/evaluation', { action: action('read'), resource });
     expect(response.statusCode).toBe(400);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(recorder.records).toHaveLength(0);
+    expect(fixture.recorder.records).toHaveLength(0);
   });
 
   const three = {
@@ -63,7 +46,7 @@ describe('AuthZEN Authorization API 1.0', () => {
       false,
       true,
     ]);
-    expect(recorder.records.map((r) => [r.subjectId, r.actionName])).toEqual([
+    expect(fixture.recorder.records.map((r) => [r.subjectId, r.actionName])).toEqual([
       ['alice', 'read'],
       ['alice', 'write'],
       ['alice', 'read'],
@@ -81,7 +64,7 @@ describe('AuthZEN Authorization API 1.0', () => {
       options: { evaluations_semantic: 'deny_on_first_deny' },
     });
     expect(response.json().evaluations.map((e: { decision: boolean }) => e.decision)).toEqual([true, false]);
-    expect(recorder.records).toHaveLength(2);
+    expect(fixture.recorder.records).toHaveLength(2);
   });
 
   it('evaluations, permit_on_first_permit: stops after the first permit', async () => {
@@ -92,7 +75,7 @@ describe('AuthZEN Authorization API 1.0', () => {
       options: { evaluations_semantic: 'permit_on_first_permit' },
     });
     expect(response.json().evaluations.map((e: { decision: boolean }) => e.decision)).toEqual([false, true]);
-    expect(recorder.records).toHaveLength(2);
+    expect(fixture.recorder.records).toHaveLength(2);
   });
 
   it('evaluations without an evaluations array is one evaluation of the top-level request', async () => {
@@ -100,10 +83,10 @@ describe('AuthZEN Authorization API 1.0', () => {
     expect(response.json().evaluations).toEqual([expect.objectContaining({ decision: true })]);
   });
 
-  it('evaluations: an unknown semantic → 400; a recorder failure → 503 and no decision: true', async () => {
+  it('evaluations: an unknown semantic → 400; a fixture.recorder failure → 503 and no decision: true', async () => {
     const bad = await post('/access/v1/evaluations', { ...three, options: { evaluations_semantic: 'yolo' } });
     expect(bad.statusCode).toBe(400);
-    recorder.failWith = new Error('down');
+    fixture.recorder.failWith = new Error('down');
     const unrecorded = await post('/access/v1/evaluations', three);
     expect(unrecorded.statusCode).toBe(503);
     expect(unrecorded.json().code).toBe('audit_unavailable');
@@ -114,7 +97,7 @@ describe('AuthZEN Authorization API 1.0', () => {
   });
 
   it('/.well-known/authzen-configuration names the endpoints on this host', async () => {
-    const response = await inject({
+    const response = await fixture.inject({
       method: 'GET',
       url: '/.well-known/authzen-configuration',
       headers: { host: 'pdp.example:8080' },

@@ -1,34 +1,16 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
-import type { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
-import { buildTestApp } from '../support/app.ts';
-import { contractFixtureBundle } from '../support/bundle.ts';
+import { describe, expect, it } from 'vitest';
+import { useContractApp } from '../support/contract-app.ts';
 
-let app: App;
-// Every request carries a token with all scopes (auth itself is tested in test/auth/).
-let inject: Awaited<ReturnType<typeof buildTestApp>>['injectWithToken'];
-let recorder: MemoryRecorder;
-beforeAll(async () => {
-  ({
-    app,
-    recorder,
-    injectWithToken: inject,
-  } = (await buildTestApp({ bundlePath: contractFixtureBundle() })) as never);
-});
-afterAll(async () => app.close());
-beforeEach(() => {
-  recorder.records.length = 0;
-  recorder.failWith = null;
-});
+const fixture = useContractApp();
 
 const post = (path: string, payload: unknown) =>
-  inject({
+  fixture.inject({
     method: 'POST',
     url: `/v1/data/${path}`,
     payload: JSON.stringify(payload),
     headers: { 'content-type': 'application/json' },
   });
-const get = (path: string, query = '') => inject({ method: 'GET', url: `/v1/data/${path}${query}` });
+const get = (path: string, query = '') => fixture.inject({ method: 'GET', url: `/v1/data/${path}${query}` });
 
 const envelope = (action: string) => ({
   subject: { type: 'user', id: 'u1' },
@@ -43,8 +25,8 @@ describe('OPA data API: /v1/data/*', () => {
     const body = response.json();
     expect(Object.keys(body).sort()).toEqual(['decision_id', 'result']);
     expect(body.result).toEqual({ allow: true, violations: [], obligations: [], exceptions: [] });
-    expect(recorder.records).toHaveLength(1);
-    expect(recorder.records[0]).toMatchObject({ id: body.decision_id, surface: 'data', allow: true });
+    expect(fixture.recorder.records).toHaveLength(1);
+    expect(fixture.recorder.records[0]).toMatchObject({ id: body.decision_id, surface: 'data', allow: true });
     const echoed = (await post('verdict/echo', { input: { a: 1 } })).json();
     expect(echoed.result).toEqual({ a: 1 });
   });
@@ -53,7 +35,7 @@ describe('OPA data API: /v1/data/*', () => {
     const response = await post('verdict/never', { input: envelope('read') });
     expect(response.statusCode).toBe(200);
     expect(Object.keys(response.json())).toEqual(['decision_id']);
-    expect(recorder.records[0]).toMatchObject({ allow: false, result: null });
+    expect(fixture.recorder.records[0]).toMatchObject({ allow: false, result: null });
   });
 
   it('a body without input → a decision on undefined input plus OPA api_usage_warning', async () => {
@@ -85,7 +67,10 @@ describe('OPA data API: /v1/data/*', () => {
     expect(Object.keys(missing.json())).toEqual(['decision_id']);
     const allowPath = await post('verdict/decision/allow', { input: envelope('read') });
     expect(allowPath.json().result).toBe(true);
-    expect(recorder.records.at(-1)).toMatchObject({ entrypoint: 'verdict/decision/allow', allow: true });
+    expect(fixture.recorder.records.at(-1)).toMatchObject({
+      entrypoint: 'verdict/decision/allow',
+      allow: true,
+    });
   });
 
   it('GET with ?input=<json> decides like POST; without it, warns', async () => {
@@ -109,7 +94,7 @@ describe('OPA data API: /v1/data/*', () => {
       message: expect.any(String),
       status: 400,
     });
-    const badJson = await inject({
+    const badJson = await fixture.inject({
       method: 'POST',
       url: '/v1/data/verdict/echo',
       payload: '{"input":',
@@ -122,7 +107,7 @@ describe('OPA data API: /v1/data/*', () => {
     });
     const twice = await get('verdict/echo', '?input=1&input=2');
     expect(twice.json()).toMatchObject({ code: 'invalid_parameter', verdict_code: 'invalid_request' });
-    recorder.failWith = new Error('down');
+    fixture.recorder.failWith = new Error('down');
     const unrecorded = await post('verdict/decision', { input: envelope('read') });
     expect(unrecorded.statusCode).toBe(503);
     expect(unrecorded.json()).toMatchObject({ code: 'internal_error', verdict_code: 'audit_unavailable' });
@@ -132,7 +117,7 @@ describe('OPA data API: /v1/data/*', () => {
   it('an evaluation error on the data surface is not a 5xx and not an allow', async () => {
     const response = await post('verdict/conflict', { input: {} });
     expect(response.statusCode).toBeLessThan(500);
-    expect(recorder.records[0]!.allow).toBe(false);
-    expect(recorder.records[0]!.error).not.toBeNull();
+    expect(fixture.recorder.records[0]!.allow).toBe(false);
+    expect(fixture.recorder.records[0]!.error).not.toBeNull();
   });
 });

@@ -1,29 +1,8 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
-import type { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
-import { buildTestApp } from '../support/app.ts';
-import { contractFixtureBundle } from '../support/bundle.ts';
+import { describe, expect, it } from 'vitest';
+import { useContractApp } from '../support/contract-app.ts';
 
-let app: App;
-// Every request carries a token with all scopes (auth itself is tested in test/auth/).
-let inject: Awaited<ReturnType<typeof buildTestApp>>['injectWithToken'];
-let recorder: MemoryRecorder;
 const BATCH_LIMIT = 5;
-beforeAll(async () => {
-  ({
-    app,
-    recorder,
-    injectWithToken: inject,
-  } = (await buildTestApp({
-    bundlePath: contractFixtureBundle(),
-    env: { VERDICT_BATCH_LIMIT: String(BATCH_LIMIT) },
-  })) as never);
-});
-afterAll(async () => app.close());
-beforeEach(() => {
-  recorder.records.length = 0;
-  recorder.failWith = null;
-});
+const fixture = useContractApp({ env: { VERDICT_BATCH_LIMIT: String(BATCH_LIMIT) } });
 
 const envelope = (action: string, extra: Record<string, unknown> = {}) => ({
   subject: { type: 'user', id: 'u1' },
@@ -32,9 +11,9 @@ const envelope = (action: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 const decide = (payload: unknown) =>
-  inject({ method: 'POST', url: '/v1/decisions', payload: payload as object });
+  fixture.inject({ method: 'POST', url: '/v1/decisions', payload: payload as object });
 const batch = (payload: unknown) =>
-  inject({ method: 'POST', url: '/v1/decisions/batch', payload: payload as object });
+  fixture.inject({ method: 'POST', url: '/v1/decisions/batch', payload: payload as object });
 
 describe('POST /v1/decisions', () => {
   it('allows what the policy allows and denies the rest, each with its record', async () => {
@@ -45,7 +24,7 @@ describe('POST /v1/decisions', () => {
     const deny = await decide(envelope('write'));
     expect(deny.statusCode).toBe(200);
     expect(deny.json()).toMatchObject({ allow: false, violations: [{ control: 'FIX-001' }] });
-    expect(recorder.records.map((r) => [r.id, r.allow, r.actionName])).toEqual([
+    expect(fixture.recorder.records.map((r) => [r.id, r.allow, r.actionName])).toEqual([
       [allow.json().decision_id, true, 'read'],
       [deny.json().decision_id, false, 'write'],
     ]);
@@ -64,8 +43,8 @@ describe('POST /v1/decisions', () => {
     const body = response.json();
     expect(body.allow).toBe(false);
     expect(body.violations).toEqual([expect.objectContaining({ control: 'EVAL-ERROR', severity: 'high' })]);
-    expect(recorder.records).toHaveLength(1);
-    const record = recorder.records[0]!;
+    expect(fixture.recorder.records).toHaveLength(1);
+    const record = fixture.recorder.records[0]!;
     expect(record.allow).toBe(false);
     expect(record.entrypoint).toBe(policy);
     expect(record.error).toEqual({ code: code ?? expect.any(String), message: expect.any(String) });
@@ -76,7 +55,7 @@ describe('POST /v1/decisions', () => {
     expect(response.statusCode).toBe(404);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(response.json().code).toBe('unknown_entrypoint');
-    expect(recorder.records).toHaveLength(0);
+    expect(fixture.recorder.records).toHaveLength(0);
   });
 
   it('an envelope with a missing or mistyped field → 400 invalid_request', async () => {
@@ -91,11 +70,11 @@ describe('POST /v1/decisions', () => {
       expect(response.statusCode, JSON.stringify(bad)).toBe(400);
       expect(response.json().code).toBe('invalid_request');
     }
-    expect(recorder.records).toHaveLength(0);
+    expect(fixture.recorder.records).toHaveLength(0);
   });
 
-  it('a recorder that rejects → 503 audit_unavailable, and the allow is never answered', async () => {
-    recorder.failWith = new Error('disk on fire at /var/lib/secret');
+  it('a fixture.recorder that rejects → 503 audit_unavailable, and the allow is never answered', async () => {
+    fixture.recorder.failWith = new Error('disk on fire at /var/lib/secret');
     const response = await decide(envelope('read'));
     expect(response.statusCode).toBe(503);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -115,7 +94,7 @@ describe('POST /v1/decisions', () => {
       }),
     );
     expect(response.statusCode).toBe(200);
-    const record = recorder.records[0]!;
+    const record = fixture.recorder.records[0]!;
     // verdict/echo returns its input: the record keeps it (as the policy saw it).
     const seen = record.input as { caller: { sub: string }; now: string };
     expect(seen.caller.sub).not.toBe('attacker');
@@ -133,8 +112,8 @@ describe('POST /v1/decisions/batch', () => {
     expect(response.statusCode).toBe(200);
     const results = response.json().results as { decision_id: string; allow: boolean }[];
     expect(results.map((r) => r.allow)).toEqual([true, false, true, false]);
-    expect(recorder.records.map((r) => r.actionName)).toEqual(actions);
-    expect(recorder.records.map((r) => r.id)).toEqual(results.map((r) => r.decision_id));
+    expect(fixture.recorder.records.map((r) => r.actionName)).toEqual(actions);
+    expect(fixture.recorder.records.map((r) => r.id)).toEqual(results.map((r) => r.decision_id));
     expect(new Set(results.map((r) => r.decision_id)).size).toBe(4);
   });
 
@@ -149,7 +128,7 @@ describe('POST /v1/decisions/batch', () => {
     });
     expect(response.statusCode).toBe(200);
     expect(response.json().results.map((r: { allow: boolean }) => r.allow)).toEqual([true, false, true]);
-    expect(recorder.records.map((r) => [r.subjectId, r.actionName, r.resourceType])).toEqual([
+    expect(fixture.recorder.records.map((r) => [r.subjectId, r.actionName, r.resourceType])).toEqual([
       ['u9', 'read', 'doc'],
       ['u9', 'write', 'doc'],
       ['u9', 'read', 'file'],
@@ -161,7 +140,7 @@ describe('POST /v1/decisions/batch', () => {
       items: [envelope('read'), envelope('read', { policy: 'verdict/malformed' })],
     });
     expect(response.json().results.map((r: { allow: boolean }) => r.allow)).toEqual([true, false]);
-    expect(recorder.records[1]!.error?.code).toBe('malformed_result');
+    expect(fixture.recorder.records[1]!.error?.code).toBe('malformed_result');
   });
 
   it('more items than the limit → 400 batch_too_large; an invalid item → 400 naming it', async () => {
@@ -174,11 +153,11 @@ describe('POST /v1/decisions/batch', () => {
     expect(bad.json().errors[0].path).toBe('/items/1/action');
     const empty = await batch({ items: [] });
     expect(empty.statusCode).toBe(400);
-    expect(recorder.records).toHaveLength(0);
+    expect(fixture.recorder.records).toHaveLength(0);
   });
 
-  it('a recorder that rejects → 503 audit_unavailable for the whole batch, no allow answered', async () => {
-    recorder.failWith = new Error('nope');
+  it('a fixture.recorder that rejects → 503 audit_unavailable for the whole batch, no allow answered', async () => {
+    fixture.recorder.failWith = new Error('nope');
     const response = await batch({ items: [envelope('read'), envelope('read')] });
     expect(response.statusCode).toBe(503);
     expect(response.json().code).toBe('audit_unavailable');

@@ -1,35 +1,13 @@
 import type { LightMyRequestResponse } from 'fastify';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
-import type { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
+import { describe, expect, it } from 'vitest';
 import { DEFAULTS } from '../../src/config/index.ts';
-import { buildTestApp } from '../support/app.ts';
-import { contractFixtureBundle } from '../support/bundle.ts';
+import { useContractApp } from '../support/contract-app.ts';
 
 // Hostile and malformed input at the HTTP boundary: every class is refused with a 4xx
 // application/problem+json carrying a stable code, before any decision is made (so nothing is
 // recorded, least of all an allow), on every POST route.
 
-let app: App;
-// Every request carries a token with all scopes (auth itself is tested in test/auth/).
-let inject: Awaited<ReturnType<typeof buildTestApp>>['injectWithToken'];
-let recorder: MemoryRecorder;
-beforeAll(async () => {
-  ({
-    app,
-    recorder,
-    injectWithToken: inject,
-  } = (await buildTestApp({
-    bundlePath: contractFixtureBundle(),
-    // Parsing the 1 MiB cases blocks the loop long enough on a busy machine for load shedding to
-    // answer 503 overloaded; shedding is tested on its own, here it would hide the codes under test.
-    env: { VERDICT_SHED_EVENT_LOOP_DELAY_MS: '0' },
-  })) as never);
-});
-afterAll(async () => app.close());
-beforeEach(() => {
-  recorder.records.length = 0;
-});
+const fixture = useContractApp({ env: { VERDICT_SHED_EVENT_LOOP_DELAY_MS: '0' } });
 
 /** A valid envelope that the fixture policy allows (action read): a refusal cannot be the policy's. */
 const allowed = {
@@ -50,7 +28,7 @@ const ROUTES: { url: string; wrap: (hostile: unknown) => unknown }[] = [
 async function post(url: string, payload: string | Buffer, contentType?: string) {
   const h: Record<string, string> = {};
   if (contentType !== undefined) h['content-type'] = contentType;
-  return inject({ method: 'POST', url, payload, headers: h });
+  return fixture.inject({ method: 'POST', url, payload, headers: h });
 }
 
 /** The problem's stable code; the OPA data surface keeps OPA's `code` and moves ours to verdict_code. */
@@ -70,8 +48,8 @@ function expectRefused(url: string, response: LightMyRequestResponse, status: nu
   // Nothing internal reaches the client: no stack frames, file paths or JS error names.
   expect(response.body).not.toMatch(/\bat .+:\d+:\d+|node_modules|\/src\/|SyntaxError|TypeError|stack/);
   // Refused before deciding: nothing recorded, so no allow either.
-  expect(recorder.records.filter((r) => r.allow)).toEqual([]);
-  expect(recorder.records).toHaveLength(0);
+  expect(fixture.recorder.records.filter((r) => r.allow)).toEqual([]);
+  expect(fixture.recorder.records).toHaveLength(0);
 }
 
 function nest(depth: number): unknown {
@@ -86,7 +64,7 @@ describe('hostile bodies on every POST route', () => {
       const response = await post(url, JSON.stringify(wrap('fine')), 'application/json');
       expect(response.statusCode, `${url}: ${response.body}`).toBe(200);
     }
-    expect(recorder.records).toHaveLength(ROUTES.length);
+    expect(fixture.recorder.records).toHaveLength(ROUTES.length);
   });
 
   it('body larger than bodyLimitBytes (1 MiB default) → 413 body_too_large', async () => {
@@ -108,7 +86,7 @@ describe('hostile bodies on every POST route', () => {
     // Exactly at the limit: the whole document is 64 levels deep → accepted.
     const response = await post('/v1/data/verdict/echo', JSON.stringify(nest(63)), 'application/json');
     expect(response.statusCode).toBe(200);
-    recorder.records.length = 0;
+    fixture.recorder.records.length = 0;
     // A million-deep array: V8 parses it iteratively and the walk is iterative — no stack overflow.
     const deep = `{"input":${'['.repeat(500_000)}${']'.repeat(500_000)}}`;
     expectRefused('/v1/data/x', await post('/v1/data/x', deep, 'application/json'), 400, 'too_deep');
@@ -298,7 +276,7 @@ describe('hostile bodies on every POST route', () => {
   });
 
   it('content-length that does not match the body → 400, never 5xx', async () => {
-    const response = await inject({
+    const response = await fixture.inject({
       method: 'POST',
       url: '/v1/decisions',
       payload: JSON.stringify(allowed),
@@ -306,13 +284,13 @@ describe('hostile bodies on every POST route', () => {
     });
     expect(response.statusCode).toBeGreaterThanOrEqual(400);
     expect(response.statusCode).toBeLessThan(500);
-    expect(recorder.records).toHaveLength(0);
+    expect(fixture.recorder.records).toHaveLength(0);
   });
 });
 
 describe('GET /v1/data/* input parameter gets the same protections', () => {
   const get = (input: string) =>
-    inject({ method: 'GET', url: `/v1/data/verdict/echo?input=${encodeURIComponent(input)}` });
+    fixture.inject({ method: 'GET', url: `/v1/data/verdict/echo?input=${encodeURIComponent(input)}` });
 
   it.each([
     ['too_deep', JSON.stringify(nest(65))],
@@ -332,12 +310,12 @@ describe('GET /v1/data/* input parameter gets the same protections', () => {
   });
 
   it('percent-encoded bytes that are not UTF-8 are refused, never decoded into a decision', async () => {
-    const response = await inject({
+    const response = await fixture.inject({
       method: 'GET',
       url: '/v1/data/verdict/echo?input=%22%FF%22',
     });
     expect(response.statusCode).toBe(400);
     expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
-    expect(recorder.records).toHaveLength(0);
+    expect(fixture.recorder.records).toHaveLength(0);
   });
 });
