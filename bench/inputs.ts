@@ -1,7 +1,5 @@
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { envelopeOf } from '../src/http/envelope.ts';
+import { generateEnvelopes, mulberry32 } from '../test/support/envelopes.ts';
 
 /** A decision envelope as a client sends it (caller and now are added by the server). */
 export type Envelope = {
@@ -17,66 +15,16 @@ export interface BenchInputs {
   toolCalls: Envelope[];
   /** Release-gate envelopes with a realistic model card and evals (a few KB each). */
   releases: Envelope[];
-  /** Where they came from: the shared generator of test/support, or this file's fallback. */
+  /** Where they came from. */
   source: string;
 }
-
-const root = path.resolve(import.meta.dirname, '..');
-const SHARED_GENERATOR = path.join(root, 'test/support/envelopes.ts');
-
-/** mulberry32: a tiny seeded PRNG, so that every run (and both systems) see the same inputs. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const AGENT_TOOLS: Record<string, string[]> = {
-  'support-bot': ['search_kb', 'create_ticket', 'send_email', 'lookup_order'],
-  'code-agent': ['shell', 'http_get', 'read_file', 'write_file'],
-  'research-agent': ['http_get', 'search_kb'],
-  'ops-agent': ['shell', 'restart_service', 'deploy_service', 'create_ticket'],
-  'finance-agent': ['lookup_order', 'issue_refund', 'send_email'],
-};
-
-const ARGUMENTS: Record<string, (r: () => number) => Record<string, unknown>> = {
-  shell: (r) => ({ command: r() < 0.9 ? 'npm test -- --reporter dot' : 'rm -rf / --no-preserve-root' }),
-  http_get: (r) => ({ url: r() < 0.8 ? 'https://api.github.com/repos/o/r' : 'http://evil.example/x' }),
-  read_file: (r) => ({ path: r() < 0.9 ? '/workspace/src/index.ts' : '/etc/shadow' }),
-  write_file: () => ({ path: '/workspace/out.txt', content: 'hello' }),
-  search_kb: () => ({ query: 'reset password' }),
-  lookup_order: (r) => ({ order_id: `ord_${Math.floor(r() * 1e6)}` }),
-  send_email: () => ({ to: 'customer@example.com', subject: 'Your ticket' }),
-  create_ticket: () => ({ title: 'Printer on fire', priority: 'p3' }),
-};
 
 function pick<T>(r: () => number, items: readonly T[]): T {
   return items[Math.floor(r() * items.length)]!;
 }
 
-function fallbackToolCall(r: () => number, i: number): Envelope {
-  const agent = pick(r, Object.keys(AGENT_TOOLS));
-  // Mostly tools on the agent's allowlist, sometimes one that is not: a mix of allows and denies.
-  const tool =
-    r() < 0.85 ? pick(r, AGENT_TOOLS[agent]!) : pick(r, ['deploy_service', 'issue_refund', 'shell']);
-  return {
-    subject: { type: 'agent', id: agent, properties: { on_behalf_of: `user:${i % 97}` } },
-    action: { name: 'tool.call', properties: {} },
-    resource: { type: 'tool', id: tool, properties: { arguments: ARGUMENTS[tool]?.(r) ?? {} } },
-    context: {
-      session: { id: `sess-${i}`, untrusted_content: r() < 0.2, tool_calls: Math.floor(r() * 20) },
-      environment: 'prod',
-      data_classification: pick(r, ['public', 'internal', 'confidential']),
-    },
-  };
-}
-
-function fallbackRelease(r: () => number, i: number): Envelope {
+/** A release's model card and eval report in full: the detail a real pipeline sends (few KB). */
+function releaseDetail(r: () => number, i: number): Envelope {
   const tier = pick(r, [1, 2, 3]);
   const metric = (base: number) => Math.round((base + r() * (1 - base)) * 1000) / 1000;
   return {
@@ -144,38 +92,21 @@ function fallbackRelease(r: () => number, i: number): Envelope {
 }
 
 /**
- * The run's inputs: from the shared generator `test/support/envelopes.ts` when it exists (so the
- * benchmark drives the policies with the same envelopes their tests use), else from the fallback
- * generator above. Deterministic for a seed.
+ * The run's inputs: from the shared generator `test/support/envelopes.ts`, so the benchmark drives
+ * the policies with the same envelopes their tests use. Deterministic for a seed.
  */
 export async function loadInputs(count: number, seed: number): Promise<BenchInputs> {
-  if (existsSync(SHARED_GENERATOR)) {
-    const shared = (await import(pathToFileURL(SHARED_GENERATOR).href)) as {
-      generateEnvelopes?: (count: number, seed: number) => Envelope[];
-    };
-    if (typeof shared.generateEnvelopes === 'function') {
-      // Only envelopes the HTTP API accepts: the generator also makes malformed ones (for the
-      // policies' INPUT-001 tests), which Verdict refuses with a 400 before any evaluation.
-      const all = shared
-        .generateEnvelopes(count * 8, seed)
-        .map(stripServerFields)
-        .filter(accepted);
-      const toolCalls = all.filter((e) => e.action?.name === 'tool.call').slice(0, count);
-      const releases = all
-        .filter((e) => e.action?.name === 'release.deploy')
-        .slice(0, count)
-        .map((e, i) => withRealisticDetail(e, i));
-      if (toolCalls.length > 0 && releases.length > 0) {
-        return { toolCalls, releases, source: 'test/support/envelopes.ts generateEnvelopes' };
-      }
-    }
-  }
-  const r = prng(seed);
-  return {
-    toolCalls: Array.from({ length: count }, (_, i) => fallbackToolCall(r, i)),
-    releases: Array.from({ length: count }, (_, i) => fallbackRelease(r, i)),
-    source: 'bench/inputs.ts fallback generator',
-  };
+  // Only envelopes the HTTP API accepts: the generator also makes malformed ones (for the
+  // policies' INPUT-001 tests), which Verdict refuses with a 400 before any evaluation.
+  const all = generateEnvelopes(count * 8, seed)
+    .map(stripServerFields)
+    .filter(accepted);
+  const toolCalls = all.filter((e) => e.action?.name === 'tool.call').slice(0, count);
+  const releases = all
+    .filter((e) => e.action?.name === 'release.deploy')
+    .slice(0, count)
+    .map((e, i) => withRealisticDetail(e, i));
+  return { toolCalls, releases, source: 'test/support/envelopes.ts generateEnvelopes' };
 }
 
 /**
@@ -184,7 +115,7 @@ export async function loadInputs(count: number, seed: number): Promise<BenchInpu
  * this adds that detail (fields no control reads, so every decision stays the same).
  */
 function withRealisticDetail(envelope: Envelope, i: number): Envelope {
-  const detail = fallbackRelease(prng(i + 1), i).resource.properties as Record<string, any>;
+  const detail = releaseDetail(mulberry32(i + 1), i).resource.properties as Record<string, any>;
   const props = envelope.resource.properties as Record<string, any> | undefined;
   if (!props) return envelope;
   const card = props.model_card;
