@@ -6,7 +6,8 @@ import type { Metrics } from '../../src/observability/metrics.ts';
 import { buildTestApp, type TestToken } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 
-const REDIS_URL = 'redis://127.0.0.1:6379';
+// The suite's Redis: TEST_REDIS_URL, or the local one.
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const body = { subject: { type: 'a', id: 'b' }, action: { name: 'read' }, resource: { type: 'd', id: 'e' } };
 const apps: App[] = [];
 afterAll(async () => {
