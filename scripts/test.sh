@@ -17,4 +17,13 @@ step "type check (tsc --noEmit)";  npx tsc --noEmit
 step "opa check";                  opa check --strict policies/
 step "opa test";                   opa test policies/ --explain=fails
 step "policy bundle is current";   node scripts/build-policies.ts --check
-step "vitest";                     npx vitest run "$@"
+step "vitest"
+report="$(mktemp -t verdict-vitest-XXXXXX.json)"
+trap 'rm -f "$report"' EXIT
+npx vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
+# One plain closing line for CI readers that do not know vitest's summary format.
+node -e '
+  const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+  if (r.numTotalTests === 0) { console.error("vitest ran no tests"); process.exit(1); }
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`);
+' "$report"
