@@ -35,33 +35,25 @@ export const DecisionRequestV1 = Type.Object(
 
 const Loose = Type.Object({}, { additionalProperties: true });
 
+/**
+ * A batch item or the batch defaults: each part optional here, because an item may take it from the
+ * defaults; the merged envelope is checked afterwards (src/http/envelope.ts).
+ */
+const BatchItem = Type.Object(
+  {
+    subject: Type.Optional(Loose),
+    action: Type.Optional(Loose),
+    resource: Type.Optional(Loose),
+    context: Type.Optional(Loose),
+    policy: Type.Optional(Entrypoint),
+  },
+  { additionalProperties: true },
+);
+
 export const BatchRequestV1 = Type.Object(
   {
-    items: Type.Array(
-      Type.Object(
-        {
-          subject: Type.Optional(Loose),
-          action: Type.Optional(Loose),
-          resource: Type.Optional(Loose),
-          context: Type.Optional(Loose),
-          policy: Type.Optional(Entrypoint),
-        },
-        { additionalProperties: true },
-      ),
-      { minItems: 1 },
-    ),
-    defaults: Type.Optional(
-      Type.Object(
-        {
-          subject: Type.Optional(Loose),
-          action: Type.Optional(Loose),
-          resource: Type.Optional(Loose),
-          context: Type.Optional(Loose),
-          policy: Type.Optional(Entrypoint),
-        },
-        { additionalProperties: true },
-      ),
-    ),
+    items: Type.Array(BatchItem, { minItems: 1 }),
+    defaults: Type.Optional(BatchItem),
   },
   { additionalProperties: true, $id: 'BatchRequestV1' },
 );

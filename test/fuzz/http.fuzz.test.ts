@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { contractFixtureBundle } from '../support/bundle.ts';
+import { CONTRACT_ENTRYPOINTS, contractFixtureBundle } from '../support/bundle.ts';
 import { type RunningServer, startServer } from './server.ts';
 
 // Property-based fuzzing of the HTTP boundary of a REAL running server (`node src/main.ts` as a
@@ -321,15 +321,7 @@ const variant = fc.oneof(
   {
     weight: 1,
     arbitrary: fc
-      .constantFrom(
-        'verdict/decision',
-        'verdict/malformed',
-        'verdict/contradictory',
-        'verdict/never',
-        'verdict/conflict',
-        'verdict/echo',
-        'nope/x',
-      )
+      .constantFrom(...CONTRACT_ENTRYPOINTS, 'nope/x')
       .map((data) => ({ tag: 'validPolicy', data })),
   },
   { weight: 3, arbitrary: breakEnvelope.map((data) => ({ tag: 'brokenEnvelope', data })) },

@@ -35,15 +35,17 @@ export function buildFixtureBundle(name: string, entrypoints: string[]): string 
   return out;
 }
 
-/** The contract fixture: verdict/decision plus entrypoints that break the result contract. */
+/** The contract fixture's decision entrypoints: verdict/decision and ones that break the contract. */
+export const CONTRACT_ENTRYPOINTS = [
+  'verdict/decision',
+  'verdict/malformed',
+  'verdict/contradictory',
+  'verdict/never',
+  'verdict/conflict',
+  'verdict/echo',
+] as const;
+
+/** The contract fixture bundle: CONTRACT_ENTRYPOINTS plus the decision-log mask. */
 export function contractFixtureBundle(): string {
-  return buildFixtureBundle('contract', [
-    'verdict/decision',
-    'verdict/malformed',
-    'verdict/contradictory',
-    'verdict/never',
-    'verdict/conflict',
-    'verdict/echo',
-    'system/log/mask',
-  ]);
+  return buildFixtureBundle('contract', [...CONTRACT_ENTRYPOINTS, 'system/log/mask']);
 }
