@@ -236,8 +236,28 @@ violations contains {
 	constraint.kind == "shell"
 	is_string(arg)
 	some p in constraint.deny_patterns
+	may_match(p)
 	regex.match(p.pattern, arg)
 }
+
+# A deny pattern may list `needles`: lower-case literals, at least one of which every match of the
+# pattern contains. OPA's wasm runtime compiles a regex on every call, so the regex runs only when
+# the command holds a needle; benign commands (most of them) skip all ten compiles. RE2's (?i)
+# also folds U+017F (long s) to s and U+212A (Kelvin sign) to k, which lower() does not, so either
+# character in the command turns the shortcut off. policies/tests/data_test.rego and
+# test/policies/shell-needles.test.ts check the needles against the patterns.
+lower_arg := lower(arg) if is_string(arg)
+
+may_match(p) if not p.needles
+
+may_match(p) if {
+	some needle in p.needles
+	contains(lower_arg, needle)
+}
+
+may_match(_) if contains(arg, "\u017f")
+
+may_match(_) if contains(arg, "\u212a")
 
 # http: only allow-listed hosts, no userinfo, allowed schemes only.
 violations contains {

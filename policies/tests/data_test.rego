@@ -28,7 +28,21 @@ test_deny_patterns_are_valid_regexes if {
 		every p in object.get(c, "deny_patterns", []) {
 			regex.is_valid(p.pattern)
 			is_string(p.reason)
+			needles_well_formed(p)
 		}
+	}
+}
+
+# Needles (policies/tool.rego) are optional; when given, a non-empty list of lower-case strings
+# (an empty list would switch the pattern off).
+needles_well_formed(p) if not "needles" in object.keys(p)
+
+needles_well_formed(p) if {
+	count(p.needles) > 0
+	every n in p.needles {
+		is_string(n)
+		n != ""
+		n == lower(n)
 	}
 }
 
