@@ -9,6 +9,11 @@ export interface CellResult {
   decisionsPerSecond: number;
   /** CPU time of the server's process tree per decision at saturation, in µs. */
   cpuMicrosPerDecision: number;
+  /**
+   * CPU time of every Postgres process per decision at saturation, in µs (0 for a server that does
+   * not write to Postgres, apart from background noise).
+   */
+  postgresCpuMicrosPerDecision: number;
   /** The offered load of the fixed-rate phase, in decisions/s. */
   offeredDecisionsPerSecond: number;
   /** Latency per request at the offered load, in ms. */
@@ -45,6 +50,7 @@ export function summarise(cells: CellResult[]): CellSummary[] {
       rounds: group.length,
       decisionsPerSecond: m((c) => c.decisionsPerSecond),
       cpuMicrosPerDecision: m((c) => c.cpuMicrosPerDecision),
+      postgresCpuMicrosPerDecision: m((c) => c.postgresCpuMicrosPerDecision ?? 0),
       offeredDecisionsPerSecond: m((c) => c.offeredDecisionsPerSecond),
       latencyMs: {
         p50: m((c) => c.latencyMs.p50),
@@ -79,6 +85,7 @@ export function formatTable(summaries: CellSummary[], baseline: string): string 
     pad('decisions/s', 12),
     pad('vs OPA', 7),
     pad('CPU µs/dec', 10),
+    pad('PG µs/dec', 9),
     pad('offered/s', 10),
     pad('p50 ms', 7),
     pad('p90 ms', 7),
@@ -99,6 +106,7 @@ export function formatTable(summaries: CellSummary[], baseline: string): string 
           pad(fmt.int(r.decisionsPerSecond), 12),
           pad(isBase || !base ? '' : fmt.ratio(r.decisionsPerSecond / base.decisionsPerSecond), 7),
           pad(fmt.int(r.cpuMicrosPerDecision), 10),
+          pad(fmt.int(r.postgresCpuMicrosPerDecision), 9),
           pad(fmt.int(r.offeredDecisionsPerSecond), 10),
           pad(fmt.ms(r.latencyMs.p50), 7),
           pad(fmt.ms(r.latencyMs.p90), 7),

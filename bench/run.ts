@@ -30,6 +30,8 @@ import {
   cpuSeconds,
   killAll,
   mintToken,
+  postgresCpuSecondsSince,
+  postgresTicks,
   type RunningSystem,
   type SystemEnv,
   type SystemSpec,
@@ -157,16 +159,19 @@ async function measureCell(
   const base = { url: running.url, requests, connections };
   const rss = sampleRss(running.pid);
   const cpuBefore = cpuSeconds(running.pid);
+  const pgBefore = postgresTicks();
   // Saturation: warm-up inside the same load process, then the measured window.
   const saturation = await load(
     { ...base, warmupSeconds: opts.warmupSeconds, durationSeconds: opts.seconds },
     workDir,
   );
   const cpuUsed = cpuSeconds(running.pid) - cpuBefore;
+  const pgCpuUsed = postgresCpuSecondsSince(pgBefore);
   const decisionsPerSecond = saturation.requestsPerSecond * decisionsPerRequest;
   // The CPU counter includes the warm-up; so does the request count it is divided by.
   const warmedRequests = saturation.ok * ((opts.warmupSeconds + saturation.seconds) / saturation.seconds);
   const cpuMicrosPerDecision = (cpuUsed * 1e6) / (warmedRequests * decisionsPerRequest);
+  const postgresCpuMicrosPerDecision = (pgCpuUsed * 1e6) / (warmedRequests * decisionsPerRequest);
   const offered = offeredDecisions ?? decisionsPerSecond * opts.loadFraction;
   const fixed = await load(
     {
@@ -183,6 +188,7 @@ async function measureCell(
     round,
     decisionsPerSecond,
     cpuMicrosPerDecision,
+    postgresCpuMicrosPerDecision,
     offeredDecisionsPerSecond: fixed.requestsPerSecond * decisionsPerRequest,
     latencyMs: { p50: fixed.latencyMs.p50, p90: fixed.latencyMs.p90, p99: fixed.latencyMs.p99 },
     failed: saturation.failed + fixed.failed,

@@ -202,6 +202,36 @@ export function cpuSeconds(pid: number): number {
   return ticks / CLOCK_TICKS;
 }
 
+/**
+ * CPU ticks (user + system) of every process named `postgres` on the machine, by pid: the
+ * backends serving Verdict's pool plus the WAL writer, checkpointer and background writer.
+ */
+export function postgresTicks(): Map<number, number> {
+  const ticks = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== 'postgres') continue;
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks.set(Number(entry), Number(fields[11]) + Number(fields[12]));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return ticks;
+}
+
+/**
+ * Postgres CPU seconds used since `before` (a postgresTicks() snapshot). Backends that exited in
+ * between are not counted; Verdict's pool keeps its connections open, so its backends are.
+ */
+export function postgresCpuSecondsSince(before: Map<number, number>): number {
+  let ticks = 0;
+  for (const [pid, now] of postgresTicks()) ticks += now - (before.get(pid) ?? 0);
+  return ticks / CLOCK_TICKS;
+}
+
 /** Resident set size of a process tree, in bytes. */
 export function rssBytes(pid: number): number {
   let kb = 0;

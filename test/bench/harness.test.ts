@@ -16,6 +16,7 @@ function cell(system: string, round: number, dps: number, p99: number): CellResu
     round,
     decisionsPerSecond: dps,
     cpuMicrosPerDecision: 100,
+    postgresCpuMicrosPerDecision: system.startsWith('verdict') ? 40 : 0,
     offeredDecisionsPerSecond: 500,
     latencyMs: { p50: p99 / 4, p90: p99 / 2, p99 },
     failed: round === 1 ? 1 : 0,
@@ -50,6 +51,16 @@ describe('bench report', () => {
     expect(row).toContain('1,500');
     expect(row).toContain('1.50×');
     expect(row).toContain('0.50×');
+  });
+
+  it('counts the CPU of Postgres processes (the audit write happens there too)', async () => {
+    const { postgresCpuSecondsSince, postgresTicks } = await import('../../bench/systems.ts');
+    const before = postgresTicks();
+    expect(before.size, 'no postgres process visible in /proc: is Postgres running locally?').toBeGreaterThan(0);
+    expect(postgresCpuSecondsSince(before)).toBeGreaterThanOrEqual(0);
+    const table = formatTable(summarise([cell('opa-off', 1, 1000, 2), cell('verdict-sync-w2', 1, 1500, 1)]), 'opa-off');
+    expect(table).toContain('PG µs/dec');
+    expect(table.split('\n').find((line) => line.startsWith('verdict-sync-w2'))).toMatch(/ 100 +40 /);
   });
 });
 
