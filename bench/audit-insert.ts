@@ -13,7 +13,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { v7 as uuidv7 } from 'uuid';
 import { Chain, DECISION_COLUMNS, type DecisionRow } from '../src/audit/chain.ts';
 import type { DecisionRecord } from '../src/decisions/types.ts';
-import { insertDecisionRows } from '../src/store/decision-log.ts';
+import { storeBatch } from '../src/store/decision-log.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { ensurePartitions } from '../src/store/partitions.ts';
 import { PostgresDatabase } from '../src/store/postgres.ts';
@@ -79,7 +79,7 @@ async function values(batch: DecisionRow[]): Promise<void> {
 }
 
 async function populate(batch: DecisionRow[]): Promise<void> {
-  await insertDecisionRows(db, batch);
+  await storeBatch(db, batch);
 }
 
 const copyClient = new pg.Client({ connectionString: url.toString() });
@@ -102,7 +102,11 @@ async function copy(batch: DecisionRow[]): Promise<void> {
   await pipeline(Readable.from([text]), stream);
 }
 
-const methods = { 'INSERT VALUES': values, 'INSERT jsonb_populate_recordset': populate, 'COPY csv': copy };
+const methods = {
+  'INSERT VALUES': values,
+  'INSERT jsonb_populate_recordset (storeBatch)': populate,
+  'COPY csv': copy,
+};
 const totalRows = 20_000;
 process.stdout.write(`batch  method                              ms/batch   rows/s\n`);
 for (const size of [1, 50, 500]) {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import canonicalize from 'canonicalize';
 import type { DecisionRecord } from '../decisions/types.ts';
+import { canonicalJson } from './canonical-json.ts';
 
 /** The prev_hash of a chain's first record. */
 export const GENESIS_HASH = '0'.repeat(64);
@@ -81,7 +81,35 @@ export function chainHash(row: Omit<DecisionRow, 'hash'> & { hash?: string }): s
 
 function canonicalFields(row: Omit<DecisionRow, 'hash'> & { hash?: string }): string {
   const { hash: _ignored, ...fields } = row;
-  return canonicalize(fields) ?? '';
+  return canonicalJson(fields) ?? '';
+}
+
+/** The hashed columns in RFC 8785 key order (UTF-16 code units; the names are ASCII). */
+const HASHED_COLUMNS = DECISION_COLUMNS.filter((column) => column !== 'hash').sort();
+const KEY_PREFIXES = HASHED_COLUMNS.map((column) => `${JSON.stringify(column)}:`);
+
+/**
+ * The same text as canonicalFields, built column by column so that the input's canonical JSON,
+ * already made for its digest (DecisionRecord.inputJson), is reused instead of serialised again:
+ * the canonical form of an object is its sorted members' canonical forms, in order. Lone
+ * surrogates come out escaped (`\ud800`), which the caller's UNSTORABLE check finds.
+ * test/audit/chain.test.ts checks the equality.
+ */
+function canonicalColumns(row: Omit<DecisionRow, 'hash'>, inputJson: string | undefined): string {
+  let out = '{';
+  for (let i = 0; i < HASHED_COLUMNS.length; i++) {
+    const column = HASHED_COLUMNS[i]!;
+    const value = row[column];
+    const text =
+      column === 'input' && inputJson !== undefined
+        ? inputJson
+        : typeof value === 'object' && value !== null
+          ? canonicalJson(value)
+          : JSON.stringify(value);
+    if (text === undefined) continue;
+    out += out.length === 1 ? KEY_PREFIXES[i] + text : `,${KEY_PREFIXES[i]}${text}`;
+  }
+  return `${out}}`;
 }
 
 function hashOf(prevHash: string, canonical: string): string {
@@ -161,18 +189,28 @@ export class Chain {
 
   /** Gives the records the next positions of the chain, in order, and returns the rows to store. */
   append(records: DecisionRecord[]): DecisionRow[] {
-    return records.map((record) => {
+    return this.appendJson(records).rows;
+  }
+
+  /**
+   * Like append, and also returns each row's JSON text (the hashed canonical JSON with `hash`
+   * added), which storeBatch sends as it is rather than serialising the rows again.
+   */
+  appendJson(records: DecisionRecord[]): { rows: DecisionRow[]; json: string[] } {
+    const rows: DecisionRow[] = [];
+    const json: string[] = [];
+    for (const record of records) {
       let partial = {
         ...unchained(record),
         writer_id: this.writerId,
         seq: this.seq + 1,
         prev_hash: this.head,
       };
-      // The canonical JSON escapes NUL, so one scan of it finds them; canonicalize refuses lone
-      // surrogates outright.
+      // The canonical JSON escapes NUL and lone surrogates, so one scan of it finds them; a value
+      // that is not JSON at all (NaN, a cycle) throws and takes the same repair path.
       let canonical: string | null;
       try {
-        canonical = canonicalFields(partial);
+        canonical = canonicalColumns(partial, record.inputJson);
       } catch {
         canonical = null;
       }
@@ -183,8 +221,10 @@ export class Chain {
       const hash = hashOf(partial.prev_hash, canonical);
       this.seq += 1;
       this.head = hash;
-      return { ...partial, hash };
-    });
+      rows.push({ ...partial, hash });
+      json.push(`{"hash":"${hash}",${canonical.slice(1)}`);
+    }
+    return { rows, json };
   }
 }
 

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import canonicalize from 'canonicalize';
 import type { RevisionStore } from '../bundles/revisions.ts';
 import { failClosed, isContractError, toPolicyResult } from '../decisions/result.ts';
 import type { ActivePolicy } from '../decisions/service.ts';
 import { PolicyEngine } from '../engine/engine.ts';
+import { canonicalJson } from './canonical-json.ts';
 import type { DecisionLogReader, StoredDecision } from './queries.ts';
 
 /** One re-evaluation of a recorded decision on one policy revision. */
@@ -51,7 +51,7 @@ function contractKey(result: unknown): string {
   const r = isObject(result) ? result : {};
   const sorted = (list: unknown) =>
     (Array.isArray(list) ? list : [])
-      .map((item) => canonicalize(item) ?? 'null')
+      .map((item) => canonicalJson(item) ?? 'null')
       .sort()
       .join(',');
   return JSON.stringify([
@@ -117,7 +117,7 @@ export class DecisionReplayer {
 
   private wasMasked(record: StoredDecision): boolean {
     if (record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256) return false;
-    return sha256(canonicalize(record.input) ?? '') !== record.input_sha256;
+    return sha256(canonicalJson(record.input) ?? '') !== record.input_sha256;
   }
 
   private async engineFor(digest: string, active: PolicyEngine): Promise<PolicyEngine | null> {
@@ -165,7 +165,7 @@ export class DecisionReplayer {
         allow,
         result: value,
         error: evaluation.error,
-        matches: canonicalize(value) === canonicalize(record.result ?? null),
+        matches: canonicalJson(value) === canonicalJson(record.result ?? null),
       };
     }
     let error: { code: string; message: string } | null = evaluation.error;

@@ -78,6 +78,8 @@ export interface AuditWriterOptions {
 interface Entry {
   records: DecisionRecord[];
   rows: DecisionRow[];
+  /** Each row's JSON text, as the chain made it (sent to the database as it is). */
+  json: string[];
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -170,7 +172,7 @@ export class AuditWriter implements DecisionRecorder {
     if (this.closing) throw new AuditClosedError('the audit writer is closed');
     this.loop ??= this.run();
     const done = new Promise<void>((resolve, reject) => {
-      const entry: Entry = { records, rows: [], resolve, reject };
+      const entry: Entry = { records, rows: [], json: [], resolve, reject };
       this.chainUp([entry]);
       this.queue.push(entry);
       this.pending += records.length;
@@ -216,7 +218,11 @@ export class AuditWriter implements DecisionRecorder {
 
   /** NOTE: the one place that assigns chain positions (see the class comment). Synchronous. */
   private chainUp(entries: Entry[]): void {
-    for (const entry of entries) entry.rows = this.chain.append(entry.records);
+    for (const entry of entries) {
+      const { rows, json } = this.chain.appendJson(entry.records);
+      entry.rows = rows;
+      entry.json = json;
+    }
   }
 
   private async waitForSpace(deadline: number): Promise<void> {
@@ -291,7 +297,10 @@ export class AuditWriter implements DecisionRecorder {
     // database never shows a later part of a chain before an earlier one.
     if (this.spool.backlogBytes === 0) {
       try {
-        await this.store(rows);
+        await this.store(
+          rows,
+          batch.flatMap((entry) => entry.json),
+        );
         kept = 'committed';
       } catch (err) {
         this.failed('commit', err, 'audit batch commit failed; spooling');
@@ -363,8 +372,8 @@ export class AuditWriter implements DecisionRecorder {
     }
   }
 
-  private async store(rows: DecisionRow[]): Promise<void> {
-    await this.db.transaction((tx) => storeBatch(tx, rows));
+  private async store(rows: DecisionRow[], json?: string[]): Promise<void> {
+    await storeBatch(this.db, rows, json);
   }
 
   private failed(kind: 'commit' | 'spool' | 'replay', err: unknown, message: string): void {

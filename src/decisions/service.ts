@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import canonicalize from 'canonicalize';
-import { v7 as uuidv7 } from 'uuid';
+import { canonicalJson } from '../audit/canonical-json.ts';
 import { applyMask, maskRules } from '../audit/mask.ts';
 import type { PolicyEngine } from '../engine/engine.ts';
+import { decisionId } from './ids.ts';
 import { failClosed, isContractError, toPolicyResult } from './result.ts';
 import type { Caller, DecisionRecord, DecisionRecorder, DecisionSurface, PolicyResult } from './types.ts';
 
@@ -165,13 +165,14 @@ export class DecisionService {
     // APIs name an entrypoint, and an unknown one is the client's mistake.
     if (contract && !engine.hasEntrypoint(query.entrypoint))
       throw new UnknownEntrypointError(query.entrypoint);
-    const decidedAt = this.clock().toISOString();
+    const now = this.clock();
+    const decidedAt = now.toISOString();
     const input = contract
       ? { ...(query.input as Record<string, unknown>), caller: query.caller, now: decidedAt }
       : query.input;
     // NOTE: one serialisation serves both the engine and the digest: canonical JSON (RFC 8785) is
     // valid JSON, and hashing it lets an auditor recompute the digest from the stored input.
-    const inputJson = input === undefined ? undefined : canonicalize(input);
+    const inputJson = input === undefined ? undefined : canonicalJson(input);
     const inputSha256 = createHash('sha256')
       .update(inputJson ?? '')
       .digest('hex');
@@ -198,7 +199,7 @@ export class DecisionService {
       result = { allow, violations: [], obligations: [], exceptions: [] };
     }
 
-    const id = uuidv7();
+    const id = decisionId(now.getTime());
     const decision: Decision = {
       id,
       decidedAt,
@@ -209,6 +210,7 @@ export class DecisionService {
       revision: { entrypoint: query.entrypoint, revision: engine.ref.revision, digest: engine.ref.digest },
       error,
     };
+    const stored = this.masked(engine, input, inputJson);
     const record: DecisionRecord = {
       id,
       decidedAt,
@@ -219,7 +221,8 @@ export class DecisionService {
       ...keysOf(input),
       allow,
       result: contract ? result : (evaluation.value ?? null),
-      input: this.masked(engine, input, inputJson),
+      input: stored,
+      inputJson: stored === input ? inputJson : undefined,
       inputSha256,
       exceptions: result.exceptions,
       shadow: null,

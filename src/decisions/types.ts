@@ -63,6 +63,12 @@ export interface DecisionRecord {
   result: unknown;
   /** The policy input after masking. */
   input: unknown;
+  /**
+   * The RFC 8785 canonical JSON of `input` when the service already has it (the input was not
+   * masked, so it is the text that was digested); the chain then reuses it instead of serialising
+   * the input again. Never set when it would differ from `input`.
+   */
+  inputJson?: string;
   /** SHA-256 hex of the canonical JSON of the *unmasked* input. */
   inputSha256: string;
   exceptions: string[];

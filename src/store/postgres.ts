@@ -20,7 +20,11 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 function wrap(client: pg.Pool | pg.PoolClient): Queryable {
   return {
     async query<Row>(sql: Sql): Promise<QueryResult<Row>> {
-      const result = await client.query(sql.text, sql.values as unknown[] | undefined);
+      const result = await client.query({
+        name: sql.name,
+        text: sql.text,
+        values: sql.values as unknown[] | undefined,
+      });
       return { rows: result.rows as Row[], rowCount: result.rowCount ?? 0 };
     },
     async exec(script: string): Promise<void> {

@@ -1,5 +1,10 @@
 /** A parameterised SQL statement. Values are always parameters, never spliced into the text. */
 export interface Sql {
+  /**
+   * Names a statement that runs often: Postgres then parses and plans it once per connection
+   * (`pg` prepared statement). One name, one text. Ignored by PGlite.
+   */
+  name?: string;
   text: string;
   values?: unknown[];
 }

@@ -28,6 +28,25 @@ describe('hash chain', () => {
     expect(chainHash({ ...row!, allow: !row!.allow })).not.toBe(hash);
   });
 
+  it('reuses the input JSON the service made, with the same text and hash as serialising the row', () => {
+    const records = [1, 2, 3].map((i) => {
+      const record = decisionRecord(i, {
+        input: { z: [1, 'é', { b: null, a: 1.5e-7 }], a: '\u2028', m: { y: true, x: -0 } },
+        result: { allow: false, violations: [{ control: 'TOOL-002', message: 'x' }] },
+        traceId: i === 2 ? null : 'trace',
+      });
+      return i === 3 ? record : { ...record, inputJson: canonicalize(record.input) };
+    });
+    const { rows, json } = new Chain('w1').appendJson(records);
+    const plain = new Chain('w1').append(records.map(({ inputJson: _omit, ...r }) => r));
+    expect(rows).toEqual(plain);
+    for (const [i, row] of rows.entries()) {
+      expect(row.hash).toBe(chainHash(row));
+      // The row's JSON text is what is stored: the same row, hash included.
+      expect(JSON.parse(json[i]!)).toEqual(JSON.parse(JSON.stringify(row)));
+    }
+  });
+
   it('recomputes the same hash from a row as Postgres returns it (Date, bigint string, reordered jsonb keys)', () => {
     const [row] = new Chain('w1').append([decisionRecord(1)]);
     const fromDb = {

@@ -37,7 +37,8 @@ class SwitchableDatabase implements Database {
   private check(): void {
     if (this.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432');
   }
-  async query<Row>(sql: { text: string; values?: unknown[] }) {
+  async query<Row>(sql: { name?: string; text: string; values?: unknown[] }) {
+    if (this.gate) await this.gate;
     this.check();
     return this.real.query<Row>(sql);
   }

@@ -65,6 +65,18 @@ describe('partitions', () => {
     expect(rows).toEqual([{ part: 'decision_log_p203104' }]);
   });
 
+  it('keeps rows up to ~8 KB inline and uncompressed in every partition, old and new', async () => {
+    await ensurePartitions(test.db, new Date('2031-06-15T12:00:00Z'), 0);
+    const { rows } = await test.db.query<{ part: string; options: string[] | null }>({
+      text: `SELECT c.relname AS part, c.reloptions AS options FROM pg_inherits i
+             JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'decision_log'::regclass ORDER BY 1`,
+    });
+    expect(rows.map((r) => r.part)).toEqual(
+      expect.arrayContaining(['decision_log_default', 'decision_log_p203106']),
+    );
+    for (const row of rows) expect(row.options, row.part).toContain('toast_tuple_target=8160');
+  });
+
   it('drops partitions older than the retention and records the cut', async () => {
     await ensurePartitions(test.db, new Date('2029-01-10T00:00:00Z'), 0);
     const dropped = await dropExpiredPartitions(test.db, 13, new Date('2031-03-15T12:00:00Z'));
