@@ -32,13 +32,35 @@ export function maskRules(value: unknown): MaskRule[] {
   );
 }
 
+/** Copies containers on first write, so a mask copies only the path it changes. */
+class CopyOnWrite {
+  private readonly copies = new Set<object>();
+
+  /** `value`, or a shallow copy of it the first time it is about to be changed. */
+  own<T extends object>(value: T): T {
+    if (this.copies.has(value)) return value;
+    const copy = (Array.isArray(value) ? [...value] : { ...value }) as T;
+    this.copies.add(copy);
+    return copy;
+  }
+
+  fresh(): Record<string, unknown> {
+    const node = {};
+    this.copies.add(node);
+    return node;
+  }
+}
+
 /**
  * Returns a masked copy of `input`; the original is left untouched. Erased values are removed
  * (OPA semantics); upserts set or replace a value. A rule on `/input` itself erases the whole input.
+ * Only the objects on a rule's path are copied (shallowly): the rest of the copy shares the
+ * original's untouched parts, which nothing downstream mutates.
  */
 export function applyMask(input: unknown, rules: MaskRule[]): { input: unknown; masked: string[] } {
   if (rules.length === 0) return { input, masked: [] };
-  let copy: unknown = structuredClone(input);
+  const cow = new CopyOnWrite();
+  let copy: unknown = input;
   const masked: string[] = [];
   for (const rule of rules) {
     const pointer = typeof rule === 'string' ? rule : rule.path;
@@ -50,22 +72,30 @@ export function applyMask(input: unknown, rules: MaskRule[]): { input: unknown; 
       masked.push(pointer);
       continue;
     }
-    let node: unknown = copy;
-    for (const segment of segments.slice(0, -1)) {
-      if (!isContainer(node)) break;
-      if (op === 'upsert' && !isContainer(node[segment])) (node as Record<string, unknown>)[segment] = {};
-      node = (node as Record<string, unknown>)[segment];
-    }
-    if (!isContainer(node)) continue;
+    if (!isContainer(copy)) continue;
+    // Walk the path without copying first: a remove whose target is absent changes nothing.
     const last = segments.at(-1)!;
-    if (op === 'upsert' && typeof rule !== 'string') {
-      (node as Record<string, unknown>)[last] = rule.value;
-      masked.push(pointer);
-    } else if (Object.hasOwn(node, last)) {
-      if (Array.isArray(node) && /^\d+$/.test(last)) node.splice(Number(last), 1);
-      else delete (node as Record<string, unknown>)[last];
-      masked.push(pointer);
+    const parents = segments.slice(0, -1);
+    if (op !== 'upsert') {
+      let probe: unknown = copy;
+      for (const segment of parents) probe = isContainer(probe) ? probe[segment] : undefined;
+      if (!isContainer(probe) || !Object.hasOwn(probe, last)) continue;
     }
+    copy = cow.own(copy);
+    let node = copy as Record<string, unknown>;
+    for (const segment of parents) {
+      const child = node[segment];
+      node[segment] = isContainer(child) ? cow.own(child) : cow.fresh();
+      node = node[segment] as Record<string, unknown>;
+    }
+    if (op === 'upsert' && typeof rule !== 'string') {
+      node[last] = rule.value;
+    } else if (Array.isArray(node) && /^\d+$/.test(last)) {
+      node.splice(Number(last), 1);
+    } else {
+      delete node[last];
+    }
+    masked.push(pointer);
   }
   return { input: copy, masked };
 }

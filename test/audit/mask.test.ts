@@ -9,6 +9,23 @@ describe('applyMask', () => {
     expect(masked).toEqual({ user: { name: 'A' }, args: ['x', 'secret'] });
     expect(paths).toEqual(['/input/user/email', '/input/a~1b']);
     expect(input.user.email).toBe('a@b.c');
+    expect(input['a/b']).toBe(1);
+  });
+
+  it('copies only the path it changes and never writes into the original', () => {
+    const original = structuredClone(input);
+    const { input: masked } = applyMask(input, [
+      '/input/user/email',
+      '/input/args/1',
+      { op: 'upsert', path: '/input/user/token', value: '***' },
+      { op: 'upsert', path: '/input/new/deep', value: 1 },
+    ]);
+    expect(input).toEqual(original);
+    expect(masked).toEqual({ user: { name: 'A', token: '***' }, args: ['x'], 'a/b': 1, new: { deep: 1 } });
+    const untouched = applyMask({ keep: { big: [1, 2] }, drop: { x: 1 } }, ['/input/drop/x']).input as {
+      keep: unknown;
+    };
+    expect(untouched.keep).toEqual({ big: [1, 2] });
   });
 
   it('upserts values, creating parents', () => {
