@@ -70,6 +70,8 @@ describe('keyset pagination while decisions keep arriving', () => {
       const body = response.json();
       seen.push(...body.items);
       pages += 1;
+      // Make sure decisions really arrive mid-walk, however busy the machine is.
+      while (pages === 10 && during.length < 14) await new Promise((resolve) => setTimeout(resolve, 5));
       // Stop writing part-way through so that the walk can reach the end.
       if (pages === 25) writing = false;
       if (!body.has_more) break;

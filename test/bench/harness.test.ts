@@ -56,9 +56,14 @@ describe('bench report', () => {
   it('counts the CPU of Postgres processes (the audit write happens there too)', async () => {
     const { postgresCpuSecondsSince, postgresTicks } = await import('../../bench/systems.ts');
     const before = postgresTicks();
-    expect(before.size, 'no postgres process visible in /proc: is Postgres running locally?').toBeGreaterThan(0);
+    expect(before.size, 'no postgres process visible in /proc: is Postgres running locally?').toBeGreaterThan(
+      0,
+    );
     expect(postgresCpuSecondsSince(before)).toBeGreaterThanOrEqual(0);
-    const table = formatTable(summarise([cell('opa-off', 1, 1000, 2), cell('verdict-sync-w2', 1, 1500, 1)]), 'opa-off');
+    const table = formatTable(
+      summarise([cell('opa-off', 1, 1000, 2), cell('verdict-sync-w2', 1, 1500, 1)]),
+      'opa-off',
+    );
     expect(table).toContain('PG µs/dec');
     expect(table.split('\n').find((line) => line.startsWith('verdict-sync-w2'))).toMatch(/ 100 +40 /);
   });

@@ -40,7 +40,8 @@ function generatorRegex(pattern: string): RegExp {
 describe('shell deny pattern needles', () => {
   it('every pattern has needles (otherwise it costs a regex compile on every shell call)', () => {
     expect(patterns.length).toBeGreaterThan(0);
-    for (const p of patterns) expect(p.needles, p.reason).toEqual(expect.arrayContaining([expect.any(String)]));
+    for (const p of patterns)
+      expect(p.needles, p.reason).toEqual(expect.arrayContaining([expect.any(String)]));
   });
 
   for (const p of patterns) {
@@ -63,7 +64,10 @@ describe('the wasm bundle with needles', () => {
   });
 
   function toolDecision(command: string) {
-    const envelope = structuredClone(sampleEnvelopes.toolCallAllowed) as Record<string, Record<string, unknown>>;
+    const envelope = structuredClone(sampleEnvelopes.toolCallAllowed) as unknown as Record<
+      string,
+      Record<string, unknown>
+    >;
     envelope.subject!.id = 'code-agent';
     envelope.resource = { type: 'tool', id: 'shell', properties: { arguments: { command } } };
     const evaluation = engine.evaluate('verdict/decision', envelope);
