@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { loadInputs } from './inputs.ts';
 import type { LoadResult } from './load.ts';
 import { buildScenarios } from './scenarios.ts';
-import { BENCH_CALLER, killAll, mintToken, startSystem } from './systems.ts';
+import { BENCH_CALLER, killAll, mintToken, startSystem, withDatabase } from './systems.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -24,7 +24,8 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     out: { type: 'string', default: path.join(os.tmpdir(), 'verdict-prof') },
-    'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/verdict_bench_http' },
+    /** The server to create the profile's own database on (sync/async audit modes). */
+    'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
 });
 
@@ -40,56 +41,58 @@ const scenario = buildScenarios(
 ).find((s) => s.name === values.scenario);
 if (!scenario) throw new Error(`unknown scenario ${values.scenario}`);
 
-const running = await startSystem(
-  { id: `profile-${values.audit}`, kind: 'verdict', auditMode: values.audit as 'off', workers: 1 },
-  {
-    bundlePath: path.join(root, 'policies/bundle/bundle.tar.gz'),
-    opaBundleDir: '',
-    databaseUrl: values['database-url'],
-    jwtSecret,
-    workDir,
-    cpus: null,
-    verdictNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values.out}`],
-  },
-);
-const specFile = path.join(workDir, 'spec.json');
-writeFileSync(
-  specFile,
-  JSON.stringify({
-    url: running.url,
-    requests: scenario.verdict.requests,
-    connections: Number(values.connections),
-    warmupSeconds: 2,
-    durationSeconds: Number(values.seconds),
-  }),
-);
-const before = new Set(readdirSync(values.out));
-const result = await new Promise<LoadResult>((resolve, reject) => {
-  const child = spawn(process.execPath, [path.join(root, 'bench/load.ts'), specFile], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout.on('data', (chunk) => {
-    out += chunk;
-  });
-  child.on('exit', (code) =>
-    code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load failed: ${code}`)),
+await withDatabase(values['database-url'], 'verdict_bench_profile', false, async (databaseUrl) => {
+  const running = await startSystem(
+    { id: `profile-${values.audit}`, kind: 'verdict', auditMode: values.audit as 'off', workers: 1 },
+    {
+      bundlePath: path.join(root, 'policies/bundle/bundle.tar.gz'),
+      opaBundleDir: '',
+      databaseUrl,
+      jwtSecret,
+      workDir,
+      cpus: null,
+      verdictNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values.out}`],
+    },
   );
-});
-await running.stop();
-console.log(
-  `${values.scenario}: ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.latencyMs.p99.toFixed(2)} ms, ${result.failed} failed`,
-);
-const profiles = readdirSync(values.out).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
-for (const file of profiles) {
-  console.log(`\nprofile: ${path.join(values.out, file)}`);
+  const specFile = path.join(workDir, 'spec.json');
+  writeFileSync(
+    specFile,
+    JSON.stringify({
+      url: running.url,
+      requests: scenario.verdict.requests,
+      connections: Number(values.connections),
+      warmupSeconds: 2,
+      durationSeconds: Number(values.seconds),
+    }),
+  );
+  const before = new Set(readdirSync(values.out));
+  const result = await new Promise<LoadResult>((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(root, 'bench/load.ts'), specFile], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load failed: ${code}`)),
+    );
+  });
+  await running.stop();
   console.log(
-    execFileSync(
-      process.execPath,
-      [path.join(root, 'bench/profile-summary.ts'), path.join(values.out, file), '30'],
-      {
-        encoding: 'utf8',
-      },
-    ),
+    `${values.scenario}: ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.latencyMs.p99.toFixed(2)} ms, ${result.failed} failed`,
   );
-}
+  const profiles = readdirSync(values.out).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
+  for (const file of profiles) {
+    console.log(`\nprofile: ${path.join(values.out, file)}`);
+    console.log(
+      execFileSync(
+        process.execPath,
+        [path.join(root, 'bench/profile-summary.ts'), path.join(values.out, file), '30'],
+        {
+          encoding: 'utf8',
+        },
+      ),
+    );
+  }
+});

@@ -18,7 +18,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import canonicalize from 'canonicalize';
-import pg from 'pg';
 import type { MicroResult } from './engine-micro.ts';
 import { loadInputs } from './inputs.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
@@ -37,6 +36,7 @@ import {
   type SystemSpec,
   sampleRss,
   startSystem,
+  withDatabase,
 } from './systems.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -49,6 +49,7 @@ const ALL_SYSTEMS: SystemSpec[] = [
   { id: 'verdict-sync-w2', kind: 'verdict', auditMode: 'sync', workers: 2 },
   { id: 'verdict-async-w2', kind: 'verdict', auditMode: 'async', workers: 2 },
   { id: 'verdict-off-w2', kind: 'verdict', auditMode: 'off', workers: 2 },
+  { id: 'node-http-floor', kind: 'floor' },
 ];
 
 interface Options {
@@ -217,7 +218,8 @@ async function verifyParity(running: RunningSystem, scenarios: Scenario[], refer
       const text = await res.text();
       if (res.status !== 200)
         throw new Error(`${running.spec.id} ${scenario.name}: HTTP ${res.status}: ${text}`);
-      if (scenario.name === 'opa-data') {
+      // The floor answers a constant: it is measured, not compared.
+      if (scenario.name === 'opa-data' && running.spec.kind !== 'floor') {
         const { result } = JSON.parse(text) as { result: unknown };
         const key = req.body;
         // Canonical JSON: OPA and Verdict order object keys differently.
@@ -244,32 +246,6 @@ function machine(opaVersion: string) {
     opa: opaVersion,
     loadAverageAtStart: os.loadavg().map((l) => Number(l.toFixed(2))),
   };
-}
-
-async function withDatabase<T>(
-  adminUrl: string,
-  name: string,
-  keep: boolean,
-  fn: (url: string) => Promise<T>,
-) {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  try {
-    await admin.connect();
-  } catch (err) {
-    throw new Error(
-      `Postgres at ${adminUrl} is needed for the sync/async audit modes: ${(err as Error).message}`,
-    );
-  }
-  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  try {
-    return await fn(url.toString());
-  } finally {
-    if (!keep) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
-    await admin.end();
-  }
 }
 
 async function runMicroInChild(bundlePath: string, seconds: number): Promise<MicroResult[]> {
@@ -299,7 +275,21 @@ function targets(summaries: CellSummary[], micro: MicroResult[]) {
     const w1 = find('verdict-sync-w1', scenario);
     const kind = scenario === 'release-gate' ? 'release-gate' : 'tool-call';
     const policy = micro.find((m) => m.name === `${kind} policy`)?.microsPerEval;
+    const mask = micro.find((m) => m.name === `${kind} mask`)?.microsPerEval;
     const overhead = w1 && policy ? (w1.cpuMicrosPerDecision - policy) / policy : Number.NaN;
+    // Where a decision's CPU goes: Node's own HTTP floor (per decision), the policy, the mask
+    // evaluation, and the rest — Verdict's own code (auth, validation, digest, chain, audit client).
+    const floor = find('node-http-floor', scenario)?.cpuMicrosPerDecision;
+    const breakdown =
+      w1 && policy !== undefined && mask !== undefined && floor !== undefined
+        ? {
+            cpuMicros: w1.cpuMicrosPerDecision,
+            nodeHttpFloor: floor,
+            policy,
+            mask,
+            verdictOwn: w1.cpuMicrosPerDecision - floor - policy - mask,
+          }
+        : null;
     out.push({
       scenario,
       verdict: verdict?.system,
@@ -311,6 +301,7 @@ function targets(summaries: CellSummary[], micro: MicroResult[]) {
       verdictCpuMicrosPerDecision: w1?.cpuMicrosPerDecision ?? null,
       overheadToEngineRatio: Number.isFinite(overhead) ? overhead : null,
       overheadMet: Number.isFinite(overhead) ? overhead <= 3 : null,
+      breakdownMicrosPerDecision: breakdown,
     });
   }
   return out;
@@ -387,6 +378,16 @@ async function main(): Promise<void> {
   console.log(formatTable(summaries, BASELINE));
   console.log('\ntargets (Verdict sync audit vs OPA with decision logs off):');
   for (const t of goals) console.log(`  ${JSON.stringify(t)}`);
+  const micros = (n: number) => `${n.toFixed(0)} µs`;
+  for (const t of goals) {
+    const b = t.breakdownMicrosPerDecision as Record<string, number> | null;
+    if (!b) continue;
+    console.log(
+      `  ${t.scenario}: verdict-sync-w1 CPU per decision ${micros(b.cpuMicros!)} = Node HTTP floor ${micros(
+        b.nodeHttpFloor!,
+      )} + policy ${micros(b.policy!)} + mask ${micros(b.mask!)} + Verdict's own ${micros(b.verdictOwn!)}`,
+    );
+  }
 
   const result = {
     startedAt: started.toISOString(),

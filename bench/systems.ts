@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto';
 import { openSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import { freePort } from '../test/support/net.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -10,7 +11,9 @@ const root = path.resolve(import.meta.dirname, '..');
 /** One system under test: Verdict in an audit mode and worker count, or OPA with or without decision logs. */
 export type SystemSpec =
   | { id: string; kind: 'verdict'; auditMode: 'sync' | 'async' | 'off'; workers: number }
-  | { id: string; kind: 'opa'; decisionLogs: 'off' | 'console' };
+  | { id: string; kind: 'opa'; decisionLogs: 'off' | 'console' }
+  /** Not a PDP: bench/floor-server.ts, what a request costs in Node before any PDP work. */
+  | { id: string; kind: 'floor' };
 
 /** A started system, on loopback. */
 export interface RunningSystem {
@@ -142,6 +145,15 @@ export async function startSystem(spec: SystemSpec, env: SystemEnv): Promise<Run
     else args.push('--log-level', 'error');
     child = launch('opa', args, { ...process.env }, logFile, env.cpus);
     health = `${url}/health?bundles`;
+  } else if (spec.kind === 'floor') {
+    child = launch(
+      process.execPath,
+      ['bench/floor-server.ts'],
+      { ...process.env, PORT: String(port), HOST: '127.0.0.1' },
+      logFile,
+      env.cpus,
+    );
+    health = `${url}/health`;
   } else {
     child = launch(
       process.execPath,
@@ -258,4 +270,34 @@ export function sampleRss(pid: number): { stop(): number } {
       return Math.max(peak, rssBytes(pid));
     },
   };
+}
+
+/**
+ * Runs `fn` with a fresh database `name` on the Postgres server of `adminUrl` (dropped first if a
+ * previous run left it) and drops it afterwards unless `keep`.
+ */
+export async function withDatabase<T>(
+  adminUrl: string,
+  name: string,
+  keep: boolean,
+  fn: (url: string) => Promise<T>,
+) {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  try {
+    await admin.connect();
+  } catch (err) {
+    throw new Error(
+      `Postgres at ${adminUrl} is needed for the sync/async audit modes: ${(err as Error).message}`,
+    );
+  }
+  await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  try {
+    return await fn(url.toString());
+  } finally {
+    if (!keep) await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+    await admin.end();
+  }
 }
