@@ -20,6 +20,7 @@ import { registerErrorHandling } from './http/errors.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
 import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
 import { httpObservability } from './observability/http.ts';
+import { lazyChildLogger } from './observability/logging.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { loadShedding } from './observability/overload.ts';
 
@@ -61,6 +62,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     requestIdHeader: 'x-request-id',
     // One line per request on completion, written by the observability plugin.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
+    childLoggerFactory: lazyChildLogger,
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { traceIdOf } from '../http/envelope.ts';
 import { requestTrace } from './decisions.ts';
+import { logEnabled } from './logging.ts';
 import { METRICS_CONTENT_TYPE, type Metrics } from './metrics.ts';
 
 /** Options of the HTTP observability plugin. */
@@ -67,6 +68,9 @@ export const httpObservability = fp(
       const labels = { route, method: request.method, status };
       metrics.httpRequests.inc(labels);
       metrics.httpDuration.observe(labels, seconds);
+      const level = reply.statusCode >= 500 ? 'error' : 'info';
+      // The line is built only when it will be written (production runs at warn).
+      if (!logEnabled(request.log, level)) return;
       const ids = requestTrace.getStore()?.decisionIds ?? [];
       const caller = (request as { caller?: { sub?: string } | null }).caller;
       const line: Record<string, unknown> = {
@@ -82,7 +86,6 @@ export const httpObservability = fp(
         line.decision_ids = ids.slice(0, 20);
         line.decision_count = ids.length;
       }
-      const level = reply.statusCode >= 500 ? 'error' : 'info';
       request.log[level](line, 'request completed');
     });
 
