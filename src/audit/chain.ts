@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import type { DecisionRecord } from '../decisions/types.ts';
 import { canonicalJson } from './canonical-json.ts';
 
@@ -103,17 +103,40 @@ function canonicalColumns(row: Omit<DecisionRow, 'hash'>, inputJson: string | un
     const text =
       column === 'input' && inputJson !== undefined
         ? inputJson
-        : typeof value === 'object' && value !== null
-          ? canonicalJson(value)
-          : JSON.stringify(value);
+        : column === 'caller'
+          ? canonicalCaller(value)
+          : typeof value === 'object' && value !== null && !isStringArray(value)
+            ? canonicalJson(value)
+            : JSON.stringify(value);
     if (text === undefined) continue;
     out += out.length === 1 ? KEY_PREFIXES[i] + text : `,${KEY_PREFIXES[i]}${text}`;
   }
   return `${out}}`;
 }
 
+/** An array of strings has no keys to sort: its JSON.stringify text is already canonical. */
+function isStringArray(value: object): boolean {
+  if (!Array.isArray(value)) return false;
+  for (const item of value) if (typeof item !== 'string') return false;
+  return true;
+}
+
+// A token's caller object is reused for every request it makes (src/auth), so its canonical text
+// is kept per object rather than made again for every record.
+const callerTexts = new WeakMap<object, string | undefined>();
+
+function canonicalCaller(caller: unknown): string | undefined {
+  if (typeof caller !== 'object' || caller === null) return canonicalJson(caller);
+  let text = callerTexts.get(caller);
+  if (text === undefined) {
+    text = canonicalJson(caller);
+    callerTexts.set(caller, text);
+  }
+  return text;
+}
+
 function hashOf(prevHash: string, canonical: string): string {
-  return createHash('sha256').update(prevHash).update(canonical).digest('hex');
+  return crypto.hash('sha256', prevHash + canonical, 'hex');
 }
 
 function violatedControls(result: unknown): string[] {
@@ -214,7 +237,8 @@ export class Chain {
       } catch {
         canonical = null;
       }
-      if (canonical === null || UNSTORABLE.test(canonical)) {
+      // Both unstorable forms are `\u` escapes: most rows have none, and includes() is a fast scan.
+      if (canonical === null || (canonical.includes('\\u') && UNSTORABLE.test(canonical))) {
         partial = storable(partial) as typeof partial;
         canonical = canonicalFields(partial);
       }

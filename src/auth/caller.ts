@@ -50,14 +50,18 @@ export function scopesOf(claims: Claims): Scope[] {
   return [...scopes];
 }
 
-/** The caller recorded with every decision, from a verified token only (never from a body). */
+/**
+ * The caller recorded with every decision, from a verified token only (never from a body). Frozen:
+ * one caller object serves every request of a remembered token, and the audit chain keeps its
+ * canonical JSON per object (src/audit/chain.ts).
+ */
 export function callerFromClaims(claims: Claims): Caller {
-  return {
+  return Object.freeze({
     sub: stringClaim(claims, 'sub') ?? '',
     iss: stringClaim(claims, 'iss'),
     clientId: stringClaim(claims, 'client_id') ?? stringClaim(claims, 'azp'),
-    scopes: scopesOf(claims),
-  };
+    scopes: Object.freeze(scopesOf(claims)) as string[],
+  });
 }
 
 /** Whether a caller may use a route that needs `scope`; `admin` implies every scope. */

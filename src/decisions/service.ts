@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { canonicalJson } from '../audit/canonical-json.ts';
 import { applyMask, maskRules } from '../audit/mask.ts';
@@ -173,9 +173,8 @@ export class DecisionService {
     // NOTE: one serialisation serves both the engine and the digest: canonical JSON (RFC 8785) is
     // valid JSON, and hashing it lets an auditor recompute the digest from the stored input.
     const inputJson = input === undefined ? undefined : canonicalJson(input);
-    const inputSha256 = createHash('sha256')
-      .update(inputJson ?? '')
-      .digest('hex');
+    // NOTE: crypto.hash is the one-shot form: no Hash object per decision.
+    const inputSha256 = crypto.hash('sha256', inputJson ?? '', 'hex');
     const evaluation = contract
       ? engine.evaluateJson(query.entrypoint, inputJson)
       : engine.evaluatePath(query.entrypoint, inputJson);

@@ -98,26 +98,62 @@ export function lazyChildLogger(
   options: ChildLoggerOptions,
 ): FastifyBaseLogger {
   if (options.level !== undefined) return logger.child(bindings, options);
-  let child: FastifyBaseLogger | undefined;
-  const real = () => {
-    child ??= logger.child(bindings, options);
-    return child;
-  };
-  const lazy = {
-    get level() {
-      return child?.level ?? logger.level;
-    },
-    set level(level: string) {
-      real().level = level;
-    },
-    child: (more: Bindings, moreOptions?: ChildLoggerOptions) => real().child(more, moreOptions),
-    silent: () => {},
-    isLevelEnabled: (level: string) => logEnabled(child ?? logger, level),
-  } as unknown as FastifyBaseLogger;
-  for (const level of LOG_LEVELS) {
-    lazy[level] = ((...args: Parameters<FastifyBaseLogger['info']>) => {
-      if (child || logEnabled(logger, level)) real()[level](...args);
-    }) as FastifyBaseLogger['info'];
+  return new LazyChild(logger, bindings, options) as unknown as FastifyBaseLogger;
+}
+
+type LogArgs = Parameters<FastifyBaseLogger['info']>;
+
+/** One object per request; the methods live on the prototype, so nothing else is allocated. */
+class LazyChild {
+  private readonly parent: FastifyBaseLogger;
+  private readonly bindings: Bindings;
+  private readonly options: ChildLoggerOptions;
+  private made: FastifyBaseLogger | undefined;
+
+  constructor(parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions) {
+    this.parent = parent;
+    this.bindings = bindings;
+    this.options = options;
   }
-  return lazy;
+
+  private real(): FastifyBaseLogger {
+    this.made ??= this.parent.child(this.bindings, this.options);
+    return this.made;
+  }
+
+  private write(level: (typeof LOG_LEVELS)[number], args: LogArgs): void {
+    if (this.made || logEnabled(this.parent, level)) this.real()[level](...args);
+  }
+
+  get level(): string {
+    return (this.made ?? this.parent).level;
+  }
+  set level(level: string) {
+    this.real().level = level;
+  }
+  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.real().child(bindings, options);
+  }
+  isLevelEnabled(level: string): boolean {
+    return logEnabled(this.made ?? this.parent, level);
+  }
+  silent(): void {}
+  fatal(...args: LogArgs): void {
+    this.write('fatal', args);
+  }
+  error(...args: LogArgs): void {
+    this.write('error', args);
+  }
+  warn(...args: LogArgs): void {
+    this.write('warn', args);
+  }
+  info(...args: LogArgs): void {
+    this.write('info', args);
+  }
+  debug(...args: LogArgs): void {
+    this.write('debug', args);
+  }
+  trace(...args: LogArgs): void {
+    this.write('trace', args);
+  }
 }

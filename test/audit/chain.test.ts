@@ -29,8 +29,11 @@ describe('hash chain', () => {
   });
 
   it('reuses the input JSON the service made, with the same text and hash as serialising the row', () => {
+    // One caller object for several records, as a remembered token gives (its text is kept per object).
+    const caller = Object.freeze({ sub: 'svc-é', iss: null, clientId: 'c', scopes: ['b', 'a'] });
     const records = [1, 2, 3].map((i) => {
       const record = decisionRecord(i, {
+        caller: i === 2 ? { ...caller, sub: 'other' } : caller,
         input: { z: [1, 'é', { b: null, a: 1.5e-7 }], a: '\u2028', m: { y: true, x: -0 } },
         result: { allow: false, violations: [{ control: 'TOOL-002', message: 'x' }] },
         traceId: i === 2 ? null : 'trace',
