@@ -14,6 +14,8 @@ export interface CellResult {
    * not write to Postgres, apart from background noise).
    */
   postgresCpuMicrosPerDecision: number;
+  /** CPU time of the server's process tree per decision at the fixed offered load, in µs. */
+  fixedCpuMicrosPerDecision?: number;
   /** The offered load of the fixed-rate phase, in decisions/s. */
   offeredDecisionsPerSecond: number;
   /** Latency per request at the offered load, in ms. */
@@ -51,6 +53,7 @@ export function summarise(cells: CellResult[]): CellSummary[] {
       decisionsPerSecond: m((c) => c.decisionsPerSecond),
       cpuMicrosPerDecision: m((c) => c.cpuMicrosPerDecision),
       postgresCpuMicrosPerDecision: m((c) => c.postgresCpuMicrosPerDecision ?? 0),
+      fixedCpuMicrosPerDecision: m((c) => c.fixedCpuMicrosPerDecision ?? Number.NaN),
       offeredDecisionsPerSecond: m((c) => c.offeredDecisionsPerSecond),
       latencyMs: {
         p50: m((c) => c.latencyMs.p50),
@@ -86,6 +89,7 @@ export function formatTable(summaries: CellSummary[], baseline: string): string 
     pad('vs OPA', 7),
     pad('CPU µs/dec', 10),
     pad('PG µs/dec', 9),
+    pad('µs/dec@load', 11),
     pad('offered/s', 10),
     pad('p50 ms', 7),
     pad('p90 ms', 7),
@@ -107,6 +111,7 @@ export function formatTable(summaries: CellSummary[], baseline: string): string 
           pad(isBase || !base ? '' : fmt.ratio(r.decisionsPerSecond / base.decisionsPerSecond), 7),
           pad(fmt.int(r.cpuMicrosPerDecision), 10),
           pad(fmt.int(r.postgresCpuMicrosPerDecision), 9),
+          pad(fmt.int(r.fixedCpuMicrosPerDecision ?? Number.NaN), 11),
           pad(fmt.int(r.offeredDecisionsPerSecond), 10),
           pad(fmt.ms(r.latencyMs.p50), 7),
           pad(fmt.ms(r.latencyMs.p90), 7),

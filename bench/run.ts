@@ -174,15 +174,22 @@ async function measureCell(
   const cpuMicrosPerDecision = (cpuUsed * 1e6) / (warmedRequests * decisionsPerRequest);
   const postgresCpuMicrosPerDecision = (pgCpuUsed * 1e6) / (warmedRequests * decisionsPerRequest);
   const offered = offeredDecisions ?? decisionsPerSecond * opts.loadFraction;
+  const fixedCpuBefore = cpuSeconds(running.pid);
+  const fixedWarmup = Math.min(1, opts.warmupSeconds);
   const fixed = await load(
     {
       ...base,
-      warmupSeconds: Math.min(1, opts.warmupSeconds),
+      warmupSeconds: fixedWarmup,
       durationSeconds: opts.seconds,
       rate: Math.max(1, Math.round(offered / decisionsPerRequest)),
     },
     workDir,
   );
+  // The same CPU per decision at the fixed offered load, where every system serves the same rate
+  // and none is saturated (at saturation a server slower than its client also pays for waking it).
+  const fixedRequests = fixed.ok * ((fixedWarmup + fixed.seconds) / fixed.seconds);
+  const fixedCpuMicrosPerDecision =
+    ((cpuSeconds(running.pid) - fixedCpuBefore) * 1e6) / (fixedRequests * decisionsPerRequest);
   return {
     system: running.spec.id,
     scenario: scenario.name,
@@ -190,6 +197,7 @@ async function measureCell(
     decisionsPerSecond,
     cpuMicrosPerDecision,
     postgresCpuMicrosPerDecision,
+    fixedCpuMicrosPerDecision,
     offeredDecisionsPerSecond: fixed.requestsPerSecond * decisionsPerRequest,
     latencyMs: { p50: fixed.latencyMs.p50, p90: fixed.latencyMs.p90, p99: fixed.latencyMs.p99 },
     failed: saturation.failed + fixed.failed,
@@ -279,17 +287,20 @@ function targets(summaries: CellSummary[], micro: MicroResult[]) {
     const overhead = w1 && policy ? (w1.cpuMicrosPerDecision - policy) / policy : Number.NaN;
     // Where a decision's CPU goes: Node's own HTTP floor (per decision), the policy, the mask
     // evaluation, and the rest — Verdict's own code (auth, validation, digest, chain, audit client).
-    const floor = find('node-http-floor', scenario)?.cpuMicrosPerDecision;
-    const breakdown =
-      w1 && policy !== undefined && mask !== undefined && floor !== undefined
-        ? {
-            cpuMicros: w1.cpuMicrosPerDecision,
-            nodeHttpFloor: floor,
-            policy,
-            mask,
-            verdictOwn: w1.cpuMicrosPerDecision - floor - policy - mask,
-          }
+    const floorCell = find('node-http-floor', scenario);
+    const split = (cpu: number | undefined, floor: number | undefined) =>
+      cpu !== undefined && Number.isFinite(cpu) && floor !== undefined && Number.isFinite(floor)
+        ? policy !== undefined && mask !== undefined
+          ? { cpuMicros: cpu, nodeHttpFloor: floor, policy, mask, verdictOwn: cpu - floor - policy - mask }
+          : null
         : null;
+    // At saturation, and at the fixed offered load (same rate for every system, none saturated).
+    const breakdown = split(w1?.cpuMicrosPerDecision, floorCell?.cpuMicrosPerDecision);
+    const breakdownAtLoad = split(w1?.fixedCpuMicrosPerDecision, floorCell?.fixedCpuMicrosPerDecision);
+    const overheadAtLoad =
+      w1?.fixedCpuMicrosPerDecision !== undefined && policy
+        ? (w1.fixedCpuMicrosPerDecision - policy) / policy
+        : Number.NaN;
     out.push({
       scenario,
       verdict: verdict?.system,
@@ -302,6 +313,8 @@ function targets(summaries: CellSummary[], micro: MicroResult[]) {
       overheadToEngineRatio: Number.isFinite(overhead) ? overhead : null,
       overheadMet: Number.isFinite(overhead) ? overhead <= 3 : null,
       breakdownMicrosPerDecision: breakdown,
+      overheadToEngineRatioAtOfferedLoad: Number.isFinite(overheadAtLoad) ? overheadAtLoad : null,
+      breakdownMicrosPerDecisionAtOfferedLoad: breakdownAtLoad,
     });
   }
   return out;
@@ -380,13 +393,18 @@ async function main(): Promise<void> {
   for (const t of goals) console.log(`  ${JSON.stringify(t)}`);
   const micros = (n: number) => `${n.toFixed(0)} µs`;
   for (const t of goals) {
-    const b = t.breakdownMicrosPerDecision as Record<string, number> | null;
-    if (!b) continue;
-    console.log(
-      `  ${t.scenario}: verdict-sync-w1 CPU per decision ${micros(b.cpuMicros!)} = Node HTTP floor ${micros(
-        b.nodeHttpFloor!,
-      )} + policy ${micros(b.policy!)} + mask ${micros(b.mask!)} + Verdict's own ${micros(b.verdictOwn!)}`,
-    );
+    for (const [when, key] of [
+      ['at saturation', 'breakdownMicrosPerDecision'],
+      ['at the offered load', 'breakdownMicrosPerDecisionAtOfferedLoad'],
+    ] as const) {
+      const b = t[key] as Record<string, number> | null;
+      if (!b) continue;
+      console.log(
+        `  ${t.scenario} ${when}: verdict-sync-w1 CPU per decision ${micros(b.cpuMicros!)} = Node HTTP floor ${micros(
+          b.nodeHttpFloor!,
+        )} + policy ${micros(b.policy!)} + mask ${micros(b.mask!)} + Verdict's own ${micros(b.verdictOwn!)}`,
+      );
+    }
   }
 
   const result = {

@@ -17,6 +17,7 @@ function cell(system: string, round: number, dps: number, p99: number): CellResu
     decisionsPerSecond: dps,
     cpuMicrosPerDecision: 100,
     postgresCpuMicrosPerDecision: system.startsWith('verdict') ? 40 : 0,
+    fixedCpuMicrosPerDecision: 150,
     offeredDecisionsPerSecond: 500,
     latencyMs: { p50: p99 / 4, p90: p99 / 2, p99 },
     failed: round === 1 ? 1 : 0,
@@ -65,7 +66,8 @@ describe('bench report', () => {
       'opa-off',
     );
     expect(table).toContain('PG µs/dec');
-    expect(table.split('\n').find((line) => line.startsWith('verdict-sync-w2'))).toMatch(/ 100 +40 /);
+    expect(table).toContain('µs/dec@load');
+    expect(table.split('\n').find((line) => line.startsWith('verdict-sync-w2'))).toMatch(/ 100 +40 +150 /);
   });
 });
 
