@@ -3,6 +3,7 @@
  *
  *   npm run bench                 # full run (3 rounds; ~15 min on 2 cores)
  *   npm run bench -- --quick      # smoke run (1 round, short phases; ~2 min)
+ *   npm run bench -- --quick --strict --systems … --out <file>   # what CI runs: exit 1 on any failure
  *   npm run bench -- --rounds 5 --seconds 10 --systems opa-off,verdict-sync-w2 --scenarios tool-call
  *
  * For every round, system and scenario: a saturation phase (closed loop, many connections: the
@@ -65,6 +66,8 @@ interface Options {
   databaseUrl: string;
   keepDatabase: boolean;
   out: string | null;
+  /** Exit 1 when any request of any cell failed or answered non-2xx (the CI smoke run). */
+  strict: boolean;
 }
 
 function options(): Options {
@@ -82,6 +85,7 @@ function options(): Options {
       'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
       'keep-database': { type: 'boolean', default: false },
       out: { type: 'string' },
+      strict: { type: 'boolean', default: false },
     },
   });
   const quick = values.quick;
@@ -102,6 +106,7 @@ function options(): Options {
     databaseUrl: values['database-url'],
     keepDatabase: values['keep-database'],
     out: values.out ?? null,
+    strict: values.strict,
   };
 }
 
@@ -429,6 +434,11 @@ async function main(): Promise<void> {
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`\nresults: ${path.relative(root, out)}`);
   rmSync(workDir, { recursive: true, force: true });
+  const failed = summaries.filter((s) => s.failed > 0 || !(s.decisionsPerSecond > 0));
+  if (opts.strict && failed.length > 0) {
+    console.error(`bench: ${failed.map((s) => `${s.system}/${s.scenario}: ${s.failed} failed`).join(', ')}`);
+    process.exitCode = 1;
+  }
 }
 
 // NOTE: every child is in its own process group; kill them all on any way out.
