@@ -263,26 +263,31 @@ export const authentication = fp(
     app.decorateRequest('caller', null as unknown as Caller);
     app.decorateRequest(failureOf, null);
 
-    app.addHook('onRequest', async (request) => {
+    // NOTE: callback-style hooks: a remembered token (the common case) is accepted without a
+    // promise; only a signature check goes asynchronous. A failure is kept, not thrown, so the rate
+    // limiter below still counts the request (by IP) before the refusal.
+    app.addHook('onRequest', (request, _reply, done) => {
       const protection = protectionOfRequest(request);
-      if (protection.kind === 'public') return;
+      if (protection.kind === 'public') return done();
       const failed = (reason: AuthFailureReason) => {
         (request as unknown as Record<symbol, Failure>)[failureOf] = { reason };
+        done();
       };
       const authorization = request.headers.authorization;
       if (!authorization) return failed('missing_token');
       const known = verified?.get(authorization);
       if (known && known.until > Date.now()) {
         request.caller = known.caller;
-        return;
+        return done();
       }
-      try {
-        const claims = await request.jwtVerify<Claims>();
-        request.caller = callerFromClaims(claims);
-        verified?.remember(authorization, request.caller, claims);
-      } catch (err) {
-        failed(classify(err));
-      }
+      request.jwtVerify<Claims>().then(
+        (claims) => {
+          request.caller = callerFromClaims(claims);
+          verified?.remember(authorization, request.caller, claims);
+          done();
+        },
+        (err: unknown) => failed(classify(err)),
+      );
     });
 
     const redis = options.rateLimit.redisUrl
@@ -323,21 +328,22 @@ export const authentication = fp(
     });
     app.addHook('onRequest', app.rateLimit());
 
-    app.addHook('onRequest', async (request) => {
+    app.addHook('onRequest', (request, _reply, done) => {
       const protection = protectionOfRequest(request);
-      if (protection.kind === 'public') return;
+      if (protection.kind === 'public') return done();
       const failure = (request as unknown as Record<symbol, Failure | null>)[failureOf];
       if (failure) {
         options.events?.onAuthFailure?.(failure.reason);
         request.log.info({ reason: failure.reason }, 'authentication refused');
-        throw refusal(failure.reason);
+        return done(refusal(failure.reason));
       }
       const needed =
         protection.kind === 'scope' ? protection.scope : protection.kind === 'unscoped' ? 'admin' : null;
       if (needed && !hasScope(request.caller, needed)) {
         options.events?.onAuthFailure?.('insufficient_scope');
-        throw refusal('insufficient_scope', needed);
+        return done(refusal('insufficient_scope', needed));
       }
+      done();
     });
   },
   { name: 'verdict-auth' },
