@@ -161,10 +161,15 @@ function storable(value: unknown): unknown {
   return value;
 }
 
-function unchained(record: DecisionRecord): Omit<DecisionRow, 'writer_id' | 'seq' | 'prev_hash' | 'hash'> {
-  const row = {
+/** The row of `record` at a chain position; `hash` is filled in once computed. */
+function rowOf(record: DecisionRecord, writerId: string, seq: number, prevHash: string): DecisionRow {
+  const row: DecisionRow = {
     id: record.id,
     decided_at: new Date(record.decidedAt).toISOString(),
+    writer_id: writerId,
+    seq,
+    prev_hash: prevHash,
+    hash: '',
     surface: record.surface,
     caller_sub: record.caller.sub,
     caller: record.caller,
@@ -223,29 +228,25 @@ export class Chain {
     const rows: DecisionRow[] = [];
     const json: string[] = [];
     for (const record of records) {
-      let partial = {
-        ...unchained(record),
-        writer_id: this.writerId,
-        seq: this.seq + 1,
-        prev_hash: this.head,
-      };
+      let row = rowOf(record, this.writerId, this.seq + 1, this.head);
       // The canonical JSON escapes NUL and lone surrogates, so one scan of it finds them; a value
       // that is not JSON at all (NaN, a cycle) throws and takes the same repair path.
       let canonical: string | null;
       try {
-        canonical = canonicalColumns(partial, record.inputJson);
+        canonical = canonicalColumns(row, record.inputJson);
       } catch {
         canonical = null;
       }
       // Both unstorable forms are `\u` escapes: most rows have none, and includes() is a fast scan.
       if (canonical === null || (canonical.includes('\\u') && UNSTORABLE.test(canonical))) {
-        partial = storable(partial) as typeof partial;
-        canonical = canonicalFields(partial);
+        row = storable(row) as DecisionRow;
+        canonical = canonicalFields(row);
       }
-      const hash = hashOf(partial.prev_hash, canonical);
+      const hash = hashOf(row.prev_hash, canonical);
       this.seq += 1;
       this.head = hash;
-      rows.push({ ...partial, hash });
+      row.hash = hash;
+      rows.push(row);
       json.push(`{"hash":"${hash}",${canonical.slice(1)}`);
     }
     return { rows, json };

@@ -61,7 +61,13 @@ export const httpObservability = fp(
       requestTrace.run({ decisionIds: [] }, done);
     });
 
-    app.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
+    app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      completed(request, reply);
+      done();
+    });
+
+    /** HTTP metrics and the one log line of a finished request. */
+    function completed(request: FastifyRequest, reply: FastifyReply): void {
       const route = routeOf(request);
       const status = String(reply.statusCode);
       const seconds = reply.elapsedTime / 1000;
@@ -87,7 +93,7 @@ export const httpObservability = fp(
         line.decision_count = ids.length;
       }
       request.log[level](line, 'request completed');
-    });
+    }
 
     app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
       const text = await scrape();
