@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import { configure } from 'safe-stable-stringify';
 
 /**
@@ -18,3 +19,11 @@ export const canonicalJson: (value: unknown) => string | undefined = configure({
   bigint: false,
   circularValue: Error,
 });
+
+/**
+ * A decision's `input_sha256`: hex SHA-256 of the canonical JSON of the unmasked input, of the
+ * empty string when there was no input. One-shot `crypto.hash`: no Hash object per decision.
+ */
+export function inputDigest(inputJson: string | undefined): string {
+  return crypto.hash('sha256', inputJson ?? '', 'hex');
+}

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { RevisionStore } from '../bundles/revisions.ts';
 import { failClosed, isContractError, toPolicyResult } from '../decisions/result.ts';
 import type { ActivePolicy } from '../decisions/service.ts';
 import { PolicyEngine } from '../engine/engine.ts';
-import { canonicalJson } from './canonical-json.ts';
+import { canonicalJson, inputDigest } from './canonical-json.ts';
 import type { DecisionLogReader, StoredDecision } from './queries.ts';
 
 /** One re-evaluation of a recorded decision on one policy revision. */
@@ -38,8 +37,7 @@ export interface ReplayReport {
   active: ReplayOutcome;
 }
 
-const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
-const EMPTY_INPUT_SHA256 = sha256('');
+const EMPTY_INPUT_SHA256 = inputDigest(undefined);
 const ENGINE_CACHE_LIMIT = 8;
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -117,7 +115,7 @@ export class DecisionReplayer {
 
   private wasMasked(record: StoredDecision): boolean {
     if (record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256) return false;
-    return sha256(canonicalJson(record.input) ?? '') !== record.input_sha256;
+    return inputDigest(canonicalJson(record.input)) !== record.input_sha256;
   }
 
   private async engineFor(digest: string, active: PolicyEngine): Promise<PolicyEngine | null> {

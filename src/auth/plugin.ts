@@ -280,14 +280,16 @@ export const authentication = fp(
         request.caller = known.caller;
         return done();
       }
-      request.jwtVerify<Claims>().then(
-        (claims) => {
+      request
+        .jwtVerify<Claims>()
+        .then((claims) => {
           request.caller = callerFromClaims(claims);
           verified?.remember(authorization, request.caller, claims);
-          done();
-        },
-        (err: unknown) => failed(classify(err)),
-      );
+        })
+        .then(
+          () => done(),
+          (err: unknown) => failed(classify(err)),
+        );
     });
 
     const redis = options.rateLimit.redisUrl

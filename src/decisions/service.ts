@@ -1,6 +1,5 @@
-import crypto from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { canonicalJson } from '../audit/canonical-json.ts';
+import { canonicalJson, inputDigest } from '../audit/canonical-json.ts';
 import { applyMask, maskRules } from '../audit/mask.ts';
 import type { PolicyEngine } from '../engine/engine.ts';
 import { decisionId } from './ids.ts';
@@ -173,8 +172,7 @@ export class DecisionService {
     // NOTE: one serialisation serves both the engine and the digest: canonical JSON (RFC 8785) is
     // valid JSON, and hashing it lets an auditor recompute the digest from the stored input.
     const inputJson = input === undefined ? undefined : canonicalJson(input);
-    // NOTE: crypto.hash is the one-shot form: no Hash object per decision.
-    const inputSha256 = crypto.hash('sha256', inputJson ?? '', 'hex');
+    const inputSha256 = inputDigest(inputJson);
     const evaluation = contract
       ? engine.evaluateJson(query.entrypoint, inputJson)
       : engine.evaluatePath(query.entrypoint, inputJson);

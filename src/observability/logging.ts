@@ -75,7 +75,7 @@ export function loggerOptions(
   return options;
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
 
 /** Whether `logger` writes `level`; true for a logger that cannot say (it then decides itself). */
 export function logEnabled(logger: FastifyBaseLogger, level: string): boolean {
@@ -121,7 +121,7 @@ class LazyChild {
     return this.made;
   }
 
-  private write(level: (typeof LOG_LEVELS)[number], args: LogArgs): void {
+  private write(level: LogLevel, args: LogArgs): void {
     if (this.made || logEnabled(this.parent, level)) this.real()[level](...args);
   }
 

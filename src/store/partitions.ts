@@ -33,6 +33,12 @@ async function existingPartitions(db: Database): Promise<string[]> {
 }
 
 /**
+ * Rows up to this size stay inline and uncompressed (migrations/0003_decision_log_inline_rows.sql):
+ * compressing a release gate's ~3 KB input cost a third of Postgres's CPU per insert.
+ */
+const INLINE_ROW_BYTES = 8160;
+
+/**
  * Creates the monthly partitions for the month of `now` and the `ahead` months after it, and
  * returns the names it created. Safe to run from many replicas at once.
  *
@@ -40,12 +46,6 @@ async function existingPartitions(db: Database): Promise<string[]> {
  * partition in the same transaction, because Postgres refuses to create a partition whose range
  * the default partition already holds rows for.
  */
-/**
- * Rows up to this size stay inline and uncompressed (migrations/0003_decision_log_inline_rows.sql):
- * compressing a release gate's ~3 KB input cost a third of Postgres's CPU per insert.
- */
-const INLINE_ROW_BYTES = 8160;
-
 export async function ensurePartitions(db: Database, now: Date = new Date(), ahead = 2): Promise<string[]> {
   const wanted = Array.from({ length: ahead + 1 }, (_, i) => monthPartition(now, i));
   const present = new Set(await existingPartitions(db));
