@@ -12,11 +12,11 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { v7 as uuidv7 } from 'uuid';
 import { Chain, DECISION_COLUMNS, type DecisionRow } from '../src/audit/chain.ts';
-import type { DecisionRecord } from '../src/decisions/types.ts';
 import { storeBatch } from '../src/store/decision-log.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { ensurePartitions } from '../src/store/partitions.ts';
 import { PostgresDatabase } from '../src/store/postgres.ts';
+import { decisionRecord } from '../test/audit/records.support.ts';
 
 const base = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const name = `verdict_bench_${process.pid}`;
@@ -29,38 +29,8 @@ const db = new PostgresDatabase({ url: url.toString(), max: 2 });
 await migrate(db);
 await ensurePartitions(db);
 
-function record(i: number): DecisionRecord {
-  return {
-    id: uuidv7(),
-    decidedAt: new Date().toISOString(),
-    surface: 'native',
-    caller: { sub: 'svc-bench', iss: null, clientId: null, scopes: ['decisions:evaluate'] },
-    entrypoint: 'verdict/decision',
-    bundle: { revision: 'bench', digest: 'sha256:00' },
-    subjectType: 'agent',
-    subjectId: `agent-${i % 50}`,
-    actionName: 'tool.call',
-    resourceType: 'tool',
-    resourceId: 'send_email',
-    allow: i % 3 !== 0,
-    result: {
-      allow: i % 3 !== 0,
-      violations: [{ control: 'TOOL-002', message: 'x' }],
-      obligations: [],
-      exceptions: [],
-    },
-    input: { subject: { type: 'agent', id: `agent-${i}` }, action: { name: 'tool.call' }, context: { n: i } },
-    inputSha256: 'ab'.repeat(32),
-    exceptions: [],
-    shadow: null,
-    evalMicros: 42,
-    traceId: null,
-    error: null,
-  };
-}
-
 const chain = new Chain(uuidv7());
-const rows = (n: number) => chain.append(Array.from({ length: n }, (_, i) => record(i)));
+const rows = (n: number) => chain.append(Array.from({ length: n }, (_, i) => decisionRecord(i)));
 
 async function values(batch: DecisionRow[]): Promise<void> {
   const params: unknown[] = [];

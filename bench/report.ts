@@ -66,6 +66,18 @@ export function summarise(cells: CellResult[]): CellSummary[] {
   });
 }
 
+/**
+ * The cells a strict run (`--strict`, CI's smoke) fails on: any failed or non-2xx request, or no
+ * decisions at all. Described one per entry, e.g. "verdict-sync-w1/tool-call: 3 failed".
+ */
+export function failedCells(summaries: CellSummary[]): string[] {
+  return summaries
+    .filter((s) => s.failed > 0 || !(s.decisionsPerSecond > 0))
+    .map(
+      (s) => `${s.system}/${s.scenario}: ${s.failed} failed, ${Math.round(s.decisionsPerSecond)} decisions/s`,
+    );
+}
+
 function pad(text: string, width: number, left = false): string {
   return left ? text.padEnd(width) : text.padStart(width);
 }

@@ -23,7 +23,7 @@ import type { MicroResult } from './engine-micro.ts';
 import { loadInputs } from './inputs.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
 import { opaServerBundleDir } from './opa-bundle.ts';
-import { type CellResult, type CellSummary, formatTable, summarise } from './report.ts';
+import { type CellResult, type CellSummary, failedCells, formatTable, summarise } from './report.ts';
 import { buildScenarios, type Scenario } from './scenarios.ts';
 import {
   BENCH_CALLER,
@@ -434,9 +434,9 @@ async function main(): Promise<void> {
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`\nresults: ${path.relative(root, out)}`);
   rmSync(workDir, { recursive: true, force: true });
-  const failed = summaries.filter((s) => s.failed > 0 || !(s.decisionsPerSecond > 0));
+  const failed = failedCells(summaries);
   if (opts.strict && failed.length > 0) {
-    console.error(`bench: ${failed.map((s) => `${s.system}/${s.scenario}: ${s.failed} failed`).join(', ')}`);
+    console.error(`bench: ${failed.join('; ')}`);
     process.exitCode = 1;
   }
 }

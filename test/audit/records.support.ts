@@ -1,5 +1,10 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
+import { AuditWriter, type AuditWriterOptions } from '../../src/audit/writer.ts';
 import type { DecisionRecord } from '../../src/decisions/types.ts';
+import type { Database } from '../../src/store/types.ts';
 
 /** A plausible decision record (what DecisionService builds), numbered for assertions. */
 export function decisionRecord(n: number, overrides: Partial<DecisionRecord> = {}): DecisionRecord {
@@ -36,12 +41,6 @@ export function decisionRecord(n: number, overrides: Partial<DecisionRecord> = {
 export function decisionRecords(count: number, start = 0): DecisionRecord[] {
   return Array.from({ length: count }, (_, i) => decisionRecord(start + i));
 }
-
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { AuditWriter, type AuditWriterOptions } from '../../src/audit/writer.ts';
-import type { Database } from '../../src/store/types.ts';
 
 /** An AuditWriter on `db` with small test-friendly settings and a fresh spool folder. */
 export function testWriter(db: Database, overrides: Partial<AuditWriterOptions> = {}): AuditWriter {

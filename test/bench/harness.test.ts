@@ -3,7 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadInputs } from '../../bench/inputs.ts';
 import { opaServerBundleDir } from '../../bench/opa-bundle.ts';
-import { type CellResult, formatTable, median, summarise } from '../../bench/report.ts';
+import { type CellResult, failedCells, formatTable, median, summarise } from '../../bench/report.ts';
 import { BATCH_SIZE, buildScenarios } from '../../bench/scenarios.ts';
 import { mintToken } from '../../bench/systems.ts';
 import { envelopeOf } from '../../src/http/envelope.ts';
@@ -52,6 +52,15 @@ describe('bench report', () => {
     expect(row).toContain('1,500');
     expect(row).toContain('1.50×');
     expect(row).toContain('0.50×');
+  });
+
+  it('a strict run fails on any failed request or a cell that decided nothing', () => {
+    const ok = cell('verdict-sync-w1', 2, 1000, 1);
+    expect(failedCells(summarise([ok]))).toEqual([]);
+    expect(failedCells(summarise([cell('verdict-sync-w1', 1, 1000, 1)]))).toEqual([
+      'verdict-sync-w1/tool-call: 1 failed, 1000 decisions/s',
+    ]);
+    expect(failedCells(summarise([{ ...ok, decisionsPerSecond: 0 }]))).toHaveLength(1);
   });
 
   it('counts the CPU of Postgres processes (the audit write happens there too)', async () => {
