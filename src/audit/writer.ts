@@ -80,6 +80,8 @@ interface Entry {
   rows: DecisionRow[];
   /** Each row's JSON text, as the chain made it (sent to the database as it is). */
   json: string[];
+  /** performance.now() when it was enqueued: a batch closes batchMaxWaitMs after its first entry. */
+  at: number;
   resolve(): void;
   reject(err: unknown): void;
 }
@@ -172,7 +174,7 @@ export class AuditWriter implements DecisionRecorder {
     if (this.closing) throw new AuditClosedError('the audit writer is closed');
     this.loop ??= this.run();
     const done = new Promise<void>((resolve, reject) => {
-      const entry: Entry = { records, rows: [], json: [], resolve, reject };
+      const entry: Entry = { records, rows: [], json: [], at: performance.now(), resolve, reject };
       this.chainUp([entry]);
       this.queue.push(entry);
       this.pending += records.length;
@@ -271,9 +273,12 @@ export class AuditWriter implements DecisionRecorder {
         await this.sleep(this.spool.backlogBytes > 0 ? retryMs : 60_000);
         continue;
       }
-      // Group commit: give the batch batchMaxWaitMs to fill unless it already is full.
-      if (this.pending < this.options.batchMaxRecords && this.options.batchMaxWaitMs > 0 && !this.closing) {
-        await this.sleep(this.options.batchMaxWaitMs);
+      // Group commit: a batch closes batchMaxWaitMs after its first record, or when full. Under load
+      // the first record has waited through the previous commit already, so the batch goes at once
+      // (waiting again would add the linger to every commit cycle: bench/README.md, ADR 0005).
+      const lingerMs = this.queue[0]!.at + this.options.batchMaxWaitMs - performance.now();
+      if (this.pending < this.options.batchMaxRecords && lingerMs >= 1 && !this.closing) {
+        await this.sleep(lingerMs);
       }
       const batch: Entry[] = [];
       let size = 0;

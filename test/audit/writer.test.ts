@@ -243,6 +243,33 @@ describe('AuditWriter behind the decision API (real Postgres)', () => {
     expect((await verifyChains(test.db)).ok).toBe(true);
   });
 
+  it('closes a batch batchMaxWaitMs after its first record: what queued during a commit goes at once', async () => {
+    const db = new SwitchableDatabase(test.db);
+    let open!: () => void;
+    db.gate = new Promise((resolve) => {
+      open = resolve;
+    });
+    const lingerMs = 400;
+    const writer = testWriter(db, { batchMaxWaitMs: lingerMs });
+    await writer.start();
+    const started = performance.now();
+    const first = writer.record(decisionRecords(1)).then(() => performance.now());
+    // An idle writer lingers for the batch to fill; then the commit waits at the gate.
+    await until(() => performance.now() - started > lingerMs + 50);
+    const second = writer.record(decisionRecords(1, 1)).then(() => performance.now());
+    // The second record has now been queued for longer than the linger, behind the first commit.
+    await new Promise((r) => setTimeout(r, lingerMs + 50));
+    const opened = performance.now();
+    db.gate = null;
+    open();
+    expect((await first) - started).toBeGreaterThanOrEqual(lingerMs - 5);
+    // Waiting a second linger here would put it at >= opened + lingerMs.
+    expect((await second) - opened).toBeLessThan(lingerMs * 0.6);
+    expect(writer.stats().batches).toBe(2);
+    await writer.close();
+    expect(await rowCount()).toBe(2);
+  });
+
   it('in async mode answers before the commit, and close() flushes the queue', async () => {
     const db = new SwitchableDatabase(test.db);
     let open!: () => void;
