@@ -49,6 +49,55 @@ const RECYCLE_MEMORY_BYTES = 64 * 1024 * 1024;
 const MEMORY = { initial: 5, maximum: 4096 }; // 64 KiB pages: 320 KiB initial, 256 MiB cap
 
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const WASM_PAGE_BYTES = 64 * 1024;
+
+/**
+ * What the direct `opa_eval` call below reads from the SDK's LoadedPolicy (opa-wasm 1.10, pinned).
+ * test/engine/engine.test.ts evaluates through it, so an SDK that renamed these fails there.
+ */
+interface PolicyInternals {
+  minorVersion: number;
+  mem: WebAssembly.Memory;
+  wasmInstance: WebAssembly.Instance;
+  dataAddr: number;
+  dataHeapPtr: number;
+  entrypoints: Record<string, number>;
+}
+
+type OpaEval = (
+  reserved: number,
+  entrypoint: number,
+  data: number,
+  input: number,
+  inputLength: number,
+  heap: number,
+  format: number,
+) => number;
+
+/**
+ * One evaluation through OPA's single-call ABI (1.2+), as the SDK's `evaluate` does, minus its
+ * per-call costs: the input text is encoded straight into linear memory (no intermediate buffer),
+ * the result's end is found with a native scan, and one TextDecoder serves every call. Returns the
+ * result set (`[{result}]`, empty when undefined). Throws what the module throws.
+ */
+function evaluateDirect(policy: PolicyInternals, entrypoint: number, inputJson: string | undefined): unknown {
+  let inputAddr = 0;
+  let inputLength = 0;
+  if (inputJson !== undefined) {
+    inputAddr = policy.dataHeapPtr;
+    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
+    const room = inputJson.length * 3;
+    const missing = inputAddr + room - policy.mem.buffer.byteLength;
+    if (missing > 0) policy.mem.grow(Math.ceil(missing / WASM_PAGE_BYTES));
+    inputLength = encoder.encodeInto(inputJson, new Uint8Array(policy.mem.buffer, inputAddr, room)).written;
+  }
+  const opaEval = policy.wasmInstance.exports.opa_eval as OpaEval;
+  const resultAddr = opaEval(0, entrypoint, policy.dataAddr, inputAddr, inputLength, inputAddr + inputLength, 0);
+  const memory = new Uint8Array(policy.mem.buffer);
+  const end = memory.indexOf(0, resultAddr);
+  return JSON.parse(decoder.decode(memory.subarray(resultAddr, end)));
+}
 
 function walk(value: unknown, segments: string[]): unknown {
   let node = value;
@@ -140,8 +189,15 @@ export class PolicyEngine {
     }
     let evaluation: Evaluation;
     try {
-      const input = inputJson === undefined ? undefined : (encoder.encode(inputJson).buffer as ArrayBuffer);
-      const resultSet = this.policy.evaluate(input, entrypoint) as { result: unknown }[] | undefined;
+      const internals = this.policy as unknown as PolicyInternals;
+      const resultSet = (
+        internals.minorVersion >= 2
+          ? evaluateDirect(internals, internals.entrypoints[entrypoint]!, inputJson)
+          : this.policy.evaluate(
+              inputJson === undefined ? undefined : (encoder.encode(inputJson).buffer as ArrayBuffer),
+              entrypoint,
+            )
+      ) as { result: unknown }[] | undefined;
       const defined = Array.isArray(resultSet) && resultSet.length > 0;
       evaluation = {
         defined,

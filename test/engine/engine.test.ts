@@ -46,6 +46,17 @@ describe('PolicyEngine', () => {
     expect(evaluation.value).toBe(input);
   });
 
+  it('grows linear memory for a large multi-byte input and hands it over byte-exact', () => {
+    const before = engine.memoryBytes;
+    // 3- and 4-byte UTF-8 sequences, ~2 MiB of input: far beyond the initial 320 KiB of memory.
+    const input = { text: '€𝄞é'.repeat(200_000), n: [1, 2.5, -3] };
+    const evaluation = engine.evaluate('verdict/echo', input);
+    expect(evaluation.error).toBeNull();
+    expect(evaluation.value).toEqual(input);
+    expect(engine.memoryBytes).toBeGreaterThan(before);
+    expect(engine.evaluate('verdict/echo', { small: 'ü' }).value).toEqual({ small: 'ü' });
+  });
+
   it('reports an undefined result as not defined', () => {
     const evaluation = engine.evaluate('verdict/never', {});
     expect(evaluation).toMatchObject({ defined: false, value: undefined, error: null });
