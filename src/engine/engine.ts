@@ -93,7 +93,9 @@ function evaluateDirect(policy: PolicyInternals, entrypoint: number, inputJson: 
     inputLength = encoder.encodeInto(inputJson, new Uint8Array(policy.mem.buffer, inputAddr, room)).written;
   }
   const opaEval = policy.wasmInstance.exports.opa_eval as OpaEval;
-  const resultAddr = opaEval(0, entrypoint, policy.dataAddr, inputAddr, inputLength, inputAddr + inputLength, 0);
+  // The heap starts right after the input; format 0 asks for the result set as JSON text.
+  const heap = inputAddr + inputLength;
+  const resultAddr = opaEval(0, entrypoint, policy.dataAddr, inputAddr, inputLength, heap, 0);
   const memory = new Uint8Array(policy.mem.buffer);
   const end = memory.indexOf(0, resultAddr);
   return JSON.parse(decoder.decode(memory.subarray(resultAddr, end)));
