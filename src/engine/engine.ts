@@ -82,6 +82,7 @@ type OpaEval = (
  * result set (`[{result}]`, empty when undefined). Throws what the module throws.
  */
 function evaluateDirect(policy: PolicyInternals, entrypoint: number, inputJson: string | undefined): unknown {
+  // The input goes where the heap starts (after the data); address 0 means no input.
   let inputAddr = 0;
   let inputLength = 0;
   if (inputJson !== undefined) {
@@ -93,8 +94,8 @@ function evaluateDirect(policy: PolicyInternals, entrypoint: number, inputJson: 
     inputLength = encoder.encodeInto(inputJson, new Uint8Array(policy.mem.buffer, inputAddr, room)).written;
   }
   const opaEval = policy.wasmInstance.exports.opa_eval as OpaEval;
-  // The heap starts right after the input; format 0 asks for the result set as JSON text.
-  const heap = inputAddr + inputLength;
+  // Evaluation allocates after the input; format 0 asks for the result set as JSON text.
+  const heap = policy.dataHeapPtr + inputLength;
   const resultAddr = opaEval(0, entrypoint, policy.dataAddr, inputAddr, inputLength, heap, 0);
   const memory = new Uint8Array(policy.mem.buffer);
   const end = memory.indexOf(0, resultAddr);

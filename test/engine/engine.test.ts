@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { rfc3339Nanos, VERDICT_BUILTINS } from '../../src/engine/builtins.ts';
 import { BundleError, parseBundle } from '../../src/engine/bundle.ts';
 import { PolicyEngine } from '../../src/engine/engine.ts';
-import { contractFixtureBundle } from '../support/bundle.ts';
+import { contractFixtureBundle, DEFAULT_BUNDLE } from '../support/bundle.ts';
+import { generateEnvelopes } from '../support/envelopes.ts';
 
 const bytes = () => readFileSync(contractFixtureBundle());
 
@@ -55,6 +56,21 @@ describe('PolicyEngine', () => {
     expect(evaluation.value).toEqual(input);
     expect(engine.memoryBytes).toBeGreaterThan(before);
     expect(engine.evaluate('verdict/echo', { small: 'ü' }).value).toEqual({ small: 'ü' });
+  });
+
+  it('an evaluation without input leaves the module intact for the next ones', () => {
+    // The default bundle's policies read data.json; a heap misplaced by an input-less call would
+    // overwrite the module's memory and change later answers.
+    const policy = PolicyEngine.fromBundle(parseBundle(readFileSync(DEFAULT_BUNDLE)));
+    const inputs = generateEnvelopes(40, 7).map((e) => JSON.stringify({ ...e, now: '2026-11-26T12:00:00Z' }));
+    const answers = () => inputs.map((json) => JSON.stringify(policy.evaluateJson('verdict/decision', json)));
+    const before = answers();
+    for (let i = 0; i < 5; i++) {
+      expect(policy.evaluateJson('verdict/decision', undefined).error).toBeNull();
+    }
+    expect(answers()).toEqual(before);
+    expect(before.some((a) => a.includes('"allow":true'))).toBe(true);
+    expect(before.some((a) => a.includes('"allow":false'))).toBe(true);
   });
 
   it('reports an undefined result as not defined', () => {
