@@ -1,4 +1,5 @@
 /** Statistics and the printed table of a benchmark run; pure functions, unit-tested. */
+import type { MicroResult } from './engine-micro.ts';
 
 /** One measured cell: one system, one scenario, one round. */
 export interface CellResult {
@@ -35,6 +36,26 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * The engine floor over rounds: the median µs/eval per measurement. The runner measures it at the
+ * start of every round, next to the HTTP cells it is compared with, because a shared host's speed
+ * drifts (by 40% within an hour on session 3's machine) and a single measurement at the start
+ * would skew every overhead ratio the same way.
+ */
+export function medianMicro(rounds: MicroResult[][]): MicroResult[] {
+  const names = [...new Set(rounds.flat().map((m) => m.name))];
+  return names.map((name) => {
+    const of = rounds.flat().filter((m) => m.name === name);
+    const microsPerEval = median(of.map((m) => m.microsPerEval));
+    return {
+      name,
+      evaluations: of.reduce((sum, m) => sum + m.evaluations, 0),
+      perSecond: 1e6 / microsPerEval,
+      microsPerEval,
+    };
+  });
 }
 
 /** Medians per (system, scenario) over rounds; failures are summed, peak RSS is the maximum. */

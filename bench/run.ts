@@ -23,7 +23,14 @@ import type { MicroResult } from './engine-micro.ts';
 import { loadInputs } from './inputs.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
 import { opaServerBundleDir } from './opa-bundle.ts';
-import { type CellResult, type CellSummary, failedCells, formatTable, summarise } from './report.ts';
+import {
+  type CellResult,
+  type CellSummary,
+  failedCells,
+  formatTable,
+  medianMicro,
+  summarise,
+} from './report.ts';
 import { buildScenarios, type Scenario } from './scenarios.ts';
 import {
   BENCH_CALLER,
@@ -343,10 +350,7 @@ async function main(): Promise<void> {
   );
   console.log(`inputs: ${inputs.source}; systems: ${opts.systems.map((s) => s.id).join(', ')}`);
 
-  console.log('engine micro-benchmark (the floor)...');
-  const micro = await runMicroInChild(bundlePath, opts.quick ? 1 : 3);
-  for (const m of micro)
-    console.log(`  ${m.name.padEnd(20)} ${m.microsPerEval.toFixed(1).padStart(8)} µs/eval`);
+  const microRounds: MicroResult[][] = [];
 
   const env: SystemEnv = {
     bundlePath,
@@ -361,6 +365,13 @@ async function main(): Promise<void> {
   await withDatabase(opts.databaseUrl, 'verdict_bench_http', opts.keepDatabase, async (databaseUrl) => {
     env.databaseUrl = databaseUrl;
     for (let round = 1; round <= opts.rounds; round++) {
+      // The floor is measured in every round, next to the cells it is compared with (medianMicro).
+      const micro = await runMicroInChild(bundlePath, opts.quick ? 1 : 3);
+      microRounds.push(micro);
+      console.log(
+        `  round ${round} engine floor (in-process): ` +
+          micro.map((m) => `${m.name} ${m.microsPerEval.toFixed(1)} µs`).join(', '),
+      );
       const offered = new Map<string, number>();
       for (const system of opts.systems) {
         const running = await startSystem(system, env);
@@ -392,6 +403,10 @@ async function main(): Promise<void> {
   });
 
   const summaries = summarise(cells);
+  const micro = medianMicro(microRounds);
+  console.log('\nengine floor (in-process, median over rounds):');
+  for (const m of micro)
+    console.log(`  ${m.name.padEnd(20)} ${m.microsPerEval.toFixed(1).padStart(8)} µs/eval`);
   const goals = targets(summaries, micro);
   console.log(formatTable(summaries, BASELINE));
   console.log('\ntargets (Verdict sync audit vs OPA with decision logs off):');
@@ -419,6 +434,7 @@ async function main(): Promise<void> {
     options: { ...opts, systems: opts.systems.map((s) => s.id) },
     inputs: { source: inputs.source, toolCalls: inputs.toolCalls.length, releases: inputs.releases.length },
     micro,
+    microRounds,
     summaries,
     targets: goals,
     cells,

@@ -3,7 +3,14 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadInputs } from '../../bench/inputs.ts';
 import { opaServerBundleDir } from '../../bench/opa-bundle.ts';
-import { type CellResult, failedCells, formatTable, median, summarise } from '../../bench/report.ts';
+import {
+  type CellResult,
+  failedCells,
+  formatTable,
+  median,
+  medianMicro,
+  summarise,
+} from '../../bench/report.ts';
 import { BATCH_SIZE, buildScenarios } from '../../bench/scenarios.ts';
 import { mintToken } from '../../bench/systems.ts';
 import { envelopeOf } from '../../src/http/envelope.ts';
@@ -41,6 +48,18 @@ describe('bench report', () => {
       peakRssBytes: 3 * 1024 * 1024,
     });
     expect(opa!.latencyMs.p99).toBe(4);
+  });
+
+  it('takes the engine floor as the median of the per-round measurements', () => {
+    const round = (policy: number, mask: number) => [
+      { name: 'tool-call policy', evaluations: 100, perSecond: 1e6 / policy, microsPerEval: policy },
+      { name: 'tool-call mask', evaluations: 100, perSecond: 1e6 / mask, microsPerEval: mask },
+    ];
+    const floor = medianMicro([round(40, 10), round(20, 30), round(25, 12)]);
+    expect(floor).toEqual([
+      { name: 'tool-call policy', evaluations: 300, perSecond: 1e6 / 25, microsPerEval: 25 },
+      { name: 'tool-call mask', evaluations: 300, perSecond: 1e6 / 12, microsPerEval: 12 },
+    ]);
   });
 
   it('prints Verdict/OPA ratios for throughput and p99', () => {
