@@ -117,7 +117,11 @@ class LazyChild {
   }
 
   private real(): FastifyBaseLogger {
-    this.made ??= this.parent.child(this.bindings, this.options);
+    if (!this.made) {
+      // A lazy parent makes its own child first, so the bindings nest as pino's would.
+      const parent = this.parent instanceof LazyChild ? this.parent.real() : this.parent;
+      this.made = parent.child(this.bindings, this.options);
+    }
     return this.made;
   }
 
@@ -131,8 +135,12 @@ class LazyChild {
   set level(level: string) {
     this.real().level = level;
   }
-  child(bindings: Bindings, options?: ChildLoggerOptions): FastifyBaseLogger {
-    return this.real().child(bindings, options);
+  /**
+   * Lazy too: every request with a traceparent gets a trace_id child (src/observability/http.ts),
+   * which would otherwise make both loggers for a request that never logs.
+   */
+  child(bindings: Bindings, options: ChildLoggerOptions = {}): FastifyBaseLogger {
+    return lazyChildLogger.call(null, this as unknown as FastifyBaseLogger, bindings, options);
   }
   isLevelEnabled(level: string): boolean {
     return logEnabled(this.made ?? this.parent, level);

@@ -50,6 +50,18 @@ describe('per-request logger', () => {
     expect(lines[2]!.trace_id).toBe('t');
   });
 
+  it('keeps a child of the request logger (the trace_id child) lazy as well', () => {
+    const quiet = capture('warn');
+    const nested = lazyChildLogger
+      .call(null, quiet.logger, { request_id: 'r4' }, {})
+      .child({ trace_id: 't4' });
+    nested.info('dropped');
+    expect(logEnabled(nested, 'info')).toBe(false);
+    expect(quiet.children()).toBe(0);
+    nested.error('kept');
+    expect(quiet.lines.map((l) => [l.msg, l.request_id, l.trace_id])).toEqual([['kept', 'r4', 't4']]);
+  });
+
   it('gives a route with its own log level the real child at once', () => {
     const { logger, lines } = capture('warn');
     const log = lazyChildLogger.call(null, logger, { request_id: 'r3' }, { level: 'debug' });
