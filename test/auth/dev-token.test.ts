@@ -9,6 +9,7 @@ import { DEV_SECRET_FILE, loadOrCreateDevSecret, resolveStartupKeys } from '../.
 import { KeySourceError } from '../../src/auth/keys.ts';
 import { resolveConfig } from '../../src/config/index.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
+import { freePort } from '../support/net.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -108,7 +109,7 @@ describe('service start (src/main.ts)', () => {
 
   it('embedded mode prints a curl-ready dev token that works; npm run token mints from the same secret', async () => {
     const dir = scratch();
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await freePort();
     const start = async () => {
       const child = spawn(process.execPath, ['src/main.ts'], {
         cwd: root,
