@@ -1,5 +1,15 @@
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseBundle } from '../src/engine/bundle.ts';
@@ -33,14 +43,24 @@ export function opaServerBundleDir(bundlePath: string): string {
   const hash = createHash('sha256').update(bundle.digest);
   for (const file of sources) hash.update(file).update(readFileSync(path.join(policiesDir, file)));
   const dir = path.join(tmpdir(), `verdict-bench-opa-bundle-${hash.digest('hex').slice(0, 16)}`);
-  rmSync(dir, { recursive: true, force: true });
+  // NOTE: the directory is named by its content and appears whole or not at all (written aside,
+  // then renamed), so runs and test files sharing it never see it half written or deleted.
+  if (existsSync(path.join(dir, '.manifest'))) return dir;
+  const staging = mkdtempSync(`${dir}.staging-`);
   for (const file of sources) {
-    mkdirSync(path.dirname(path.join(dir, 'policies', file)), { recursive: true });
-    copyFileSync(path.join(policiesDir, file), path.join(dir, 'policies', file));
+    mkdirSync(path.dirname(path.join(staging, 'policies', file)), { recursive: true });
+    copyFileSync(path.join(policiesDir, file), path.join(staging, 'policies', file));
   }
-  writeFileSync(path.join(dir, 'data.json'), JSON.stringify(bundle.data));
+  writeFileSync(path.join(staging, 'data.json'), JSON.stringify(bundle.data));
   const manifest: Record<string, unknown> = { revision: bundle.revision };
   if (bundle.manifest.roots) manifest.roots = bundle.manifest.roots;
-  writeFileSync(path.join(dir, '.manifest'), JSON.stringify(manifest));
+  writeFileSync(path.join(staging, '.manifest'), JSON.stringify(manifest));
+  try {
+    renameSync(staging, dir);
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    // Another process renamed the same content into place first.
+    if (!existsSync(path.join(dir, '.manifest'))) throw err;
+  }
   return dir;
 }

@@ -72,8 +72,12 @@ describe('keyset pagination while decisions keep arriving', () => {
       pages += 1;
       // Make sure decisions really arrive mid-walk, however busy the machine is.
       while (pages === 10 && during.length < 14) await new Promise((resolve) => setTimeout(resolve, 5));
-      // Stop writing part-way through so that the walk can reach the end.
-      if (pages === 25) writing = false;
+      // Stop writing part-way through so that the walk can reach the end, and let the write in
+      // flight commit first: its record must then be found by the rest of the walk.
+      if (pages === 25) {
+        writing = false;
+        await writer;
+      }
       if (!body.has_more) break;
       cursor = body.next_cursor;
     }

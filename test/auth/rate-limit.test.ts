@@ -97,8 +97,19 @@ describe('rate limiting per caller', () => {
       apps.push(two.app);
       const t1 = one.token(['decisions:evaluate'], { sub: 'carol' });
       const t2 = two.token(['decisions:evaluate'], { sub: 'carol' });
-      // Wait for both Redis connections (the limiter lets requests through while disconnected).
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Wait until each replica's limiter counts in Redis (while disconnected it lets requests
+      // through uncounted): a request of a warm-up caller until that caller's key appears.
+      const counting = async (replica: typeof one, sub: string) => {
+        const token = replica.token(['decisions:evaluate'], { sub });
+        const deadline = Date.now() + 10_000;
+        while ((await probe.keys(`${nameSpace}*sub:${sub}*`)).length === 0) {
+          if (Date.now() > deadline) throw new Error(`the limiter of ${sub} never reached Redis`);
+          await decide(replica.app, token);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      await counting(one, 'warm-up-one');
+      await counting(two, 'warm-up-two');
       expect((await decide(one.app, t1)).statusCode).toBe(200);
       expect((await decide(two.app, t2)).statusCode).toBe(200);
       expect((await decide(one.app, t1)).statusCode).toBe(200);

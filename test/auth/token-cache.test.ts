@@ -29,10 +29,11 @@ const decide = (bearer: string) =>
 
 describe('verified-token cache', () => {
   it('serves a token again from the cache, and refuses it once it has expired', async () => {
-    const shortLived = token(['decisions:evaluate'], { ttlSeconds: 2 });
+    // exp is whole seconds: a 4 s token lives 3-4 s, time enough for the first two requests.
+    const shortLived = token(['decisions:evaluate'], { ttlSeconds: 4 });
     expect((await decide(shortLived)).statusCode).toBe(200);
     expect((await decide(shortLived)).statusCode).toBe(200);
-    await new Promise((resolve) => setTimeout(resolve, 3_100));
+    await new Promise((resolve) => setTimeout(resolve, 5_100));
     const late = await decide(shortLived);
     expect(late.statusCode).toBe(401);
     expect(late.json().code).toBe('token_expired');

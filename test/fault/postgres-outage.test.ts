@@ -52,8 +52,10 @@ describe('Postgres outage under load (real server, real database stop/start)', (
     const secret = randomBytes(32).toString('base64url');
     service = spawn(process.execPath, ['src/main.ts'], {
       cwd: root,
+      // Only what the service needs: the host's REDIS_URL, JWT_* or VERDICT_* must not leak in.
       env: {
-        ...process.env,
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? tmpdir(),
         DATABASE_URL: postgres.url,
         VERDICT_DATA_DIR: dataDir,
         VERDICT_BUNDLE: contractFixtureBundle(),
@@ -62,6 +64,8 @@ describe('Postgres outage under load (real server, real database stop/start)', (
         JWT_SECRET: secret,
         LOG_LEVEL: 'warn',
         VERDICT_RATE_LIMIT_MAX: '100000000',
+        // A starved process would answer 503 overloaded, which this test counts as refused.
+        VERDICT_SHED_EVENT_LOOP_DELAY_MS: '0',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

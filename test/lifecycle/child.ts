@@ -63,7 +63,8 @@ export async function startService(env: Record<string, string>): Promise<ChildSe
   });
   child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    // 'close', not 'exit': stdout may still hold the last log lines when the process has exited.
+    child.once('close', (code, signal) => resolve({ code, signal })),
   );
   const token = mintToken(CHILD_JWT_SECRET, { sub: 'lifecycle-test', scopes: ['decisions:evaluate'] });
   const service: ChildService = { process: child, port, dataDir, logs, stderr, exited, token };

@@ -16,6 +16,8 @@ const timeOf = (logs: Record<string, unknown>[], msg: string): number => {
   return Date.parse(String(line!.time));
 };
 
+const DRAIN_MS = 3_000;
+
 describe('graceful shutdown of a real process (node src/main.ts)', () => {
   it('on SIGTERM during a burst: readiness turns false first, every accepted request completes with 200 and is committed, exit 0', async () => {
     const service = await startService({
@@ -25,8 +27,9 @@ describe('graceful shutdown of a real process (node src/main.ts)', () => {
       // shutdown flush can commit them.
       VERDICT_AUDIT_MODE: 'async',
       VERDICT_AUDIT_BATCH_WAIT_MS: '300',
-      // Long enough for the whole burst to be served on a busy 2-core machine while "not ready".
-      VERDICT_SHUTDOWN_DRAIN_MS: '1500',
+      // Long enough for the whole burst to be accepted and served on a busy 2-core machine while
+      // "not ready": a connection still in the accept queue when the listener closes is reset.
+      VERDICT_SHUTDOWN_DRAIN_MS: String(DRAIN_MS),
     });
     const burst = 100;
     const results = Array.from({ length: burst }, (_, i) =>
@@ -72,7 +75,11 @@ describe('graceful shutdown of a real process (node src/main.ts)', () => {
     // closes, then the audit recorder flushes, then exit 0.
     const { logs } = service;
     const closedAt = timeOf(logs, 'server closed; in-flight requests finished');
-    expect(closedAt - timeOf(logs, 'shutting down: readiness is now false')).toBeGreaterThanOrEqual(1_500);
+    // NOTE: the drain timer counts from the event loop's cached clock, which can lag the log line's
+    // Date.now() by the rest of a busy loop turn — hence the small allowance.
+    expect(closedAt - timeOf(logs, 'shutting down: readiness is now false')).toBeGreaterThanOrEqual(
+      DRAIN_MS - 50,
+    );
     const steps = logs.filter((l) => l.msg === 'closed');
     expect(steps.map((l) => l.step)).toEqual(['audit recorder', 'database']);
     expect(Date.parse(String(steps[0]!.time))).toBeGreaterThanOrEqual(closedAt);

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -23,7 +23,9 @@ export function buildFixtureBundle(name: string, entrypoints: string[]): string 
   const out = path.join(outDir, `${name}-${digest}.tar.gz`);
   if (existsSync(out)) return out;
   mkdirSync(outDir, { recursive: true });
-  const args = ['build', '-t', 'wasm', '--revision', `fixture-${name}-${digest}`, '-o', out];
+  // Built aside and renamed into place: test files running in parallel never read half a file.
+  const staging = `${out}.${process.pid}.tmp`;
+  const args = ['build', '-t', 'wasm', '--revision', `fixture-${name}-${digest}`, '-o', staging];
   for (const entrypoint of entrypoints) args.push('-e', entrypoint);
   args.push(dir);
   try {
@@ -32,6 +34,7 @@ export function buildFixtureBundle(name: string, entrypoints: string[]): string 
     const stderr = (err as { stderr?: Buffer }).stderr?.toString() ?? '';
     throw new Error(`opa build failed for fixture ${name} (is the OPA CLI on PATH? use npm test): ${stderr}`);
   }
+  renameSync(staging, out);
   return out;
 }
 
