@@ -82,6 +82,35 @@ describe('PolicyEngine', () => {
     expect(before.some((a) => a.includes('"allow":true'))).toBe(true);
   });
 
+  it('evaluates a module of ABI 1.0/1.1 through the SDK, with the same answers as the direct call', () => {
+    const inputs = [
+      ...generateEnvelopes(40, 11).map((e) => JSON.stringify({ ...e, now: '2026-11-26T12:00:00Z' })),
+      undefined,
+    ];
+    const answers = (policy: PolicyEngine, entrypoint: string, jsons: (string | undefined)[]) =>
+      jsons.map((json) => {
+        const { defined, value, error } = policy.evaluateJson(entrypoint, json);
+        return { defined, value, error };
+      });
+    const direct = PolicyEngine.fromBundle(parseBundle(readFileSync(DEFAULT_BUNDLE)));
+    const older = PolicyEngine.fromBundle(parseBundle(readFileSync(DEFAULT_BUNDLE)));
+    // White box: the pinned OPA only builds ABI 1.2+, so the older ABI is simulated by the version
+    // the engine reads; the SDK's multi-call evaluation works on every ABI version.
+    const sdk = (older as unknown as { policy: { minorVersion: number; evaluate: unknown } }).policy;
+    sdk.minorVersion = 1;
+    let sdkCalls = 0;
+    const evaluate = sdk.evaluate as (...args: unknown[]) => unknown;
+    sdk.evaluate = (...args: unknown[]) => {
+      sdkCalls += 1;
+      return evaluate.apply(sdk, args);
+    };
+    const expected = answers(direct, 'verdict/decision', inputs);
+    expect(answers(older, 'verdict/decision', inputs)).toEqual(expected);
+    expect(sdkCalls).toBe(inputs.length);
+    expect(expected.some((a) => (a.value as { allow?: boolean })?.allow === true)).toBe(true);
+    expect(expected.some((a) => (a.value as { allow?: boolean })?.allow === false)).toBe(true);
+  });
+
   it('reports an undefined result as not defined', () => {
     const evaluation = engine.evaluate('verdict/never', {});
     expect(evaluation).toMatchObject({ defined: false, value: undefined, error: null });
