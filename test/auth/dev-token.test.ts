@@ -10,6 +10,7 @@ import { KeySourceError } from '../../src/auth/keys.ts';
 import { resolveConfig } from '../../src/config/index.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { freePort } from '../support/net.ts';
+import { withForgedSignature } from '../support/tokens.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -167,11 +168,7 @@ describe('service start (src/main.ts)', () => {
     );
     // Same secret: accepted as a caller, refused on a route its scope does not cover.
     expect((await ask(stdout.trim())).status).toBe(403);
-    // The signature's first character changed: six whole bits of its first byte, so the copy can
-    // never decode to the same signature (trailing characters can: their low bits are padding).
-    const [head, body, signature] = token.split('.') as [string, string, string];
-    const forged = `${head}.${body}.${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`;
-    expect((await ask(forged)).status).toBe(401);
+    expect((await ask(withForgedSignature(token))).status).toBe(401);
     first.child.kill('SIGTERM');
     await new Promise((resolve) => first.child.once('exit', resolve));
   }, 90_000);
