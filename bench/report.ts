@@ -26,6 +26,12 @@ export interface CellResult {
   /** Non-2xx answers by status (503 = Verdict's load shedding), over both phases. */
   failures?: Record<string, number>;
   peakRssBytes: number;
+  /**
+   * The policy's evaluation time inside the server at saturation, in µs: the median of the
+   * `eval_micros` the service measures around every evaluation and stores in the decision record
+   * (systems that record to Postgres only). The engine floor is the same evaluation in a hot loop.
+   */
+  serverEvalMicros?: number;
 }
 
 /** The median over rounds of one system × scenario. */
@@ -83,6 +89,9 @@ export function summarise(cells: CellResult[]): CellSummary[] {
       },
       failed: group.reduce((sum, c) => sum + c.failed, 0),
       peakRssBytes: Math.max(...group.map((c) => c.peakRssBytes)),
+      ...(group.some((c) => c.serverEvalMicros !== undefined)
+        ? { serverEvalMicros: m((c) => c.serverEvalMicros ?? Number.NaN) }
+        : {}),
     };
   });
 }

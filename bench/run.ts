@@ -40,6 +40,7 @@ import {
   postgresCpuSecondsSince,
   postgresTicks,
   type RunningSystem,
+  recordedEvalMicros,
   type SystemEnv,
   type SystemSpec,
   sampleRss,
@@ -164,6 +165,7 @@ async function measureCell(
   offeredDecisions: number | null,
   round: number,
   workDir: string,
+  databaseUrl: string,
 ): Promise<CellResult> {
   const { requests, decisionsPerRequest } = requestsFor(scenario, running.spec);
   // A batch request carries 20 decisions: fewer connections keep the decisions in flight comparable.
@@ -173,17 +175,28 @@ async function measureCell(
   const rss = sampleRss(running.pid);
   const cpuBefore = cpuSeconds(running.pid);
   const pgBefore = postgresTicks();
+  const saturationStarted = Date.now();
   // Saturation: warm-up inside the same load process, then the measured window.
   const saturation = await load(
     { ...base, warmupSeconds: opts.warmupSeconds, durationSeconds: opts.seconds },
     workDir,
   );
+  const saturationEnded = new Date();
   const cpuUsed = cpuSeconds(running.pid) - cpuBefore;
   const pgCpuUsed = postgresCpuSecondsSince(pgBefore);
   const decisionsPerSecond = saturation.requestsPerSecond * decisionsPerRequest;
   // The CPU counter includes the warm-up; so does the request count it is divided by.
   const warmedRequests = saturation.ok * ((opts.warmupSeconds + saturation.seconds) / saturation.seconds);
   const cpuMicrosPerDecision = (cpuUsed * 1e6) / (warmedRequests * decisionsPerRequest);
+  // The decisions of the measured window (after the warm-up), for systems that record them.
+  const serverEvalMicros =
+    running.spec.kind === 'verdict' && running.spec.auditMode !== 'off'
+      ? await recordedEvalMicros(
+          databaseUrl,
+          new Date(saturationStarted + opts.warmupSeconds * 1000),
+          saturationEnded,
+        )
+      : undefined;
   const postgresCpuMicrosPerDecision = (pgCpuUsed * 1e6) / (warmedRequests * decisionsPerRequest);
   const offered = offeredDecisions ?? decisionsPerSecond * opts.loadFraction;
   const fixedCpuBefore = cpuSeconds(running.pid);
@@ -215,6 +228,7 @@ async function measureCell(
     failed: saturation.failed + fixed.failed,
     failures: nonSuccess(saturation, fixed),
     peakRssBytes: rss.stop(),
+    ...(serverEvalMicros !== undefined ? { serverEvalMicros } : {}),
   };
 }
 
@@ -309,6 +323,11 @@ function targets(summaries: CellSummary[], micro: MicroResult[]) {
     // At saturation, and at the fixed offered load (same rate for every system, none saturated).
     const breakdown = split(w1?.cpuMicrosPerDecision, floorCell?.cpuMicrosPerDecision);
     const breakdownAtLoad = split(w1?.fixedCpuMicrosPerDecision, floorCell?.fixedCpuMicrosPerDecision);
+    // The same ratio against the policy's evaluation time inside the server (the records'
+    // eval_micros), where it runs on caches the rest of the request has used: slower than in the
+    // floor's hot loop (bench/README.md, "What limits it").
+    const inServer = w1?.serverEvalMicros;
+    const overheadInServer = w1 && inServer ? (w1.cpuMicrosPerDecision - inServer) / inServer : Number.NaN;
     const overheadAtLoad =
       w1?.fixedCpuMicrosPerDecision !== undefined && policy
         ? (w1.fixedCpuMicrosPerDecision - policy) / policy
@@ -325,6 +344,8 @@ function targets(summaries: CellSummary[], micro: MicroResult[]) {
       overheadToEngineRatio: Number.isFinite(overhead) ? overhead : null,
       overheadMet: Number.isFinite(overhead) ? overhead <= 3 : null,
       breakdownMicrosPerDecision: breakdown,
+      serverEvalMicros: inServer ?? null,
+      overheadToServerEvalRatio: Number.isFinite(overheadInServer) ? overheadInServer : null,
       overheadToEngineRatioAtOfferedLoad: Number.isFinite(overheadAtLoad) ? overheadAtLoad : null,
       breakdownMicrosPerDecisionAtOfferedLoad: breakdownAtLoad,
     });
@@ -385,6 +406,7 @@ async function main(): Promise<void> {
               offered.get(scenario.name) ?? null,
               round,
               workDir,
+              databaseUrl,
             );
             if (system.id === BASELINE) offered.set(scenario.name, cell.offeredDecisionsPerSecond);
             cells.push(cell);
@@ -413,6 +435,13 @@ async function main(): Promise<void> {
   for (const t of goals) console.log(`  ${JSON.stringify(t)}`);
   const micros = (n: number) => `${n.toFixed(0)} µs`;
   for (const t of goals) {
+    if (typeof t.serverEvalMicros === 'number' && typeof t.engineMicrosPerEval === 'number') {
+      console.log(
+        `  ${t.scenario}: the policy inside verdict-sync-w1 (median eval_micros of its records) ` +
+          `${micros(t.serverEvalMicros)} per evaluation vs ${micros(t.engineMicrosPerEval)} in the hot loop; ` +
+          `overhead vs the in-server evaluation ${(t.overheadToServerEvalRatio as number).toFixed(1)}×`,
+      );
+    }
     for (const [when, key] of [
       ['at saturation', 'breakdownMicrosPerDecision'],
       ['at the offered load', 'breakdownMicrosPerDecisionAtOfferedLoad'],

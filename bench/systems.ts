@@ -301,3 +301,27 @@ export async function withDatabase<T>(
     await admin.end();
   }
 }
+
+/**
+ * The median `eval_micros` of the decisions a server recorded between `from` and `to`: the
+ * policy's evaluation time as the service measured it inside the server (src/decisions/service.ts
+ * times every evaluation and stores it in the record). Undefined when nothing was recorded.
+ */
+export async function recordedEvalMicros(
+  databaseUrl: string,
+  from: Date,
+  to: Date,
+): Promise<number | undefined> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ p50: number | null }>(
+      `SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY eval_micros) AS p50
+         FROM decision_log WHERE decided_at >= $1 AND decided_at < $2`,
+      [from, to],
+    );
+    return rows[0]?.p50 ?? undefined;
+  } finally {
+    await client.end();
+  }
+}

@@ -12,9 +12,13 @@ import {
   summarise,
 } from '../../bench/report.ts';
 import { BATCH_SIZE, buildScenarios } from '../../bench/scenarios.ts';
-import { mintToken } from '../../bench/systems.ts';
+import { mintToken, recordedEvalMicros } from '../../bench/systems.ts';
+import { Chain } from '../../src/audit/chain.ts';
 import { envelopeOf } from '../../src/http/envelope.ts';
+import { storeBatch } from '../../src/store/decision-log.ts';
+import { decisionRecord } from '../audit/records.support.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
+import { createTestDatabase } from '../support/database.ts';
 
 function cell(system: string, round: number, dps: number, p99: number): CellResult {
   return {
@@ -96,6 +100,36 @@ describe('bench report', () => {
     expect(table).toContain('PG µs/dec');
     expect(table).toContain('µs/dec@load');
     expect(table.split('\n').find((line) => line.startsWith('verdict-sync-w2'))).toMatch(/ 100 +40 +150 /);
+  });
+});
+
+describe('the policy inside the server', () => {
+  it('is the median eval_micros of the records in a window, and the median over rounds', async () => {
+    const test = await createTestDatabase('bench_eval_micros');
+    try {
+      const at = (second: number) => new Date(Date.UTC(2026, 10, 27, 12, 0, second));
+      const records = [
+        ...[10, 30, 20, 90, 40].map((evalMicros, i) =>
+          decisionRecord(i, { decidedAt: at(10 + i).toISOString(), evalMicros }),
+        ),
+        // Outside the window: the warm-up, and the next cell.
+        decisionRecord(9, { decidedAt: at(5).toISOString(), evalMicros: 5_000 }),
+        decisionRecord(8, { decidedAt: at(40).toISOString(), evalMicros: 5_000 }),
+      ];
+      const { rows, json } = new Chain('bench-test').appendJson(records);
+      await storeBatch(test.db, rows, json);
+      expect(await recordedEvalMicros(test.url, at(10), at(20))).toBe(30);
+      expect(await recordedEvalMicros(test.url, at(50), at(60))).toBeUndefined();
+    } finally {
+      await test.drop();
+    }
+    const rounds = [25, 70, 40].map((serverEvalMicros, i) => ({
+      ...cell('verdict-sync-w1', i + 1, 1000, 2),
+      serverEvalMicros,
+    }));
+    const [summary] = summarise(rounds);
+    expect(summary!.serverEvalMicros).toBe(40);
+    expect(summarise([cell('opa-off', 1, 1000, 2)])[0]).not.toHaveProperty('serverEvalMicros');
   });
 });
 
