@@ -73,6 +73,8 @@ export function summarise(cells: CellResult[]): CellSummary[] {
   }
   return [...groups.values()].map((group) => {
     const m = (f: (c: CellResult) => number) => median(group.map(f));
+    // Over the rounds that recorded decisions (a round that stored none has no value, not a zero).
+    const evalMicros = group.flatMap((c) => (c.serverEvalMicros === undefined ? [] : [c.serverEvalMicros]));
     return {
       system: group[0]!.system,
       scenario: group[0]!.scenario,
@@ -89,9 +91,7 @@ export function summarise(cells: CellResult[]): CellSummary[] {
       },
       failed: group.reduce((sum, c) => sum + c.failed, 0),
       peakRssBytes: Math.max(...group.map((c) => c.peakRssBytes)),
-      ...(group.some((c) => c.serverEvalMicros !== undefined)
-        ? { serverEvalMicros: m((c) => c.serverEvalMicros ?? Number.NaN) }
-        : {}),
+      ...(evalMicros.length > 0 ? { serverEvalMicros: median(evalMicros) } : {}),
     };
   });
 }

@@ -1,7 +1,7 @@
 /**
  * Verdict vs `opa run --server`: same machine, same bundle, same inputs, same run.
  *
- *   npm run bench                 # full run (3 rounds; ~15 min on 2 cores)
+ *   npm run bench                 # full run (3 rounds; ~20 min on 2 cores)
  *   npm run bench -- --quick      # smoke run (1 round, short phases; ~2 min)
  *   npm run bench -- --quick --strict --systems … --out <file>   # what CI runs: exit 1 on any failure
  *   npm run bench -- --rounds 5 --seconds 10 --systems opa-off,verdict-sync-w2 --scenarios tool-call

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -129,7 +130,25 @@ describe('the policy inside the server', () => {
     }));
     const [summary] = summarise(rounds);
     expect(summary!.serverEvalMicros).toBe(40);
+    // A round that recorded nothing is left out, not counted as a value.
+    expect(summarise([...rounds, cell('verdict-sync-w1', 4, 1000, 2)])[0]!.serverEvalMicros).toBe(40);
     expect(summarise([cell('opa-off', 1, 1000, 2)])[0]).not.toHaveProperty('serverEvalMicros');
+  });
+});
+
+describe('bench/engine-cold.ts', () => {
+  it('times the policy warm and after touching other memory, and prints both', () => {
+    const out = execFileSync(
+      process.execPath,
+      ['bench/engine-cold.ts', '--seconds', '0.2', '--touch-mb', '1'],
+      { cwd: path.resolve(import.meta.dirname, '../..'), encoding: 'utf8' },
+    );
+    const rounds = [...out.matchAll(/warm ([\d.]+) µs\/eval, cold ([\d.]+) µs\/eval/g)];
+    expect(rounds).toHaveLength(2);
+    for (const [, warm, cold] of rounds) {
+      expect(Number(warm)).toBeGreaterThan(0);
+      expect(Number(cold)).toBeGreaterThan(0);
+    }
   });
 });
 
