@@ -12,9 +12,9 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { v7 as uuidv7 } from 'uuid';
 import { Chain, DECISION_COLUMNS, type DecisionRow } from '../src/audit/chain.ts';
-import { storeBatch } from '../src/store/decision-log.ts';
+import { ensurePartitions } from '../src/audit/partitions.ts';
+import { storeBatch } from '../src/audit/writer.ts';
 import { migrate } from '../src/store/migrate.ts';
-import { ensurePartitions } from '../src/store/partitions.ts';
 import { PostgresDatabase } from '../src/store/postgres.ts';
 import { decisionRecord } from '../test/audit/records.support.ts';
 

@@ -7,11 +7,13 @@ import Fastify, {
   type FastifyServerOptions,
   LogController,
 } from 'fastify';
+import type { Redis } from 'ioredis';
 import { configuredKeySource, type KeySource } from './auth/keys.ts';
-import { type AuthEvents, type AuthOptions, authentication } from './auth/plugin.ts';
 import type { Config } from './config/index.ts';
-import type { ActivePolicy, DecisionService } from './decisions/service.ts';
+import type { DecisionService } from './decisions/service.ts';
+import type { ActivePolicy } from './engine/engine.ts';
 import { type AuditDeps, auditRoutes } from './http/audit-routes.ts';
+import { type AuthEvents, type AuthOptions, authentication } from './http/auth.ts';
 import { authzenRoutes } from './http/authzen-routes.ts';
 import { registerJsonBodyParser } from './http/body.ts';
 import { dataRoutes } from './http/data-routes.ts';
@@ -24,7 +26,7 @@ import { lazyChildLogger } from './observability/logging.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
 import { loadShedding } from './observability/overload.ts';
 
-/** Everything the HTTP layer needs, constructed by main (or by a test). */
+/** Everything the HTTP layer needs, constructed by the composition root (src/verdict.ts). */
 export interface AppDeps {
   config: Config;
   decisions: DecisionService;
@@ -38,6 +40,8 @@ export interface AppDeps {
    * mode. main resolves the embedded development secret (src/auth/dev-token.ts).
    */
   keys?: KeySource;
+  /** Redis shared by the replicas (the rate limiter's store); in-process when absent. */
+  redis?: Redis;
   /** Auth tuning for tests (JWKS refetch budget, rate-limit Redis prefix...). */
   authOverrides?: Partial<Pick<AuthOptions, 'jwks' | 'rateLimit'>>;
   /** Extra route plugins (audit, bundles...), registered after the core routes. */
@@ -52,7 +56,10 @@ export interface AppDeps {
 
 export type App = FastifyInstance;
 
-/** Builds the Fastify app. Used the same way by main and by tests (`app.inject`). */
+/**
+ * Builds the Fastify app from ready dependencies. Only the composition root (createVerdict) calls it,
+ * for main and for tests alike.
+ */
 export async function buildApp(deps: AppDeps): Promise<App> {
   const app = Fastify({
     logger: deps.logger ?? false,
@@ -87,7 +94,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     issuer: deps.config.jwt.issuer,
     audience: deps.config.jwt.audience,
     clockSkewSeconds: deps.config.jwt.clockSkewSeconds,
-    rateLimit: { ...deps.config.rateLimit, redisUrl: deps.config.redisUrl, ...deps.authOverrides?.rateLimit },
+    rateLimit: { ...deps.config.rateLimit, redis: deps.redis, ...deps.authOverrides?.rateLimit },
     jwks: deps.authOverrides?.jwks,
     events: authEvents,
   });

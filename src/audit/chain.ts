@@ -1,75 +1,13 @@
 import crypto from 'node:crypto';
+import { canonicalJson } from '../decisions/canonical-json.ts';
 import type { DecisionRecord } from '../decisions/types.ts';
-import { canonicalJson } from './canonical-json.ts';
+import { DECISION_COLUMNS, type DecisionRow } from './decision-log.ts';
+
+export type { DecisionRow } from './decision-log.ts';
+export { DECISION_COLUMNS, rowFromDatabase } from './decision-log.ts';
 
 /** The prev_hash of a chain's first record. */
 export const GENESIS_HASH = '0'.repeat(64);
-
-/**
- * One decision_log row exactly as stored, column by column. Every column except `hash` is hashed
- * (see chainHash); `decided_at` is the ISO-8601 string with milliseconds and `Z` that was hashed
- * (Postgres keeps microseconds, so the value reads back to the same string).
- */
-export interface DecisionRow {
-  id: string;
-  decided_at: string;
-  writer_id: string;
-  seq: number;
-  prev_hash: string;
-  hash: string;
-  surface: string;
-  caller_sub: string;
-  caller: unknown;
-  entrypoint: string;
-  bundle_revision: string;
-  bundle_digest: string;
-  subject_type: string | null;
-  subject_id: string | null;
-  action_name: string | null;
-  resource_type: string | null;
-  resource_id: string | null;
-  allow: boolean;
-  violated_controls: string[];
-  result: unknown;
-  input: unknown;
-  input_sha256: string;
-  exceptions: string[];
-  shadow: unknown;
-  eval_micros: number;
-  trace_id: string | null;
-  error: unknown;
-}
-
-/** The stored columns, in table order; the hash covers all of them but `hash`. */
-export const DECISION_COLUMNS = [
-  'id',
-  'decided_at',
-  'writer_id',
-  'seq',
-  'prev_hash',
-  'hash',
-  'surface',
-  'caller_sub',
-  'caller',
-  'entrypoint',
-  'bundle_revision',
-  'bundle_digest',
-  'subject_type',
-  'subject_id',
-  'action_name',
-  'resource_type',
-  'resource_id',
-  'allow',
-  'violated_controls',
-  'result',
-  'input',
-  'input_sha256',
-  'exceptions',
-  'shadow',
-  'eval_micros',
-  'trace_id',
-  'error',
-] as const satisfies readonly (keyof DecisionRow)[];
 
 /**
  * hash = hex(SHA-256(prev_hash ‖ RFC 8785 canonical JSON of every column but `hash`)).
@@ -251,17 +189,4 @@ export class Chain {
     }
     return { rows, json };
   }
-}
-
-/**
- * A decision_log row as `pg` or PGlite returns it, turned back into the DecisionRow that was hashed:
- * timestamptz comes back as a Date, bigint as a string.
- */
-export function rowFromDatabase(raw: Record<string, unknown>): DecisionRow {
-  const row = { ...raw } as Record<string, unknown>;
-  const at = raw.decided_at;
-  row.decided_at = at instanceof Date ? at.toISOString() : new Date(String(at)).toISOString();
-  row.seq = Number(raw.seq);
-  row.eval_micros = Number(raw.eval_micros);
-  return row as unknown as DecisionRow;
 }

@@ -1,9 +1,7 @@
 /**
  * Reading the decision log: search filters, keyset pagination, one record by id.
  *
- * All SQL is built here by pure functions returning `{text, values}` (pg-boss style): values are
- * always parameters, the only identifiers are the constant column names below. The same statements
- * run on Postgres and on PGlite.
+ * The statements themselves are built in ./decision-log.ts, the decision log's one home for SQL.
  *
  * Order: ascending by (decided_at, id). Ids are UUIDv7 and the primary key is (decided_at, id), so
  * the pair is unique and totally ordered; a page resumes strictly after the last pair it returned,
@@ -11,39 +9,26 @@
  * order in which records become final: a row committed before the first page was read can never
  * fall behind a cursor, so a walk from the start misses none of them (see docs/api-audit.md).
  */
-import type { Queryable, Sql } from '../store/types.ts';
-import type { DecisionRow } from './chain.ts';
+import type { Queryable } from '../store/types.ts';
+import {
+  CONTROL_WALK_ROWS,
+  type Cursor,
+  controlIndexSql,
+  controlWalkSql,
+  type DecisionFilter,
+  type DecisionRow,
+  decisionByIdSql,
+  searchDecisionsSql,
+} from './decision-log.ts';
+
+export type { Cursor, DecisionFilter } from './decision-log.ts';
+export { CONTROL_WALK_ROWS, controlIndexSql, controlWalkSql, decisionByIdSql, searchDecisionsSql };
 
 /**
  * One decision-log row as the auditor API shows it: the stored columns under their own names
  * (`decided_at` in ISO-8601 UTC, with microseconds when the stored time has them).
  */
 export type StoredDecision = DecisionRow;
-
-/** What a search narrows on; every field is optional and they combine with AND. */
-export interface DecisionFilter {
-  /** Inclusive lower bound on decided_at (ISO-8601). */
-  from?: string;
-  /** Exclusive upper bound on decided_at (ISO-8601). */
-  to?: string;
-  callerSub?: string;
-  subjectType?: string;
-  subjectId?: string;
-  actionName?: string;
-  resourceType?: string;
-  resourceId?: string;
-  allow?: boolean;
-  entrypoint?: string;
-  revision?: string;
-  /** A control id that must be among the record's violated controls. */
-  control?: string;
-}
-
-/** A position in the (decided_at, id) order: the last record a page returned. */
-export interface Cursor {
-  decidedAt: string;
-  id: string;
-}
 
 /** A search request that failed validation; `code` is stable and `parameter` names the culprit. */
 export class AuditQueryError extends Error {
@@ -183,113 +168,6 @@ export function parsePage(params: Pick<DecisionSearchParams, 'limit' | 'cursor'>
     }
   }
   return { limit, after: params.cursor === undefined ? null : decodeCursor(params.cursor) };
-}
-
-// NOTE: decided_at is read as text in UTC with microseconds, so that a cursor carries the stored
-// time exactly (a JS Date would round to milliseconds and could skip or repeat rows at a boundary).
-const SELECT_COLUMNS = `id::text AS id,
-  to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS decided_at,
-  surface, caller_sub, caller, entrypoint, bundle_revision, bundle_digest,
-  subject_type, subject_id, action_name, resource_type, resource_id, allow, violated_controls,
-  result, input, input_sha256, exceptions, shadow, eval_micros, trace_id, error,
-  writer_id, seq::text AS seq, prev_hash, hash`;
-
-function conditions(filter: DecisionFilter, after: Cursor | null): { where: string; values: unknown[] } {
-  const values: unknown[] = [];
-  const clauses: string[] = [];
-  const param = (value: unknown) => {
-    values.push(value);
-    return `$${values.length}`;
-  };
-  if (filter.from !== undefined) clauses.push(`decided_at >= ${param(filter.from)}::timestamptz`);
-  if (filter.to !== undefined) clauses.push(`decided_at < ${param(filter.to)}::timestamptz`);
-  const equalities: [keyof DecisionFilter, string][] = [
-    ['callerSub', 'caller_sub'],
-    ['subjectType', 'subject_type'],
-    ['subjectId', 'subject_id'],
-    ['actionName', 'action_name'],
-    ['resourceType', 'resource_type'],
-    ['resourceId', 'resource_id'],
-    ['allow', 'allow'],
-    ['entrypoint', 'entrypoint'],
-    ['revision', 'bundle_revision'],
-  ];
-  for (const [field, column] of equalities) {
-    const value = filter[field];
-    if (value !== undefined) clauses.push(`${column} = ${param(value)}`);
-  }
-  if (filter.control !== undefined) {
-    clauses.push(`violated_controls @> ARRAY[${param(filter.control)}::text]`);
-  }
-  if (after) {
-    const at = param(after.decidedAt);
-    const id = param(after.id);
-    // The plain `decided_at >=` duplicates the row comparison so that the planner can prune
-    // partitions and bound the index scan; the row comparison alone does neither.
-    clauses.push(`decided_at >= ${at}::timestamptz`, `(decided_at, id) > (${at}::timestamptz, ${id}::uuid)`);
-  }
-  return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', values };
-}
-
-/** The page of records after `after` (or from the start) matching `filter`, oldest first. */
-export function searchDecisionsSql(filter: DecisionFilter, after: Cursor | null, limit: number): Sql {
-  const { where, values } = conditions(filter, after);
-  values.push(limit);
-  return {
-    // NOTE: ORDER BY names the table's columns (d.): bare names would mean the text aliases of
-    // SELECT_COLUMNS, which sort the same but cannot use an index, so every page would sort the table.
-    text: `SELECT ${SELECT_COLUMNS} FROM decision_log d ${where} ORDER BY d.decided_at, d.id LIMIT $${values.length}`,
-    values,
-  };
-}
-
-/** How many records, in time order, a control search examines before it asks the GIN index. */
-export const CONTROL_WALK_ROWS = 20_000;
-
-/**
- * Control search, step 1: the matching records among the next `walk` records (in time order) that
- * match the other filters. Cheap whatever the control: it reads at most `walk` rows.
- */
-export function controlWalkSql(
-  filter: DecisionFilter,
-  after: Cursor | null,
-  limit: number,
-  walk: number,
-): Sql {
-  const { control, ...others } = filter;
-  const { where, values } = conditions(others, after);
-  values.push(walk);
-  const walkParam = `$${values.length}`;
-  values.push(control);
-  const controlParam = `$${values.length}`;
-  values.push(limit);
-  return {
-    text: `SELECT ${SELECT_COLUMNS} FROM (
-             SELECT * FROM decision_log d ${where} ORDER BY d.decided_at, d.id LIMIT ${walkParam}
-           ) d WHERE d.violated_controls @> ARRAY[${controlParam}::text]
-           ORDER BY d.decided_at, d.id LIMIT $${values.length}`,
-    values,
-  };
-}
-
-/**
- * Control search, step 2: the matching records through the GIN index on violated_controls. The
- * ORDER BY is on an expression on purpose, so that the planner cannot choose to walk the time order
- * hoping to meet matches soon: for a rare control that walk reads the whole table.
- */
-export function controlIndexSql(filter: DecisionFilter, after: Cursor | null, limit: number): Sql {
-  const { where, values } = conditions(filter, after);
-  values.push(limit);
-  return {
-    text: `SELECT ${SELECT_COLUMNS} FROM decision_log d ${where}
-           ORDER BY d.decided_at + interval '0 seconds', d.id LIMIT $${values.length}`,
-    values,
-  };
-}
-
-/** One record by id. */
-export function decisionByIdSql(id: string): Sql {
-  return { text: `SELECT ${SELECT_COLUMNS} FROM decision_log WHERE id = $1::uuid LIMIT 1`, values: [id] };
 }
 
 function isoTime(text: string): string {

@@ -1,8 +1,8 @@
 import type { RevisionStore } from '../bundles/revisions.ts';
-import { failClosed, isContractError, toPolicyResult } from '../decisions/result.ts';
-import type { ActivePolicy } from '../decisions/service.ts';
+import { canonicalJson, inputDigest } from '../decisions/canonical-json.ts';
+import { evaluateDecision, isContractSurface } from '../decisions/evaluate.ts';
+import type { ActivePolicy } from '../engine/engine.ts';
 import { PolicyEngine } from '../engine/engine.ts';
-import { canonicalJson, inputDigest } from './canonical-json.ts';
 import type { DecisionLogReader, StoredDecision } from './queries.ts';
 
 /** One re-evaluation of a recorded decision on one policy revision. */
@@ -135,7 +135,7 @@ export class DecisionReplayer {
   }
 
   private evaluate(engine: PolicyEngine, record: StoredDecision): ReplayOutcome {
-    const contract = record.surface !== 'data';
+    const contract = isContractSurface(record.surface);
     const base = { revision: engine.ref.revision, digest: engine.ref.digest, available: true };
     if (contract && !engine.hasEntrypoint(record.entrypoint)) {
       return {
@@ -152,32 +152,18 @@ export class DecisionReplayer {
     // A data-surface request without input was stored as null with the digest of nothing.
     const noInput = record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256;
     const inputJson = noInput ? undefined : JSON.stringify(record.input);
-    const evaluation = contract
-      ? engine.evaluateJson(record.entrypoint, inputJson)
-      : engine.evaluatePath(record.entrypoint, inputJson);
+    const evaluation = evaluateDecision(engine, record.surface, record.entrypoint, inputJson);
     if (!contract) {
       const value = evaluation.value ?? null;
-      const allow = value === true || (isObject(value) && value.allow === true);
       return {
         ...base,
-        allow,
+        allow: evaluation.allow,
         result: value,
         error: evaluation.error,
         matches: canonicalJson(value) === canonicalJson(record.result ?? null),
       };
     }
-    let error: { code: string; message: string } | null = evaluation.error;
-    const checked = error ? null : toPolicyResult(evaluation.defined, evaluation.value);
-    let result: unknown;
-    if (checked === null || isContractError(checked)) {
-      const failure: { code: string; message: string } =
-        error ?? (checked as { code: string; message: string });
-      error = failure;
-      result = failClosed(failure.code, failure.message);
-    } else {
-      result = checked;
-    }
-    const allow = (result as { allow: boolean }).allow;
+    const { result, allow, error } = evaluation;
     return {
       ...base,
       allow,

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import type { DecisionRow } from './chain.ts';
+import type { DecisionRow } from './decision-log.ts';
 
 /** The spool would grow beyond its configured size: the records cannot be kept there. */
 export class SpoolFullError extends Error {

@@ -1,5 +1,6 @@
 import type { Database } from '../store/types.ts';
-import { chainHash, GENESIS_HASH, rowFromDatabase } from './chain.ts';
+import { chainHash, GENESIS_HASH } from './chain.ts';
+import { chainHeadsSql, chainPageSql, retentionSql, rowFromDatabase } from './decision-log.ts';
 
 /**
  * Why a chain is broken, at the row where it was noticed:
@@ -57,16 +58,11 @@ export async function verifyChains(db: Database, options: VerifyOptions = {}): P
   const from = options.from === undefined ? undefined : new Date(options.from).toISOString();
   const to = options.to === undefined ? undefined : new Date(options.to).toISOString();
   const heads = new Map<string, Head>();
-  for (const row of (
-    await db.query<{ writer_id: string; seq: string; hash: string }>({
-      text: 'SELECT writer_id, seq, hash FROM chain_heads',
-    })
-  ).rows) {
+  for (const row of (await db.query<{ writer_id: string; seq: string; hash: string }>(chainHeadsSql()))
+    .rows) {
     heads.set(row.writer_id, { seq: Number(row.seq), hash: row.hash });
   }
-  const retention = await db.query<{ dropped_before: Date }>({
-    text: 'SELECT dropped_before FROM decision_log_retention',
-  });
+  const retention = await db.query<{ dropped_before: Date }>(retentionSql());
   const anchored = from !== undefined || retention.rows.length > 0;
 
   let checked = 0;
@@ -94,26 +90,9 @@ export async function verifyChains(db: Database, options: VerifyOptions = {}): P
 
   let cursor: [string, string, string] | null = null;
   for (;;) {
-    const values: unknown[] = [];
-    const where: string[] = [];
-    if (cursor) {
-      values.push(...cursor);
-      where.push('(writer_id, seq, id) > ($1, $2::bigint, $3::uuid)');
-    }
-    if (from !== undefined) {
-      values.push(from);
-      where.push(`decided_at >= $${values.length}`);
-    }
-    if (to !== undefined) {
-      values.push(to);
-      where.push(`decided_at < $${values.length}`);
-    }
-    values.push(pageSize);
-    const { rows } = await db.query<Record<string, unknown>>({
-      text: `SELECT * FROM decision_log ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-             ORDER BY writer_id, seq, id LIMIT $${values.length}`,
-      values,
-    });
+    const { rows } = await db.query<Record<string, unknown>>(
+      chainPageSql({ after: cursor, from, to, limit: pageSize }),
+    );
     for (const raw of rows) {
       const row = rowFromDatabase(raw);
       if (row.writer_id !== writer) {

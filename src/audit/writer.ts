@@ -2,9 +2,9 @@ import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
 import type { AuditMode } from '../config/index.ts';
 import type { DecisionRecord, DecisionRecorder } from '../decisions/types.ts';
-import { storeBatch } from '../store/decision-log.ts';
-import type { Database } from '../store/types.ts';
-import { Chain, type DecisionRow } from './chain.ts';
+import type { Database, Queryable } from '../store/types.ts';
+import { Chain } from './chain.ts';
+import { type DecisionRow, storeBatchSql } from './decision-log.ts';
 import { Spool } from './spool.ts';
 
 /** The queue stayed full for `enqueueTimeoutMs`: the records were not accepted (fail closed). */
@@ -401,4 +401,19 @@ export class AuditWriter implements DecisionRecorder {
 /** `${dataDir}/spool`: where the writer spools. */
 export function spoolDirectory(dataDir: string): string {
   return path.join(dataDir, 'spool');
+}
+
+/**
+ * Stores chained rows and moves their writers' chain heads, in one statement (storeBatchSql).
+ * `json`, when given, is each row's JSON text as the chain already made it. Returns how many rows
+ * were new: a replay of rows already stored inserts none of them again.
+ */
+export async function storeBatch(
+  db: Queryable,
+  rows: readonly DecisionRow[],
+  json?: readonly string[],
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  const { rows: result } = await db.query<{ inserted: number }>(storeBatchSql(rows, json));
+  return result[0]?.inserted ?? 0;
 }

@@ -12,20 +12,6 @@ export const SCOPES = [
 ] as const;
 export type Scope = (typeof SCOPES)[number];
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The verified caller; set by the auth plugin before any route with a scope runs. */
-    caller: Caller;
-  }
-  interface FastifyContextConfig {
-    /**
-     * The scope a route needs. Routes without one are public only when listed in
-     * `PUBLIC_ROUTES` (src/auth/routes.ts); any other unscoped route needs `admin` (fail closed).
-     */
-    scope?: Scope;
-  }
-}
-
 /** The verified claims a caller is built from (a JWT payload after signature and claim checks). */
 export type Claims = Record<string, unknown>;
 

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import type { ActivePolicy } from '../decisions/service.ts';
 import { BundleError, parseBundle } from '../engine/bundle.ts';
+import type { ActivePolicy } from '../engine/engine.ts';
 import { PolicyEngine } from '../engine/engine.ts';
 
 /**

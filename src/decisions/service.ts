@@ -1,18 +1,13 @@
 import { performance } from 'node:perf_hooks';
-import { canonicalJson, inputDigest } from '../audit/canonical-json.ts';
-import { applyMask, maskRules } from '../audit/mask.ts';
-import type { PolicyEngine } from '../engine/engine.ts';
+import type { ActivePolicy, PolicyEngine } from '../engine/engine.ts';
+import { canonicalJson, inputDigest } from './canonical-json.ts';
+import { evaluateDecision, isContractSurface } from './evaluate.ts';
 import { decisionId } from './ids.ts';
-import { failClosed, isContractError, toPolicyResult } from './result.ts';
+import { applyMask, maskRules } from './mask.ts';
 import type { Caller, DecisionRecord, DecisionRecorder, DecisionSurface, PolicyResult } from './types.ts';
 
 /** The entrypoint OPA's decision-log masking convention uses. */
 export const MASK_ENTRYPOINT = 'system/log/mask';
-
-/** What the active policy revision is, right now. Swapped atomically by src/bundles. */
-export interface ActivePolicy {
-  current(): PolicyEngine;
-}
 
 /** One decision to make. */
 export interface DecisionQuery {
@@ -159,7 +154,7 @@ export class DecisionService {
     engine: PolicyEngine,
     query: DecisionQuery,
   ): { decision: Decision; record: DecisionRecord } {
-    const contract = query.surface !== 'data';
+    const contract = isContractSurface(query.surface);
     // OPA's data API answers any path (undefined when nothing is there); the native and AuthZEN
     // APIs name an entrypoint, and an unknown one is the client's mistake.
     if (contract && !engine.hasEntrypoint(query.entrypoint))
@@ -173,28 +168,8 @@ export class DecisionService {
     // valid JSON, and hashing it lets an auditor recompute the digest from the stored input.
     const inputJson = input === undefined ? undefined : canonicalJson(input);
     const inputSha256 = inputDigest(inputJson);
-    const evaluation = contract
-      ? engine.evaluateJson(query.entrypoint, inputJson)
-      : engine.evaluatePath(query.entrypoint, inputJson);
-
-    let result: PolicyResult;
-    let error: { code: string; message: string } | null = evaluation.error;
-    let allow: boolean;
-    if (contract) {
-      const checked = error ? null : toPolicyResult(evaluation.defined, evaluation.value);
-      if (checked === null || isContractError(checked)) {
-        error ??= checked as { code: string; message: string };
-        result = failClosed(error.code, error.message);
-      } else {
-        result = checked;
-      }
-      allow = result.allow;
-    } else {
-      // The data surface returns the raw value; "allow" in the record means the value was `true`
-      // or an object whose `allow` is `true`.
-      allow = evaluation.value === true || (isObject(evaluation.value) && evaluation.value.allow === true);
-      result = { allow, violations: [], obligations: [], exceptions: [] };
-    }
+    const evaluation = evaluateDecision(engine, query.surface, query.entrypoint, inputJson);
+    const { result, allow, error } = evaluation;
 
     const id = decisionId(now.getTime());
     const decision: Decision = {

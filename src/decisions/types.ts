@@ -1,3 +1,4 @@
+import type { RevisionRef } from '../engine/engine.ts';
 /**
  * Who asked for a decision, as established from the verified bearer token. Never taken from a
  * request body.
@@ -34,11 +35,7 @@ export interface PolicyResult {
 /** Which API surface a decision came through; recorded with it. */
 export type DecisionSurface = 'native' | 'data' | 'authzen';
 
-/** The policy revision a decision was made on. */
-export interface RevisionRef {
-  revision: string;
-  digest: string;
-}
+export type { RevisionRef } from '../engine/engine.ts';
 
 /**
  * One row of the decision log. Every decision on every surface produces exactly one, built by

@@ -1,7 +1,6 @@
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
-import type { RevisionRef } from '../decisions/types.ts';
 import { VERDICT_BUILTINS } from './builtins.ts';
 import { BundleError, type ParsedBundle } from './bundle.ts';
 
@@ -17,6 +16,17 @@ export interface Evaluation {
 
 // NOTE: the SDK's ESM entry exports only the async loader by name; its CommonJS entry has the
 // synchronous one, which lets an instance be replaced in the middle of a request.
+/** The policy revision a decision was made on: the manifest's revision and the bundle's digest. */
+export interface RevisionRef {
+  revision: string;
+  digest: string;
+}
+
+/** What the active policy revision is, right now. Swapped atomically by src/bundles. */
+export interface ActivePolicy {
+  current(): PolicyEngine;
+}
+
 const { loadPolicySync } = createRequire(import.meta.url)(
   '@open-policy-agent/opa-wasm',
 ) as typeof import('@open-policy-agent/opa-wasm');

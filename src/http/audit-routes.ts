@@ -1,23 +1,23 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type TSchema, Type } from 'typebox';
 import { EXPORT_CONTENT_TYPES, type ExportFormat, exportDecisions } from '../audit/export.ts';
 import {
   AuditQueryError,
   type DecisionLogReader,
-  type DecisionSearchParams,
   isUuid,
   MAX_PAGE_LIMIT,
   parseFilter,
   parsePage,
 } from '../audit/queries.ts';
 import type { DecisionReplayer } from '../audit/replay.ts';
+import type { VerifyReport } from '../audit/verify.ts';
 import { ProblemError } from './problem.ts';
 import { ProblemV1 } from './schemas.ts';
 
 /** Hash-chain verification over a time range; the report is returned as-is. */
-export type ChainVerifier = (range: { from?: Date; to?: Date }) => Promise<unknown>;
+export type ChainVerifier = (range: { from?: Date; to?: Date }) => Promise<VerifyReport>;
 
-/** What the auditor API needs (constructed by main, or by a test). */
+/** What the auditor API needs (constructed by the composition root, src/verdict.ts). */
 export interface AuditDeps {
   log: DecisionLogReader;
   replayer: DecisionReplayer;
@@ -156,7 +156,7 @@ function notFound(id: string): never {
 }
 
 /** The auditor API: search, one record, export, replay, chain verification. All need audit:read. */
-export async function auditRoutes(app: FastifyInstance, deps: AuditDeps): Promise<void> {
+export const auditRoutes: FastifyPluginAsyncTypebox<AuditDeps> = async (app, deps) => {
   const { log, replayer, verify } = deps;
   const errors = { '4xx': ProblemV1, '5xx': ProblemV1 };
 
@@ -172,7 +172,7 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditDeps): Promis
       },
     },
     async (request) => {
-      const params = request.query as DecisionSearchParams;
+      const params = request.query;
       let filter: ReturnType<typeof parseFilter>;
       let page: ReturnType<typeof parsePage>;
       try {
@@ -198,7 +198,7 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditDeps): Promis
       },
     },
     async (request) => {
-      const id = decisionId((request.params as { id: string }).id);
+      const id = decisionId(request.params.id);
       return (await log.get(id)) ?? notFound(id);
     },
   );
@@ -215,7 +215,7 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditDeps): Promis
       },
     },
     async (request) => {
-      const id = decisionId((request.params as { id: string }).id);
+      const id = decisionId(request.params.id);
       const report = (await replayer.replay(id)) ?? notFound(id);
       return {
         decision_id: report.decisionId,
@@ -252,7 +252,7 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditDeps): Promis
       },
     },
     async (request, reply) => {
-      const params = request.query as DecisionSearchParams & { format?: ExportFormat };
+      const params = request.query;
       let filter: ReturnType<typeof parseFilter>;
       try {
         filter = parseFilter(params);
@@ -260,12 +260,16 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditDeps): Promis
         badQuery(err);
       }
       filter.to ??= new Date().toISOString();
-      const format = params.format ?? 'ndjson';
+      const format: ExportFormat = params.format === 'csv' ? 'csv' : 'ndjson';
       const stream = exportDecisions(log, filter, format);
-      return reply
-        .type(EXPORT_CONTENT_TYPES[format])
-        .header('content-disposition', `attachment; filename="decisions.${format}"`)
-        .send(stream);
+      return (
+        reply
+          .type(EXPORT_CONTENT_TYPES[format])
+          .header('content-disposition', `attachment; filename="decisions.${format}"`)
+          // NOTE: the 200 is a stream, described by content type in the schema; the type provider
+          // models only JSON bodies.
+          .send(stream as never)
+      );
     },
   );
 
@@ -286,7 +290,7 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditDeps): Promis
     async (request) => {
       let filter: ReturnType<typeof parseFilter>;
       try {
-        filter = parseFilter(request.query as DecisionSearchParams);
+        filter = parseFilter(request.query);
       } catch (err) {
         badQuery(err);
       }
@@ -297,4 +301,4 @@ export async function auditRoutes(app: FastifyInstance, deps: AuditDeps): Promis
       });
     },
   );
-}
+};

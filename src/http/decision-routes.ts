@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Config } from '../config/index.ts';
 import type { Decision, DecisionService } from '../decisions/service.ts';
@@ -20,10 +20,10 @@ export function decisionV1(decision: Decision) {
 }
 
 /** The native decision API: POST /v1/decisions and POST /v1/decisions/batch. */
-export async function decisionRoutes(
-  app: FastifyInstance,
-  opts: { decisions: DecisionService; config: Config },
-): Promise<void> {
+export const decisionRoutes: FastifyPluginAsyncTypebox<{
+  decisions: DecisionService;
+  config: Config;
+}> = async (app, opts) => {
   const { decisions, config } = opts;
 
   app.post(
@@ -38,10 +38,10 @@ export async function decisionRoutes(
       },
     },
     async (request) => {
-      const body = request.body as Record<string, unknown>;
+      const body = request.body;
       const decision = await decisions.decide({
         surface: 'native',
-        entrypoint: (body.policy as string | undefined) ?? config.defaultEntrypoint,
+        entrypoint: body.policy ?? config.defaultEntrypoint,
         input: envelopeOf(body),
         caller: request.caller,
         traceId: traceIdOf(request),
@@ -66,10 +66,7 @@ export async function decisionRoutes(
       },
     },
     async (request) => {
-      const { items, defaults } = request.body as {
-        items: Record<string, unknown>[];
-        defaults?: Record<string, unknown>;
-      };
+      const { items, defaults } = request.body;
       if (items.length > config.batchLimit) {
         throw new ProblemError(400, 'batch_too_large', `a batch holds at most ${config.batchLimit} items`);
       }
@@ -88,4 +85,4 @@ export async function decisionRoutes(
       return { results: results.map(decisionV1) };
     },
   );
-}
+};

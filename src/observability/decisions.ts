@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { ActivePolicy, DecisionObserver } from '../decisions/service.ts';
+import type { DecisionObserver } from '../decisions/service.ts';
+import type { ActivePolicy } from '../engine/engine.ts';
 import type { Metrics } from './metrics.ts';
 
 /** What the request log line learns while a request runs (filled by the decision observer). */

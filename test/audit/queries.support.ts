@@ -9,19 +9,19 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import { type App, buildApp } from '../../src/app.ts';
-import { type AuditTrail, createAuditTrail, verifyChains } from '../../src/audit/index.ts';
+import type { App } from '../../src/app.ts';
+import type { AuditTrail } from '../../src/audit/index.ts';
 import { DecisionLogReader } from '../../src/audit/queries.ts';
-import { DecisionReplayer } from '../../src/audit/replay.ts';
 import type { Scope } from '../../src/auth/caller.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import type { KeySource } from '../../src/auth/keys.ts';
-import { ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
-import { RevisionStore } from '../../src/bundles/revisions.ts';
+import { type ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
+import type { RevisionStore } from '../../src/bundles/revisions.ts';
 import { resolveConfig } from '../../src/config/index.ts';
-import { DecisionService } from '../../src/decisions/service.ts';
+import type { DecisionService } from '../../src/decisions/service.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import type { Database } from '../../src/store/types.ts';
+import { createVerdict } from '../../src/verdict.ts';
 
 /** Everything a suite needs to drive and inspect the auditor API. */
 export interface AuditTestApp {
@@ -57,25 +57,17 @@ export async function buildAuditApp(options: {
   };
   const token = (scopes: readonly Scope[] = ['audit:read']) =>
     mintToken(keys.kind === 'secret' ? keys.secret : '', { sub: 'auditor', ttlSeconds: 3600, scopes });
-  const policy = new ActiveBundle(await loadBundleFile(options.bundlePath));
-  const revisions = new RevisionStore(options.db);
-  await revisions.put(policy.current().bundle);
-  const trail = await createAuditTrail(config, options.db);
-  const decisions = new DecisionService({ policy, recorder: trail.recorder, clock: options.clock });
-  const log = new DecisionLogReader(options.db);
-  const app = await buildApp({
-    config,
+  const verdict = await createVerdict(config, {
+    database: options.db,
     keys,
-    decisions,
-    policy,
+    engine: await loadBundleFile(options.bundlePath),
+    clock: options.clock,
     metrics: createMetrics({ defaultMetrics: false }),
-    readiness: async () => ({ ready: true, checks: {} }),
-    audit: {
-      log,
-      replayer: new DecisionReplayer({ log, revisions, policy }),
-      verify: (range) => verifyChains(options.db, range),
-    },
   });
+  const { app, decisions, policy } = verdict;
+  const revisions = verdict.revisions!;
+  const trail = verdict.audit!;
+  const log = new DecisionLogReader(options.db);
   await app.ready();
   return {
     app,
@@ -87,10 +79,7 @@ export async function buildAuditApp(options: {
     token,
     inject: (request, scopes) =>
       app.inject({ ...request, headers: { ...request.headers, authorization: `Bearer ${token(scopes)}` } }),
-    async close() {
-      await app.close();
-      await trail.close();
-    },
+    close: () => verdict.close(),
   };
 }
 

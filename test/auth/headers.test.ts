@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, buildApp } from '../../src/app.ts';
+import type { App } from '../../src/app.ts';
 import { resolveConfig } from '../../src/config/index.ts';
 import { loggerOptions } from '../../src/observability/logging.ts';
 import { buildTestApp, type TestToken } from '../support/app.ts';
@@ -114,14 +114,9 @@ describe('security headers, CORS, no internals in responses', () => {
   });
 
   it('a 5xx shows no stack trace and no internal message', async () => {
-    const built = await buildTestApp({ bundlePath: contractFixtureBundle() });
-    await built.app.close();
-    const exploder = await buildApp({
-      config: resolveConfig({ VERDICT_DATA_DIR: '/tmp/verdict-test-data' }),
+    const { app: exploder } = await buildTestApp({
+      bundlePath: contractFixtureBundle(),
       keys: { kind: 'secret', secret: 's'.repeat(40), algorithms: ['HS256'] },
-      decisions: built.decisions,
-      policy: built.policy,
-      readiness: async () => ({ ready: true, checks: {} }),
       plugins: [exploding],
     });
     apps.push(exploder);
@@ -148,20 +143,16 @@ describe('logs never carry tokens', () => {
     });
     const config = resolveConfig({ VERDICT_DATA_DIR: '/tmp/verdict-test-data', LOG_LEVEL: 'trace' });
     const secret = 'l'.repeat(40);
-    const built = await buildTestApp({ bundlePath: contractFixtureBundle() });
-    await built.app.close();
     // A plugin that logs the whole request the careless way: headers included.
     const careless = fp(async (app: FastifyInstance) => {
       app.addHook('onRequest', async (request) => {
         request.log.info({ req: { headers: request.headers }, headers: request.headers }, 'incoming');
       });
     });
-    const app = await buildApp({
-      config,
+    const { app } = await buildTestApp({
+      bundlePath: contractFixtureBundle(),
+      env: { LOG_LEVEL: 'trace' },
       keys: { kind: 'secret', secret, algorithms: ['HS256'] },
-      decisions: built.decisions,
-      policy: built.policy,
-      readiness: async () => ({ ready: true, checks: {} }),
       logger: { ...loggerOptions(config, false), level: 'trace', stream: sink } as never,
       plugins: [careless],
     });

@@ -9,7 +9,8 @@ import { contractFixtureBundle } from '../support/bundle.ts';
 // The suite's Redis: TEST_REDIS_URL, or the local one.
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const body = { subject: { type: 'a', id: 'b' }, action: { name: 'read' }, resource: { type: 'd', id: 'e' } };
-const apps: App[] = [];
+// Closed with what the composition root opened for them (the Redis client).
+const apps: { close(): Promise<unknown> }[] = [];
 afterAll(async () => {
   for (const app of apps) await app.close();
 });
@@ -22,11 +23,9 @@ async function limitedApp(max: number, redis?: { nameSpace: string }) {
       VERDICT_RATE_LIMIT_WINDOW_MS: '60000',
       ...(redis ? { REDIS_URL } : {}),
     },
-    authOverrides: redis
-      ? { rateLimit: { max, windowMs: 60_000, redisUrl: REDIS_URL, nameSpace: redis.nameSpace } }
-      : {},
+    authOverrides: redis ? { rateLimit: { max, windowMs: 60_000, nameSpace: redis.nameSpace } } : {},
   });
-  apps.push(built.app);
+  apps.push(built);
   return built;
 }
 
@@ -91,10 +90,11 @@ describe('rate limiting per caller', () => {
       // A second replica trusting the same tokens (same secret) on the same Redis prefix.
       const two = await buildTestApp({
         bundlePath: contractFixtureBundle(),
+        env: { REDIS_URL },
         keys: { kind: 'secret', secret: 'x'.repeat(40), algorithms: ['HS256'] },
-        authOverrides: { rateLimit: { max: 4, windowMs: 60_000, redisUrl: REDIS_URL, nameSpace } },
+        authOverrides: { rateLimit: { max: 4, windowMs: 60_000, nameSpace } },
       });
-      apps.push(two.app);
+      apps.push(two);
       const t1 = one.token(['decisions:evaluate'], { sub: 'carol' });
       const t2 = two.token(['decisions:evaluate'], { sub: 'carol' });
       // Wait until each replica's limiter counts in Redis (while disconnected it lets requests

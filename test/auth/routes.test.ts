@@ -26,22 +26,10 @@ let token: TestToken;
 let keys: KeySource;
 beforeAll(async () => {
   keys = { kind: 'secret', secret: 'routes-test-secret-0123456789abcdef', algorithms: ['HS256'] };
-  const built = await buildTestApp({ bundlePath: contractFixtureBundle(), keys });
+  // With an extra unscoped route, the way a later plugin would add one.
+  const built = await buildTestApp({ bundlePath: contractFixtureBundle(), keys, plugins: [forgottenScope] });
   ({ app, token } = built);
   recorder = built.recorder as MemoryRecorder;
-  await app.close();
-  // Rebuilt with an extra unscoped route, the way a later plugin would add one.
-  const { buildApp } = await import('../../src/app.ts');
-  const { resolveConfig } = await import('../../src/config/index.ts');
-  app = await buildApp({
-    config: resolveConfig({ VERDICT_DATA_DIR: '/tmp/verdict-test-data' }),
-    keys,
-    decisions: built.decisions,
-    policy: built.policy,
-    readiness: async () => ({ ready: true, checks: {} }),
-    plugins: [forgottenScope],
-  });
-  await app.ready();
 });
 afterAll(async () => app.close());
 

@@ -15,8 +15,8 @@ import {
 import { BATCH_SIZE, buildScenarios } from '../../bench/scenarios.ts';
 import { mintToken, recordedEvalMicros } from '../../bench/systems.ts';
 import { Chain } from '../../src/audit/chain.ts';
+import { storeBatch } from '../../src/audit/writer.ts';
 import { envelopeOf } from '../../src/http/envelope.ts';
-import { storeBatch } from '../../src/store/decision-log.ts';
 import { decisionRecord } from '../audit/records.support.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
 import { createTestDatabase } from '../support/database.ts';

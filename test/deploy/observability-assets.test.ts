@@ -2,14 +2,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { type App, buildApp } from '../../src/app.ts';
-import { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
+import type { App } from '../../src/app.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
-import { ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
-import { resolveConfig } from '../../src/config/index.ts';
-import { DecisionService } from '../../src/decisions/service.ts';
-import { observeDecisions } from '../../src/observability/decisions.ts';
-import { createMetrics, trackActiveBundle } from '../../src/observability/metrics.ts';
+import { createMetrics } from '../../src/observability/metrics.ts';
+import { buildTestApp } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 
 const deploy = path.resolve(import.meta.dirname, '../../deploy');
@@ -92,28 +88,13 @@ function alertExpressions(): { alert: string; expr: string }[] {
 let app: App;
 let scrape: string;
 beforeAll(async () => {
-  const config = resolveConfig({
-    VERDICT_DATA_DIR: '/tmp/verdict-test-data',
-    VERDICT_RATE_LIMIT_MAX: '100000000',
-  });
-  const policy = new ActiveBundle(await loadBundleFile(contractFixtureBundle()));
-  // Default metrics on, as main has them: the dashboard graphs process and event-loop series too.
-  const metrics = createMetrics();
-  trackActiveBundle(metrics, policy);
-  const decisions = new DecisionService({
-    policy,
-    recorder: new MemoryRecorder(),
-    onDecision: observeDecisions(metrics, policy),
-  });
   const secret = 'assets-test-secret-of-32-bytes-or-more!';
-  app = await buildApp({
-    config,
+  // Default metrics on, as main has them: the dashboard graphs process and event-loop series too.
+  ({ app } = await buildTestApp({
+    bundlePath: contractFixtureBundle(),
     keys: { kind: 'secret', secret, algorithms: ['HS256'] },
-    decisions,
-    policy,
-    metrics,
-    readiness: async () => ({ ready: true, checks: {} }),
-  });
+    metrics: createMetrics(),
+  }));
   await app.ready();
   const authorization = `Bearer ${mintToken(secret, { scopes: ['decisions:evaluate'] })}`;
   for (const action of ['read', 'write']) {

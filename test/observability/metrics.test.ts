@@ -1,15 +1,11 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
-import { buildApp } from '../../src/app.ts';
 import { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
-import { ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
 import { resolveConfig } from '../../src/config/index.ts';
-import { DecisionService } from '../../src/decisions/service.ts';
-import { observeDecisions } from '../../src/observability/decisions.ts';
 import { loggerOptions } from '../../src/observability/logging.ts';
-import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
+import type { Metrics } from '../../src/observability/metrics.ts';
 import { buildTestApp } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { sampleValue } from './scrape.ts';
@@ -181,23 +177,13 @@ describe('request logs', () => {
       },
     });
     const config = resolveConfig({ VERDICT_DATA_DIR: '/tmp/verdict-test-data', LOG_LEVEL: 'info' });
-    const policy = new ActiveBundle(await loadBundleFile(contractFixtureBundle()));
-    const metrics = createMetrics({ defaultMetrics: false });
-    const recorder = new MemoryRecorder();
-    const decisions = new DecisionService({
-      policy,
-      recorder,
-      onDecision: observeDecisions(metrics, policy),
-    });
     const secret = 'a-test-secret-of-at-least-32-bytes-long!';
-    const app = await buildApp({
-      config,
+    const recorder = new MemoryRecorder();
+    const { app } = await buildTestApp({
+      bundlePath: contractFixtureBundle(),
+      recorder,
       keys: { kind: 'secret', secret, algorithms: ['HS256'] },
-      decisions,
-      policy,
-      metrics,
       logger: { ...loggerOptions({ ...config, logFormat: 'json' }, false), stream: sink } as never,
-      readiness: async () => ({ ready: true, checks: {} }),
     });
     await app.ready();
     const headers = {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chain } from '../../src/audit/chain.ts';
-import { storeBatch } from '../../src/store/decision-log.ts';
+import { dropExpiredPartitions, ensurePartitions, monthPartition } from '../../src/audit/partitions.ts';
+import { storeBatch } from '../../src/audit/writer.ts';
 import { loadMigrations, MigrationChecksumError, migrate } from '../../src/store/migrate.ts';
-import { dropExpiredPartitions, ensurePartitions, monthPartition } from '../../src/store/partitions.ts';
 import { PostgresDatabase } from '../../src/store/postgres.ts';
 import { decisionRecord } from '../audit/records.support.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensurePartitions } from '../../src/audit/partitions.ts';
 import { verifyChains } from '../../src/audit/verify.ts';
 import { migrate } from '../../src/store/migrate.ts';
-import { ensurePartitions } from '../../src/store/partitions.ts';
 import { PGliteDatabase } from '../../src/store/pglite.ts';
 import { decisionRecords, testWriter } from '../audit/records.support.ts';
 

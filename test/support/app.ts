@@ -1,22 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import { type App, type AppDeps, buildApp } from '../../src/app.ts';
+import type { App, AppDeps } from '../../src/app.ts';
 import { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
 import { SCOPES, type Scope } from '../../src/auth/caller.ts';
 import { mintToken, type TokenRequest } from '../../src/auth/dev-token.ts';
 import { configuredKeySource, type KeySource } from '../../src/auth/keys.ts';
-import { ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
+import { type ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
 import { resolveConfig } from '../../src/config/index.ts';
-import { DecisionService } from '../../src/decisions/service.ts';
+import type { DecisionService } from '../../src/decisions/service.ts';
 import type { DecisionRecorder } from '../../src/decisions/types.ts';
-import { observeDecisions } from '../../src/observability/decisions.ts';
-import { createMetrics, type Metrics, trackActiveBundle } from '../../src/observability/metrics.ts';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
+import { createVerdict } from '../../src/verdict.ts';
 
 /** Mints a bearer token for a test app: every scope by default, or the scopes given. */
 export type TestToken = (scopes?: readonly Scope[], claims?: Omit<TokenRequest, 'scopes'>) => string;
 
 /**
- * A real app on a real bundle, recording into memory (or into the recorder given). Auth is real:
+ * A real app on a real bundle, built by the composition root (createVerdict) without a database,
+ * recording into memory (or into the recorder given). Auth is real:
  * unless `keys` or a JWT_* env var names a key source, the app trusts a random per-app HS256
  * secret, and `token()` / `injectWithToken()` mint tokens for it. The rate limit is lifted unless
  * `env` sets VERDICT_RATE_LIMIT_MAX; load shedding is off unless `env` turns it on.
@@ -27,6 +28,12 @@ export async function buildTestApp(options: {
   recorder?: DecisionRecorder;
   keys?: KeySource;
   authOverrides?: AppDeps['authOverrides'];
+  /** Extra route plugins (a test's own routes), registered after Verdict's. */
+  plugins?: AppDeps['plugins'];
+  /** Fastify's logger option; default no logging. */
+  logger?: AppDeps['logger'];
+  /** Default: a fresh registry without process metrics. */
+  metrics?: Metrics;
 }): Promise<{
   app: App;
   recorder: DecisionRecorder;
@@ -35,6 +42,8 @@ export async function buildTestApp(options: {
   metrics: Metrics;
   token: TestToken;
   injectWithToken: (request: InjectOptions, scopes?: readonly Scope[]) => Promise<LightMyRequestResponse>;
+  /** Closes the app and what the composition root opened for it (a Redis client). */
+  close: () => Promise<void>;
 }> {
   const config = resolveConfig({
     VERDICT_DATA_DIR: '/tmp/verdict-test-data',
@@ -61,23 +70,19 @@ export async function buildTestApp(options: {
       scopes,
     });
   };
-  const policy = new ActiveBundle(await loadBundleFile(options.bundlePath));
   const recorder = options.recorder ?? new MemoryRecorder();
-  // Default process metrics off: many apps share one test process.
-  const metrics = createMetrics({ defaultMetrics: false });
-  trackActiveBundle(metrics, policy);
-  const decisions = new DecisionService({ policy, recorder, onDecision: observeDecisions(metrics, policy) });
-  const app = await buildApp({
-    config,
+  const verdict = await createVerdict(config, {
+    database: null,
+    recorder,
     keys,
-    authOverrides: options.authOverrides,
-    decisions,
-    policy,
-    readiness: async () => ({ ready: true, checks: { bundle: true } }),
-    metrics,
+    engine: await loadBundleFile(options.bundlePath),
+    // Default process metrics off: many apps share one test process.
+    metrics: options.metrics ?? createMetrics({ defaultMetrics: false }),
+    http: { authOverrides: options.authOverrides, logger: options.logger, plugins: options.plugins },
   });
+  const { app, policy, decisions, metrics } = verdict;
   await app.ready();
   const injectWithToken = (request: InjectOptions, scopes?: readonly Scope[]) =>
     app.inject({ ...request, headers: { ...request.headers, authorization: `Bearer ${token(scopes)}` } });
-  return { app, recorder, policy, decisions, metrics, token, injectWithToken };
+  return { app, recorder, policy, decisions, metrics, token, injectWithToken, close: () => verdict.close() };
 }

@@ -2,13 +2,13 @@ import fastifyJwt from '@fastify/jwt';
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { type Claims, callerFromClaims, hasScope, type Scope } from '../auth/caller.ts';
+import { JwksKeyStore, type JwksOptions, KeyLookupError } from '../auth/jwks.ts';
+import type { KeySource } from '../auth/keys.ts';
+import { type Protection, protectionOf } from '../auth/routes.ts';
 import type { Caller } from '../decisions/types.ts';
-import { ProblemError } from '../http/problem.ts';
-import { type Claims, callerFromClaims, hasScope } from './caller.ts';
-import { JwksKeyStore, type JwksOptions, KeyLookupError } from './jwks.ts';
-import type { KeySource } from './keys.ts';
-import { type Protection, protectionOf } from './routes.ts';
+import { ProblemError } from './problem.ts';
 
 /** Why a request was not let through; the label of the auth-failure metric. */
 export type AuthFailureReason =
@@ -47,8 +47,11 @@ export interface AuthOptions {
   rateLimit: {
     max: number;
     windowMs: number;
-    /** Shared store across replicas; in-process when absent. */
-    redisUrl?: string;
+    /**
+     * Shared store across replicas (src/store/redis.ts; its owner closes it); in-process when
+     * absent.
+     */
+    redis?: Redis;
     /** Redis key prefix (tests give each run its own). */
     nameSpace?: string;
   };
@@ -65,6 +68,17 @@ export interface RouteProtection {
 }
 
 declare module 'fastify' {
+  interface FastifyRequest {
+    /** The verified caller; set by the auth plugin before any route with a scope runs. */
+    caller: Caller;
+  }
+  interface FastifyContextConfig {
+    /**
+     * The scope a route needs. Routes without one are public only when listed in
+     * `PUBLIC_ROUTES` (src/auth/routes.ts); any other unscoped route needs `admin` (fail closed).
+     */
+    scope?: Scope;
+  }
   interface FastifyInstance {
     /** Every registered route with its guard (see src/auth/routes.ts). */
     routeProtection(): RouteProtection[];
@@ -292,20 +306,7 @@ export const authentication = fp(
         );
     });
 
-    const redis = options.rateLimit.redisUrl
-      ? new Redis(options.rateLimit.redisUrl, {
-          // Fail fast while Redis is down (the limiter then lets requests through, see skipOnError).
-          maxRetriesPerRequest: 1,
-          enableOfflineQueue: false,
-          lazyConnect: false,
-        })
-      : undefined;
-    if (redis) {
-      redis.on('error', (err) => app.log.warn({ err: err.message }, 'rate-limit redis error'));
-      app.addHook('onClose', async () => {
-        await redis.quit().catch(() => redis.disconnect());
-      });
-    }
+    const redis = options.rateLimit.redis;
     await app.register(rateLimit, {
       global: false,
       max: options.rateLimit.max,

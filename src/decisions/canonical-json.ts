@@ -8,7 +8,7 @@ import { configure } from 'safe-stable-stringify';
  *
  * safe-stable-stringify in deterministic mode produces exactly that text for JSON data, at about
  * 2.3× the speed of the `canonicalize` package (4.6 → 2.0 µs for a tool-call input, 26.6 → 11.3 µs
- * for a release gate; ADR 0004); test/audit/canonical-json.test.ts checks the two agree on
+ * for a release gate; ADR 0004); test/decisions/canonical-json.test.ts checks the two agree on
  * generated JSON. Differences outside JSON data: a lone UTF-16 surrogate is escaped (`\ud800`)
  * where `canonicalize` throws — the chain treats both as unstorable (src/audit/chain.ts) — and
  * NaN, Infinity, BigInt and cycles throw. `undefined` members are omitted, as JSON.stringify does.

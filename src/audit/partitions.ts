@@ -1,15 +1,17 @@
-import type { Database } from './types.ts';
+import type { Database } from '../store/types.ts';
+import {
+  createPartitionScript,
+  deleteDefaultBeforeSql,
+  dropPartitionScript,
+  type MonthPartition,
+  PARTITION_NAME,
+  partitionLockSql,
+  partitionsSql,
+  recordRetentionSql,
+  tableExistsSql,
+} from './decision-log.ts';
 
-/** A monthly partition of decision_log: rows with from <= decided_at < to (UTC). */
-export interface MonthPartition {
-  name: string;
-  from: Date;
-  to: Date;
-}
-
-const PARTITION_NAME = /^decision_log_p(\d{4})(\d{2})$/;
-// Serialises partition DDL across replicas (distinct from the migration lock).
-const PARTITION_LOCK_KEY = 7_301_553_018;
+export type { MonthPartition } from './decision-log.ts';
 
 function monthStart(year: number, month: number): Date {
   return new Date(Date.UTC(year, month, 1));
@@ -24,27 +26,15 @@ export function monthPartition(at: Date, offset = 0): MonthPartition {
 }
 
 async function existingPartitions(db: Database): Promise<string[]> {
-  const { rows } = await db.query<{ name: string }>({
-    text: `SELECT c.relname AS name FROM pg_inherits i
-           JOIN pg_class c ON c.oid = i.inhrelid
-           WHERE i.inhparent = to_regclass('decision_log')`,
-  });
+  const { rows } = await db.query<{ name: string }>(partitionsSql());
   return rows.map((row) => row.name);
 }
 
 /**
- * Rows up to this size stay inline and uncompressed (migrations/0003_decision_log_inline_rows.sql):
- * compressing a release gate's ~3 KB input cost a third of Postgres's CPU per insert.
- */
-const INLINE_ROW_BYTES = 8160;
-
-/**
  * Creates the monthly partitions for the month of `now` and the `ahead` months after it, and
  * returns the names it created. Safe to run from many replicas at once.
- *
- * NOTE: rows that already landed in the DEFAULT partition for a month are moved into the new
- * partition in the same transaction, because Postgres refuses to create a partition whose range
- * the default partition already holds rows for.
+ * NOTE: rows that already landed in the DEFAULT partition for a month move into the new
+ * partition in the same transaction (createPartitionScript).
  */
 export async function ensurePartitions(db: Database, now: Date = new Date(), ahead = 2): Promise<string[]> {
   const wanted = Array.from({ length: ahead + 1 }, (_, i) => monthPartition(now, i));
@@ -53,23 +43,10 @@ export async function ensurePartitions(db: Database, now: Date = new Date(), ahe
   for (const partition of wanted) {
     if (present.has(partition.name)) continue;
     const made = await db.transaction(async (tx) => {
-      await tx.query({ text: 'SELECT pg_advisory_xact_lock($1)', values: [PARTITION_LOCK_KEY] });
-      const { rows } = await tx.query<{ exists: boolean }>({
-        text: 'SELECT to_regclass($1) IS NOT NULL AS exists',
-        values: [partition.name],
-      });
+      await tx.query(partitionLockSql());
+      const { rows } = await tx.query<{ exists: boolean }>(tableExistsSql(partition.name));
       if (rows[0]?.exists) return false;
-      // Identifiers and bounds are built from integers above, never from input; DDL takes no parameters.
-      const from = `'${partition.from.toISOString()}'`;
-      const to = `'${partition.to.toISOString()}'`;
-      await tx.exec(`
-        CREATE TABLE ${partition.name} (LIKE decision_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
-          WITH (toast_tuple_target = ${INLINE_ROW_BYTES});
-        INSERT INTO ${partition.name}
-          SELECT * FROM decision_log_default WHERE decided_at >= ${from} AND decided_at < ${to};
-        DELETE FROM decision_log_default WHERE decided_at >= ${from} AND decided_at < ${to};
-        ALTER TABLE decision_log ATTACH PARTITION ${partition.name} FOR VALUES FROM (${from}) TO (${to});
-      `);
+      await tx.exec(createPartitionScript(partition));
       return true;
     });
     if (made) created.push(partition.name);
@@ -96,29 +73,14 @@ export async function dropExpiredPartitions(
     const end = monthStart(Number(match[1]), Number(match[2]));
     if (end.getTime() > cutoff.getTime()) continue;
     await db.transaction(async (tx) => {
-      await tx.query({ text: 'SELECT pg_advisory_xact_lock($1)', values: [PARTITION_LOCK_KEY] });
-      await tx.exec(`DROP TABLE IF EXISTS ${name}`);
-      await tx.query({
-        text: `INSERT INTO decision_log_retention (id, dropped_before) VALUES (true, $1)
-               ON CONFLICT (id) DO UPDATE
-               SET dropped_before = GREATEST(decision_log_retention.dropped_before, EXCLUDED.dropped_before)`,
-        values: [end.toISOString()],
-      });
+      await tx.query(partitionLockSql());
+      await tx.exec(dropPartitionScript(name));
+      await tx.query(recordRetentionSql(end));
     });
     dropped.push(name);
   }
-  const { rowCount } = await db.query({
-    text: 'DELETE FROM decision_log_default WHERE decided_at < $1',
-    values: [cutoff.toISOString()],
-  });
-  if (rowCount > 0) {
-    await db.query({
-      text: `INSERT INTO decision_log_retention (id, dropped_before) VALUES (true, $1)
-             ON CONFLICT (id) DO UPDATE
-             SET dropped_before = GREATEST(decision_log_retention.dropped_before, EXCLUDED.dropped_before)`,
-      values: [cutoff.toISOString()],
-    });
-  }
+  const { rowCount } = await db.query(deleteDefaultBeforeSql(cutoff));
+  if (rowCount > 0) await db.query(recordRetentionSql(cutoff));
   return dropped;
 }
 

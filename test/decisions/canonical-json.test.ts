@@ -2,7 +2,7 @@ import canonicalize from 'canonicalize';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { loadInputs } from '../../bench/inputs.ts';
-import { canonicalJson } from '../../src/audit/canonical-json.ts';
+import { canonicalJson } from '../../src/decisions/canonical-json.ts';
 
 // `canonicalize` is the reference RFC 8785 implementation here; canonicalJson must write the same
 // text for every JSON value, since digests and chain hashes are recomputed from stored rows.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyMask, maskRules } from '../../src/audit/mask.ts';
+import { applyMask, maskRules } from '../../src/decisions/mask.ts';
 
 const input = { user: { email: 'a@b.c', name: 'A' }, args: ['x', 'secret'], 'a/b': 1 };
 

@@ -1,7 +1,7 @@
+import { ensurePartitions } from '../audit/partitions.ts';
 import { resolveConfig } from '../config/index.ts';
-import { openDatabase } from './index.ts';
-import { migrate } from './migrate.ts';
-import { ensurePartitions } from './partitions.ts';
+import { openDatabase } from '../store/index.ts';
+import { migrate } from '../store/migrate.ts';
 
 /** `npm run migrate`: applies pending migrations (and this month's partitions) to the configured database. */
 async function main(): Promise<void> {

@@ -1,0 +1,226 @@
+import type { Redis } from 'ioredis';
+import { type App, type AppDeps, buildApp } from './app.ts';
+import { type AuditTrail, createAuditTrail, verifyChains } from './audit/index.ts';
+import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './audit/partitions.ts';
+import { DecisionLogReader } from './audit/queries.ts';
+import { DecisionReplayer } from './audit/replay.ts';
+import { configuredKeySource, type KeySource } from './auth/keys.ts';
+import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
+import { RevisionStore } from './bundles/revisions.ts';
+import type { Config } from './config/index.ts';
+import { DecisionService } from './decisions/service.ts';
+import type { DecisionRecorder } from './decisions/types.ts';
+import type { PolicyEngine } from './engine/engine.ts';
+import type { AuditDeps } from './http/audit-routes.ts';
+import { type Closable, DrainableReadiness } from './lifecycle/shutdown.ts';
+import { observeDecisions } from './observability/decisions.ts';
+import {
+  createMetrics,
+  type Metrics,
+  observeAuditWriter,
+  trackActiveBundle,
+} from './observability/metrics.ts';
+import { type Database, openDatabase } from './store/index.ts';
+import { migrate } from './store/migrate.ts';
+import { closeRedis, openRedis, type RedisLog } from './store/redis.ts';
+
+/**
+ * What a caller may put in place of what `createVerdict` would build from the config. Anything
+ * given here is owned by the caller: Verdict does not close it.
+ */
+export interface VerdictOverrides {
+  /**
+   * The database (migrated here). Default: the configured one (Postgres, or embedded PGlite),
+   * opened, migrated and closed by Verdict. `null`: no database at all — then `recorder` must be
+   * given, and the auditor API and the revision store are absent (unit tests of the HTTP surface).
+   */
+  database?: Database | null;
+  /** Where decisions are recorded. Default: the audit trail on the database (`config.audit`). */
+  recorder?: DecisionRecorder;
+  /** The revision to start on. Default: the bundle at `config.bundlePath`. */
+  engine?: PolicyEngine;
+  /** How bearer tokens are verified. Default: the key source the config names. */
+  keys?: KeySource;
+  /** Redis for state shared across replicas. Default: a client on `config.redisUrl` when set. */
+  redis?: Redis | null;
+  metrics?: Metrics;
+  clock?: () => Date;
+  /** Partition creation and retention at start and daily. Default: on when Verdict owns the database. */
+  partitionMaintenance?: boolean;
+  /** Where start-up and background failures are logged. Default: the app's logger. */
+  log?: RedisLog & { error(fields: object, message: string): void };
+  /** HTTP-level options passed to buildApp as they are. */
+  http?: Pick<AppDeps, 'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics'>;
+}
+
+/** A wired Verdict: the HTTP app and the domain objects behind it. */
+export interface Verdict {
+  app: App;
+  config: Config;
+  policy: ActiveBundle;
+  decisions: DecisionService;
+  metrics: Metrics;
+  /** Turns false when shutdown begins (see installGracefulShutdown). */
+  readiness: DrainableReadiness;
+  database: Database | null;
+  revisions: RevisionStore | null;
+  audit: AuditTrail | null;
+  /**
+   * What Verdict opened, in the order to close it after the HTTP server has stopped accepting and
+   * answered every request (so every decision is recorded or failed closed before the audit trail
+   * flushes for the last time).
+   */
+  resources: Closable[];
+  /** Closes the app, then `resources`. */
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: config → database (migrated, partitioned) → revision store → audit trail →
+ * decision service → HTTP app. `src/main.ts` and the test fixtures build Verdict only through here,
+ * so a dependency added once reaches both.
+ */
+export async function createVerdict(config: Config, overrides: VerdictOverrides = {}): Promise<Verdict> {
+  // NOTE: closing order: what records decisions first (`early`: the audit recorder flushes into the
+  // database), then what it relies on, last opened first (`late`, reversed: Redis, the database).
+  const early: Closable[] = [];
+  const late: Closable[] = [];
+  const resources = () => [...early, ...late.toReversed()];
+  const closeAll = async () => {
+    for (const resource of resources()) await resource.close();
+  };
+  try {
+    return await assemble(config, overrides, { early, late, resources, closeAll });
+  } catch (err) {
+    await closeAll().catch(() => {});
+    throw err;
+  }
+}
+
+async function assemble(
+  config: Config,
+  overrides: VerdictOverrides,
+  owned: { early: Closable[]; late: Closable[]; resources: () => Closable[]; closeAll: () => Promise<void> },
+): Promise<Verdict> {
+  const { early, late } = owned;
+  const keys = overrides.keys ?? configuredKeySource(config.jwt);
+  if (!keys) throw new Error('no token key source: set JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL');
+  const metrics = overrides.metrics ?? createMetrics();
+  const policy = new ActiveBundle(overrides.engine ?? (await loadBundleFile(config.bundlePath)));
+
+  let database: Database | null;
+  let ownsDatabase = false;
+  if (overrides.database === undefined) {
+    database = await openDatabase(config);
+    ownsDatabase = true;
+  } else {
+    database = overrides.database;
+  }
+  let stopMaintenance = () => {};
+  if (database && ownsDatabase) {
+    const db = database;
+    late.push({
+      name: 'database',
+      close: async () => {
+        stopMaintenance();
+        await db.close();
+      },
+    });
+  }
+
+  let revisions: RevisionStore | null = null;
+  let audit: AuditTrail | null = null;
+  if (database) {
+    // Migrations are advisory-locked: safe with many replicas starting at once.
+    await migrate(database);
+    // Every revision decisions are made on is stored, so that any decision can be replayed on it.
+    revisions = new RevisionStore(database);
+    await revisions.put(policy.current().bundle);
+    const store = revisions;
+    policy.onActivate((engine) => {
+      store
+        .put(engine.bundle)
+        .catch((err) => overrides.log?.error({ err }, 'could not store the activated revision'));
+    });
+    if (overrides.partitionMaintenance ?? ownsDatabase) {
+      await ensurePartitions(database);
+      await dropExpiredPartitions(database, config.audit.retentionMonths);
+      stopMaintenance = schedulePartitionMaintenance(database, {
+        retentionMonths: config.audit.retentionMonths,
+        onError: (err) => overrides.log?.warn({ err }, 'partition maintenance failed; will retry'),
+      });
+    }
+  }
+
+  let recorder = overrides.recorder;
+  if (!recorder) {
+    if (!database) throw new Error('createVerdict: without a database, a recorder must be given');
+    // The writer replays a spool left by a previous process before anything is served.
+    audit = await createAuditTrail(config, database, overrides.log);
+    const trail = audit;
+    early.push({ name: 'audit recorder', close: () => trail.close() });
+    if (audit.writer) observeAuditWriter(metrics, audit.writer);
+    recorder = audit.recorder;
+  }
+
+  let redis = overrides.redis;
+  if (redis === undefined && config.redisUrl) {
+    const client = openRedis(config.redisUrl, overrides.log);
+    redis = client;
+    late.push({ name: 'redis', close: () => closeRedis(client) });
+  }
+
+  trackActiveBundle(metrics, policy);
+  const decisions = new DecisionService({
+    policy,
+    recorder,
+    clock: overrides.clock,
+    onDecision: observeDecisions(metrics, policy),
+  });
+  const db = database;
+  const readiness = new DrainableReadiness(
+    async (): Promise<{ ready: boolean; checks: Record<string, boolean> }> => {
+      // The database is reported, not required: while it is away the audit spool keeps decisions
+      // recorded, and taking every replica out of rotation at once would turn an outage into a total one.
+      if (!db) return { ready: true, checks: { bundle: true } };
+      return { ready: true, checks: { bundle: true, database: await db.ping() } };
+    },
+  );
+  const app = await buildApp({
+    ...overrides.http,
+    config,
+    keys,
+    decisions,
+    policy,
+    readiness: readiness.readiness,
+    metrics,
+    redis: redis ?? undefined,
+    audit: database && revisions ? auditApi(database, revisions, policy) : undefined,
+  });
+  return {
+    app,
+    config,
+    policy,
+    decisions,
+    metrics,
+    readiness,
+    database,
+    revisions,
+    audit,
+    resources: owned.resources(),
+    async close() {
+      await app.close();
+      await owned.closeAll();
+    },
+  };
+}
+
+/** The auditor API over the decision log: search, export, replay, chain verification. */
+function auditApi(db: Database, revisions: RevisionStore, policy: ActiveBundle): AuditDeps {
+  const log = new DecisionLogReader(db);
+  return {
+    log,
+    replayer: new DecisionReplayer({ log, revisions, policy }),
+    verify: (range) => verifyChains(db, range),
+  };
+}
