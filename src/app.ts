@@ -20,11 +20,11 @@ import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
 import { registerErrorHandling } from './http/errors.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
+import { httpObservability } from './http/observability.ts';
+import { loadShedding } from './http/overload.ts';
 import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
-import { httpObservability } from './observability/http.ts';
 import { lazyChildLogger } from './observability/logging.ts';
 import { createMetrics, type Metrics } from './observability/metrics.ts';
-import { loadShedding } from './observability/overload.ts';
 
 /** Everything the HTTP layer needs, constructed by the composition root (src/verdict.ts). */
 export interface AppDeps {

@@ -136,7 +136,7 @@ class LazyChild {
     this.real().level = level;
   }
   /**
-   * Lazy too: every request with a traceparent gets a trace_id child (src/observability/http.ts),
+   * Lazy too: every request with a traceparent gets a trace_id child (src/http/observability.ts),
    * which would otherwise make both loggers for a request that never logs.
    */
   child(bindings: Bindings, options: ChildLoggerOptions = {}): FastifyBaseLogger {

@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { traceIdOf } from '../http/envelope.ts';
-import { requestTrace } from './decisions.ts';
-import { logEnabled } from './logging.ts';
-import { METRICS_CONTENT_TYPE, type Metrics } from './metrics.ts';
+import { requestTrace } from '../observability/decisions.ts';
+import { logEnabled } from '../observability/logging.ts';
+import { METRICS_CONTENT_TYPE, type Metrics } from '../observability/metrics.ts';
+import { traceIdOf } from './envelope.ts';
 
 /** Options of the HTTP observability plugin. */
 export interface HttpObservabilityOptions {

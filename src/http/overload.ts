@@ -3,8 +3,8 @@ import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config/index.ts';
-import { problem } from '../http/problem.ts';
-import type { Metrics } from './metrics.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { problem } from './problem.ts';
 
 /** How often under-pressure samples the event loop and the heap. */
 const SAMPLE_INTERVAL_MS = 500;
