@@ -8,7 +8,13 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import { configuredKeySource, type KeySource } from './auth/keys.ts';
-import { type AuthEvents, type AuthOptions, authentication } from './auth/plugin.ts';
+import {
+  AUTH_FAILURE_REASONS,
+  type AuthEvents,
+  type AuthOptions,
+  authentication,
+  isRateLimitExempt,
+} from './auth/plugin.ts';
 import type { Config } from './config/index.ts';
 import type { ActivePolicy, DecisionService } from './decisions/service.ts';
 import { type AuditDeps, auditRoutes } from './http/audit-routes.ts';
@@ -21,7 +27,7 @@ import { healthRoutes, type Readiness } from './http/health-routes.ts';
 import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
 import { httpObservability } from './observability/http.ts';
 import { lazyChildLogger } from './observability/logging.ts';
-import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { createMetrics, initialiseLabelValues, type Metrics } from './observability/metrics.ts';
 import { loadShedding } from './observability/overload.ts';
 
 /** Everything the HTTP layer needs, constructed by main (or by a test). */
@@ -115,5 +121,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(authzenRoutes, { decisions: deps.decisions, config: deps.config });
   if (deps.audit) await app.register(auditRoutes, deps.audit);
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
+  app.addHook('onReady', async () => {
+    const routes = app.routeProtection().map((route) => route.url);
+    initialiseLabelValues(metrics, {
+      authFailureReasons: AUTH_FAILURE_REASONS,
+      rateLimitedRoutes: new Set(routes.filter((url) => !isRateLimitExempt(url))),
+    });
+  });
   return app;
 }

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config/index.ts';
 import { problem } from '../http/problem.ts';
-import type { Metrics } from './metrics.ts';
+import type { LoadShedReason, Metrics } from './metrics.ts';
 
 /** How often under-pressure samples the event loop and the heap. */
 const SAMPLE_INTERVAL_MS = 500;
@@ -36,7 +36,7 @@ export const loadShedding = fp(
       retryAfter: shed.retryAfterSeconds,
       // NOTE: under-pressure sends a non-null return value (its typings say void); returning nothing
       // lets the request through.
-      pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: string) => {
+      pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: LoadShedReason) => {
         if (performance.now() < armedAt || NEVER_SHED.has(request.routeOptions.url ?? '')) return undefined;
         metrics.loadShed.inc({ reason: type });
         // Sending here as well would send twice.
