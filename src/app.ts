@@ -25,7 +25,7 @@ import { decisionRoutes } from './http/decision-routes.ts';
 import { registerErrorHandling } from './http/errors.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
 import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
-import { httpObservability } from './observability/http.ts';
+import { httpObservability, requestIdOf } from './observability/http.ts';
 import { lazyChildLogger } from './observability/logging.ts';
 import { createMetrics, initialiseLabelValues, type Metrics } from './observability/metrics.ts';
 import { loadShedding } from './observability/overload.ts';
@@ -65,7 +65,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     bodyLimit: deps.config.bodyLimitBytes,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    requestIdHeader: 'x-request-id',
+    // The client's X-Request-ID is read by genReqId, which validates it (never taken raw).
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     // One line per request on completion, written by the observability plugin.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     childLoggerFactory: lazyChildLogger,
