@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs a command with the project's tools on PATH: Node >= 22 always; the pinned OPA CLI too when
-# the first argument is --opa. Installs npm dependencies first when node_modules is missing or
+# Runs a command with the project's tools on PATH: a Node that runs .ts files without a flag
+# (scripts/tools.sh) always; the pinned OPA CLI too when the first argument is --opa. Installs npm dependencies first when node_modules is missing or
 # older than package-lock.json, so that `npm start` works on a fresh clone.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Source this file: it puts Node >= 22 (and, with VERDICT_TOOLS_OPA=1, the pinned OPA CLI) on PATH, installing them into
-# .tools/ when the machine lacks them. Node comes from the npm registry's `node` package (the
-# machines here ship Node 20); OPA is built with `go install` at the pinned version.
+# Source this file: it puts a Node that runs .ts files without a flag (and, with VERDICT_TOOLS_OPA=1,
+# the pinned OPA CLI) on PATH, installing them into .tools/ when the machine lacks them. When the
+# system Node is older than the floor (22.18.0 on the 22 line, 23.6.0 on the 23 line: where type
+# stripping became unflagged; package.json `engines` says the same), the Node pinned in
+# .node-version comes from the npm registry's `node` package (the machines here ship Node 20); OPA is built with
+# `go install` at the pinned version.
 #   source scripts/tools.sh
+# VERDICT_TOOLS_DRY_RUN=1 only says what it would install (test/deploy/node-bootstrap.test.ts).
 # NOTE: restore the caller's shell options at the end. `set +o` runs in a command substitution,
 # where bash drops errexit, so errexit is read from $- instead.
 _verdict_saved_opts="$(set +o)"
@@ -15,17 +19,34 @@ OPA_VERSION="$(tr -d ' \n' < "$VERDICT_ROOT/.opa-version")"
 mkdir -p "$VERDICT_TOOLS/bin"
 export PATH="$VERDICT_TOOLS/bin:$PATH"
 
-node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+# True when Node version $1 (x.y.z, optional leading v) runs .ts files with no flag: type stripping
+# is on by default from 22.18.0 and 23.6.0, and in every release from 24 on.
+VERDICT_NODE_FLOOR='^22.18.0 || >=23.6.0'
+verdict_node_supported() {
+  local major minor rest
+  IFS=. read -r major minor rest <<<"${1#v}"
+  [[ "$major" =~ ^[0-9]+$ && "$minor" =~ ^[0-9]+$ ]] || return 1
+  case "$major" in
+    22) [ "$minor" -ge 18 ] ;;
+    23) [ "$minor" -ge 6 ] ;;
+    *) [ "$major" -ge 24 ] ;;
+  esac
+}
 
-if [ "$(node_major)" -lt 22 ]; then
+node_current="$(node -p 'process.versions.node' 2>/dev/null || echo none)"
+if ! verdict_node_supported "$node_current"; then
   node_bin="$VERDICT_TOOLS/node-$NODE_VERSION/node_modules/node/bin/node"
-  if [ ! -x "$node_bin" ]; then
-    echo "tools: installing Node $NODE_VERSION from the npm registry into $VERDICT_TOOLS" >&2
-    npm install --silent --no-save --no-audit --no-fund --prefix "$VERDICT_TOOLS/node-$NODE_VERSION" "node@$NODE_VERSION" >&2
+  if [ "${VERDICT_TOOLS_DRY_RUN:-0}" = 1 ]; then
+    echo "tools: Node $node_current is not $VERDICT_NODE_FLOOR; would install Node $NODE_VERSION into $VERDICT_TOOLS" >&2
+  else
+    if [ ! -x "$node_bin" ]; then
+      echo "tools: Node $node_current is not $VERDICT_NODE_FLOOR; installing Node $NODE_VERSION from the npm registry into $VERDICT_TOOLS" >&2
+      npm install --silent --no-save --no-audit --no-fund --prefix "$VERDICT_TOOLS/node-$NODE_VERSION" "node@$NODE_VERSION" >&2
+    fi
+    [ -x "$node_bin" ] || { echo "tools: Node $NODE_VERSION install failed" >&2; return 1 2>/dev/null || exit 1; }
+    ln -sf "$node_bin" "$VERDICT_TOOLS/bin/node"
+    hash -r
   fi
-  [ -x "$node_bin" ] || { echo "tools: Node $NODE_VERSION install failed" >&2; return 1 2>/dev/null || exit 1; }
-  ln -sf "$node_bin" "$VERDICT_TOOLS/bin/node"
-  hash -r
 fi
 
 if [ "${VERDICT_TOOLS_OPA:-0}" = 1 ]; then

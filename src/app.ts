@@ -13,18 +13,24 @@ import type { Config } from './config/index.ts';
 import type { DecisionService } from './decisions/service.ts';
 import type { ActivePolicy } from './engine/engine.ts';
 import { type AuditDeps, auditRoutes } from './http/audit-routes.ts';
-import { type AuthEvents, type AuthOptions, authentication } from './http/auth.ts';
+import {
+  AUTH_FAILURE_REASONS,
+  type AuthEvents,
+  type AuthOptions,
+  authentication,
+  isRateLimitExempt,
+} from './http/auth.ts';
 import { authzenRoutes } from './http/authzen-routes.ts';
 import { registerJsonBodyParser } from './http/body.ts';
 import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
 import { registerErrorHandling } from './http/errors.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
-import { httpObservability } from './http/observability.ts';
+import { httpObservability, requestIdOf } from './http/observability.ts';
 import { loadShedding } from './http/overload.ts';
 import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
 import { lazyChildLogger } from './observability/logging.ts';
-import { createMetrics, type Metrics } from './observability/metrics.ts';
+import { createMetrics, initialiseLabelValues, type Metrics } from './observability/metrics.ts';
 
 /** Everything the HTTP layer needs, constructed by the composition root (src/verdict.ts). */
 export interface AppDeps {
@@ -66,7 +72,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     bodyLimit: deps.config.bodyLimitBytes,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    requestIdHeader: 'x-request-id',
+    // The client's X-Request-ID is read by genReqId, which validates it (never taken raw).
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     // One line per request on completion, written by the observability plugin.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     childLoggerFactory: lazyChildLogger,
@@ -122,5 +130,12 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(authzenRoutes, { decisions: deps.decisions, config: deps.config });
   if (deps.audit) await app.register(auditRoutes, deps.audit);
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
+  app.addHook('onReady', async () => {
+    const routes = app.routeProtection().map((route) => route.url);
+    initialiseLabelValues(metrics, {
+      authFailureReasons: AUTH_FAILURE_REASONS,
+      rateLimitedRoutes: new Set(routes.filter((url) => !isRateLimitExempt(url))),
+    });
+  });
   return app;
 }

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { v7 as uuidv7 } from 'uuid';
-import type { Database, Queryable, Sql } from '../store/types.ts';
 import { canonicalJson } from '../decisions/canonical-json.ts';
+import type { Database, Queryable, Sql } from '../store/types.ts';
 import { GENESIS_HASH } from './chain.ts';
 
 /**

@@ -8,12 +8,36 @@ export interface BundleRevision {
   firstSeen: string;
 }
 
+/** Who stored a revision and what was checked; revisions stored for replay alone are `system`'s. */
+export interface UploadMeta {
+  uploadedBy: string;
+  /** True when its signature was verified with the configured key. */
+  signed: boolean;
+}
+
+/** The entrypoints a bundle's manifest names, sorted. */
+export function manifestEntrypoints(bundle: ParsedBundle): string[] {
+  return [...new Set((bundle.manifest.wasm ?? []).map((w) => w.entrypoint))].sort();
+}
+
 /** Stores a bundle once per digest; a second put of the same bytes changes nothing. */
-export function putRevisionSql(bundle: ParsedBundle): Sql {
+export function putRevisionSql(
+  bundle: ParsedBundle,
+  meta: UploadMeta = { uploadedBy: 'system', signed: false },
+): Sql {
   return {
-    text: `INSERT INTO policy_revisions (digest, revision, manifest, bundle)
-           VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT (digest) DO NOTHING`,
-    values: [bundle.digest, bundle.revision, JSON.stringify(bundle.manifest), bundle.bytes],
+    text: `INSERT INTO policy_revisions (digest, revision, manifest, bundle, size, uploaded_by, signed, entrypoints)
+           VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8) ON CONFLICT (digest) DO NOTHING`,
+    values: [
+      bundle.digest,
+      bundle.revision,
+      JSON.stringify(bundle.manifest),
+      bundle.bytes,
+      bundle.bytes.byteLength,
+      meta.uploadedBy,
+      meta.signed,
+      manifestEntrypoints(bundle),
+    ],
   };
 }
 
@@ -40,8 +64,8 @@ export class RevisionStore {
   }
 
   /** Stores the bundle unless its digest is already there; true when it was new. */
-  async put(bundle: ParsedBundle): Promise<boolean> {
-    const { rowCount } = await this.db.query(putRevisionSql(bundle));
+  async put(bundle: ParsedBundle, meta?: UploadMeta): Promise<boolean> {
+    const { rowCount } = await this.db.query(putRevisionSql(bundle, meta));
     return rowCount > 0;
   }
 

@@ -3,7 +3,7 @@ import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Config } from '../config/index.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import type { LoadShedReason, Metrics } from '../observability/metrics.ts';
 import { problem } from './problem.ts';
 
 /** How often under-pressure samples the event loop and the heap. */
@@ -36,7 +36,7 @@ export const loadShedding = fp(
       retryAfter: shed.retryAfterSeconds,
       // NOTE: under-pressure sends a non-null return value (its typings say void); returning nothing
       // lets the request through.
-      pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: string) => {
+      pressureHandler: ((request: FastifyRequest, reply: FastifyReply, type: LoadShedReason) => {
         if (performance.now() < armedAt || NEVER_SHED.has(request.routeOptions.url ?? '')) return undefined;
         metrics.loadShed.inc({ reason: type });
         // Sending here as well would send twice.

@@ -87,6 +87,16 @@ export const REQUEST_BUCKETS = [
 const COMMIT_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 const BATCH_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
 
+/**
+ * The reasons load shedding refuses for: the two limits src/http/overload.ts configures
+ * (under-pressure's type names). Exported at 0 from the start, like every known label value below.
+ */
+export const LOAD_SHED_REASONS = ['eventLoopDelay', 'heapUsedBytes'] as const;
+export type LoadShedReason = (typeof LOAD_SHED_REASONS)[number];
+/** Where a bundle activation comes from: the bundle read at startup, or a later activation. */
+export const BUNDLE_SOURCES = ['startup', 'activation'] as const;
+type BundleSource = (typeof BUNDLE_SOURCES)[number];
+
 /** Options of `createMetrics`. */
 export interface MetricsOptions {
   /** Node process and event-loop default metrics (process_*, nodejs_*). Default true. */
@@ -217,9 +227,31 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       auditStats = stats;
     },
   };
+  // NOTE: a labelled series exists only once it has a value; without these zeros a fresh process
+  // exports nothing for a counter until its first event, and dashboards and alerts cannot tell
+  // "none" from "missing". Labels known only to the HTTP layer (auth failure reasons, route
+  // templates) are set by `initialiseLabelValues` once the routes exist.
   for (const kind of ['commit', 'spool', 'replay']) metrics.auditWriteErrors.inc({ kind }, 0);
+  for (const reason of LOAD_SHED_REASONS) metrics.loadShed.inc({ reason }, 0);
+  for (const source of BUNDLE_SOURCES) {
+    metrics.bundleLoads.inc({ source }, 0);
+    metrics.bundleLoadFailures.inc({ source }, 0);
+  }
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   return metrics;
+}
+
+/**
+ * Exports 0 for every label value the HTTP layer knows once its routes are registered: each auth
+ * failure reason, and each rate-limited route template plus 'unmatched' (the 404 handler).
+ */
+export function initialiseLabelValues(
+  metrics: Metrics,
+  known: { authFailureReasons: readonly string[]; rateLimitedRoutes: Iterable<string> },
+): void {
+  for (const reason of known.authFailureReasons) metrics.authFailures.inc({ reason }, 0);
+  for (const route of known.rateLimitedRoutes) metrics.rateLimitRejections.inc({ route }, 0);
+  metrics.rateLimitRejections.inc({ route: 'unmatched' }, 0);
 }
 
 /** Marks `revision`/`digest` as the one active bundle of this process. */
@@ -240,10 +272,10 @@ export function trackActiveBundle(
   },
 ): void {
   setActiveBundle(metrics, policy.current().ref);
-  metrics.bundleLoads.inc({ source: 'startup' });
+  metrics.bundleLoads.inc({ source: 'startup' satisfies BundleSource });
   policy.onActivate((engine) => {
     setActiveBundle(metrics, engine.ref);
-    metrics.bundleLoads.inc({ source: 'activation' });
+    metrics.bundleLoads.inc({ source: 'activation' satisfies BundleSource });
   });
 }
 

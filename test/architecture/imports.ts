@@ -55,7 +55,7 @@ export function folderCycles(graph: Map<string, Set<string>>): string[] {
     for (const next of graph.get(node) ?? []) {
       if (next === start) {
         const cycle = [...trail, start];
-        const least = trail.reduce((a, b) => (a < b ? a : b));
+        const least = [...trail].sort()[0];
         if (least === start) cycles.add(cycle.join(' → '));
       } else if (!trail.includes(next)) {
         walk(start, next, [...trail, next]);

@@ -4,8 +4,9 @@ import type { App } from '../../src/app.ts';
 import { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import { resolveConfig } from '../../src/config/index.ts';
+import { AUTH_FAILURE_REASONS } from '../../src/http/auth.ts';
 import { loggerOptions } from '../../src/observability/logging.ts';
-import type { Metrics } from '../../src/observability/metrics.ts';
+import { BUNDLE_SOURCES, LOAD_SHED_REASONS, type Metrics } from '../../src/observability/metrics.ts';
 import { buildTestApp } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { sampleValue } from './scrape.ts';
@@ -14,6 +15,47 @@ const envelope = (action: string, subjectId = 'u1') => ({
   subject: { type: 'user', id: subjectId },
   action: { name: action },
   resource: { type: 'doc', id: 'd1' },
+});
+
+describe('GET /metrics on a fresh start', () => {
+  it('exports every known label value of the labelled counters at 0, before any event', async () => {
+    const { app } = await buildTestApp({ bundlePath: contractFixtureBundle() });
+    try {
+      const response = await app.inject({ method: 'GET', url: '/metrics' });
+      expect(response.statusCode).toBe(200);
+      const text = response.body;
+      // The lists are the ones the code increments with (named here too, so an emptied list fails).
+      expect(AUTH_FAILURE_REASONS).toEqual(
+        expect.arrayContaining(['missing_token', 'malformed_token', 'token_expired', 'insufficient_scope']),
+      );
+      expect(LOAD_SHED_REASONS).toEqual(['eventLoopDelay', 'heapUsedBytes']);
+      expect(BUNDLE_SOURCES).toEqual(['startup', 'activation']);
+      for (const reason of AUTH_FAILURE_REASONS) {
+        expect(sampleValue(text, 'verdict_auth_failures_total', { reason }), reason).toBe(0);
+      }
+      for (const route of [
+        '/v1/decisions',
+        '/v1/decisions/batch',
+        '/v1/data/*',
+        '/access/v1/evaluation',
+        'unmatched',
+      ]) {
+        expect(sampleValue(text, 'verdict_rate_limit_rejections_total', { route }), route).toBe(0);
+      }
+      // Probes are never rate limited, so they have no series.
+      expect(text).not.toMatch(/verdict_rate_limit_rejections_total\{route="\/health\//);
+      for (const reason of LOAD_SHED_REASONS) {
+        expect(sampleValue(text, 'verdict_load_shed_total', { reason }), reason).toBe(0);
+      }
+      for (const source of BUNDLE_SOURCES) {
+        expect(sampleValue(text, 'verdict_bundle_load_failures_total', { source }), source).toBe(0);
+      }
+      expect(sampleValue(text, 'verdict_bundle_loads_total', { source: 'startup' })).toBe(1);
+      expect(sampleValue(text, 'verdict_bundle_loads_total', { source: 'activation' })).toBe(0);
+    } finally {
+      await app.close();
+    }
+  });
 });
 
 describe('GET /metrics after real decisions', () => {

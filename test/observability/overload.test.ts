@@ -50,6 +50,8 @@ describe('load shedding', () => {
     expect(shed.headers['retry-after']).toBe('7');
     expect(shed.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(shed.json()).toMatchObject({ status: 503, code: 'overloaded' });
+    // Load-shed answers carry the request id like every other answer.
+    expect(String(shed.headers['x-request-id'])).toMatch(/^[0-9a-f-]{36}$/);
     expect((await app.inject({ method: 'GET', url: '/health/live' })).statusCode).toBe(200);
     const metrics = await app.inject({ method: 'GET', url: '/metrics' });
     expect(metrics.statusCode).toBe(200);

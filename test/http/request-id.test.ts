@@ -1,0 +1,149 @@
+import type { InjectOptions } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { App } from '../../src/app.ts';
+import { buildTestApp, type TestToken } from '../support/app.ts';
+import { contractFixtureBundle } from '../support/bundle.ts';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const envelope = {
+  subject: { type: 'user', id: 'u1' },
+  action: { name: 'read' },
+  resource: { type: 'doc', id: 'd1' },
+};
+
+describe('X-Request-ID is echoed on every response', () => {
+  let app: App;
+  let token: TestToken;
+  beforeAll(async () => {
+    ({ app, token } = await buildTestApp({ bundlePath: contractFixtureBundle() }));
+  });
+  afterAll(async () => app.close());
+  const bearer = (scopes?: Parameters<TestToken>[0]) => ({ authorization: `Bearer ${token(scopes)}` });
+
+  // Each answer: [what, request]; the status is asserted too, so the error paths really are errors.
+  const cases: [string, number, () => InjectOptions][] = [
+    [
+      'a decision',
+      200,
+      () => ({ method: 'POST', url: '/v1/decisions', headers: bearer(), payload: envelope }),
+    ],
+    [
+      'an AuthZEN evaluation',
+      200,
+      () => ({ method: 'POST', url: '/access/v1/evaluation', headers: bearer(), payload: envelope }),
+    ],
+    [
+      'POST /v1/data',
+      200,
+      () => ({
+        method: 'POST',
+        url: '/v1/data/verdict/decision',
+        headers: bearer(),
+        payload: { input: envelope },
+      }),
+    ],
+    ['GET /v1/data', 200, () => ({ method: 'GET', url: '/v1/data/verdict/decision', headers: bearer() })],
+    [
+      'a /v1/data error (problem+json)',
+      400,
+      () => ({ method: 'GET', url: '/v1/data/verdict/decision?input=%7Bnope', headers: bearer() }),
+    ],
+    [
+      'a schema error (problem+json)',
+      400,
+      () => ({ method: 'POST', url: '/v1/decisions', headers: bearer(), payload: { subject: 1 } }),
+    ],
+    ['a missing token (401)', 401, () => ({ method: 'POST', url: '/v1/decisions', payload: envelope })],
+    [
+      'a missing scope (403)',
+      403,
+      () => ({ method: 'POST', url: '/v1/decisions', headers: bearer(['audit:read']), payload: envelope }),
+    ],
+    ['an unknown route (404)', 404, () => ({ method: 'GET', url: '/no/such/route', headers: bearer() })],
+    ['a liveness probe', 200, () => ({ method: 'GET', url: '/health/live' })],
+    ['the metrics scrape', 200, () => ({ method: 'GET', url: '/metrics' })],
+  ];
+
+  it.each(cases)('%s: the client id comes back as sent', async (_what, status, request) => {
+    const sent = `gw-${Math.random().toString(36).slice(2)}:a/b=c`;
+    const base = request();
+    const response = await app.inject({ ...base, headers: { ...base.headers, 'x-request-id': sent } });
+    expect(response.statusCode).toBe(status);
+    expect(response.headers['x-request-id']).toBe(sent);
+  });
+
+  it.each(cases)('%s: without one, the generated id comes back', async (_what, status, request) => {
+    const response = await app.inject(request());
+    expect(response.statusCode).toBe(status);
+    expect(String(response.headers['x-request-id'])).toMatch(UUID);
+  });
+
+  it('every generated id is new', async () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 5; i++) {
+      ids.add(String((await app.inject({ method: 'GET', url: '/health/live' })).headers['x-request-id']));
+    }
+    expect(ids.size).toBe(5);
+  });
+
+  it.each([
+    ['too long (129 characters)', 'a'.repeat(129)],
+    ['with a space', 'a b'],
+    ['with a tab', 'a\tb'],
+    ['non-ASCII', 'caf\u00e9'],
+    ['empty', ''],
+  ])('an id %s is not reflected: a new one is generated', async (_what, sent) => {
+    const response = await app.inject({
+      method: 'GET',
+      url: '/health/live',
+      headers: { 'x-request-id': sent },
+    });
+    expect(response.statusCode).toBe(200);
+    expect(String(response.headers['x-request-id'])).toMatch(UUID);
+  });
+
+  it('an id of exactly 128 visible ASCII characters is kept', async () => {
+    const sent = `${'x'.repeat(120)}~!"<>{}\\`;
+    expect(sent).toHaveLength(128);
+    const response = await app.inject({
+      method: 'GET',
+      url: '/health/live',
+      headers: { 'x-request-id': sent },
+    });
+    expect(response.headers['x-request-id']).toBe(sent);
+  });
+});
+
+describe('X-Request-ID on a rate-limited answer', () => {
+  it('429 problem+json carries the id', async () => {
+    const { app, token } = await buildTestApp({
+      bundlePath: contractFixtureBundle(),
+      env: { VERDICT_RATE_LIMIT_MAX: '1' },
+    });
+    try {
+      const headers = { authorization: `Bearer ${token()}`, 'x-request-id': 'rl-1' };
+      expect(
+        (await app.inject({ method: 'POST', url: '/v1/decisions', headers, payload: envelope })).statusCode,
+      ).toBe(200);
+      const limited = await app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        headers: { ...headers, 'x-request-id': 'rl-2' },
+        payload: envelope,
+      });
+      expect(limited.statusCode).toBe(429);
+      expect(limited.headers['x-request-id']).toBe('rl-2');
+      const unnamed = await app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        headers: { authorization: headers.authorization },
+        payload: envelope,
+      });
+      expect(unnamed.statusCode).toBe(429);
+      expect(String(unnamed.headers['x-request-id'])).toMatch(UUID);
+    } finally {
+      await app.close();
+    }
+  });
+});
