@@ -72,6 +72,8 @@ declare module 'fastify' {
 }
 
 const REALM = 'verdict';
+/** RFC 6750 §2.1: the scheme (any case), one space, one token with no whitespace in it. */
+const BEARER = /^Bearer \S+$/i;
 const failureOf = Symbol('verdict.authFailure');
 type Failure = { reason: AuthFailureReason };
 
@@ -85,6 +87,7 @@ function classify(err: unknown): AuthFailureReason {
     case 'FAST_JWT_INACTIVE':
       return 'token_not_yet_valid';
     case 'FST_JWT_BAD_REQUEST':
+    case 'FST_JWT_NO_AUTHORIZATION_IN_HEADER':
       return 'malformed_header';
     case 'FAST_JWT_INVALID_ALGORITHM':
       return 'algorithm_not_allowed';
@@ -275,6 +278,9 @@ export const authentication = fp(
       };
       const authorization = request.headers.authorization;
       if (!authorization) return failed('missing_token');
+      // Another scheme (`Basic …`, `Token …`) or a Bearer header that is not exactly
+      // `Bearer <token>` is a malformed request (400), not a bad token (401).
+      if (!BEARER.test(authorization)) return failed('malformed_header');
       const known = verified?.get(authorization);
       if (known && known.until > Date.now()) {
         request.caller = known.caller;
