@@ -101,9 +101,14 @@ export function parseTtl(text: string): number | null {
   return seconds > 0 ? seconds : null;
 }
 
+/** True for an address only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
 /**
- * The embedded mode's start banner: where the secret lives and a ready-to-paste curl line with a
- * 12-hour all-scopes token. Written to stdout, not to the log: logs redact tokens, and a token has
+ * The embedded mode's start banner: where the secret lives, which address the service listens on,
+ * and a ready-to-paste curl line with a 12-hour all-scopes token. Written to stdout, not to the log: logs redact tokens, and a token has
  * no business in a log pipeline.
  */
 export function devTokenBanner(config: Config, startup: StartupKeys): string {
@@ -115,6 +120,9 @@ export function devTokenBanner(config: Config, startup: StartupKeys): string {
     audience: config.jwt.audience,
   });
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const listening = isLoopbackHost(config.host)
+    ? `verdict: listening on ${config.host}:${config.port} only: this machine, not the network (set HOST=0.0.0.0 to open it, and a JWT_* key source for real tokens)`
+    : `verdict: WARNING: listening on ${config.host}:${config.port} (HOST): other machines can reach this development service`;
   const body = JSON.stringify({
     subject: { type: 'agent', id: 'demo-agent' },
     action: { name: 'tool.call' },
@@ -123,6 +131,7 @@ export function devTokenBanner(config: Config, startup: StartupKeys): string {
   return [
     '',
     `verdict: embedded development mode: tokens are signed with the secret in ${startup.devSecretFile}`,
+    listening,
     'verdict: development token (all scopes, valid 12h); for the README examples:',
     `export TOKEN=${token}`,
     'verdict: try:',

@@ -74,6 +74,8 @@ export class ConfigError extends Error {
 export const DEFAULTS = {
   port: 8080,
   host: '0.0.0.0',
+  /** The embedded development mode (dev secret, all-scopes banner token) listens on loopback only. */
+  devHost: '127.0.0.1',
   dataDir: '.verdict-data',
   logLevel: 'info',
   logFormat: 'auto' as LogFormat,
@@ -185,9 +187,13 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
       'more than one worker needs DATABASE_URL: the embedded PGlite database is single-process',
     );
   }
+  // NOTE: the same condition as resolveStartupKeys: no key source and no DATABASE_URL means tokens are
+  // signed with the generated development secret and the banner prints an all-scopes token, so the
+  // service is not exposed beyond this machine unless HOST says so.
+  const devSecret = keySources === 0 && databaseUrl === undefined;
   return {
     port: integer(env, 'PORT', DEFAULTS.port, 0, 65_535),
-    host: text(env, 'HOST') ?? DEFAULTS.host,
+    host: text(env, 'HOST') ?? (devSecret ? DEFAULTS.devHost : DEFAULTS.host),
     databaseUrl,
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     dataDir: path.resolve(cwd, text(env, 'VERDICT_DATA_DIR') ?? DEFAULTS.dataDir),
