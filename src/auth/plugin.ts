@@ -45,6 +45,7 @@ export interface AuthOptions {
   audience?: string;
   clockSkewSeconds: number;
   rateLimit: {
+    /** Requests per caller per window; 0 turns the limiter off (no hook, no Redis client). */
     max: number;
     windowMs: number;
     /** Shared store across replicas; in-process when absent. */
@@ -210,8 +211,9 @@ function protectionOfRequest(request: FastifyRequest): Protection {
  * Authentication (bearer JWT), per-caller rate limiting and scope checks, as three onRequest hooks
  * in this order:
  *   1. verify the token (if the route is not public) and keep the caller *or* the failure;
- *   2. count the request against its caller's budget (`sub`), or its IP's when there is no
- *      verified caller — so floods of bad tokens are limited too;
+ *   2. when a rate limit is set (off by default, ADR 0006), count the request against its caller's
+ *      budget (`sub`), or its IP's when there is no verified caller — so floods of bad tokens are
+ *      limited too;
  *   3. refuse: the kept failure (401), a missing scope (403).
  * NOTE: the order matters — the limiter needs the verified `sub`, and the refusal must come after
  * the limiter, or unauthenticated floods would never be counted.
@@ -298,14 +300,16 @@ export const authentication = fp(
         );
     });
 
-    const redis = options.rateLimit.redisUrl
-      ? new Redis(options.rateLimit.redisUrl, {
-          // Fail fast while Redis is down (the limiter then lets requests through, see skipOnError).
-          maxRetriesPerRequest: 1,
-          enableOfflineQueue: false,
-          lazyConnect: false,
-        })
-      : undefined;
+    const limited = options.rateLimit.max > 0;
+    const redis =
+      limited && options.rateLimit.redisUrl
+        ? new Redis(options.rateLimit.redisUrl, {
+            // Fail fast while Redis is down (the limiter then lets requests through, see skipOnError).
+            maxRetriesPerRequest: 1,
+            enableOfflineQueue: false,
+            lazyConnect: false,
+          })
+        : undefined;
     if (redis) {
       redis.on('error', (err) => app.log.warn({ err: err.message }, 'rate-limit redis error'));
       app.addHook('onClose', async () => {
@@ -334,7 +338,7 @@ export const authentication = fp(
         );
       },
     });
-    app.addHook('onRequest', app.rateLimit());
+    if (limited) app.addHook('onRequest', app.rateLimit());
 
     app.addHook('onRequest', (request, _reply, done) => {
       const protection = protectionOfRequest(request);

@@ -35,6 +35,7 @@ export interface Config {
     audience: string | undefined;
     clockSkewSeconds: number;
   };
+  /** Per-caller request budget per window; `max` 0 = off (the default, ADR 0006). */
   rateLimit: { max: number; windowMs: number };
   audit: {
     mode: AuditMode;
@@ -88,7 +89,8 @@ export const DEFAULTS = {
   jsonMaxStringLength: 64 * 1024,
   workers: 1,
   jwtClockSkewSeconds: 30,
-  rateLimitMax: 6000,
+  /** Off: a PDP's main caller is one service identity (docs/decisions/0006-rate-limit-default.md). */
+  rateLimitMax: 0,
   rateLimitWindowMs: 60_000,
   auditMode: 'sync' as AuditMode,
   auditBatchMaxRecords: 500,
@@ -222,7 +224,7 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
       .filter((origin) => origin !== ''),
     jwt,
     rateLimit: {
-      max: integer(env, 'VERDICT_RATE_LIMIT_MAX', DEFAULTS.rateLimitMax, 1, 100_000_000),
+      max: integer(env, 'VERDICT_RATE_LIMIT_MAX', DEFAULTS.rateLimitMax, 0, 100_000_000),
       windowMs: integer(env, 'VERDICT_RATE_LIMIT_WINDOW_MS', DEFAULTS.rateLimitWindowMs, 100, 86_400_000),
     },
     audit,

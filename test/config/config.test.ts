@@ -9,6 +9,10 @@ describe('resolveConfig', () => {
     expect(config.dataDir).toBe('/srv/.verdict-data');
     expect(config.audit.mode).toBe('sync');
     expect(config.batchLimit).toBe(100);
+    // No per-caller rate limit unless asked for (ADR 0006); 0 is "off" when set explicitly too.
+    expect(config.rateLimit.max).toBe(0);
+    expect(resolveConfig({ VERDICT_RATE_LIMIT_MAX: '0' }).rateLimit.max).toBe(0);
+    expect(resolveConfig({ VERDICT_RATE_LIMIT_MAX: '600' }).rateLimit.max).toBe(600);
   });
 
   it.each([
