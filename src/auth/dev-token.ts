@@ -101,10 +101,60 @@ export function parseTtl(text: string): number | null {
   return seconds > 0 ? seconds : null;
 }
 
+/** One of the start banner's example decisions, with the answer the built-in policies give. */
+export interface BannerExample {
+  /** What the call is, in a few words. */
+  title: string;
+  /** The body of `POST /v1/decisions`. */
+  body: { subject: object; action: object; resource: object; context?: object };
+  /** What the built-in bundle answers: allow, the violated controls, the obligation types. */
+  expect: { allow: boolean; controls: readonly string[]; obligations: readonly string[] };
+}
+
 /**
- * The embedded mode's start banner: where the secret lives and a ready-to-paste curl line with a
- * 12-hour all-scopes token. Written to stdout, not to the log: logs redact tokens, and a token has
- * no business in a log pipeline.
+ * The banner's "try it" calls: an allowed tool call first, then a denied one with its reasons, so a
+ * newcomer sees both answers. test/auth/banner-examples.test.ts runs them on the built-in bundle.
+ */
+export const BANNER_EXAMPLES: readonly BannerExample[] = [
+  {
+    title: 'an allowed tool call (support-bot searches the knowledge base)',
+    body: {
+      subject: { type: 'agent', id: 'support-bot' },
+      action: { name: 'tool.call' },
+      resource: { type: 'tool', id: 'search_kb' },
+      context: { session: { tool_calls: 2 }, data_classification: 'internal' },
+    },
+    expect: { allow: true, controls: [], obligations: [] },
+  },
+  {
+    title: 'a denied one (support-bot emails confidential data after reading untrusted content)',
+    body: {
+      subject: { type: 'agent', id: 'support-bot' },
+      action: { name: 'tool.call' },
+      resource: { type: 'tool', id: 'send_email' },
+      context: { session: { tool_calls: 3, untrusted_content: true }, data_classification: 'confidential' },
+    },
+    expect: { allow: false, controls: ['TOOL-002', 'TOOL-004'], obligations: ['human_approval'] },
+  },
+];
+
+/** The answer an example expects, in words: `"allow": false, violations TOOL-002, TOOL-004, …`. */
+export function describeExpectation(expect: BannerExample['expect']): string {
+  const parts = [`"allow": ${expect.allow}`];
+  if (expect.controls.length > 0) parts.push(`violations ${expect.controls.join(', ')}`);
+  if (expect.obligations.length > 0) parts.push(`obligation ${expect.obligations.join(', ')}`);
+  return parts.join('; ');
+}
+
+/** True for an address only this machine can reach. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/**
+ * The embedded mode's start banner: where the secret lives, which address the service listens on,
+ * and ready-to-paste curl lines (an allow, then a deny) with a 12-hour all-scopes token. Written to
+ * stdout, not to the log: logs redact tokens, and a token has no business in a log pipeline.
  */
 export function devTokenBanner(config: Config, startup: StartupKeys): string {
   if (startup.keys.kind !== 'secret') return '';
@@ -115,18 +165,22 @@ export function devTokenBanner(config: Config, startup: StartupKeys): string {
     audience: config.jwt.audience,
   });
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-  const body = JSON.stringify({
-    subject: { type: 'agent', id: 'demo-agent' },
-    action: { name: 'tool.call' },
-    resource: { type: 'tool', id: 'search' },
-  });
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const listening = isLoopbackHost(config.host)
+    ? `verdict: listening on ${config.host}:${config.port} only: this machine, not the network (set HOST=0.0.0.0 to open it, and a JWT_* key source for real tokens)`
+    : `verdict: WARNING: listening on ${config.host}:${config.port} (HOST): other machines can reach this development service`;
+  const examples = BANNER_EXAMPLES.flatMap((example, i) => [
+    `verdict: ${i + 1}) ${example.title}; expect ${describeExpectation(example.expect)}:`,
+    `curl -s -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '${JSON.stringify(example.body)}' http://${urlHost}:${config.port}/v1/decisions`,
+  ]);
   return [
     '',
     `verdict: embedded development mode: tokens are signed with the secret in ${startup.devSecretFile}`,
+    listening,
     'verdict: development token (all scopes, valid 12h); for the README examples:',
     `export TOKEN=${token}`,
-    'verdict: try:',
-    `curl -s -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '${body}' http://${host}:${config.port}/v1/decisions`,
+    'verdict: try (with the built-in policies):',
+    ...examples,
     'verdict: mint more with: npm run token -- --scope "decisions:evaluate audit:read" --sub my-agent --ttl 1h',
     '',
     '',

@@ -35,6 +35,7 @@ export interface Config {
     audience: string | undefined;
     clockSkewSeconds: number;
   };
+  /** Per-caller request budget per window; `max` 0 = off (the default, ADR 0006). */
   rateLimit: { max: number; windowMs: number };
   audit: {
     mode: AuditMode;
@@ -74,6 +75,8 @@ export class ConfigError extends Error {
 export const DEFAULTS = {
   port: 8080,
   host: '0.0.0.0',
+  /** The embedded development mode (dev secret, all-scopes banner token) listens on loopback only. */
+  devHost: '127.0.0.1',
   dataDir: '.verdict-data',
   logLevel: 'info',
   logFormat: 'auto' as LogFormat,
@@ -86,7 +89,8 @@ export const DEFAULTS = {
   jsonMaxStringLength: 64 * 1024,
   workers: 1,
   jwtClockSkewSeconds: 30,
-  rateLimitMax: 6000,
+  /** Off: a PDP's main caller is one service identity (docs/decisions/0006-rate-limit-default.md). */
+  rateLimitMax: 0,
   rateLimitWindowMs: 60_000,
   auditMode: 'sync' as AuditMode,
   auditBatchMaxRecords: 500,
@@ -185,9 +189,13 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
       'more than one worker needs DATABASE_URL: the embedded PGlite database is single-process',
     );
   }
+  // NOTE: the same condition as resolveStartupKeys: no key source and no DATABASE_URL means tokens are
+  // signed with the generated development secret and the banner prints an all-scopes token, so the
+  // service is not exposed beyond this machine unless HOST says so.
+  const devSecret = keySources === 0 && databaseUrl === undefined;
   return {
     port: integer(env, 'PORT', DEFAULTS.port, 0, 65_535),
-    host: text(env, 'HOST') ?? DEFAULTS.host,
+    host: text(env, 'HOST') ?? (devSecret ? DEFAULTS.devHost : DEFAULTS.host),
     databaseUrl,
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     dataDir: path.resolve(cwd, text(env, 'VERDICT_DATA_DIR') ?? DEFAULTS.dataDir),
@@ -216,7 +224,7 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
       .filter((origin) => origin !== ''),
     jwt,
     rateLimit: {
-      max: integer(env, 'VERDICT_RATE_LIMIT_MAX', DEFAULTS.rateLimitMax, 1, 100_000_000),
+      max: integer(env, 'VERDICT_RATE_LIMIT_MAX', DEFAULTS.rateLimitMax, 0, 100_000_000),
       windowMs: integer(env, 'VERDICT_RATE_LIMIT_WINDOW_MS', DEFAULTS.rateLimitWindowMs, 100, 86_400_000),
     },
     audit,

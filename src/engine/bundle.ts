@@ -4,7 +4,8 @@ import { Parser, type ReadEntry } from 'tar';
 
 /** The `.manifest` of an OPA bundle, as far as Verdict reads it. */
 export interface BundleManifest {
-  revision: string;
+  /** Optional, as in OPA: `opa build` without `--revision` writes `""`. */
+  revision?: string;
   roots?: string[];
   wasm?: { entrypoint: string; module: string }[];
   metadata?: Record<string, unknown>;
@@ -15,6 +16,7 @@ export interface ParsedBundle {
   /** `sha256:<hex>` of the tarball bytes: the identity of a policy revision. */
   digest: string;
   manifest: BundleManifest;
+  /** The manifest's revision, or the digest when the manifest names none (as `opa build` writes it). */
   revision: string;
   wasm: Uint8Array<ArrayBuffer>;
   /** The bundle's merged data documents (data.json files at their directory paths). */
@@ -85,17 +87,34 @@ export function parseBundle(bytes: Buffer): ParsedBundle {
   }
   const entries = readEntries(tarball);
   const manifestBytes = entries.get('.manifest');
-  if (!manifestBytes) throw new BundleError('bundle has no .manifest');
+  if (!manifestBytes) {
+    throw new BundleError('bundle has no .manifest (build it with opa build -t wasm -e <entrypoint>)');
+  }
   let manifest: BundleManifest;
   try {
     manifest = JSON.parse(manifestBytes.toString('utf8'));
   } catch {
     throw new BundleError('.manifest is not valid JSON');
   }
-  if (typeof manifest.revision !== 'string' || manifest.revision === '') {
-    throw new BundleError('.manifest has no revision');
+  if (typeof manifest !== 'object' || manifest === null || Array.isArray(manifest)) {
+    throw new BundleError('.manifest is not a JSON object');
   }
-  const wasmPath = manifest.wasm?.[0]?.module?.replace(/^\//, '') ?? 'policy.wasm';
+  // NOTE: OPA treats the revision as optional and `opa build` without `--revision` writes "". Such a
+  // bundle is accepted as OPA writes it; its revision is then its digest, which names it exactly.
+  if (manifest.revision !== undefined && typeof manifest.revision !== 'string') {
+    throw new BundleError('.manifest revision must be a string');
+  }
+  const modules = manifest.wasm;
+  if (!Array.isArray(modules) || modules.length === 0) {
+    throw new BundleError(
+      '.manifest lists no wasm entrypoints: this is not a wasm bundle (build it with opa build -t wasm -e <entrypoint>)',
+    );
+  }
+  const module = modules[0]?.module;
+  if (typeof module !== 'string' || module === '') {
+    throw new BundleError('.manifest wasm entry has no module');
+  }
+  const wasmPath = module.replace(/^\//, '');
   const wasm = entries.get(wasmPath);
   if (!wasm) throw new BundleError(`bundle has no ${wasmPath} (build it with opa build -t wasm)`);
   const data: Record<string, unknown> = {};
@@ -109,10 +128,11 @@ export function parseBundle(bytes: Buffer): ParsedBundle {
     }
     setAtPath(data, name.split('/').slice(0, -1), value);
   }
+  const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
   return {
-    digest: `sha256:${createHash('sha256').update(bytes).digest('hex')}`,
+    digest,
     manifest,
-    revision: manifest.revision,
+    revision: manifest.revision || digest,
     wasm: new Uint8Array(
       wasm.buffer.slice(wasm.byteOffset, wasm.byteOffset + wasm.byteLength) as ArrayBuffer,
     ),

@@ -55,6 +55,7 @@ export interface AuthOptions {
   audience?: string;
   clockSkewSeconds: number;
   rateLimit: {
+    /** Requests per caller per window; 0 turns the limiter off (no hook; Redis is not asked). */
     max: number;
     windowMs: number;
     /**
@@ -96,6 +97,8 @@ declare module 'fastify' {
 }
 
 const REALM = 'verdict';
+/** RFC 6750 §2.1: the scheme (any case), one space, one token with no whitespace in it. */
+const BEARER = /^Bearer \S+$/i;
 const failureOf = Symbol('verdict.authFailure');
 type Failure = { reason: AuthFailureReason };
 
@@ -109,6 +112,7 @@ function classify(err: unknown): AuthFailureReason {
     case 'FAST_JWT_INACTIVE':
       return 'token_not_yet_valid';
     case 'FST_JWT_BAD_REQUEST':
+    case 'FST_JWT_NO_AUTHORIZATION_IN_HEADER':
       return 'malformed_header';
     case 'FAST_JWT_INVALID_ALGORITHM':
       return 'algorithm_not_allowed';
@@ -231,8 +235,9 @@ function protectionOfRequest(request: FastifyRequest): Protection {
  * Authentication (bearer JWT), per-caller rate limiting and scope checks, as three onRequest hooks
  * in this order:
  *   1. verify the token (if the route is not public) and keep the caller *or* the failure;
- *   2. count the request against its caller's budget (`sub`), or its IP's when there is no
- *      verified caller — so floods of bad tokens are limited too;
+ *   2. when a rate limit is set (off by default, ADR 0006), count the request against its caller's
+ *      budget (`sub`), or its IP's when there is no verified caller — so floods of bad tokens are
+ *      limited too;
  *   3. refuse: the kept failure (401), a missing scope (403).
  * NOTE: the order matters — the limiter needs the verified `sub`, and the refusal must come after
  * the limiter, or unauthenticated floods would never be counted.
@@ -299,6 +304,9 @@ export const authentication = fp(
       };
       const authorization = request.headers.authorization;
       if (!authorization) return failed('missing_token');
+      // Another scheme (`Basic …`, `Token …`) or a Bearer header that is not exactly
+      // `Bearer <token>` is a malformed request (400), not a bad token (401).
+      if (!BEARER.test(authorization)) return failed('malformed_header');
       const known = verified?.get(authorization);
       if (known && known.until > Date.now()) {
         request.caller = known.caller;
@@ -316,7 +324,8 @@ export const authentication = fp(
         );
     });
 
-    const redis = options.rateLimit.redis;
+    const limited = options.rateLimit.max > 0;
+    const redis = limited ? options.rateLimit.redis : undefined;
     await app.register(rateLimit, {
       global: false,
       max: options.rateLimit.max,
@@ -338,7 +347,7 @@ export const authentication = fp(
         );
       },
     });
-    app.addHook('onRequest', app.rateLimit());
+    if (limited) app.addHook('onRequest', app.rateLimit());
 
     app.addHook('onRequest', (request, _reply, done) => {
       const protection = protectionOfRequest(request);

@@ -172,4 +172,44 @@ describe('service start (src/main.ts)', () => {
     first.child.kill('SIGTERM');
     await new Promise((resolve) => first.child.once('exit', resolve));
   }, 90_000);
+
+  it('embedded mode without HOST listens on 127.0.0.1 only, and the banner says so', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, ['src/main.ts'], {
+      cwd: root,
+      env: childEnv({
+        VERDICT_DATA_DIR: scratch(),
+        PORT: String(port),
+        VERDICT_BUNDLE: contractFixtureBundle(),
+        LOG_LEVEL: 'warn',
+      }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let out = '';
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no banner within 50 s: ${out}`)), 50_000);
+      child.stdout?.on('data', (chunk) => {
+        out += chunk;
+        if (out.includes('verdict: mint more')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.on('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+    });
+    expect(out).toContain(`verdict: listening on 127.0.0.1:${port} only`);
+    expect(out).not.toContain('WARNING');
+    const status = (host: string) =>
+      fetch(`http://${host}:${port}/health/live`).then(
+        (r) => r.status,
+        () => 0,
+      );
+    expect(await status('127.0.0.1')).toBe(200);
+    // Linux routes all of 127/8 to the loopback device: a socket bound to 0.0.0.0 answers on
+    // 127.0.0.2, one bound to 127.0.0.1 does not. So this tells the two binds apart without a network.
+    expect(await status('127.0.0.2')).toBe(0);
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+  }, 90_000);
 });

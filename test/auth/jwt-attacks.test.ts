@@ -88,16 +88,65 @@ describe('JWT attacks against a PEM public key (RS256 pinned)', () => {
     expect(response.headers['www-authenticate']).toBe('Bearer realm="verdict"');
   });
 
-  it('a non-Bearer Authorization header → 400 invalid_authorization_header', async () => {
-    const response = await app.inject({
+  it('a malformed Bearer Authorization header → 400 invalid_authorization_header', async () => {
+    for (const authorization of ['Bearer a b', 'Bearer', 'Bearer ', 'Bearer  token', 'Bearer\ttoken']) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        payload: body,
+        headers: { authorization },
+      });
+      expect(response.statusCode, authorization).toBe(400);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.json().code).toBe('invalid_authorization_header');
+      expect(response.headers['www-authenticate']).toContain('error="invalid_request"');
+    }
+  });
+
+  it('a non-Bearer Authorization header (Basic, Token, …) → 400 invalid_authorization_header', async () => {
+    const valid = await sign(rsa.privateKey, 'RS256');
+    for (const authorization of [
+      'Basic dXNlcjpwYXNz',
+      `Token ${valid}`,
+      `JWT ${valid}`,
+      valid,
+      'Digest x=1',
+    ]) {
+      const response = await app.inject({
+        method: 'POST',
+        url: '/v1/decisions',
+        payload: body,
+        headers: { authorization },
+      });
+      expect(response.statusCode, authorization.slice(0, 12)).toBe(400);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.json().code).toBe('invalid_authorization_header');
+      expect(response.headers['www-authenticate']).toContain('error="invalid_request"');
+    }
+    // The scheme is case-insensitive (RFC 7235): a valid token under "bearer" is accepted.
+    const lower = await app.inject({
       method: 'POST',
       url: '/v1/decisions',
       payload: body,
-      headers: { authorization: 'Bearer a b' },
+      headers: { authorization: `bearer ${valid}` },
+    });
+    expect(lower.statusCode).toBe(200);
+  });
+
+  it("on the OPA data API a non-Bearer header is a 400 in OPA's shape, with Verdict's code alongside", async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/data/verdict/decision',
+      payload: { input: body },
+      headers: { authorization: 'Basic dXNlcjpwYXNz' },
     });
     expect(response.statusCode).toBe(400);
-    expect(response.json().code).toBe('invalid_authorization_header');
-    expect(response.headers['www-authenticate']).toContain('error="invalid_request"');
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.json()).toMatchObject({
+      code: 'invalid_parameter',
+      verdict_code: 'invalid_authorization_header',
+    });
+    expect(typeof response.json().message).toBe('string');
   });
 
   it('alg none (unsigned) → 401 invalid_token', async () => {

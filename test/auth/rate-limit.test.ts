@@ -128,3 +128,34 @@ describe('rate limiting per caller', () => {
     }
   });
 });
+
+describe('the default rate limit (off, ADR 0006)', () => {
+  it('does not throttle one caller making 7,000 quick decisions (the old default allowed 6,000 a minute)', async () => {
+    // '' is "unset" for resolveConfig: the test app's lifted limit is replaced by the real default.
+    const { app, token } = await buildTestApp({
+      bundlePath: contractFixtureBundle(),
+      env: { VERDICT_RATE_LIMIT_MAX: '' },
+    });
+    apps.push(app);
+    const runtime = token(['decisions:evaluate'], { sub: 'svc-agent-runtime' });
+    const statuses = new Map<number, number>();
+    for (let i = 0; i < 7_000; i++) {
+      const { statusCode } = await decide(app, runtime);
+      statuses.set(statusCode, (statuses.get(statusCode) ?? 0) + 1);
+    }
+    expect(Object.fromEntries(statuses)).toEqual({ 200: 7_000 });
+  }, 60_000);
+
+  it('an explicit VERDICT_RATE_LIMIT_MAX still limits', async () => {
+    const { app, token } = await buildTestApp({
+      bundlePath: contractFixtureBundle(),
+      env: { VERDICT_RATE_LIMIT_MAX: '5', VERDICT_RATE_LIMIT_WINDOW_MS: '60000' },
+    });
+    apps.push(app);
+    const runtime = token(['decisions:evaluate'], { sub: 'svc-agent-runtime' });
+    for (let i = 0; i < 5; i++) expect((await decide(app, runtime)).statusCode).toBe(200);
+    const limited = await decide(app, runtime);
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json().code).toBe('rate_limited');
+  });
+});

@@ -9,6 +9,10 @@ describe('resolveConfig', () => {
     expect(config.dataDir).toBe('/srv/.verdict-data');
     expect(config.audit.mode).toBe('sync');
     expect(config.batchLimit).toBe(100);
+    // No per-caller rate limit unless asked for (ADR 0006); 0 is "off" when set explicitly too.
+    expect(config.rateLimit.max).toBe(0);
+    expect(resolveConfig({ VERDICT_RATE_LIMIT_MAX: '0' }).rateLimit.max).toBe(0);
+    expect(resolveConfig({ VERDICT_RATE_LIMIT_MAX: '600' }).rateLimit.max).toBe(600);
   });
 
   it.each([
@@ -26,6 +30,20 @@ describe('resolveConfig', () => {
       expect(err).toBeInstanceOf(ConfigError);
       expect((err as ConfigError).variable).toBe(variable);
     }
+  });
+
+  it('listens on loopback only in the embedded development mode; anywhere otherwise; HOST always wins', () => {
+    // The development secret is in use: no DATABASE_URL and no key source.
+    expect(resolveConfig({}).host).toBe('127.0.0.1');
+    expect(resolveConfig({ VERDICT_AUDIT_MODE: 'off' }).host).toBe('127.0.0.1');
+    // A real database (it needs a real key source) or a configured key source: the usual default.
+    const database = 'postgres://x@db.example/verdict';
+    expect(resolveConfig({ DATABASE_URL: database, JWT_SECRET: 'k'.repeat(32) }).host).toBe(DEFAULTS.host);
+    expect(resolveConfig({ JWT_SECRET: 'k'.repeat(32) }).host).toBe('0.0.0.0');
+    expect(resolveConfig({ JWT_JWKS_URL: 'https://idp.example/jwks' }).host).toBe('0.0.0.0');
+    expect(resolveConfig({ DATABASE_URL: database }).host).toBe('0.0.0.0');
+    expect(resolveConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
+    expect(resolveConfig({ HOST: '10.1.2.3', JWT_SECRET: 'k'.repeat(32) }).host).toBe('10.1.2.3');
   });
 
   it('refuses two JWT key sources at once', () => {
