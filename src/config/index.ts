@@ -7,6 +7,11 @@ export type AuditMode = 'sync' | 'async' | 'off';
 export interface Config {
   port: number;
   host: string;
+  /**
+   * The public base URL clients reach this service at (behind proxies and TLS terminators), used
+   * where Verdict names its own URLs (AuthZEN discovery). Absent → taken from each request's Host.
+   */
+  publicUrl: string | undefined;
   /** Postgres connection string; absent → embedded PGlite in `dataDir`. */
   databaseUrl: string | undefined;
   /** Redis connection string; absent → in-process bus and rate limiter. */
@@ -143,6 +148,17 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
   return raw;
 }
 
+/** A base URL: http(s), no query or fragment (AuthZEN's `policy_decision_point` allows neither). */
+function publicBaseUrl(env: Env, name: string): string | undefined {
+  const raw = url(env, name, ['https:', 'http:']);
+  if (raw === undefined) return undefined;
+  const parsed = new URL(raw);
+  if (parsed.search !== '' || parsed.hash !== '' || raw.includes('?') || raw.includes('#')) {
+    throw new ConfigError(name, 'must have no query or fragment');
+  }
+  return raw.replace(/\/+$/, '');
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Validates the environment and fills in defaults. Pure: the same env gives the same Config. */
@@ -188,6 +204,7 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
   return {
     port: integer(env, 'PORT', DEFAULTS.port, 0, 65_535),
     host: text(env, 'HOST') ?? DEFAULTS.host,
+    publicUrl: publicBaseUrl(env, 'VERDICT_PUBLIC_URL'),
     databaseUrl,
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     dataDir: path.resolve(cwd, text(env, 'VERDICT_DATA_DIR') ?? DEFAULTS.dataDir),
