@@ -18,6 +18,7 @@ import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
 import { registerErrorHandling } from './http/errors.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
+import { opaRoutes } from './http/opa-routes.ts';
 import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
 import { httpObservability } from './observability/http.ts';
 import { lazyChildLogger } from './observability/logging.ts';
@@ -113,6 +114,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(decisionRoutes, { decisions: deps.decisions, config: deps.config });
   await app.register(dataRoutes, { decisions: deps.decisions, jsonLimits: deps.config.json });
   await app.register(authzenRoutes, { decisions: deps.decisions, config: deps.config });
+  await app.register(opaRoutes, {
+    decisions: deps.decisions,
+    config: deps.config,
+    readiness: deps.readiness,
+  });
   if (deps.audit) await app.register(auditRoutes, deps.audit);
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   return app;
