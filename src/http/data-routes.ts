@@ -20,6 +20,19 @@ const API_USAGE_WARNING = {
 };
 
 /**
+ * OPA clients (the `@open-policy-agent/opa` SDK among them) send `Accept: application/json` and read
+ * an error body only when it comes as exactly that type. The body is the same either way (problem
+ * fields and OPA's): it is labelled `application/json` for a client that asks for JSON and not for
+ * problem+json, and `application/problem+json` otherwise (no Accept, `*\/*`, or problem+json asked).
+ */
+function opaErrorMediaType(request: FastifyRequest): string {
+  const accept = (request.headers.accept ?? '').toLowerCase();
+  return accept.includes('application/json') && !accept.includes('application/problem+json')
+    ? 'application/json'
+    : 'application/problem+json';
+}
+
+/**
  * Errors on the OPA surfaces carry OPA's {code, message} next to the problem fields, so that both OPA
  * client libraries and problem+json readers understand them. Registered in each OPA route plugin.
  */
@@ -30,7 +43,7 @@ export function registerOpaErrors(app: FastifyInstance): void {
     reply.headers(headers);
     return reply
       .code(problem.status)
-      .type('application/problem+json; charset=utf-8')
+      .type(`${opaErrorMediaType(request)}; charset=utf-8`)
       .send({
         ...problem,
         code: opaCode(problem.status),

@@ -37,6 +37,17 @@ describe('POST / (default decision)', () => {
     });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ code: 'invalid_parameter', verdict_code: 'malformed_json' });
+    expect(bad.headers['content-type']).toMatch(/^application\/problem\+json/);
+    // An OPA client asks for application/json and reads errors only as that type.
+    const asked = await echo.inject({
+      method: 'POST',
+      url: '/',
+      payload: '{"a":',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+    });
+    expect(asked.statusCode).toBe(400);
+    expect(asked.headers['content-type']).toMatch(/^application\/json/);
+    expect(asked.json()).toMatchObject({ code: 'invalid_parameter', verdict_code: 'malformed_json' });
     expect(echo.recorder.records).toHaveLength(0);
   });
 });
