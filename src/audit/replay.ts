@@ -1,5 +1,6 @@
 import type { RevisionStore } from '../bundles/revisions.ts';
 import { failClosed, isContractError, toPolicyResult } from '../decisions/result.ts';
+import { replaySearch, searchOfRecord } from '../decisions/search.ts';
 import type { ActivePolicy } from '../decisions/service.ts';
 import { PolicyEngine } from '../engine/engine.ts';
 import { canonicalJson, inputDigest } from './canonical-json.ts';
@@ -149,6 +150,9 @@ export class DecisionReplayer {
         matches: false,
       };
     }
+    // An AuthZEN search is one record for a whole page: replay the page, not one evaluation.
+    const search = contract ? searchOfRecord(record) : null;
+    if (search) return { ...base, ...replaySearch(engine, record.entrypoint, search, record.result) };
     // A data-surface request without input was stored as null with the digest of nothing.
     const noInput = record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256;
     const inputJson = noInput ? undefined : JSON.stringify(record.input);

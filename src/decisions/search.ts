@@ -1,5 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { canonicalJson } from '../audit/canonical-json.ts';
+import type { PolicyEngine } from '../engine/engine.ts';
+import { isContractError, toPolicyResult } from './result.ts';
 import type { CandidateEvaluator, SearchSummary } from './service.ts';
 
 /**
@@ -256,4 +258,77 @@ export function searchPage(
       evaluated,
     },
   };
+}
+
+const KINDS: readonly string[] = ['subject', 'resource', 'action'];
+
+/**
+ * The search a recorded decision holds, when it is a search record (decideSearch stores the request
+ * with a `search` kind as the input, and `{search, results, …}` as the result); null otherwise.
+ */
+export function searchOfRecord(record: { input: unknown; result: unknown }): {
+  request: SearchRequest;
+  caller: unknown;
+  now: unknown;
+} | null {
+  const input = record.input;
+  const result = record.result;
+  if (!isObject(input) || !isObject(result) || typeof input.search !== 'string') return null;
+  if (!KINDS.includes(input.search) || result.search !== input.search) return null;
+  const request: SearchRequest = {
+    kind: input.search as SearchKind,
+    subject: (isObject(input.subject) ? input.subject : {}) as SearchEntity,
+    resource: (isObject(input.resource) ? input.resource : {}) as SearchEntity,
+    page: (isObject(input.page) ? input.page : {}) as SearchRequest['page'],
+  };
+  if (isObject(input.action)) request.action = input.action as SearchEntity;
+  if (isObject(input.context)) request.context = input.context;
+  return { request, caller: input.caller, now: input.now };
+}
+
+/**
+ * Replays a search record on one engine: the same page (same token, limit, caller and `now`) judged
+ * again, candidate by candidate, as decideSearch judged it; `matches` when the same ids come back
+ * with the same continuation. Never throws: a token the engine's revision refuses is an error.
+ */
+export function replaySearch(
+  engine: PolicyEngine,
+  entrypoint: string,
+  stored: NonNullable<ReturnType<typeof searchOfRecord>>,
+  recorded: unknown,
+): {
+  allow: boolean | null;
+  result: unknown;
+  error: { code: string; message: string } | null;
+  matches: boolean | null;
+} {
+  const evaluator: CandidateEvaluator = {
+    revision: engine.ref,
+    data: engine.bundle.data,
+    allows: (envelope) => {
+      const evaluation = engine.evaluateJson(
+        entrypoint,
+        canonicalJson({ ...envelope, caller: stored.caller, now: stored.now }),
+      );
+      if (evaluation.error) return false;
+      const checked = toPolicyResult(evaluation.defined, evaluation.value);
+      return !isContractError(checked) && checked.allow;
+    },
+  };
+  try {
+    const { summary } = searchPage(stored.request, evaluator);
+    const ours = summary.result;
+    const theirs = isObject(recorded) ? recorded : {};
+    return {
+      allow: summary.allow,
+      result: ours,
+      error: null,
+      matches:
+        canonicalJson(ours.results) === canonicalJson(theirs.results) &&
+        ours.next_token === theirs.next_token,
+    };
+  } catch (err) {
+    if (!(err instanceof PageTokenError)) throw err;
+    return { allow: null, result: null, error: { code: err.code, message: err.message }, matches: null };
+  }
 }
