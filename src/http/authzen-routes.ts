@@ -20,10 +20,11 @@ const Semantic = Type.Union([
 ]);
 const EvaluationsRequest = Type.Object(
   {
-    subject: Type.Optional(Type.Unknown()),
-    action: Type.Optional(Type.Unknown()),
-    resource: Type.Optional(Type.Unknown()),
-    context: Type.Optional(Type.Unknown()),
+    // Defaults that are not objects make the whole payload malformed (400), unlike a bad item.
+    subject: Type.Optional(Loose),
+    action: Type.Optional(Loose),
+    resource: Type.Optional(Loose),
+    context: Type.Optional(Loose),
     // Items are checked one by one: an invalid item is a `decision: false` item, not a 400.
     evaluations: Type.Optional(Type.Array(Type.Unknown())),
     options: Type.Optional(

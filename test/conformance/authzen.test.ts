@@ -301,6 +301,13 @@ describe('Batch Core (C-3): access evaluations', () => {
     expect(malformed.statusCode).toBe(400);
     const noSubject = await post('/access/v1/evaluations', { action: read, resource: record1 });
     expect(noSubject.statusCode).toBe(400);
+    // A default that is not an object is a malformed payload, not a bad item.
+    const badDefault = await post('/access/v1/evaluations', {
+      subject: 'alice',
+      evaluations: [{ action: read }],
+    });
+    expect(badDefault.statusCode).toBe(400);
+    expect(recorder.records).toHaveLength(0);
   });
 });
 
