@@ -183,6 +183,14 @@ describe('Basic Core (C-2): access evaluation with identifier fields', () => {
       },
     );
     expect(search.headers['x-request-id']).toBe(id);
+    const unauthenticated = await built.app.inject({
+      method: 'POST',
+      url: '/access/v1/evaluation',
+      payload: { subject: alice, action: read, resource: record1 },
+      headers: { 'x-request-id': id },
+    });
+    expect(unauthenticated.statusCode).toBe(401);
+    expect(unauthenticated.headers['x-request-id']).toBe(id);
     expect(await decisionOf(url, { subject: alice, action: read, resource: record1 })).toBe(true);
   });
 

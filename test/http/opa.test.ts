@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { buildTestApp } from '../support/app.ts';
+import { contractFixtureBundle } from '../support/bundle.ts';
 import { useContractApp } from '../support/contract-app.ts';
 
 // OPA's REST API beyond /v1/data: the default decision, the batch API and the health API.
@@ -117,6 +119,27 @@ describe('GET /health (OPA)', () => {
       const response = await echo.app.inject({ method: 'GET', url });
       expect(response.statusCode, url).toBe(200);
       expect(response.json()).toEqual({});
+    }
+  });
+});
+
+describe('GET /health (OPA) when not ready', () => {
+  it('500 {error} while the replica is not ready, 200 {} once it is', async () => {
+    let ready = false;
+    const built = await buildTestApp({
+      bundlePath: contractFixtureBundle(),
+      readiness: async () => ({ ready, checks: { bundle: true, database: ready } }),
+    });
+    try {
+      const down = await built.app.inject({ method: 'GET', url: '/health?bundles' });
+      expect(down.statusCode).toBe(500);
+      expect(down.json()).toEqual({ error: expect.any(String) });
+      ready = true;
+      const up = await built.app.inject({ method: 'GET', url: '/health?bundles' });
+      expect(up.statusCode).toBe(200);
+      expect(up.json()).toEqual({});
+    } finally {
+      await built.app.close();
     }
   });
 });

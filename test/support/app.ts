@@ -27,6 +27,8 @@ export async function buildTestApp(options: {
   recorder?: DecisionRecorder;
   keys?: KeySource;
   authOverrides?: AppDeps['authOverrides'];
+  /** Default: always ready. */
+  readiness?: AppDeps['readiness'];
 }): Promise<{
   app: App;
   recorder: DecisionRecorder;
@@ -73,7 +75,7 @@ export async function buildTestApp(options: {
     authOverrides: options.authOverrides,
     decisions,
     policy,
-    readiness: async () => ({ ready: true, checks: { bundle: true } }),
+    readiness: options.readiness ?? (async () => ({ ready: true, checks: { bundle: true } })),
     metrics,
   });
   await app.ready();
