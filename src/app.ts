@@ -27,6 +27,7 @@ import { decisionRoutes } from './http/decision-routes.ts';
 import { registerErrorHandling } from './http/errors.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
 import { httpObservability, requestIdOf } from './http/observability.ts';
+import { opaRoutes } from './http/opa-routes.ts';
 import { loadShedding } from './http/overload.ts';
 import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
 import { lazyChildLogger } from './observability/logging.ts';
@@ -128,6 +129,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   await app.register(decisionRoutes, { decisions: deps.decisions, config: deps.config });
   await app.register(dataRoutes, { decisions: deps.decisions, jsonLimits: deps.config.json });
   await app.register(authzenRoutes, { decisions: deps.decisions, config: deps.config });
+  await app.register(opaRoutes, {
+    decisions: deps.decisions,
+    config: deps.config,
+    readiness: deps.readiness,
+  });
   if (deps.audit) await app.register(auditRoutes, deps.audit);
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   app.addHook('onReady', async () => {

@@ -12,6 +12,7 @@ import { DecisionService } from './decisions/service.ts';
 import type { DecisionRecorder } from './decisions/types.ts';
 import type { PolicyEngine } from './engine/engine.ts';
 import type { AuditDeps } from './http/audit-routes.ts';
+import type { Readiness } from './http/health-routes.ts';
 import { type Closable, DrainableReadiness } from './lifecycle/shutdown.ts';
 import { observeDecisions } from './observability/decisions.ts';
 import {
@@ -44,6 +45,8 @@ export interface VerdictOverrides {
   /** Redis for state shared across replicas. Default: a client on `config.redisUrl` when set. */
   redis?: Redis | null;
   metrics?: Metrics;
+  /** What readiness checks (before the shutdown drain). Default: a bundle is loaded; the database answers (reported, not required). */
+  readinessCheck?: Readiness;
   clock?: () => Date;
   /** Partition creation and retention at start and daily. Default: on when Verdict owns the database. */
   partitionMaintenance?: boolean;

@@ -1,6 +1,7 @@
 import type { RevisionStore } from '../bundles/revisions.ts';
 import { canonicalJson, inputDigest } from '../decisions/canonical-json.ts';
 import { evaluateDecision, isContractSurface } from '../decisions/evaluate.ts';
+import { replaySearch, searchOfRecord } from '../decisions/search.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
 import { PolicyEngine } from '../engine/engine.ts';
 import type { DecisionLogReader, StoredDecision } from './queries.ts';
@@ -149,6 +150,9 @@ export class DecisionReplayer {
         matches: false,
       };
     }
+    // An AuthZEN search is one record for a whole page: replay the page, not one evaluation.
+    const search = contract ? searchOfRecord(record) : null;
+    if (search) return { ...base, ...replaySearch(engine, record.entrypoint, search, record.result) };
     // A data-surface request without input was stored as null with the digest of nothing.
     const noInput = record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256;
     const inputJson = noInput ? undefined : JSON.stringify(record.input);

@@ -6,6 +6,8 @@ import type { Scope } from './caller.ts';
  * (`/health/../v1/decisions`, encoded slashes) can reach a protected handler through this list.
  */
 export const PUBLIC_ROUTES: readonly string[] = [
+  // OPA's health API (probes written for OPA send no token).
+  '/health',
   '/health/live',
   '/health/ready',
   '/metrics',

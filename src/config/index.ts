@@ -7,6 +7,11 @@ export type AuditMode = 'sync' | 'async' | 'off';
 export interface Config {
   port: number;
   host: string;
+  /**
+   * The public base URL clients reach this service at (behind proxies and TLS terminators), used
+   * where Verdict names its own URLs (AuthZEN discovery). Absent → taken from each request's Host.
+   */
+  publicUrl: string | undefined;
   /** Postgres connection string; absent → embedded PGlite in `dataDir`. */
   databaseUrl: string | undefined;
   /** Redis connection string; absent → in-process bus and rate limiter. */
@@ -21,6 +26,8 @@ export interface Config {
   bundlePath: string;
   /** Entrypoint used by the native and AuthZEN APIs when the request names none. */
   defaultEntrypoint: string;
+  /** The path `POST /` evaluates (OPA's `default_decision`), without leading slash: `system/main`. */
+  defaultDecision: string;
   batchLimit: number;
   bodyLimitBytes: number;
   /** Limits on every JSON document a client sends (bodies and the data API's `input` parameter). */
@@ -82,6 +89,7 @@ export const DEFAULTS = {
   logFormat: 'auto' as LogFormat,
   bundlePath: 'policies/bundle/bundle.tar.gz',
   defaultEntrypoint: 'verdict/decision',
+  defaultDecision: 'system/main',
   batchLimit: 100,
   bodyLimitBytes: 1024 * 1024,
   jsonMaxDepth: 64,
@@ -147,6 +155,28 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
   return raw;
 }
 
+/** A base URL: http(s), no query or fragment (AuthZEN's `policy_decision_point` allows neither). */
+function publicBaseUrl(env: Env, name: string): string | undefined {
+  const raw = url(env, name, ['https:', 'http:']);
+  if (raw === undefined) return undefined;
+  const parsed = new URL(raw);
+  if (parsed.search !== '' || parsed.hash !== '' || raw.includes('?') || raw.includes('#')) {
+    throw new ConfigError(name, 'must have no query or fragment');
+  }
+  return raw.replace(/\/+$/, '');
+}
+
+/** A data path as OPA's `default_decision` takes it (`/system/main` or `system/main`), kept without slashes. */
+function dataPath(env: Env, name: string, fallback: string): string {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const path = raw.replace(/^\/+|\/+$/g, '');
+  if (!/^[A-Za-z0-9_]+(\/[A-Za-z0-9_]+)*$/.test(path)) {
+    throw new ConfigError(name, `must be a path of segments of letters, digits and _, got "${raw}"`);
+  }
+  return path;
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Validates the environment and fills in defaults. Pure: the same env gives the same Config. */
@@ -196,6 +226,7 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
   return {
     port: integer(env, 'PORT', DEFAULTS.port, 0, 65_535),
     host: text(env, 'HOST') ?? (devSecret ? DEFAULTS.devHost : DEFAULTS.host),
+    publicUrl: publicBaseUrl(env, 'VERDICT_PUBLIC_URL'),
     databaseUrl,
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
     dataDir: path.resolve(cwd, text(env, 'VERDICT_DATA_DIR') ?? DEFAULTS.dataDir),
@@ -204,6 +235,7 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
     nodeEnv: text(env, 'NODE_ENV') ?? 'development',
     bundlePath: path.resolve(cwd, text(env, 'VERDICT_BUNDLE') ?? DEFAULTS.bundlePath),
     defaultEntrypoint: text(env, 'VERDICT_DEFAULT_ENTRYPOINT') ?? DEFAULTS.defaultEntrypoint,
+    defaultDecision: dataPath(env, 'VERDICT_DEFAULT_DECISION', DEFAULTS.defaultDecision),
     batchLimit: integer(env, 'VERDICT_BATCH_LIMIT', DEFAULTS.batchLimit, 1, 10_000),
     bodyLimitBytes: integer(env, 'VERDICT_BODY_LIMIT_BYTES', DEFAULTS.bodyLimitBytes, 1024, 64 * 1024 * 1024),
     json: {

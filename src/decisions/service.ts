@@ -4,7 +4,14 @@ import { canonicalJson, inputDigest } from './canonical-json.ts';
 import { evaluateDecision, isContractSurface } from './evaluate.ts';
 import { decisionId } from './ids.ts';
 import { applyMask, maskRules } from './mask.ts';
-import type { Caller, DecisionRecord, DecisionRecorder, DecisionSurface, PolicyResult } from './types.ts';
+import type {
+  Caller,
+  DecisionRecord,
+  DecisionRecorder,
+  DecisionSurface,
+  PolicyResult,
+  RevisionRef,
+} from './types.ts';
 
 /** The entrypoint OPA's decision-log masking convention uses. */
 export const MASK_ENTRYPOINT = 'system/log/mask';
@@ -47,6 +54,28 @@ export type DecisionObserver = (
   record: DecisionRecord,
   outcome: { recorded: boolean; seconds: number },
 ) => void;
+
+/**
+ * What a search evaluates its candidates with: the decision core (same entrypoint, envelope, caller,
+ * `now` and result contract as a decision) on one pinned revision, recording nothing per candidate.
+ */
+export interface CandidateEvaluator {
+  revision: RevisionRef;
+  /** The revision's bundle data (where the entity catalog lives). */
+  data: unknown;
+  /** True when the contract entrypoint allows this envelope; any error or contract break is false. */
+  allows(envelope: Record<string, unknown>): boolean;
+}
+
+/** What one search returned, as it is recorded: the single record of the whole search. */
+export interface SearchSummary {
+  /** True when the search returned at least one entity. */
+  allow: boolean;
+  /** Stored as the record's result (the kind of search and the ids returned). */
+  result: Record<string, unknown>;
+  /** Candidates evaluated for this page. */
+  evaluated: number;
+}
 
 /** The decision could not be recorded, so it must not be answered (fail closed → 503). */
 export class DecisionUnrecordedError extends Error {
@@ -121,7 +150,17 @@ export class DecisionService {
    * batch costs one group-commit wait. Throws DecisionUnrecordedError when recording fails: no
    * decision of the batch may then be answered.
    */
-  async decideMany(queries: DecisionQuery[]): Promise<Decision[]> {
+  async decideMany(
+    queries: DecisionQuery[],
+    options: {
+      /**
+       * Short-circuit (AuthZEN `deny_on_first_deny` / `permit_on_first_permit`): stop after the first
+       * decision for which this is true. The queries after it are neither evaluated nor recorded, and
+       * the returned list is shorter than `queries`.
+       */
+      stopAfter?: (decision: Decision) => boolean;
+    } = {},
+  ): Promise<Decision[]> {
     // NOTE: take the engine once, so that a hot swap mid-batch cannot split a batch across revisions.
     const engine = this.policy.current();
     const started = performance.now();
@@ -131,7 +170,9 @@ export class DecisionService {
       const { decision, record } = this.evaluate(engine, query);
       decisions.push(decision);
       records.push(record);
+      if (options.stopAfter?.(decision)) break;
     }
+    if (records.length === 0) return decisions;
     try {
       await this.recorder.record(records);
     } catch (err) {
@@ -142,6 +183,73 @@ export class DecisionService {
     return decisions;
   }
 
+  /**
+   * A search (AuthZEN subject/resource/action search): `search` evaluates its candidates through
+   * the evaluator — the decision core on this one revision, none of them recorded — and returns its
+   * outcome and summary; the search is then recorded as ONE decision whose input is `query.input`
+   * (the search request, masked like any input) and whose result is the summary. Throws
+   * DecisionUnrecordedError when that record cannot be kept (nothing may then be answered).
+   */
+  async decideSearch<T>(
+    query: DecisionQuery,
+    search: (evaluator: CandidateEvaluator) => { outcome: T; summary: SearchSummary },
+  ): Promise<{ decision: Decision; outcome: T }> {
+    const engine = this.policy.current();
+    if (!engine.hasEntrypoint(query.entrypoint)) throw new UnknownEntrypointError(query.entrypoint);
+    const started = performance.now();
+    // NOTE: one `now` for every candidate and the record, so that a page is judged at one instant.
+    const now = this.clock();
+    const evaluator: CandidateEvaluator = {
+      revision: engine.ref,
+      data: engine.bundle.data,
+      allows: (envelope) => this.judge(engine, { ...query, input: envelope }, now).allow,
+    };
+    const { outcome, summary } = search(evaluator);
+    const decidedAt = now.toISOString();
+    const input = { ...(query.input as Record<string, unknown>), caller: query.caller, now: decidedAt };
+    const inputJson = canonicalJson(input);
+    const id = decisionId(now.getTime());
+    const result: PolicyResult = { allow: summary.allow, violations: [], obligations: [], exceptions: [] };
+    const decision: Decision = {
+      id,
+      decidedAt,
+      result,
+      value: summary.result,
+      defined: true,
+      allow: summary.allow,
+      revision: { entrypoint: query.entrypoint, revision: engine.ref.revision, digest: engine.ref.digest },
+      error: null,
+    };
+    const stored = this.masked(engine, input, inputJson);
+    const record: DecisionRecord = {
+      id,
+      decidedAt,
+      surface: query.surface,
+      caller: query.caller,
+      entrypoint: query.entrypoint,
+      bundle: engine.ref,
+      ...keysOf(input),
+      allow: summary.allow,
+      result: summary.result,
+      input: stored,
+      inputJson: stored === input ? inputJson : undefined,
+      inputSha256: inputDigest(inputJson),
+      exceptions: [],
+      shadow: null,
+      evalMicros: Math.round((performance.now() - started) * 1000),
+      traceId: query.traceId,
+      error: null,
+    };
+    try {
+      await this.recorder.record([record]);
+    } catch (err) {
+      this.observe([decision], [record], false, started);
+      throw new DecisionUnrecordedError('decision records could not be kept', { cause: err });
+    }
+    this.observe([decision], [record], true, started);
+    return { decision, outcome };
+  }
+
   private observe(decisions: Decision[], records: DecisionRecord[], recorded: boolean, started: number) {
     if (!this.onDecision) return;
     const seconds = (performance.now() - started) / 1000;
@@ -150,16 +258,16 @@ export class DecisionService {
     }
   }
 
-  private evaluate(
-    engine: PolicyEngine,
-    query: DecisionQuery,
-  ): { decision: Decision; record: DecisionRecord } {
+  /**
+   * Builds the policy input (contract surfaces get caller and now) and evaluates it on `engine`
+   * through the evaluation core (evaluateDecision). Records nothing.
+   */
+  private judge(engine: PolicyEngine, query: DecisionQuery, now: Date) {
     const contract = isContractSurface(query.surface);
     // OPA's data API answers any path (undefined when nothing is there); the native and AuthZEN
     // APIs name an entrypoint, and an unknown one is the client's mistake.
     if (contract && !engine.hasEntrypoint(query.entrypoint))
       throw new UnknownEntrypointError(query.entrypoint);
-    const now = this.clock();
     const decidedAt = now.toISOString();
     const input = contract
       ? { ...(query.input as Record<string, unknown>), caller: query.caller, now: decidedAt }
@@ -167,10 +275,22 @@ export class DecisionService {
     // NOTE: one serialisation serves both the engine and the digest: canonical JSON (RFC 8785) is
     // valid JSON, and hashing it lets an auditor recompute the digest from the stored input.
     const inputJson = input === undefined ? undefined : canonicalJson(input);
-    const inputSha256 = inputDigest(inputJson);
     const evaluation = evaluateDecision(engine, query.surface, query.entrypoint, inputJson);
-    const { result, allow, error } = evaluation;
+    const { result, error, allow } = evaluation;
+    return { contract, decidedAt, input, inputJson, evaluation, result, error, allow };
+  }
 
+  private evaluate(
+    engine: PolicyEngine,
+    query: DecisionQuery,
+  ): { decision: Decision; record: DecisionRecord } {
+    const now = this.clock();
+    const { contract, decidedAt, input, inputJson, evaluation, result, error, allow } = this.judge(
+      engine,
+      query,
+      now,
+    );
+    const inputSha256 = inputDigest(inputJson);
     const id = decisionId(now.getTime());
     const decision: Decision = {
       id,

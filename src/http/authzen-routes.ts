@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Config } from '../config/index.ts';
-import type { Decision, DecisionService } from '../decisions/service.ts';
-import { envelopeOf, traceIdOf, withDefaults } from './envelope.ts';
-import { ProblemError } from './problem.ts';
+import type { Decision, DecisionQuery, DecisionService } from '../decisions/service.ts';
+import { authzenSearchRoutes } from './authzen-search.ts';
+import { envelopeOf, traceIdOf } from './envelope.ts';
+import { toProblem } from './errors.ts';
+import { type Problem, ProblemError, problem, sendProblem } from './problem.ts';
 import { ProblemV1 } from './schemas.ts';
 
 const Loose = Type.Object({}, { additionalProperties: true });
@@ -18,17 +20,26 @@ const Semantic = Type.Union([
 ]);
 const EvaluationsRequest = Type.Object(
   {
+    // Defaults that are not objects make the whole payload malformed (400), unlike a bad item.
     subject: Type.Optional(Loose),
     action: Type.Optional(Loose),
     resource: Type.Optional(Loose),
     context: Type.Optional(Loose),
-    evaluations: Type.Optional(Type.Array(Loose)),
+    // Items are checked one by one: an invalid item is a `decision: false` item, not a 400.
+    evaluations: Type.Optional(Type.Array(Type.Unknown())),
     options: Type.Optional(
       Type.Object({ evaluations_semantic: Type.Optional(Semantic) }, { additionalProperties: true }),
     ),
   },
   { additionalProperties: true },
 );
+
+type Item = Record<string, unknown>;
+type Semantic = 'execute_all' | 'deny_on_first_deny' | 'permit_on_first_permit';
+
+function isObject(value: unknown): value is Item {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
 
 /** The AuthZEN wire shape of one decision: the boolean, plus our id and reasons in `context`. */
 function evaluationV1(decision: Decision) {
@@ -42,14 +53,67 @@ function evaluationV1(decision: Decision) {
   };
 }
 
-/** OpenID AuthZEN Authorization API 1.0: evaluation, evaluations (batch) and discovery. */
+/** An item that could not be evaluated: a deny carrying the error, never a failed batch. */
+function invalidItemV1(error: ProblemError) {
+  return {
+    decision: false,
+    context: { error: { status: error.status, code: error.code, message: error.message, ...error.extra } },
+  };
+}
+
+/** The parts of an entity that fall back to the default's when an item's entity lacks them. */
+const REQUIRED_KEYS = { subject: ['type', 'id'], resource: ['type', 'id'], action: ['name'] } as const;
+
+/**
+ * Merges the batch defaults into one item at the entity level (the certification scenario's rule,
+ * "Batch with default value merging"): an item's subject, action or resource replaces the default
+ * whole — its `properties` are not merged — except that a required key it lacks (`type`/`id`, or an
+ * action's `name`) comes from the default. An item's `context` replaces the default context.
+ */
+export function mergeDefaults(item: Item, defaults: Item): Item {
+  const merged: Item = { ...item };
+  for (const part of ['subject', 'action', 'resource'] as const) {
+    const own = item[part];
+    const fallback = defaults[part];
+    if (own === undefined) {
+      if (fallback !== undefined) merged[part] = fallback;
+    } else if (isObject(own) && isObject(fallback)) {
+      const filled: Item = { ...own };
+      for (const key of REQUIRED_KEYS[part]) {
+        if (filled[key] === undefined && fallback[key] !== undefined) filled[key] = fallback[key];
+      }
+      merged[part] = filled;
+    }
+  }
+  if (item.context === undefined && defaults.context !== undefined) merged.context = defaults.context;
+  return merged;
+}
+
+/**
+ * OpenID AuthZEN Authorization API 1.0: evaluation, evaluations (batch), search and discovery.
+ * Scoped so that its error mapping (400 for any unreadable body) applies to these routes only; the
+ * X-Request-ID the scenario wants echoed is echoed on every response (src/http/observability.ts).
+ */
 export async function authzenRoutes(
   app: FastifyInstance,
   opts: { decisions: DecisionService; config: Config },
 ): Promise<void> {
   const { decisions, config } = opts;
-  const query = (request: FastifyRequest, item: Record<string, unknown>, where = '') => ({
-    surface: 'authzen' as const,
+
+  // AuthZEN answers 400 to any body it cannot read: a non-JSON content type or charset (415
+  // elsewhere in Verdict), malformed JSON, an empty body.
+  app.setErrorHandler((error, request, reply) => {
+    const mapped = toProblem(error);
+    let body: Problem = mapped.problem;
+    if (body.status === 415) body = problem(400, body.code, body.detail);
+    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ code: body.code }, 'request refused');
+    reply.headers(mapped.headers);
+    return sendProblem(reply, body);
+  });
+
+  const queryOf = (request: FastifyRequest, item: Item, where = ''): DecisionQuery => ({
+    surface: 'authzen',
     entrypoint: config.defaultEntrypoint,
     input: envelopeOf(item, where),
     caller: request.caller,
@@ -67,8 +131,7 @@ export async function authzenRoutes(
         response: { '4xx': ProblemV1 },
       },
     },
-    async (request) =>
-      evaluationV1(await decisions.decide(query(request, request.body as Record<string, unknown>))),
+    async (request) => evaluationV1(await decisions.decide(queryOf(request, request.body as Item))),
   );
 
   app.post(
@@ -83,41 +146,99 @@ export async function authzenRoutes(
       },
     },
     async (request) => {
-      const body = request.body as Record<string, unknown> & {
-        evaluations?: Record<string, unknown>[];
-        options?: { evaluations_semantic?: string };
+      const { evaluations, options, ...defaults } = request.body as Item & {
+        evaluations?: unknown[];
+        options?: { evaluations_semantic?: Semantic };
       };
-      const { evaluations, options, ...defaults } = body;
-      // Without an evaluations array the request is a single evaluation (AuthZEN 1.0, section 7.1).
-      const items = evaluations && evaluations.length > 0 ? evaluations : [{}];
-      if (items.length > config.batchLimit) {
+      // Without an evaluations array, or with an empty one, the request is one evaluation and the
+      // answer is a single evaluation's (AuthZEN 1.0, Access Evaluations API; scenario, Batch).
+      if (!evaluations || evaluations.length === 0) {
+        return evaluationV1(await decisions.decide(queryOf(request, defaults)));
+      }
+      if (evaluations.length > config.batchLimit) {
         throw new ProblemError(400, 'batch_too_large', `a batch holds at most ${config.batchLimit} items`);
       }
-      const queries = items.map((item, i) =>
-        query(request, withDefaults(item, defaults), `/evaluations/${i}/`),
-      );
-      const semantic = options?.evaluations_semantic ?? 'execute_all';
-      if (semantic === 'execute_all') {
-        return { evaluations: (await decisions.decideMany(queries)).map(evaluationV1) };
-      }
-      // Short-circuit semantics: decide in order and stop at the first deny (or permit).
-      const results = [];
-      for (const q of queries) {
-        const decision = await decisions.decide(q);
-        results.push(evaluationV1(decision));
-        if (semantic === 'deny_on_first_deny' && !decision.allow) break;
-        if (semantic === 'permit_on_first_permit' && decision.allow) break;
-      }
-      return { evaluations: results };
+      // Each item is checked on its own: an invalid one becomes a `decision: false` item.
+      const items = evaluations.map((raw, i): DecisionQuery | ProblemError => {
+        const where = `/evaluations/${i}/`;
+        if (!isObject(raw)) {
+          return new ProblemError(400, 'invalid_request', `${where} must be an object`, {
+            errors: [{ path: `/evaluations/${i}`, message: 'must be an object' }],
+          });
+        }
+        try {
+          return queryOf(request, mergeDefaults(raw, defaults), where);
+        } catch (err) {
+          if (err instanceof ProblemError) return err;
+          throw err;
+        }
+      });
+      return { evaluations: await decideItems(decisions, items, options?.evaluations_semantic) };
     },
   );
 
+  await app.register(authzenSearchRoutes, { decisions, config });
+
   app.get('/.well-known/authzen-configuration', { schema: { hide: true } }, async (request) => {
-    const base = `${request.protocol}://${request.host}`;
+    const base = (config.publicUrl ?? `${request.protocol}://${request.host}`).replace(/\/+$/, '');
     return {
       policy_decision_point: base,
       access_evaluation_endpoint: `${base}/access/v1/evaluation`,
       access_evaluations_endpoint: `${base}/access/v1/evaluations`,
+      search_subject_endpoint: `${base}/access/v1/search/subject`,
+      search_resource_endpoint: `${base}/access/v1/search/resource`,
+      search_action_endpoint: `${base}/access/v1/search/action`,
+      capabilities: AUTHZEN_CAPABILITIES,
     };
   });
+}
+
+/**
+ * What Verdict supports beyond the required minimum. The IANA "AuthZEN Policy Decision Point
+ * Capabilities" registry has no entries yet, so these URNs are Verdict's own (docs/api.md).
+ */
+export const AUTHZEN_CAPABILITIES = [
+  'urn:verdict:authzen:capability:evaluations-semantic',
+  'urn:verdict:authzen:capability:search-pagination',
+  'urn:verdict:authzen:capability:entity-catalog',
+];
+
+/**
+ * Decides a batch's valid items under the evaluations semantic, keeping the request order. Invalid
+ * items are denies (not decisions: not recorded). With `deny_on_first_deny` an invalid item is
+ * decisive (the spec counts an error as a denial); with `permit_on_first_permit` it is not.
+ * Short-circuiting ends the answer at the decisive item: later items are neither evaluated nor
+ * recorded, and are absent from the answer (docs/api.md says why).
+ */
+async function decideItems(
+  decisions: DecisionService,
+  items: (DecisionQuery | ProblemError)[],
+  semantic: Semantic = 'execute_all',
+) {
+  let considered = items;
+  if (semantic === 'deny_on_first_deny') {
+    const firstInvalid = items.findIndex((item) => item instanceof ProblemError);
+    if (firstInvalid >= 0) considered = items.slice(0, firstInvalid + 1);
+  }
+  const queries = considered.filter((item): item is DecisionQuery => !(item instanceof ProblemError));
+  const stopAfter =
+    semantic === 'deny_on_first_deny'
+      ? (d: Decision) => !d.allow
+      : semantic === 'permit_on_first_permit'
+        ? (d: Decision) => d.allow
+        : undefined;
+  const decided = await decisions.decideMany(queries, { stopAfter });
+  const answer = [];
+  let next = 0;
+  for (const item of considered) {
+    if (item instanceof ProblemError) {
+      answer.push(invalidItemV1(item));
+      continue;
+    }
+    const decision = decided[next++];
+    if (!decision) break; // short-circuited before this item
+    answer.push(evaluationV1(decision));
+    if (stopAfter?.(decision)) break;
+  }
+  return answer;
 }

@@ -22,6 +22,8 @@ describe('resolveConfig', () => {
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL: must use postgres:/],
     ['JWT_SECRET', 'short', /JWT_SECRET: must be at least 32 bytes/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
+    ['VERDICT_PUBLIC_URL', 'ftp://pdp.example', /VERDICT_PUBLIC_URL: must use https: or http:/],
+    ['VERDICT_PUBLIC_URL', 'https://pdp.example/?tenant=1', /VERDICT_PUBLIC_URL: must have no query/],
   ])('names %s when it is invalid', (variable, value, message) => {
     expect(() => resolveConfig({ [variable]: value })).toThrow(message);
     try {
@@ -44,6 +46,13 @@ describe('resolveConfig', () => {
     expect(resolveConfig({ DATABASE_URL: database }).host).toBe('0.0.0.0');
     expect(resolveConfig({ HOST: '0.0.0.0' }).host).toBe('0.0.0.0');
     expect(resolveConfig({ HOST: '10.1.2.3', JWT_SECRET: 'k'.repeat(32) }).host).toBe('10.1.2.3');
+  });
+
+  it('takes VERDICT_PUBLIC_URL without a trailing slash; absent, it is undefined', () => {
+    expect(resolveConfig({ VERDICT_PUBLIC_URL: 'https://pdp.example.com/' }).publicUrl).toBe(
+      'https://pdp.example.com',
+    );
+    expect(resolveConfig({}).publicUrl).toBeUndefined();
   });
 
   it('refuses two JWT key sources at once', () => {

@@ -258,7 +258,9 @@ function buildCase(
     }
     case 'brokenEnvelope': {
       const body = wrap(kind, broken(env, variant.data as never));
-      const envelopeRoute = kind !== 'data' && kind !== 'other';
+      // AuthZEN evaluations: a broken item is a `decision: false` item in a 200, not a failed batch
+      // (certification scenario, evaluation-level errors); the oracle still checks it never allows.
+      const envelopeRoute = kind !== 'data' && kind !== 'other' && kind !== 'evaluations';
       return { ...base, body: json(body), malformed: envelopeRoute ? 'broken envelope' : null, value: body };
     }
     case 'limit': {
@@ -380,9 +382,14 @@ const variant = fc.oneof(
 function actionOf(value: unknown): unknown {
   return typeof value === 'object' && value !== null ? (value as Envelope).action : undefined;
 }
-function mayAllow(item: unknown, defaults: Envelope = {}): boolean {
+function mayAllow(item: unknown, defaults: Envelope = {}, entityLevel = false): boolean {
   const merged = { ...defaults, ...(item as Envelope) };
-  const action = actionOf(merged) as Envelope | undefined;
+  let action = actionOf(merged) as Envelope | undefined;
+  // AuthZEN's entity-level merge: an item's action without a name takes the default's name.
+  const fallback = actionOf(defaults) as Envelope | undefined;
+  if (entityLevel && typeof action === 'object' && action !== null && action.name === undefined) {
+    action = { ...action, name: fallback?.name };
+  }
   const policy = merged.policy;
   return action?.name === 'read' && (policy === undefined || policy === 'verdict/decision');
 }
@@ -390,8 +397,10 @@ function mayAllow(item: unknown, defaults: Envelope = {}): boolean {
 /** Returns why a 200 answer is a fail-open, or null when every allow in it was legitimate. */
 function failOpen(c: FuzzCase, json: Record<string, unknown>): string | null {
   const value = c.value ?? {};
-  const check = (allowed: boolean, item: unknown, defaults?: Envelope) =>
-    allowed && !mayAllow(item, defaults) ? `allowed ${JSON.stringify(item).slice(0, 200)}` : null;
+  const check = (allowed: boolean, item: unknown, defaults?: Envelope, entityLevel = false) =>
+    allowed && !mayAllow(item, defaults, entityLevel)
+      ? `allowed ${JSON.stringify(item).slice(0, 200)}`
+      : null;
   switch (c.kind) {
     case 'decision':
       return check(json.allow === true, value);
@@ -412,13 +421,17 @@ function failOpen(c: FuzzCase, json: Record<string, unknown>): string | null {
         options: _o,
         ...defaults
       } = value as { evaluations?: Envelope[]; options?: unknown };
-      const items = evaluations?.length ? evaluations : [{}];
+      // Without items the answer is a single evaluation of the top-level request.
+      if (!Array.isArray(evaluations) || evaluations.length === 0) {
+        return check(json.decision === true, { ...defaults, policy: undefined });
+      }
       const results = json.evaluations as { decision: boolean }[];
       for (const [i, r] of results.entries()) {
         const why = check(
           r.decision === true,
-          { ...items[i], policy: undefined },
+          { ...evaluations[i], policy: undefined },
           { ...defaults, policy: undefined },
+          true,
         );
         if (why) return why;
       }

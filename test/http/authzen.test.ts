@@ -78,9 +78,19 @@ describe('AuthZEN Authorization API 1.0', () => {
     expect(fixture.recorder.records).toHaveLength(2);
   });
 
-  it('evaluations without an evaluations array is one evaluation of the top-level request', async () => {
-    const response = await post('/access/v1/evaluations', { subject, action: action('read'), resource });
-    expect(response.json().evaluations).toEqual([expect.objectContaining({ decision: true })]);
+  it('evaluations without an evaluations array (or an empty one) is one evaluation, answered as one', async () => {
+    for (const extra of [{}, { evaluations: [] }]) {
+      const response = await post('/access/v1/evaluations', {
+        subject,
+        action: action('read'),
+        resource,
+        ...extra,
+      });
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toMatchObject({ decision: true, context: { decision_id: expect.any(String) } });
+      expect(response.json().evaluations).toBeUndefined();
+    }
+    expect(fixture.recorder.records).toHaveLength(2);
   });
 
   it('evaluations: an unknown semantic → 400; a fixture.recorder failure → 503 and no decision: true', async () => {
@@ -103,10 +113,11 @@ describe('AuthZEN Authorization API 1.0', () => {
       headers: { host: 'pdp.example:8080' },
     });
     expect(response.statusCode).toBe(200);
-    expect(response.json()).toEqual({
+    expect(response.json()).toMatchObject({
       policy_decision_point: 'http://pdp.example:8080',
       access_evaluation_endpoint: 'http://pdp.example:8080/access/v1/evaluation',
       access_evaluations_endpoint: 'http://pdp.example:8080/access/v1/evaluations',
+      search_subject_endpoint: 'http://pdp.example:8080/access/v1/search/subject',
     });
   });
 });

@@ -114,10 +114,28 @@ describe('OPA data API: /v1/data/*', () => {
     expect(unrecorded.body).not.toContain('result');
   });
 
-  it('an evaluation error on the data surface is not a 5xx and not an allow', async () => {
+  it('an evaluation error is a 500 internal_error as in OPA (not "undefined"), recorded as a deny', async () => {
+    // ADR 0007: a client must tell "no such rule" (200 without result) from "the policy failed".
     const response = await post('verdict/conflict', { input: {} });
-    expect(response.statusCode).toBeLessThan(500);
-    expect(fixture.recorder.records[0]!.allow).toBe(false);
-    expect(fixture.recorder.records[0]!.error).not.toBeNull();
+    expect(response.statusCode).toBe(500);
+    const body = response.json();
+    const [record] = fixture.recorder.records;
+    expect(body).toMatchObject({
+      code: 'internal_error',
+      verdict_code: 'evaluation_error',
+      message: expect.any(String),
+      decision_id: record!.id,
+      errors: [{ code: 'evaluation_error', message: expect.any(String) }],
+    });
+    expect(body.result).toBeUndefined();
+    // Nothing of the policy's internals (the wasm abort message) reaches the client.
+    expect(response.body).not.toContain(record!.error!.message);
+    expect(record).toMatchObject({ allow: false, error: { code: 'evaluation_error' } });
+    const get500 = await get('verdict/conflict', '?input={}');
+    expect(get500.statusCode).toBe(500);
+    // An unknown path stays "undefined": 200 without result.
+    const unknown = await post('no/such/rule', { input: {} });
+    expect(unknown.statusCode).toBe(200);
+    expect(unknown.json().result).toBeUndefined();
   });
 });

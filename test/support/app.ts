@@ -34,6 +34,8 @@ export async function buildTestApp(options: {
   logger?: AppDeps['logger'];
   /** Default: a fresh registry without process metrics. */
   metrics?: Metrics;
+  /** Default: always ready. */
+  readiness?: AppDeps['readiness'];
 }): Promise<{
   app: App;
   recorder: DecisionRecorder;
@@ -78,6 +80,7 @@ export async function buildTestApp(options: {
     engine: await loadBundleFile(options.bundlePath),
     // Default process metrics off: many apps share one test process.
     metrics: options.metrics ?? createMetrics({ defaultMetrics: false }),
+    readinessCheck: options.readiness,
     http: { authOverrides: options.authOverrides, logger: options.logger, plugins: options.plugins },
   });
   const { app, policy, decisions, metrics } = verdict;

@@ -1,0 +1,145 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import type { Config } from '../config/index.ts';
+import {
+  MAX_PAGE_LIMIT,
+  PageTokenError,
+  type SearchEntity,
+  type SearchKind,
+  type SearchRequest,
+  searchPage,
+} from '../decisions/search.ts';
+import type { DecisionService } from '../decisions/service.ts';
+import { traceIdOf } from './envelope.ts';
+import { ProblemError } from './problem.ts';
+import { ProblemV1 } from './schemas.ts';
+
+type Item = Record<string, unknown>;
+
+function isObject(value: unknown): value is Item {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function nonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 256;
+}
+
+function refuse(path: string, message: string): never {
+  throw new ProblemError(400, 'invalid_request', `${path} ${message}`, { errors: [{ path, message }] });
+}
+
+/**
+ * Checks one entity of a search request. `keys` are the string keys it must have: the searched
+ * entity needs only its type (an id sent with it is ignored, as the spec says).
+ */
+function entityOf(body: Item, part: string, keys: readonly string[]): SearchEntity {
+  const value = body[part];
+  if (!isObject(value)) refuse(`/${part}`, 'must be an object');
+  const out: SearchEntity = {};
+  for (const key of keys) {
+    if (!nonEmptyString(value[key])) refuse(`/${part}/${key}`, 'must be a non-empty string');
+    (out as Item)[key] = value[key];
+  }
+  if (value.properties !== undefined) {
+    if (!isObject(value.properties)) refuse(`/${part}/properties`, 'must be an object');
+    out.properties = value.properties;
+  }
+  return out;
+}
+
+/** What each search needs: the searched entity by type only, the others whole; no action to search actions. */
+const SHAPES: Record<SearchKind, { subject: string[]; action: string[] | null; resource: string[] }> = {
+  subject: { subject: ['type'], action: ['name'], resource: ['type', 'id'] },
+  resource: { subject: ['type', 'id'], action: ['name'], resource: ['type'] },
+  action: { subject: ['type', 'id'], action: null, resource: ['type', 'id'] },
+};
+
+/** Validates a search body into a SearchRequest; throws a 400 problem naming the first bad field. */
+export function searchRequestOf(kind: SearchKind, body: Item): SearchRequest {
+  const shape = SHAPES[kind];
+  const request: SearchRequest = {
+    kind,
+    subject: entityOf(body, 'subject', shape.subject),
+    resource: entityOf(body, 'resource', shape.resource),
+    page: {},
+  };
+  if (shape.action) request.action = entityOf(body, 'action', shape.action);
+  if (body.context !== undefined) {
+    if (!isObject(body.context)) refuse('/context', 'must be an object');
+    request.context = body.context;
+  }
+  if (body.page !== undefined) {
+    const page = body.page;
+    if (!isObject(page)) refuse('/page', 'must be an object');
+    if (page.limit !== undefined) {
+      if (
+        !Number.isInteger(page.limit) ||
+        (page.limit as number) < 1 ||
+        (page.limit as number) > MAX_PAGE_LIMIT
+      ) {
+        refuse('/page/limit', `must be a whole number from 1 to ${MAX_PAGE_LIMIT}`);
+      }
+      request.page.limit = page.limit as number;
+    }
+    if (page.token !== undefined) {
+      if (typeof page.token !== 'string' || page.token.length > 512)
+        refuse('/page/token', 'must be a string');
+      // An empty token is the first page (it is what a last page hands back).
+      if (page.token !== '') request.page.token = page.token;
+    }
+  }
+  return request;
+}
+
+const Loose = Type.Object({}, { additionalProperties: true });
+
+/**
+ * AuthZEN 1.0 search: POST /access/v1/search/{subject,resource,action}. Candidates come from the
+ * bundle's entity catalog (docs/api.md); each is judged by the decision core, and the search is
+ * recorded once.
+ */
+export async function authzenSearchRoutes(
+  app: FastifyInstance,
+  opts: { decisions: DecisionService; config: Config },
+): Promise<void> {
+  const { decisions, config } = opts;
+  for (const kind of ['subject', 'resource', 'action'] as const) {
+    app.post(
+      `/access/v1/search/${kind}`,
+      {
+        config: { scope: 'decisions:evaluate' },
+        schema: {
+          summary: `AuthZEN ${kind} search`,
+          tags: ['authzen'],
+          body: Loose,
+          response: { '4xx': ProblemV1 },
+        },
+      },
+      async (request: FastifyRequest) => {
+        const search = searchRequestOf(kind, request.body as Item);
+        const { page: _page, kind: _kind, ...recorded } = search;
+        try {
+          const { decision, outcome } = await decisions.decideSearch(
+            {
+              surface: 'authzen',
+              entrypoint: config.defaultEntrypoint,
+              // The record's input: what was asked (the searched entity has no id).
+              input: { ...recorded, search: kind, page: search.page },
+              caller: request.caller,
+              traceId: traceIdOf(request),
+            },
+            (evaluator) => searchPage(search, evaluator),
+          );
+          return {
+            results: outcome.results,
+            page: { next_token: outcome.nextToken, count: outcome.results.length },
+            context: { decision_id: decision.id },
+          };
+        } catch (err) {
+          if (err instanceof PageTokenError) throw new ProblemError(400, err.code, err.message);
+          throw err;
+        }
+      },
+    );
+  }
+}

@@ -1,0 +1,127 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Config } from '../config/index.ts';
+import type { DecisionQuery, DecisionService } from '../decisions/service.ts';
+import { dataPathOf, evaluationFailed, isEvaluationFailure, registerOpaErrors } from './data-routes.ts';
+import { traceIdOf } from './envelope.ts';
+import type { Readiness } from './health-routes.ts';
+import { ProblemError } from './problem.ts';
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** What OPA answers when the default decision is undefined (`POST /`). */
+function undefinedDocument(path: string) {
+  return { code: 'undefined_document', message: `document undefined: data.${path.replaceAll('/', '.')}` };
+}
+
+/**
+ * The rest of OPA's REST API that clients and probes use, beside /v1/data (src/http/data-routes.ts):
+ * `POST /` (the default decision), `POST /v1/batch/data/{path}` (the batch API of the
+ * `@open-policy-agent/opa` SDK's `evaluateBatch`) and `GET /health`. Every evaluation is a recorded
+ * decision on the data surface, exactly like /v1/data.
+ */
+export async function opaRoutes(
+  app: FastifyInstance,
+  opts: { decisions: DecisionService; config: Config; readiness: Readiness },
+): Promise<void> {
+  const { decisions, config, readiness } = opts;
+  registerOpaErrors(app);
+
+  const queryOf = (request: FastifyRequest, path: string, input: unknown): DecisionQuery => ({
+    surface: 'data',
+    entrypoint: path,
+    input,
+    caller: request.caller,
+    traceId: traceIdOf(request),
+  });
+
+  // OPA's default decision: the body is the input, the answer is the bare value (no `result` wrapper,
+  // no decision id); undefined is 404 `undefined_document`.
+  app.post(
+    '/',
+    {
+      config: { scope: 'decisions:evaluate' },
+      schema: {
+        summary: "OPA's default decision (VERDICT_DEFAULT_DECISION, default system/main)",
+        tags: ['opa'],
+        body: { type: 'object', additionalProperties: true },
+      },
+    },
+    async (request, reply) => {
+      const path = config.defaultDecision;
+      const decision = await decisions.decide(queryOf(request, path, request.body));
+      if (isEvaluationFailure(decision)) throw evaluationFailed(decision.id);
+      reply.header('x-verdict-decision-id', decision.id);
+      if (!decision.defined) return reply.code(404).send(undefinedDocument(path));
+      return reply.send(decision.value);
+    },
+  );
+
+  // The batch API (Enterprise OPA's, which the SDK's evaluateBatch calls): inputs keyed by id in,
+  // responses keyed by id out, each its own recorded decision; 200 when every item succeeded, 207
+  // with `http_status_code` per item when some failed, 500 when all did.
+  app.post(
+    '/v1/batch/data/*',
+    {
+      config: { scope: 'decisions:evaluate' },
+      schema: {
+        summary: 'OPA batch policy query (inputs keyed by id)',
+        tags: ['opa'],
+        body: { type: 'object', additionalProperties: true },
+      },
+    },
+    async (request, reply) => {
+      const path = dataPathOf(request);
+      const { inputs } = request.body as { inputs?: unknown };
+      if (!isObject(inputs))
+        throw new ProblemError(400, 'invalid_request', 'inputs must be an object of inputs by id');
+      const ids = Object.keys(inputs);
+      if (ids.length > config.batchLimit) {
+        throw new ProblemError(400, 'batch_too_large', `a batch holds at most ${config.batchLimit} items`);
+      }
+      const decided = await decisions.decideMany(ids.map((id) => queryOf(request, path, inputs[id])));
+      const failed = decided.filter(isEvaluationFailure).length;
+      const mixed = failed > 0 && failed < decided.length;
+      const responses: Record<string, Record<string, unknown>> = {};
+      for (const [i, id] of ids.entries()) {
+        const decision = decided[i]!;
+        if (isEvaluationFailure(decision)) {
+          responses[id] = {
+            ...(mixed ? { http_status_code: '500' } : {}),
+            code: 'internal_error',
+            message: 'error(s) occurred while evaluating the policy',
+            ...evaluationFailed(decision.id).extra,
+          };
+        } else {
+          responses[id] = {
+            ...(mixed ? { http_status_code: '200' } : {}),
+            ...(decision.defined ? { result: decision.value } : {}),
+            decision_id: decision.id,
+          };
+        }
+      }
+      const status = failed === 0 ? 200 : mixed ? 207 : 500;
+      return reply.code(status).send({ responses });
+    },
+  );
+
+  // OPA's health API, so probes written for OPA work unchanged: 200 {} when this replica can answer
+  // (its bundle is loaded and its stores answer); 500 {error} otherwise. `?bundles` and `?plugins`
+  // ask the same here: Verdict never serves without an activated bundle.
+  app.get(
+    '/health',
+    {
+      schema: {
+        summary: "OPA's health API (200 {} when ready; ?bundles, ?plugins accepted)",
+        tags: ['opa'],
+        querystring: { type: 'object', additionalProperties: true },
+      },
+    },
+    async (_request, reply) => {
+      const { ready } = await readiness();
+      if (ready) return reply.code(200).send({});
+      return reply.code(500).send({ error: 'not ready: the policy bundle or a store is not available' });
+    },
+  );
+}
