@@ -173,13 +173,7 @@ export class DecisionService {
       if (options.stopAfter?.(decision)) break;
     }
     if (records.length === 0) return decisions;
-    try {
-      await this.recorder.record(records);
-    } catch (err) {
-      this.observe(decisions, records, false, started);
-      throw new DecisionUnrecordedError('decision records could not be kept', { cause: err });
-    }
-    this.observe(decisions, records, true, started);
+    await this.keep(decisions, records, started);
     return decisions;
   }
 
@@ -240,14 +234,22 @@ export class DecisionService {
       traceId: query.traceId,
       error: null,
     };
+    await this.keep([decision], [record], started);
+    return { decision, outcome };
+  }
+
+  /**
+   * Records the decisions' records; throws DecisionUnrecordedError when they cannot be kept (no
+   * decision of them may then be answered). The observer sees every decision either way.
+   */
+  private async keep(decisions: Decision[], records: DecisionRecord[], started: number): Promise<void> {
     try {
-      await this.recorder.record([record]);
+      await this.recorder.record(records);
     } catch (err) {
-      this.observe([decision], [record], false, started);
+      this.observe(decisions, records, false, started);
       throw new DecisionUnrecordedError('decision records could not be kept', { cause: err });
     }
-    this.observe([decision], [record], true, started);
-    return { decision, outcome };
+    this.observe(decisions, records, true, started);
   }
 
   private observe(decisions: Decision[], records: DecisionRecord[], recorded: boolean, started: number) {
