@@ -15,6 +15,7 @@ import { DrainableReadiness, installGracefulShutdown } from './lifecycle/shutdow
 import { observeDecisions } from './observability/decisions.ts';
 import { loggerOptions } from './observability/logging.ts';
 import { createMetrics, observeAuditWriter, trackActiveBundle } from './observability/metrics.ts';
+import { acquireEmbeddedLock, type EmbeddedLock, EmbeddedStoreBusyError } from './store/embedded-lock.ts';
 import { type Database, openDatabase } from './store/index.ts';
 import { migrate } from './store/migrate.ts';
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './store/partitions.ts';
@@ -42,8 +43,26 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  // The embedded store (PGlite) is single-process: hold its lock, with our port once we listen, so
+  // that `npm run audit:verify` asks this service instead of reading a stale copy of the files.
+  // Cluster workers run under a primary that holds it.
+  let storeLock: EmbeddedLock | undefined;
+  if (config.databaseUrl === undefined && !isClusterWorker()) {
+    try {
+      storeLock = acquireEmbeddedLock(config.dataDir, 'service');
+    } catch (err) {
+      if (err instanceof EmbeddedStoreBusyError) {
+        process.stderr.write(`verdict: cannot start: ${err.message}\n`);
+        process.exit(2);
+      }
+      throw err;
+    }
+    const lock = storeLock;
+    process.once('exit', () => lock.release());
+  }
   if (config.workers > 1 && !isClusterWorker()) {
     const log = pino(loggerOptions(config));
+    if (config.port !== 0) storeLock?.update({ port: config.port, host: config.host });
     runPrimary({ workers: config.workers, log, shutdownTimeoutMs: config.shutdownTimeoutMs });
     if (startup.devSecretFile) process.stdout.write(devTokenBanner(config, startup));
     return;
@@ -104,6 +123,7 @@ async function main(): Promise<void> {
         close: async () => {
           stopPartitionMaintenance();
           await db.close();
+          storeLock?.release();
         },
       },
     ],
@@ -111,6 +131,9 @@ async function main(): Promise<void> {
     timeoutMs: config.shutdownTimeoutMs,
   });
   await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  if (address !== null && typeof address === 'object')
+    storeLock?.update({ port: address.port, host: config.host });
   if (startup.devSecretFile && !isClusterWorker()) process.stdout.write(devTokenBanner(config, startup));
 }
 
