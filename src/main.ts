@@ -6,6 +6,7 @@ import { ConfigError, resolveConfig } from './config/index.ts';
 import { installGracefulShutdown } from './lifecycle/shutdown.ts';
 import { loggerOptions } from './observability/logging.ts';
 import { createMetrics } from './observability/metrics.ts';
+import { acquireEmbeddedLock, type EmbeddedLock, EmbeddedStoreBusyError } from './store/embedded-lock.ts';
 import { createVerdict } from './verdict.ts';
 
 /** Process entry: config → keys → (cluster primary, or) createVerdict → listen → graceful shutdown. */
@@ -31,8 +32,26 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  // The embedded store (PGlite) is single-process: hold its lock, with our port once we listen, so
+  // that `npm run audit:verify` asks this service instead of reading a stale copy of the files.
+  // Cluster workers run under a primary that holds it.
+  let storeLock: EmbeddedLock | undefined;
+  if (config.databaseUrl === undefined && !isClusterWorker()) {
+    try {
+      storeLock = acquireEmbeddedLock(config.dataDir, 'service');
+    } catch (err) {
+      if (err instanceof EmbeddedStoreBusyError) {
+        process.stderr.write(`verdict: cannot start: ${err.message}\n`);
+        process.exit(2);
+      }
+      throw err;
+    }
+    const lock = storeLock;
+    process.once('exit', () => lock.release());
+  }
   if (config.workers > 1 && !isClusterWorker()) {
     const log = pino(loggerOptions(config));
+    if (config.port !== 0) storeLock?.update({ port: config.port, host: config.host });
     runPrimary({ workers: config.workers, log, shutdownTimeoutMs: config.shutdownTimeoutMs });
     if (startup.devSecretFile) process.stdout.write(devTokenBanner(config, startup));
     return;
@@ -54,12 +73,18 @@ async function main(): Promise<void> {
     readiness: verdict.readiness,
     server: app,
     // NOTE: the resources close after the server: every accepted request has been answered (and so
-    // recorded or failed closed) before the audit queue and spool are flushed for the last time.
-    after: verdict.resources,
+    // recorded or failed closed) before the audit queue and spool are flushed for the last time; the
+    // embedded store's lock goes once its database is closed.
+    after: storeLock
+      ? [...verdict.resources, { name: 'embedded store lock', close: async () => storeLock?.release() }]
+      : verdict.resources,
     drainMs: config.shutdownDrainMs,
     timeoutMs: config.shutdownTimeoutMs,
   });
   await app.listen({ port: config.port, host: config.host });
+  const address = app.server.address();
+  if (address !== null && typeof address === 'object')
+    storeLock?.update({ port: address.port, host: config.host });
   if (startup.devSecretFile && !isClusterWorker()) process.stdout.write(devTokenBanner(config, startup));
 }
 

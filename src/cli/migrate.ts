@@ -1,12 +1,18 @@
 import { ensurePartitions } from '../audit/partitions.ts';
 import { resolveConfig } from '../config/index.ts';
+import { acquireEmbeddedLock } from '../store/embedded-lock.ts';
 import { openDatabase } from '../store/index.ts';
 import { migrate } from '../store/migrate.ts';
 
 /** `npm run migrate`: applies pending migrations (and this month's partitions) to the configured database. */
 async function main(): Promise<void> {
   const config = resolveConfig();
-  const db = await openDatabase(config);
+  // The embedded store is single-process: refused (EmbeddedStoreBusyError) while a service holds it.
+  const lock = config.databaseUrl === undefined ? acquireEmbeddedLock(config.dataDir, 'migrate') : undefined;
+  const db = await openDatabase(config).catch((err) => {
+    lock?.release();
+    throw err;
+  });
   try {
     const applied = await migrate(db);
     const created = await ensurePartitions(db);
@@ -15,6 +21,7 @@ async function main(): Promise<void> {
     );
   } finally {
     await db.close();
+    lock?.release();
   }
 }
 

@@ -1,0 +1,146 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { type VerifyReport, verifyChains } from '../audit/verify.ts';
+import { DEV_ISSUER, DEV_SECRET_FILE, loadOrCreateDevSecret, mintToken } from '../auth/dev-token.ts';
+import { configuredKeySource } from '../auth/keys.ts';
+import { type Config, resolveConfig } from '../config/index.ts';
+import {
+  acquireEmbeddedLock,
+  type EmbeddedLockHolder,
+  EmbeddedStoreBusyError,
+  embeddedStoreHolder,
+} from '../store/embedded-lock.ts';
+import { openDatabase } from '../store/index.ts';
+
+/** Exit codes: 0 verified, 1 a chain is broken, 2 could not verify (nothing was judged). */
+type ExitCode = 0 | 1 | 2;
+
+const out = (line: string) => process.stdout.write(`audit:verify: ${line}\n`);
+
+function printReport(report: VerifyReport, where: string, seconds: string): ExitCode {
+  if (report.ok) {
+    out(`OK — ${report.checked} rows in ${report.writers} chains verified${where} in ${seconds} s`);
+    return 0;
+  }
+  const b = report.firstBroken!;
+  out(
+    `BROKEN — writer ${b.writerId} at seq ${b.seq} (decision ${b.decisionId ?? 'none'}): ${b.reason}; ${report.checked} rows verified before it${where}`,
+  );
+  return 1;
+}
+
+/**
+ * A short-lived audit:read token the running service accepts: from the configured shared secret,
+ * or the embedded development secret it signs with. Undefined when the service trusts an identity
+ * provider (no secret to mint with here).
+ */
+function tokenFor(config: Config): string | undefined {
+  const configured = configuredKeySource(config.jwt);
+  let secret: string;
+  if (configured) {
+    if (configured.kind !== 'secret') return undefined;
+    secret = configured.secret;
+  } else {
+    if (!existsSync(path.join(config.dataDir, DEV_SECRET_FILE))) return undefined;
+    secret = loadOrCreateDevSecret(config.dataDir).secret;
+  }
+  return mintToken(secret, {
+    sub: 'audit-verify-cli',
+    scopes: ['audit:read'],
+    ttlSeconds: 300,
+    issuer: config.jwt.issuer ?? DEV_ISSUER,
+    audience: config.jwt.audience,
+  });
+}
+
+/**
+ * The embedded store is held by a running service: its files on disk lag behind its memory, so
+ * reading them here would print a stale (or torn) result. Ask the service instead; when it cannot
+ * be asked, refuse — never print a result that may be stale.
+ */
+async function askService(
+  config: Config,
+  holder: EmbeddedLockHolder,
+  range: { from?: string; to?: string },
+): Promise<ExitCode> {
+  const refuse = (why: string) => {
+    process.stderr.write(
+      `audit:verify: refused: the embedded store in ${config.dataDir} is held by another process (${holder.role}, pid ${holder.pid}) and ${why}. Reading its files now could print a stale result. Stop that process and run this again, or ask it: GET /v1/audit/verify with an audit:read token.\n`,
+    );
+    return 2 as const;
+  };
+  if (holder.port === undefined) return refuse('it is not listening yet');
+  const token = tokenFor(config);
+  if (!token) return refuse('no shared or development secret is available here to mint a token for it');
+  const host = !holder.host || holder.host === '0.0.0.0' || holder.host === '::' ? '127.0.0.1' : holder.host;
+  const url = new URL(`http://${host.includes(':') ? `[${host}]` : host}:${holder.port}/v1/audit/verify`);
+  if (range.from) url.searchParams.set('from', range.from);
+  if (range.to) url.searchParams.set('to', range.to);
+  const started = performance.now();
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(10 * 60_000),
+    });
+  } catch (err) {
+    return refuse(`it did not answer at ${url.origin} (${(err as Error).cause ?? (err as Error).message})`);
+  }
+  if (response.status !== 200) {
+    const body = (await response.json().catch(() => ({}))) as { code?: string };
+    return refuse(`it answered ${response.status} ${body.code ?? ''} at ${url.origin}`.trimEnd());
+  }
+  const report = (await response.json()) as VerifyReport;
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  return printReport(report, ` by the running service (pid ${holder.pid}, ${url.origin})`, seconds);
+}
+
+/**
+ * `npm run audit:verify [-- --from ISO --to ISO]`: recomputes every hash chain of the configured
+ * database; prints progress every 100k rows; exits 1 when a chain is broken, 2 when it could not
+ * verify. On the embedded store while the service runs, the service is asked (it holds the store).
+ */
+async function main(): Promise<ExitCode> {
+  const args = process.argv.slice(2);
+  const option = (name: string) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : undefined;
+  };
+  const range = { from: option('--from'), to: option('--to') };
+  const config = resolveConfig();
+  let release = () => {};
+  if (config.databaseUrl === undefined) {
+    const holder = embeddedStoreHolder(config.dataDir);
+    if (holder) return askService(config, holder, range);
+    try {
+      // Held while reading, so that a service starting meanwhile is refused instead of writing.
+      release = acquireEmbeddedLock(config.dataDir, 'audit:verify').release;
+    } catch (err) {
+      if (err instanceof EmbeddedStoreBusyError) return askService(config, err.holder, range);
+      throw err;
+    }
+  }
+  try {
+    const db = await openDatabase(config);
+    try {
+      const started = performance.now();
+      const report = await verifyChains(db, {
+        ...range,
+        onProgress: (checked) => out(`${checked} rows checked…`),
+      });
+      return printReport(report, '', ((performance.now() - started) / 1000).toFixed(1));
+    } finally {
+      await db.close();
+    }
+  } finally {
+    release();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`audit:verify: failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  },
+);
