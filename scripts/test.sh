@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, type check, policy checks and tests, bundle freshness, vitest.
-# Integration tests need Postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres)
-# and Redis (REDIS_URL, default redis://127.0.0.1:6379); they fail, never skip, when those are down.
+# Integration tests need Postgres (TEST_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres)
+# and Redis (TEST_REDIS_URL, default redis://127.0.0.1:6379); they fail, never skip, when those are down.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

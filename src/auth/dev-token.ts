@@ -103,7 +103,7 @@ export function parseTtl(text: string): number | null {
 
 /**
  * The embedded mode's start banner: where the secret lives and a ready-to-paste curl line with a
- * 12-hour all-scopes token. Written to stdout, not to the log: logs redact tokens, and a token has
+ * 12-hour token with every scope (`SCOPES`: those of the routes that exist, and admin). Written to stdout, not to the log: logs redact tokens, and a token has
  * no business in a log pipeline.
  */
 export function devTokenBanner(config: Config, startup: StartupKeys): string {
@@ -123,7 +123,7 @@ export function devTokenBanner(config: Config, startup: StartupKeys): string {
   return [
     '',
     `verdict: embedded development mode: tokens are signed with the secret in ${startup.devSecretFile}`,
-    'verdict: development token (all scopes, valid 12h); for the README examples:',
+    `verdict: development token (scopes ${SCOPES.join(' ')}; valid 12h); for the README examples:`,
     `export TOKEN=${token}`,
     'verdict: try:',
     `curl -s -H 'Authorization: Bearer ${token}' -H 'Content-Type: application/json' -d '${body}' http://${host}:${config.port}/v1/decisions`,

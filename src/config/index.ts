@@ -9,7 +9,7 @@ export interface Config {
   host: string;
   /** Postgres connection string; absent → embedded PGlite in `dataDir`. */
   databaseUrl: string | undefined;
-  /** Redis connection string; absent → in-process bus and rate limiter. */
+  /** Redis connection string; absent → in-process rate limiter. */
   redisUrl: string | undefined;
   dataDir: string;
   logLevel: string;
