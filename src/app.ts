@@ -22,10 +22,11 @@ import { authzenRoutes } from './http/authzen-routes.ts';
 import { registerJsonBodyParser } from './http/body.ts';
 import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
-import { registerErrorHandling } from './http/errors.ts';
+import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
+import { requestIdOf } from './http/request-id.ts';
 import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
-import { httpObservability, requestIdOf } from './observability/http.ts';
+import { httpObservability } from './observability/http.ts';
 import { lazyChildLogger } from './observability/logging.ts';
 import { createMetrics, initialiseLabelValues, type Metrics } from './observability/metrics.ts';
 import { loadShedding } from './observability/overload.ts';
@@ -68,6 +69,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // The client's X-Request-ID is read by genReqId, which validates it (never taken raw).
     requestIdHeader: false,
     genReqId: requestIdOf,
+    // A URL Fastify cannot route (bad percent-encoding, an over-long parameter) answers like any error.
+    frameworkErrors: answerFrameworkError,
     // One line per request on completion, written by the observability plugin.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     childLoggerFactory: lazyChildLogger,

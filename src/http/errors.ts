@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DecisionUnrecordedError, UnknownEntrypointError } from '../decisions/service.ts';
 import { type Problem, ProblemError, problem, sendProblem } from './problem.ts';
+import { REQUEST_ID_HEADER } from './request-id.ts';
 
 /**
  * Maps any error to a problem: 4xx with a stable code and a safe detail; 5xx with nothing internal.
@@ -101,6 +102,22 @@ function schemaErrorEntry(v: SchemaError, context: string | undefined): { path: 
     return { path: `${v.instancePath ?? ''}/${pointer}`, message: `unknown ${what} '${name}'` };
   }
   return { path: v.instancePath || '/', message: v.message ?? 'invalid' };
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors raised before routing, where no hook runs (a malformed URL:
+ * `FST_ERR_BAD_URL`, `FST_ERR_MAX_PARAM_LENGTH`). Answered as problem+json with the request id,
+ * instead of Fastify's default body, which reflects the raw path.
+ */
+export function answerFrameworkError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const { problem: body, headers } = toProblem(error);
+  request.log.info({ code: error.code }, 'request refused');
+  reply.header(REQUEST_ID_HEADER, request.id).headers(headers);
+  sendProblem(reply, body);
 }
 
 /** One error handler and one not-found handler for the whole app (routes may scope their own). */
