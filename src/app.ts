@@ -79,6 +79,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
+  // Every route template, for the metrics' known label values (see the onReady hook below).
+  const routeUrls = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    routeUrls.add(route.url);
+  });
   const metrics = deps.metrics ?? createMetrics();
   await app.register(httpObservability, { metrics, scrape: deps.scrapeMetrics });
   await app.register(loadShedding, { shed: deps.config.shed, metrics });
@@ -127,10 +132,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   if (deps.audit) await app.register(auditRoutes, deps.audit);
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   app.addHook('onReady', async () => {
-    const routes = app.routeProtection().map((route) => route.url);
     initialiseLabelValues(metrics, {
       authFailureReasons: AUTH_FAILURE_REASONS,
-      rateLimitedRoutes: new Set(routes.filter((url) => !isRateLimitExempt(url))),
+      rateLimitedRoutes: [...routeUrls].filter((url) => !isRateLimitExempt(url)),
     });
   });
   return app;
