@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: lint, type check, policy checks and tests, bundle freshness, vitest.
-# Integration tests need Postgres (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres)
-# and Redis (REDIS_URL, default redis://127.0.0.1:6379); they fail, never skip, when those are down.
+# Integration tests need Postgres and Redis, chosen once per run (test/support/services.ts):
+# TEST_DATABASE_URL / TEST_REDIS_URL when set; else containers started with testcontainers when a
+# container engine (Docker) answers; else the local services, postgres://postgres@127.0.0.1:5432/postgres
+# and redis://127.0.0.1:6379. The tests fail, never skip, when the services they get are down.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

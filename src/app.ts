@@ -24,11 +24,12 @@ import { authzenRoutes } from './http/authzen-routes.ts';
 import { registerJsonBodyParser } from './http/body.ts';
 import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
-import { registerErrorHandling } from './http/errors.ts';
+import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
-import { httpObservability, requestIdOf } from './http/observability.ts';
+import { httpObservability } from './http/observability.ts';
 import { opaRoutes } from './http/opa-routes.ts';
 import { loadShedding } from './http/overload.ts';
+import { requestIdOf } from './http/request-id.ts';
 import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
 import { lazyChildLogger } from './observability/logging.ts';
 import { createMetrics, initialiseLabelValues, type Metrics } from './observability/metrics.ts';
@@ -76,6 +77,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     // The client's X-Request-ID is read by genReqId, which validates it (never taken raw).
     requestIdHeader: false,
     genReqId: requestIdOf,
+    // A URL Fastify cannot route (bad percent-encoding, an over-long parameter) answers like any error.
+    frameworkErrors: answerFrameworkError,
     // One line per request on completion, written by the observability plugin.
     logController: new LogController({ requestIdLogLabel: 'request_id', disableRequestLogging: true }),
     childLoggerFactory: lazyChildLogger,
@@ -84,6 +87,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandling(app);
+  // Every route template, for the metrics' known label values (see the onReady hook below).
+  const routeUrls = new Set<string>();
+  app.addHook('onRoute', (route) => {
+    routeUrls.add(route.url);
+  });
   const metrics = deps.metrics ?? createMetrics();
   await app.register(httpObservability, { metrics, scrape: deps.scrapeMetrics });
   await app.register(loadShedding, { shed: deps.config.shed, metrics });
@@ -137,10 +145,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   if (deps.audit) await app.register(auditRoutes, deps.audit);
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   app.addHook('onReady', async () => {
-    const routes = app.routeProtection().map((route) => route.url);
     initialiseLabelValues(metrics, {
       authFailureReasons: AUTH_FAILURE_REASONS,
-      rateLimitedRoutes: new Set(routes.filter((url) => !isRateLimitExempt(url))),
+      rateLimitedRoutes: [...routeUrls].filter((url) => !isRateLimitExempt(url)),
     });
   });
   return app;

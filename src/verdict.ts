@@ -52,8 +52,11 @@ export interface VerdictOverrides {
   partitionMaintenance?: boolean;
   /** Where start-up and background failures are logged. Default: the app's logger. */
   log?: RedisLog & { error(fields: object, message: string): void };
-  /** HTTP-level options passed to buildApp as they are. */
-  http?: Pick<AppDeps, 'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics'>;
+  /**
+   * HTTP-level options passed to buildApp as they are; `audit` serves only when there is no
+   * database (a test's stub, to have the auditor routes registered).
+   */
+  http?: Pick<AppDeps, 'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics' | 'audit'>;
 }
 
 /** A wired Verdict: the HTTP app and the domain objects behind it. */
@@ -198,7 +201,7 @@ async function assemble(
     readiness: readiness.readiness,
     metrics,
     redis: redis ?? undefined,
-    audit: database && revisions ? auditApi(database, revisions, policy) : undefined,
+    audit: database && revisions ? auditApi(database, revisions, policy) : overrides.http?.audit,
   });
   return {
     app,

@@ -1,15 +1,17 @@
 import type { Caller } from '../decisions/types.ts';
 
-/** The scopes Verdict knows. A route declares the one it needs in `config.scope`. */
-export const SCOPES = [
-  'decisions:evaluate',
-  'audit:read',
-  'bundles:read',
-  'bundles:write',
-  'exceptions:request',
-  'exceptions:approve',
-  'admin',
+/**
+ * The scopes routes declare (`config.scope`), one line each. A scope is added here with its first
+ * route (test/auth/routes.test.ts checks the two agree), so that no token — the development token
+ * included — carries a grant for a route that does not exist.
+ */
+export const ROUTE_SCOPES = [
+  'decisions:evaluate', // decisions, OPA data API, AuthZEN evaluations
+  'audit:read', // decision log search, export, replay, verify
 ] as const;
+
+/** Every scope a token may carry: the route scopes and `admin`, which implies them all. */
+export const SCOPES = [...ROUTE_SCOPES, 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** The verified claims a caller is built from (a JWT payload after signature and claim checks). */

@@ -153,7 +153,8 @@ export function isLoopbackHost(host: string): boolean {
 
 /**
  * The embedded mode's start banner: where the secret lives, which address the service listens on,
- * and ready-to-paste curl lines (an allow, then a deny) with a 12-hour all-scopes token. Written to
+ * and ready-to-paste curl lines (an allow, then a deny) with a 12-hour token with every scope
+ * (`SCOPES`: those of the routes that exist, and admin). Written to
  * stdout, not to the log: logs redact tokens, and a token has no business in a log pipeline.
  */
 export function devTokenBanner(config: Config, startup: StartupKeys): string {
@@ -177,7 +178,7 @@ export function devTokenBanner(config: Config, startup: StartupKeys): string {
     '',
     `verdict: embedded development mode: tokens are signed with the secret in ${startup.devSecretFile}`,
     listening,
-    'verdict: development token (all scopes, valid 12h); for the README examples:',
+    `verdict: development token (scopes ${SCOPES.join(' ')}; valid 12h); for the README examples:`,
     `export TOKEN=${token}`,
     'verdict: try (with the built-in policies):',
     ...examples,

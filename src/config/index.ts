@@ -14,7 +14,7 @@ export interface Config {
   publicUrl: string | undefined;
   /** Postgres connection string; absent → embedded PGlite in `dataDir`. */
   databaseUrl: string | undefined;
-  /** Redis connection string; absent → in-process bus and rate limiter. */
+  /** Redis connection string; absent → in-process rate limiter. */
   redisUrl: string | undefined;
   dataDir: string;
   logLevel: string;

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DecisionUnrecordedError, UnknownEntrypointError } from '../decisions/service.ts';
 import { type Problem, ProblemError, problem, sendProblem } from './problem.ts';
+import { REQUEST_ID_HEADER } from './request-id.ts';
 
 /**
  * Maps any error to a problem: 4xx with a stable code and a safe detail; 5xx with nothing internal.
@@ -19,14 +20,11 @@ export function toProblem(error: unknown): { problem: Problem; headers: Record<s
   if (error instanceof UnknownEntrypointError) {
     return { problem: problem(404, 'unknown_entrypoint', error.message), headers: {} };
   }
-  const fe = error as FastifyError & { validation?: { instancePath?: string; message?: string }[] };
+  const fe = error as FastifyError & { validation?: SchemaError[]; validationContext?: string };
   if (fe.validation) {
     return {
       problem: problem(400, 'invalid_request', 'the request does not match the schema', {
-        errors: fe.validation.slice(0, 20).map((v) => ({
-          path: v.instancePath || '/',
-          message: v.message ?? 'invalid',
-        })),
+        errors: fe.validation.slice(0, 20).map((v) => schemaErrorEntry(v, fe.validationContext)),
       }),
       headers: {},
     };
@@ -77,6 +75,49 @@ export function toProblem(error: unknown): { problem: Problem; headers: Record<s
     problem: problem(500, 'internal_error', 'an internal error occurred; it was logged'),
     headers: {},
   };
+}
+
+/** What Fastify's validator (Ajv) reports for one schema violation. */
+interface SchemaError {
+  instancePath?: string;
+  message?: string;
+  keyword?: string;
+  params?: { additionalProperty?: unknown };
+}
+
+/** Longest client-sent name echoed in an error entry; a longer one is cut (it is still refused). */
+const MAX_NAME_IN_ERROR = 64;
+
+/**
+ * One `errors[]` entry. An unknown property or query parameter is named in its path and message
+ * (`?limt=5` → `{path: "/limt", message: "unknown query parameter 'limt'"}`), not reported at `/`
+ * where the client cannot tell which of its parameters was refused.
+ */
+function schemaErrorEntry(v: SchemaError, context: string | undefined): { path: string; message: string } {
+  const extra = v.params?.additionalProperty;
+  if (v.keyword === 'additionalProperties' && typeof extra === 'string') {
+    const name = extra.length > MAX_NAME_IN_ERROR ? `${extra.slice(0, MAX_NAME_IN_ERROR)}…` : extra;
+    const pointer = name.replaceAll('~', '~0').replaceAll('/', '~1');
+    const what = context === 'querystring' ? 'query parameter' : 'property';
+    return { path: `${v.instancePath ?? ''}/${pointer}`, message: `unknown ${what} '${name}'` };
+  }
+  return { path: v.instancePath || '/', message: v.message ?? 'invalid' };
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors raised before routing, where no hook runs (a malformed URL:
+ * `FST_ERR_BAD_URL`, `FST_ERR_MAX_PARAM_LENGTH`). Answered as problem+json with the request id,
+ * instead of Fastify's default body, which reflects the raw path.
+ */
+export function answerFrameworkError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  const { problem: body, headers } = toProblem(error);
+  request.log.info({ code: error.code }, 'request refused');
+  reply.header(REQUEST_ID_HEADER, request.id).headers(headers);
+  sendProblem(reply, body);
 }
 
 /** One error handler and one not-found handler for the whole app (routes may scope their own). */

@@ -1,11 +1,11 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { requestTrace } from '../observability/decisions.ts';
 import { logEnabled } from '../observability/logging.ts';
 import { METRICS_CONTENT_TYPE, type Metrics } from '../observability/metrics.ts';
 import { traceIdOf } from './envelope.ts';
+import { REQUEST_ID_HEADER } from './request-id.ts';
 
 /** Options of the HTTP observability plugin. */
 export interface HttpObservabilityOptions {
@@ -15,22 +15,6 @@ export interface HttpObservabilityOptions {
    * group, aggregated by the primary (see src/cluster.ts).
    */
   scrape?: () => Promise<string>;
-}
-
-/** The header a client may name its request in; every response carries the request's id in it. */
-export const REQUEST_ID_HEADER = 'x-request-id';
-
-/** A client's request id is used when it is 1 to 128 visible ASCII characters (no space, no control). */
-const CLIENT_REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
-
-/**
- * The id of a request (Fastify's `genReqId`): the client's `X-Request-ID` when it is safe to log
- * and echo, else a new UUID — so a hostile header (control characters, megabytes, several values)
- * is never reflected raw and never reaches the logs.
- */
-export function requestIdOf(raw: IncomingMessage): string {
-  const sent = raw.headers[REQUEST_ID_HEADER];
-  return typeof sent === 'string' && CLIENT_REQUEST_ID.test(sent) ? sent : randomUUID();
 }
 
 /** Route label for requests that matched no route: a raw URL must never become a label value. */
@@ -54,7 +38,7 @@ function routeOf(request: FastifyRequest): string {
 }
 
 /**
- * Per-request observability in one place: the request id (see `requestIdOf`, echoed in
+ * Per-request observability in one place: the request id (see src/http/request-id.ts, echoed in
  * `X-Request-ID` on every response, errors included), the W3C trace context (accepted, logged as
  * trace_id, echoed with a new span id), HTTP metrics by route template, one log line per completed request,
  * and the public GET /metrics route.

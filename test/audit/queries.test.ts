@@ -215,6 +215,22 @@ describe('GET /v1/decisions', () => {
     }
   });
 
+  it('names an unknown query parameter in the 400, not at path /', async () => {
+    for (const url of ['/v1/decisions?limt=5', '/v1/audit/export?format=ndjson&limt=5']) {
+      const response = await audit.inject({ method: 'GET', url });
+      expect(response.statusCode, url).toBe(400);
+      expect(response.json(), url).toMatchObject({
+        code: 'invalid_request',
+        errors: [{ path: '/limt', message: "unknown query parameter 'limt'" }],
+      });
+    }
+    const long = 'x'.repeat(500);
+    const cut = await audit.inject({ method: 'GET', url: `/v1/decisions?${long}=1` });
+    expect(cut.statusCode).toBe(400);
+    expect(cut.json().errors[0].path).toBe(`/${'x'.repeat(64)}…`);
+    expect(cut.body).not.toContain('x'.repeat(65));
+  });
+
   it('cursors round-trip and carry microseconds', () => {
     const cursor = { decidedAt: '2026-03-01T10:00:00.123456Z', id: '0195a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b' };
     expect(decodeCursor(encodeCursor(cursor))).toEqual(cursor);

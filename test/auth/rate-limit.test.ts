@@ -5,9 +5,10 @@ import type { App } from '../../src/app.ts';
 import type { Metrics } from '../../src/observability/metrics.ts';
 import { buildTestApp, type TestToken } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
+import { testServiceUrls } from '../support/services.ts';
 
-// The suite's Redis: TEST_REDIS_URL, or the local one.
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+// The run's Redis: TEST_REDIS_URL, a container, or the local one (test/support/services.ts).
+const REDIS_URL = testServiceUrls().redisUrl;
 const body = { subject: { type: 'a', id: 'b' }, action: { name: 'read' }, resource: { type: 'd', id: 'e' } };
 // Closed with what the composition root opened for them (the Redis client).
 const apps: { close(): Promise<unknown> }[] = [];

@@ -1,11 +1,13 @@
-import { createSigner } from 'fast-jwt';
+import { createDecoder, createSigner } from 'fast-jwt';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
 import type { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
-import { callerFromClaims, scopesOf } from '../../src/auth/caller.ts';
+import { callerFromClaims, ROUTE_SCOPES, scopesOf } from '../../src/auth/caller.ts';
+import { devTokenBanner, mintToken } from '../../src/auth/dev-token.ts';
 import type { KeySource } from '../../src/auth/keys.ts';
 import { PUBLIC_ROUTES } from '../../src/auth/routes.ts';
+import { resolveConfig } from '../../src/config/index.ts';
 import { buildTestApp, type TestToken } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 
@@ -26,8 +28,14 @@ let token: TestToken;
 let keys: KeySource;
 beforeAll(async () => {
   keys = { kind: 'secret', secret: 'routes-test-secret-0123456789abcdef', algorithms: ['HS256'] };
-  // With an extra unscoped route, the way a later plugin would add one.
-  const built = await buildTestApp({ bundlePath: contractFixtureBundle(), keys, plugins: [forgottenScope] });
+  // With an extra unscoped route, the way a later plugin would add one; the auditor routes are
+  // registered so that their scopes count (no test here calls them).
+  const built = await buildTestApp({
+    bundlePath: contractFixtureBundle(),
+    keys,
+    plugins: [forgottenScope],
+    audit: { log: {} as never, replayer: {} as never },
+  });
   ({ app, token } = built);
   recorder = built.recorder as MemoryRecorder;
 });
@@ -45,6 +53,29 @@ describe('route protection', () => {
     expect(decisions?.protection).toEqual({ kind: 'scope', scope: 'decisions:evaluate' });
     for (const url of ['/openapi.json', '/docs', '/.well-known/authzen-configuration']) {
       expect(routes.find((r) => r.url === url)?.protection.kind).toBe('public');
+    }
+  });
+
+  it('the scopes routes declare are exactly ROUTE_SCOPES, and the development token carries only those (and admin)', () => {
+    const declared = new Set(
+      app.routeProtection().flatMap((r) => (r.protection.kind === 'scope' ? [r.protection.scope] : [])),
+    );
+    expect([...declared].sort()).toEqual([...ROUTE_SCOPES].sort());
+    expect(declared).toContain('audit:read');
+    const decode = createDecoder();
+    const secret = 'dev-token-scopes-secret-0123456789abcdef';
+    const minted = String(decode(mintToken(secret)).scope).split(' ');
+    expect(minted.filter((s) => s !== 'admin').sort()).toEqual([...declared].sort());
+    const config = resolveConfig({ VERDICT_DATA_DIR: '/tmp/verdict-test-data' });
+    const banner = devTokenBanner(config, {
+      keys: { kind: 'secret', secret, algorithms: ['HS256'] },
+      devSecretFile: '/tmp/verdict-test-data/dev-jwt-secret',
+    });
+    const bannerToken = /export TOKEN=(\S+)/.exec(banner)?.[1] as string;
+    const bannerScopes = String(decode(bannerToken).scope).split(' ');
+    expect(bannerScopes.filter((s) => s !== 'admin').sort()).toEqual([...declared].sort());
+    for (const planned of ['bundles:read', 'bundles:write', 'exceptions:request', 'exceptions:approve']) {
+      expect(bannerScopes).not.toContain(planned);
     }
   });
 
@@ -106,7 +137,8 @@ describe('scopes', () => {
       'decisions:evaluate',
       'audit:read',
     ]);
-    expect(scopesOf({ scp: ['bundles:write', 42, 'root'] })).toEqual(['bundles:write']);
+    // A scope whose routes do not exist yet (bundles:write) grants nothing either.
+    expect(scopesOf({ scp: ['audit:read', 42, 'root', 'bundles:write'] })).toEqual(['audit:read']);
     const secret = keys.kind === 'secret' ? keys.secret : '';
     const scpToken = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000, sub: 'okta-app' })({
       scp: ['decisions:evaluate'],
@@ -137,7 +169,7 @@ describe('scopes', () => {
       method: 'POST',
       url: '/v1/decisions',
       payload: body,
-      headers: bearer(token(['audit:read', 'exceptions:approve'])),
+      headers: bearer(token(['audit:read'])),
     });
     expect(wrong.statusCode).toBe(403);
     const none = await app.inject({

@@ -62,6 +62,11 @@ describe('X-Request-ID is echoed on every response', () => {
     ],
     ['an unknown route (404)', 404, () => ({ method: 'GET', url: '/no/such/route', headers: bearer() })],
     ['a liveness probe', 200, () => ({ method: 'GET', url: '/health/live' })],
+    [
+      'a URL that cannot be routed (bad percent-encoding)',
+      400,
+      () => ({ method: 'GET', url: '/v1/data/%E0%A4%A' }),
+    ],
     ['the metrics scrape', 200, () => ({ method: 'GET', url: '/metrics' })],
   ];
 
@@ -112,6 +117,22 @@ describe('X-Request-ID is echoed on every response', () => {
       headers: { 'x-request-id': sent },
     });
     expect(response.headers['x-request-id']).toBe(sent);
+  });
+});
+
+describe('a URL that cannot be routed', () => {
+  it('answers problem+json like every other error, without reflecting the raw path', async () => {
+    const { app } = await buildTestApp({ bundlePath: contractFixtureBundle() });
+    try {
+      const response = await app.inject({ method: 'GET', url: '/v1/%zz<script>' });
+      expect(response.statusCode).toBe(400);
+      expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(response.json()).toMatchObject({ status: 400, code: 'bad_request' });
+      expect(response.body).not.toContain('<script>');
+      expect(String(response.headers['x-request-id'])).toMatch(UUID);
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -38,6 +38,8 @@ describe('GET /metrics on a fresh start', () => {
         '/v1/decisions/batch',
         '/v1/data/*',
         '/access/v1/evaluation',
+        // Registered before the auth plugin, and rate limited all the same.
+        '/metrics',
         'unmatched',
       ]) {
         expect(sampleValue(text, 'verdict_rate_limit_rejections_total', { route }), route).toBe(0);

@@ -36,6 +36,8 @@ export async function buildTestApp(options: {
   metrics?: Metrics;
   /** Default: always ready. */
   readiness?: AppDeps['readiness'];
+  /** The auditor API (absent by default: there is no database); a stub registers its routes. */
+  audit?: AppDeps['audit'];
 }): Promise<{
   app: App;
   recorder: DecisionRecorder;
@@ -81,7 +83,12 @@ export async function buildTestApp(options: {
     // Default process metrics off: many apps share one test process.
     metrics: options.metrics ?? createMetrics({ defaultMetrics: false }),
     readinessCheck: options.readiness,
-    http: { authOverrides: options.authOverrides, logger: options.logger, plugins: options.plugins },
+    http: {
+      authOverrides: options.authOverrides,
+      logger: options.logger,
+      plugins: options.plugins,
+      audit: options.audit,
+    },
   });
   const { app, policy, decisions, metrics } = verdict;
   await app.ready();

@@ -2,10 +2,13 @@ import pg from 'pg';
 import { onTestFailed } from 'vitest';
 import { migrate } from '../../src/store/migrate.ts';
 import { PostgresDatabase } from '../../src/store/postgres.ts';
+import { testServiceUrls } from './services.ts';
 
-/** The shared local Postgres the integration tests create their own databases on. */
-export const TEST_DATABASE_URL =
-  process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+/**
+ * The Postgres server the integration tests create their own databases on: TEST_DATABASE_URL, a
+ * container, or the local one (test/support/services.ts).
+ */
+export const TEST_DATABASE_URL = testServiceUrls().databaseUrl;
 
 /** A fresh, migrated database for one test suite. */
 export interface TestDatabase {
