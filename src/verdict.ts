@@ -184,14 +184,13 @@ async function assemble(
     onDecision: observeDecisions(metrics, policy),
   });
   const db = database;
-  const readiness = new DrainableReadiness(
-    async (): Promise<{ ready: boolean; checks: Record<string, boolean> }> => {
-      // The database is reported, not required: while it is away the audit spool keeps decisions
-      // recorded, and taking every replica out of rotation at once would turn an outage into a total one.
-      if (!db) return { ready: true, checks: { bundle: true } };
-      return { ready: true, checks: { bundle: true, database: await db.ping() } };
-    },
-  );
+  const defaultCheck: Readiness = async () => {
+    // The database is reported, not required: while it is away the audit spool keeps decisions
+    // recorded, and taking every replica out of rotation at once would turn an outage into a total one.
+    if (!db) return { ready: true, checks: { bundle: true } };
+    return { ready: true, checks: { bundle: true, database: await db.ping() } };
+  };
+  const readiness = new DrainableReadiness(overrides.readinessCheck ?? defaultCheck);
   const app = await buildApp({
     ...overrides.http,
     config,
