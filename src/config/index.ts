@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { type BundleConfig, BundleConfigError, resolveBundleConfig } from './bundles.ts';
 
 /** How decision records reach the audit store. See docs/decisions/0003-audit-durability.md. */
 export type AuditMode = 'sync' | 'async' | 'off';
@@ -64,6 +65,8 @@ export interface Config {
   shutdownDrainMs: number;
   /** Load shedding (503 + Retry-After) under overload; 0 turns a check off. */
   shed: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number; retryAfterSeconds: number };
+  /** The policy lifecycle: polling, staleness, upload limit, signatures, bundle-service pull. */
+  bundles: BundleConfig;
 }
 
 /** How log lines are written. */
@@ -223,7 +226,16 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
   // signed with the generated development secret and the banner prints an all-scopes token, so the
   // service is not exposed beyond this machine unless HOST says so.
   const devSecret = keySources === 0 && databaseUrl === undefined;
+  let bundles: BundleConfig;
+  try {
+    bundles = resolveBundleConfig(env);
+  } catch (err) {
+    if (err instanceof BundleConfigError)
+      throw new ConfigError(err.variable, err.message.slice(err.variable.length + 2));
+    throw err;
+  }
   return {
+    bundles,
     port: integer(env, 'PORT', DEFAULTS.port, 0, 65_535),
     host: text(env, 'HOST') ?? (devSecret ? DEFAULTS.devHost : DEFAULTS.host),
     publicUrl: publicBaseUrl(env, 'VERDICT_PUBLIC_URL'),
