@@ -22,6 +22,7 @@ import {
 } from './http/auth.ts';
 import { authzenRoutes } from './http/authzen-routes.ts';
 import { registerJsonBodyParser } from './http/body.ts';
+import { type BundleRouteDeps, bundleRoutes } from './http/bundle-routes.ts';
 import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
@@ -56,6 +57,8 @@ export interface AppDeps {
   plugins?: FastifyPluginAsync[];
   /** The auditor API (search, export, replay, verify); its routes exist only when it is given. */
   audit?: AuditDeps;
+  /** The policy lifecycle API (/v1/bundles…); its routes exist only when it is given. */
+  bundles?: BundleRouteDeps;
   /** This app's metrics (shared with the decision service's observer); default a fresh registry. */
   metrics?: Metrics;
   /** What GET /metrics serves; default this app's registry (a cluster worker asks the primary). */
@@ -143,6 +146,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     readiness: deps.readiness,
   });
   if (deps.audit) await app.register(auditRoutes, deps.audit);
+  if (deps.bundles) await app.register(bundleRoutes, deps.bundles);
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   app.addHook('onReady', async () => {
     initialiseLabelValues(metrics, {

@@ -1,12 +1,17 @@
 import type { Redis } from 'ioredis';
 import { type App, type AppDeps, buildApp } from './app.ts';
+import { verifyEvents } from './audit/event-log.ts';
 import { type AuditTrail, createAuditTrail, verifyChains } from './audit/index.ts';
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './audit/partitions.ts';
 import { DecisionLogReader } from './audit/queries.ts';
 import { DecisionReplayer } from './audit/replay.ts';
 import { configuredKeySource, type KeySource } from './auth/keys.ts';
 import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
+import { PolicyLifecycle } from './bundles/lifecycle.ts';
+import { BundleServicePuller } from './bundles/puller.ts';
+import { BundleReplica } from './bundles/replica.ts';
 import { RevisionStore } from './bundles/revisions.ts';
+import { seedActiveRevision } from './bundles/seed.ts';
 import type { Config } from './config/index.ts';
 import { DecisionService } from './decisions/service.ts';
 import type { DecisionRecorder } from './decisions/types.ts';
@@ -21,6 +26,8 @@ import {
   observeAuditWriter,
   trackActiveBundle,
 } from './observability/metrics.ts';
+import { type Bus, openBus } from './store/bus.ts';
+import { type ReplicaIdentity, replicaIdentity } from './store/fleet.ts';
 import { type Database, openDatabase } from './store/index.ts';
 import { migrate } from './store/migrate.ts';
 import { closeRedis, openRedis, type RedisLog } from './store/redis.ts';
@@ -57,6 +64,15 @@ export interface VerdictOverrides {
    * database (a test's stub, to have the auditor routes registered).
    */
   http?: Pick<AppDeps, 'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics' | 'audit'>;
+  /**
+   * The policy lifecycle (revisions in Postgres, activation across replicas, shadow, /v1/bundles).
+   * Default: on when there is a database and no `engine` was given.
+   */
+  lifecycle?: boolean;
+  /** The notice bus between replicas. Default: Redis pub/sub on `config.redisUrl`, else in-process. */
+  bus?: Bus;
+  /** This replica's identity. Default: host, pid and a random suffix. */
+  replica?: ReplicaIdentity;
 }
 
 /** A wired Verdict: the HTTP app and the domain objects behind it. */
@@ -71,6 +87,9 @@ export interface Verdict {
   database: Database | null;
   revisions: RevisionStore | null;
   audit: AuditTrail | null;
+  /** The policy lifecycle and this replica's follower; null without the lifecycle. */
+  lifecycle: PolicyLifecycle | null;
+  replica: BundleReplica | null;
   /**
    * What Verdict opened, in the order to close it after the HTTP server has stopped accepting and
    * answered every request (so every decision is recorded or failed closed before the audit trail
@@ -112,7 +131,6 @@ async function assemble(
   const keys = overrides.keys ?? configuredKeySource(config.jwt);
   if (!keys) throw new Error('no token key source: set JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL');
   const metrics = overrides.metrics ?? createMetrics();
-  const policy = new ActiveBundle(overrides.engine ?? (await loadBundleFile(config.bundlePath)));
 
   let database: Database | null;
   let ownsDatabase = false;
@@ -136,18 +154,35 @@ async function assemble(
 
   let revisions: RevisionStore | null = null;
   let audit: AuditTrail | null = null;
+  let lifecycle: PolicyLifecycle | null = null;
+  let replica: BundleReplica | null = null;
+  let policy: ActiveBundle;
   if (database) {
     // Migrations are advisory-locked: safe with many replicas starting at once.
     await migrate(database);
-    // Every revision decisions are made on is stored, so that any decision can be replayed on it.
     revisions = new RevisionStore(database);
-    await revisions.put(policy.current().bundle);
-    const store = revisions;
-    policy.onActivate((engine) => {
-      store
-        .put(engine.bundle)
-        .catch((err) => overrides.log?.error({ err }, 'could not store the activated revision'));
-    });
+  }
+  if (database && (overrides.lifecycle ?? overrides.engine === undefined)) {
+    // The policy lifecycle: the active revision is the database's (seeded from VERDICT_BUNDLE when
+    // there is none yet); this replica follows every change (bus notice or poll).
+    const started = await startLifecycle(config, overrides, database, metrics, late);
+    lifecycle = started.lifecycle;
+    replica = started.replica;
+    policy = replica.policy;
+  } else {
+    policy = new ActiveBundle(overrides.engine ?? (await loadBundleFile(config.bundlePath)));
+    if (revisions) {
+      // Every revision decisions are made on is stored, so that any decision can be replayed on it.
+      await revisions.put(policy.current().bundle);
+      const store = revisions;
+      policy.onActivate((engine) => {
+        store
+          .put(engine.bundle)
+          .catch((err) => overrides.log?.error({ err }, 'could not store the activated revision'));
+      });
+    }
+  }
+  if (database) {
     if (overrides.partitionMaintenance ?? ownsDatabase) {
       await ensurePartitions(database);
       await dropExpiredPartitions(database, config.audit.retentionMonths);
@@ -182,14 +217,23 @@ async function assemble(
     recorder,
     clock: overrides.clock,
     onDecision: observeDecisions(metrics, policy),
+    shadow: replica?.shadow,
+    onShadowDivergence: ({ entrypoint, direction }) =>
+      metrics.shadowDivergences.inc({ entrypoint, direction }),
   });
+  for (const direction of ['allow_to_deny', 'deny_to_allow']) {
+    metrics.shadowDivergences.inc({ entrypoint: config.defaultEntrypoint, direction }, 0);
+  }
   const db = database;
   const defaultCheck: Readiness = async () => {
     // The database is reported, not required: while it is away the audit spool keeps decisions
     // recorded, and taking every replica out of rotation at once would turn an outage into a total one.
-    const checks: Record<string, boolean> = { bundle: true };
+    // A replica that has failed to follow the fleet's active revision for longer than
+    // VERDICT_BUNDLE_MAX_STALE_MS (when set) is taken out of rotation: it serves an old policy.
+    const bundle = !(replica && config.bundles.maxStaleMs > 0 && replica.isStale(config.bundles.maxStaleMs));
+    const checks: Record<string, boolean> = { bundle };
     if (db) checks.database = await db.ping();
-    return { ready: true, checks };
+    return { ready: bundle, checks };
   };
   const readiness = new DrainableReadiness(overrides.readinessCheck ?? defaultCheck);
   const app = await buildApp({
@@ -202,6 +246,15 @@ async function assemble(
     metrics,
     redis: redis ?? undefined,
     audit: database && revisions ? auditApi(database, revisions, policy) : overrides.http?.audit,
+    bundles: lifecycle
+      ? {
+          lifecycle,
+          replica,
+          maxBytes: config.bundles.maxBytes,
+          replicaTimeoutMs: config.bundles.replicaTimeoutMs,
+          onRefused: () => metrics.bundleLoadFailures.inc({ source: 'upload' }),
+        }
+      : undefined,
   });
   return {
     app,
@@ -213,6 +266,8 @@ async function assemble(
     database,
     revisions,
     audit,
+    lifecycle,
+    replica,
     resources: owned.resources(),
     async close() {
       await app.close();
@@ -227,6 +282,80 @@ function auditApi(db: Database, revisions: RevisionStore, policy: ActiveBundle):
   return {
     log,
     replayer: new DecisionReplayer({ log, revisions, policy }),
-    verify: (range) => verifyChains(db, range),
+    // NOTE: the policy events' chains are verified whole (they are few and never dropped by
+    // retention); the time range applies to the decision log.
+    verify: async (range) => {
+      const [decisions, events] = await Promise.all([verifyChains(db, range), verifyEvents(db)]);
+      return { ...decisions, ok: decisions.ok && events.ok, events };
+    },
   };
+}
+
+/**
+ * Starts the policy lifecycle on this replica: the bus, the lifecycle, seeding (database first, then
+ * VERDICT_BUNDLE / the built-in bundle), the follower and heartbeat, and the bundle-service puller.
+ * What it opens is pushed on `late` so that it closes before the database.
+ */
+async function startLifecycle(
+  config: Config,
+  overrides: VerdictOverrides,
+  database: Database,
+  metrics: Metrics,
+  late: Closable[],
+): Promise<{ lifecycle: PolicyLifecycle; replica: BundleReplica }> {
+  const log = overrides.log;
+  let bus = overrides.bus;
+  if (!bus) {
+    const owned = openBus(config.redisUrl, {
+      onError: (err) => log?.warn({ err: err.message }, 'redis bus error; replicas converge by polling'),
+    });
+    bus = owned;
+    late.push({ name: 'bus', close: () => owned.close() });
+  }
+  const identity = overrides.replica ?? replicaIdentity();
+  const lifecycle = new PolicyLifecycle({
+    db: database,
+    bus,
+    writerId: identity.id,
+    defaultEntrypoint: config.defaultEntrypoint,
+    verification: config.bundles.verification,
+    maxBytes: config.bundles.maxBytes,
+    clock: overrides.clock,
+    onPublishFailed: (topic) =>
+      log?.warn({ topic }, 'could not publish a change notice; replicas will find it by polling'),
+  });
+  await seedActiveRevision(lifecycle, config.bundlePath);
+  const replica = await BundleReplica.start({
+    db: database,
+    bus,
+    replica: identity,
+    defaultEntrypoint: config.defaultEntrypoint,
+    pollMs: config.bundles.pollMs,
+    onSwap: ({ committedAt }) => {
+      metrics.bundleFollowFailing.set(0);
+      metrics.bundlePropagation.observe(Math.max(0, Date.now() - Date.parse(committedAt)) / 1000);
+    },
+    onError: (err, phase) => {
+      if (phase === 'apply') {
+        metrics.bundleFollowFailing.set(1);
+        metrics.bundleLoadFailures.inc({ source: 'follow' });
+      }
+      log?.warn(
+        { err: err instanceof Error ? err.message : String(err), phase },
+        'bundle follower failure; will retry',
+      );
+    },
+  });
+  late.push({ name: 'bundle follower', close: () => replica.stop() });
+  if (config.bundles.pull) {
+    const puller = new BundleServicePuller({
+      ...config.bundles.pull,
+      lifecycle,
+      onError: (err) =>
+        log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'bundle service pull failed'),
+    });
+    puller.start();
+    late.push({ name: 'bundle service puller', close: () => puller.stop() });
+  }
+  return { lifecycle, replica };
 }

@@ -7,7 +7,9 @@ import type { Caller } from '../decisions/types.ts';
  */
 export const ROUTE_SCOPES = [
   'decisions:evaluate', // decisions, OPA data API, AuthZEN evaluations
-  'audit:read', // decision log search, export, replay, verify
+  'audit:read', // decision log search, export, replay, verify; bundle reads and the shadow report
+  'bundles:read', // bundle revisions, fleet status, policy events
+  'bundles:write', // bundle upload, activation, shadow
 ] as const;
 
 /** Every scope a token may carry: the route scopes and `admin`, which implies them all. */
@@ -52,7 +54,13 @@ export function callerFromClaims(claims: Claims): Caller {
   });
 }
 
-/** Whether a caller may use a route that needs `scope`; `admin` implies every scope. */
-export function hasScope(caller: Caller, scope: Scope): boolean {
-  return caller.scopes.includes('admin') || caller.scopes.includes(scope);
+/**
+ * Whether a caller may use a route that needs `scope` (or any one of several scopes); `admin`
+ * implies every scope.
+ */
+export function hasScope(caller: Caller, scope: Scope | readonly Scope[]): boolean {
+  if (caller.scopes.includes('admin')) return true;
+  return typeof scope === 'string'
+    ? caller.scopes.includes(scope)
+    : scope.some((one) => caller.scopes.includes(one));
 }

@@ -12,6 +12,7 @@ import {
 } from '../store/fleet.ts';
 import type { Database, Queryable, Sql } from '../store/types.ts';
 import { putRevisionSql, RevisionStore } from './revisions.ts';
+import { type ShadowReport, shadowReport } from './shadow-report.ts';
 import { type BundleVerificationConfig, verifyBundleBytes } from './signature.ts';
 
 /** The fleet_state topic of the bundle lifecycle. */
@@ -433,6 +434,11 @@ export class PolicyLifecycle {
       limit: 1,
     });
     return last?.from_digest ?? null;
+  }
+
+  /** What the shadow revision would have changed in a window (see shadowReport). */
+  shadowReport(window: { from: string; to: string; digest?: string | null }): Promise<ShadowReport> {
+    return shadowReport(this.deps.db, window);
   }
 
   /** Every live replica and what it serves, with the committed state. */

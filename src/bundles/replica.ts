@@ -45,7 +45,12 @@ export interface BundleReplicaOptions {
   /** How often this replica heartbeats; default pollMs. */
   heartbeatMs?: number;
   /** Told after each swap (metrics, logs). */
-  onSwap?: (swap: { active: PolicyEngine; shadow: PolicyEngine | null; version: number }) => void;
+  onSwap?: (swap: {
+    active: PolicyEngine;
+    shadow: PolicyEngine | null;
+    version: number;
+    committedAt: string;
+  }) => void;
   /** Told about failures to read or apply the state (logs, metrics). Must not throw. */
   onError?: (err: unknown, phase: 'read' | 'apply') => void;
 }
@@ -131,7 +136,12 @@ export class BundleReplica {
     }
     if (nextActive !== current) this.policy.activate(nextActive);
     if (nextShadow !== currentShadow) this.shadow.set(nextShadow);
-    this.options.onSwap?.({ active: nextActive, shadow: nextShadow, version: committed.version });
+    this.options.onSwap?.({
+      active: nextActive,
+      shadow: nextShadow,
+      version: committed.version,
+      committedAt: committed.updatedAt,
+    });
   }
 
   /** Reads and applies the committed state now (besides notices and polls). */

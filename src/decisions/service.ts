@@ -4,6 +4,7 @@ import { canonicalJson, inputDigest } from './canonical-json.ts';
 import { evaluateDecision, isContractSurface } from './evaluate.ts';
 import { decisionId } from './ids.ts';
 import { applyMask, maskRules } from './mask.ts';
+import { divergence, evaluateShadow, type ShadowObserver, type ShadowPolicy } from './shadow.ts';
 import type {
   Caller,
   DecisionRecord,
@@ -122,17 +123,24 @@ export class DecisionService {
   private readonly recorder: DecisionRecorder;
   private readonly clock: () => Date;
   private readonly onDecision: DecisionObserver | undefined;
+  private readonly shadow: ShadowPolicy | undefined;
+  private readonly onShadowDivergence: ShadowObserver | undefined;
 
   constructor(deps: {
     policy: ActivePolicy;
     recorder: DecisionRecorder;
     clock?: () => Date;
     onDecision?: DecisionObserver;
+    /** The shadow revision evaluated beside the active one (src/bundles); none when absent. */
+    shadow?: ShadowPolicy;
+    onShadowDivergence?: ShadowObserver;
   }) {
     this.policy = deps.policy;
     this.recorder = deps.recorder;
     this.clock = deps.clock ?? (() => new Date());
     this.onDecision = deps.onDecision;
+    this.shadow = deps.shadow;
+    this.onShadowDivergence = deps.onShadowDivergence;
   }
 
   /** True when the active bundle has the entrypoint (so a route can answer 404 before deciding). */
@@ -163,11 +171,12 @@ export class DecisionService {
   ): Promise<Decision[]> {
     // NOTE: take the engine once, so that a hot swap mid-batch cannot split a batch across revisions.
     const engine = this.policy.current();
+    const shadow = this.shadow?.current() ?? null;
     const started = performance.now();
     const decisions: Decision[] = [];
     const records: DecisionRecord[] = [];
     for (const query of queries) {
-      const { decision, record } = this.evaluate(engine, query);
+      const { decision, record } = this.evaluate(engine, shadow, query);
       decisions.push(decision);
       records.push(record);
       if (options.stopAfter?.(decision)) break;
@@ -284,6 +293,7 @@ export class DecisionService {
 
   private evaluate(
     engine: PolicyEngine,
+    shadowEngine: PolicyEngine | null,
     query: DecisionQuery,
   ): { decision: Decision; record: DecisionRecord } {
     const now = this.clock();
@@ -304,6 +314,14 @@ export class DecisionService {
       revision: { entrypoint: query.entrypoint, revision: engine.ref.revision, digest: engine.ref.digest },
       error,
     };
+    // The shadow revision sees the same input text and goes through the same core; it never
+    // changes the answer, only what is recorded beside it.
+    let shadow = null;
+    if (shadowEngine) {
+      shadow = evaluateShadow(shadowEngine, query.surface, query.entrypoint, inputJson);
+      const direction = divergence(allow, shadow);
+      if (direction) this.onShadowDivergence?.({ entrypoint: query.entrypoint, direction });
+    }
     const stored = this.masked(engine, input, inputJson);
     const record: DecisionRecord = {
       id,
@@ -319,7 +337,7 @@ export class DecisionService {
       inputJson: stored === input ? inputJson : undefined,
       inputSha256,
       exceptions: result.exceptions,
-      shadow: null,
+      shadow,
       evalMicros: evaluation.evalMicros,
       traceId: query.traceId,
       error,
