@@ -342,8 +342,10 @@ export class PolicyLifecycle {
       const locked = await lockFleetState<BundlesState>(tx, BUNDLES_TOPIC, EMPTY_BUNDLES_STATE, actor);
       const change = decide({ ...EMPTY_BUNDLES_STATE, ...locked.state });
       if (!change) return { state: locked, changed: false };
-      const written = await writeFleetState(tx, locked, change.next, actor);
+      // The state is written last, so its updated_at (clock_timestamp()) is as close to the commit
+      // as the database can say: propagation is measured from it.
       await appendEvent(tx, this.deps.writerId, { kind: 'policy', actor, ...change.event }, this.clock());
+      const written = await writeFleetState(tx, locked, change.next, actor);
       return { state: written, changed: true };
     });
     if (result.changed) {

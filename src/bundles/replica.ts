@@ -72,6 +72,11 @@ export class BundleReplica {
   private readonly revisions: RevisionStore;
   private readonly follower: FleetFollower<BundlesState>;
   private readonly heartbeat: ReplicaHeartbeat;
+  /**
+   * Engines of recently served revisions, by digest: a rollback (or an alternation between two
+   * revisions) swaps back to a ready engine instead of reading and instantiating the bundle again.
+   */
+  private readonly recent = new Map<string, PolicyEngine>();
 
   private constructor(options: BundleReplicaOptions, active: PolicyEngine) {
     this.options = options;
@@ -105,6 +110,7 @@ export class BundleReplica {
     const revisions = new RevisionStore(options.db);
     const active = await compile(revisions, committed.state.active, options.defaultEntrypoint);
     const replica = new BundleReplica(options, active);
+    replica.remember(active);
     if (committed.state.shadow) {
       try {
         replica.shadow.set(await compile(revisions, committed.state.shadow, null));
@@ -127,21 +133,35 @@ export class BundleReplica {
     const nextActive =
       current.bundle.digest === active
         ? current
-        : await compile(this.revisions, active, this.options.defaultEntrypoint);
+        : await this.engineFor(active, this.options.defaultEntrypoint);
     const currentShadow = this.shadow.current();
     let nextShadow: PolicyEngine | null = null;
     if (shadow) {
       nextShadow =
-        currentShadow?.bundle.digest === shadow ? currentShadow : await compile(this.revisions, shadow, null);
+        currentShadow?.bundle.digest === shadow ? currentShadow : await this.engineFor(shadow, null);
     }
     if (nextActive !== current) this.policy.activate(nextActive);
     if (nextShadow !== currentShadow) this.shadow.set(nextShadow);
+    this.remember(nextActive);
+    if (nextShadow) this.remember(nextShadow);
     this.options.onSwap?.({
       active: nextActive,
       shadow: nextShadow,
       version: committed.version,
       committedAt: committed.updatedAt,
     });
+  }
+
+  private async engineFor(digest: string, requiredEntrypoint: string | null): Promise<PolicyEngine> {
+    const known = this.recent.get(digest);
+    if (known && (requiredEntrypoint === null || known.hasEntrypoint(requiredEntrypoint))) return known;
+    return compile(this.revisions, digest, requiredEntrypoint);
+  }
+
+  private remember(engine: PolicyEngine): void {
+    this.recent.delete(engine.bundle.digest);
+    this.recent.set(engine.bundle.digest, engine);
+    while (this.recent.size > RECENT_ENGINES) this.recent.delete(this.recent.keys().next().value!);
   }
 
   /** Reads and applies the committed state now (besides notices and polls). */
@@ -180,6 +200,9 @@ export class BundleReplica {
     await this.heartbeat.stop();
   }
 }
+
+/** How many engines of recent revisions a replica keeps ready (active, shadow, the ones before). */
+const RECENT_ENGINES = 4;
 
 async function compile(
   revisions: RevisionStore,

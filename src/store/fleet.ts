@@ -79,7 +79,7 @@ export async function writeFleetState<T>(
   by: string,
 ): Promise<FleetState<T>> {
   const { rows } = await tx.query<FleetStateRow>({
-    text: `UPDATE fleet_state SET version = version + 1, state = $2::jsonb, updated_at = now(), updated_by = $3
+    text: `UPDATE fleet_state SET version = version + 1, state = $2::jsonb, updated_at = clock_timestamp(), updated_by = $3
            WHERE topic = $1 AND version = $4
            RETURNING topic, version, state, updated_at, updated_by`,
     values: [locked.topic, JSON.stringify(state), by, locked.version],
