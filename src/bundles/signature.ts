@@ -1,6 +1,5 @@
-import { gunzipSync } from 'node:zlib';
 import { createVerifier } from 'fast-jwt';
-import { BundleError, readEntries } from '../engine/bundle.ts';
+import { BundleError, gunzipBundle, readEntries } from '../engine/bundle.ts';
 import { opaFileHash } from './opa-file-hash.ts';
 
 /** The file OPA's signing writes into a bundle. */
@@ -169,19 +168,10 @@ export function verifyBundleSignature(
 
 /** Verifies the signature of a bundle tarball (gzip'd or plain); see verifyBundleSignature. */
 export function verifyBundleBytes(tarball: Buffer, config: BundleVerificationConfig): VerifiedSignature {
-  return verifyBundleSignature(readEntries(gunzipped(tarball)), config);
+  return verifyBundleSignature(readEntries(gunzipBundle(tarball)), config);
 }
 
 /** True when the bundle carries a `.signatures.json` (whether or not it verifies). */
 export function hasSignatureFile(tarball: Buffer): boolean {
-  return readEntries(gunzipped(tarball)).has(SIGNATURES_FILE);
-}
-
-function gunzipped(bytes: Buffer): Buffer {
-  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
-  try {
-    return gunzipSync(bytes);
-  } catch {
-    throw new BundleError('bundle is not a valid gzip stream');
-  }
+  return readEntries(gunzipBundle(tarball)).has(SIGNATURES_FILE);
 }

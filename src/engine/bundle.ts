@@ -44,6 +44,22 @@ export class BundleError extends Error {
 
 const MAX_ENTRY_BYTES = 64 * 1024 * 1024;
 
+/** A bundle never unpacks to more than this: a small gzip that inflates to gigabytes is refused. */
+export const MAX_UNPACKED_BYTES = 256 * 1024 * 1024;
+
+/** The tar bytes of a bundle (gzip'd or plain). Throws BundleError on a bad or oversized stream. */
+export function gunzipBundle(bytes: Buffer): Buffer {
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+  try {
+    return gunzipSync(bytes, { maxOutputLength: MAX_UNPACKED_BYTES });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
+      throw new BundleError(`the bundle unpacks to more than ${MAX_UNPACKED_BYTES} bytes`);
+    }
+    throw new BundleError('bundle is not a valid gzip stream');
+  }
+}
+
 /** The regular files of a tar archive (names without a leading `./` or `/`). Throws BundleError. */
 export function readEntries(tarball: Buffer): Map<string, Buffer> {
   const entries = new Map<string, Buffer>();
@@ -74,12 +90,7 @@ export function readEntries(tarball: Buffer): Map<string, Buffer> {
 
 /** Parses an OPA wasm bundle tarball (gzip'd or plain). Throws BundleError when it is not one. */
 export function parseBundle(bytes: Buffer): ParsedBundle {
-  let tarball: Buffer;
-  try {
-    tarball = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
-  } catch {
-    throw new BundleError('bundle is not a valid gzip stream');
-  }
+  const tarball = gunzipBundle(bytes);
   const entries = readEntries(tarball);
   const manifestBytes = entries.get('.manifest');
   if (!manifestBytes) {

@@ -6,8 +6,9 @@
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BundleError, parseBundle } from '../../src/engine/bundle.ts';
+import { BundleError, MAX_UNPACKED_BYTES, parseBundle } from '../../src/engine/bundle.ts';
 import { PolicyEngine } from '../../src/engine/engine.ts';
 import { filesIn, opaBuild, pack, scratchDir, unpack, writePolicy } from '../support/signed-bundle.ts';
 
@@ -76,5 +77,11 @@ describe('bundle data files', () => {
       expect((err as BundleError).code).toBe('bundle_not_wasm');
       expect((err as BundleError).message).toMatch(/opa build -t wasm/);
     }
+  });
+
+  it('refuses a small gzip that unpacks to more than the limit, without unpacking it all', () => {
+    const bomb = gzipSync(Buffer.alloc(MAX_UNPACKED_BYTES + 1024));
+    expect(bomb.byteLength).toBeLessThan(1024 * 1024);
+    expect(() => parseBundle(bomb)).toThrow(/unpacks to more than/);
   });
 });
