@@ -1,5 +1,7 @@
+import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { type App, type AppDeps, buildApp } from './app.ts';
+import { createGrants, type Grants } from './approvals/index.ts';
 import { type AuditTrail, createAuditTrail, verifyChains } from './audit/index.ts';
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './audit/partitions.ts';
 import { DecisionLogReader } from './audit/queries.ts';
@@ -8,6 +10,7 @@ import { configuredKeySource, type KeySource } from './auth/keys.ts';
 import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
 import { RevisionStore } from './bundles/revisions.ts';
 import type { Config } from './config/index.ts';
+import type { DecisionGrants } from './decisions/grants.ts';
 import { DecisionService } from './decisions/service.ts';
 import type { DecisionRecorder } from './decisions/types.ts';
 import type { PolicyEngine } from './engine/engine.ts';
@@ -15,12 +18,14 @@ import type { AuditDeps } from './http/audit-routes.ts';
 import type { Readiness } from './http/health-routes.ts';
 import { type Closable, DrainableReadiness } from './lifecycle/shutdown.ts';
 import { observeDecisions } from './observability/decisions.ts';
+import { registerGrantMetrics } from './observability/grant-metrics.ts';
 import {
   createMetrics,
   type Metrics,
   observeAuditWriter,
   trackActiveBundle,
 } from './observability/metrics.ts';
+import { type Bus, openBus } from './store/bus.ts';
 import { type Database, openDatabase } from './store/index.ts';
 import { migrate } from './store/migrate.ts';
 import { closeRedis, openRedis, type RedisLog } from './store/redis.ts';
@@ -47,6 +52,8 @@ export interface VerdictOverrides {
   metrics?: Metrics;
   /** What readiness checks (before the shutdown drain). Default: a bundle is loaded; the database answers (reported, not required). */
   readinessCheck?: Readiness;
+  /** Notices between replicas (grants, bundles). Default: Redis pub/sub on `config.redisUrl`, else in-process. */
+  bus?: Bus;
   clock?: () => Date;
   /** Partition creation and retention at start and daily. Default: on when Verdict owns the database. */
   partitionMaintenance?: boolean;
@@ -71,6 +78,8 @@ export interface Verdict {
   database: Database | null;
   revisions: RevisionStore | null;
   audit: AuditTrail | null;
+  /** Waivers and human approvals (issue 13); null without a database. */
+  grants: Grants | null;
   /**
    * What Verdict opened, in the order to close it after the HTTP server has stopped accepting and
    * answered every request (so every decision is recorded or failed closed before the audit trail
@@ -177,11 +186,13 @@ async function assemble(
   }
 
   trackActiveBundle(metrics, policy);
+  const grants = database ? await wireGrants(config, database, policy, metrics, overrides, owned) : null;
   const decisions = new DecisionService({
     policy,
     recorder,
     clock: overrides.clock,
     onDecision: observeDecisions(metrics, policy),
+    grants: grants?.decisions ?? legacyOnlyGrants(config),
   });
   const db = database;
   const defaultCheck: Readiness = async () => {
@@ -202,6 +213,12 @@ async function assemble(
     metrics,
     redis: redis ?? undefined,
     audit: database && revisions ? auditApi(database, revisions, policy) : overrides.http?.audit,
+    grants: grants
+      ? {
+          exceptions: { store: grants.exceptions, policy, afterChange: () => grants.afterChange() },
+          approvals: { store: grants.approvals, policy, onGranted: grants.onGranted },
+        }
+      : undefined,
   });
   return {
     app,
@@ -213,6 +230,7 @@ async function assemble(
     database,
     revisions,
     audit,
+    grants,
     resources: owned.resources(),
     async close() {
       await app.close();
@@ -228,5 +246,70 @@ function auditApi(db: Database, revisions: RevisionStore, policy: ActiveBundle):
     log,
     replayer: new DecisionReplayer({ log, revisions, policy }),
     verify: (range) => verifyChains(db, range),
+  };
+}
+
+/**
+ * Waivers and approvals (issue 13) on the database: the bus (given, or opened here), the stores,
+ * this replica's waiver cache, the webhook, their metrics. Closed before the database.
+ */
+async function wireGrants(
+  config: Config,
+  database: Database,
+  policy: ActiveBundle,
+  metrics: Metrics,
+  overrides: VerdictOverrides,
+  owned: { early: Closable[]; late: Closable[] },
+): Promise<Grants & { onGranted: (approval: { requested_at: string; decided_at: string | null }) => void }> {
+  let bus = overrides.bus;
+  if (!bus) {
+    const opened = openBus(config.redisUrl, {
+      onError: (err) =>
+        overrides.log?.warn({ err }, 'notice bus: Redis connection failed; polling covers it'),
+    });
+    bus = opened;
+    owned.late.push({ name: 'notice bus', close: () => opened.close() });
+  }
+  let grantMetrics: ReturnType<typeof registerGrantMetrics> | null = null;
+  const grants = await createGrants({
+    config,
+    db: database,
+    bus,
+    policy,
+    clock: overrides.clock,
+    log: overrides.log,
+    replicaId: `${hostname()}:${process.pid}`,
+    webhookEvents: {
+      onAttemptFailed: (info) => {
+        grantMetrics?.webhookFailures.inc();
+        overrides.log?.warn(info, 'approval webhook delivery failed; will retry');
+      },
+      onGaveUp: (info) =>
+        overrides.log?.error(
+          info,
+          'approval webhook gave up; the request stays listable at GET /v1/approvals',
+        ),
+    },
+  });
+  owned.early.push({ name: 'grants', close: () => grants.close() });
+  grantMetrics = registerGrantMetrics(metrics.registry, {
+    exceptions: () => grants.exceptions.counts(),
+    approvals: () => grants.approvals.counts(),
+  });
+  const latency = grantMetrics.approvalLatency;
+  return Object.assign(grants, {
+    onGranted: (approval: { requested_at: string; decided_at: string | null }) => {
+      if (approval.decided_at)
+        latency.observe((Date.parse(approval.decided_at) - Date.parse(approval.requested_at)) / 1000);
+    },
+  });
+}
+
+/** Without a database only the legacy setting can be attached (a client's context.approval). */
+function legacyOnlyGrants(config: Config): DecisionGrants | undefined {
+  if (!config.grants.legacyClientApprovals) return undefined;
+  return {
+    attach: () => ({ legacy_client_approvals: true }),
+    settle: async (items) => items.map(() => ({})),
   };
 }

@@ -8,6 +8,9 @@ import type { Caller } from '../decisions/types.ts';
 export const ROUTE_SCOPES = [
   'decisions:evaluate', // decisions, OPA data API, AuthZEN evaluations
   'audit:read', // decision log search, export, replay, verify
+  'exceptions:request', // waivers: request, list, read (issue 13)
+  'exceptions:approve', // waivers: approve, reject, revoke
+  'approvals:grant', // human approvals of agent actions: list, grant, deny
 ] as const;
 
 /** Every scope a token may carry: the route scopes and `admin`, which implies them all. */
@@ -44,11 +47,14 @@ export function scopesOf(claims: Claims): Scope[] {
  * canonical JSON per object (src/audit/chain.ts).
  */
 export function callerFromClaims(claims: Claims): Caller {
+  const principalType = stringClaim(claims, 'principal_type');
   return Object.freeze({
     sub: stringClaim(claims, 'sub') ?? '',
     iss: stringClaim(claims, 'iss'),
     clientId: stringClaim(claims, 'client_id') ?? stringClaim(claims, 'azp'),
     scopes: Object.freeze(scopesOf(claims)) as string[],
+    // Only present when the token says so, so that callers of other tokens are recorded as before.
+    ...(principalType === null ? {} : { principalType }),
   });
 }
 

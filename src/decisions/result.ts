@@ -36,7 +36,10 @@ export function toPolicyResult(defined: boolean, value: unknown): PolicyResult |
     return { code: 'malformed_result', message: 'result.exceptions must be an array of strings' };
   }
   const approvals = value.approvals;
-  if (approvals !== undefined && (!Array.isArray(approvals) || !approvals.every((a) => typeof a === 'string'))) {
+  if (
+    approvals !== undefined &&
+    (!Array.isArray(approvals) || !approvals.every((a) => typeof a === 'string'))
+  ) {
     return { code: 'malformed_result', message: 'result.approvals must be an array of strings' };
   }
   // NOTE: an allow may list violations only when each one is waived by a waiver the result names

@@ -8,6 +8,8 @@ export interface Caller {
   iss: string | null;
   clientId: string | null;
   scopes: string[];
+  /** The token's `principal_type` claim when it has one (`human` may approve agent actions). */
+  principalType?: string;
 }
 
 /** One violated control in a policy result (the result contract of DESIGN.md). */
