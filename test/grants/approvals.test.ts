@@ -206,6 +206,24 @@ describe('human approvals of agent actions (real Postgres, real Redis, two repli
     expect(res.statusCode === 400 || res.json().allow === false).toBe(true);
   });
 
+  it('AuthZEN answers carry the approval request in their context, and its retry is allowed', async () => {
+    const envelope = call('/workspace/authzen.yaml');
+    const res = await a.call('POST', '/access/v1/evaluation', agentRuntime, envelope);
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.decision).toBe(false);
+    const request = body.context.approval_request;
+    expect(request.id).toMatch(/^apr_/);
+    expect((await b.call('POST', `/v1/approvals/${request.id}/approve`, alice, {})).statusCode).toBe(200);
+    const retry = await b.call(
+      'POST',
+      '/access/v1/evaluation',
+      agentRuntime,
+      call('/workspace/authzen.yaml', { approval_id: request.id }),
+    );
+    expect(retry.json()).toMatchObject({ decision: true, context: { approvals: [request.id] } });
+  });
+
   it('a denied request cannot be used, and unknown ids are 404', async () => {
     const denied = await decide(b, call('/workspace/deny-me.yaml'));
     const id = denied.approval_request.id;

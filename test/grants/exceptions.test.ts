@@ -152,6 +152,12 @@ describe('waivers across two replicas (real Postgres, real Redis)', () => {
       ),
     ).toBe(true);
 
+    // The record holds the waiver it was decided with: its replay reproduces the allow, even
+    // after the waiver is revoked below (checked again at the end of this test).
+    const replay = async () =>
+      (await a.call('POST', `/v1/decisions/${allowed.decision_id}/replay`, auditor)).json().stored;
+    expect(await replay()).toMatchObject({ allow: true, matches: true });
+
     // Another subject is not covered.
     expect(
       (await decide(b, { ...overBudget, subject: { type: 'agent', id: 'support-bot' } })).exceptions,
@@ -176,6 +182,8 @@ describe('waivers across two replicas (real Postgres, real Redis)', () => {
     const unknown = await a.call('POST', '/v1/exceptions/exc_nope/approve', approver2, {});
     expect(unknown.statusCode).toBe(404);
     expect(unknown.json().code).toBe('exception_not_found');
+
+    expect(await replay()).toMatchObject({ allow: true, matches: true });
 
     // The full history, each step a chained event.
     const detail = (await a.call('GET', `/v1/exceptions/${waiver.id}`, requester)).json();
