@@ -63,7 +63,7 @@ export interface VerdictOverrides {
    * HTTP-level options passed to buildApp as they are; `audit` serves only when there is no
    * database (a test's stub, to have the auditor routes registered).
    */
-  http?: Pick<AppDeps, 'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics' | 'audit'>;
+  http?: Pick<AppDeps, 'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics' | 'audit' | 'grants'>;
 }
 
 /** A wired Verdict: the HTTP app and the domain objects behind it. */
@@ -218,7 +218,7 @@ async function assemble(
           exceptions: { store: grants.exceptions, policy, afterChange: () => grants.afterChange() },
           approvals: { store: grants.approvals, policy, onGranted: grants.onGranted },
         }
-      : undefined,
+      : overrides.http?.grants,
   });
   return {
     app,

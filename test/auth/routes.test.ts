@@ -28,13 +28,17 @@ let token: TestToken;
 let keys: KeySource;
 beforeAll(async () => {
   keys = { kind: 'secret', secret: 'routes-test-secret-0123456789abcdef', algorithms: ['HS256'] };
-  // With an extra unscoped route, the way a later plugin would add one; the auditor routes are
-  // registered so that their scopes count (no test here calls them).
+  // With an extra unscoped route, the way a later plugin would add one; the auditor, waiver and
+  // approval routes are registered so that their scopes count (no test here calls them).
   const built = await buildTestApp({
     bundlePath: contractFixtureBundle(),
     keys,
     plugins: [forgottenScope],
     audit: { log: {} as never, replayer: {} as never },
+    grants: {
+      exceptions: { store: {} as never, policy: {} as never },
+      approvals: { store: {} as never, policy: {} as never },
+    },
   });
   ({ app, token } = built);
   recorder = built.recorder as MemoryRecorder;
@@ -74,7 +78,7 @@ describe('route protection', () => {
     const bannerToken = /export TOKEN=(\S+)/.exec(banner)?.[1] as string;
     const bannerScopes = String(decode(bannerToken).scope).split(' ');
     expect(bannerScopes.filter((s) => s !== 'admin').sort()).toEqual([...declared].sort());
-    for (const planned of ['bundles:read', 'bundles:write', 'exceptions:request', 'exceptions:approve']) {
+    for (const planned of ['bundles:read', 'bundles:write']) {
       expect(bannerScopes).not.toContain(planned);
     }
   });
