@@ -1,5 +1,7 @@
+import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { type App, type AppDeps, buildApp } from './app.ts';
+import { createGrants, type Grants } from './approvals/index.ts';
 import { verifyEvents } from './audit/event-log.ts';
 import { type AuditTrail, createAuditTrail, verifyChains } from './audit/index.ts';
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './audit/partitions.ts';
@@ -13,6 +15,7 @@ import { BundleReplica } from './bundles/replica.ts';
 import { RevisionStore } from './bundles/revisions.ts';
 import { seedActiveRevision } from './bundles/seed.ts';
 import type { Config } from './config/index.ts';
+import type { DecisionGrants } from './decisions/grants.ts';
 import { DecisionService } from './decisions/service.ts';
 import type { DecisionRecorder } from './decisions/types.ts';
 import type { PolicyEngine } from './engine/engine.ts';
@@ -20,6 +23,7 @@ import type { AuditDeps } from './http/audit-routes.ts';
 import type { Readiness } from './http/health-routes.ts';
 import { type Closable, DrainableReadiness } from './lifecycle/shutdown.ts';
 import { observeDecisions } from './observability/decisions.ts';
+import { registerGrantMetrics } from './observability/grant-metrics.ts';
 import {
   createMetrics,
   type Metrics,
@@ -63,13 +67,16 @@ export interface VerdictOverrides {
    * HTTP-level options passed to buildApp as they are; `audit` serves only when there is no
    * database (a test's stub, to have the auditor routes registered).
    */
-  http?: Pick<AppDeps, 'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics' | 'audit'>;
+  http?: Pick<AppDeps, 'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics' | 'audit' | 'grants'>;
   /**
    * The policy lifecycle (revisions in Postgres, activation across replicas, shadow, /v1/bundles).
    * Default: on when there is a database and no `engine` was given.
    */
   lifecycle?: boolean;
-  /** The notice bus between replicas. Default: Redis pub/sub on `config.redisUrl`, else in-process. */
+  /**
+   * The notice bus between replicas (bundles, grants). Default: Redis pub/sub on `config.redisUrl`,
+   * else in-process.
+   */
   bus?: Bus;
   /** This replica's identity. Default: host, pid and a random suffix. */
   replica?: ReplicaIdentity;
@@ -90,6 +97,8 @@ export interface Verdict {
   /** The policy lifecycle and this replica's follower; null without the lifecycle. */
   lifecycle: PolicyLifecycle | null;
   replica: BundleReplica | null;
+  /** Waivers and human approvals; null without a database. */
+  grants: Grants | null;
   /**
    * What Verdict opened, in the order to close it after the HTTP server has stopped accepting and
    * answered every request (so every decision is recorded or failed closed before the audit trail
@@ -162,10 +171,23 @@ async function assemble(
     await migrate(database);
     revisions = new RevisionStore(database);
   }
-  if (database && (overrides.lifecycle ?? overrides.engine === undefined)) {
+  // One notice bus for every kind of shared state (bundles, grants); closed before the database.
+  let bus: Bus | null = null;
+  if (database) {
+    bus = overrides.bus ?? null;
+    if (!bus) {
+      const opened = openBus(config.redisUrl, {
+        onError: (err) =>
+          overrides.log?.warn({ err: err.message }, 'notice bus: Redis error; replicas converge by polling'),
+      });
+      bus = opened;
+      late.push({ name: 'notice bus', close: () => opened.close() });
+    }
+  }
+  if (database && bus && (overrides.lifecycle ?? overrides.engine === undefined)) {
     // The policy lifecycle: the active revision is the database's (seeded from VERDICT_BUNDLE when
     // there is none yet); this replica follows every change (bus notice or poll).
-    const started = await startLifecycle(config, overrides, database, metrics, late);
+    const started = await startLifecycle(config, overrides, database, bus, metrics, late);
     lifecycle = started.lifecycle;
     replica = started.replica;
     policy = replica.policy;
@@ -212,11 +234,14 @@ async function assemble(
   }
 
   trackActiveBundle(metrics, policy);
+  const grants =
+    database && bus ? await wireGrants(config, database, bus, policy, metrics, overrides, owned) : null;
   const decisions = new DecisionService({
     policy,
     recorder,
     clock: overrides.clock,
     onDecision: observeDecisions(metrics, policy),
+    grants: grants?.decisions ?? legacyOnlyGrants(config),
     shadow: replica?.shadow,
     onShadowDivergence: ({ entrypoint, direction }) =>
       metrics.shadowDivergences.inc({ entrypoint, direction }),
@@ -255,6 +280,12 @@ async function assemble(
           onRefused: () => metrics.bundleLoadFailures.inc({ source: 'upload' }),
         }
       : undefined,
+    grants: grants
+      ? {
+          exceptions: { store: grants.exceptions, policy, afterChange: () => grants.afterChange() },
+          approvals: { store: grants.approvals, policy, onGranted: grants.onGranted },
+        }
+      : overrides.http?.grants,
   });
   return {
     app,
@@ -268,6 +299,7 @@ async function assemble(
     audit,
     lifecycle,
     replica,
+    grants,
     resources: owned.resources(),
     async close() {
       await app.close();
@@ -292,7 +324,7 @@ function auditApi(db: Database, revisions: RevisionStore, policy: ActiveBundle):
 }
 
 /**
- * Starts the policy lifecycle on this replica: the bus, the lifecycle, seeding (database first, then
+ * Starts the policy lifecycle on this replica: the lifecycle, seeding (database first, then
  * VERDICT_BUNDLE / the built-in bundle), the follower and heartbeat, and the bundle-service puller.
  * What it opens is pushed on `late` so that it closes before the database.
  */
@@ -300,18 +332,11 @@ async function startLifecycle(
   config: Config,
   overrides: VerdictOverrides,
   database: Database,
+  bus: Bus,
   metrics: Metrics,
   late: Closable[],
 ): Promise<{ lifecycle: PolicyLifecycle; replica: BundleReplica }> {
   const log = overrides.log;
-  let bus = overrides.bus;
-  if (!bus) {
-    const owned = openBus(config.redisUrl, {
-      onError: (err) => log?.warn({ err: err.message }, 'redis bus error; replicas converge by polling'),
-    });
-    bus = owned;
-    late.push({ name: 'bus', close: () => owned.close() });
-  }
   const identity = overrides.replica ?? replicaIdentity();
   const lifecycle = new PolicyLifecycle({
     db: database,
@@ -358,4 +383,61 @@ async function startLifecycle(
     late.push({ name: 'bundle service puller', close: () => puller.stop() });
   }
   return { lifecycle, replica };
+}
+
+/**
+ * Waivers and approvals on the database: the stores, this replica's waiver cache (notices on `bus`
+ * and polling), the approval webhook, their metrics. Closed before the database.
+ */
+async function wireGrants(
+  config: Config,
+  database: Database,
+  bus: Bus,
+  policy: ActiveBundle,
+  metrics: Metrics,
+  overrides: VerdictOverrides,
+  owned: { early: Closable[]; late: Closable[] },
+): Promise<Grants & { onGranted: (approval: { requested_at: string; decided_at: string | null }) => void }> {
+  let grantMetrics: ReturnType<typeof registerGrantMetrics> | null = null;
+  const grants = await createGrants({
+    config,
+    db: database,
+    bus,
+    policy,
+    clock: overrides.clock,
+    log: overrides.log,
+    replicaId: `${hostname()}:${process.pid}`,
+    webhookEvents: {
+      onAttemptFailed: (info) => {
+        grantMetrics?.webhookFailures.inc();
+        overrides.log?.warn(info, 'approval webhook delivery failed; will retry');
+      },
+      onGaveUp: (info) =>
+        overrides.log?.error(
+          info,
+          'approval webhook gave up; the request stays listable at GET /v1/approvals',
+        ),
+    },
+  });
+  owned.early.push({ name: 'grants', close: () => grants.close() });
+  grantMetrics = registerGrantMetrics(metrics.registry, {
+    exceptions: () => grants.exceptions.counts(),
+    approvals: () => grants.approvals.counts(),
+  });
+  const latency = grantMetrics.approvalLatency;
+  return Object.assign(grants, {
+    onGranted: (approval: { requested_at: string; decided_at: string | null }) => {
+      if (approval.decided_at)
+        latency.observe((Date.parse(approval.decided_at) - Date.parse(approval.requested_at)) / 1000);
+    },
+  });
+}
+
+/** Without a database only the legacy setting can be attached (a client's context.approval). */
+function legacyOnlyGrants(config: Config): DecisionGrants | undefined {
+  if (!config.grants.legacyClientApprovals) return undefined;
+  return {
+    attach: () => ({ legacy_client_approvals: true }),
+    settle: async (items) => items.map(() => ({})),
+  };
 }

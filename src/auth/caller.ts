@@ -10,6 +10,9 @@ export const ROUTE_SCOPES = [
   'audit:read', // decision log search, export, replay, verify; bundle reads and the shadow report
   'bundles:read', // bundle revisions, fleet status, policy events
   'bundles:write', // bundle upload, activation, shadow
+  'exceptions:request', // waivers: request, list, read (issue 13)
+  'exceptions:approve', // waivers: approve, reject, revoke
+  'approvals:grant', // human approvals of agent actions: list, grant, deny
 ] as const;
 
 /** Every scope a token may carry: the route scopes and `admin`, which implies them all. */
@@ -46,11 +49,14 @@ export function scopesOf(claims: Claims): Scope[] {
  * canonical JSON per object (src/audit/chain.ts).
  */
 export function callerFromClaims(claims: Claims): Caller {
+  const principalType = stringClaim(claims, 'principal_type');
   return Object.freeze({
     sub: stringClaim(claims, 'sub') ?? '',
     iss: stringClaim(claims, 'iss'),
     clientId: stringClaim(claims, 'client_id') ?? stringClaim(claims, 'azp'),
     scopes: Object.freeze(scopesOf(claims)) as string[],
+    // Only present when the token says so, so that callers of other tokens are recorded as before.
+    ...(principalType === null ? {} : { principalType }),
   });
 }
 

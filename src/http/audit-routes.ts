@@ -48,6 +48,7 @@ const FilterParams = {
   entrypoint: Param('The policy entrypoint, e.g. verdict/decision'),
   revision: Param('The bundle revision (manifest revision)'),
   control: Param('A control id among the violated controls, e.g. TOOL-002'),
+  exception: Param('A waiver id among the applied exceptions: the decisions that waiver allowed'),
 };
 
 export const DecisionSearchQueryV1 = Type.Object(

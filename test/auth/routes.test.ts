@@ -29,8 +29,6 @@ let token: TestToken;
 let keys: KeySource;
 beforeAll(async () => {
   keys = { kind: 'secret', secret: 'routes-test-secret-0123456789abcdef', algorithms: ['HS256'] };
-  // With an extra unscoped route, the way a later plugin would add one; the auditor and bundle routes
-  // are registered so that their scopes count (no test here calls them).
   const bundleStub = async (app: FastifyInstance) => {
     await app.register(bundleRoutes, {
       lifecycle: {} as never,
@@ -39,11 +37,17 @@ beforeAll(async () => {
       replicaTimeoutMs: 1000,
     });
   };
+  // With an extra unscoped route, the way a later plugin would add one; the auditor, bundle, waiver
+  // and approval routes are registered so that their scopes count (no test here calls them).
   const built = await buildTestApp({
     bundlePath: contractFixtureBundle(),
     keys,
     plugins: [forgottenScope, bundleStub],
     audit: { log: {} as never, replayer: {} as never },
+    grants: {
+      exceptions: { store: {} as never, policy: {} as never },
+      approvals: { store: {} as never, policy: {} as never },
+    },
   });
   ({ app, token } = built);
   recorder = built.recorder as MemoryRecorder;
@@ -85,9 +89,8 @@ describe('route protection', () => {
     const bannerToken = /export TOKEN=(\S+)/.exec(banner)?.[1] as string;
     const bannerScopes = String(decode(bannerToken).scope).split(' ');
     expect(bannerScopes.filter((s) => s !== 'admin').sort()).toEqual([...declared].sort());
-    expect(declared).toContain('bundles:write');
-    for (const planned of ['exceptions:request', 'exceptions:approve']) {
-      expect(bannerScopes).not.toContain(planned);
+    for (const scope of ['bundles:write', 'exceptions:request', 'exceptions:approve', 'approvals:grant']) {
+      expect(declared).toContain(scope);
     }
   });
 

@@ -35,10 +35,14 @@ function lines(): { doc: string; line: string; at: string }[] {
 
 let app: App;
 beforeAll(async () => {
-  // The whole route table, auditor routes included (their dependencies are never called here).
+  // The whole route table, auditor, waiver and approval routes included (their dependencies are never called here).
   ({ app } = await buildTestApp({
     bundlePath: contractFixtureBundle(),
     audit: { log: {} as never, replayer: {} as never },
+    grants: {
+      exceptions: { store: {} as never, policy: {} as never },
+      approvals: { store: {} as never, policy: {} as never },
+    },
   }));
 });
 afterAll(async () => app?.close());
