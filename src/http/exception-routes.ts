@@ -17,7 +17,9 @@ export interface ExceptionDeps {
   afterChange?: () => Promise<void>;
 }
 
-const Id = Type.String({ minLength: 1, maxLength: 128 });
+/** A waiver or approval id: printable ASCII, no space (Postgres refuses NUL; ids are `exc_`/`apr_` + UUIDv7). */
+export const GrantId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' });
+const Id = GrantId;
 const Text = (max: number) => Type.String({ minLength: 1, maxLength: max });
 
 export const ExceptionRequestV1 = Type.Object(
@@ -154,8 +156,8 @@ export const exceptionRoutes: FastifyPluginAsyncTypebox<ExceptionDeps> = async (
         },
       },
       async (request) => {
-        const { id } = request.params as { id: string };
-        const reason = (request.body as { reason?: string } | undefined)?.reason ?? null;
+        const { id } = request.params;
+        const reason = request.body?.reason ?? null;
         const actor = actorOf(request.caller);
         const changed = await guarded(() =>
           verb === 'approve'
@@ -207,7 +209,7 @@ export const exceptionRoutes: FastifyPluginAsyncTypebox<ExceptionDeps> = async (
       },
     },
     async (request) => {
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       const found = await store.get(id);
       if (!found) throw new ProblemError(404, 'exception_not_found', `no exception ${id}`);
       return { ...found, history: await store.history(id) };
