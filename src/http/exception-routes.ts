@@ -17,8 +17,12 @@ export interface ExceptionDeps {
   afterChange?: () => Promise<void>;
 }
 
-const Id = Type.String({ minLength: 1, maxLength: 128 });
-const Text = (max: number) => Type.String({ minLength: 1, maxLength: max });
+/** Waiver and approval ids (`exc_…`, `apr_…`): anything else is a 400, never a database round trip. */
+export const GrantId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$' });
+const Id = GrantId;
+// NOTE: no NUL: Postgres text cannot hold one (the JSON parser already refuses it in bodies; this
+// covers query strings).
+const Text = (max: number) => Type.String({ minLength: 1, maxLength: max, pattern: '^[^\\x00]+$' });
 
 export const ExceptionRequestV1 = Type.Object(
   {

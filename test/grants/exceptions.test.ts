@@ -85,6 +85,17 @@ describe('waivers across two replicas (real Postgres, real Redis)', () => {
       expect(res.headers['content-type']).toContain('application/problem+json');
       expect(res.json().code).toBe(code);
     }
+    // Ids and query text that Postgres could not hold are refused before any query (found by the fuzzer).
+    for (const [method, url, as] of [
+      ['POST', '/v1/exceptions/%00/approve', approver],
+      ['GET', '/v1/exceptions/exc%00x', requester],
+      ['GET', '/v1/exceptions?control=%00', requester],
+      ['POST', '/v1/approvals/%00/deny', { sub: 'alice', scopes: ['approvals:grant'], human: true }],
+    ] as const) {
+      const res = await a.call(method, url, as, method === 'POST' ? { reason: 'x' } : undefined);
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json().code, url).toBe('invalid_request');
+    }
     // 90 days is the default maximum for a medium control.
     expect(
       (await request({ control: 'TOOL-006', subject_id: 'nobody', expires_at: inDays(89) })).statusCode,
