@@ -263,6 +263,13 @@ describe('waivers across two replicas (real Postgres, real Redis)', () => {
       (await a.call('GET', '/v1/exceptions?control=TOOL-004&expiring_within=P1D', requester)).json()
         .exceptions,
     ).toEqual([]);
+    // The gauges read the store at scrape time, on any replica.
+    const metrics = await b.verdict.metrics.registry.metrics();
+    expect(Number(/verdict_exceptions\{state="active"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/verdict_exceptions\{state="revoked"\} (\d+)/.exec(metrics)?.[1])).toBe(1);
+    expect(Number(/verdict_exceptions\{state="expired"\} (\d+)/.exec(metrics)?.[1])).toBe(1);
+    expect(metrics).toMatch(/verdict_exceptions_expiring_soon \d+/);
+
     const bad = await a.call('GET', '/v1/exceptions?expiring_within=7 days', requester);
     expect(bad.statusCode).toBe(400);
     expect(bad.json().code).toBe('invalid_duration');
