@@ -288,6 +288,10 @@ describe('waivers across two replicas (real Postgres, real Redis)', () => {
 
     const report = await verifyEvents(tdb.db);
     expect(report.ok).toBe(true);
+    expect((await a.call('GET', '/v1/audit/verify', auditor)).json()).toMatchObject({
+      ok: true,
+      events: { ok: true },
+    });
     expect(report.checked).toBeGreaterThanOrEqual(10);
     // Editing one waiver event is detected.
     await tdb.db.query({
@@ -297,5 +301,9 @@ describe('waivers across two replicas (real Postgres, real Redis)', () => {
     const broken = await verifyEvents(tdb.db);
     expect(broken.ok).toBe(false);
     expect(broken.firstBroken?.reason).toBe('edited');
+    // The auditor's verify route covers the event chains too.
+    const verified = (await b.call('GET', '/v1/audit/verify', auditor)).json();
+    expect(verified.ok).toBe(false);
+    expect(verified.events).toMatchObject({ ok: false, firstBroken: { reason: 'edited' } });
   });
 });
