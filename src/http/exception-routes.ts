@@ -17,10 +17,12 @@ export interface ExceptionDeps {
   afterChange?: () => Promise<void>;
 }
 
-/** A waiver or approval id: printable ASCII, no space (Postgres refuses NUL; ids are `exc_`/`apr_` + UUIDv7). */
-export const GrantId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' });
+/** Waiver and approval ids (`exc_…`, `apr_…`): anything else is a 400, never a database round trip. */
+export const GrantId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$' });
 const Id = GrantId;
-const Text = (max: number) => Type.String({ minLength: 1, maxLength: max });
+// NOTE: no NUL: Postgres text cannot hold one (the JSON parser already refuses it in bodies; this
+// covers query strings).
+const Text = (max: number) => Type.String({ minLength: 1, maxLength: max, pattern: '^[^\\x00]+$' });
 
 export const ExceptionRequestV1 = Type.Object(
   {
