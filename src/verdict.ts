@@ -1,5 +1,12 @@
 import type { Redis } from 'ioredis';
 import { type App, type AppDeps, buildApp } from './app.ts';
+import {
+  Checkpointer,
+  loadCheckpointKey,
+  readCheckpointFile,
+  type SigningKey,
+  verifyCheckpoints,
+} from './audit/checkpoints.ts';
 import { type AuditTrail, createAuditTrail, verifyChains } from './audit/index.ts';
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './audit/partitions.ts';
 import { DecisionLogReader } from './audit/queries.ts';
@@ -71,6 +78,10 @@ export interface Verdict {
   database: Database | null;
   revisions: RevisionStore | null;
   audit: AuditTrail | null;
+  /** Signs the chain heads every VERDICT_CHECKPOINT_INTERVAL; null without a signing key or a writer. */
+  checkpointer: Checkpointer | null;
+  /** The checkpoint key (private and public, or public only); undefined when none is configured. */
+  checkpointKey: SigningKey | undefined;
   /**
    * What Verdict opened, in the order to close it after the HTTP server has stopped accepting and
    * answered every request (so every decision is recorded or failed closed before the audit trail
@@ -169,6 +180,28 @@ async function assemble(
     recorder = audit.recorder;
   }
 
+  // The checkpoint key is loaded (or, embedded, generated) even without a writer: verification needs it.
+  const checkpointKey = database ? loadCheckpointKey(config, { generate: true }) : undefined;
+  let checkpointer: Checkpointer | null = null;
+  if (database && audit?.writer && checkpointKey?.canSign) {
+    const writer = audit.writer;
+    const signer = new Checkpointer({
+      db: database,
+      key: checkpointKey,
+      heads: () => writer.committedHeads(),
+      intervalMs: config.checkpoint.intervalMs,
+      file: config.checkpoint.file,
+      url: config.checkpoint.url,
+      hooks: {
+        onError: (where, err) => overrides.log?.warn({ err, where }, 'chain checkpoint not kept'),
+      },
+    });
+    signer.start();
+    // After the audit recorder in `early`: its last checkpoint signs the heads of the final flush.
+    early.push({ name: 'checkpointer', close: () => signer.close() });
+    checkpointer = signer;
+  }
+
   let redis = overrides.redis;
   if (redis === undefined && config.redisUrl) {
     const client = openRedis(config.redisUrl, overrides.log);
@@ -201,7 +234,10 @@ async function assemble(
     readiness: readiness.readiness,
     metrics,
     redis: redis ?? undefined,
-    audit: database && revisions ? auditApi(database, revisions, policy) : overrides.http?.audit,
+    audit:
+      database && revisions
+        ? auditApi(database, revisions, policy, { key: checkpointKey, file: config.checkpoint.file })
+        : overrides.http?.audit,
   });
   return {
     app,
@@ -213,6 +249,8 @@ async function assemble(
     database,
     revisions,
     audit,
+    checkpointer,
+    checkpointKey,
     resources: owned.resources(),
     async close() {
       await app.close();
@@ -221,12 +259,27 @@ async function assemble(
   };
 }
 
-/** The auditor API over the decision log: search, export, replay, chain verification. */
-function auditApi(db: Database, revisions: RevisionStore, policy: ActiveBundle): AuditDeps {
+/**
+ * The auditor API over the decision log: search, export, replay, chain verification with the
+ * signed checkpoints (those stored, and those appended to VERDICT_CHECKPOINT_FILE).
+ */
+function auditApi(
+  db: Database,
+  revisions: RevisionStore,
+  policy: ActiveBundle,
+  checkpoints: { key: SigningKey | undefined; file: string | undefined },
+): AuditDeps {
   const log = new DecisionLogReader(db);
   return {
     log,
     replayer: new DecisionReplayer({ log, revisions, policy }),
-    verify: (range) => verifyChains(db, range),
+    verify: async (range) => {
+      const chains = await verifyChains(db, range);
+      const signed = await verifyCheckpoints(db, checkpoints.key, {
+        ...range,
+        extra: checkpoints.file ? readCheckpointFile(checkpoints.file) : [],
+      });
+      return { ...chains, ok: chains.ok && signed.ok, checkpoints: signed };
+    },
   };
 }

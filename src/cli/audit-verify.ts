@@ -1,5 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import {
+  type CheckpointReport,
+  loadCheckpointKey,
+  readCheckpointFile,
+  verifyCheckpoints,
+} from '../audit/checkpoints.ts';
 import { type VerifyReport, verifyChains } from '../audit/verify.ts';
 import { DEV_ISSUER, DEV_SECRET_FILE, loadOrCreateDevSecret, mintToken } from '../auth/dev-token.ts';
 import { configuredKeySource } from '../auth/keys.ts';
@@ -12,20 +18,48 @@ import {
 } from '../store/embedded-lock.ts';
 import { openDatabase } from '../store/index.ts';
 
-/** Exit codes: 0 verified, 1 a chain is broken, 2 could not verify (nothing was judged). */
+/**
+ * Exit codes: 0 verified, 1 a chain is broken or a signed checkpoint does not hold (a rewritten
+ * chain), 2 could not verify (nothing was judged).
+ */
 type ExitCode = 0 | 1 | 2;
 
 const out = (line: string) => process.stdout.write(`audit:verify: ${line}\n`);
 
-function printReport(report: VerifyReport, where: string, seconds: string): ExitCode {
-  if (report.ok) {
-    out(`OK — ${report.checked} rows in ${report.writers} chains verified${where} in ${seconds} s`);
+type FullReport = VerifyReport & { checkpoints?: CheckpointReport };
+
+function checkpointLine(report: CheckpointReport | undefined): string {
+  if (!report?.configured)
+    return '; signed checkpoints not checked (no VERDICT_CHECKPOINT_KEY or _PUBLIC_KEY)';
+  return `; ${report.checked} signed checkpoints hold (key ${report.keyId}, latest ${report.latest ?? 'none'})`;
+}
+
+function printReport(report: FullReport, where: string, seconds: string): ExitCode {
+  const chainOk = report.firstBroken === undefined;
+  if (chainOk && report.checkpoints?.firstMismatch === undefined) {
+    out(
+      `OK — ${report.checked} rows in ${report.writers} chains verified${checkpointLine(report.checkpoints)}${where} in ${seconds} s`,
+    );
     return 0;
   }
-  const b = report.firstBroken!;
-  out(
-    `BROKEN — writer ${b.writerId} at seq ${b.seq} (decision ${b.decisionId ?? 'none'}): ${b.reason}; ${report.checked} rows verified before it${where}`,
-  );
+  if (!chainOk) {
+    const b = report.firstBroken!;
+    out(
+      `BROKEN — writer ${b.writerId} at seq ${b.seq} (decision ${b.decisionId ?? 'none'}): ${b.reason}; ${report.checked} rows verified before it${where}`,
+    );
+  }
+  const m = report.checkpoints?.firstMismatch;
+  if (m) {
+    const what =
+      m.reason === 'rewritten'
+        ? `the chain was REWRITTEN: the ${m.chain} chain of writer ${m.writerId} holds ${m.storedHash} at seq ${m.seq}, but ${m.signedHash} was signed there at ${m.signedAt}`
+        : m.reason === 'truncated'
+          ? `the ${m.chain} chain of writer ${m.writerId} has no row at seq ${m.seq}, signed at ${m.signedAt}`
+          : m.reason === 'bad_signature'
+            ? `the checkpoint of writer ${m.writerId} at seq ${m.seq} (${m.chain}) has an invalid signature (forged or edited)`
+            : `the checkpoint of writer ${m.writerId} at seq ${m.seq} (${m.chain}) was signed by another key`;
+    out(`CHECKPOINT FAILED — ${m.reason}: ${what}${where}`);
+  }
   return 1;
 }
 
@@ -90,7 +124,7 @@ async function askService(
     const body = (await response.json().catch(() => ({}))) as { code?: string };
     return refuse(`it answered ${response.status} ${body.code ?? ''} at ${url.origin}`.trimEnd());
   }
-  const report = (await response.json()) as VerifyReport;
+  const report = (await response.json()) as FullReport;
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   return printReport(report, ` by the running service (pid ${holder.pid}, ${url.origin})`, seconds);
 }
@@ -128,7 +162,11 @@ async function main(): Promise<ExitCode> {
         ...range,
         onProgress: (checked) => out(`${checked} rows checked…`),
       });
-      return printReport(report, '', ((performance.now() - started) / 1000).toFixed(1));
+      const checkpoints = await verifyCheckpoints(db, loadCheckpointKey(config), {
+        ...range,
+        extra: config.checkpoint.file ? readCheckpointFile(config.checkpoint.file) : [],
+      });
+      return printReport({ ...report, checkpoints }, '', ((performance.now() - started) / 1000).toFixed(1));
     } finally {
       await db.close();
     }

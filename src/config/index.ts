@@ -64,6 +64,18 @@ export interface Config {
   shutdownDrainMs: number;
   /** Load shedding (503 + Retry-After) under overload; 0 turns a check off. */
   shed: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number; retryAfterSeconds: number };
+  /** Signed chain checkpoints (docs/decisions/0010-signed-checkpoints.md). */
+  checkpoint: {
+    /** Ed25519 private key: PEM text, or the path of a PEM file. Absent → generated in dataDir (embedded) or off. */
+    key: string | undefined;
+    /** Ed25519 public key (PEM text or file) to verify with; absent → derived from `key`. */
+    publicKey: string | undefined;
+    intervalMs: number;
+    /** Also append every checkpoint (NDJSON) to this file. */
+    file: string | undefined;
+    /** Also POST every checkpoint (JSON) to this URL. */
+    url: string | undefined;
+  };
 }
 
 /** How log lines are written. */
@@ -112,6 +124,7 @@ export const DEFAULTS = {
   shedMaxEventLoopDelayMs: 1_000,
   shedMaxHeapUsedBytes: 0,
   shedRetryAfterSeconds: 5,
+  checkpointIntervalMs: 60_000,
 } as const;
 
 type Env = Record<string, string | undefined>;
@@ -128,6 +141,21 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   const value = Number(raw);
   if (value < min || value > max)
     throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** Milliseconds: a whole number (ms) or a duration with a unit: `500ms`, `30s`, `1m`, `2h`. */
+function duration(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const match = /^(\d+)(ms|s|m|h)?$/.exec(raw);
+  if (!match)
+    throw new ConfigError(name, `must be milliseconds or a duration such as 30s, 1m, 1h; got "${raw}"`);
+  const value = Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']!;
+  if (value < min || value > max)
+    throw new ConfigError(name, `must be between ${min} and ${max} ms, got ${value} ms`);
   return value;
 }
 
@@ -262,6 +290,22 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
     audit,
     shutdownTimeoutMs: integer(env, 'VERDICT_SHUTDOWN_TIMEOUT_MS', DEFAULTS.shutdownTimeoutMs, 100, 600_000),
     shutdownDrainMs: integer(env, 'VERDICT_SHUTDOWN_DRAIN_MS', DEFAULTS.shutdownDrainMs, 0, 300_000),
+    checkpoint: {
+      key: text(env, 'VERDICT_CHECKPOINT_KEY'),
+      publicKey: text(env, 'VERDICT_CHECKPOINT_PUBLIC_KEY'),
+      intervalMs: duration(
+        env,
+        'VERDICT_CHECKPOINT_INTERVAL',
+        DEFAULTS.checkpointIntervalMs,
+        100,
+        86_400_000,
+      ),
+      file: (() => {
+        const file = text(env, 'VERDICT_CHECKPOINT_FILE');
+        return file === undefined ? undefined : path.resolve(cwd, file);
+      })(),
+      url: url(env, 'VERDICT_CHECKPOINT_URL', ['https:', 'http:']),
+    },
     shed: {
       maxEventLoopDelayMs: integer(
         env,

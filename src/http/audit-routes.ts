@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type TSchema, Type } from 'typebox';
+import type { CheckpointReport } from '../audit/checkpoints.ts';
 import { EXPORT_CONTENT_TYPES, type ExportFormat, exportDecisions } from '../audit/export.ts';
 import {
   AuditQueryError,
@@ -14,8 +15,14 @@ import type { VerifyReport } from '../audit/verify.ts';
 import { ProblemError } from './problem.ts';
 import { ProblemV1 } from './schemas.ts';
 
-/** Hash-chain verification over a time range; the report is returned as-is. */
-export type ChainVerifier = (range: { from?: Date; to?: Date }) => Promise<VerifyReport>;
+/**
+ * Hash-chain verification over a time range; the report is returned as-is. `checkpoints` is the
+ * signed-checkpoint report (a rewritten chain shows there) and `ok` covers both.
+ */
+export type ChainVerifier = (range: {
+  from?: Date;
+  to?: Date;
+}) => Promise<VerifyReport & { checkpoints?: CheckpointReport }>;
 
 /** What the auditor API needs (constructed by the composition root, src/verdict.ts). */
 export interface AuditDeps {

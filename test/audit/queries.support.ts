@@ -42,6 +42,8 @@ export async function buildAuditApp(options: {
   db: Database;
   bundlePath: string;
   clock?: () => Date;
+  /** Extra environment (e.g. VERDICT_CHECKPOINT_*). */
+  env?: Record<string, string>;
 }): Promise<AuditTestApp> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'verdict-audit-'));
   // Load shedding off: a synchronous `opa build` in a suite's setup stalls the loop by design.
@@ -49,6 +51,7 @@ export async function buildAuditApp(options: {
     VERDICT_DATA_DIR: dataDir,
     VERDICT_RATE_LIMIT_MAX: '100000000',
     VERDICT_SHED_EVENT_LOOP_DELAY_MS: '0',
+    ...options.env,
   });
   const keys: KeySource = {
     kind: 'secret',
