@@ -11,6 +11,7 @@ import { type AuditTrail, createAuditTrail, verifyChains } from './audit/index.t
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './audit/partitions.ts';
 import { DecisionLogReader } from './audit/queries.ts';
 import { DecisionReplayer } from './audit/replay.ts';
+import { SiemForwarder } from './audit/siem-forwarder.ts';
 import { configuredKeySource, type KeySource } from './auth/keys.ts';
 import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
 import { RevisionStore } from './bundles/revisions.ts';
@@ -26,6 +27,7 @@ import {
   createMetrics,
   type Metrics,
   observeAuditWriter,
+  observeSiemForwarder,
   trackActiveBundle,
 } from './observability/metrics.ts';
 import { type Database, openDatabase } from './store/index.ts';
@@ -82,6 +84,8 @@ export interface Verdict {
   checkpointer: Checkpointer | null;
   /** The checkpoint key (private and public, or public only); undefined when none is configured. */
   checkpointKey: SigningKey | undefined;
+  /** Pushes decision records to VERDICT_SIEM_URL; null when not configured. */
+  siem: SiemForwarder | null;
   /**
    * What Verdict opened, in the order to close it after the HTTP server has stopped accepting and
    * answered every request (so every decision is recorded or failed closed before the audit trail
@@ -202,6 +206,23 @@ async function assemble(
     checkpointer = signer;
   }
 
+  let siem: SiemForwarder | null = null;
+  if (database && config.siem.url) {
+    const forwarder = new SiemForwarder({
+      db: database,
+      url: config.siem.url,
+      format: config.siem.format,
+      token: config.siem.token,
+      batchMax: config.siem.batchMax,
+      logger: overrides.log,
+    });
+    forwarder.start();
+    observeSiemForwarder(metrics, () => forwarder.stats());
+    // Stopped before the database closes; what is left is sent after the next start (the cursor is in Postgres).
+    early.push({ name: 'siem forwarder', close: () => forwarder.close() });
+    siem = forwarder;
+  }
+
   let redis = overrides.redis;
   if (redis === undefined && config.redisUrl) {
     const client = openRedis(config.redisUrl, overrides.log);
@@ -251,6 +272,7 @@ async function assemble(
     audit,
     checkpointer,
     checkpointKey,
+    siem,
     resources: owned.resources(),
     async close() {
       await app.close();

@@ -76,6 +76,13 @@ export interface Config {
     /** Also POST every checkpoint (JSON) to this URL. */
     url: string | undefined;
   };
+  /** The SIEM forwarder: pushes every decision record to `url` (off when absent). */
+  siem: {
+    url: string | undefined;
+    format: 'ocsf' | 'splunk-hec' | 'ndjson';
+    token: string | undefined;
+    batchMax: number;
+  };
 }
 
 /** How log lines are written. */
@@ -305,6 +312,12 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
         return file === undefined ? undefined : path.resolve(cwd, file);
       })(),
       url: url(env, 'VERDICT_CHECKPOINT_URL', ['https:', 'http:']),
+    },
+    siem: {
+      url: url(env, 'VERDICT_SIEM_URL', ['https:', 'http:']),
+      format: oneOf(env, 'VERDICT_SIEM_FORMAT', ['ocsf', 'splunk-hec', 'ndjson'] as const, 'ocsf'),
+      token: text(env, 'VERDICT_SIEM_TOKEN'),
+      batchMax: integer(env, 'VERDICT_SIEM_BATCH_MAX', 500, 1, 10_000),
     },
     shed: {
       maxEventLoopDelayMs: integer(

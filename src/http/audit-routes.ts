@@ -1,7 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type TSchema, Type } from 'typebox';
 import type { CheckpointReport } from '../audit/checkpoints.ts';
-import { EXPORT_CONTENT_TYPES, type ExportFormat, exportDecisions } from '../audit/export.ts';
+import {
+  EXPORT_CONTENT_TYPES,
+  EXPORT_EXTENSIONS,
+  EXPORT_FORMATS,
+  type ExportFormat,
+  exportDecisions,
+} from '../audit/export.ts';
 import {
   AuditQueryError,
   type DecisionLogReader,
@@ -64,7 +70,13 @@ export const DecisionSearchQueryV1 = Type.Object(
 export const ExportQueryV1 = Type.Object(
   {
     ...FilterParams,
-    format: Type.Optional(Type.String({ enum: ['ndjson', 'csv'], description: 'Default ndjson' })),
+    format: Type.Optional(
+      Type.String({
+        enum: [...EXPORT_FORMATS],
+        description:
+          'Default ndjson; ocsf = OCSF API Activity (6003) events, splunk-hec = Splunk HEC events, one per line',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -267,12 +279,12 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditDeps> = async (app, dep
         badQuery(err);
       }
       filter.to ??= new Date().toISOString();
-      const format: ExportFormat = params.format === 'csv' ? 'csv' : 'ndjson';
+      const format: ExportFormat = (params.format as ExportFormat | undefined) ?? 'ndjson';
       const stream = exportDecisions(log, filter, format);
       return (
         reply
           .type(EXPORT_CONTENT_TYPES[format])
-          .header('content-disposition', `attachment; filename="decisions.${format}"`)
+          .header('content-disposition', `attachment; filename="decisions.${EXPORT_EXTENSIONS[format]}"`)
           // NOTE: the 200 is a stream, described by content type in the schema; the type provider
           // models only JSON bodies.
           .send(stream as never)

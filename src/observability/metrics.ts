@@ -297,6 +297,51 @@ export function observeAuditWriter(metrics: Metrics, writer: ObservableAuditWrit
   });
 }
 
+/** What the SIEM forwarder reports (src/audit/siem-forwarder.ts `SiemForwarder.stats`). */
+export interface SiemStats {
+  lagRecords: number;
+  lagSeconds: number;
+  sent: number;
+  failures: number;
+}
+
+/**
+ * The SIEM forwarder's lag and counts, read at scrape time: `verdict_siem_lag_records`,
+ * `verdict_siem_lag_seconds`, `verdict_siem_sent_records`, `verdict_siem_send_failures`.
+ */
+export function observeSiemForwarder(metrics: Metrics, stats: () => SiemStats): void {
+  const registers = [metrics.registry];
+  const gauge = (name: string, help: string, key: keyof SiemStats) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect(this: Gauge) {
+        this.set(stats()[key]);
+      },
+    });
+  gauge(
+    'verdict_siem_lag_records',
+    'Decision records committed and not yet acknowledged by the SIEM receiver.',
+    'lagRecords',
+  );
+  gauge(
+    'verdict_siem_lag_seconds',
+    'Age of the oldest decision record not yet acknowledged by the SIEM receiver.',
+    'lagSeconds',
+  );
+  gauge(
+    'verdict_siem_sent_records',
+    'Decision records acknowledged by the SIEM receiver since this process started.',
+    'sent',
+  );
+  gauge(
+    'verdict_siem_send_failures',
+    'Failed SIEM forwarding passes since this process started (retried).',
+    'failures',
+  );
+}
+
 /** The content type of the text exposition format. */
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
 
