@@ -8,6 +8,7 @@ import {
   verifyCheckpoints,
 } from './audit/checkpoints.ts';
 import { type AuditTrail, createAuditTrail, verifyChains } from './audit/index.ts';
+import { computeKpis } from './audit/kpis.ts';
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './audit/partitions.ts';
 import { DecisionLogReader } from './audit/queries.ts';
 import { DecisionReplayer } from './audit/replay.ts';
@@ -295,6 +296,7 @@ function auditApi(
   return {
     log,
     replayer: new DecisionReplayer({ log, revisions, policy }),
+    kpis: (range) => computeKpis(db, range),
     verify: async (range) => {
       const chains = await verifyChains(db, range);
       const signed = await verifyCheckpoints(db, checkpoints.key, {

@@ -8,6 +8,7 @@ import {
   type ExportFormat,
   exportDecisions,
 } from '../audit/export.ts';
+import { KPI_BUCKETS, type KpiBucket, type KpiReport } from '../audit/kpis.ts';
 import {
   AuditQueryError,
   type DecisionLogReader,
@@ -36,7 +37,13 @@ export interface AuditDeps {
   replayer: DecisionReplayer;
   /** audit-core's verifyChains bound to the database; absent → 503 verify_unavailable. */
   verify?: ChainVerifier;
+  /** Governance KPIs (src/audit/kpis.ts computeKpis on the database); absent → 503 kpis_unavailable. */
+  kpis?: (range: { from: Date; to: Date; bucket: KpiBucket }) => Promise<KpiReport>;
 }
+
+/** The longest KPI window: a year (and a day for leap years). */
+const KPI_MAX_WINDOW_MS = 366 * 86_400_000;
+const KPI_DEFAULT_WINDOW_MS = 30 * 86_400_000;
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Param = (description: string) => Type.Optional(Type.String({ maxLength: 256, description }));
@@ -176,7 +183,7 @@ function notFound(id: string): never {
 
 /** The auditor API: search, one record, export, replay, chain verification. All need audit:read. */
 export const auditRoutes: FastifyPluginAsyncTypebox<AuditDeps> = async (app, deps) => {
-  const { log, replayer, verify } = deps;
+  const { log, replayer, verify, kpis } = deps;
   const errors = { '4xx': ProblemV1, '5xx': ProblemV1 };
 
   app.get(
@@ -318,6 +325,51 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditDeps> = async (app, dep
         from: filter.from ? new Date(filter.from) : undefined,
         to: filter.to ? new Date(filter.to) : undefined,
       });
+    },
+  );
+  app.get(
+    '/v1/kpis',
+    {
+      config: { scope: 'audit:read' },
+      schema: {
+        summary: 'Governance KPIs from the decision log, waivers and approvals (a window of whole UTC hours)',
+        tags: ['audit'],
+        querystring: Type.Object(
+          {
+            from: Param(
+              'Inclusive start (ISO-8601 date or date-time with zone); default: 30 days before `to`',
+            ),
+            to: Param('Exclusive end; default: now'),
+            bucket: Type.Optional(
+              Type.String({ enum: [...KPI_BUCKETS], description: 'Size of the series points; default day' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ from: Type.String() }, { additionalProperties: true }), ...errors },
+      },
+    },
+    async (request) => {
+      let filter: ReturnType<typeof parseFilter>;
+      try {
+        filter = parseFilter({ from: request.query.from, to: request.query.to });
+      } catch (err) {
+        badQuery(err);
+      }
+      if (!kpis) throw new ProblemError(503, 'kpis_unavailable', 'KPIs need the decision log database');
+      const to = filter.to ? new Date(filter.to) : new Date();
+      const from = filter.from ? new Date(filter.from) : new Date(to.getTime() - KPI_DEFAULT_WINDOW_MS);
+      if (from.getTime() >= to.getTime()) {
+        throw new ProblemError(400, 'invalid_time_range', '`from` must be before `to`', {
+          errors: [{ path: '/from', message: '`from` must be before `to`' }],
+        });
+      }
+      if (to.getTime() - from.getTime() > KPI_MAX_WINDOW_MS) {
+        throw new ProblemError(400, 'invalid_time_range', 'the KPI window is at most 366 days', {
+          errors: [{ path: '/from', message: 'the KPI window is at most 366 days' }],
+        });
+      }
+      return kpis({ from, to, bucket: (request.query.bucket as KpiBucket | undefined) ?? 'day' });
     },
   );
 };
