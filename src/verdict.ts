@@ -232,6 +232,12 @@ async function assemble(
   }
 
   trackActiveBundle(metrics, policy);
+  if (database) {
+    const db = database;
+    metrics.watchKpis(() =>
+      computeKpis(db, { from: new Date(Date.now() - 86_400_000), to: new Date(), bucket: 'day' }),
+    );
+  }
   const decisions = new DecisionService({
     policy,
     recorder,
