@@ -25,6 +25,7 @@ import { registerJsonBodyParser } from './http/body.ts';
 import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
+import { type EvidenceDeps, evidenceRoutes } from './http/evidence-routes.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
 import { httpObservability } from './http/observability.ts';
 import { opaRoutes } from './http/opa-routes.ts';
@@ -56,6 +57,8 @@ export interface AppDeps {
   plugins?: FastifyPluginAsync[];
   /** The auditor API (search, export, replay, verify); its routes exist only when it is given. */
   audit?: AuditDeps;
+  /** Evidence packages and their public keys; the routes exist only when it is given. */
+  evidence?: EvidenceDeps;
   /** This app's metrics (shared with the decision service's observer); default a fresh registry. */
   metrics?: Metrics;
   /** What GET /metrics serves; default this app's registry (a cluster worker asks the primary). */
@@ -143,6 +146,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     readiness: deps.readiness,
   });
   if (deps.audit) await app.register(auditRoutes, deps.audit);
+  if (deps.evidence) await app.register(evidenceRoutes, deps.evidence);
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   app.addHook('onReady', async () => {
     initialiseLabelValues(metrics, {

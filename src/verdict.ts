@@ -3,6 +3,7 @@ import { type App, type AppDeps, buildApp } from './app.ts';
 import {
   Checkpointer,
   loadCheckpointKey,
+  loadEvidenceKey,
   readCheckpointFile,
   type SigningKey,
   verifyCheckpoints,
@@ -20,7 +21,9 @@ import type { Config } from './config/index.ts';
 import { DecisionService } from './decisions/service.ts';
 import type { DecisionRecorder } from './decisions/types.ts';
 import type { PolicyEngine } from './engine/engine.ts';
+import { buildEvidenceFiles, packEvidence } from './evidence/package.ts';
 import type { AuditDeps } from './http/audit-routes.ts';
+import type { EvidenceDeps } from './http/evidence-routes.ts';
 import type { Readiness } from './http/health-routes.ts';
 import { type Closable, DrainableReadiness } from './lifecycle/shutdown.ts';
 import { observeDecisions } from './observability/decisions.ts';
@@ -262,6 +265,10 @@ async function assemble(
     readiness: readiness.readiness,
     metrics,
     redis: redis ?? undefined,
+    evidence:
+      database && revisions
+        ? evidenceApi(database, revisions, checkpointKey, config, checkpointer)
+        : undefined,
     audit:
       database && revisions
         ? auditApi(database, revisions, policy, { key: checkpointKey, file: config.checkpoint.file })
@@ -284,6 +291,39 @@ async function assemble(
     async close() {
       await app.close();
       await owned.closeAll();
+    },
+  };
+}
+
+/** Evidence packages (signed with VERDICT_EVIDENCE_KEY or the checkpoint key) and the JWKS. */
+function evidenceApi(
+  db: Database,
+  revisions: RevisionStore,
+  checkpointKey: SigningKey | undefined,
+  config: Config,
+  checkpointer: Checkpointer | null,
+): EvidenceDeps {
+  const evidenceKey = loadEvidenceKey(config, checkpointKey);
+  return {
+    build: evidenceKey
+      ? async (query) =>
+          packEvidence(
+            await buildEvidenceFiles(
+              {
+                db,
+                bundleBytes: async (digest) => (await revisions.get(digest))?.bytes ?? null,
+                evidenceKey,
+                checkpointKey,
+                checkpointNow: checkpointer ? () => checkpointer.checkpoint() : undefined,
+              },
+              query,
+            ),
+          )
+      : undefined,
+    keys: () => {
+      const keys = new Map<string, Record<string, string>>();
+      for (const key of [evidenceKey, checkpointKey]) if (key) keys.set(key.keyId, key.jwk());
+      return [...keys.values()];
     },
   };
 }

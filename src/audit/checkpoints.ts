@@ -163,6 +163,24 @@ export function loadCheckpointKey(
   return new SigningKey({ privateKey: signing, publicKey: verifying });
 }
 
+/**
+ * The key that signs evidence manifests: VERDICT_EVIDENCE_KEY (an Ed25519 private key, PEM text or
+ * file), else the checkpoint key (one key to guard; the signed payloads cannot be mistaken for each
+ * other). Undefined when neither can sign.
+ */
+export function loadEvidenceKey(
+  config: Pick<Config, 'evidenceKey'>,
+  checkpointKey: SigningKey | undefined,
+): SigningKey | undefined {
+  if (config.evidenceKey) {
+    const pem = pemFrom('VERDICT_EVIDENCE_KEY', config.evidenceKey);
+    return new SigningKey({
+      privateKey: ed25519('VERDICT_EVIDENCE_KEY', () => crypto.createPrivateKey(pem)),
+    });
+  }
+  return checkpointKey?.canSign ? checkpointKey : undefined;
+}
+
 /** Stores a checkpoint; a second one at the same position (another replica, a retry) is skipped. */
 function insertCheckpointSql(c: Checkpoint): Sql {
   return {

@@ -76,6 +76,8 @@ export interface Config {
     /** Also POST every checkpoint (JSON) to this URL. */
     url: string | undefined;
   };
+  /** Ed25519 key that signs evidence manifests (PEM text or file); absent → the checkpoint key. */
+  evidenceKey: string | undefined;
   /** The SIEM forwarder: pushes every decision record to `url` (off when absent). */
   siem: {
     url: string | undefined;
@@ -313,6 +315,7 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
       })(),
       url: url(env, 'VERDICT_CHECKPOINT_URL', ['https:', 'http:']),
     },
+    evidenceKey: text(env, 'VERDICT_EVIDENCE_KEY'),
     siem: {
       url: url(env, 'VERDICT_SIEM_URL', ['https:', 'http:']),
       format: oneOf(env, 'VERDICT_SIEM_FORMAT', ['ocsf', 'splunk-hec', 'ndjson'] as const, 'ocsf'),
