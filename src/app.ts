@@ -12,6 +12,7 @@ import { configuredKeySource, type KeySource } from './auth/keys.ts';
 import type { Config } from './config/index.ts';
 import type { DecisionService } from './decisions/service.ts';
 import type { ActivePolicy } from './engine/engine.ts';
+import { type ApprovalDeps, approvalRoutes } from './http/approval-routes.ts';
 import { type AuditDeps, auditRoutes } from './http/audit-routes.ts';
 import {
   AUTH_FAILURE_REASONS,
@@ -22,10 +23,12 @@ import {
 } from './http/auth.ts';
 import { authzenRoutes } from './http/authzen-routes.ts';
 import { registerJsonBodyParser } from './http/body.ts';
+import { type BundleRouteDeps, bundleRoutes } from './http/bundle-routes.ts';
 import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
 import { type EvidenceDeps, evidenceRoutes } from './http/evidence-routes.ts';
+import { type ExceptionDeps, exceptionRoutes } from './http/exception-routes.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
 import { httpObservability } from './http/observability.ts';
 import { opaRoutes } from './http/opa-routes.ts';
@@ -59,6 +62,10 @@ export interface AppDeps {
   audit?: AuditDeps;
   /** Evidence packages and their public keys; the routes exist only when it is given. */
   evidence?: EvidenceDeps;
+  /** The policy lifecycle API (/v1/bundles…); its routes exist only when it is given. */
+  bundles?: BundleRouteDeps;
+  /** Waivers and approvals (issue 13); their routes exist only when given (a database is needed). */
+  grants?: { exceptions: ExceptionDeps; approvals: ApprovalDeps };
   /** This app's metrics (shared with the decision service's observer); default a fresh registry. */
   metrics?: Metrics;
   /** What GET /metrics serves; default this app's registry (a cluster worker asks the primary). */
@@ -147,6 +154,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   if (deps.audit) await app.register(auditRoutes, deps.audit);
   if (deps.evidence) await app.register(evidenceRoutes, deps.evidence);
+  if (deps.bundles) await app.register(bundleRoutes, deps.bundles);
+  if (deps.grants) {
+    await app.register(exceptionRoutes, deps.grants.exceptions);
+    await app.register(approvalRoutes, deps.grants.approvals);
+  }
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   app.addHook('onReady', async () => {
     initialiseLabelValues(metrics, {

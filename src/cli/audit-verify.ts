@@ -26,7 +26,13 @@ type ExitCode = 0 | 1 | 2;
 
 const out = (line: string) => process.stdout.write(`audit:verify: ${line}\n`);
 
-type FullReport = VerifyReport & { checkpoints?: CheckpointReport };
+type FullReport = VerifyReport & {
+  checkpoints?: CheckpointReport;
+  events?: {
+    ok: boolean;
+    firstBroken?: { writerId: string; seq: number; eventId: string | null; reason: string };
+  };
+};
 
 function checkpointLine(report: CheckpointReport | undefined): string {
   if (!report?.configured)
@@ -35,14 +41,19 @@ function checkpointLine(report: CheckpointReport | undefined): string {
 }
 
 function printReport(report: FullReport, where: string, seconds: string): ExitCode {
-  const chainOk = report.firstBroken === undefined;
-  if (chainOk && report.checkpoints?.firstMismatch === undefined) {
+  if (report.ok) {
     out(
-      `OK — ${report.checked} rows in ${report.writers} chains verified${checkpointLine(report.checkpoints)}${where} in ${seconds} s`,
+      `OK — ${report.checked} rows in ${report.writers} chains verified${where} in ${seconds} s${checkpointLine(report.checkpoints)}`,
     );
     return 0;
   }
-  if (!chainOk) {
+  const e = report.events?.firstBroken;
+  if (e) {
+    out(
+      `BROKEN — platform event chain of writer ${e.writerId} at seq ${e.seq} (event ${e.eventId ?? 'none'}): ${e.reason}${where}`,
+    );
+  }
+  if (report.firstBroken) {
     const b = report.firstBroken!;
     out(
       `BROKEN — writer ${b.writerId} at seq ${b.seq} (decision ${b.decisionId ?? 'none'}): ${b.reason}; ${report.checked} rows verified before it${where}`,
@@ -166,7 +177,11 @@ async function main(): Promise<ExitCode> {
         ...range,
         extra: config.checkpoint.file ? readCheckpointFile(config.checkpoint.file) : [],
       });
-      return printReport({ ...report, checkpoints }, '', ((performance.now() - started) / 1000).toFixed(1));
+      return printReport(
+        { ...report, ok: report.ok && checkpoints.ok, checkpoints },
+        '',
+        ((performance.now() - started) / 1000).toFixed(1),
+      );
     } finally {
       await db.close();
     }

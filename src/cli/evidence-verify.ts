@@ -9,15 +9,22 @@ import {
 } from '../evidence/verify.ts';
 
 /** Where the command writes: stdout and stderr by default (tests pass their own). */
-export interface CliIo {
+export interface EvidenceIo {
   out(line: string): void;
   err(line: string): void;
 }
 
-const USAGE = 'usage: verdict evidence verify FILE [--key PEM|PEM-FILE] [--jwks URL] [--json]';
+export const EVIDENCE_USAGE = `usage: verdict evidence verify FILE [--key PEM|PEM-FILE] [--jwks URL] [--json]
+
+Verifies an evidence package (GET /v1/evidence) offline, with no database: the manifest's
+signature, every file's hash, the records, the chain segments and their signed checkpoints, the
+bundles, and re-evaluates every decision on its own bundle. Exit 0 only when all hold.
+  --key   the Ed25519 public (or private) key, PEM text or a PEM file
+  --jwks  a JWKS URL, e.g. https://verdict.example.com/v1/evidence/keys
+  --json  print the whole report as JSON`;
 
 /** Prints the report; the exit code: 0 everything holds, 1 something does not. */
-function print(report: EvidenceReport, io: CliIo, json: boolean): number {
+function print(report: EvidenceReport, io: EvidenceIo, json: boolean): number {
   if (json) io.out(JSON.stringify(report, null, 2));
   else {
     const what = report.resource ? `${report.resource.type} ${report.resource.id}` : 'the package';
@@ -40,7 +47,7 @@ function print(report: EvidenceReport, io: CliIo, json: boolean): number {
  * every decision. Exit 0 only when all hold, 1 when something does not, 2 when it could not verify
  * (bad usage, unreadable file, no key).
  */
-export async function run(argv: readonly string[], io: CliIo = defaultIo): Promise<number> {
+export async function run(argv: readonly string[], io: EvidenceIo = defaultIo): Promise<number> {
   const args = [...argv];
   if (args[0] === 'evidence') args.shift();
   if (args[0] === 'verify') args.shift();
@@ -57,7 +64,7 @@ export async function run(argv: readonly string[], io: CliIo = defaultIo): Promi
   const jwks = option('--jwks');
   const file = args[0];
   if (!file || args.length > 1 || (pem === undefined && jwks === undefined)) {
-    io.err(USAGE);
+    io.err(EVIDENCE_USAGE);
     return 2;
   }
   let keys: EvidenceKeys = new Map();
@@ -85,7 +92,7 @@ export async function run(argv: readonly string[], io: CliIo = defaultIo): Promi
   return print(verifyEvidence(archive, keys), io, json);
 }
 
-const defaultIo: CliIo = {
+const defaultIo: EvidenceIo = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (line) => process.stderr.write(`${line}\n`),
 };

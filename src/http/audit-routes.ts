@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type TSchema, Type } from 'typebox';
 import type { CheckpointReport } from '../audit/checkpoints.ts';
+import type { EventVerifyReport } from '../audit/event-log.ts';
 import {
   EXPORT_CONTENT_TYPES,
   EXPORT_EXTENSIONS,
@@ -23,13 +24,14 @@ import { ProblemError } from './problem.ts';
 import { ProblemV1 } from './schemas.ts';
 
 /**
- * Hash-chain verification over a time range; the report is returned as-is. `checkpoints` is the
- * signed-checkpoint report (a rewritten chain shows there) and `ok` covers both.
+ * Hash-chain verification over a time range; the report is returned as-is. With the platform event
+ * log (policy events…), `events` is its own report; `checkpoints` is the signed-checkpoint report (a
+ * rewritten chain shows there); `ok` covers all.
  */
 export type ChainVerifier = (range: {
   from?: Date;
   to?: Date;
-}) => Promise<VerifyReport & { checkpoints?: CheckpointReport }>;
+}) => Promise<VerifyReport & { events?: EventVerifyReport; checkpoints?: CheckpointReport }>;
 
 /** What the auditor API needs (constructed by the composition root, src/verdict.ts). */
 export interface AuditDeps {
@@ -61,6 +63,7 @@ const FilterParams = {
   entrypoint: Param('The policy entrypoint, e.g. verdict/decision'),
   revision: Param('The bundle revision (manifest revision)'),
   control: Param('A control id among the violated controls, e.g. TOOL-002'),
+  exception: Param('A waiver id among the applied exceptions: the decisions that waiver allowed'),
 };
 
 export const DecisionSearchQueryV1 = Type.Object(

@@ -13,7 +13,7 @@ import zlib from 'node:zlib';
 import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chainHash, rowFromDatabase } from '../../src/audit/chain.ts';
-import { run } from '../../src/cli/evidence-verify.ts';
+import { runCli } from '../../src/cli/verdict.ts';
 import type { Caller } from '../../src/decisions/types.ts';
 import { readEntries } from '../../src/engine/bundle.ts';
 import { type EvidenceManifest, MANIFEST_SIGNATURE_PREFIX } from '../../src/evidence/package.ts';
@@ -69,12 +69,24 @@ async function fetchPackage(): Promise<Buffer> {
 async function verifyCli(bytes: Buffer, key = evidencePublic): Promise<{ code: number; out: string }> {
   const file = path.join(scratch, `${crypto.randomUUID()}.tar.gz`);
   writeFileSync(file, bytes);
-  const out: string[] = [];
-  const code = await run(['evidence', 'verify', file, '--key', key], {
-    out: (line) => out.push(line),
-    err: (line) => out.push(line),
+  return cli(['evidence', 'verify', file, '--key', key]);
+}
+
+/** The one `verdict` CLI (src/cli/verdict.ts), with its output captured. */
+async function cli(argv: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const code = await runCli(argv, {
+    env: {},
+    stdout: (text) => {
+      out += text;
+    },
+    stderr: (text) => {
+      out += text;
+    },
+    fetch: globalThis.fetch,
+    readFile: async (file) => readFileSync(file),
   });
-  return { code, out: out.join('\n') };
+  return { code, out };
 }
 
 /** The package's files, to tamper with. */
@@ -169,13 +181,12 @@ describe('GET /v1/evidence and verdict evidence verify', () => {
     const address = await audit.app.listen({ port: 0, host: '127.0.0.1' });
     const file = path.join(scratch, 'jwks.tar.gz');
     writeFileSync(file, original);
-    const out: string[] = [];
-    const code = await run(['evidence', 'verify', file, '--jwks', `${address}/v1/evidence/keys`], {
-      out: (l) => out.push(l),
-      err: (l) => out.push(l),
-    });
-    expect(out.join('\n')).toContain('evidence: OK');
-    expect(code).toBe(0);
+    const result = await cli(['evidence', 'verify', file, '--jwks', `${address}/v1/evidence/keys`]);
+    expect(result.out).toContain('evidence: OK');
+    expect(result.code).toBe(0);
+    // Usage errors exit 2: no key, unknown subcommand.
+    expect((await cli(['evidence', 'verify', file])).code).toBe(2);
+    expect((await cli(['evidence', 'check', file])).code).toBe(2);
   });
 
   it('refuses bad requests: 400 without resource, 404 for an unknown one, 403 without audit:read', async () => {
