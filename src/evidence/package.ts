@@ -48,7 +48,7 @@ export interface EvidenceManifest {
   bundles: { digest: string; path: string | null }[];
   segments: ManifestSegment[];
   events: number;
-  /** Waivers and approvals cited (issue 13); empty before they exist. */
+  /** The waivers (record `exceptions`) and approvals (result `approvals`) the decisions cite. */
   grants: { waivers: string[]; approvals: string[] };
   files: ManifestFile[];
   /** The key that signed this manifest, and the key the checkpoints are signed with (JWK). */
@@ -171,6 +171,39 @@ export async function buildEvidenceFiles(
   ).rows.map(eventFromDatabase);
   files.set('events/policy.ndjson', Buffer.from(ndjson(events)));
 
+  // The waivers and approvals the decisions cite, as stored now, with their chained histories.
+  const waiverIds = [...new Set(decisions.flatMap((d) => d.exceptions ?? []))].sort();
+  const approvalIds = [
+    ...new Set(
+      decisions.flatMap((d) => {
+        const cited = (d.result as { approvals?: unknown } | null)?.approvals;
+        return Array.isArray(cited) ? cited.filter((id): id is string => typeof id === 'string') : [];
+      }),
+    ),
+  ].sort();
+  const waivers = (
+    await db.query<Record<string, unknown>>({
+      text: 'SELECT * FROM exceptions WHERE id = ANY($1::text[]) ORDER BY id',
+      values: [waiverIds],
+    })
+  ).rows;
+  const approvals = (
+    await db.query<Record<string, unknown>>({
+      text: 'SELECT * FROM approvals WHERE id = ANY($1::text[]) ORDER BY id',
+      values: [approvalIds],
+    })
+  ).rows;
+  const grantEvents = (
+    await db.query<Record<string, unknown>>({
+      text: `SELECT * FROM platform_events WHERE kind IN ('exception', 'approval') AND subject = ANY($1::text[])
+             ORDER BY occurred_at, id`,
+      values: [[...waiverIds, ...approvalIds]],
+    })
+  ).rows.map(eventFromDatabase);
+  files.set('grants/waivers.ndjson', Buffer.from(ndjson(waivers)));
+  files.set('grants/approvals.ndjson', Buffer.from(ndjson(approvals)));
+  files.set('grants/events.ndjson', Buffer.from(ndjson(grantEvents)));
+
   const manifest: EvidenceManifest = {
     v: 1,
     kind: 'verdict-evidence',
@@ -187,7 +220,7 @@ export async function buildEvidenceFiles(
     bundles,
     segments,
     events: events.length,
-    grants: { waivers: [...new Set(decisions.flatMap((d) => d.exceptions ?? []))].sort(), approvals: [] },
+    grants: { waivers: waiverIds, approvals: approvalIds },
     files: [...files].map(([file, bytes]) => ({ path: file, sha256: sha256(bytes), bytes: bytes.length })),
     evidence_key_id: source.evidenceKey.keyId,
     checkpoint_key: source.checkpointKey?.jwk() ?? null,

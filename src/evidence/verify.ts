@@ -30,6 +30,7 @@ export interface EvidenceProblem {
     | 'checkpoint'
     | 'bundle'
     | 'event'
+    | 'grant'
     | 'evaluation';
   where: string;
   message: string;
@@ -367,7 +368,34 @@ function checkContents(
       problem('event', `event ${event.id}`, 'edited: its hash is not the hash of its fields');
   }
 
-  // 7. Re-evaluation of every decision on its own bundle.
+  // 7. Waivers and approvals cited: each one in the package, with its chained history.
+  const grantEvents = lines<EventRow>('grants/events.ndjson');
+  for (const event of grantEvents) {
+    if (eventHash(event) !== event.hash)
+      problem('event', `event ${event.id}`, 'edited: its hash is not the hash of its fields');
+  }
+  const waivers = lines<{ id: string }>('grants/waivers.ndjson');
+  const approvals = lines<{ id: string }>('grants/approvals.ndjson');
+  for (const [kind, ids, rows] of [
+    ['waiver', manifest.grants.waivers, waivers],
+    ['approval', manifest.grants.approvals, approvals],
+  ] as const) {
+    for (const id of ids) {
+      if (!rows.some((row) => row.id === id))
+        problem('grant', `${kind} ${id}`, 'cited by a decision but missing from the package');
+      else if (!grantEvents.some((e) => e.subject === id && e.action === 'request')) {
+        problem('grant', `${kind} ${id}`, 'its history (the chained request event) is missing');
+      }
+    }
+  }
+  for (const d of decisions) {
+    for (const id of d.exceptions ?? []) {
+      if (!manifest.grants.waivers.includes(id))
+        problem('grant', `decision ${d.id}`, `cites waiver ${id}, which the manifest does not list`);
+    }
+  }
+
+  // 8. Re-evaluation of every decision on its own bundle.
   for (const d of decisions) {
     const engine = engines.get(d.bundle_digest);
     if (!engine) {
