@@ -1,18 +1,37 @@
 #!/usr/bin/env node
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { BUNDLE_USAGE, bundleCommand } from './bundle.ts';
 import { type CliIo, CliRefusal, CliUsageError } from './client.ts';
 import { EVIDENCE_USAGE, run as evidenceVerify } from './evidence-verify.ts';
 
 /**
  * One command of the `verdict` CLI. Each group parses its own arguments and returns an exit code;
- * `verdict --help` lists them all. The older npm scripts (`npm run token`, `npm run audit:verify`,
- * `npm run migrate`) are to join here as groups of their own.
+ * `verdict --help` lists them all. The older entry points (`npm run token`, `npm run audit:verify`,
+ * `npm run migrate`) are groups too: each runs its script as a child process with the same
+ * arguments, environment and terminal, so `verdict token …` is exactly `npm run token -- …`.
  */
 interface CommandGroup {
   summary: string;
   usage: string;
   run(argv: string[], io: CliIo): Promise<number>;
+}
+
+const SRC = path.resolve(import.meta.dirname, '..');
+
+/** A group that runs an existing script (relative to src/) with the rest of the arguments. */
+function script(file: string, summary: string, usage: string): CommandGroup {
+  return {
+    summary,
+    usage,
+    run: (argv) =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, [path.join(SRC, file), ...argv], { stdio: 'inherit' });
+        child.on('error', () => resolve(1));
+        child.on('close', (code) => resolve(code ?? 1));
+      }),
+  };
 }
 
 export const COMMANDS: Record<string, CommandGroup> = {
@@ -21,6 +40,28 @@ export const COMMANDS: Record<string, CommandGroup> = {
     usage: BUNDLE_USAGE,
     run: bundleCommand,
   },
+  token: script(
+    'auth/token-cli.ts',
+    'mint a bearer token (JWT_SECRET or the embedded development secret)',
+    'usage: verdict token [--scope "…"] [--sub name] [--ttl 1h] [--client-id id] [--human]',
+  ),
+  audit: {
+    summary: 'audit verify: check the hash chains of the decision log and the platform events',
+    usage: 'usage: verdict audit verify [options of npm run audit:verify]',
+    run: async (argv, io) => {
+      const [sub, ...rest] = argv;
+      if (sub !== 'verify') {
+        io.stderr(`verdict: audit: unknown command "${sub ?? ''}"\nusage: verdict audit verify\n`);
+        return 2;
+      }
+      return script('cli/audit-verify.ts', '', '').run(rest, io);
+    },
+  },
+  migrate: script(
+    'cli/migrate.ts',
+    'apply pending migrations to the configured database',
+    'usage: verdict migrate',
+  ),
   evidence: {
     summary: 'verify an evidence package offline: verify FILE [--key PEM | --jwks URL]',
     usage: EVIDENCE_USAGE,

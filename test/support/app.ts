@@ -12,6 +12,17 @@ import type { DecisionRecorder } from '../../src/decisions/types.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
 import { createVerdict } from '../../src/verdict.ts';
 
+/** Dependencies that are never called, so that a database-less app still registers every route. */
+const ROUTE_TABLE_STUBS: Pick<AppDeps, 'audit' | 'grants' | 'bundles' | 'evidence'> = {
+  audit: { log: {} as never, replayer: {} as never },
+  evidence: { keys: () => [] },
+  grants: {
+    exceptions: { store: {} as never, policy: {} as never },
+    approvals: { store: {} as never, policy: {} as never },
+  },
+  bundles: { lifecycle: {} as never, replica: null, maxBytes: 1024, replicaTimeoutMs: 1000 },
+};
+
 /** Mints a bearer token for a test app: every scope by default, or the scopes given. */
 export type TestToken = (scopes?: readonly Scope[], claims?: Omit<TokenRequest, 'scopes'>) => string;
 
@@ -40,6 +51,11 @@ export async function buildTestApp(options: {
   audit?: AppDeps['audit'];
   /** The waiver and approval routes (absent by default: there is no database); a stub registers them. */
   grants?: AppDeps['grants'];
+  /**
+   * Registers every route of the product — the auditor, bundle, waiver and approval routes too —
+   * on stubs that are never called: for checks of the whole route table (scopes, docs).
+   */
+  allRoutes?: boolean;
   /** Evidence packages (absent by default: there is no database); a stub registers its routes. */
   evidence?: AppDeps['evidence'];
 }): Promise<{
@@ -91,9 +107,10 @@ export async function buildTestApp(options: {
       authOverrides: options.authOverrides,
       logger: options.logger,
       plugins: options.plugins,
-      audit: options.audit,
-      grants: options.grants,
-      evidence: options.evidence,
+      ...(options.allRoutes ? ROUTE_TABLE_STUBS : {}),
+      ...(options.audit ? { audit: options.audit } : {}),
+      ...(options.grants ? { grants: options.grants } : {}),
+      ...(options.evidence ? { evidence: options.evidence } : {}),
     },
   });
   const { app, policy, decisions, metrics } = verdict;
