@@ -6,14 +6,15 @@
  * policy bundle.
  */
 import crypto from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/verdict.ts';
 import { readEntries } from '../../src/engine/bundle.ts';
-import type { EvidenceManifest } from '../../src/evidence/package.ts';
+import { type EvidenceManifest, MANIFEST_SIGNATURE_PREFIX } from '../../src/evidence/package.ts';
 import { type AuditTestApp, buildAuditApp } from '../audit/queries.support.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -21,6 +22,10 @@ import { sampleEnvelopes } from '../support/envelopes.ts';
 
 const readme = readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
 const RELEASE_ID = 'support-llm@4.0.0';
+const keyPem = crypto
+  .generateKeyPairSync('ed25519')
+  .privateKey.export({ format: 'pem', type: 'pkcs8' })
+  .toString();
 let test: TestDatabase;
 let audit: AuditTestApp;
 
@@ -30,10 +35,7 @@ beforeAll(async () => {
     db: test.db,
     bundlePath: DEFAULT_BUNDLE,
     env: {
-      VERDICT_CHECKPOINT_KEY: crypto
-        .generateKeyPairSync('ed25519')
-        .privateKey.export({ format: 'pem', type: 'pkcs8' })
-        .toString(),
+      VERDICT_CHECKPOINT_KEY: keyPem,
     },
   });
 }, 60_000);
@@ -155,6 +157,54 @@ describe('README: Evidence for an auditor', () => {
     expect(out).toContain('evidence: OK — model_release support-llm@4.0.0');
     expect(out).toContain('3 decisions re-evaluated');
     expect(code).toBe(0);
+
+    // A package whose waiver was taken out (even re-signed by the key holder) no longer verifies.
+    files.set('grants/waivers.ndjson', Buffer.from(''));
+    const manifestOut = JSON.parse(files.get('manifest.json')!.toString()) as EvidenceManifest;
+    manifestOut.files = manifestOut.files.map((f) => ({
+      ...f,
+      sha256: crypto.hash('sha256', files.get(f.path)!, 'hex'),
+      bytes: files.get(f.path)!.length,
+    }));
+    const manifestBytes = Buffer.from(`${JSON.stringify(manifestOut, null, 2)}\n`);
+    const signature = crypto
+      .sign(
+        null,
+        Buffer.concat([Buffer.from(MANIFEST_SIGNATURE_PREFIX), manifestBytes]),
+        crypto.createPrivateKey(keyPem),
+      )
+      .toString('base64url');
+    files.set('manifest.json', manifestBytes);
+    files.set(
+      'manifest.sig',
+      Buffer.from(JSON.stringify({ ...JSON.parse(files.get('manifest.sig')!.toString()), signature })),
+    );
+    const dir = mkdtempSync(path.join(tmpdir(), 'verdict-walkthrough-tampered-'));
+    for (const [name, bytes] of files) {
+      mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      writeFileSync(path.join(dir, name), bytes);
+    }
+    const tampered = path.join(dir, 'tampered.tar.gz');
+    create({ gzip: true, cwd: dir, portable: true, sync: true, file: tampered }, [...files.keys()]);
+    let tamperedOut = '';
+    const tamperedCode = await runCli(
+      ['evidence', 'verify', tampered, '--jwks', `${address}/v1/evidence/keys`],
+      {
+        env: {},
+        stdout: (text) => {
+          tamperedOut += text;
+        },
+        stderr: (text) => {
+          tamperedOut += text;
+        },
+        fetch: globalThis.fetch,
+        readFile: async (f) => readFileSync(f),
+      },
+    );
+    expect(tamperedCode).toBe(1);
+    expect(tamperedOut).toContain(
+      `[grant] waiver ${waiver.id}: cited by a decision but missing from the package`,
+    );
 
     // 5. The KPIs show the same story.
     const kpis = (await audit.inject({ method: 'GET', url: '/v1/kpis?bucket=day' })).json();
