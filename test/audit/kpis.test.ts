@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { computeKpis } from '../../src/audit/kpis.ts';
 import { storeBatch } from '../../src/audit/writer.ts';
 import type { DecisionRecord } from '../../src/decisions/types.ts';
-import { contractFixtureBundle } from '../support/bundle.ts';
+import { contractFixtureBundle, DEFAULT_BUNDLE } from '../support/bundle.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { buildAuditApp } from './queries.support.ts';
 import { decisionRecord, testWriter } from './records.support.ts';
@@ -206,6 +206,56 @@ describe('GET /v1/kpis', () => {
       expect(
         (await audit.inject({ method: 'GET', url: '/v1/kpis' }, ['decisions:evaluate'])).statusCode,
       ).toBe(403);
+    } finally {
+      await audit.close();
+    }
+  });
+});
+
+describe('waiver KPIs from the waiver store', () => {
+  it('counts requests, approvals, revocations and lapses, and the expiry compliance', async () => {
+    const audit = await buildAuditApp({ db: test.db, bundlePath: DEFAULT_BUNDLE });
+    try {
+      const expiresAt = new Date(Date.now() + 2_500).toISOString();
+      const waive = async (resource: string) => {
+        const requested = await audit.inject(
+          {
+            method: 'POST',
+            url: '/v1/exceptions',
+            payload: { control: 'REL-004', resource_id: resource, reason: 'test', expires_at: expiresAt },
+          },
+          ['exceptions:request'],
+          'owner',
+        );
+        expect(requested.statusCode, requested.body).toBe(201);
+        const { id } = requested.json();
+        const approved = await audit.inject(
+          { method: 'POST', url: `/v1/exceptions/${id}/approve`, payload: {} },
+          ['exceptions:approve'],
+          'risk',
+        );
+        expect(approved.json().state).toBe('active');
+        return id as string;
+      };
+      await waive('rel-lapses');
+      const closed = await waive('rel-closed');
+      const revoked = await audit.inject(
+        { method: 'POST', url: `/v1/exceptions/${closed}/revoke`, payload: { reason: 'fixed' } },
+        ['exceptions:approve'],
+        'risk',
+      );
+      expect(revoked.statusCode, revoked.body).toBe(200);
+      // Let both reach their expiry: one lapsed, one closed before it.
+      await new Promise((resolve) => setTimeout(resolve, Date.parse(expiresAt) - Date.now() + 200));
+      const kpis = (await audit.inject({ method: 'GET', url: '/v1/kpis?bucket=day' })).json();
+      expect(kpis.waivers).toMatchObject({
+        requested: 2,
+        approved: 2,
+        revoked: 1,
+        expired: 1,
+        expiry_compliance: 0.5,
+      });
+      expect(kpis.waivers.approval_latency_seconds.count).toBe(2);
     } finally {
       await audit.close();
     }
