@@ -6,6 +6,7 @@ import {
   readCheckpointFile,
   verifyCheckpoints,
 } from '../audit/checkpoints.ts';
+import { type EventVerifyReport, verifyEvents } from '../audit/event-log.ts';
 import { type VerifyReport, verifyChains } from '../audit/verify.ts';
 import { DEV_ISSUER, DEV_SECRET_FILE, loadOrCreateDevSecret, mintToken } from '../auth/dev-token.ts';
 import { configuredKeySource } from '../auth/keys.ts';
@@ -26,13 +27,7 @@ type ExitCode = 0 | 1 | 2;
 
 const out = (line: string) => process.stdout.write(`audit:verify: ${line}\n`);
 
-type FullReport = VerifyReport & {
-  checkpoints?: CheckpointReport;
-  events?: {
-    ok: boolean;
-    firstBroken?: { writerId: string; seq: number; eventId: string | null; reason: string };
-  };
-};
+type FullReport = VerifyReport & { events?: EventVerifyReport; checkpoints?: CheckpointReport };
 
 function checkpointLine(report: CheckpointReport | undefined): string {
   if (!report?.configured)
@@ -40,26 +35,33 @@ function checkpointLine(report: CheckpointReport | undefined): string {
   return `; ${report.checked} signed checkpoints hold (key ${report.keyId}, latest ${report.latest ?? 'none'})`;
 }
 
+/**
+ * Prints the decision log's report and, when present, the platform events' (waiver, approval and
+ * policy changes: `events`, as GET /v1/audit/verify reports them) and the signed checkpoints'.
+ */
 function printReport(report: FullReport, where: string, seconds: string): ExitCode {
-  if (report.ok) {
+  const events = report.events;
+  const decisionsBroken = report.firstBroken;
+  const eventsBroken = events && !events.ok ? events.firstBroken : undefined;
+  const mismatch = report.checkpoints?.firstMismatch;
+  if (!decisionsBroken && !eventsBroken && !mismatch && report.ok && (events?.ok ?? true)) {
+    const also = events ? `; ${events.checked} platform events in ${events.writers} chains verified` : '';
     out(
-      `OK — ${report.checked} rows in ${report.writers} chains verified${where} in ${seconds} s${checkpointLine(report.checkpoints)}`,
+      `OK — ${report.checked} rows in ${report.writers} chains verified${where} in ${seconds} s${also}${checkpointLine(report.checkpoints)}`,
     );
     return 0;
   }
-  const e = report.events?.firstBroken;
-  if (e) {
+  if (decisionsBroken) {
     out(
-      `BROKEN — platform event chain of writer ${e.writerId} at seq ${e.seq} (event ${e.eventId ?? 'none'}): ${e.reason}${where}`,
+      `BROKEN — writer ${decisionsBroken.writerId} at seq ${decisionsBroken.seq} (decision ${decisionsBroken.decisionId ?? 'none'}): ${decisionsBroken.reason}; ${report.checked} rows verified before it${where}`,
     );
   }
-  if (report.firstBroken) {
-    const b = report.firstBroken!;
+  if (eventsBroken) {
     out(
-      `BROKEN — writer ${b.writerId} at seq ${b.seq} (decision ${b.decisionId ?? 'none'}): ${b.reason}; ${report.checked} rows verified before it${where}`,
+      `BROKEN — platform events: writer ${eventsBroken.writerId} at seq ${eventsBroken.seq} (event ${eventsBroken.eventId ?? 'none'}): ${eventsBroken.reason}; ${events!.checked} events verified before it${where}`,
     );
   }
-  const m = report.checkpoints?.firstMismatch;
+  const m = mismatch;
   if (m) {
     const what =
       m.reason === 'rewritten'
@@ -71,6 +73,7 @@ function printReport(report: FullReport, where: string, seconds: string): ExitCo
             : `the checkpoint of writer ${m.writerId} at seq ${m.seq} (${m.chain}) was signed by another key`;
     out(`CHECKPOINT FAILED — ${m.reason}: ${what}${where}`);
   }
+  if (!decisionsBroken && !eventsBroken && !mismatch) out(`BROKEN — the report says not ok${where}`);
   return 1;
 }
 
@@ -173,12 +176,14 @@ async function main(): Promise<ExitCode> {
         ...range,
         onProgress: (checked) => out(`${checked} rows checked…`),
       });
+      // Platform events are never dropped by retention: always checked whole, whatever the range.
+      const events = await verifyEvents(db);
       const checkpoints = await verifyCheckpoints(db, loadCheckpointKey(config), {
         ...range,
         extra: config.checkpoint.file ? readCheckpointFile(config.checkpoint.file) : [],
       });
       return printReport(
-        { ...report, ok: report.ok && checkpoints.ok, checkpoints },
+        { ...report, ok: report.ok && events.ok && checkpoints.ok, events, checkpoints },
         '',
         ((performance.now() - started) / 1000).toFixed(1),
       );
