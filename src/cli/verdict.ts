@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BUNDLE_USAGE, bundleCommand } from './bundle.ts';
 import { type CliIo, CliRefusal, CliUsageError } from './client.ts';
+import { EVIDENCE_USAGE, run as evidenceVerify } from './evidence-verify.ts';
 
 /**
  * One command of the `verdict` CLI. Each group parses its own arguments and returns an exit code;
@@ -61,6 +62,21 @@ export const COMMANDS: Record<string, CommandGroup> = {
     'apply pending migrations to the configured database',
     'usage: verdict migrate',
   ),
+  evidence: {
+    summary: 'verify an evidence package offline: verify FILE [--key PEM | --jwks URL]',
+    usage: EVIDENCE_USAGE,
+    run: async (argv, io) => {
+      if (argv[0] === '--help' || argv[0] === '-h') {
+        io.stdout(`${EVIDENCE_USAGE}\n`);
+        return 0;
+      }
+      if (argv[0] !== 'verify') throw new CliUsageError(`unknown evidence command "${argv[0] ?? ''}"`);
+      return evidenceVerify(argv, {
+        out: (line) => io.stdout(`${line}\n`),
+        err: (line) => io.stderr(`${line}\n`),
+      });
+    },
+  },
 };
 
 export const USAGE = `usage: verdict <command> …
