@@ -141,7 +141,7 @@ describe('service start (src/main.ts)', () => {
       children.push(child);
       let out = '';
       const curl = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no banner within 50 s: ${out}`)), 50_000);
+        const timer = setTimeout(() => reject(new Error(`no banner within 100 s: ${out}`)), 100_000);
         child.stdout?.on('data', (chunk) => {
           out += chunk;
           const line = out.split('\n').find((l) => l.startsWith('curl '));
@@ -186,7 +186,7 @@ describe('service start (src/main.ts)', () => {
     expect((await ask(withForgedSignature(token))).status).toBe(401);
     first.child.kill('SIGTERM');
     await new Promise((resolve) => first.child.once('exit', resolve));
-  }, 90_000);
+  }, 180_000);
 
   it('embedded mode without HOST listens on 127.0.0.1 only, and the banner says so', async () => {
     const port = await freePort();
@@ -203,7 +203,7 @@ describe('service start (src/main.ts)', () => {
     children.push(child);
     let out = '';
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no banner within 50 s: ${out}`)), 50_000);
+      const timer = setTimeout(() => reject(new Error(`no banner within 100 s: ${out}`)), 100_000);
       child.stdout?.on('data', (chunk) => {
         out += chunk;
         if (out.includes('verdict: mint more')) {
@@ -226,5 +226,5 @@ describe('service start (src/main.ts)', () => {
     expect(await status('127.0.0.2')).toBe(0);
     child.kill('SIGTERM');
     await new Promise((resolve) => child.once('exit', resolve));
-  }, 90_000);
+  }, 180_000);
 });

@@ -89,7 +89,7 @@ describe('npm run audit:verify against a running embedded service', () => {
     expect(direct.stdout).toMatch(/OK — 12 rows in 1 chains verified in/);
     expect(direct.stdout).not.toContain('running service');
     expect(existsSync(path.join(service.dataDir, EMBEDDED_LOCK_FILE))).toBe(false);
-  }, 120_000);
+  }, 240_000);
 
   it('refuses (exit 2, no OK) when the live holder cannot be asked', async () => {
     const port = await freePort();
@@ -108,7 +108,7 @@ describe('npm run audit:verify against a running embedded service', () => {
       );
       expect(result.stderr).toMatch(holder.port ? /did not answer/ : /not listening yet/);
     }
-  }, 60_000);
+  }, 150_000);
 });
 
 describe('the embedded store lock', () => {
@@ -170,5 +170,5 @@ describe('the embedded store lock', () => {
     expect(migrate.code).not.toBe(0);
     expect(migrate.stderr).toMatch(/migrate: failed: the embedded store is in use by another process/);
     expect(existsSync(path.join(dir, 'pglite'))).toBe(false);
-  }, 60_000);
+  }, 150_000);
 });

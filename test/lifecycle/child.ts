@@ -68,7 +68,8 @@ export async function startService(env: Record<string, string>): Promise<ChildSe
   );
   const token = mintToken(CHILD_JWT_SECRET, { sub: 'lifecycle-test', scopes: ['decisions:evaluate'] });
   const service: ChildService = { process: child, port, dataDir, logs, stderr, exited, token };
-  const deadline = Date.now() + 45_000;
+  // Generous: an embedded (PGlite) start runs every migration in wasm, slow on a loaded 2-core host.
+  const deadline = Date.now() + 90_000;
   let done = false;
   void exited.then(() => {
     done = true;
