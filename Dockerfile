@@ -42,6 +42,8 @@ WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --chown=root:root package.json ./
 COPY --chown=root:root src/ ./src/
+# The SDK's sources: the MCP guard and the CI gate of the `verdict` CLI import them (ADR 0011).
+COPY --chown=root:root packages/sdk/src/ ./packages/sdk/src/
 COPY --chown=root:root migrations/ ./migrations/
 COPY --from=policies --chown=root:root /app/policies/bundle/bundle.tar.gz ./policies/bundle/bundle.tar.gz
 # The only writable path: the embedded database, dev secret and audit spool. Mount a volume here
