@@ -11,7 +11,7 @@ in_scope if {
 	input.resource.type == "tool"
 }
 
-decision := exceptions.decide(violations | lib.envelope_violations, obligations) if in_scope
+decision := exceptions.decide_with(violations | lib.envelope_violations, obligations, approvals_used) if in_scope
 
 decision := exceptions.deny_out_of_scope if not in_scope
 
@@ -74,10 +74,45 @@ tool_allowed if {
 }
 
 # ---------------------------------------------------------------------------------------------
-# Human approval (TOOL-002, TOOL-003): {approved_by, expires_at}, unexpired, not the agent itself,
-# and, when it names a resource_id, for this tool.
+# Human approval (TOOL-002, TOOL-003): only an approval held by the PDP counts. The decision service
+# attaches it as input.grants.approval when the request names context.approval_id, with
+# input.grants.arguments_digest (SHA-256 of the canonical JSON of resource.properties.arguments). It
+# must be granted, bound to this agent, tool, arguments and on-behalf-of user, unexpired at now,
+# not used up, and granted by someone other than the agent. A client-sent context.approval object
+# counts only when the server says so (input.grants.legacy_client_approvals, off by default): a
+# prompt-injected agent can write any context it likes.
 
-approval_valid if {
+stored_approval := a if {
+	a := input.grants.approval
+	is_object(a)
+}
+
+stored_approval_valid if {
+	a := stored_approval
+	lib.non_empty_string(a.id)
+	a.state == "granted"
+	a.agent == agent_id
+	a.tool == tool_name
+	lib.non_empty_string(a.arguments_digest)
+	a.arguments_digest == input.grants.arguments_digest
+	object.get(a, "on_behalf_of", null) == approval_on_behalf_of
+	time.ns(a.expires_at) > lib.now
+	is_number(a.uses)
+	is_number(a.max_uses)
+	a.uses < a.max_uses
+	lib.non_empty_string(a.granted_by)
+	lib.norm(a.granted_by) != lib.norm(agent_id)
+}
+
+# The on-behalf-of user an approval is bound to: the string the envelope names, else null.
+approval_on_behalf_of := input.subject.properties.on_behalf_of if is_string(input.subject.properties.on_behalf_of)
+
+else := null
+
+legacy_client_approvals if input.grants.legacy_client_approvals == true
+
+legacy_approval_valid if {
+	legacy_client_approvals
 	a := input.context.approval
 	is_object(a)
 	lib.non_empty_string(a.approved_by)
@@ -89,6 +124,25 @@ approval_valid if {
 approval_for_this_tool(a) if object.get(a, "resource_id", null) == null
 
 approval_for_this_tool(a) if a.resource_id == tool_name
+
+approval_valid if stored_approval_valid
+
+approval_valid if legacy_approval_valid
+
+# needs_approval: a control of this request asks for a human approval.
+needs_approval if {
+	untrusted
+	side_effecting
+}
+
+needs_approval if high_risk
+
+# approvals_used: the stored approval that satisfied TOOL-002 / TOOL-003 (listed in the result, and
+# consumed by the service when the decision allows).
+approvals_used contains stored_approval.id if {
+	needs_approval
+	stored_approval_valid
+}
 
 # ---------------------------------------------------------------------------------------------
 # TOOL-002: no side effects after untrusted content without a valid human approval.

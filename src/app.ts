@@ -12,6 +12,7 @@ import { configuredKeySource, type KeySource } from './auth/keys.ts';
 import type { Config } from './config/index.ts';
 import type { DecisionService } from './decisions/service.ts';
 import type { ActivePolicy } from './engine/engine.ts';
+import { type ApprovalDeps, approvalRoutes } from './http/approval-routes.ts';
 import { type AuditDeps, auditRoutes } from './http/audit-routes.ts';
 import {
   AUTH_FAILURE_REASONS,
@@ -22,9 +23,11 @@ import {
 } from './http/auth.ts';
 import { authzenRoutes } from './http/authzen-routes.ts';
 import { registerJsonBodyParser } from './http/body.ts';
+import { type BundleRouteDeps, bundleRoutes } from './http/bundle-routes.ts';
 import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
+import { type ExceptionDeps, exceptionRoutes } from './http/exception-routes.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
 import { httpObservability } from './http/observability.ts';
 import { opaRoutes } from './http/opa-routes.ts';
@@ -56,6 +59,10 @@ export interface AppDeps {
   plugins?: FastifyPluginAsync[];
   /** The auditor API (search, export, replay, verify); its routes exist only when it is given. */
   audit?: AuditDeps;
+  /** The policy lifecycle API (/v1/bundles…); its routes exist only when it is given. */
+  bundles?: BundleRouteDeps;
+  /** Waivers and approvals (issue 13); their routes exist only when given (a database is needed). */
+  grants?: { exceptions: ExceptionDeps; approvals: ApprovalDeps };
   /** This app's metrics (shared with the decision service's observer); default a fresh registry. */
   metrics?: Metrics;
   /** What GET /metrics serves; default this app's registry (a cluster worker asks the primary). */
@@ -143,6 +150,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     readiness: deps.readiness,
   });
   if (deps.audit) await app.register(auditRoutes, deps.audit);
+  if (deps.bundles) await app.register(bundleRoutes, deps.bundles);
+  if (deps.grants) {
+    await app.register(exceptionRoutes, deps.grants.exceptions);
+    await app.register(approvalRoutes, deps.grants.approvals);
+  }
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   app.addHook('onReady', async () => {
     initialiseLabelValues(metrics, {

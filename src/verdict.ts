@@ -1,13 +1,21 @@
+import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { type App, type AppDeps, buildApp } from './app.ts';
+import { createGrants, type Grants } from './approvals/index.ts';
+import { verifyEvents } from './audit/event-log.ts';
 import { type AuditTrail, createAuditTrail, verifyChains } from './audit/index.ts';
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './audit/partitions.ts';
 import { DecisionLogReader } from './audit/queries.ts';
 import { DecisionReplayer } from './audit/replay.ts';
 import { configuredKeySource, type KeySource } from './auth/keys.ts';
 import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
+import { PolicyLifecycle } from './bundles/lifecycle.ts';
+import { BundleServicePuller } from './bundles/puller.ts';
+import { BundleReplica } from './bundles/replica.ts';
 import { RevisionStore } from './bundles/revisions.ts';
+import { seedActiveRevision } from './bundles/seed.ts';
 import type { Config } from './config/index.ts';
+import type { DecisionGrants } from './decisions/grants.ts';
 import { DecisionService } from './decisions/service.ts';
 import type { DecisionRecorder } from './decisions/types.ts';
 import type { PolicyEngine } from './engine/engine.ts';
@@ -15,12 +23,15 @@ import type { AuditDeps } from './http/audit-routes.ts';
 import type { Readiness } from './http/health-routes.ts';
 import { type Closable, DrainableReadiness } from './lifecycle/shutdown.ts';
 import { observeDecisions } from './observability/decisions.ts';
+import { registerGrantMetrics } from './observability/grant-metrics.ts';
 import {
   createMetrics,
   type Metrics,
   observeAuditWriter,
   trackActiveBundle,
 } from './observability/metrics.ts';
+import { type Bus, openBus } from './store/bus.ts';
+import { type ReplicaIdentity, replicaIdentity } from './store/fleet.ts';
 import { type Database, openDatabase } from './store/index.ts';
 import { migrate } from './store/migrate.ts';
 import { closeRedis, openRedis, type RedisLog } from './store/redis.ts';
@@ -56,7 +67,19 @@ export interface VerdictOverrides {
    * HTTP-level options passed to buildApp as they are; `audit` serves only when there is no
    * database (a test's stub, to have the auditor routes registered).
    */
-  http?: Pick<AppDeps, 'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics' | 'audit'>;
+  http?: Pick<AppDeps, 'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics' | 'audit' | 'grants'>;
+  /**
+   * The policy lifecycle (revisions in Postgres, activation across replicas, shadow, /v1/bundles).
+   * Default: on when there is a database and no `engine` was given.
+   */
+  lifecycle?: boolean;
+  /**
+   * The notice bus between replicas (bundles, grants). Default: Redis pub/sub on `config.redisUrl`,
+   * else in-process.
+   */
+  bus?: Bus;
+  /** This replica's identity. Default: host, pid and a random suffix. */
+  replica?: ReplicaIdentity;
 }
 
 /** A wired Verdict: the HTTP app and the domain objects behind it. */
@@ -71,6 +94,11 @@ export interface Verdict {
   database: Database | null;
   revisions: RevisionStore | null;
   audit: AuditTrail | null;
+  /** The policy lifecycle and this replica's follower; null without the lifecycle. */
+  lifecycle: PolicyLifecycle | null;
+  replica: BundleReplica | null;
+  /** Waivers and human approvals; null without a database. */
+  grants: Grants | null;
   /**
    * What Verdict opened, in the order to close it after the HTTP server has stopped accepting and
    * answered every request (so every decision is recorded or failed closed before the audit trail
@@ -112,7 +140,6 @@ async function assemble(
   const keys = overrides.keys ?? configuredKeySource(config.jwt);
   if (!keys) throw new Error('no token key source: set JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL');
   const metrics = overrides.metrics ?? createMetrics();
-  const policy = new ActiveBundle(overrides.engine ?? (await loadBundleFile(config.bundlePath)));
 
   let database: Database | null;
   let ownsDatabase = false;
@@ -136,18 +163,48 @@ async function assemble(
 
   let revisions: RevisionStore | null = null;
   let audit: AuditTrail | null = null;
+  let lifecycle: PolicyLifecycle | null = null;
+  let replica: BundleReplica | null = null;
+  let policy: ActiveBundle;
   if (database) {
     // Migrations are advisory-locked: safe with many replicas starting at once.
     await migrate(database);
-    // Every revision decisions are made on is stored, so that any decision can be replayed on it.
     revisions = new RevisionStore(database);
-    await revisions.put(policy.current().bundle);
-    const store = revisions;
-    policy.onActivate((engine) => {
-      store
-        .put(engine.bundle)
-        .catch((err) => overrides.log?.error({ err }, 'could not store the activated revision'));
-    });
+  }
+  // One notice bus for every kind of shared state (bundles, grants); closed before the database.
+  let bus: Bus | null = null;
+  if (database) {
+    bus = overrides.bus ?? null;
+    if (!bus) {
+      const opened = openBus(config.redisUrl, {
+        onError: (err) =>
+          overrides.log?.warn({ err: err.message }, 'notice bus: Redis error; replicas converge by polling'),
+      });
+      bus = opened;
+      late.push({ name: 'notice bus', close: () => opened.close() });
+    }
+  }
+  if (database && bus && (overrides.lifecycle ?? overrides.engine === undefined)) {
+    // The policy lifecycle: the active revision is the database's (seeded from VERDICT_BUNDLE when
+    // there is none yet); this replica follows every change (bus notice or poll).
+    const started = await startLifecycle(config, overrides, database, bus, metrics, late);
+    lifecycle = started.lifecycle;
+    replica = started.replica;
+    policy = replica.policy;
+  } else {
+    policy = new ActiveBundle(overrides.engine ?? (await loadBundleFile(config.bundlePath)));
+    if (revisions) {
+      // Every revision decisions are made on is stored, so that any decision can be replayed on it.
+      await revisions.put(policy.current().bundle);
+      const store = revisions;
+      policy.onActivate((engine) => {
+        store
+          .put(engine.bundle)
+          .catch((err) => overrides.log?.error({ err }, 'could not store the activated revision'));
+      });
+    }
+  }
+  if (database) {
     if (overrides.partitionMaintenance ?? ownsDatabase) {
       await ensurePartitions(database);
       await dropExpiredPartitions(database, config.audit.retentionMonths);
@@ -177,19 +234,31 @@ async function assemble(
   }
 
   trackActiveBundle(metrics, policy);
+  const grants =
+    database && bus ? await wireGrants(config, database, bus, policy, metrics, overrides, owned) : null;
   const decisions = new DecisionService({
     policy,
     recorder,
     clock: overrides.clock,
     onDecision: observeDecisions(metrics, policy),
+    grants: grants?.decisions ?? legacyOnlyGrants(config),
+    shadow: replica?.shadow,
+    onShadowDivergence: ({ entrypoint, direction }) =>
+      metrics.shadowDivergences.inc({ entrypoint, direction }),
   });
+  for (const direction of ['allow_to_deny', 'deny_to_allow']) {
+    metrics.shadowDivergences.inc({ entrypoint: config.defaultEntrypoint, direction }, 0);
+  }
   const db = database;
   const defaultCheck: Readiness = async () => {
     // The database is reported, not required: while it is away the audit spool keeps decisions
     // recorded, and taking every replica out of rotation at once would turn an outage into a total one.
-    const checks: Record<string, boolean> = { bundle: true };
+    // A replica that has failed to follow the fleet's active revision for longer than
+    // VERDICT_BUNDLE_MAX_STALE_MS (when set) is taken out of rotation: it serves an old policy.
+    const bundle = !(replica && config.bundles.maxStaleMs > 0 && replica.isStale(config.bundles.maxStaleMs));
+    const checks: Record<string, boolean> = { bundle };
     if (db) checks.database = await db.ping();
-    return { ready: true, checks };
+    return { ready: bundle, checks };
   };
   const readiness = new DrainableReadiness(overrides.readinessCheck ?? defaultCheck);
   const app = await buildApp({
@@ -202,6 +271,21 @@ async function assemble(
     metrics,
     redis: redis ?? undefined,
     audit: database && revisions ? auditApi(database, revisions, policy) : overrides.http?.audit,
+    bundles: lifecycle
+      ? {
+          lifecycle,
+          replica,
+          maxBytes: config.bundles.maxBytes,
+          replicaTimeoutMs: config.bundles.replicaTimeoutMs,
+          onRefused: () => metrics.bundleLoadFailures.inc({ source: 'upload' }),
+        }
+      : undefined,
+    grants: grants
+      ? {
+          exceptions: { store: grants.exceptions, policy, afterChange: () => grants.afterChange() },
+          approvals: { store: grants.approvals, policy, onGranted: grants.onGranted },
+        }
+      : overrides.http?.grants,
   });
   return {
     app,
@@ -213,6 +297,9 @@ async function assemble(
     database,
     revisions,
     audit,
+    lifecycle,
+    replica,
+    grants,
     resources: owned.resources(),
     async close() {
       await app.close();
@@ -227,6 +314,130 @@ function auditApi(db: Database, revisions: RevisionStore, policy: ActiveBundle):
   return {
     log,
     replayer: new DecisionReplayer({ log, revisions, policy }),
-    verify: (range) => verifyChains(db, range),
+    // NOTE: the policy events' chains are verified whole (they are few and never dropped by
+    // retention); the time range applies to the decision log.
+    verify: async (range) => {
+      const [decisions, events] = await Promise.all([verifyChains(db, range), verifyEvents(db)]);
+      return { ...decisions, ok: decisions.ok && events.ok, events };
+    },
+  };
+}
+
+/**
+ * Starts the policy lifecycle on this replica: the lifecycle, seeding (database first, then
+ * VERDICT_BUNDLE / the built-in bundle), the follower and heartbeat, and the bundle-service puller.
+ * What it opens is pushed on `late` so that it closes before the database.
+ */
+async function startLifecycle(
+  config: Config,
+  overrides: VerdictOverrides,
+  database: Database,
+  bus: Bus,
+  metrics: Metrics,
+  late: Closable[],
+): Promise<{ lifecycle: PolicyLifecycle; replica: BundleReplica }> {
+  const log = overrides.log;
+  const identity = overrides.replica ?? replicaIdentity();
+  const lifecycle = new PolicyLifecycle({
+    db: database,
+    bus,
+    writerId: identity.id,
+    defaultEntrypoint: config.defaultEntrypoint,
+    verification: config.bundles.verification,
+    maxBytes: config.bundles.maxBytes,
+    clock: overrides.clock,
+    onPublishFailed: (topic) =>
+      log?.warn({ topic }, 'could not publish a change notice; replicas will find it by polling'),
+  });
+  await seedActiveRevision(lifecycle, config.bundlePath);
+  const replica = await BundleReplica.start({
+    db: database,
+    bus,
+    replica: identity,
+    defaultEntrypoint: config.defaultEntrypoint,
+    pollMs: config.bundles.pollMs,
+    onSwap: ({ committedAt }) => {
+      metrics.bundleFollowFailing.set(0);
+      metrics.bundlePropagation.observe(Math.max(0, Date.now() - Date.parse(committedAt)) / 1000);
+    },
+    onError: (err, phase) => {
+      if (phase === 'apply') {
+        metrics.bundleFollowFailing.set(1);
+        metrics.bundleLoadFailures.inc({ source: 'follow' });
+      }
+      log?.warn(
+        { err: err instanceof Error ? err.message : String(err), phase },
+        'bundle follower failure; will retry',
+      );
+    },
+  });
+  late.push({ name: 'bundle follower', close: () => replica.stop() });
+  if (config.bundles.pull) {
+    const puller = new BundleServicePuller({
+      ...config.bundles.pull,
+      lifecycle,
+      onError: (err) =>
+        log?.warn({ err: err instanceof Error ? err.message : String(err) }, 'bundle service pull failed'),
+    });
+    puller.start();
+    late.push({ name: 'bundle service puller', close: () => puller.stop() });
+  }
+  return { lifecycle, replica };
+}
+
+/**
+ * Waivers and approvals on the database: the stores, this replica's waiver cache (notices on `bus`
+ * and polling), the approval webhook, their metrics. Closed before the database.
+ */
+async function wireGrants(
+  config: Config,
+  database: Database,
+  bus: Bus,
+  policy: ActiveBundle,
+  metrics: Metrics,
+  overrides: VerdictOverrides,
+  owned: { early: Closable[]; late: Closable[] },
+): Promise<Grants & { onGranted: (approval: { requested_at: string; decided_at: string | null }) => void }> {
+  let grantMetrics: ReturnType<typeof registerGrantMetrics> | null = null;
+  const grants = await createGrants({
+    config,
+    db: database,
+    bus,
+    policy,
+    clock: overrides.clock,
+    log: overrides.log,
+    replicaId: `${hostname()}:${process.pid}`,
+    webhookEvents: {
+      onAttemptFailed: (info) => {
+        grantMetrics?.webhookFailures.inc();
+        overrides.log?.warn(info, 'approval webhook delivery failed; will retry');
+      },
+      onGaveUp: (info) =>
+        overrides.log?.error(
+          info,
+          'approval webhook gave up; the request stays listable at GET /v1/approvals',
+        ),
+    },
+  });
+  owned.early.push({ name: 'grants', close: () => grants.close() });
+  grantMetrics = registerGrantMetrics(metrics.registry, {
+    exceptions: () => grants.exceptions.counts(),
+    approvals: () => grants.approvals.counts(),
+  });
+  const latency = grantMetrics.approvalLatency;
+  return Object.assign(grants, {
+    onGranted: (approval: { requested_at: string; decided_at: string | null }) => {
+      if (approval.decided_at)
+        latency.observe((Date.parse(approval.decided_at) - Date.parse(approval.requested_at)) / 1000);
+    },
+  });
+}
+
+/** Without a database only the legacy setting can be attached (a client's context.approval). */
+function legacyOnlyGrants(config: Config): DecisionGrants | undefined {
+  if (!config.grants.legacyClientApprovals) return undefined;
+  return {
+    attach: () => ({ legacy_client_approvals: true }),
+    settle: async (items) => items.map(() => ({})),
   };
 }

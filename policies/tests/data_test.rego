@@ -70,3 +70,33 @@ test_freeze_windows_parse if {
 }
 
 test_no_default_exceptions if data.verdict_data.exceptions == []
+
+# The control catalog names every control of CONTROLS.md exactly once, with a known severity; the
+# fail-closed controls are not waivable. Grant settings are well-formed.
+test_control_catalog if {
+	controls := data.verdict_data.controls
+	every _, c in controls {
+		c.severity in {"medium", "high", "critical"}
+		is_boolean(c.waivable)
+	}
+	controls["DEFAULT-DENY"].waivable == false
+	controls["INPUT-001"].waivable == false
+	every id in {"TOOL-001", "TOOL-002", "TOOL-003", "TOOL-004", "TOOL-005", "TOOL-006", "TOOL-007", "REL-001", "REL-002", "REL-003", "REL-004", "REL-005", "REL-006", "REL-007", "DATA-001", "DATA-002", "DATA-003", "DATA-004"} {
+		controls[id].waivable == true
+	}
+	count(controls) == 20
+}
+
+test_grant_settings if {
+	g := data.verdict_data.grants
+	every _, days in g.waiver_max_days {
+		is_number(days)
+		days > 0
+	}
+	g.waiver_max_days["default"] == 90
+	g.waiver_max_days.critical == 30
+	g.two_approver_severities == ["critical"]
+	g.approval_window_minutes == 15
+	g.approval_max_uses == 1
+	g.on_behalf_of_may_approve == false
+}

@@ -20,7 +20,16 @@ test_release_without_exception_denied if t.denied(release, "REL-004")
 
 test_waived_allows if {
 	r := t.decision(release) with data.verdict_data.exceptions as [waiver]
-	r == {"allow": true, "violations": [], "obligations": [], "exceptions": ["exc_01JREL004"]}
+	r.allow == true
+	r.exceptions == ["exc_01JREL004"]
+	r.obligations == []
+
+	# The waived violation stays visible, marked with the waiver that waived it.
+	count(r.violations) > 0
+	every v in r.violations {
+		v.control == "REL-004"
+		v.waived_by == "exc_01JREL004"
+	}
 }
 
 test_expired_denies if {
@@ -43,7 +52,8 @@ test_other_control_not_waived if {
 	inp := object.union(release, {"resource": {"properties": {"lineage": {"training_run": ""}}}})
 	r := t.decision(inp) with data.verdict_data.exceptions as [waiver]
 	r.allow == false
-	[v.control | some v in r.violations] == ["REL-005"]
+	[v.control | some v in r.violations; not v.waived_by] == ["REL-005"]
+	{v.waived_by | some v in r.violations; v.control == "REL-004"} == {"exc_01JREL004"}
 	r.exceptions == ["exc_01JREL004"]
 }
 
@@ -54,7 +64,7 @@ test_blanket_waiver_ignored if {
 
 test_subject_and_action_scoping if {
 	by_subject := object.union(json.remove(waiver, ["resource_id"]), {"subject_id": "deploy-pipeline", "action": "release.deploy"})
-	t.allowed(release) with data.verdict_data.exceptions as [by_subject]
+	t.decision(release).allow with data.verdict_data.exceptions as [by_subject]
 	wrong_action := object.union(waiver, {"action": "tool.call"})
 	t.denied(release, "REL-004") with data.verdict_data.exceptions as [wrong_action]
 	wrong_subject := object.union(waiver, {"subject_id": "someone-else"})
@@ -88,7 +98,12 @@ test_waived_obligation_dropped if {
 	inp := object.union(data.verdict.tool_test.base, {"resource": {"properties": {"risk": "high"}}})
 	e := {"id": "exc_t3", "control": "TOOL-003", "subject_id": "code-agent", "resource_id": "read_file", "expires_at": "2026-11-27T00:00:00Z", "approved": true}
 	r := t.decision(inp) with data.verdict_data.exceptions as [e]
-	r == {"allow": true, "violations": [], "obligations": [], "exceptions": ["exc_t3"]}
+	r == {
+		"allow": true,
+		"violations": [{"control": "TOOL-003", "message": "high-risk tool call without a valid human approval", "severity": "high", "waived_by": "exc_t3"}],
+		"obligations": [],
+		"exceptions": ["exc_t3"],
+	}
 }
 
 test_multiple_exceptions_sorted if {
@@ -98,4 +113,63 @@ test_multiple_exceptions_sorted if {
 	r := t.decision(inp) with data.verdict_data.exceptions as [e2, e1, object.union(waiver, {"id": "exc_unused", "control": "REL-001"})]
 	r.allow == true
 	r.exceptions == ["exc_a", "exc_b"]
+}
+
+# Stored waivers (input.grants.exceptions, attached by the decision service) -------------------
+
+stored := object.union(waiver, {"id": "exc_stored"})
+
+test_stored_waiver_applies if {
+	r := t.decision(object.union(release, {"grants": {"exceptions": [stored]}}))
+	r.allow == true
+	r.exceptions == ["exc_stored"]
+	every v in r.violations {
+		v.waived_by == "exc_stored"
+	}
+}
+
+test_stored_waiver_expires_at_now if {
+	# One nanosecond before expiry it applies; at expiry it no longer does, whatever was attached.
+	before := object.union(release, {"now": "2026-11-30T23:59:59.999999999Z", "grants": {"exceptions": [stored]}})
+	t.decision(before).allow
+	at := object.union(release, {"now": "2026-12-01T00:00:00Z", "grants": {"exceptions": [stored]}})
+	t.denied(at, "REL-004")
+}
+
+test_stored_waiver_scoping if {
+	other := object.union(stored, {"resource_id": "other@1"})
+	t.denied(object.union(release, {"grants": {"exceptions": [other]}}), "REL-004")
+	blanket := json.remove(stored, ["resource_id"])
+	t.denied(object.union(release, {"grants": {"exceptions": [blanket]}}), "REL-004")
+}
+
+test_stored_wins_on_id_clash if {
+	# The bundle ships exc_stored too, but for another resource: the stored entry is the one used.
+	bundled := object.union(stored, {"resource_id": "other@1"})
+	r := t.decision(object.union(release, {"grants": {"exceptions": [stored]}})) with data.verdict_data.exceptions as [bundled]
+	r.allow == true
+
+	# And the other way round: a stored entry that does not apply hides the bundle's entry of that id.
+	r2 := t.decision(object.union(release, {"grants": {"exceptions": [bundled]}})) with data.verdict_data.exceptions as [stored]
+	r2.allow == false
+}
+
+test_bundle_and_stored_waivers_merge if {
+	inp := object.union(release, {
+		"resource": {"properties": {"lineage": {"training_run": ""}}},
+		"grants": {"exceptions": [object.union(stored, {"control": "REL-005"})]},
+	})
+	r := t.decision(inp) with data.verdict_data.exceptions as [waiver]
+	r.allow == true
+	r.exceptions == ["exc_01JREL004", "exc_stored"]
+}
+
+test_catalog_unwaivable_control if {
+	t.denied(object.union(release, {"grants": {"exceptions": [stored]}}), "REL-004") with data.verdict_data.controls["REL-004"].waivable as false
+}
+
+test_malformed_grants_ignored if {
+	t.denied(object.union(release, {"grants": {"exceptions": {"a": stored}}}), "REL-004")
+	t.denied(object.union(release, {"grants": "all"}), "REL-004")
+	t.denied(object.union(release, {"grants": {"exceptions": [object.union(stored, {"approved": "yes"})]}}), "REL-004")
 }

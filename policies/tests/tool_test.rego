@@ -19,6 +19,10 @@ with_(patch) := object.union(base, patch)
 
 approval := {"approved_by": "alice@example.com", "expires_at": "2026-11-26T13:00:00Z"}
 
+# legacy(inp): inp as the server attaches it when VERDICT_LEGACY_CLIENT_APPROVALS is on, the only
+# case in which a client-sent context.approval counts (stored approvals: approvals_test.rego).
+legacy(inp) := object.union(inp, {"grants": {"legacy_client_approvals": true}})
+
 shell(cmd) := with_({"resource": {"id": "shell", "properties": {"arguments": {"command": cmd}}}})
 
 http(url) := with_({"resource": {"id": "http_get", "properties": {"arguments": {"url": url}}}})
@@ -84,10 +88,15 @@ test_tool_002_registry_side_effects_outrank_the_claim if {
 	t.denied(object.union(untrusted_write, {"resource": {"properties": {"side_effects": false}}}), "TOOL-002")
 }
 
-test_tool_002_allowed_with_approval if t.allowed(object.union(untrusted_write, {"context": {"approval": approval}}))
+test_tool_002_allowed_with_legacy_approval if t.allowed(legacy(object.union(untrusted_write, {"context": {"approval": approval}})))
+
+test_tool_002_client_approval_ignored_without_legacy_setting if {
+	t.denied(object.union(untrusted_write, {"context": {"approval": approval}}), "TOOL-002")
+	t.denied(object.union(untrusted_write, {"context": {"approval": approval}, "grants": {"legacy_client_approvals": "true"}}), "TOOL-002")
+}
 
 test_tool_002_expired_approval_denied if {
-	t.denied(object.union(untrusted_write, {"context": {"approval": {"approved_by": "alice", "expires_at": "2026-11-26T11:59:59Z"}}}), "TOOL-002")
+	t.denied(legacy(object.union(untrusted_write, {"context": {"approval": {"approved_by": "alice", "expires_at": "2026-11-26T11:59:59Z"}}})), "TOOL-002")
 }
 
 test_tool_002_non_boolean_untrusted_flag_counts_as_untrusted if {
@@ -112,7 +121,12 @@ test_tool_003_high_risk_without_approval if {
 	o.control == "TOOL-003"
 }
 
-test_tool_003_high_risk_with_approval_allowed if t.allowed(object.union(high, {"context": {"approval": approval}}))
+test_tool_003_high_risk_with_legacy_approval_allowed if t.allowed(legacy(object.union(high, {"context": {"approval": approval}})))
+
+test_tool_003_fabricated_client_approval_denied if {
+	fabricated := {"approved_by": "x", "expires_at": "2099-01-01T00:00:00Z"}
+	t.denied(object.union(high, {"context": {"approval": fabricated}}), "TOOL-003")
+}
 
 test_tool_003_registry_high_risk if {
 	inp := {
@@ -123,32 +137,32 @@ test_tool_003_registry_high_risk if {
 		"now": t.now,
 	}
 	t.denied(inp, "TOOL-003")
-	t.allowed(object.union(inp, {"context": {"approval": approval}}))
+	t.allowed(legacy(object.union(inp, {"context": {"approval": approval}})))
 }
 
 test_tool_003_self_approval_denied if {
-	t.denied(object.union(high, {"context": {"approval": {"approved_by": "code-agent", "expires_at": "2026-11-27T00:00:00Z"}}}), "TOOL-003")
-	t.denied(object.union(high, {"context": {"approval": {"approved_by": " Code-Agent ", "expires_at": "2026-11-27T00:00:00Z"}}}), "TOOL-003")
+	t.denied(legacy(object.union(high, {"context": {"approval": {"approved_by": "code-agent", "expires_at": "2026-11-27T00:00:00Z"}}})), "TOOL-003")
+	t.denied(legacy(object.union(high, {"context": {"approval": {"approved_by": " Code-Agent ", "expires_at": "2026-11-27T00:00:00Z"}}})), "TOOL-003")
 }
 
 test_tool_003_expired_approval_denied if {
-	t.denied(object.union(high, {"context": {"approval": {"approved_by": "alice", "expires_at": "2026-11-26T12:00:00Z"}}}), "TOOL-003")
+	t.denied(legacy(object.union(high, {"context": {"approval": {"approved_by": "alice", "expires_at": "2026-11-26T12:00:00Z"}}})), "TOOL-003")
 }
 
 test_tool_003_malformed_approvals_denied if {
-	t.denied(object.union(high, {"context": {"approval": {"approved_by": "alice"}}}), "TOOL-003")
-	t.denied(object.union(high, {"context": {"approval": {"approved_by": "alice", "expires_at": "tomorrow"}}}), "TOOL-003")
-	t.denied(object.union(high, {"context": {"approval": {"approved_by": "", "expires_at": "2026-11-27T00:00:00Z"}}}), "TOOL-003")
-	t.denied(object.union(high, {"context": {"approval": {"approved_by": 7, "expires_at": "2026-11-27T00:00:00Z"}}}), "TOOL-003")
-	t.denied(object.union(high, {"context": {"approval": "approved"}}), "TOOL-003")
-	t.denied(object.union(high, {"context": {"approval": {"approved_by": "alice", "expires_at": 1900000000}}}), "TOOL-003")
+	t.denied(legacy(object.union(high, {"context": {"approval": {"approved_by": "alice"}}})), "TOOL-003")
+	t.denied(legacy(object.union(high, {"context": {"approval": {"approved_by": "alice", "expires_at": "tomorrow"}}})), "TOOL-003")
+	t.denied(legacy(object.union(high, {"context": {"approval": {"approved_by": "", "expires_at": "2026-11-27T00:00:00Z"}}})), "TOOL-003")
+	t.denied(legacy(object.union(high, {"context": {"approval": {"approved_by": 7, "expires_at": "2026-11-27T00:00:00Z"}}})), "TOOL-003")
+	t.denied(legacy(object.union(high, {"context": {"approval": "approved"}})), "TOOL-003")
+	t.denied(legacy(object.union(high, {"context": {"approval": {"approved_by": "alice", "expires_at": 1900000000}}})), "TOOL-003")
 }
 
 test_tool_003_approval_for_another_tool_denied if {
 	a := object.union(approval, {"resource_id": "shell"})
-	t.denied(object.union(high, {"context": {"approval": a}}), "TOOL-003")
+	t.denied(legacy(object.union(high, {"context": {"approval": a}})), "TOOL-003")
 	b := object.union(approval, {"resource_id": "read_file"})
-	t.allowed(object.union(high, {"context": {"approval": b}}))
+	t.allowed(legacy(object.union(high, {"context": {"approval": b}})))
 }
 
 test_tool_003_unknown_risk_counts_as_high if {

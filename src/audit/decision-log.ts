@@ -151,6 +151,8 @@ export interface DecisionFilter {
   revision?: string;
   /** A control id that must be among the record's violated controls. */
   control?: string;
+  /** A waiver id that must be among the record's applied exceptions (GIN index, migration 0005). */
+  exception?: string;
 }
 
 /** A position in the (decided_at, id) order: the last record a page returned. */
@@ -194,6 +196,9 @@ function conditions(filter: DecisionFilter, after: Cursor | null): { where: stri
   }
   if (filter.control !== undefined) {
     clauses.push(`violated_controls @> ARRAY[${param(filter.control)}::text]`);
+  }
+  if (filter.exception !== undefined) {
+    clauses.push(`exceptions @> ARRAY[${param(filter.exception)}::text]`);
   }
   if (after) {
     const at = param(after.decidedAt);

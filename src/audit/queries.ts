@@ -115,6 +115,8 @@ export interface DecisionSearchParams {
   entrypoint?: string;
   revision?: string;
   control?: string;
+  /** A waiver id among the record's applied exceptions (issue 13). */
+  exception?: string;
   limit?: string;
   cursor?: string;
 }
@@ -143,6 +145,7 @@ export function parseFilter(params: DecisionSearchParams): DecisionFilter {
     ['entrypoint', 'entrypoint'],
     ['revision', 'revision'],
     ['control', 'control'],
+    ['exception', 'exception'],
   ];
   for (const [param, field] of texts) {
     const raw = params[param];

@@ -1,10 +1,18 @@
-import type { RevisionStore } from '../bundles/revisions.ts';
 import { canonicalJson, inputDigest } from '../decisions/canonical-json.ts';
 import { evaluateDecision, isContractSurface } from '../decisions/evaluate.ts';
 import { replaySearch, searchOfRecord } from '../decisions/search.ts';
+import type { ParsedBundle } from '../engine/bundle.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
 import { PolicyEngine } from '../engine/engine.ts';
 import type { DecisionLogReader, StoredDecision } from './queries.ts';
+
+/**
+ * Where replay finds the bundle of a stored revision (src/bundles' RevisionStore). An interface
+ * here, so that audit does not import bundles (bundles records its events in audit's chained log).
+ */
+export interface RevisionSource {
+  get(digest: string): Promise<ParsedBundle | null>;
+}
 
 /** One re-evaluation of a recorded decision on one policy revision. */
 export interface ReplayOutcome {
@@ -67,11 +75,11 @@ function contractKey(result: unknown): string {
  */
 export class DecisionReplayer {
   private readonly log: DecisionLogReader;
-  private readonly revisions: RevisionStore;
+  private readonly revisions: RevisionSource;
   private readonly policy: ActivePolicy;
   private readonly engines = new Map<string, PolicyEngine>();
 
-  constructor(deps: { log: DecisionLogReader; revisions: RevisionStore; policy: ActivePolicy }) {
+  constructor(deps: { log: DecisionLogReader; revisions: RevisionSource; policy: ActivePolicy }) {
     this.log = deps.log;
     this.revisions = deps.revisions;
     this.policy = deps.policy;

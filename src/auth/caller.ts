@@ -7,7 +7,12 @@ import type { Caller } from '../decisions/types.ts';
  */
 export const ROUTE_SCOPES = [
   'decisions:evaluate', // decisions, OPA data API, AuthZEN evaluations
-  'audit:read', // decision log search, export, replay, verify
+  'audit:read', // decision log search, export, replay, verify; bundle reads and the shadow report
+  'bundles:read', // bundle revisions, fleet status, policy events
+  'bundles:write', // bundle upload, activation, shadow
+  'exceptions:request', // waivers: request, list, read (issue 13)
+  'exceptions:approve', // waivers: approve, reject, revoke
+  'approvals:grant', // human approvals of agent actions: list, grant, deny
 ] as const;
 
 /** Every scope a token may carry: the route scopes and `admin`, which implies them all. */
@@ -44,15 +49,24 @@ export function scopesOf(claims: Claims): Scope[] {
  * canonical JSON per object (src/audit/chain.ts).
  */
 export function callerFromClaims(claims: Claims): Caller {
+  const principalType = stringClaim(claims, 'principal_type');
   return Object.freeze({
     sub: stringClaim(claims, 'sub') ?? '',
     iss: stringClaim(claims, 'iss'),
     clientId: stringClaim(claims, 'client_id') ?? stringClaim(claims, 'azp'),
     scopes: Object.freeze(scopesOf(claims)) as string[],
+    // Only present when the token says so, so that callers of other tokens are recorded as before.
+    ...(principalType === null ? {} : { principalType }),
   });
 }
 
-/** Whether a caller may use a route that needs `scope`; `admin` implies every scope. */
-export function hasScope(caller: Caller, scope: Scope): boolean {
-  return caller.scopes.includes('admin') || caller.scopes.includes(scope);
+/**
+ * Whether a caller may use a route that needs `scope` (or any one of several scopes); `admin`
+ * implies every scope.
+ */
+export function hasScope(caller: Caller, scope: Scope | readonly Scope[]): boolean {
+  if (caller.scopes.includes('admin')) return true;
+  return typeof scope === 'string'
+    ? caller.scopes.includes(scope)
+    : scope.some((one) => caller.scopes.includes(one));
 }

@@ -74,6 +74,8 @@ export interface TokenRequest {
   issuer?: string;
   audience?: string;
   clientId?: string;
+  /** The `principal_type` claim (`human` for a person who may approve agent actions). */
+  principalType?: string;
 }
 
 /** Mints an HS256 token from a shared secret (the embedded mode, `npm run token`, tests). */
@@ -89,6 +91,7 @@ export function mintToken(secret: string, request: TokenRequest = {}): string {
   return sign({
     scope: (request.scopes ?? SCOPES).join(' '),
     ...(request.clientId ? { client_id: request.clientId } : {}),
+    ...(request.principalType ? { principal_type: request.principalType } : {}),
   });
 }
 

@@ -20,7 +20,8 @@ export const PUBLIC_ROUTES: readonly string[] = [
 /** How a route is guarded. */
 export type Protection =
   | { kind: 'public' }
-  | { kind: 'scope'; scope: Scope }
+  /** `scope`: the one scope needed, or several of which any one will do. */
+  | { kind: 'scope'; scope: Scope | readonly Scope[] }
   /** Registered without a scope and not public: only `admin` may call it (fail closed). */
   | { kind: 'unscoped' }
   /** No route matched: a valid token is required before the 404, so probing reveals nothing. */
@@ -34,7 +35,11 @@ function isPublicPattern(url: string): boolean {
 }
 
 /** The protection of a route from its method, pattern and declared scope. */
-export function protectionOf(method: string, url: string | undefined, scope: Scope | undefined): Protection {
+export function protectionOf(
+  method: string,
+  url: string | undefined,
+  scope: Scope | readonly Scope[] | undefined,
+): Protection {
   if (scope) return { kind: 'scope', scope };
   if (url === undefined) return { kind: 'unknown' };
   // CORS preflights carry no credentials by design (Fetch standard); @fastify/cors answers them.

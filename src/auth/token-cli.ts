@@ -4,10 +4,11 @@ import { SCOPES, type Scope } from './caller.ts';
 import { DEV_ISSUER, loadOrCreateDevSecret, mintToken, parseTtl } from './dev-token.ts';
 import { KeySourceError } from './keys.ts';
 
-const USAGE = `usage: npm run token -- [--scope "decisions:evaluate audit:read"] [--sub name] [--ttl 1h] [--client-id id]
+const USAGE = `usage: npm run token -- [--scope "decisions:evaluate audit:read"] [--sub name] [--ttl 1h] [--client-id id] [--human]
 
 Mints an HS256 bearer token from JWT_SECRET or, in the embedded mode, from the generated secret in
-$VERDICT_DATA_DIR/dev-jwt-secret. Default: every scope, sub "dev", 12h. Scopes: ${SCOPES.join(', ')}.`;
+$VERDICT_DATA_DIR/dev-jwt-secret. Default: every scope, sub "dev", 12h. --human adds the claim
+principal_type "human" (only a human principal may approve an agent action: approvals:grant). Scopes: ${SCOPES.join(', ')}.`;
 
 /** `npm run token`: prints one token on stdout (nothing else, so `$(npm run -s token)` works). */
 function main(argv: string[]): number {
@@ -20,6 +21,7 @@ function main(argv: string[]): number {
         sub: { type: 'string' },
         ttl: { type: 'string' },
         'client-id': { type: 'string' },
+        human: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -67,6 +69,7 @@ function main(argv: string[]): number {
       issuer: config.jwt.issuer ?? (config.jwt.secret === undefined ? DEV_ISSUER : undefined),
       audience: config.jwt.audience,
       clientId: typeof values['client-id'] === 'string' ? values['client-id'] : undefined,
+      principalType: values.human === true ? 'human' : undefined,
     });
     process.stdout.write(`${token}\n`);
     return 0;

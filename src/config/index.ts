@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { type BundleConfig, BundleConfigError, resolveBundleConfig } from './bundles.ts';
 
 /** How decision records reach the audit store. See docs/decisions/0003-audit-durability.md. */
 export type AuditMode = 'sync' | 'async' | 'off';
@@ -64,6 +65,25 @@ export interface Config {
   shutdownDrainMs: number;
   /** Load shedding (503 + Retry-After) under overload; 0 turns a check off. */
   shed: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number; retryAfterSeconds: number };
+  /** The policy lifecycle: polling, staleness, upload limit, signatures, bundle-service pull. */
+  bundles: BundleConfig;
+  /** PDP-held waivers and human approvals (issue 13). */
+  grants: GrantsConfig;
+}
+
+/**
+ * Waivers and approvals: freshness, the legacy client approval, the approval webhook. Links in
+ * approval requests and webhooks are built from `Config.publicUrl` (VERDICT_PUBLIC_URL).
+ */
+export interface GrantsConfig {
+  /** How often each replica checks the grants version in Postgres (the safety net under the bus). */
+  pollMs: number;
+  /** Let a client-sent context.approval satisfy TOOL-002/003 (unsafe; for migration only). */
+  legacyClientApprovals: boolean;
+  /** Where each new approval request is POSTed (signed); absent → no notification. */
+  webhookUrl: string | undefined;
+  /** HMAC-SHA256 key of the webhook's signature header. */
+  webhookSecret: string | undefined;
 }
 
 /** How log lines are written. */
@@ -112,6 +132,7 @@ export const DEFAULTS = {
   shedMaxEventLoopDelayMs: 1_000,
   shedMaxHeapUsedBytes: 0,
   shedRetryAfterSeconds: 5,
+  grantsPollMs: 2_000,
 } as const;
 
 type Env = Record<string, string | undefined>;
@@ -177,6 +198,28 @@ function dataPath(env: Env, name: string, fallback: string): string {
   return path;
 }
 
+function flag(env: Env, name: string): boolean {
+  const raw = text(env, name);
+  if (raw === undefined) return false;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function resolveGrants(env: Env): GrantsConfig {
+  const webhookUrl = url(env, 'VERDICT_APPROVAL_WEBHOOK_URL', ['https:', 'http:']);
+  const webhookSecret = text(env, 'VERDICT_APPROVAL_WEBHOOK_SECRET');
+  if (webhookUrl !== undefined && webhookSecret === undefined) {
+    throw new ConfigError('VERDICT_APPROVAL_WEBHOOK_SECRET', 'is required with VERDICT_APPROVAL_WEBHOOK_URL');
+  }
+  return {
+    pollMs: integer(env, 'VERDICT_GRANTS_POLL_MS', DEFAULTS.grantsPollMs, 100, 600_000),
+    legacyClientApprovals: flag(env, 'VERDICT_LEGACY_CLIENT_APPROVALS'),
+    webhookUrl,
+    webhookSecret,
+  };
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Validates the environment and fills in defaults. Pure: the same env gives the same Config. */
@@ -223,7 +266,16 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
   // signed with the generated development secret and the banner prints an all-scopes token, so the
   // service is not exposed beyond this machine unless HOST says so.
   const devSecret = keySources === 0 && databaseUrl === undefined;
+  let bundles: BundleConfig;
+  try {
+    bundles = resolveBundleConfig(env);
+  } catch (err) {
+    if (err instanceof BundleConfigError)
+      throw new ConfigError(err.variable, err.message.slice(err.variable.length + 2));
+    throw err;
+  }
   return {
+    bundles,
     port: integer(env, 'PORT', DEFAULTS.port, 0, 65_535),
     host: text(env, 'HOST') ?? (devSecret ? DEFAULTS.devHost : DEFAULTS.host),
     publicUrl: publicBaseUrl(env, 'VERDICT_PUBLIC_URL'),
@@ -285,5 +337,6 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
         3_600,
       ),
     },
+    grants: resolveGrants(env),
   };
 }

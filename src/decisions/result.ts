@@ -35,16 +35,31 @@ export function toPolicyResult(defined: boolean, value: unknown): PolicyResult |
   if (!Array.isArray(exceptions) || !exceptions.every((e) => typeof e === 'string')) {
     return { code: 'malformed_result', message: 'result.exceptions must be an array of strings' };
   }
-  // NOTE: an allow that carries violations contradicts itself; fail closed.
-  if (value.allow && violations.length > 0) {
+  const approvals = value.approvals;
+  if (
+    approvals !== undefined &&
+    (!Array.isArray(approvals) || !approvals.every((a) => typeof a === 'string'))
+  ) {
+    return { code: 'malformed_result', message: 'result.approvals must be an array of strings' };
+  }
+  // NOTE: an allow may list violations only when each one is waived by a waiver the result names
+  // (waived violations stay visible to an auditor); an unwaived violation with allow contradicts
+  // itself: fail closed.
+  if (value.allow && !violations.every((v) => isWaived(v, exceptions))) {
     return { code: 'malformed_result', message: 'result allows while listing violations' };
   }
-  return {
+  const result: PolicyResult = {
     allow: value.allow,
     violations: violations as Violation[],
     obligations: obligations as Obligation[],
     exceptions: exceptions as string[],
   };
+  if (approvals !== undefined) result.approvals = approvals as string[];
+  return result;
+}
+
+function isWaived(violation: Record<string, unknown>, exceptions: unknown[]): boolean {
+  return typeof violation.waived_by === 'string' && exceptions.includes(violation.waived_by);
 }
 
 export function isContractError(value: PolicyResult | ContractError): value is ContractError {

@@ -2,8 +2,11 @@ import { performance } from 'node:perf_hooks';
 import type { ActivePolicy, PolicyEngine } from '../engine/engine.ts';
 import { canonicalJson, inputDigest } from './canonical-json.ts';
 import { evaluateDecision, isContractSurface } from './evaluate.ts';
+import { type AttachedGrants, type DecisionGrants, needsSettlement, type Settlement } from './grants.ts';
 import { decisionId } from './ids.ts';
 import { applyMask, maskRules } from './mask.ts';
+import { failClosed } from './result.ts';
+import { divergence, evaluateShadow, type ShadowObserver, type ShadowPolicy } from './shadow.ts';
 import type {
   Caller,
   DecisionRecord,
@@ -113,6 +116,18 @@ function keysOf(input: unknown) {
   };
 }
 
+function withServerFields(
+  envelope: Record<string, unknown>,
+  caller: Caller,
+  now: string,
+  grants: AttachedGrants | undefined,
+): Record<string, unknown> {
+  const { grants: _clientGrants, ...rest } = envelope;
+  const input: Record<string, unknown> = { ...rest, caller, now };
+  if (grants !== undefined) input.grants = grants;
+  return input;
+}
+
 /**
  * The one place where decisions are made: evaluate → record → respond. Every API surface calls it,
  * so every decision is recorded the same way.
@@ -122,17 +137,28 @@ export class DecisionService {
   private readonly recorder: DecisionRecorder;
   private readonly clock: () => Date;
   private readonly onDecision: DecisionObserver | undefined;
+  private readonly shadow: ShadowPolicy | undefined;
+  private readonly onShadowDivergence: ShadowObserver | undefined;
+  private readonly grants: DecisionGrants | undefined;
 
   constructor(deps: {
     policy: ActivePolicy;
     recorder: DecisionRecorder;
     clock?: () => Date;
     onDecision?: DecisionObserver;
+    /** The shadow revision evaluated beside the active one (src/bundles); none when absent. */
+    shadow?: ShadowPolicy;
+    onShadowDivergence?: ShadowObserver;
+    /** PDP-held waivers and approvals (src/approvals/grants.ts); absent without a database. */
+    grants?: DecisionGrants;
   }) {
     this.policy = deps.policy;
     this.recorder = deps.recorder;
     this.clock = deps.clock ?? (() => new Date());
     this.onDecision = deps.onDecision;
+    this.shadow = deps.shadow;
+    this.onShadowDivergence = deps.onShadowDivergence;
+    this.grants = deps.grants;
   }
 
   /** True when the active bundle has the entrypoint (so a route can answer 404 before deciding). */
@@ -163,16 +189,21 @@ export class DecisionService {
   ): Promise<Decision[]> {
     // NOTE: take the engine once, so that a hot swap mid-batch cannot split a batch across revisions.
     const engine = this.policy.current();
+    const shadow = this.shadow?.current() ?? null;
     const started = performance.now();
     const decisions: Decision[] = [];
     const records: DecisionRecord[] = [];
-    for (const query of queries) {
-      const { decision, record } = this.evaluate(engine, query);
+    const inputs: unknown[] = [];
+    const attached = this.grants ? await this.attachGrants(this.grants, queries) : undefined;
+    for (let i = 0; i < queries.length; i++) {
+      const { decision, record, input } = this.evaluate(engine, shadow, queries[i]!, attached?.[i]);
       decisions.push(decision);
       records.push(record);
+      inputs.push(input);
       if (options.stopAfter?.(decision)) break;
     }
     if (records.length === 0) return decisions;
+    if (this.grants) await this.settleGrants(this.grants, queries, decisions, records, inputs);
     await this.keep(decisions, records, started);
     return decisions;
   }
@@ -252,6 +283,83 @@ export class DecisionService {
     this.observe(decisions, records, true, started);
   }
 
+  /** The grants of each contract-surface query; awaits only when one needs the store. */
+  private async attachGrants(
+    grants: DecisionGrants,
+    queries: DecisionQuery[],
+  ): Promise<(AttachedGrants | undefined)[]> {
+    const attached = queries.map((query) =>
+      isContractSurface(query.surface) && isObject(query.input) ? grants.attach(query.input) : undefined,
+    );
+    return attached.some((a) => a instanceof Promise)
+      ? Promise.all(attached)
+      : (attached as (AttachedGrants | undefined)[]);
+  }
+
+  /**
+   * Lets the grants settle the decisions that used an approval or ask for one, before anything is
+   * recorded: a use that cannot be consumed turns the allow into the fail-closed deny; a deny that
+   * asks for a human approval gets its approval request (in the response and in the record).
+   */
+  private async settleGrants(
+    grants: DecisionGrants,
+    queries: DecisionQuery[],
+    decisions: Decision[],
+    records: DecisionRecord[],
+    inputs: unknown[],
+  ): Promise<void> {
+    const indexes: number[] = [];
+    for (let i = 0; i < decisions.length; i++) {
+      const decision = decisions[i]!;
+      if (
+        isContractSurface(queries[i]!.surface) &&
+        isObject(inputs[i]) &&
+        needsSettlement(decision.result, decision.allow)
+      )
+        indexes.push(i);
+    }
+    if (indexes.length === 0) return;
+    let settlements: Settlement[];
+    try {
+      settlements = await grants.settle(
+        indexes.map((i) => ({
+          decisionId: decisions[i]!.id,
+          input: inputs[i] as Record<string, unknown>,
+          caller: queries[i]!.caller,
+          result: decisions[i]!.result,
+          allow: decisions[i]!.allow,
+        })),
+      );
+    } catch {
+      // NOTE: fail closed: an allow that relied on an approval is not answered unless its use was recorded.
+      settlements = indexes.map((i) =>
+        decisions[i]!.allow
+          ? { failClosed: { code: 'approval_unusable', message: 'the approval could not be used' } }
+          : {},
+      );
+    }
+    indexes.forEach((i, k) => {
+      const settlement = settlements[k] ?? {};
+      const decision = decisions[i]!;
+      const record = records[i]!;
+      if (settlement.failClosed) {
+        const { code, message } = settlement.failClosed;
+        const result = failClosed(code, message);
+        decision.result = result;
+        decision.allow = false;
+        decision.error = { code, message };
+        record.result = result;
+        record.allow = false;
+        record.exceptions = [];
+        record.error = { code, message };
+      } else if (settlement.approvalRequest && !decision.allow) {
+        const result = { ...decision.result, approval_request: settlement.approvalRequest };
+        decision.result = result;
+        record.result = result;
+      }
+    });
+  }
+
   private observe(decisions: Decision[], records: DecisionRecord[], recorded: boolean, started: number) {
     if (!this.onDecision) return;
     const seconds = (performance.now() - started) / 1000;
@@ -264,15 +372,16 @@ export class DecisionService {
    * Builds the policy input (contract surfaces get caller and now) and evaluates it on `engine`
    * through the evaluation core (evaluateDecision). Records nothing.
    */
-  private judge(engine: PolicyEngine, query: DecisionQuery, now: Date) {
+  private judge(engine: PolicyEngine, query: DecisionQuery, now: Date, grants?: AttachedGrants) {
     const contract = isContractSurface(query.surface);
     // OPA's data API answers any path (undefined when nothing is there); the native and AuthZEN
     // APIs name an entrypoint, and an unknown one is the client's mistake.
     if (contract && !engine.hasEntrypoint(query.entrypoint))
       throw new UnknownEntrypointError(query.entrypoint);
     const decidedAt = now.toISOString();
+    // NOTE: `grants`, like `caller` and `now`, is the server's: a client-sent one is dropped.
     const input = contract
-      ? { ...(query.input as Record<string, unknown>), caller: query.caller, now: decidedAt }
+      ? withServerFields(query.input as Record<string, unknown>, query.caller, decidedAt, grants)
       : query.input;
     // NOTE: one serialisation serves both the engine and the digest: canonical JSON (RFC 8785) is
     // valid JSON, and hashing it lets an auditor recompute the digest from the stored input.
@@ -284,13 +393,16 @@ export class DecisionService {
 
   private evaluate(
     engine: PolicyEngine,
+    shadowEngine: PolicyEngine | null,
     query: DecisionQuery,
-  ): { decision: Decision; record: DecisionRecord } {
+    grants: AttachedGrants | undefined,
+  ): { decision: Decision; record: DecisionRecord; input: unknown } {
     const now = this.clock();
     const { contract, decidedAt, input, inputJson, evaluation, result, error, allow } = this.judge(
       engine,
       query,
       now,
+      grants,
     );
     const inputSha256 = inputDigest(inputJson);
     const id = decisionId(now.getTime());
@@ -304,6 +416,14 @@ export class DecisionService {
       revision: { entrypoint: query.entrypoint, revision: engine.ref.revision, digest: engine.ref.digest },
       error,
     };
+    // The shadow revision sees the same input text and goes through the same core; it never
+    // changes the answer, only what is recorded beside it.
+    let shadow = null;
+    if (shadowEngine) {
+      shadow = evaluateShadow(shadowEngine, query.surface, query.entrypoint, inputJson);
+      const direction = divergence(allow, shadow);
+      if (direction) this.onShadowDivergence?.({ entrypoint: query.entrypoint, direction });
+    }
     const stored = this.masked(engine, input, inputJson);
     const record: DecisionRecord = {
       id,
@@ -319,12 +439,12 @@ export class DecisionService {
       inputJson: stored === input ? inputJson : undefined,
       inputSha256,
       exceptions: result.exceptions,
-      shadow: null,
+      shadow,
       evalMicros: evaluation.evalMicros,
       traceId: query.traceId,
       error,
     };
-    return { decision, record };
+    return { decision, record, input };
   }
 
   private masked(engine: PolicyEngine, input: unknown, inputJson: string | undefined): unknown {

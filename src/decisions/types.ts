@@ -8,6 +8,8 @@ export interface Caller {
   iss: string | null;
   clientId: string | null;
   scopes: string[];
+  /** The token's `principal_type` claim when it has one (`human` may approve agent actions). */
+  principalType?: string;
 }
 
 /** One violated control in a policy result (the result contract of DESIGN.md). */
@@ -15,6 +17,8 @@ export interface Violation {
   control: string;
   message: string;
   severity?: string;
+  /** The id of the waiver that waived this violation (it stays listed, marked). */
+  waived_by?: string;
   [key: string]: unknown;
 }
 
@@ -30,6 +34,20 @@ export interface PolicyResult {
   violations: Violation[];
   obligations: Obligation[];
   exceptions: string[];
+  /** The ids of the PDP-held human approvals the decision relied on (only when there are some). */
+  approvals?: string[];
+  /**
+   * Set by the decision service (not the policy) on a deny that asks for a human approval: the one
+   * pending approval request for this agent, user, tool and arguments.
+   */
+  approval_request?: ApprovalRequestRef;
+}
+
+/** Where an agent runtime finds the approval request a deny created (or reused). */
+export interface ApprovalRequestRef {
+  id: string;
+  expires_at: string;
+  status_url: string;
 }
 
 /** Which API surface a decision came through; recorded with it. */

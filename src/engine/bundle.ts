@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
+import { mergeDataFiles } from './bundle-data.ts';
 
 /** The `.manifest` of an OPA bundle, as far as Verdict reads it. */
 export interface BundleManifest {
@@ -24,12 +25,40 @@ export interface ParsedBundle {
   bytes: Buffer;
 }
 
+/** The stable code of a refused bundle (the `code` of the API's 400 problem). */
+export type BundleErrorCode =
+  | 'bundle_invalid'
+  | 'bundle_not_wasm'
+  | 'bundle_signature_invalid'
+  | 'bundle_missing_entrypoint';
+
 /** Why a bundle was refused; the message is safe to show to the uploader. */
 export class BundleError extends Error {
   override name = 'BundleError';
+  readonly code: BundleErrorCode;
+  constructor(message: string, code: BundleErrorCode = 'bundle_invalid') {
+    super(message);
+    this.code = code;
+  }
 }
 
 const MAX_ENTRY_BYTES = 64 * 1024 * 1024;
+
+/** A bundle never unpacks to more than this: a small gzip that inflates to gigabytes is refused. */
+export const MAX_UNPACKED_BYTES = 256 * 1024 * 1024;
+
+/** The tar bytes of a bundle (gzip'd or plain). Throws BundleError on a bad or oversized stream. */
+export function gunzipBundle(bytes: Buffer): Buffer {
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+  try {
+    return gunzipSync(bytes, { maxOutputLength: MAX_UNPACKED_BYTES });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) {
+      throw new BundleError(`the bundle unpacks to more than ${MAX_UNPACKED_BYTES} bytes`);
+    }
+    throw new BundleError('bundle is not a valid gzip stream');
+  }
+}
 
 /** The regular files of a tar archive (names without a leading `./` or `/`). Throws BundleError. */
 export function readEntries(tarball: Buffer): Map<string, Buffer> {
@@ -59,32 +88,9 @@ export function readEntries(tarball: Buffer): Map<string, Buffer> {
   return entries;
 }
 
-function setAtPath(target: Record<string, unknown>, segments: string[], value: unknown): void {
-  let node = target;
-  for (const segment of segments.slice(0, -1)) {
-    const next = node[segment];
-    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[segment] = {};
-    node = node[segment] as Record<string, unknown>;
-  }
-  const last = segments.at(-1);
-  if (last === undefined) {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new BundleError('root data.json must be an object');
-    }
-    Object.assign(node, value);
-  } else {
-    node[last] = value;
-  }
-}
-
 /** Parses an OPA wasm bundle tarball (gzip'd or plain). Throws BundleError when it is not one. */
 export function parseBundle(bytes: Buffer): ParsedBundle {
-  let tarball: Buffer;
-  try {
-    tarball = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes) : bytes;
-  } catch {
-    throw new BundleError('bundle is not a valid gzip stream');
-  }
+  const tarball = gunzipBundle(bytes);
   const entries = readEntries(tarball);
   const manifestBytes = entries.get('.manifest');
   if (!manifestBytes) {
@@ -108,6 +114,7 @@ export function parseBundle(bytes: Buffer): ParsedBundle {
   if (!Array.isArray(modules) || modules.length === 0) {
     throw new BundleError(
       '.manifest lists no wasm entrypoints: this is not a wasm bundle (build it with opa build -t wasm -e <entrypoint>)',
+      'bundle_not_wasm',
     );
   }
   const module = modules[0]?.module;
@@ -116,19 +123,14 @@ export function parseBundle(bytes: Buffer): ParsedBundle {
   }
   const wasmPath = module.replace(/^\//, '');
   const wasm = entries.get(wasmPath);
-  if (!wasm) throw new BundleError(`bundle has no ${wasmPath} (build it with opa build -t wasm)`);
-  const data: Record<string, unknown> = {};
-  for (const [name, content] of entries) {
-    if (name !== 'data.json' && !name.endsWith('/data.json')) continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(content.toString('utf8'));
-    } catch {
-      throw new BundleError(`${name} is not valid JSON`);
-    }
-    setAtPath(data, name.split('/').slice(0, -1), value);
+  if (!wasm) {
+    throw new BundleError(
+      `bundle has no ${wasmPath}: Verdict evaluates wasm bundles, build it with opa build -t wasm -e <entrypoint>`,
+      'bundle_not_wasm',
+    );
   }
   const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+  const data = mergeDataFiles(entries);
   return {
     digest,
     manifest,

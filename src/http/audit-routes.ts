@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type TSchema, Type } from 'typebox';
+import type { EventVerifyReport } from '../audit/event-log.ts';
 import { EXPORT_CONTENT_TYPES, type ExportFormat, exportDecisions } from '../audit/export.ts';
 import {
   AuditQueryError,
@@ -14,8 +15,14 @@ import type { VerifyReport } from '../audit/verify.ts';
 import { ProblemError } from './problem.ts';
 import { ProblemV1 } from './schemas.ts';
 
-/** Hash-chain verification over a time range; the report is returned as-is. */
-export type ChainVerifier = (range: { from?: Date; to?: Date }) => Promise<VerifyReport>;
+/**
+ * Hash-chain verification over a time range; the report is returned as-is. With the platform event
+ * log (policy events…), `events` is its own report and `ok` covers both.
+ */
+export type ChainVerifier = (range: {
+  from?: Date;
+  to?: Date;
+}) => Promise<VerifyReport & { events?: EventVerifyReport }>;
 
 /** What the auditor API needs (constructed by the composition root, src/verdict.ts). */
 export interface AuditDeps {
@@ -41,6 +48,7 @@ const FilterParams = {
   entrypoint: Param('The policy entrypoint, e.g. verdict/decision'),
   revision: Param('The bundle revision (manifest revision)'),
   control: Param('A control id among the violated controls, e.g. TOOL-002'),
+  exception: Param('A waiver id among the applied exceptions: the decisions that waiver allowed'),
 };
 
 export const DecisionSearchQueryV1 = Type.Object(

@@ -87,8 +87,9 @@ declare module 'fastify' {
     /**
      * The scope a route needs. Routes without one are public only when listed in
      * `PUBLIC_ROUTES` (src/auth/routes.ts); any other unscoped route needs `admin` (fail closed).
+     * A list means any one of its scopes will do (`['bundles:read', 'audit:read']`).
      */
-    scope?: Scope;
+    scope?: Scope | readonly Scope[];
   }
   interface FastifyInstance {
     /** Every registered route with its guard (see src/auth/routes.ts). */
@@ -151,7 +152,8 @@ const DETAIL: Record<AuthFailureReason, string> = {
 };
 
 /** The refusal a failure becomes: status, stable problem code, RFC 6750 challenge. */
-function refusal(reason: AuthFailureReason, scope?: string): ProblemError {
+function refusal(reason: AuthFailureReason, needed?: Scope | readonly Scope[]): ProblemError {
+  const scope = typeof needed === 'string' || needed === undefined ? needed : needed.join(' ');
   const detail = DETAIL[reason];
   if (reason === 'missing_token') {
     return new ProblemError(

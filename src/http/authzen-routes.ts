@@ -49,6 +49,10 @@ function evaluationV1(decision: Decision) {
       decision_id: decision.id,
       reason_admin: { violations: decision.result.violations },
       obligations: decision.result.obligations,
+      // Issue 13: the waivers applied, the approvals used, and a requestable denial's request.
+      ...(decision.result.exceptions.length > 0 ? { exceptions: decision.result.exceptions } : {}),
+      ...(decision.result.approvals ? { approvals: decision.result.approvals } : {}),
+      ...(decision.result.approval_request ? { approval_request: decision.result.approval_request } : {}),
     },
   };
 }

@@ -14,6 +14,8 @@ export function decisionV1(decision: Decision) {
     violations: decision.result.violations,
     obligations: decision.result.obligations,
     exceptions: decision.result.exceptions,
+    ...(decision.result.approvals ? { approvals: decision.result.approvals } : {}),
+    ...(decision.result.approval_request ? { approval_request: decision.result.approval_request } : {}),
     policy: decision.revision,
     evaluated_at: decision.decidedAt,
   };

@@ -71,6 +71,12 @@ export const DecisionResponseV1 = Type.Object(
     ),
     obligations: Type.Array(Type.Object({ type: Type.String() }, Open)),
     exceptions: Type.Array(Type.String()),
+    /** The PDP-held human approvals the decision relied on (issue 13). */
+    approvals: Type.Optional(Type.Array(Type.String())),
+    /** On a deny that asks for a human approval: the pending request (issue 13). */
+    approval_request: Type.Optional(
+      Type.Object({ id: Type.String(), expires_at: Type.String(), status_url: Type.String() }),
+    ),
     policy: Type.Object({ entrypoint: Type.String(), revision: Type.String(), digest: Type.String() }),
     evaluated_at: Type.String(),
   },

@@ -49,6 +49,12 @@ export interface Metrics {
   readonly bundleLoads: Counter<'source'>;
   /** Bundles refused: unreadable, invalid, failed to compile. */
   readonly bundleLoadFailures: Counter<'source'>;
+  /** Decisions the shadow revision would have flipped, by entrypoint and direction. */
+  readonly shadowDivergences: Counter<'entrypoint' | 'direction'>;
+  /** 1 while this replica cannot load the fleet's active (or shadow) revision and serves the previous one. */
+  readonly bundleFollowFailing: Gauge;
+  /** Milliseconds from a change's commit to this replica serving it (the last one). */
+  readonly bundlePropagation: Histogram;
   /**
    * Reads the audit writer's gauges (queue depth, spool bytes, replay backlog) at scrape time, so a
    * scrape always sees the current values: no timer, no staleness. Call once the writer exists.
@@ -96,6 +102,8 @@ export type LoadShedReason = (typeof LOAD_SHED_REASONS)[number];
 /** Where a bundle activation comes from: the bundle read at startup, or a later activation. */
 export const BUNDLE_SOURCES = ['startup', 'activation'] as const;
 type BundleSource = (typeof BUNDLE_SOURCES)[number];
+/** Where a bundle can be refused: the load sources, an upload, or a replica following the fleet. */
+export const BUNDLE_FAILURE_SOURCES = [...BUNDLE_SOURCES, 'upload', 'follow'] as const;
 
 /** Options of `createMetrics`. */
 export interface MetricsOptions {
@@ -223,6 +231,23 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       labelNames: ['source'] as const,
       registers,
     }),
+    shadowDivergences: new Counter({
+      name: 'verdict_shadow_divergences_total',
+      help: 'Decisions on which the shadow revision disagreed with the active one, by entrypoint and direction (allow_to_deny, deny_to_allow).',
+      labelNames: ['entrypoint', 'direction'] as const,
+      registers,
+    }),
+    bundleFollowFailing: new Gauge({
+      name: 'verdict_bundle_follow_failing',
+      help: '1 while this replica cannot load the active or shadow revision the fleet committed (it keeps serving the previous one).',
+      registers,
+    }),
+    bundlePropagation: new Histogram({
+      name: 'verdict_bundle_propagation_seconds',
+      help: "Time from a bundle change's commit to this replica serving it.",
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    }),
     watchAuditStats(stats) {
       auditStats = stats;
     },
@@ -231,12 +256,11 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   // exports nothing for a counter until its first event, and dashboards and alerts cannot tell
   // "none" from "missing". Labels known only to the HTTP layer (auth failure reasons, route
   // templates) are set by `initialiseLabelValues` once the routes exist.
+  metrics.bundleFollowFailing.set(0);
   for (const kind of ['commit', 'spool', 'replay']) metrics.auditWriteErrors.inc({ kind }, 0);
   for (const reason of LOAD_SHED_REASONS) metrics.loadShed.inc({ reason }, 0);
-  for (const source of BUNDLE_SOURCES) {
-    metrics.bundleLoads.inc({ source }, 0);
-    metrics.bundleLoadFailures.inc({ source }, 0);
-  }
+  for (const source of BUNDLE_SOURCES) metrics.bundleLoads.inc({ source }, 0);
+  for (const source of BUNDLE_FAILURE_SOURCES) metrics.bundleLoadFailures.inc({ source }, 0);
   if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
   return metrics;
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createDecoder } from 'fast-jwt';
 import { afterAll, describe, expect, it } from 'vitest';
+import { callerFromClaims } from '../../src/auth/caller.ts';
 import { DEV_SECRET_FILE, loadOrCreateDevSecret, resolveStartupKeys } from '../../src/auth/dev-token.ts';
 import { KeySourceError } from '../../src/auth/keys.ts';
 import { resolveConfig } from '../../src/config/index.ts';
@@ -73,6 +74,20 @@ describe('npm run token (src/auth/token-cli.ts)', () => {
     });
     expect((claims.exp as number) - (claims.iat as number)).toBe(3600);
     expect(readFileSync(path.join(dir, DEV_SECRET_FILE), 'utf8').trim().length).toBeGreaterThan(32);
+  });
+
+  it('--human adds the principal_type claim that approvals need, and the caller carries it', async () => {
+    const dir = scratch();
+    const { stdout } = await run(
+      process.execPath,
+      ['src/auth/token-cli.ts', '--scope', 'approvals:grant', '--sub', 'alice', '--human'],
+      { cwd: root, env: childEnv({ VERDICT_DATA_DIR: dir }) },
+    );
+    const claims = decode(stdout.trim()) as Record<string, unknown>;
+    expect(claims).toMatchObject({ sub: 'alice', scope: 'approvals:grant', principal_type: 'human' });
+    expect(callerFromClaims(claims).principalType).toBe('human');
+    // Without the option there is no such claim, and the caller has no principalType key at all.
+    expect('principalType' in callerFromClaims({ sub: 'svc', scope: 'approvals:grant' })).toBe(false);
   });
 
   it('refuses unknown scopes, and refuses to mint for a public key or JWKS', async () => {

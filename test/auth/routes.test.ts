@@ -8,6 +8,7 @@ import { devTokenBanner, mintToken } from '../../src/auth/dev-token.ts';
 import type { KeySource } from '../../src/auth/keys.ts';
 import { PUBLIC_ROUTES } from '../../src/auth/routes.ts';
 import { resolveConfig } from '../../src/config/index.ts';
+import { bundleRoutes } from '../../src/http/bundle-routes.ts';
 import { buildTestApp, type TestToken } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 
@@ -28,13 +29,25 @@ let token: TestToken;
 let keys: KeySource;
 beforeAll(async () => {
   keys = { kind: 'secret', secret: 'routes-test-secret-0123456789abcdef', algorithms: ['HS256'] };
-  // With an extra unscoped route, the way a later plugin would add one; the auditor routes are
-  // registered so that their scopes count (no test here calls them).
+  const bundleStub = async (app: FastifyInstance) => {
+    await app.register(bundleRoutes, {
+      lifecycle: {} as never,
+      replica: null,
+      maxBytes: 1024,
+      replicaTimeoutMs: 1000,
+    });
+  };
+  // With an extra unscoped route, the way a later plugin would add one; the auditor, bundle, waiver
+  // and approval routes are registered so that their scopes count (no test here calls them).
   const built = await buildTestApp({
     bundlePath: contractFixtureBundle(),
     keys,
-    plugins: [forgottenScope],
+    plugins: [forgottenScope, bundleStub],
     audit: { log: {} as never, replayer: {} as never },
+    grants: {
+      exceptions: { store: {} as never, policy: {} as never },
+      approvals: { store: {} as never, policy: {} as never },
+    },
   });
   ({ app, token } = built);
   recorder = built.recorder as MemoryRecorder;
@@ -58,7 +71,9 @@ describe('route protection', () => {
 
   it('the scopes routes declare are exactly ROUTE_SCOPES, and the development token carries only those (and admin)', () => {
     const declared = new Set(
-      app.routeProtection().flatMap((r) => (r.protection.kind === 'scope' ? [r.protection.scope] : [])),
+      app
+        .routeProtection()
+        .flatMap((r) => (r.protection.kind === 'scope' ? [r.protection.scope].flat() : [])),
     );
     expect([...declared].sort()).toEqual([...ROUTE_SCOPES].sort());
     expect(declared).toContain('audit:read');
@@ -74,8 +89,8 @@ describe('route protection', () => {
     const bannerToken = /export TOKEN=(\S+)/.exec(banner)?.[1] as string;
     const bannerScopes = String(decode(bannerToken).scope).split(' ');
     expect(bannerScopes.filter((s) => s !== 'admin').sort()).toEqual([...declared].sort());
-    for (const planned of ['bundles:read', 'bundles:write', 'exceptions:request', 'exceptions:approve']) {
-      expect(bannerScopes).not.toContain(planned);
+    for (const scope of ['bundles:write', 'exceptions:request', 'exceptions:approve', 'approvals:grant']) {
+      expect(declared).toContain(scope);
     }
   });
 
@@ -137,8 +152,8 @@ describe('scopes', () => {
       'decisions:evaluate',
       'audit:read',
     ]);
-    // A scope whose routes do not exist yet (bundles:write) grants nothing either.
-    expect(scopesOf({ scp: ['audit:read', 42, 'root', 'bundles:write'] })).toEqual(['audit:read']);
+    // A scope whose routes do not exist yet (exceptions:request) grants nothing either.
+    expect(scopesOf({ scp: ['audit:read', 42, 'root', 'exceptions:request'] })).toEqual(['audit:read']);
     const secret = keys.kind === 'secret' ? keys.secret : '';
     const scpToken = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000, sub: 'okta-app' })({
       scp: ['decisions:evaluate'],

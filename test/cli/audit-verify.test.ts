@@ -162,7 +162,7 @@ describe('the embedded store lock', () => {
     const migrate = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
-        ['src/store/migrate-cli.ts'],
+        ['src/cli/migrate.ts'],
         { cwd: root, env: { PATH: process.env.PATH, HOME: process.env.HOME, VERDICT_DATA_DIR: dir } },
         (err, _stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stderr }),
       );

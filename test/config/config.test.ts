@@ -24,6 +24,9 @@ describe('resolveConfig', () => {
     ['LOG_LEVEL', 'loud', /LOG_LEVEL/],
     ['VERDICT_PUBLIC_URL', 'ftp://pdp.example', /VERDICT_PUBLIC_URL: must use https: or http:/],
     ['VERDICT_PUBLIC_URL', 'https://pdp.example/?tenant=1', /VERDICT_PUBLIC_URL: must have no query/],
+    ['VERDICT_GRANTS_POLL_MS', '10', /VERDICT_GRANTS_POLL_MS: must be between/],
+    ['VERDICT_LEGACY_CLIENT_APPROVALS', 'yes', /VERDICT_LEGACY_CLIENT_APPROVALS: must be true or false/],
+    ['VERDICT_APPROVAL_WEBHOOK_URL', 'ftp://hooks', /VERDICT_APPROVAL_WEBHOOK_URL: must use https: or http:/],
   ])('names %s when it is invalid', (variable, value, message) => {
     expect(() => resolveConfig({ [variable]: value })).toThrow(message);
     try {
@@ -53,6 +56,29 @@ describe('resolveConfig', () => {
       'https://pdp.example.com',
     );
     expect(resolveConfig({}).publicUrl).toBeUndefined();
+  });
+
+  it('grants: polls every 2 s, legacy client approvals off, no webhook unless a URL and a secret are given', () => {
+    expect(resolveConfig({}).grants).toEqual({
+      pollMs: 2000,
+      legacyClientApprovals: false,
+      webhookUrl: undefined,
+      webhookSecret: undefined,
+    });
+    const on = resolveConfig({
+      VERDICT_LEGACY_CLIENT_APPROVALS: 'true',
+      VERDICT_APPROVAL_WEBHOOK_URL: 'https://hooks.example/verdict',
+      VERDICT_APPROVAL_WEBHOOK_SECRET: 's3cret',
+    }).grants;
+    expect(on).toMatchObject({
+      legacyClientApprovals: true,
+      webhookUrl: 'https://hooks.example/verdict',
+      webhookSecret: 's3cret',
+    });
+    // A webhook nobody can verify is refused.
+    expect(() => resolveConfig({ VERDICT_APPROVAL_WEBHOOK_URL: 'https://hooks.example/verdict' })).toThrow(
+      /VERDICT_APPROVAL_WEBHOOK_SECRET: is required/,
+    );
   });
 
   it('refuses two JWT key sources at once', () => {

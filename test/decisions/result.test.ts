@@ -10,6 +10,16 @@ describe('toPolicyResult', () => {
     expect(toPolicyResult(true, deny)).toEqual(deny);
   });
 
+  it('accepts an allow whose every violation is waived by a waiver it names, and keeps them', () => {
+    const waived = {
+      ...ok,
+      violations: [{ control: 'REL-004', message: 'license', waived_by: 'exc_1' }],
+      exceptions: ['exc_1'],
+      approvals: ['apr_1'],
+    };
+    expect(toPolicyResult(true, waived)).toEqual(waived);
+  });
+
   it.each([
     ['undefined', false, undefined, 'undefined_result'],
     ['a string', true, 'yes', 'malformed_result'],
@@ -30,6 +40,26 @@ describe('toPolicyResult', () => {
       { ...ok, violations: [{ control: 'X', message: 'x' }] },
       'malformed_result',
     ],
+    [
+      'allow with one waived and one unwaived violation',
+      true,
+      {
+        ...ok,
+        violations: [
+          { control: 'X', message: 'x', waived_by: 'exc_1' },
+          { control: 'Y', message: 'y' },
+        ],
+        exceptions: ['exc_1'],
+      },
+      'malformed_result',
+    ],
+    [
+      'allow with a violation waived by a waiver the result does not name',
+      true,
+      { ...ok, violations: [{ control: 'X', message: 'x', waived_by: 'exc_2' }], exceptions: ['exc_1'] },
+      'malformed_result',
+    ],
+    ['approvals not strings', true, { ...ok, approvals: [{ id: 'apr_1' }] }, 'malformed_result'],
   ])('refuses %s', (_name, defined, value, code) => {
     const result = toPolicyResult(defined as boolean, value);
     expect(isContractError(result)).toBe(true);

@@ -38,6 +38,8 @@ export async function buildTestApp(options: {
   readiness?: AppDeps['readiness'];
   /** The auditor API (absent by default: there is no database); a stub registers its routes. */
   audit?: AppDeps['audit'];
+  /** The waiver and approval routes (absent by default: there is no database); a stub registers them. */
+  grants?: AppDeps['grants'];
 }): Promise<{
   app: App;
   recorder: DecisionRecorder;
@@ -88,6 +90,7 @@ export async function buildTestApp(options: {
       logger: options.logger,
       plugins: options.plugins,
       audit: options.audit,
+      grants: options.grants,
     },
   });
   const { app, policy, decisions, metrics } = verdict;

@@ -15,6 +15,8 @@ export interface Envelope {
   caller: Caller;
   /** RFC 3339; policies read time only from here. */
   now: string;
+  /** What the server attaches (issue 13): here only the legacy client-approval setting. */
+  grants?: Record<string, unknown>;
 }
 
 /** mulberry32: a tiny, fast, seedable 32-bit PRNG. Returns floats in [0, 1). */
@@ -409,9 +411,14 @@ function toolCall(rng: Rng, nowMs: number): Envelope {
     environment: pick(rng, ['prod', 'staging', 'dev']),
   };
   const subjectProps: Record<string, unknown> = { runtime: pick(rng, ['sandbox-1', 'sandbox-2', 'k8s']) };
-  // Allowed paths through TOOL-002/003: a valid human approval.
+  // Allowed paths through TOOL-002/003: a valid human approval. A client-sent approval counts only
+  // under the legacy setting (VERDICT_LEGACY_CLIENT_APPROVALS), which the server then attaches as
+  // input.grants; PDP-held approvals are covered by policies/tests/approvals_test.rego and
+  // test/grants/approvals.test.ts.
+  let grants: Record<string, unknown> | undefined;
   if (HIGH_RISK.has(c.tool) || (untrusted && SIDE_EFFECTS.has(c.tool)) || chance(rng, 0.1)) {
     context.approval = approval(nowMs, rng);
+    grants = { legacy_client_approvals: true };
   }
   // Allowed path through TOOL-007: acting for an entitled user.
   if (ENTITLEMENT[c.tool] && chance(rng, 0.6)) {
@@ -430,6 +437,7 @@ function toolCall(rng: Rng, nowMs: number): Envelope {
     context,
     caller: CALLERS[0],
     now: iso(nowMs),
+    ...(grants ? { grants } : {}),
   };
 }
 

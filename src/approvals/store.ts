@@ -1,0 +1,391 @@
+import { v7 as uuidv7 } from 'uuid';
+import { appendEvent, type EventRow, listEvents } from '../audit/event-log.ts';
+import type { GrantSettings } from '../exceptions/catalog.ts';
+import { GrantError } from '../exceptions/errors.ts';
+import { GRANTS_EVENT_WRITER } from '../exceptions/fleet.ts';
+import type { Database, Queryable } from '../store/types.ts';
+
+/** What one approval is for: this agent, acting for this user, calling this tool with these arguments. */
+export interface ApprovalBinding {
+  agent: string;
+  on_behalf_of: string | null;
+  tool: string;
+  /** SHA-256 hex of the RFC 8785 canonical JSON of resource.properties.arguments (or of null). */
+  arguments_digest: string;
+}
+
+export type ApprovalState = 'pending' | 'granted' | 'denied' | 'expired';
+
+/** One stored approval (the API's wire shape). */
+export interface StoredApproval extends ApprovalBinding {
+  id: string;
+  controls: string[];
+  reasons: string[];
+  decision_id: string | null;
+  requested_by: string;
+  requested_at: string;
+  /** Listed as `expired` once expires_at has passed (pending or granted). */
+  state: ApprovalState;
+  /** Pending: when the request lapses. Granted: the end of the approval window. */
+  expires_at: string;
+  window_minutes: number;
+  max_uses: number;
+  uses: number;
+  decided_by: string | null;
+  decided_at: string | null;
+  decided_reason: string | null;
+}
+
+/** An approval as the policy receives it in input.grants.approval. */
+export interface PolicyApproval extends ApprovalBinding {
+  id: string;
+  state: string;
+  expires_at: string;
+  uses: number;
+  max_uses: number;
+  granted_by: string | null;
+}
+
+/** Who approves or denies, from the verified token. */
+export interface Approver {
+  sub: string;
+  human: boolean;
+}
+
+const COLUMNS = `id, agent, on_behalf_of, tool, arguments_digest, controls, reasons, decision_id, requested_by,
+  requested_at, state, expires_at, window_minutes, max_uses, uses, decided_by, decided_at, decided_reason`;
+
+function iso(value: unknown): string {
+  return value instanceof Date ? value.toISOString() : new Date(String(value)).toISOString();
+}
+
+function fromRow(row: Record<string, unknown>, now: Date | null): StoredApproval {
+  const expiresAt = iso(row.expires_at);
+  let state = row.state as ApprovalState;
+  if (now && (state === 'pending' || state === 'granted') && Date.parse(expiresAt) <= now.getTime())
+    state = 'expired';
+  return {
+    id: row.id as string,
+    agent: row.agent as string,
+    on_behalf_of: (row.on_behalf_of as string | null) ?? null,
+    tool: row.tool as string,
+    arguments_digest: row.arguments_digest as string,
+    controls: (row.controls as string[]) ?? [],
+    reasons: (row.reasons as string[]) ?? [],
+    decision_id: (row.decision_id as string | null) ?? null,
+    requested_by: row.requested_by as string,
+    requested_at: iso(row.requested_at),
+    state,
+    expires_at: expiresAt,
+    window_minutes: Number(row.window_minutes),
+    max_uses: Number(row.max_uses),
+    uses: Number(row.uses),
+    decided_by: (row.decided_by as string | null) ?? null,
+    decided_at: row.decided_at == null ? null : iso(row.decided_at),
+    decided_reason: (row.decided_reason as string | null) ?? null,
+  };
+}
+
+function same(a: string | null, b: string | null): boolean {
+  if (a === null || b === null) return false;
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+
+/**
+ * Human approvals of agent actions. A deny carrying a `human_approval` obligation opens (or reuses)
+ * the one pending request of its binding; a human grants or denies it; a decision that relies on it
+ * consumes one use atomically. Every change commits with its chained event (kind `approval`).
+ */
+export class ApprovalStore {
+  private readonly db: Database;
+  private readonly clock: () => Date;
+
+  constructor(deps: { db: Database; clock?: () => Date }) {
+    this.db = deps.db;
+    this.clock = deps.clock ?? (() => new Date());
+  }
+
+  /**
+   * The pending request for `binding`: the existing one while it has not lapsed, else a new one.
+   * `created` tells the caller to notify (webhook). Safe under concurrency: the unique partial
+   * index on the binding admits one pending row, and a losing insert reads the winner's.
+   */
+  async requestFor(
+    binding: ApprovalBinding,
+    why: { controls: string[]; reasons: string[]; decisionId: string; requestedBy: string },
+    settings: GrantSettings,
+  ): Promise<{ approval: StoredApproval; created: boolean }> {
+    const now = this.clock();
+    return this.db.transaction(async (tx) => {
+      const existing = await this.pendingFor(tx, binding);
+      if (existing && Date.parse(existing.expires_at) > now.getTime())
+        return { approval: existing, created: false };
+      if (existing) {
+        await tx.query({
+          text: `UPDATE approvals SET state = 'expired', updated_at = $2 WHERE id = $1 AND state = 'pending'`,
+          values: [existing.id, now.toISOString()],
+        });
+        await appendEvent(
+          tx,
+          GRANTS_EVENT_WRITER,
+          { kind: 'approval', action: 'expire', actor: 'system', subject: existing.id, payload: {} },
+          now,
+        );
+      }
+      const id = `apr_${uuidv7({ msecs: now.getTime() })}`;
+      const expiresAt = new Date(now.getTime() + settings.approvalRequestTtlMinutes * 60_000).toISOString();
+      const { rows } = await tx.query<Record<string, unknown>>({
+        text: `INSERT INTO approvals (id, agent, on_behalf_of, tool, arguments_digest, controls, reasons, decision_id,
+                 requested_by, requested_at, state, expires_at, window_minutes, max_uses, uses, updated_at)
+               VALUES ($1, $2, $3, $4, $5, $6::text[], $7::jsonb, $8, $9, $10, 'pending', $11, $12, $13, 0, $10)
+               ON CONFLICT (agent, COALESCE(on_behalf_of, ''), tool, arguments_digest) WHERE state = 'pending'
+               DO NOTHING
+               RETURNING ${COLUMNS}`,
+        values: [
+          id,
+          binding.agent,
+          binding.on_behalf_of,
+          binding.tool,
+          binding.arguments_digest,
+          why.controls,
+          JSON.stringify(why.reasons),
+          why.decisionId,
+          why.requestedBy,
+          now.toISOString(),
+          expiresAt,
+          settings.approvalWindowMinutes,
+          settings.approvalMaxUses,
+        ],
+      });
+      if (!rows[0]) {
+        // Another replica opened it first (it committed while we waited on the index).
+        const winner = await this.pendingFor(tx, binding);
+        if (!winner) throw new Error('approval request vanished after an insert conflict');
+        return { approval: winner, created: false };
+      }
+      await appendEvent(
+        tx,
+        GRANTS_EVENT_WRITER,
+        {
+          kind: 'approval',
+          action: 'request',
+          actor: why.requestedBy,
+          subject: id,
+          reason: why.reasons.join('; ') || null,
+          payload: { ...binding, controls: why.controls, decision_id: why.decisionId, expires_at: expiresAt },
+        },
+        now,
+      );
+      return { approval: fromRow(rows[0], now), created: true };
+    });
+  }
+
+  private async pendingFor(tx: Queryable, binding: ApprovalBinding): Promise<StoredApproval | null> {
+    const { rows } = await tx.query<Record<string, unknown>>({
+      text: `SELECT ${COLUMNS} FROM approvals
+             WHERE agent = $1 AND COALESCE(on_behalf_of, '') = COALESCE($2, '') AND tool = $3
+               AND arguments_digest = $4 AND state = 'pending'
+             FOR UPDATE`,
+      values: [binding.agent, binding.on_behalf_of, binding.tool, binding.arguments_digest],
+    });
+    return rows[0] ? fromRow(rows[0], null) : null;
+  }
+
+  /**
+   * Grants a pending request: the approver must be a human principal, not the agent, and not the
+   * user the agent acts for unless the bundle allows it. The window starts now.
+   */
+  async grant(
+    id: string,
+    approver: Approver,
+    reason: string | null,
+    settings: GrantSettings,
+  ): Promise<StoredApproval> {
+    return this.decide(id, approver, reason, 'grant', settings);
+  }
+
+  /** Denies a pending request (the same approvers as grant). */
+  async deny(
+    id: string,
+    approver: Approver,
+    reason: string | null,
+    settings: GrantSettings,
+  ): Promise<StoredApproval> {
+    return this.decide(id, approver, reason, 'deny', settings);
+  }
+
+  private async decide(
+    id: string,
+    approver: Approver,
+    reason: string | null,
+    action: 'grant' | 'deny',
+    settings: GrantSettings,
+  ): Promise<StoredApproval> {
+    const now = this.clock();
+    return this.db.transaction(async (tx) => {
+      const { rows: found } = await tx.query<Record<string, unknown>>({
+        text: `SELECT ${COLUMNS} FROM approvals WHERE id = $1 FOR UPDATE`,
+        values: [id],
+      });
+      if (!found[0]) throw new GrantError('not_found', 'approval_not_found', `no approval ${id}`);
+      const current = fromRow(found[0], now);
+      if (current.state !== 'pending') {
+        throw new GrantError(
+          'conflict',
+          'approval_not_pending',
+          `approval ${id} is ${current.state}, not pending`,
+        );
+      }
+      if (!approver.human) {
+        throw new GrantError(
+          'forbidden',
+          'approver_not_human',
+          'only a human principal may approve an agent action',
+        );
+      }
+      if (same(approver.sub, current.agent)) {
+        throw new GrantError('forbidden', 'self_approval', 'an agent cannot approve its own action');
+      }
+      if (!settings.onBehalfOfMayApprove && same(approver.sub, current.on_behalf_of)) {
+        throw new GrantError(
+          'forbidden',
+          'on_behalf_of_approval',
+          'the user the agent acts for may not approve its action',
+        );
+      }
+      const state = action === 'grant' ? 'granted' : 'denied';
+      const expiresAt =
+        action === 'grant'
+          ? new Date(now.getTime() + current.window_minutes * 60_000).toISOString()
+          : current.expires_at;
+      const { rows } = await tx.query<Record<string, unknown>>({
+        text: `UPDATE approvals SET state = $2, expires_at = $3, decided_by = $4, decided_at = $5, decided_reason = $6,
+                 updated_at = $5
+               WHERE id = $1 RETURNING ${COLUMNS}`,
+        values: [id, state, expiresAt, approver.sub, now.toISOString(), reason],
+      });
+      await appendEvent(
+        tx,
+        GRANTS_EVENT_WRITER,
+        {
+          kind: 'approval',
+          action,
+          actor: approver.sub,
+          subject: id,
+          reason,
+          payload: { state, expires_at: expiresAt, max_uses: current.max_uses },
+        },
+        now,
+      );
+      return fromRow(rows[0]!, now);
+    });
+  }
+
+  /**
+   * Uses the approval once for `decisionId`: atomically, only while it is granted, unexpired and not
+   * used up. Null when it cannot be used (the decision must then fail closed).
+   */
+  async consume(id: string, decisionId: string, actor: string): Promise<StoredApproval | null> {
+    const now = this.clock();
+    return this.db.transaction(async (tx) => {
+      const { rows } = await tx.query<Record<string, unknown>>({
+        text: `UPDATE approvals SET uses = uses + 1, updated_at = $2
+               WHERE id = $1 AND state = 'granted' AND uses < max_uses AND expires_at > $2
+               RETURNING ${COLUMNS}`,
+        values: [id, now.toISOString()],
+      });
+      if (!rows[0]) return null;
+      const used = fromRow(rows[0], now);
+      await appendEvent(
+        tx,
+        GRANTS_EVENT_WRITER,
+        {
+          kind: 'approval',
+          action: 'use',
+          actor,
+          subject: id,
+          payload: { decision_id: decisionId, uses: used.uses, max_uses: used.max_uses },
+        },
+        now,
+      );
+      return used;
+    });
+  }
+
+  /** One approval, or null. */
+  async get(id: string): Promise<StoredApproval | null> {
+    const { rows } = await this.db.query<Record<string, unknown>>({
+      text: `SELECT ${COLUMNS} FROM approvals WHERE id = $1`,
+      values: [id],
+    });
+    return rows[0] ? fromRow(rows[0], this.clock()) : null;
+  }
+
+  /** The approval as the policy sees it (stored state; expiry is the policy's call at now). */
+  async forPolicy(id: string): Promise<PolicyApproval | null> {
+    const { rows } = await this.db.query<Record<string, unknown>>({
+      text: `SELECT ${COLUMNS} FROM approvals WHERE id = $1`,
+      values: [id],
+    });
+    if (!rows[0]) return null;
+    const a = fromRow(rows[0], null);
+    return {
+      id: a.id,
+      state: a.state,
+      agent: a.agent,
+      on_behalf_of: a.on_behalf_of,
+      tool: a.tool,
+      arguments_digest: a.arguments_digest,
+      expires_at: a.expires_at,
+      uses: a.uses,
+      max_uses: a.max_uses,
+      granted_by: a.state === 'granted' ? a.decided_by : null,
+    };
+  }
+
+  /** An approval's chained events, oldest first. */
+  async history(id: string): Promise<EventRow[]> {
+    return (await listEvents(this.db, { kind: 'approval', subject: id, limit: 1000 })).reverse();
+  }
+
+  /** Approvals in `state` (listed state: `expired` is derived), newest first. */
+  async list(filter: { state?: ApprovalState; limit?: number } = {}): Promise<StoredApproval[]> {
+    const now = this.clock();
+    const values: unknown[] = [];
+    const where: string[] = [];
+    const param = (value: unknown) => {
+      values.push(value);
+      return `$${values.length}`;
+    };
+    if (filter.state === 'expired') {
+      where.push(
+        `(state = 'expired' OR (state IN ('pending', 'granted') AND expires_at <= ${param(now.toISOString())}))`,
+      );
+    } else if (filter.state === 'pending' || filter.state === 'granted') {
+      where.push(`state = ${param(filter.state)} AND expires_at > ${param(now.toISOString())}`);
+    } else if (filter.state) {
+      where.push(`state = ${param(filter.state)}`);
+    }
+    const limit = param(Math.min(Math.max(filter.limit ?? 100, 1), 1000));
+    const { rows } = await this.db.query<Record<string, unknown>>({
+      text: `SELECT ${COLUMNS} FROM approvals ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+             ORDER BY requested_at DESC, id DESC LIMIT ${limit}`,
+      values,
+    });
+    return rows.map((row) => fromRow(row, now));
+  }
+
+  /** Approvals per listed state (metrics). */
+  async counts(): Promise<Record<ApprovalState, number>> {
+    const now = this.clock().toISOString();
+    const { rows } = await this.db.query<{ state: ApprovalState; n: string }>({
+      text: `SELECT CASE WHEN state IN ('pending', 'granted') AND expires_at <= $1 THEN 'expired' ELSE state END AS state,
+                    count(*) AS n
+             FROM approvals GROUP BY 1`,
+      values: [now],
+    });
+    const counts: Record<ApprovalState, number> = { pending: 0, granted: 0, denied: 0, expired: 0 };
+    for (const row of rows) counts[row.state] += Number(row.n);
+    return counts;
+  }
+}

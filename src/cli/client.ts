@@ -1,0 +1,83 @@
+/** Where the CLI talks to a running Verdict, and how it reports what it got back. */
+export interface CliIo {
+  env: Record<string, string | undefined>;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  fetch: typeof fetch;
+  readFile: (path: string) => Promise<Buffer>;
+}
+
+/** A refusal from the server (any non-2xx) or a transport failure: the CLI prints it and exits 1. */
+export class CliRefusal extends Error {
+  readonly status: number;
+  readonly code: string;
+  constructor(status: number, code: string, detail: string) {
+    super(detail);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** A usage mistake: the CLI prints it with the usage and exits 2. */
+export class CliUsageError extends Error {}
+
+/** The API client of the CLI: one base URL, one bearer token. */
+export class VerdictClient {
+  private readonly url: string;
+  private readonly token: string;
+  private readonly fetch: typeof fetch;
+
+  constructor(options: { url: string; token: string; fetch: typeof fetch }) {
+    this.url = options.url.replace(/\/+$/, '');
+    this.token = options.token;
+    this.fetch = options.fetch;
+  }
+
+  /** Sends one request; resolves the parsed JSON body of a 2xx, throws CliRefusal otherwise. */
+  async request<T>(
+    method: string,
+    path: string,
+    body?: { json: unknown } | { bytes: Buffer; type: string },
+  ): Promise<{ status: number; body: T }> {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.token}`,
+      accept: 'application/json',
+    };
+    let payload: string | Uint8Array<ArrayBuffer> | undefined;
+    if (body && 'json' in body) {
+      headers['content-type'] = 'application/json';
+      payload = JSON.stringify(body.json);
+    } else if (body) {
+      headers['content-type'] = body.type;
+      payload = new Uint8Array(
+        body.bytes.buffer.slice(
+          body.bytes.byteOffset,
+          body.bytes.byteOffset + body.bytes.byteLength,
+        ) as ArrayBuffer,
+      );
+    }
+    let response: Response;
+    try {
+      response = await this.fetch(`${this.url}${path}`, { method, headers, body: payload });
+    } catch (err) {
+      const cause = (err as { cause?: { code?: string } }).cause?.code;
+      throw new CliRefusal(0, 'unreachable', `cannot reach ${this.url}: ${cause ?? (err as Error).message}`);
+    }
+    const text = await response.text();
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (!response.ok) {
+      const problem = (parsed ?? {}) as { code?: string; detail?: string; title?: string };
+      throw new CliRefusal(
+        response.status,
+        problem.code ?? `http_${response.status}`,
+        problem.detail ?? problem.title ?? (text.slice(0, 200) || response.statusText),
+      );
+    }
+    return { status: response.status, body: parsed as T };
+  }
+}
