@@ -100,8 +100,7 @@ async function askService(
  * database; prints progress every 100k rows; exits 1 when a chain is broken, 2 when it could not
  * verify. On the embedded store while the service runs, the service is asked (it holds the store).
  */
-async function main(): Promise<ExitCode> {
-  const args = process.argv.slice(2);
+export async function auditVerifyMain(args: string[] = process.argv.slice(2)): Promise<ExitCode> {
   const option = (name: string) => {
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : undefined;
@@ -137,10 +136,13 @@ async function main(): Promise<ExitCode> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    process.stderr.write(`audit:verify: failed: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(2);
-  },
-);
+// NOTE: run only as a script; `verdict audit verify` (src/cli/verdict.ts) imports auditVerifyMain.
+if (import.meta.main) {
+  auditVerifyMain().then(
+    (code) => process.exit(code),
+    (err) => {
+      process.stderr.write(`audit:verify: failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(2);
+    },
+  );
+}

@@ -14,7 +14,8 @@ import { DEFAULT_BUNDLE } from '../support/bundle.ts';
 import { freePort } from '../support/net.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
-const PROXY = path.join(root, 'src/cli/mcp-proxy.ts');
+/** `verdict mcp-proxy`, as the `bin` runs it. */
+const PROXY = [path.join(root, 'src/cli/verdict.ts'), 'mcp-proxy'];
 const SERVER = path.join(root, 'test/mcp/counting-server.ts');
 
 /** The context an operator gives the proxy for this session. */
@@ -52,12 +53,13 @@ function shellWords(line: string): string[] {
   return [...line.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
 }
 
-/** The proxy's arguments in README.md's `npm run mcp-proxy -- … -- <server>` line, without the server. */
+/** The proxy's arguments in README.md's `npm run verdict -- mcp-proxy … -- <server>` line, without the server. */
 function readmeProxyArgs(): string[] {
   const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
-  const line = readme.split('\n').find((l) => l.startsWith('npm run mcp-proxy -- '));
+  const prefix = 'npm run verdict -- mcp-proxy ';
+  const line = readme.split('\n').find((l) => l.startsWith(prefix));
   if (!line) throw new Error('README.md has no mcp-proxy command');
-  const words = shellWords(line.slice('npm run mcp-proxy -- '.length));
+  const words = shellWords(line.slice(prefix.length));
   return words.slice(0, words.indexOf('--'));
 }
 
@@ -69,7 +71,7 @@ async function connect(options: { url?: string; agent?: string; args?: string[] 
   const transport = new StdioClientTransport({
     command: process.execPath,
     args: [
-      PROXY,
+      ...PROXY,
       ...(options.args ?? [
         '--agent',
         options.agent ?? 'support-bot',
