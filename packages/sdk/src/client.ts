@@ -1,6 +1,10 @@
 import type {
+  Approval,
   AuditFilter,
   BatchItem,
+  BundleChange,
+  BundleRevision,
+  BundlesStatus,
   DecisionPage,
   DecisionRecord,
   DecisionRequest,
@@ -9,10 +13,14 @@ import type {
   EvaluationRequest,
   EvaluationResponse,
   EvaluationsRequest,
+  ExceptionListQuery,
+  ExceptionRequest,
+  PolicyEvent,
   Problem,
   SearchRequest,
   SearchResponse,
   Violation,
+  Waiver,
 } from './wire.ts';
 
 /** Where a bearer token comes from: a fixed string, or a provider asked again after a 401. */
@@ -128,6 +136,8 @@ export interface ApiRequest {
   path: string;
   query?: Record<string, string | undefined>;
   body?: unknown;
+  /** Raw bytes instead of a JSON body (a bundle upload), with their media type. */
+  bytes?: { data: Uint8Array; type: string };
   /**
    * Whether the request may be sent again after a failure that may have reached the server. Only
    * reads are: a POST decision that timed out may have been evaluated and recorded (and may have
@@ -348,6 +358,183 @@ export class VerdictClient {
     return response.text();
   }
 
+  // Policy bundles (issue 12): scopes bundles:write / bundles:read.
+
+  /** Uploads a bundle (`POST /v1/bundles`); with `activate`, activates it in the same call. */
+  pushBundle(
+    bundle: Uint8Array,
+    options: CallOptions & { activate?: boolean; reason?: string; expectedActive?: string } = {},
+  ) {
+    return this.call<BundleRevision>(
+      {
+        method: 'POST',
+        path: '/v1/bundles',
+        bytes: { data: bundle, type: 'application/gzip' },
+        query: {
+          activate: options.activate ? 'true' : undefined,
+          reason: options.reason,
+          expected_active: options.expectedActive,
+        },
+        idempotent: false,
+      },
+      options,
+    );
+  }
+
+  /** Stored revisions, newest first. */
+  listBundles(query: { limit?: string; before?: string } = {}, options: CallOptions = {}) {
+    return this.call<{ revisions: BundleRevision[] }>(
+      { method: 'GET', path: '/v1/bundles', query: { ...query }, idempotent: true },
+      options,
+    );
+  }
+
+  /** One revision by digest. */
+  getBundle(digest: string, options: CallOptions = {}) {
+    return this.call<BundleRevision>(
+      { method: 'GET', path: `/v1/bundles/${encodeURIComponent(digest)}`, idempotent: true },
+      options,
+    );
+  }
+
+  /**
+   * Activates a stored revision on every replica. `expectedActive` (a digest, or null for none yet) makes
+   * it a compare-and-set: 409 when another change came first. A rollback is the activation of the
+   * previous digest.
+   */
+  activateBundle(
+    digest: string,
+    options: CallOptions & { reason?: string; expectedActive?: string | null } = {},
+  ) {
+    return this.call<BundleChange>(
+      {
+        method: 'POST',
+        path: `/v1/bundles/${encodeURIComponent(digest)}/activate`,
+        body: {
+          ...(options.reason ? { reason: options.reason } : {}),
+          ...(options.expectedActive !== undefined ? { expected_active: options.expectedActive } : {}),
+        },
+        idempotent: false,
+      },
+      options,
+    );
+  }
+
+  /** Evaluates a revision in shadow beside the active one; `null` stops shadowing. */
+  shadowBundle(digest: string | null, options: CallOptions & { reason?: string } = {}) {
+    if (digest === null) {
+      return this.call<BundleChange>(
+        {
+          method: 'DELETE',
+          path: '/v1/bundles/shadow',
+          query: { reason: options.reason },
+          idempotent: false,
+        },
+        options,
+      );
+    }
+    return this.call<BundleChange>(
+      {
+        method: 'POST',
+        path: `/v1/bundles/${encodeURIComponent(digest)}/shadow`,
+        body: options.reason ? { reason: options.reason } : {},
+        idempotent: false,
+      },
+      options,
+    );
+  }
+
+  /** The desired state and every live replica. */
+  bundleStatus(options: CallOptions = {}) {
+    return this.call<BundlesStatus>({ method: 'GET', path: '/v1/bundles/status', idempotent: true }, options);
+  }
+
+  /** The chained policy events, newest first. */
+  bundleEvents(query: { action?: string; limit?: string; before?: string } = {}, options: CallOptions = {}) {
+    return this.call<{ events: PolicyEvent[] }>(
+      { method: 'GET', path: '/v1/bundles/events', query: { ...query }, idempotent: true },
+      options,
+    );
+  }
+
+  // Waivers (issue 13): scopes exceptions:request / exceptions:approve.
+
+  /** Requests a waiver of a control; it is pending until approved. */
+  requestException(request: ExceptionRequest, options: CallOptions = {}) {
+    return this.call<Waiver>(
+      { method: 'POST', path: '/v1/exceptions', body: request, idempotent: false },
+      options,
+    );
+  }
+
+  /** Waivers, newest first. */
+  listExceptions(query: ExceptionListQuery = {}, options: CallOptions = {}) {
+    return this.call<{ exceptions: Waiver[] }>(
+      { method: 'GET', path: '/v1/exceptions', query: { ...query }, idempotent: true },
+      options,
+    );
+  }
+
+  /** One waiver with its history. */
+  getException(id: string, options: CallOptions = {}) {
+    return this.call<Waiver>(
+      { method: 'GET', path: `/v1/exceptions/${encodeURIComponent(id)}`, idempotent: true },
+      options,
+    );
+  }
+
+  /** Approves, rejects or revokes a waiver (reject and revoke need a reason). */
+  decideException(
+    id: string,
+    verb: 'approve' | 'reject' | 'revoke',
+    reason?: string,
+    options: CallOptions = {},
+  ) {
+    return this.call<Waiver>(
+      {
+        method: 'POST',
+        path: `/v1/exceptions/${encodeURIComponent(id)}/${verb}`,
+        body: reason ? { reason } : {},
+        idempotent: false,
+      },
+      options,
+    );
+  }
+
+  // Human approvals (issue 13): approvals:grant; the status needs decisions:evaluate.
+
+  /** One approval request and its history: what a deny's `approval_request.status_url` names. */
+  getApproval(id: string, options: CallOptions = {}) {
+    return this.call<Approval>(
+      { method: 'GET', path: `/v1/approvals/${encodeURIComponent(id)}`, idempotent: true },
+      options,
+    );
+  }
+
+  /** Approval requests, newest first. */
+  listApprovals(
+    query: { state?: 'pending' | 'granted' | 'denied' | 'expired'; limit?: string } = {},
+    options: CallOptions = {},
+  ) {
+    return this.call<{ approvals: Approval[] }>(
+      { method: 'GET', path: '/v1/approvals', query: { ...query }, idempotent: true },
+      options,
+    );
+  }
+
+  /** Grants or denies an approval request (a human principal, not the agent). */
+  decideApproval(id: string, verb: 'approve' | 'deny', reason?: string, options: CallOptions = {}) {
+    return this.call<Approval>(
+      {
+        method: 'POST',
+        path: `/v1/approvals/${encodeURIComponent(id)}/${verb}`,
+        body: reason ? { reason } : {},
+        idempotent: false,
+      },
+      options,
+    );
+  }
+
   /**
    * Sends a request to any Verdict route and resolves its parsed JSON answer; throws `VerdictError`.
    * The typed methods are built on it; use it for routes this version of the client does not name.
@@ -446,7 +633,8 @@ export class VerdictClient {
       };
       const traceparent = options.traceparent ?? this.traceparentOf?.();
       if (traceparent) headers.traceparent = traceparent;
-      if (request.body !== undefined) headers['content-type'] = 'application/json';
+      if (request.bytes) headers['content-type'] = request.bytes.type;
+      else if (request.body !== undefined) headers['content-type'] = 'application/json';
       const url = new URL(`${this.url}${request.path}`);
       for (const [key, value] of Object.entries(request.query ?? {})) {
         if (value !== undefined) url.searchParams.set(key, value);
@@ -456,7 +644,11 @@ export class VerdictClient {
         response = await this.fetchImpl(url, {
           method: request.method,
           headers,
-          body: request.body === undefined ? undefined : JSON.stringify(request.body),
+          body: request.bytes
+            ? (request.bytes.data as Uint8Array<ArrayBuffer>)
+            : request.body === undefined
+              ? undefined
+              : JSON.stringify(request.body),
           signal,
         });
       } catch (err) {

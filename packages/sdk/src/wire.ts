@@ -192,3 +192,105 @@ export interface DecisionPage {
   next_cursor: string | null;
   has_more: boolean;
 }
+
+/** One stored policy revision (`BundleRevisionV1`). */
+export interface BundleRevision {
+  digest: string;
+  revision: string;
+  entrypoints: string[];
+  size: number;
+  signed: boolean;
+  uploaded_by: string;
+  uploaded_at: string;
+  state: 'active' | 'shadow' | 'inactive';
+}
+
+/** The fleet's desired bundle state (`BundlesStateV1`). */
+export interface BundlesState {
+  version: number;
+  active: string | null;
+  active_since: string | null;
+  shadow: string | null;
+  shadow_since: string | null;
+  updated_by: string;
+  updated_at: string;
+}
+
+/** The answer of an activation, a shadow change or a rollback. */
+export interface BundleChange {
+  changed: boolean;
+  state: BundlesState;
+}
+
+/** `GET /v1/bundles/status`: the desired state and every live replica. */
+export interface BundlesStatus {
+  desired: BundlesState;
+  replicas: Record<string, unknown>[];
+}
+
+/** One chained policy event (`PolicyEventV1`). */
+export interface PolicyEvent {
+  id: string;
+  occurred_at: string;
+  action: string;
+  actor: string;
+  subject: string | null;
+  from_digest: string | null;
+  to_digest: string | null;
+  reason: string | null;
+  payload: Record<string, unknown>;
+  writer_id: string;
+  seq: number;
+  prev_hash: string;
+  hash: string;
+}
+
+/** `POST /v1/exceptions`: a waiver request (`ExceptionRequestV1`). */
+export interface ExceptionRequest {
+  control: string;
+  subject_id?: string;
+  resource_id?: string;
+  action?: string;
+  reason: string;
+  compensating_controls?: string[];
+  ticket?: { system: string; key: string; url?: string };
+  /** RFC 3339 date-time. */
+  expires_at: string;
+}
+
+/** `GET /v1/exceptions` query (`ExceptionListQueryV1`). */
+export interface ExceptionListQuery {
+  state?: 'pending' | 'active' | 'expired' | 'revoked' | 'rejected';
+  control?: string;
+  subject_id?: string;
+  resource_id?: string;
+  /** ISO-8601 duration, e.g. `P7D`. */
+  expiring_within?: string;
+  limit?: string;
+}
+
+/** A waiver, as the exceptions API answers it. */
+export interface Waiver {
+  id: string;
+  state: string;
+  control?: string;
+  severity?: string;
+  subject_id?: string | null;
+  resource_id?: string | null;
+  expires_at?: string;
+  approvers_required?: number;
+  approvals?: { by: string; at: string; reason?: string | null }[];
+  [key: string]: unknown;
+}
+
+/** A human approval request of an agent action, as the approvals API answers it. */
+export interface Approval {
+  id: string;
+  state: string;
+  agent?: string;
+  on_behalf_of?: string | null;
+  tool?: string;
+  controls?: string[];
+  expires_at?: string;
+  [key: string]: unknown;
+}
