@@ -64,6 +64,18 @@ server.registerTool(
     return text('ran');
   },
 );
+server.registerTool(
+  'deploy_service',
+  {
+    description: 'Deploys a service (high risk: a human approves)',
+    inputSchema: { service: z.string() },
+    annotations: { readOnlyHint: false, openWorldHint: false, destructiveHint: true },
+  },
+  async (args) => {
+    seen('deploy_service', args);
+    return text(`deployed ${args.service}`);
+  },
+);
 server.registerResource('readme', 'file:///readme', { description: 'a resource' }, async (uri) => {
   seen('resources/read', uri.href);
   return { contents: [{ uri: uri.href, text: 'hello' }] };

@@ -64,7 +64,7 @@ function readmeProxyArgs(): string[] {
 }
 
 /** A client connected through the proxy; `seen()` reads what the server received. */
-async function connect(options: { url?: string; agent?: string; args?: string[] } = {}) {
+async function connect(options: { url?: string; agent?: string; args?: string[]; token?: string } = {}) {
   const countFile = path.join(mkdtempSync(path.join(tmpdir(), 'verdict-mcp-')), 'calls.ndjson');
   writeFileSync(countFile, '');
   const stderr: string[] = [];
@@ -87,7 +87,7 @@ async function connect(options: { url?: string; agent?: string; args?: string[] 
     env: {
       ...(process.env as Record<string, string>),
       VERDICT_URL: options.url ?? url,
-      VERDICT_TOKEN: verdict.token(['decisions:evaluate']),
+      VERDICT_TOKEN: options.token ?? verdict.token(['decisions:evaluate']),
       COUNT_FILE: countFile,
     },
     stderr: 'pipe',
@@ -119,7 +119,7 @@ describe('verdict mcp-proxy', () => {
     expect(tools.map((t) => t.name).sort()).toEqual(['create_ticket', 'search_kb']);
     // One decision per tool, all recorded from one request.
     const listed = before.records.slice(recorded).map((r) => r.input.resource.id);
-    expect(listed.sort()).toEqual(['create_ticket', 'lookup_order', 'search_kb', 'shell']);
+    expect(listed.sort()).toEqual(['create_ticket', 'deploy_service', 'lookup_order', 'search_kb', 'shell']);
   });
 
   it('forwards an allowed call, and keeps a denied one from ever reaching the server', async () => {
