@@ -64,10 +64,13 @@ export interface VerdictOverrides {
   /** Where start-up and background failures are logged. Default: the app's logger. */
   log?: RedisLog & { error(fields: object, message: string): void };
   /**
-   * HTTP-level options passed to buildApp as they are; `audit` serves only when there is no
-   * database (a test's stub, to have the auditor routes registered).
+   * HTTP-level options passed to buildApp as they are; `audit`, `grants` and `bundles` serve only
+   * when Verdict has none of its own (a test's stubs, to have those routes registered).
    */
-  http?: Pick<AppDeps, 'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics' | 'audit' | 'grants'>;
+  http?: Pick<
+    AppDeps,
+    'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics' | 'audit' | 'grants' | 'bundles'
+  >;
   /**
    * The policy lifecycle (revisions in Postgres, activation across replicas, shadow, /v1/bundles).
    * Default: on when there is a database and no `engine` was given.
@@ -279,7 +282,7 @@ async function assemble(
           replicaTimeoutMs: config.bundles.replicaTimeoutMs,
           onRefused: () => metrics.bundleLoadFailures.inc({ source: 'upload' }),
         }
-      : undefined,
+      : overrides.http?.bundles,
     grants: grants
       ? {
           exceptions: { store: grants.exceptions, policy, afterChange: () => grants.afterChange() },

@@ -167,7 +167,7 @@ export class ExceptionStore {
     }
     const id = `exc_${uuidv7({ msecs: now.getTime() })}`;
     const approversRequired = policy.settings.twoApproverSeverities.includes(control.severity) ? 2 : 1;
-    const row = await this.change(actor.sub, now, async (tx) => {
+    const row = await this.change(actor.sub, async (tx) => {
       const { rows } = await tx.query<Record<string, unknown>>({
         text: `INSERT INTO exceptions (id, control, severity, subject_id, resource_id, action, reason,
                  compensating_controls, ticket, expires_at, state, requested_by, requested_at,
@@ -225,7 +225,7 @@ export class ExceptionStore {
    */
   async approve(id: string, actor: Actor, reason: string | null): Promise<StoredException> {
     const now = this.clock();
-    const row = await this.change(actor.sub, now, async (tx) => {
+    const row = await this.change(actor.sub, async (tx) => {
       const current = await this.locked(tx, id);
       if (current.state !== 'pending') {
         throw new GrantError(
@@ -283,7 +283,7 @@ export class ExceptionStore {
 
   private async close(id: string, actor: Actor, reason: string, action: 'reject' | 'revoke') {
     const now = this.clock();
-    const row = await this.change(actor.sub, now, async (tx) => {
+    const row = await this.change(actor.sub, async (tx) => {
       const current = await this.locked(tx, id);
       const from = action === 'reject' ? 'pending' : 'active';
       // `expired` is an active row: it may still be revoked (the listing then says revoked).
@@ -421,7 +421,7 @@ export class ExceptionStore {
   }
 
   /** Runs a change with the grants version bump in one transaction, then tells `onChange`. */
-  private async change<T>(actor: string, _now: Date, work: (tx: Queryable) => Promise<T>): Promise<T> {
+  private async change<T>(actor: string, work: (tx: Queryable) => Promise<T>): Promise<T> {
     let version = 0;
     const result = await this.db.transaction(async (tx) => {
       const out = await work(tx);

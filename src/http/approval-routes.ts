@@ -3,7 +3,7 @@ import { Type } from 'typebox';
 import type { ApprovalState, ApprovalStore, StoredApproval } from '../approvals/store.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
 import { grantSettings } from '../exceptions/catalog.ts';
-import { grantProblem } from './exception-routes.ts';
+import { GrantId, grantProblem } from './exception-routes.ts';
 import { ProblemError } from './problem.ts';
 import { ProblemV1 } from './schemas.ts';
 
@@ -30,7 +30,7 @@ const STATES = ['pending', 'granted', 'denied', 'expired'] as const;
  */
 export const approvalRoutes: FastifyPluginAsyncTypebox<ApprovalDeps> = async (app, opts) => {
   const { store, policy } = opts;
-  const params = { params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) }) };
+  const params = { params: Type.Object({ id: GrantId }) };
   const responses = { '4xx': ProblemV1, '5xx': ProblemV1 };
 
   app.get(
@@ -73,7 +73,7 @@ export const approvalRoutes: FastifyPluginAsyncTypebox<ApprovalDeps> = async (ap
       },
     },
     async (request) => {
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       const found = await store.get(id);
       if (!found) throw new ProblemError(404, 'approval_not_found', `no approval ${id}`);
       return { ...found, history: await store.history(id) };
@@ -97,8 +97,8 @@ export const approvalRoutes: FastifyPluginAsyncTypebox<ApprovalDeps> = async (ap
         },
       },
       async (request) => {
-        const { id } = request.params as { id: string };
-        const reason = (request.body as { reason?: string } | undefined)?.reason ?? null;
+        const { id } = request.params;
+        const reason = request.body?.reason ?? null;
         const approver = { sub: request.caller.sub, human: request.caller.principalType === 'human' };
         const settings = grantSettings(policy.current());
         try {

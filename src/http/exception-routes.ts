@@ -17,8 +17,12 @@ export interface ExceptionDeps {
   afterChange?: () => Promise<void>;
 }
 
-const Id = Type.String({ minLength: 1, maxLength: 128 });
-const Text = (max: number) => Type.String({ minLength: 1, maxLength: max });
+/** Waiver and approval ids (`exc_…`, `apr_…`): anything else is a 400, never a database round trip. */
+export const GrantId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$' });
+const Id = GrantId;
+// NOTE: no NUL: Postgres text cannot hold one (the JSON parser already refuses it in bodies; this
+// covers query strings).
+const Text = (max: number) => Type.String({ minLength: 1, maxLength: max, pattern: '^[^\\x00]+$' });
 
 export const ExceptionRequestV1 = Type.Object(
   {
@@ -154,8 +158,8 @@ export const exceptionRoutes: FastifyPluginAsyncTypebox<ExceptionDeps> = async (
         },
       },
       async (request) => {
-        const { id } = request.params as { id: string };
-        const reason = (request.body as { reason?: string } | undefined)?.reason ?? null;
+        const { id } = request.params;
+        const reason = request.body?.reason ?? null;
         const actor = actorOf(request.caller);
         const changed = await guarded(() =>
           verb === 'approve'
@@ -207,7 +211,7 @@ export const exceptionRoutes: FastifyPluginAsyncTypebox<ExceptionDeps> = async (
       },
     },
     async (request) => {
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       const found = await store.get(id);
       if (!found) throw new ProblemError(404, 'exception_not_found', `no exception ${id}`);
       return { ...found, history: await store.history(id) };

@@ -8,7 +8,6 @@ import { devTokenBanner, mintToken } from '../../src/auth/dev-token.ts';
 import type { KeySource } from '../../src/auth/keys.ts';
 import { PUBLIC_ROUTES } from '../../src/auth/routes.ts';
 import { resolveConfig } from '../../src/config/index.ts';
-import { bundleRoutes } from '../../src/http/bundle-routes.ts';
 import { buildTestApp, type TestToken } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 
@@ -29,25 +28,13 @@ let token: TestToken;
 let keys: KeySource;
 beforeAll(async () => {
   keys = { kind: 'secret', secret: 'routes-test-secret-0123456789abcdef', algorithms: ['HS256'] };
-  const bundleStub = async (app: FastifyInstance) => {
-    await app.register(bundleRoutes, {
-      lifecycle: {} as never,
-      replica: null,
-      maxBytes: 1024,
-      replicaTimeoutMs: 1000,
-    });
-  };
   // With an extra unscoped route, the way a later plugin would add one; the auditor, bundle, waiver
   // and approval routes are registered so that their scopes count (no test here calls them).
   const built = await buildTestApp({
     bundlePath: contractFixtureBundle(),
     keys,
-    plugins: [forgottenScope, bundleStub],
-    audit: { log: {} as never, replayer: {} as never },
-    grants: {
-      exceptions: { store: {} as never, policy: {} as never },
-      approvals: { store: {} as never, policy: {} as never },
-    },
+    plugins: [forgottenScope],
+    allRoutes: true,
   });
   ({ app, token } = built);
   recorder = built.recorder as MemoryRecorder;
@@ -152,8 +139,8 @@ describe('scopes', () => {
       'decisions:evaluate',
       'audit:read',
     ]);
-    // A scope whose routes do not exist yet (exceptions:request) grants nothing either.
-    expect(scopesOf({ scp: ['audit:read', 42, 'root', 'exceptions:request'] })).toEqual(['audit:read']);
+    // A name that is no scope of Verdict's (policies:write) grants nothing either.
+    expect(scopesOf({ scp: ['audit:read', 42, 'root', 'policies:write'] })).toEqual(['audit:read']);
     const secret = keys.kind === 'secret' ? keys.secret : '';
     const scpToken = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000, sub: 'okta-app' })({
       scp: ['decisions:evaluate'],

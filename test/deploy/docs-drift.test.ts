@@ -35,15 +35,8 @@ function lines(): { doc: string; line: string; at: string }[] {
 
 let app: App;
 beforeAll(async () => {
-  // The whole route table, auditor, waiver and approval routes included (their dependencies are never called here).
-  ({ app } = await buildTestApp({
-    bundlePath: contractFixtureBundle(),
-    audit: { log: {} as never, replayer: {} as never },
-    grants: {
-      exceptions: { store: {} as never, policy: {} as never },
-      approvals: { store: {} as never, policy: {} as never },
-    },
-  }));
+  // The whole route table, auditor, bundle, waiver and approval routes included (on stubs never called).
+  ({ app } = await buildTestApp({ bundlePath: contractFixtureBundle(), allRoutes: true }));
 });
 afterAll(async () => app?.close());
 

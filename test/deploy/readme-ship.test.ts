@@ -143,5 +143,6 @@ describe('README: Ship a policy', () => {
       'shadow_set:author',
       'upload:author',
     ]);
-  });
+    // Each npm run starts a process: on a busy 2-core host the block takes tens of seconds.
+  }, 180_000);
 });

@@ -260,5 +260,9 @@ describe('human approvals of agent actions (real Postgres, real Redis, two repli
       2,
     );
     expect(metrics).toMatch(/verdict_approvals\{state="pending"\} \d+/);
+    expect(Number(/verdict_approvals\{state="granted"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
+    // Grants made on either replica: each observed request → grant once, where it was granted.
+    const latency = (m: string) => Number(/verdict_approval_latency_seconds_count (\d+)/.exec(m)?.[1]);
+    expect(latency(metrics) + latency(await b.verdict.metrics.registry.metrics())).toBeGreaterThanOrEqual(3);
   });
 });

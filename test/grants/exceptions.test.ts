@@ -85,6 +85,17 @@ describe('waivers across two replicas (real Postgres, real Redis)', () => {
       expect(res.headers['content-type']).toContain('application/problem+json');
       expect(res.json().code).toBe(code);
     }
+    // Ids and query text that Postgres could not hold are refused before any query (found by the fuzzer).
+    for (const [method, url, as] of [
+      ['POST', '/v1/exceptions/%00/approve', approver],
+      ['GET', '/v1/exceptions/exc%00x', requester],
+      ['GET', '/v1/exceptions?control=%00', requester],
+      ['POST', '/v1/approvals/%00/deny', { sub: 'alice', scopes: ['approvals:grant'], human: true }],
+    ] as const) {
+      const res = await a.call(method, url, as, method === 'POST' ? { reason: 'x' } : undefined);
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json().code, url).toBe('invalid_request');
+    }
     // 90 days is the default maximum for a medium control.
     expect(
       (await request({ control: 'TOOL-006', subject_id: 'nobody', expires_at: inDays(89) })).statusCode,
@@ -252,6 +263,13 @@ describe('waivers across two replicas (real Postgres, real Redis)', () => {
       (await a.call('GET', '/v1/exceptions?control=TOOL-004&expiring_within=P1D', requester)).json()
         .exceptions,
     ).toEqual([]);
+    // The gauges read the store at scrape time, on any replica.
+    const metrics = await b.verdict.metrics.registry.metrics();
+    expect(Number(/verdict_exceptions\{state="active"\} (\d+)/.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
+    expect(Number(/verdict_exceptions\{state="revoked"\} (\d+)/.exec(metrics)?.[1])).toBe(1);
+    expect(Number(/verdict_exceptions\{state="expired"\} (\d+)/.exec(metrics)?.[1])).toBe(1);
+    expect(metrics).toMatch(/verdict_exceptions_expiring_soon \d+/);
+
     const bad = await a.call('GET', '/v1/exceptions?expiring_within=7 days', requester);
     expect(bad.statusCode).toBe(400);
     expect(bad.json().code).toBe('invalid_duration');
@@ -270,6 +288,10 @@ describe('waivers across two replicas (real Postgres, real Redis)', () => {
 
     const report = await verifyEvents(tdb.db);
     expect(report.ok).toBe(true);
+    expect((await a.call('GET', '/v1/audit/verify', auditor)).json()).toMatchObject({
+      ok: true,
+      events: { ok: true },
+    });
     expect(report.checked).toBeGreaterThanOrEqual(10);
     // Editing one waiver event is detected.
     await tdb.db.query({
@@ -279,5 +301,9 @@ describe('waivers across two replicas (real Postgres, real Redis)', () => {
     const broken = await verifyEvents(tdb.db);
     expect(broken.ok).toBe(false);
     expect(broken.firstBroken?.reason).toBe('edited');
+    // The auditor's verify route covers the event chains too.
+    const verified = (await b.call('GET', '/v1/audit/verify', auditor)).json();
+    expect(verified.ok).toBe(false);
+    expect(verified.events).toMatchObject({ ok: false, firstBroken: { reason: 'edited' } });
   });
 });

@@ -12,6 +12,16 @@ import type { DecisionRecorder } from '../../src/decisions/types.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
 import { createVerdict } from '../../src/verdict.ts';
 
+/** Dependencies that are never called, so that a database-less app still registers every route. */
+const ROUTE_TABLE_STUBS: Pick<AppDeps, 'audit' | 'grants' | 'bundles'> = {
+  audit: { log: {} as never, replayer: {} as never },
+  grants: {
+    exceptions: { store: {} as never, policy: {} as never },
+    approvals: { store: {} as never, policy: {} as never },
+  },
+  bundles: { lifecycle: {} as never, replica: null, maxBytes: 1024, replicaTimeoutMs: 1000 },
+};
+
 /** Mints a bearer token for a test app: every scope by default, or the scopes given. */
 export type TestToken = (scopes?: readonly Scope[], claims?: Omit<TokenRequest, 'scopes'>) => string;
 
@@ -40,6 +50,11 @@ export async function buildTestApp(options: {
   audit?: AppDeps['audit'];
   /** The waiver and approval routes (absent by default: there is no database); a stub registers them. */
   grants?: AppDeps['grants'];
+  /**
+   * Registers every route of the product — the auditor, bundle, waiver and approval routes too —
+   * on stubs that are never called: for checks of the whole route table (scopes, docs).
+   */
+  allRoutes?: boolean;
 }): Promise<{
   app: App;
   recorder: DecisionRecorder;
@@ -89,8 +104,9 @@ export async function buildTestApp(options: {
       authOverrides: options.authOverrides,
       logger: options.logger,
       plugins: options.plugins,
-      audit: options.audit,
-      grants: options.grants,
+      ...(options.allRoutes ? ROUTE_TABLE_STUBS : {}),
+      ...(options.audit ? { audit: options.audit } : {}),
+      ...(options.grants ? { grants: options.grants } : {}),
     },
   });
   const { app, policy, decisions, metrics } = verdict;
