@@ -71,7 +71,7 @@ describe('an approval round trip through the proxy', () => {
     expect(denied.isError).toBe(true);
     expect(text(denied)).toContain('TOOL-003');
     const request = (
-      denied._meta?.['verdict/decision'] as { approval_request?: { id: string; status_url: string } }
+      (denied._meta?.['verdict/decision'] ?? {}) as { approval_request?: { id: string; status_url: string } }
     ).approval_request;
     expect(request?.id).toMatch(/^apr_/);
     expect(text(denied)).toContain(`A human approval was requested: ${request!.id}`);
