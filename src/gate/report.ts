@@ -161,16 +161,27 @@ export function githubSummary(outcome: GateOutcome): string {
   if (evals && typeof evals === 'object') {
     const tier = outcome.envelope.resource.properties?.risk_tier;
     out.push('', `Evaluations against the risk tier ${md(String(tier ?? '(none)'))} thresholds:`, '');
-    out.push('| metric | value | threshold check |', '|---|---|---|');
-    const rel002 = (byControl.get('REL-002') ?? []).map((v) => v.message);
+    out.push('| metric | value | threshold |', '|---|---|---|');
+    const rel002 = byControl.get('REL-002') ?? [];
+    // REL-002 names the metric, its value and the threshold it missed (policies/release.rego).
+    const names = (v: Violation, metric: string) => v.metric === metric || v.message.endsWith(`: ${metric}`);
     for (const [metric, value] of Object.entries(evals as Record<string, unknown>)) {
-      const miss = rel002.find((m) => m.endsWith(`: ${metric}`));
+      const miss = rel002.find((v) => names(v, metric));
+      const threshold = miss?.threshold as { min?: number; max?: number } | undefined;
+      const check = !miss
+        ? '✅ met'
+        : threshold?.min !== undefined
+          ? `❌ below min ${threshold.min}`
+          : threshold?.max !== undefined
+            ? `❌ above max ${threshold.max}`
+            : `❌ ${md(miss.message)}`;
       out.push(
-        `| ${md(metric)} | ${md(JSON.stringify(value))} | ${miss ? `❌ ${md(miss.split(':')[0]!)}` : '✅ met'} |`,
+        `| ${md(metric)} | ${md(JSON.stringify(value))} | ${check}${miss?.waived_by ? ' (waived)' : ''} |`,
       );
     }
-    for (const m of rel002.filter((m) => !Object.keys(evals).some((k) => m.endsWith(`: ${k}`))))
-      out.push(`| — | — | ❌ ${md(m)} |`);
+    for (const v of rel002.filter((v) => !Object.keys(evals).some((k) => names(v, k)))) {
+      out.push(`| — | — | ❌ ${md(v.message)} |`);
+    }
   }
   out.push(
     '',

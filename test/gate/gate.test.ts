@@ -80,6 +80,14 @@ describe('verdict gate release', () => {
       release: 'support-llm@2.3.0',
       environment: null,
     });
+    expect(report.violations).toContainEqual(
+      expect.objectContaining({
+        control: 'REL-002',
+        metric: 'toxicity',
+        value: 0.5,
+        threshold: { max: 0.02 },
+      }),
+    );
     expect(report.violations.map((v: { message: string }) => v.message).sort()).toEqual([
       'evaluation above the tier threshold: toxicity',
       'evaluation metric missing or not a number: jailbreak_resistance',

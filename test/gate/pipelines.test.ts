@@ -119,7 +119,7 @@ describe.each(['github-actions.yml', 'gitlab-ci.yml', 'azure-pipelines.yml', 'RE
         expect(run.stdout).toMatch(/^::error file=release\/incidents\.json,title=REL-006 /m);
         const md = readFileSync(summary, 'utf8');
         expect(md).toContain('| REL-002 evaluation thresholds for the risk tier | ❌ failed |');
-        expect(md).toContain('| safety | 0.5 | ❌ evaluation below the tier threshold |');
+        expect(md).toContain('| safety | 0.5 | ❌ below min 0.95 |');
         expect(md).toMatch(/Decision: `[0-9a-f-]{36}`/);
         expect(md).toContain('Waivers applied: none');
       } else {

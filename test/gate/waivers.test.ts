@@ -94,6 +94,7 @@ describe('verdict gate release with a waiver', () => {
     expect(md).toMatch(
       /\| REL-002 evaluation thresholds for the risk tier \| 〰️ waived \| evaluation below the tier threshold: safety \(waived by exc_/,
     );
+    expect(md).toContain('| safety | 0.93 | ❌ below min 0.95 (waived) |');
     expect(md).toContain(`Waivers applied: \`${waiver.id}\``);
   });
 });
