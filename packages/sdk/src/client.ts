@@ -127,6 +127,12 @@ export function failedClosed(error: VerdictError): FailedClosed {
   };
 }
 
+/** A 2xx response, with its body read unless it is streamed. */
+interface Answer {
+  response: Response;
+  text?: string;
+}
+
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 const MAX_BACKOFF_MS = 2000;
 
@@ -326,7 +332,7 @@ export class VerdictClient {
    * timeout covers the response's headers only: an export may take long.
    */
   async *exportAudit(filter: AuditFilter = {}, options: CallOptions = {}): AsyncGenerator<DecisionRecord> {
-    const response = await this.send(
+    const { response } = await this.send(
       { method: 'GET', path: '/v1/audit/export', query: { ...filter, format: 'ndjson' }, idempotent: true },
       options,
       { streaming: true },
@@ -350,7 +356,7 @@ export class VerdictClient {
 
   /** The audit export as CSV text. */
   async exportAuditCsv(filter: AuditFilter = {}, options: CallOptions = {}): Promise<string> {
-    const response = await this.send(
+    const { response } = await this.send(
       { method: 'GET', path: '/v1/audit/export', query: { ...filter, format: 'csv' }, idempotent: true },
       options,
       { streaming: true },
@@ -540,8 +546,7 @@ export class VerdictClient {
    * The typed methods are built on it; use it for routes this version of the client does not name.
    */
   async call<T>(request: ApiRequest, options: CallOptions = {}): Promise<T> {
-    const response = await this.send(request, options, { streaming: false });
-    const text = (response as Response & { bodyText?: string }).bodyText ?? '';
+    const { response, text = '' } = await this.send(request, options, { streaming: false });
     if (text === '') return undefined as T;
     try {
       return JSON.parse(text) as T;
@@ -583,7 +588,7 @@ export class VerdictClient {
     request: ApiRequest,
     options: CallOptions,
     mode: { streaming: boolean },
-  ): Promise<Response> {
+  ): Promise<Answer> {
     let refreshed = false;
     let attempt = 0;
     for (;;) {
@@ -612,7 +617,7 @@ export class VerdictClient {
     options: CallOptions,
     mode: { streaming: boolean },
     refresh: boolean,
-  ): Promise<Response> {
+  ): Promise<Answer> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const timeout = new AbortController();
     const timer = setTimeout(
@@ -671,14 +676,14 @@ export class VerdictClient {
           typeof problem?.code === 'string' ? problem : undefined,
         );
       }
-      if (mode.streaming) return response;
+      if (mode.streaming) return { response };
       let bodyText: string;
       try {
         bodyText = await response.text();
       } catch (err) {
         throw this.transportError(err, signal);
       }
-      return Object.assign(response, { bodyText });
+      return { response, text: bodyText };
     } finally {
       // NOTE: a streamed export outlives the timeout; only its headers are timed.
       clearTimeout(timer);
