@@ -11,7 +11,7 @@ $VERDICT_DATA_DIR/dev-jwt-secret. Default: every scope, sub "dev", 12h. --human 
 principal_type "human" (only a human principal may approve an agent action: approvals:grant). Scopes: ${SCOPES.join(', ')}.`;
 
 /** `npm run token`: prints one token on stdout (nothing else, so `$(npm run -s token)` works). */
-export function tokenMain(argv: string[]): number {
+function main(argv: string[]): number {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -82,5 +82,4 @@ export function tokenMain(argv: string[]): number {
   }
 }
 
-// NOTE: run only as a script; `verdict token` (src/cli/verdict.ts) imports tokenMain.
-if (import.meta.main) process.exitCode = tokenMain(process.argv.slice(2));
+process.exitCode = main(process.argv.slice(2));

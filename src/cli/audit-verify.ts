@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { type EventVerifyReport, verifyEvents } from '../audit/event-log.ts';
 import { type VerifyReport, verifyChains } from '../audit/verify.ts';
 import { DEV_ISSUER, DEV_SECRET_FILE, loadOrCreateDevSecret, mintToken } from '../auth/dev-token.ts';
 import { configuredKeySource } from '../auth/keys.ts';
@@ -17,15 +18,34 @@ type ExitCode = 0 | 1 | 2;
 
 const out = (line: string) => process.stdout.write(`audit:verify: ${line}\n`);
 
-function printReport(report: VerifyReport, where: string, seconds: string): ExitCode {
-  if (report.ok) {
-    out(`OK — ${report.checked} rows in ${report.writers} chains verified${where} in ${seconds} s`);
+/**
+ * Prints the decision log's report and, when present, the platform events' (waiver, approval and
+ * policy changes: `events`, as GET /v1/audit/verify reports them).
+ */
+function printReport(
+  report: VerifyReport & { events?: EventVerifyReport },
+  where: string,
+  seconds: string,
+): ExitCode {
+  const events = report.events;
+  const decisionsBroken = report.firstBroken;
+  const eventsBroken = events && !events.ok ? events.firstBroken : undefined;
+  if (!decisionsBroken && !eventsBroken && report.ok && (events?.ok ?? true)) {
+    const also = events ? `; ${events.checked} platform events in ${events.writers} chains verified` : '';
+    out(`OK — ${report.checked} rows in ${report.writers} chains verified${where} in ${seconds} s${also}`);
     return 0;
   }
-  const b = report.firstBroken!;
-  out(
-    `BROKEN — writer ${b.writerId} at seq ${b.seq} (decision ${b.decisionId ?? 'none'}): ${b.reason}; ${report.checked} rows verified before it${where}`,
-  );
+  if (decisionsBroken) {
+    out(
+      `BROKEN — writer ${decisionsBroken.writerId} at seq ${decisionsBroken.seq} (decision ${decisionsBroken.decisionId ?? 'none'}): ${decisionsBroken.reason}; ${report.checked} rows verified before it${where}`,
+    );
+  }
+  if (eventsBroken) {
+    out(
+      `BROKEN — platform events: writer ${eventsBroken.writerId} at seq ${eventsBroken.seq} (event ${eventsBroken.eventId ?? 'none'}): ${eventsBroken.reason}; ${events!.checked} events verified before it${where}`,
+    );
+  }
+  if (!decisionsBroken && !eventsBroken) out(`BROKEN — the report says not ok${where}`);
   return 1;
 }
 
@@ -90,7 +110,7 @@ async function askService(
     const body = (await response.json().catch(() => ({}))) as { code?: string };
     return refuse(`it answered ${response.status} ${body.code ?? ''} at ${url.origin}`.trimEnd());
   }
-  const report = (await response.json()) as VerifyReport;
+  const report = (await response.json()) as VerifyReport & { events?: EventVerifyReport };
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   return printReport(report, ` by the running service (pid ${holder.pid}, ${url.origin})`, seconds);
 }
@@ -100,7 +120,8 @@ async function askService(
  * database; prints progress every 100k rows; exits 1 when a chain is broken, 2 when it could not
  * verify. On the embedded store while the service runs, the service is asked (it holds the store).
  */
-export async function auditVerifyMain(args: string[] = process.argv.slice(2)): Promise<ExitCode> {
+async function main(): Promise<ExitCode> {
+  const args = process.argv.slice(2);
   const option = (name: string) => {
     const i = args.indexOf(name);
     return i >= 0 ? args[i + 1] : undefined;
@@ -127,7 +148,13 @@ export async function auditVerifyMain(args: string[] = process.argv.slice(2)): P
         ...range,
         onProgress: (checked) => out(`${checked} rows checked…`),
       });
-      return printReport(report, '', ((performance.now() - started) / 1000).toFixed(1));
+      // Platform events are never dropped by retention: always checked whole, whatever the range.
+      const events = await verifyEvents(db);
+      return printReport(
+        { ...report, ok: report.ok && events.ok, events },
+        '',
+        ((performance.now() - started) / 1000).toFixed(1),
+      );
     } finally {
       await db.close();
     }
@@ -136,13 +163,10 @@ export async function auditVerifyMain(args: string[] = process.argv.slice(2)): P
   }
 }
 
-// NOTE: run only as a script; `verdict audit verify` (src/cli/verdict.ts) imports auditVerifyMain.
-if (import.meta.main) {
-  auditVerifyMain().then(
-    (code) => process.exit(code),
-    (err) => {
-      process.stderr.write(`audit:verify: failed: ${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(2);
-    },
-  );
-}
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    process.stderr.write(`audit:verify: failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(2);
+  },
+);

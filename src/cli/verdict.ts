@@ -1,8 +1,8 @@
 #!/usr/bin/env node
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { tokenMain } from '../auth/token-cli.ts';
+import path from 'node:path';
 import { EXIT_UNDECIDED } from '../gate/report.ts';
-import { auditVerifyMain } from './audit-verify.ts';
 import { BUNDLE_USAGE, bundleCommand } from './bundle.ts';
 import { type CliIo, CliRefusal, CliUsageError } from './client.ts';
 import { GATE_USAGE, gateCommand } from './gate.ts';
@@ -10,8 +10,9 @@ import { MCP_PROXY_USAGE, runMcpProxy } from './mcp-proxy.ts';
 
 /**
  * One command of the `verdict` CLI. Each group parses its own arguments and returns an exit code;
- * `verdict --help` lists them all. `npm run token` and `npm run audit:verify` remain as aliases of
- * `verdict token` and `verdict audit verify`; `npm run migrate` is yet to join.
+ * `verdict --help` lists them all. The older entry points (`npm run token`, `npm run audit:verify`,
+ * `npm run migrate`) are groups too: each runs its script as a child process with the same
+ * arguments, environment and terminal, so `verdict token …` is exactly `npm run token -- …`.
  */
 interface CommandGroup {
   summary: string;
@@ -19,32 +20,50 @@ interface CommandGroup {
   run(argv: string[], io: CliIo): Promise<number>;
 }
 
-const AUDIT_USAGE = `usage: verdict audit verify [--from ISO] [--to ISO]
+const SRC = path.resolve(import.meta.dirname, '..');
 
-Verifies the decision log's hash chains (DATABASE_URL, or the embedded store; while the service holds
-the embedded store, the service is asked). Exit 0 verified, 1 a chain is broken, 2 could not verify.`;
+/** A group that runs an existing script (relative to src/) with the rest of the arguments. */
+function script(file: string, summary: string, usage: string): CommandGroup {
+  return {
+    summary,
+    usage,
+    run: (argv) =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, [path.join(SRC, file), ...argv], { stdio: 'inherit' });
+        child.on('error', () => resolve(1));
+        child.on('close', (code) => resolve(code ?? 1));
+      }),
+  };
+}
 
 export const COMMANDS: Record<string, CommandGroup> = {
-  token: {
-    summary: 'mint a bearer token from JWT_SECRET or the embedded dev secret',
-    usage: 'usage: verdict token [--scope "…"] [--sub name] [--ttl 1h] [--client-id id] [--human]',
-    run: async (argv) => tokenMain(argv),
-  },
-  audit: {
-    summary: 'audit verify: check the decision log hash chains',
-    usage: AUDIT_USAGE,
-    run: async (argv, io) => {
-      const [sub, ...rest] = argv;
-      if (sub === 'verify') return auditVerifyMain(rest);
-      io.stderr(`${AUDIT_USAGE}\n`);
-      return sub === '--help' || sub === '-h' ? 0 : 2;
-    },
-  },
   bundle: {
     summary: 'ship policy bundles: push, activate, rollback, shadow, status',
     usage: BUNDLE_USAGE,
     run: bundleCommand,
   },
+  token: script(
+    'auth/token-cli.ts',
+    'mint a bearer token (JWT_SECRET or the embedded development secret)',
+    'usage: verdict token [--scope "…"] [--sub name] [--ttl 1h] [--client-id id] [--human]',
+  ),
+  audit: {
+    summary: 'audit verify: check the hash chains of the decision log and the platform events',
+    usage: 'usage: verdict audit verify [options of npm run audit:verify]',
+    run: async (argv, io) => {
+      const [sub, ...rest] = argv;
+      if (sub !== 'verify') {
+        io.stderr(`verdict: audit: unknown command "${sub ?? ''}"\nusage: verdict audit verify\n`);
+        return 2;
+      }
+      return script('cli/audit-verify.ts', '', '').run(rest, io);
+    },
+  },
+  migrate: script(
+    'cli/migrate.ts',
+    'apply pending migrations to the configured database',
+    'usage: verdict migrate',
+  ),
   gate: {
     summary: 'gate release: the CI release gate (exit 0 allowed, 1 denied, 2 undecided)',
     usage: GATE_USAGE,
