@@ -27,6 +27,7 @@ import { type BundleRouteDeps, bundleRoutes } from './http/bundle-routes.ts';
 import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
+import { type EvidenceDeps, evidenceRoutes } from './http/evidence-routes.ts';
 import { type ExceptionDeps, exceptionRoutes } from './http/exception-routes.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
 import { httpObservability } from './http/observability.ts';
@@ -59,6 +60,8 @@ export interface AppDeps {
   plugins?: FastifyPluginAsync[];
   /** The auditor API (search, export, replay, verify); its routes exist only when it is given. */
   audit?: AuditDeps;
+  /** Evidence packages and their public keys; the routes exist only when it is given. */
+  evidence?: EvidenceDeps;
   /** The policy lifecycle API (/v1/bundles…); its routes exist only when it is given. */
   bundles?: BundleRouteDeps;
   /** Waivers and approvals (issue 13); their routes exist only when given (a database is needed). */
@@ -150,6 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     readiness: deps.readiness,
   });
   if (deps.audit) await app.register(auditRoutes, deps.audit);
+  if (deps.evidence) await app.register(evidenceRoutes, deps.evidence);
   if (deps.bundles) await app.register(bundleRoutes, deps.bundles);
   if (deps.grants) {
     await app.register(exceptionRoutes, deps.grants.exceptions);

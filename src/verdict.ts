@@ -2,11 +2,21 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { type App, type AppDeps, buildApp } from './app.ts';
 import { createGrants, type Grants } from './approvals/index.ts';
+import {
+  Checkpointer,
+  loadCheckpointKey,
+  loadEvidenceKey,
+  readCheckpointFile,
+  type SigningKey,
+  verifyCheckpoints,
+} from './audit/checkpoints.ts';
 import { verifyEvents } from './audit/event-log.ts';
 import { type AuditTrail, createAuditTrail, verifyChains } from './audit/index.ts';
+import { computeKpis } from './audit/kpis.ts';
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './audit/partitions.ts';
 import { DecisionLogReader } from './audit/queries.ts';
 import { DecisionReplayer } from './audit/replay.ts';
+import { SiemForwarder } from './audit/siem-forwarder.ts';
 import { configuredKeySource, type KeySource } from './auth/keys.ts';
 import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
 import { PolicyLifecycle } from './bundles/lifecycle.ts';
@@ -19,7 +29,9 @@ import type { DecisionGrants } from './decisions/grants.ts';
 import { DecisionService } from './decisions/service.ts';
 import type { DecisionRecorder } from './decisions/types.ts';
 import type { PolicyEngine } from './engine/engine.ts';
+import { buildEvidenceFiles, packEvidence } from './evidence/package.ts';
 import type { AuditDeps } from './http/audit-routes.ts';
+import type { EvidenceDeps } from './http/evidence-routes.ts';
 import type { Readiness } from './http/health-routes.ts';
 import { type Closable, DrainableReadiness } from './lifecycle/shutdown.ts';
 import { observeDecisions } from './observability/decisions.ts';
@@ -28,6 +40,7 @@ import {
   createMetrics,
   type Metrics,
   observeAuditWriter,
+  observeSiemForwarder,
   trackActiveBundle,
 } from './observability/metrics.ts';
 import { type Bus, openBus } from './store/bus.ts';
@@ -69,7 +82,7 @@ export interface VerdictOverrides {
    */
   http?: Pick<
     AppDeps,
-    'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics' | 'audit' | 'grants' | 'bundles'
+    'logger' | 'authOverrides' | 'plugins' | 'scrapeMetrics' | 'audit' | 'grants' | 'bundles' | 'evidence'
   >;
   /**
    * The policy lifecycle (revisions in Postgres, activation across replicas, shadow, /v1/bundles).
@@ -97,6 +110,12 @@ export interface Verdict {
   database: Database | null;
   revisions: RevisionStore | null;
   audit: AuditTrail | null;
+  /** Signs the chain heads every VERDICT_CHECKPOINT_INTERVAL; null without a signing key or a writer. */
+  checkpointer: Checkpointer | null;
+  /** The checkpoint key (private and public, or public only); undefined when none is configured. */
+  checkpointKey: SigningKey | undefined;
+  /** Pushes decision records to VERDICT_SIEM_URL; null when not configured. */
+  siem: SiemForwarder | null;
   /** The policy lifecycle and this replica's follower; null without the lifecycle. */
   lifecycle: PolicyLifecycle | null;
   replica: BundleReplica | null;
@@ -229,6 +248,45 @@ async function assemble(
     recorder = audit.recorder;
   }
 
+  // The checkpoint key is loaded (or, embedded, generated) even without a writer: verification needs it.
+  const checkpointKey = database ? loadCheckpointKey(config, { generate: true }) : undefined;
+  let checkpointer: Checkpointer | null = null;
+  if (database && audit?.writer && checkpointKey?.canSign) {
+    const writer = audit.writer;
+    const signer = new Checkpointer({
+      db: database,
+      key: checkpointKey,
+      heads: () => writer.committedHeads(),
+      intervalMs: config.checkpoint.intervalMs,
+      file: config.checkpoint.file,
+      url: config.checkpoint.url,
+      hooks: {
+        onError: (where, err) => overrides.log?.warn({ err, where }, 'chain checkpoint not kept'),
+      },
+    });
+    signer.start();
+    // After the audit recorder in `early`: its last checkpoint signs the heads of the final flush.
+    early.push({ name: 'checkpointer', close: () => signer.close() });
+    checkpointer = signer;
+  }
+
+  let siem: SiemForwarder | null = null;
+  if (database && config.siem.url) {
+    const forwarder = new SiemForwarder({
+      db: database,
+      url: config.siem.url,
+      format: config.siem.format,
+      token: config.siem.token,
+      batchMax: config.siem.batchMax,
+      logger: overrides.log,
+    });
+    forwarder.start();
+    observeSiemForwarder(metrics, () => forwarder.stats());
+    // Stopped before the database closes; what is left is sent after the next start (the cursor is in Postgres).
+    early.push({ name: 'siem forwarder', close: () => forwarder.close() });
+    siem = forwarder;
+  }
+
   let redis = overrides.redis;
   if (redis === undefined && config.redisUrl) {
     const client = openRedis(config.redisUrl, overrides.log);
@@ -239,6 +297,12 @@ async function assemble(
   trackActiveBundle(metrics, policy);
   const grants =
     database && bus ? await wireGrants(config, database, bus, policy, metrics, overrides, owned) : null;
+  if (database) {
+    const db = database;
+    metrics.watchKpis(() =>
+      computeKpis(db, { from: new Date(Date.now() - 86_400_000), to: new Date(), bucket: 'day' }),
+    );
+  }
   const decisions = new DecisionService({
     policy,
     recorder,
@@ -273,7 +337,14 @@ async function assemble(
     readiness: readiness.readiness,
     metrics,
     redis: redis ?? undefined,
-    audit: database && revisions ? auditApi(database, revisions, policy) : overrides.http?.audit,
+    evidence:
+      database && revisions
+        ? evidenceApi(database, revisions, checkpointKey, config, checkpointer)
+        : overrides.http?.evidence,
+    audit:
+      database && revisions
+        ? auditApi(database, revisions, policy, { key: checkpointKey, file: config.checkpoint.file })
+        : overrides.http?.audit,
     bundles: lifecycle
       ? {
           lifecycle,
@@ -300,6 +371,9 @@ async function assemble(
     database,
     revisions,
     audit,
+    checkpointer,
+    checkpointKey,
+    siem,
     lifecycle,
     replica,
     grants,
@@ -311,17 +385,63 @@ async function assemble(
   };
 }
 
-/** The auditor API over the decision log: search, export, replay, chain verification. */
-function auditApi(db: Database, revisions: RevisionStore, policy: ActiveBundle): AuditDeps {
+/** Evidence packages (signed with VERDICT_EVIDENCE_KEY or the checkpoint key) and the JWKS. */
+function evidenceApi(
+  db: Database,
+  revisions: RevisionStore,
+  checkpointKey: SigningKey | undefined,
+  config: Config,
+  checkpointer: Checkpointer | null,
+): EvidenceDeps {
+  const evidenceKey = loadEvidenceKey(config, checkpointKey);
+  return {
+    build: evidenceKey
+      ? async (query) =>
+          packEvidence(
+            await buildEvidenceFiles(
+              {
+                db,
+                bundleBytes: async (digest) => (await revisions.get(digest))?.bytes ?? null,
+                evidenceKey,
+                checkpointKey,
+                checkpointNow: checkpointer ? () => checkpointer.checkpoint() : undefined,
+              },
+              query,
+            ),
+          )
+      : undefined,
+    keys: () => {
+      const keys = new Map<string, Record<string, string>>();
+      for (const key of [evidenceKey, checkpointKey]) if (key) keys.set(key.keyId, key.jwk());
+      return [...keys.values()];
+    },
+  };
+}
+
+/**
+ * The auditor API over the decision log: search, export, replay, chain verification with the
+ * signed checkpoints (those stored, and those appended to VERDICT_CHECKPOINT_FILE).
+ */
+function auditApi(
+  db: Database,
+  revisions: RevisionStore,
+  policy: ActiveBundle,
+  signing: { key: SigningKey | undefined; file: string | undefined },
+): AuditDeps {
   const log = new DecisionLogReader(db);
   return {
     log,
     replayer: new DecisionReplayer({ log, revisions, policy }),
+    kpis: (range) => computeKpis(db, range),
     // NOTE: the policy events' chains are verified whole (they are few and never dropped by
-    // retention); the time range applies to the decision log.
+    // retention); the time range applies to the decision log and the stored checkpoints.
     verify: async (range) => {
       const [decisions, events] = await Promise.all([verifyChains(db, range), verifyEvents(db)]);
-      return { ...decisions, ok: decisions.ok && events.ok, events };
+      const checkpoints = await verifyCheckpoints(db, signing.key, {
+        ...range,
+        extra: signing.file ? readCheckpointFile(signing.file) : [],
+      });
+      return { ...decisions, ok: decisions.ok && events.ok && checkpoints.ok, events, checkpoints };
     },
   };
 }

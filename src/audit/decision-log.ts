@@ -87,27 +87,80 @@ export function rowFromDatabase(raw: Record<string, unknown>): DecisionRow {
 }
 
 /**
+ * The KPI rollups (migrations/0008_kpi_rollups.sql) maintained from the rows the batch statement
+ * really inserted: a replayed duplicate is skipped by ON CONFLICT DO NOTHING, is not in `inserted`,
+ * and so is never counted twice. Counts add up and release columns take minimums, so batches may
+ * arrive in any order (a late spool replay included). Rows are upserted in key order, so that two
+ * writers' batches lock shared rollup rows in the same order (no deadlock). The same definitions
+ * as verdict_rebuild_kpi_rollups() in the migration; test/audit/kpis.test.ts checks they agree.
+ */
+const ROLLUP_CTES = `keyed AS (
+           SELECT date_trunc('hour', i.decided_at, 'UTC') AS bucket, i.entrypoint,
+                  COALESCE(i.action_name, '') AS action_name, k.control, i.allow,
+                  COALESCE(cardinality(i.exceptions), 0) > 0 AS waived, k.counted, k.shadowed, k.flipped
+           FROM (SELECT d.*, (d.shadow IS NOT NULL AND jsonb_typeof(d.shadow->'allow') = 'boolean') AS has_shadow,
+                        ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(d.shadow->'controls') = 'array'
+                                                                    THEN d.shadow->'controls' ELSE '[]'::jsonb END)) AS shadow_controls
+                 FROM inserted d) i
+           CROSS JOIN LATERAL (
+             SELECT '' AS control, true AS counted, i.has_shadow AS shadowed,
+                    (i.has_shadow AND (i.shadow->>'allow')::boolean <> i.allow) AS flipped
+             UNION ALL
+             SELECT u.c, COALESCE(u.c = ANY(i.violated_controls), false), false,
+                    (i.has_shadow AND COALESCE(u.c = ANY(i.violated_controls), false) <> (u.c = ANY(i.shadow_controls)))
+             FROM (SELECT DISTINCT unnest(COALESCE(i.violated_controls, '{}') || i.shadow_controls) AS c) u
+           ) k
+         ), rollup AS (
+           INSERT INTO decision_rollup_hourly AS r
+           SELECT bucket, entrypoint, action_name, control,
+                  count(*) FILTER (WHERE counted), count(*) FILTER (WHERE counted AND NOT allow),
+                  count(*) FILTER (WHERE counted AND allow AND waived), count(*) FILTER (WHERE shadowed),
+                  count(*) FILTER (WHERE flipped)
+           FROM keyed GROUP BY bucket, entrypoint, action_name, control
+           ORDER BY bucket, entrypoint, action_name, control
+           ON CONFLICT (bucket, entrypoint, action_name, control) DO UPDATE
+           SET decisions = r.decisions + EXCLUDED.decisions, denies = r.denies + EXCLUDED.denies,
+               waived_allows = r.waived_allows + EXCLUDED.waived_allows,
+               shadowed = r.shadowed + EXCLUDED.shadowed, shadow_flips = r.shadow_flips + EXCLUDED.shadow_flips
+         ), gates AS (
+           INSERT INTO release_gates AS g
+           SELECT resource_type, resource_id, min(decided_at), (array_agg(allow ORDER BY decided_at, id))[1],
+                  min(decided_at) FILTER (WHERE NOT allow), min(decided_at) FILTER (WHERE allow), count(*)
+           FROM inserted
+           WHERE action_name = 'release.deploy' AND resource_type IS NOT NULL AND resource_id IS NOT NULL
+           GROUP BY resource_type, resource_id ORDER BY resource_type, resource_id
+           ON CONFLICT (resource_type, resource_id) DO UPDATE
+           SET first_allow = CASE WHEN EXCLUDED.first_at < g.first_at THEN EXCLUDED.first_allow ELSE g.first_allow END,
+               first_at = LEAST(g.first_at, EXCLUDED.first_at),
+               first_deny_at = LEAST(g.first_deny_at, EXCLUDED.first_deny_at),
+               first_allow_at = LEAST(g.first_allow_at, EXCLUDED.first_allow_at),
+               attempts = g.attempts + EXCLUDED.attempts
+         )`;
+
+/**
  * One statement stores a whole batch: the rows travel as a single jsonb parameter expanded by
  * jsonb_populate_recordset (free of the 65535-parameter limit; INSERT vs COPY measured in
  * docs/decisions/0003-audit-durability.md), and the chain heads of the batch's writers move forward
- * in the same statement, so the two are atomic without BEGIN/COMMIT round trips (ADR 0004).
+ * in the same statement, so the two are atomic without BEGIN/COMMIT round trips (ADR 0004); so are
+ * the KPI rollups (ROLLUP_CTES).
  * `ON CONFLICT DO NOTHING` makes a replay of the same rows (spool) idempotent on (decided_at, id);
  * a head only moves forward, so replaying an old spool batch after newer ones cannot rewind it.
  */
 const STORE_BATCH = {
-  name: 'verdict_store_batch_v1',
+  name: 'verdict_store_batch_v2',
   text: `WITH inserted AS (
            INSERT INTO decision_log
            SELECT * FROM jsonb_populate_recordset(NULL::decision_log, $1::jsonb)
            ON CONFLICT DO NOTHING
-           RETURNING 1
+           RETURNING id, decided_at, entrypoint, action_name, resource_type, resource_id, allow,
+                     violated_controls, exceptions, shadow
          ), heads AS (
            INSERT INTO chain_heads (writer_id, seq, hash)
            SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[])
            ON CONFLICT (writer_id) DO UPDATE
            SET seq = EXCLUDED.seq, hash = EXCLUDED.hash, updated_at = now()
            WHERE chain_heads.seq < EXCLUDED.seq
-         )
+         ), ${ROLLUP_CTES}
          SELECT count(*)::int AS inserted FROM inserted`,
 };
 

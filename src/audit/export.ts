@@ -1,13 +1,54 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { pipeline, Readable } from 'node:stream';
 import { stringify } from 'csv-stringify';
 import type { DecisionFilter, DecisionLogReader, StoredDecision } from './queries.ts';
+import { type SiemSource, toOcsf, toSplunkHec } from './siem.ts';
 
-export type ExportFormat = 'ndjson' | 'csv';
+export type ExportFormat = 'ndjson' | 'csv' | 'ocsf' | 'splunk-hec';
+
+export const EXPORT_FORMATS: readonly ExportFormat[] = ['ndjson', 'csv', 'ocsf', 'splunk-hec'];
 
 export const EXPORT_CONTENT_TYPES: Record<ExportFormat, string> = {
   ndjson: 'application/x-ndjson; charset=utf-8',
   csv: 'text/csv; charset=utf-8',
+  // One OCSF event / one HEC event per line: what HEC's /services/collector/event and most SIEM
+  // file readers take as they are.
+  ocsf: 'application/x-ndjson; charset=utf-8',
+  'splunk-hec': 'application/x-ndjson; charset=utf-8',
 };
+
+/** The file name extension of a download. */
+export const EXPORT_EXTENSIONS: Record<ExportFormat, string> = {
+  ndjson: 'ndjson',
+  csv: 'csv',
+  ocsf: 'ocsf.ndjson',
+  'splunk-hec': 'hec.ndjson',
+};
+
+/** One record in a line-oriented format, without the newline. */
+export function formatRecord(
+  record: StoredDecision,
+  format: Exclude<ExportFormat, 'csv'>,
+  source: SiemSource,
+): string {
+  if (format === 'ocsf') return JSON.stringify(toOcsf(record, source));
+  if (format === 'splunk-hec') return JSON.stringify(toSplunkHec(record, source));
+  return JSON.stringify(record);
+}
+
+/** Verdict's version, for the SIEM formats' product fields. */
+export const VERDICT_VERSION: string = (() => {
+  try {
+    return (
+      JSON.parse(readFileSync(path.resolve(import.meta.dirname, '../../package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
+  } catch {
+    return 'unknown';
+  }
+})();
 
 /** The CSV columns, in order: the stored columns; JSON-valued ones as JSON text, lists joined by `;`. */
 export const CSV_COLUMNS = [
@@ -75,7 +116,8 @@ function csvRow(record: StoredDecision): Record<string, string | number | boolea
 
 /**
  * Streams every record matching `filter`, oldest first, as NDJSON (one record per line, the same
- * shape as `GET /v1/decisions/{id}`) or CSV (header row, RFC 4180 quoting).
+ * shape as `GET /v1/decisions/{id}`), CSV (header row, RFC 4180 quoting), OCSF API Activity events
+ * or Splunk HEC events (one per line, src/audit/siem.ts).
  *
  * NOTE: memory stays at about one page whatever the size of the export: pages are read by keyset
  * queries only when the consumer pulls (highWaterMark 1 page), so a slow client slows the reads
@@ -87,15 +129,16 @@ export function exportDecisions(
   log: DecisionLogReader,
   filter: DecisionFilter,
   format: ExportFormat,
-  options: { pageSize?: number } = {},
+  options: { pageSize?: number; source?: SiemSource } = {},
 ): Readable {
   const pages = log.pages(filter, options.pageSize ?? 1000);
-  if (format === 'ndjson') {
+  if (format !== 'csv') {
+    const source = options.source ?? { productVersion: VERDICT_VERSION };
     return Readable.from(
       (async function* () {
         for await (const page of pages) {
           let chunk = '';
-          for (const record of page) chunk += `${JSON.stringify(record)}\n`;
+          for (const record of page) chunk += `${formatRecord(record, format, source)}\n`;
           yield chunk;
         }
       })(),

@@ -144,44 +144,52 @@ export class DecisionReplayer {
   }
 
   private evaluate(engine: PolicyEngine, record: StoredDecision): ReplayOutcome {
-    const contract = isContractSurface(record.surface);
-    const base = { revision: engine.ref.revision, digest: engine.ref.digest, available: true };
-    if (contract && !engine.hasEntrypoint(record.entrypoint)) {
-      return {
-        ...base,
-        allow: null,
-        result: null,
-        error: {
-          code: 'unknown_entrypoint',
-          message: `entrypoint ${record.entrypoint} is not in this revision`,
-        },
-        matches: false,
-      };
-    }
-    // An AuthZEN search is one record for a whole page: replay the page, not one evaluation.
-    const search = contract ? searchOfRecord(record) : null;
-    if (search) return { ...base, ...replaySearch(engine, record.entrypoint, search, record.result) };
-    // A data-surface request without input was stored as null with the digest of nothing.
-    const noInput = record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256;
-    const inputJson = noInput ? undefined : JSON.stringify(record.input);
-    const evaluation = evaluateDecision(engine, record.surface, record.entrypoint, inputJson);
-    if (!contract) {
-      const value = evaluation.value ?? null;
-      return {
-        ...base,
-        allow: evaluation.allow,
-        result: value,
-        error: evaluation.error,
-        matches: canonicalJson(value) === canonicalJson(record.result ?? null),
-      };
-    }
-    const { result, allow, error } = evaluation;
+    return replayOn(engine, record);
+  }
+}
+
+/**
+ * Re-evaluates one stored record on `engine` and compares with what was recorded (the replay
+ * comparison). Needs no database: offline evidence verification (src/evidence) uses it too.
+ */
+export function replayOn(engine: PolicyEngine, record: StoredDecision): ReplayOutcome {
+  const contract = isContractSurface(record.surface);
+  const base = { revision: engine.ref.revision, digest: engine.ref.digest, available: true };
+  if (contract && !engine.hasEntrypoint(record.entrypoint)) {
     return {
       ...base,
-      allow,
-      result,
-      error,
-      matches: contractKey(result) === contractKey(record.result) && allow === record.allow,
+      allow: null,
+      result: null,
+      error: {
+        code: 'unknown_entrypoint',
+        message: `entrypoint ${record.entrypoint} is not in this revision`,
+      },
+      matches: false,
     };
   }
+  // An AuthZEN search is one record for a whole page: replay the page, not one evaluation.
+  const search = contract ? searchOfRecord(record) : null;
+  if (search) return { ...base, ...replaySearch(engine, record.entrypoint, search, record.result) };
+  // A data-surface request without input was stored as null with the digest of nothing.
+  const noInput = record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256;
+  const inputJson = noInput ? undefined : JSON.stringify(record.input);
+  const evaluation = evaluateDecision(engine, record.surface, record.entrypoint, inputJson);
+  if (!contract) {
+    const value = evaluation.value ?? null;
+    return {
+      ...base,
+      allow: evaluation.allow,
+      result: value,
+      error: evaluation.error,
+      matches: canonicalJson(value) === canonicalJson(record.result ?? null),
+    };
+  }
+  const { result, allow, error } = evaluation;
+  return {
+    ...base,
+    allow,
+    result,
+    error,
+    matches: contractKey(result) === contractKey(record.result) && allow === record.allow,
+  };
 }

@@ -7,6 +7,13 @@ import { Chain } from './chain.ts';
 import { type DecisionRow, storeBatchSql } from './decision-log.ts';
 import { Spool } from './spool.ts';
 
+/** A chain's position: its writer, the seq of its last row and that row's hash. */
+export interface ChainHead {
+  writerId: string;
+  seq: number;
+  hash: string;
+}
+
 /** The queue stayed full for `enqueueTimeoutMs`: the records were not accepted (fail closed). */
 export class AuditBackpressureError extends Error {
   override name = 'AuditBackpressureError';
@@ -100,6 +107,7 @@ export class AuditWriter implements DecisionRecorder {
   private chain: Chain;
   private readonly spool: Spool;
   private readonly hooks: AuditWriterHooks[] = [];
+  private readonly committed = new Map<string, ChainHead>();
   private queue: Entry[] = [];
   private pending = 0;
   private closing = false;
@@ -379,6 +387,21 @@ export class AuditWriter implements DecisionRecorder {
 
   private async store(rows: DecisionRow[], json?: string[]): Promise<void> {
     await storeBatch(this.db, rows, json);
+    for (const row of rows) {
+      const head = this.committed.get(row.writer_id);
+      if (!head || head.seq < row.seq) {
+        this.committed.set(row.writer_id, { writerId: row.writer_id, seq: row.seq, hash: row.hash });
+      }
+    }
+  }
+
+  /**
+   * The last committed position of every chain this writer stored (its own chains, and those of
+   * spools it replayed), as this process knows it — not as the database says: a checkpoint signs
+   * what the writer wrote, so a head rewritten in the database afterwards cannot be signed.
+   */
+  committedHeads(): ChainHead[] {
+    return [...this.committed.values()];
   }
 
   private failed(kind: 'commit' | 'spool' | 'replay', err: unknown, message: string): void {

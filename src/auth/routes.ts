@@ -15,6 +15,8 @@ export const PUBLIC_ROUTES: readonly string[] = [
   '/docs/*',
   '/openapi.json',
   '/.well-known/authzen-configuration',
+  // The public keys auditors verify evidence packages and checkpoints with.
+  '/v1/evidence/keys',
 ];
 
 /** How a route is guarded. */

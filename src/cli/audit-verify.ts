@@ -1,5 +1,11 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import {
+  type CheckpointReport,
+  loadCheckpointKey,
+  readCheckpointFile,
+  verifyCheckpoints,
+} from '../audit/checkpoints.ts';
 import { type EventVerifyReport, verifyEvents } from '../audit/event-log.ts';
 import { type VerifyReport, verifyChains } from '../audit/verify.ts';
 import { DEV_ISSUER, DEV_SECRET_FILE, loadOrCreateDevSecret, mintToken } from '../auth/dev-token.ts';
@@ -13,26 +19,36 @@ import {
 } from '../store/embedded-lock.ts';
 import { openDatabase } from '../store/index.ts';
 
-/** Exit codes: 0 verified, 1 a chain is broken, 2 could not verify (nothing was judged). */
+/**
+ * Exit codes: 0 verified, 1 a chain is broken or a signed checkpoint does not hold (a rewritten
+ * chain), 2 could not verify (nothing was judged).
+ */
 type ExitCode = 0 | 1 | 2;
 
 const out = (line: string) => process.stdout.write(`audit:verify: ${line}\n`);
 
+type FullReport = VerifyReport & { events?: EventVerifyReport; checkpoints?: CheckpointReport };
+
+function checkpointLine(report: CheckpointReport | undefined): string {
+  if (!report?.configured)
+    return '; signed checkpoints not checked (no VERDICT_CHECKPOINT_KEY or _PUBLIC_KEY)';
+  return `; ${report.checked} signed checkpoints hold (key ${report.keyId}, latest ${report.latest ?? 'none'})`;
+}
+
 /**
  * Prints the decision log's report and, when present, the platform events' (waiver, approval and
- * policy changes: `events`, as GET /v1/audit/verify reports them).
+ * policy changes: `events`, as GET /v1/audit/verify reports them) and the signed checkpoints'.
  */
-function printReport(
-  report: VerifyReport & { events?: EventVerifyReport },
-  where: string,
-  seconds: string,
-): ExitCode {
+function printReport(report: FullReport, where: string, seconds: string): ExitCode {
   const events = report.events;
   const decisionsBroken = report.firstBroken;
   const eventsBroken = events && !events.ok ? events.firstBroken : undefined;
-  if (!decisionsBroken && !eventsBroken && report.ok && (events?.ok ?? true)) {
+  const mismatch = report.checkpoints?.firstMismatch;
+  if (!decisionsBroken && !eventsBroken && !mismatch && report.ok && (events?.ok ?? true)) {
     const also = events ? `; ${events.checked} platform events in ${events.writers} chains verified` : '';
-    out(`OK — ${report.checked} rows in ${report.writers} chains verified${where} in ${seconds} s${also}`);
+    out(
+      `OK — ${report.checked} rows in ${report.writers} chains verified${where} in ${seconds} s${also}${checkpointLine(report.checkpoints)}`,
+    );
     return 0;
   }
   if (decisionsBroken) {
@@ -45,7 +61,19 @@ function printReport(
       `BROKEN — platform events: writer ${eventsBroken.writerId} at seq ${eventsBroken.seq} (event ${eventsBroken.eventId ?? 'none'}): ${eventsBroken.reason}; ${events!.checked} events verified before it${where}`,
     );
   }
-  if (!decisionsBroken && !eventsBroken) out(`BROKEN — the report says not ok${where}`);
+  const m = mismatch;
+  if (m) {
+    const what =
+      m.reason === 'rewritten'
+        ? `the chain was REWRITTEN: the ${m.chain} chain of writer ${m.writerId} holds ${m.storedHash} at seq ${m.seq}, but ${m.signedHash} was signed there at ${m.signedAt}`
+        : m.reason === 'truncated'
+          ? `the ${m.chain} chain of writer ${m.writerId} has no row at seq ${m.seq}, signed at ${m.signedAt}`
+          : m.reason === 'bad_signature'
+            ? `the checkpoint of writer ${m.writerId} at seq ${m.seq} (${m.chain}) has an invalid signature (forged or edited)`
+            : `the checkpoint of writer ${m.writerId} at seq ${m.seq} (${m.chain}) was signed by another key`;
+    out(`CHECKPOINT FAILED — ${m.reason}: ${what}${where}`);
+  }
+  if (!decisionsBroken && !eventsBroken && !mismatch) out(`BROKEN — the report says not ok${where}`);
   return 1;
 }
 
@@ -110,7 +138,7 @@ async function askService(
     const body = (await response.json().catch(() => ({}))) as { code?: string };
     return refuse(`it answered ${response.status} ${body.code ?? ''} at ${url.origin}`.trimEnd());
   }
-  const report = (await response.json()) as VerifyReport & { events?: EventVerifyReport };
+  const report = (await response.json()) as FullReport;
   const seconds = ((performance.now() - started) / 1000).toFixed(1);
   return printReport(report, ` by the running service (pid ${holder.pid}, ${url.origin})`, seconds);
 }
@@ -150,8 +178,12 @@ async function main(): Promise<ExitCode> {
       });
       // Platform events are never dropped by retention: always checked whole, whatever the range.
       const events = await verifyEvents(db);
+      const checkpoints = await verifyCheckpoints(db, loadCheckpointKey(config), {
+        ...range,
+        extra: config.checkpoint.file ? readCheckpointFile(config.checkpoint.file) : [],
+      });
       return printReport(
-        { ...report, ok: report.ok && events.ok, events },
+        { ...report, ok: report.ok && events.ok && checkpoints.ok, events, checkpoints },
         '',
         ((performance.now() - started) / 1000).toFixed(1),
       );

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { EXIT_UNDECIDED } from '../gate/report.ts';
 import { BUNDLE_USAGE, bundleCommand } from './bundle.ts';
 import { type CliIo, CliRefusal, CliUsageError } from './client.ts';
+import { EVIDENCE_USAGE, run as evidenceVerify } from './evidence-verify.ts';
 import { GATE_USAGE, gateCommand } from './gate.ts';
 import { MCP_PROXY_USAGE, runMcpProxy } from './mcp-proxy.ts';
 
@@ -86,6 +87,21 @@ export const COMMANDS: Record<string, CommandGroup> = {
     summary: 'guard a stdio MCP server: tools listed and called only as Verdict decides',
     usage: MCP_PROXY_USAGE,
     run: (argv, io) => runMcpProxy(argv, { env: io.env, stderr: io.stderr }),
+  },
+  evidence: {
+    summary: 'verify an evidence package offline: verify FILE [--key PEM | --jwks URL]',
+    usage: EVIDENCE_USAGE,
+    run: async (argv, io) => {
+      if (argv[0] === '--help' || argv[0] === '-h') {
+        io.stdout(`${EVIDENCE_USAGE}\n`);
+        return 0;
+      }
+      if (argv[0] !== 'verify') throw new CliUsageError(`unknown evidence command "${argv[0] ?? ''}"`);
+      return evidenceVerify(argv, {
+        out: (line) => io.stdout(`${line}\n`),
+        err: (line) => io.stderr(`${line}\n`),
+      });
+    },
   },
 };
 

@@ -65,6 +65,27 @@ export interface Config {
   shutdownDrainMs: number;
   /** Load shedding (503 + Retry-After) under overload; 0 turns a check off. */
   shed: { maxEventLoopDelayMs: number; maxHeapUsedBytes: number; retryAfterSeconds: number };
+  /** Signed chain checkpoints (docs/decisions/0010-signed-checkpoints.md). */
+  checkpoint: {
+    /** Ed25519 private key: PEM text, or the path of a PEM file. Absent → generated in dataDir (embedded) or off. */
+    key: string | undefined;
+    /** Ed25519 public key (PEM text or file) to verify with; absent → derived from `key`. */
+    publicKey: string | undefined;
+    intervalMs: number;
+    /** Also append every checkpoint (NDJSON) to this file. */
+    file: string | undefined;
+    /** Also POST every checkpoint (JSON) to this URL. */
+    url: string | undefined;
+  };
+  /** Ed25519 key that signs evidence manifests (PEM text or file); absent → the checkpoint key. */
+  evidenceKey: string | undefined;
+  /** The SIEM forwarder: pushes every decision record to `url` (off when absent). */
+  siem: {
+    url: string | undefined;
+    format: 'ocsf' | 'splunk-hec' | 'ndjson';
+    token: string | undefined;
+    batchMax: number;
+  };
   /** The policy lifecycle: polling, staleness, upload limit, signatures, bundle-service pull. */
   bundles: BundleConfig;
   /** PDP-held waivers and human approvals (issue 13). */
@@ -132,6 +153,7 @@ export const DEFAULTS = {
   shedMaxEventLoopDelayMs: 1_000,
   shedMaxHeapUsedBytes: 0,
   shedRetryAfterSeconds: 5,
+  checkpointIntervalMs: 60_000,
   grantsPollMs: 2_000,
 } as const;
 
@@ -149,6 +171,21 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
   const value = Number(raw);
   if (value < min || value > max)
     throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+
+/** Milliseconds: a whole number (ms) or a duration with a unit: `500ms`, `30s`, `1m`, `2h`. */
+function duration(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = text(env, name);
+  if (raw === undefined) return fallback;
+  const match = /^(\d+)(ms|s|m|h)?$/.exec(raw);
+  if (!match)
+    throw new ConfigError(name, `must be milliseconds or a duration such as 30s, 1m, 1h; got "${raw}"`);
+  const value = Number(match[1]) * DURATION_UNITS[match[2] ?? 'ms']!;
+  if (value < min || value > max)
+    throw new ConfigError(name, `must be between ${min} and ${max} ms, got ${value} ms`);
   return value;
 }
 
@@ -314,6 +351,29 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
     audit,
     shutdownTimeoutMs: integer(env, 'VERDICT_SHUTDOWN_TIMEOUT_MS', DEFAULTS.shutdownTimeoutMs, 100, 600_000),
     shutdownDrainMs: integer(env, 'VERDICT_SHUTDOWN_DRAIN_MS', DEFAULTS.shutdownDrainMs, 0, 300_000),
+    checkpoint: {
+      key: text(env, 'VERDICT_CHECKPOINT_KEY'),
+      publicKey: text(env, 'VERDICT_CHECKPOINT_PUBLIC_KEY'),
+      intervalMs: duration(
+        env,
+        'VERDICT_CHECKPOINT_INTERVAL',
+        DEFAULTS.checkpointIntervalMs,
+        100,
+        86_400_000,
+      ),
+      file: (() => {
+        const file = text(env, 'VERDICT_CHECKPOINT_FILE');
+        return file === undefined ? undefined : path.resolve(cwd, file);
+      })(),
+      url: url(env, 'VERDICT_CHECKPOINT_URL', ['https:', 'http:']),
+    },
+    evidenceKey: text(env, 'VERDICT_EVIDENCE_KEY'),
+    siem: {
+      url: url(env, 'VERDICT_SIEM_URL', ['https:', 'http:']),
+      format: oneOf(env, 'VERDICT_SIEM_FORMAT', ['ocsf', 'splunk-hec', 'ndjson'] as const, 'ocsf'),
+      token: text(env, 'VERDICT_SIEM_TOKEN'),
+      batchMax: integer(env, 'VERDICT_SIEM_BATCH_MAX', 500, 1, 10_000),
+    },
     shed: {
       maxEventLoopDelayMs: integer(
         env,

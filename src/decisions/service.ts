@@ -245,26 +245,17 @@ export class DecisionService {
       revision: { entrypoint: query.entrypoint, revision: engine.ref.revision, digest: engine.ref.digest },
       error: null,
     };
-    const stored = this.masked(engine, input, inputJson);
-    const record: DecisionRecord = {
+    const record = this.recordOf(engine, query, input, inputJson, {
       id,
       decidedAt,
-      surface: query.surface,
-      caller: query.caller,
-      entrypoint: query.entrypoint,
-      bundle: engine.ref,
-      ...keysOf(input),
       allow: summary.allow,
       result: summary.result,
-      input: stored,
-      inputJson: stored === input ? inputJson : undefined,
       inputSha256: inputDigest(inputJson),
       exceptions: [],
       shadow: null,
       evalMicros: Math.round((performance.now() - started) * 1000),
-      traceId: query.traceId,
       error: null,
-    };
+    });
     await this.keep([decision], [record], started);
     return { decision, outcome };
   }
@@ -424,27 +415,54 @@ export class DecisionService {
       const direction = divergence(allow, shadow);
       if (direction) this.onShadowDivergence?.({ entrypoint: query.entrypoint, direction });
     }
-    const stored = this.masked(engine, input, inputJson);
-    const record: DecisionRecord = {
+    const record = this.recordOf(engine, query, input, inputJson, {
       id,
       decidedAt,
+      allow,
+      result: contract ? result : (evaluation.value ?? null),
+      inputSha256,
+      exceptions: result.exceptions,
+      shadow,
+      evalMicros: evaluation.evalMicros,
+      error,
+    });
+    return { decision, record, input };
+  }
+
+  /**
+   * The record of a decision: what the query and the engine say, the outcome `fields`, and the
+   * input as it may be stored (masked; its canonical JSON reused when masking changed nothing).
+   */
+  private recordOf(
+    engine: PolicyEngine,
+    query: DecisionQuery,
+    input: unknown,
+    inputJson: string | undefined,
+    fields: Pick<
+      DecisionRecord,
+      | 'id'
+      | 'decidedAt'
+      | 'allow'
+      | 'result'
+      | 'inputSha256'
+      | 'exceptions'
+      | 'shadow'
+      | 'evalMicros'
+      | 'error'
+    >,
+  ): DecisionRecord {
+    const stored = this.masked(engine, input, inputJson);
+    return {
+      ...fields,
       surface: query.surface,
       caller: query.caller,
       entrypoint: query.entrypoint,
       bundle: engine.ref,
       ...keysOf(input),
-      allow,
-      result: contract ? result : (evaluation.value ?? null),
       input: stored,
       inputJson: stored === input ? inputJson : undefined,
-      inputSha256,
-      exceptions: result.exceptions,
-      shadow,
-      evalMicros: evaluation.evalMicros,
       traceId: query.traceId,
-      error,
     };
-    return { decision, record, input };
   }
 
   private masked(engine: PolicyEngine, input: unknown, inputJson: string | undefined): unknown {

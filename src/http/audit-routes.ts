@@ -1,7 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { type TSchema, Type } from 'typebox';
+import type { CheckpointReport } from '../audit/checkpoints.ts';
 import type { EventVerifyReport } from '../audit/event-log.ts';
-import { EXPORT_CONTENT_TYPES, type ExportFormat, exportDecisions } from '../audit/export.ts';
+import {
+  EXPORT_CONTENT_TYPES,
+  EXPORT_EXTENSIONS,
+  EXPORT_FORMATS,
+  type ExportFormat,
+  exportDecisions,
+} from '../audit/export.ts';
+import { KPI_BUCKETS, type KpiBucket, type KpiReport } from '../audit/kpis.ts';
 import {
   AuditQueryError,
   type DecisionLogReader,
@@ -17,12 +25,13 @@ import { ProblemV1 } from './schemas.ts';
 
 /**
  * Hash-chain verification over a time range; the report is returned as-is. With the platform event
- * log (policy events…), `events` is its own report and `ok` covers both.
+ * log (policy events…), `events` is its own report; `checkpoints` is the signed-checkpoint report (a
+ * rewritten chain shows there); `ok` covers all.
  */
 export type ChainVerifier = (range: {
   from?: Date;
   to?: Date;
-}) => Promise<VerifyReport & { events?: EventVerifyReport }>;
+}) => Promise<VerifyReport & { events?: EventVerifyReport; checkpoints?: CheckpointReport }>;
 
 /** What the auditor API needs (constructed by the composition root, src/verdict.ts). */
 export interface AuditDeps {
@@ -30,7 +39,13 @@ export interface AuditDeps {
   replayer: DecisionReplayer;
   /** audit-core's verifyChains bound to the database; absent → 503 verify_unavailable. */
   verify?: ChainVerifier;
+  /** Governance KPIs (src/audit/kpis.ts computeKpis on the database); absent → 503 kpis_unavailable. */
+  kpis?: (range: { from: Date; to: Date; bucket: KpiBucket }) => Promise<KpiReport>;
 }
+
+/** The longest KPI window: a year (and a day for leap years). */
+const KPI_MAX_WINDOW_MS = 366 * 86_400_000;
+const KPI_DEFAULT_WINDOW_MS = 30 * 86_400_000;
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 const Param = (description: string) => Type.Optional(Type.String({ maxLength: 256, description }));
@@ -65,7 +80,13 @@ export const DecisionSearchQueryV1 = Type.Object(
 export const ExportQueryV1 = Type.Object(
   {
     ...FilterParams,
-    format: Type.Optional(Type.String({ enum: ['ndjson', 'csv'], description: 'Default ndjson' })),
+    format: Type.Optional(
+      Type.String({
+        enum: [...EXPORT_FORMATS],
+        description:
+          'Default ndjson; ocsf = OCSF API Activity (6003) events, splunk-hec = Splunk HEC events, one per line',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -165,7 +186,7 @@ function notFound(id: string): never {
 
 /** The auditor API: search, one record, export, replay, chain verification. All need audit:read. */
 export const auditRoutes: FastifyPluginAsyncTypebox<AuditDeps> = async (app, deps) => {
-  const { log, replayer, verify } = deps;
+  const { log, replayer, verify, kpis } = deps;
   const errors = { '4xx': ProblemV1, '5xx': ProblemV1 };
 
   app.get(
@@ -268,12 +289,12 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditDeps> = async (app, dep
         badQuery(err);
       }
       filter.to ??= new Date().toISOString();
-      const format: ExportFormat = params.format === 'csv' ? 'csv' : 'ndjson';
+      const format: ExportFormat = (params.format as ExportFormat | undefined) ?? 'ndjson';
       const stream = exportDecisions(log, filter, format);
       return (
         reply
           .type(EXPORT_CONTENT_TYPES[format])
-          .header('content-disposition', `attachment; filename="decisions.${format}"`)
+          .header('content-disposition', `attachment; filename="decisions.${EXPORT_EXTENSIONS[format]}"`)
           // NOTE: the 200 is a stream, described by content type in the schema; the type provider
           // models only JSON bodies.
           .send(stream as never)
@@ -307,6 +328,51 @@ export const auditRoutes: FastifyPluginAsyncTypebox<AuditDeps> = async (app, dep
         from: filter.from ? new Date(filter.from) : undefined,
         to: filter.to ? new Date(filter.to) : undefined,
       });
+    },
+  );
+  app.get(
+    '/v1/kpis',
+    {
+      config: { scope: 'audit:read' },
+      schema: {
+        summary: 'Governance KPIs from the decision log, waivers and approvals (a window of whole UTC hours)',
+        tags: ['audit'],
+        querystring: Type.Object(
+          {
+            from: Param(
+              'Inclusive start (ISO-8601 date or date-time with zone); default: 30 days before `to`',
+            ),
+            to: Param('Exclusive end; default: now'),
+            bucket: Type.Optional(
+              Type.String({ enum: [...KPI_BUCKETS], description: 'Size of the series points; default day' }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ from: Type.String() }, { additionalProperties: true }), ...errors },
+      },
+    },
+    async (request) => {
+      let filter: ReturnType<typeof parseFilter>;
+      try {
+        filter = parseFilter({ from: request.query.from, to: request.query.to });
+      } catch (err) {
+        badQuery(err);
+      }
+      if (!kpis) throw new ProblemError(503, 'kpis_unavailable', 'KPIs need the decision log database');
+      const to = filter.to ? new Date(filter.to) : new Date();
+      const from = filter.from ? new Date(filter.from) : new Date(to.getTime() - KPI_DEFAULT_WINDOW_MS);
+      if (from.getTime() >= to.getTime()) {
+        throw new ProblemError(400, 'invalid_time_range', '`from` must be before `to`', {
+          errors: [{ path: '/from', message: '`from` must be before `to`' }],
+        });
+      }
+      if (to.getTime() - from.getTime() > KPI_MAX_WINDOW_MS) {
+        throw new ProblemError(400, 'invalid_time_range', 'the KPI window is at most 366 days', {
+          errors: [{ path: '/from', message: 'the KPI window is at most 366 days' }],
+        });
+      }
+      return kpis({ from, to, bucket: (request.query.bucket as KpiBucket | undefined) ?? 'day' });
     },
   );
 };

@@ -60,7 +60,36 @@ export interface Metrics {
    * scrape always sees the current values: no timer, no staleness. Call once the writer exists.
    */
   watchAuditStats(stats: () => AuditStats): void;
+  /**
+   * Reads the governance KPIs of the last 24 hours for the `verdict_kpi_*` gauges at scrape time
+   * (cached for a minute: every scrape of every replica would otherwise query the database).
+   */
+  watchKpis(source: () => Promise<KpiFigures>): void;
 }
+
+/** The KPI figures the gauges export (a subset of src/audit/kpis.ts KpiReport, by shape). */
+export interface KpiFigures {
+  decisions: { by_entrypoint: { entrypoint: string; deny_rate: number | null }[] };
+  release_gates: {
+    pass_rate: number | null;
+    first_attempt_pass_rate: number | null;
+    time_to_remediate_seconds: { median: number | null; p90: number | null };
+  };
+  waivers: {
+    share_of_allows_with_waiver: number | null;
+    requested: number | null;
+    approved: number | null;
+    revoked: number | null;
+    expired: number | null;
+    expiry_compliance: number | null;
+    approval_latency_seconds: { median: number | null; p90: number | null } | null;
+  };
+  approvals: { latency_seconds: { median: number | null; p90: number | null } | null };
+  shadow: { flip_rate: number | null; by_control: { control: string; flip_rate: number | null }[] };
+}
+
+/** How long a KPI reading serves scrapes. */
+const KPI_CACHE_MS = 60_000;
 
 /** What the audit writer reports for the gauges (see `Metrics.watchAuditStats`). */
 export interface AuditStats {
@@ -119,6 +148,8 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   // the revision (info) must not be summed, so it takes the max (1 per revision seen).
   const info = (aggregator: Aggregator) => ({ registers, aggregator });
   let auditStats: (() => AuditStats) | null = null;
+  let kpiSource: (() => Promise<KpiFigures>) | null = null;
+  let kpiCache: { at: number; figures: KpiFigures | null } | null = null;
   const auditGauge = (key: keyof AuditStats) =>
     function (this: Gauge) {
       if (auditStats) this.set(auditStats()[key]);
@@ -251,7 +282,17 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     watchAuditStats(stats) {
       auditStats = stats;
     },
+    watchKpis(source) {
+      kpiSource = source;
+    },
   };
+  registerKpiGauges(registry, async () => {
+    if (!kpiSource) return null;
+    if (!kpiCache || Date.now() - kpiCache.at > KPI_CACHE_MS) {
+      kpiCache = { at: Date.now(), figures: await kpiSource().catch(() => null) };
+    }
+    return kpiCache.figures;
+  });
   // NOTE: a labelled series exists only once it has a value; without these zeros a fresh process
   // exports nothing for a counter until its first event, and dashboards and alerts cannot tell
   // "none" from "missing". Labels known only to the HTTP layer (auth failure reasons, route
@@ -319,6 +360,157 @@ export function observeAuditWriter(metrics: Metrics, writer: ObservableAuditWrit
     onBatchSpooled: batch,
     onWriteError: (kind) => metrics.auditWriteErrors.inc({ kind }),
   });
+}
+
+/**
+ * The governance gauges (last 24 hours; series only where there is a value). In a cluster every
+ * worker reads the same database, so the primary takes the first worker's value, never a sum.
+ */
+function registerKpiGauges(registry: Registry, read: () => Promise<KpiFigures | null>): void {
+  const registers = [registry];
+  const set = (gauge: Gauge<string>, value: number | null | undefined, labels?: Record<string, string>) => {
+    if (value === null || value === undefined) return;
+    if (labels) gauge.set(labels, value);
+    else gauge.set(value);
+  };
+  const gauge = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[],
+    fill: (g: Gauge<L>, figures: KpiFigures) => void,
+  ) =>
+    new Gauge<L>({
+      name,
+      help,
+      labelNames,
+      registers,
+      aggregator: 'first',
+      async collect(this: Gauge<L>) {
+        this.reset();
+        const figures = await read();
+        if (figures) fill(this, figures);
+      },
+    });
+  gauge(
+    'verdict_kpi_deny_rate',
+    'Share of decisions denied over the last 24 hours, by entrypoint.',
+    ['entrypoint'],
+    (g, f) => {
+      for (const e of f.decisions.by_entrypoint)
+        set(g as Gauge<string>, e.deny_rate, { entrypoint: e.entrypoint });
+    },
+  );
+  gauge(
+    'verdict_kpi_release_gate_pass_rate',
+    'Share of release.deploy decisions allowed, last 24 hours.',
+    [],
+    (g, f) => set(g as Gauge<string>, f.release_gates.pass_rate),
+  );
+  gauge(
+    'verdict_kpi_release_first_attempt_pass_rate',
+    'Share of releases first gated in the last 24 hours that passed at their first attempt.',
+    [],
+    (g, f) => set(g as Gauge<string>, f.release_gates.first_attempt_pass_rate),
+  );
+  gauge(
+    'verdict_kpi_time_to_remediate_seconds',
+    'First deny to first allow of releases that passed in the last 24 hours (quantile 0.5, 0.9).',
+    ['quantile'],
+    (g, f) => {
+      set(g as Gauge<string>, f.release_gates.time_to_remediate_seconds.median, { quantile: '0.5' });
+      set(g as Gauge<string>, f.release_gates.time_to_remediate_seconds.p90, { quantile: '0.9' });
+    },
+  );
+  gauge(
+    'verdict_kpi_waived_allow_share',
+    'Share of allows over the last 24 hours that needed a waiver.',
+    [],
+    (g, f) => set(g as Gauge<string>, f.waivers.share_of_allows_with_waiver),
+  );
+  gauge(
+    'verdict_kpi_waivers',
+    'Waivers by what happened to them in the last 24 hours.',
+    ['state'],
+    (g, f) => {
+      for (const state of ['requested', 'approved', 'revoked', 'expired'] as const) {
+        set(g as Gauge<string>, f.waivers[state], { state });
+      }
+    },
+  );
+  gauge(
+    'verdict_kpi_waiver_expiry_compliance',
+    'Share of approved waivers reaching expiry in the last 24 hours that were closed or renewed before.',
+    [],
+    (g, f) => set(g as Gauge<string>, f.waivers.expiry_compliance),
+  );
+  gauge(
+    'verdict_kpi_approval_latency_seconds',
+    'Request to approval, last 24 hours, by kind (waiver, approval) and quantile (0.5, 0.9).',
+    ['kind', 'quantile'],
+    (g, f) => {
+      for (const [kind, p] of [
+        ['waiver', f.waivers.approval_latency_seconds],
+        ['approval', f.approvals.latency_seconds],
+      ] as const) {
+        set(g as Gauge<string>, p?.median, { kind, quantile: '0.5' });
+        set(g as Gauge<string>, p?.p90, { kind, quantile: '0.9' });
+      }
+    },
+  );
+  gauge(
+    'verdict_kpi_shadow_flip_rate',
+    'Share of shadow-evaluated decisions the shadow revision would flip, last 24 hours, by control (all = any flip).',
+    ['control'],
+    (g, f) => {
+      set(g as Gauge<string>, f.shadow.flip_rate, { control: 'all' });
+      for (const c of f.shadow.by_control) set(g as Gauge<string>, c.flip_rate, { control: c.control });
+    },
+  );
+}
+
+/** What the SIEM forwarder reports (src/audit/siem-forwarder.ts `SiemForwarder.stats`). */
+export interface SiemStats {
+  lagRecords: number;
+  lagSeconds: number;
+  sent: number;
+  failures: number;
+}
+
+/**
+ * The SIEM forwarder's lag and counts, read at scrape time: `verdict_siem_lag_records`,
+ * `verdict_siem_lag_seconds`, `verdict_siem_sent_records`, `verdict_siem_send_failures`.
+ */
+export function observeSiemForwarder(metrics: Metrics, stats: () => SiemStats): void {
+  const registers = [metrics.registry];
+  const gauge = (name: string, help: string, key: keyof SiemStats) =>
+    new Gauge({
+      name,
+      help,
+      registers,
+      collect(this: Gauge) {
+        this.set(stats()[key]);
+      },
+    });
+  gauge(
+    'verdict_siem_lag_records',
+    'Decision records committed and not yet acknowledged by the SIEM receiver.',
+    'lagRecords',
+  );
+  gauge(
+    'verdict_siem_lag_seconds',
+    'Age of the oldest decision record not yet acknowledged by the SIEM receiver.',
+    'lagSeconds',
+  );
+  gauge(
+    'verdict_siem_sent_records',
+    'Decision records acknowledged by the SIEM receiver since this process started.',
+    'sent',
+  );
+  gauge(
+    'verdict_siem_send_failures',
+    'Failed SIEM forwarding passes since this process started (retried).',
+    'failures',
+  );
 }
 
 /** The content type of the text exposition format. */

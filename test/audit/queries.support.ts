@@ -31,9 +31,9 @@ export interface AuditTestApp {
   revisions: RevisionStore;
   log: DecisionLogReader;
   trail: AuditTrail;
-  /** app.inject with a bearer token holding `scopes` (default: audit:read only). */
-  inject(request: InjectOptions, scopes?: readonly Scope[]): Promise<LightMyRequestResponse>;
-  token(scopes?: readonly Scope[]): string;
+  /** app.inject with a bearer token holding `scopes` (default: audit:read only), as `sub` (default auditor). */
+  inject(request: InjectOptions, scopes?: readonly Scope[], sub?: string): Promise<LightMyRequestResponse>;
+  token(scopes?: readonly Scope[], sub?: string): string;
   close(): Promise<void>;
 }
 
@@ -42,6 +42,8 @@ export async function buildAuditApp(options: {
   db: Database;
   bundlePath: string;
   clock?: () => Date;
+  /** Extra environment (e.g. VERDICT_CHECKPOINT_*). */
+  env?: Record<string, string>;
 }): Promise<AuditTestApp> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'verdict-audit-'));
   // Load shedding off: a synchronous `opa build` in a suite's setup stalls the loop by design.
@@ -49,14 +51,15 @@ export async function buildAuditApp(options: {
     VERDICT_DATA_DIR: dataDir,
     VERDICT_RATE_LIMIT_MAX: '100000000',
     VERDICT_SHED_EVENT_LOOP_DELAY_MS: '0',
+    ...options.env,
   });
   const keys: KeySource = {
     kind: 'secret',
     secret: randomBytes(32).toString('base64url'),
     algorithms: ['HS256'],
   };
-  const token = (scopes: readonly Scope[] = ['audit:read']) =>
-    mintToken(keys.kind === 'secret' ? keys.secret : '', { sub: 'auditor', ttlSeconds: 3600, scopes });
+  const token = (scopes: readonly Scope[] = ['audit:read'], sub = 'auditor') =>
+    mintToken(keys.kind === 'secret' ? keys.secret : '', { sub, ttlSeconds: 3600, scopes });
   const verdict = await createVerdict(config, {
     database: options.db,
     keys,
@@ -77,8 +80,11 @@ export async function buildAuditApp(options: {
     log,
     trail,
     token,
-    inject: (request, scopes) =>
-      app.inject({ ...request, headers: { ...request.headers, authorization: `Bearer ${token(scopes)}` } }),
+    inject: (request, scopes, sub) =>
+      app.inject({
+        ...request,
+        headers: { ...request.headers, authorization: `Bearer ${token(scopes, sub)}` },
+      }),
     close: () => verdict.close(),
   };
 }

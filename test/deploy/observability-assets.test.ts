@@ -70,8 +70,8 @@ function exportedNames(text: string): Set<string> {
   return names;
 }
 
-function dashboardExpressions(): string[] {
-  const dashboard = JSON.parse(readFileSync(path.join(deploy, 'grafana/verdict.json'), 'utf8'));
+function dashboardExpressions(file = 'verdict.json'): string[] {
+  const dashboard = JSON.parse(readFileSync(path.join(deploy, 'grafana', file), 'utf8'));
   const exprs: string[] = [];
   for (const panel of dashboard.panels) for (const target of panel.targets ?? []) exprs.push(target.expr);
   for (const variable of dashboard.templating.list) {
@@ -140,6 +140,25 @@ describe('the Grafana dashboard and the alert rules use only metrics the service
       'verdict_audit_spool_bytes',
       'verdict_bundle_info',
       'verdict_audit_write_errors_total',
+    ])
+      expect(used).toContain(needed);
+  });
+
+  it('governance dashboard: gate pass rates, remediation, waivers, approvals, shadow flips', () => {
+    const exprs = dashboardExpressions('governance.json');
+    const exported = exportedNames(scrape);
+    const used = new Set(exprs.flatMap(metricNamesIn));
+    for (const name of used) expect(exported, `governance dashboard uses ${name}`).toContain(name);
+    for (const needed of [
+      'verdict_kpi_release_gate_pass_rate',
+      'verdict_kpi_release_first_attempt_pass_rate',
+      'verdict_kpi_time_to_remediate_seconds',
+      'verdict_kpi_waived_allow_share',
+      'verdict_kpi_waivers',
+      'verdict_kpi_waiver_expiry_compliance',
+      'verdict_kpi_approval_latency_seconds',
+      'verdict_kpi_shadow_flip_rate',
+      'verdict_kpi_deny_rate',
     ])
       expect(used).toContain(needed);
   });

@@ -13,8 +13,9 @@ import { createMetrics, type Metrics } from '../../src/observability/metrics.ts'
 import { createVerdict } from '../../src/verdict.ts';
 
 /** Dependencies that are never called, so that a database-less app still registers every route. */
-const ROUTE_TABLE_STUBS: Pick<AppDeps, 'audit' | 'grants' | 'bundles'> = {
+const ROUTE_TABLE_STUBS: Pick<AppDeps, 'audit' | 'grants' | 'bundles' | 'evidence'> = {
   audit: { log: {} as never, replayer: {} as never },
+  evidence: { keys: () => [] },
   grants: {
     exceptions: { store: {} as never, policy: {} as never },
     approvals: { store: {} as never, policy: {} as never },
@@ -55,6 +56,8 @@ export async function buildTestApp(options: {
    * on stubs that are never called: for checks of the whole route table (scopes, docs).
    */
   allRoutes?: boolean;
+  /** Evidence packages (absent by default: there is no database); a stub registers its routes. */
+  evidence?: AppDeps['evidence'];
 }): Promise<{
   app: App;
   recorder: DecisionRecorder;
@@ -107,6 +110,7 @@ export async function buildTestApp(options: {
       ...(options.allRoutes ? ROUTE_TABLE_STUBS : {}),
       ...(options.audit ? { audit: options.audit } : {}),
       ...(options.grants ? { grants: options.grants } : {}),
+      ...(options.evidence ? { evidence: options.evidence } : {}),
     },
   });
   const { app, policy, decisions, metrics } = verdict;

@@ -1,0 +1,341 @@
+import type { Queryable } from '../store/types.ts';
+
+/**
+ * Governance KPIs for risk owners, computed from the rollups the batch statement maintains
+ * (migrations/0008_kpi_rollups.sql, storeBatchSql) and from the waiver/approval tables and events.
+ * A 30-day window reads at most 720 hourly rows per (entrypoint, action, control): fast whatever
+ * the size of the log. The window is whole UTC hours: `from` is taken down to its hour, `to` up.
+ */
+
+export type KpiBucket = 'hour' | 'day' | 'week';
+export const KPI_BUCKETS: readonly KpiBucket[] = ['hour', 'day', 'week'];
+
+/** A median and a 90th percentile in seconds (null without data). */
+export interface Percentiles {
+  count: number;
+  median: number | null;
+  p90: number | null;
+}
+
+const rate = (part: number, whole: number) => (whole === 0 ? null : part / whole);
+
+/** The KPI report of one window. */
+export interface KpiReport {
+  from: string;
+  to: string;
+  bucket: KpiBucket;
+  decisions: {
+    total: number;
+    denies: number;
+    deny_rate: number | null;
+    by_entrypoint: { entrypoint: string; decisions: number; denies: number; deny_rate: number | null }[];
+    /** Per control: decisions that violated it, and how many of those were denied. */
+    by_control: { control: string; violations: number; denies: number }[];
+  };
+  release_gates: {
+    decisions: number;
+    passes: number;
+    pass_rate: number | null;
+    /** Releases first gated in the window, and how many passed at their first attempt. */
+    releases: number;
+    first_attempt_passes: number;
+    first_attempt_pass_rate: number | null;
+    /** Releases whose first decision was a deny and that passed later, the pass in the window. */
+    time_to_remediate_seconds: Percentiles;
+  };
+  waivers: {
+    allows: number;
+    allows_with_waiver: number;
+    share_of_allows_with_waiver: number | null;
+    /** From the waiver store (null before it exists: issue 13). */
+    requested: number | null;
+    approved: number | null;
+    rejected: number | null;
+    revoked: number | null;
+    expired: number | null;
+    /** Of the approved waivers that reached their expiry in the window: closed or renewed before. */
+    expiry_compliance: number | null;
+    approval_latency_seconds: Percentiles | null;
+  };
+  approvals: {
+    requested: number | null;
+    granted: number | null;
+    denied: number | null;
+    expired: number | null;
+    latency_seconds: Percentiles | null;
+  };
+  shadow: {
+    evaluated: number;
+    flips: number;
+    flip_rate: number | null;
+    /** Per control: decisions where the control was violated by exactly one of active and shadow. */
+    by_control: { control: string; flips: number; flip_rate: number | null }[];
+  };
+  series: {
+    start: string;
+    decisions: number;
+    denies: number;
+    deny_rate: number | null;
+    release_decisions: number;
+    release_passes: number;
+    allows_with_waiver: number;
+    shadow_evaluated: number;
+    shadow_flips: number;
+  }[];
+}
+
+const n = (value: unknown) => Number(value ?? 0);
+const iso = (value: unknown) => (value instanceof Date ? value : new Date(String(value))).toISOString();
+
+function percentiles(row: { count?: unknown; median?: unknown; p90?: unknown } | undefined): Percentiles {
+  return {
+    count: n(row?.count),
+    median: row?.median === null || row?.median === undefined ? null : Number(row.median),
+    p90: row?.p90 === null || row?.p90 === undefined ? null : Number(row.p90),
+  };
+}
+
+const PERCENTILES = `count(*) AS count,
+  percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median,
+  percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds) AS p90`;
+
+/** The window in whole UTC hours. */
+export function kpiWindow(from: Date, to: Date): { from: Date; to: Date } {
+  const hour = 3_600_000;
+  return {
+    from: new Date(Math.floor(from.getTime() / hour) * hour),
+    to: new Date(Math.ceil(to.getTime() / hour) * hour),
+  };
+}
+
+/** Computes every KPI of [from, to) in `bucket`-sized series points. */
+export async function computeKpis(
+  db: Queryable,
+  range: { from: Date; to: Date; bucket: KpiBucket },
+): Promise<KpiReport> {
+  const { from, to } = kpiWindow(range.from, range.to);
+  const window = [from.toISOString(), to.toISOString()];
+  const [byEntrypoint, byControl, series, gates, remediation, grants] = await Promise.all([
+    db.query<Record<string, unknown>>({
+      text: `SELECT entrypoint, sum(decisions) AS decisions, sum(denies) AS denies, sum(waived_allows) AS waived,
+                    sum(shadowed) AS shadowed, sum(shadow_flips) AS flips,
+                    sum(decisions) FILTER (WHERE action_name = 'release.deploy') AS release_decisions,
+                    sum(denies) FILTER (WHERE action_name = 'release.deploy') AS release_denies
+             FROM decision_rollup_hourly WHERE control = '' AND bucket >= $1 AND bucket < $2
+             GROUP BY entrypoint ORDER BY entrypoint`,
+      values: window,
+    }),
+    db.query<Record<string, unknown>>({
+      text: `SELECT control, sum(decisions) AS violations, sum(denies) AS denies, sum(shadow_flips) AS flips
+             FROM decision_rollup_hourly WHERE control <> '' AND bucket >= $1 AND bucket < $2
+             GROUP BY control ORDER BY control`,
+      values: window,
+    }),
+    db.query<Record<string, unknown>>({
+      text: `SELECT date_trunc($3, bucket, 'UTC') AS start, sum(decisions) AS decisions, sum(denies) AS denies,
+                    sum(waived_allows) AS waived, sum(shadowed) AS shadowed, sum(shadow_flips) AS flips,
+                    COALESCE(sum(decisions) FILTER (WHERE action_name = 'release.deploy'), 0) AS release_decisions,
+                    COALESCE(sum(decisions - denies) FILTER (WHERE action_name = 'release.deploy'), 0) AS release_passes
+             FROM decision_rollup_hourly WHERE control = '' AND bucket >= $1 AND bucket < $2
+             GROUP BY 1 ORDER BY 1`,
+      values: [...window, range.bucket],
+    }),
+    db.query<Record<string, unknown>>({
+      text: `SELECT count(*) AS releases, count(*) FILTER (WHERE first_allow) AS first_passes
+             FROM release_gates WHERE first_at >= $1 AND first_at < $2`,
+      values: window,
+    }),
+    db.query<Record<string, unknown>>({
+      text: `SELECT ${PERCENTILES} FROM (
+               SELECT extract(epoch FROM first_allow_at - first_deny_at)::float8 AS seconds FROM release_gates
+               WHERE NOT first_allow AND first_allow_at >= $1 AND first_allow_at < $2
+             ) r`,
+      values: window,
+    }),
+    grantKpis(db, window),
+  ]);
+
+  let total = 0;
+  let denies = 0;
+  let waived = 0;
+  let shadowed = 0;
+  let flips = 0;
+  let releaseDecisions = 0;
+  let releaseDenies = 0;
+  const entrypoints = byEntrypoint.rows.map((row) => {
+    total += n(row.decisions);
+    denies += n(row.denies);
+    waived += n(row.waived);
+    shadowed += n(row.shadowed);
+    flips += n(row.flips);
+    releaseDecisions += n(row.release_decisions);
+    releaseDenies += n(row.release_denies);
+    return {
+      entrypoint: String(row.entrypoint),
+      decisions: n(row.decisions),
+      denies: n(row.denies),
+      deny_rate: rate(n(row.denies), n(row.decisions)),
+    };
+  });
+  const allows = total - denies;
+  const gate = gates.rows[0] ?? {};
+  return {
+    from: from.toISOString(),
+    to: to.toISOString(),
+    bucket: range.bucket,
+    decisions: {
+      total,
+      denies,
+      deny_rate: rate(denies, total),
+      by_entrypoint: entrypoints,
+      by_control: byControl.rows
+        .filter((row) => n(row.violations) > 0)
+        .map((row) => ({
+          control: String(row.control),
+          violations: n(row.violations),
+          denies: n(row.denies),
+        })),
+    },
+    release_gates: {
+      decisions: releaseDecisions,
+      passes: releaseDecisions - releaseDenies,
+      pass_rate: rate(releaseDecisions - releaseDenies, releaseDecisions),
+      releases: n(gate.releases),
+      first_attempt_passes: n(gate.first_passes),
+      first_attempt_pass_rate: rate(n(gate.first_passes), n(gate.releases)),
+      time_to_remediate_seconds: percentiles(remediation.rows[0]),
+    },
+    waivers: {
+      allows,
+      allows_with_waiver: waived,
+      share_of_allows_with_waiver: rate(waived, allows),
+      ...grants.waivers,
+    },
+    approvals: grants.approvals,
+    shadow: {
+      evaluated: shadowed,
+      flips,
+      flip_rate: rate(flips, shadowed),
+      by_control: byControl.rows
+        .filter((row) => n(row.flips) > 0)
+        .map((row) => ({
+          control: String(row.control),
+          flips: n(row.flips),
+          flip_rate: rate(n(row.flips), shadowed),
+        })),
+    },
+    series: series.rows.map((row) => ({
+      start: iso(row.start),
+      decisions: n(row.decisions),
+      denies: n(row.denies),
+      deny_rate: rate(n(row.denies), n(row.decisions)),
+      release_decisions: n(row.release_decisions),
+      release_passes: n(row.release_passes),
+      allows_with_waiver: n(row.waived),
+      shadow_evaluated: n(row.shadowed),
+      shadow_flips: n(row.flips),
+    })),
+  };
+}
+
+type GrantKpis = {
+  waivers: Omit<KpiReport['waivers'], 'allows' | 'allows_with_waiver' | 'share_of_allows_with_waiver'>;
+  approvals: KpiReport['approvals'];
+};
+
+const NO_GRANTS: GrantKpis = {
+  waivers: {
+    requested: null,
+    approved: null,
+    rejected: null,
+    revoked: null,
+    expired: null,
+    expiry_compliance: null,
+    approval_latency_seconds: null,
+  },
+  approvals: { requested: null, granted: null, denied: null, expired: null, latency_seconds: null },
+};
+
+/**
+ * Waivers and human approvals (issue 13's tables and events). Counts of state changes come from the
+ * chained platform events (kind `exception` / `approval`), latencies from request to activation or
+ * grant of the same subject; expiry, which no event marks (a waiver lapses at its time), from the
+ * `exceptions` table. Null while those tables do not exist.
+ */
+async function grantKpis(db: Queryable, window: string[]): Promise<GrantKpis> {
+  const { rows } = await db.query<{ exists: boolean }>({
+    text: `SELECT to_regclass('exceptions') IS NOT NULL AND to_regclass('approvals') IS NOT NULL AS exists`,
+  });
+  if (!rows[0]?.exists) return NO_GRANTS;
+  const [events, waiverLatency, approvalLatency, expiry] = await Promise.all([
+    db.query<{ kind: string; action: string; count: string }>({
+      text: `SELECT kind, action, count(*) AS count FROM platform_events
+             WHERE kind IN ('exception', 'approval') AND occurred_at >= $1 AND occurred_at < $2
+             GROUP BY kind, action`,
+      values: window,
+    }),
+    db.query<Record<string, unknown>>({
+      text: `SELECT ${PERCENTILES} FROM (
+               SELECT extract(epoch FROM min(occurred_at) FILTER (WHERE action = 'activate')
+                                        - min(occurred_at) FILTER (WHERE action = 'request'))::float8 AS seconds
+               FROM platform_events WHERE kind = 'exception' AND subject IS NOT NULL
+               GROUP BY subject
+               HAVING min(occurred_at) FILTER (WHERE action = 'activate') >= $1
+                  AND min(occurred_at) FILTER (WHERE action = 'activate') < $2
+             ) r WHERE seconds IS NOT NULL`,
+      values: window,
+    }),
+    db.query<Record<string, unknown>>({
+      text: `SELECT ${PERCENTILES} FROM (
+               SELECT extract(epoch FROM min(occurred_at) FILTER (WHERE action = 'grant')
+                                        - min(occurred_at) FILTER (WHERE action = 'request'))::float8 AS seconds
+               FROM platform_events WHERE kind = 'approval' AND subject IS NOT NULL
+               GROUP BY subject
+               HAVING min(occurred_at) FILTER (WHERE action = 'grant') >= $1
+                  AND min(occurred_at) FILTER (WHERE action = 'grant') < $2
+             ) r WHERE seconds IS NOT NULL`,
+      values: window,
+    }),
+    // Approved waivers whose expiry fell in the window (and has passed): compliant when revoked before
+    // it, or renewed — another waiver of the same control and scope requested before it.
+    db.query<{ due: string; compliant: string; lapsed: string }>({
+      text: `SELECT count(*) AS due,
+                    count(*) FILTER (WHERE compliant) AS compliant,
+                    count(*) FILTER (WHERE NOT compliant) AS lapsed
+             FROM (
+               SELECT (e.state = 'revoked' AND e.closed_at < e.expires_at) OR EXISTS (
+                        SELECT 1 FROM exceptions r
+                        WHERE r.id <> e.id AND r.control = e.control
+                          AND r.subject_id IS NOT DISTINCT FROM e.subject_id
+                          AND r.resource_id IS NOT DISTINCT FROM e.resource_id
+                          AND r.requested_at > e.requested_at AND r.requested_at < e.expires_at
+                          AND r.state IN ('pending', 'active')) AS compliant
+               FROM exceptions e
+               WHERE e.state IN ('active', 'revoked') AND jsonb_array_length(e.approvals) > 0
+                 AND e.expires_at >= $1 AND e.expires_at < $2 AND e.expires_at <= now()
+             ) d`,
+      values: window,
+    }),
+  ]);
+  const count = (kind: string, action: string) =>
+    n(events.rows.find((row) => row.kind === kind && row.action === action)?.count);
+  const due = n(expiry.rows[0]?.due);
+  return {
+    waivers: {
+      requested: count('exception', 'request'),
+      approved: count('exception', 'activate'),
+      rejected: count('exception', 'reject'),
+      revoked: count('exception', 'revoke'),
+      expired: n(expiry.rows[0]?.lapsed),
+      expiry_compliance: rate(n(expiry.rows[0]?.compliant), due),
+      approval_latency_seconds: percentiles(waiverLatency.rows[0]),
+    },
+    approvals: {
+      requested: count('approval', 'request'),
+      granted: count('approval', 'grant'),
+      denied: count('approval', 'deny'),
+      expired: count('approval', 'expire'),
+      latency_seconds: percentiles(approvalLatency.rows[0]),
+    },
+  };
+}

@@ -1,0 +1,219 @@
+import { v7 as uuidv7 } from 'uuid';
+import type { Database } from '../store/types.ts';
+import { rowFromDatabase } from './decision-log.ts';
+import { type ExportFormat, formatRecord, VERDICT_VERSION } from './export.ts';
+import type { SiemSource } from './siem.ts';
+
+/** The formats the forwarder sends (one event per line). */
+export type SiemFormat = Exclude<ExportFormat, 'csv'>;
+
+/** What the forwarder needs. */
+export interface SiemForwarderOptions {
+  db: Database;
+  url: string;
+  format: SiemFormat;
+  /** Sent as `Authorization: Splunk <token>` for splunk-hec, `Bearer <token>` otherwise. */
+  token?: string;
+  /** Records per POST. Default 500. */
+  batchMax?: number;
+  /** How often to look for new records when caught up. Default 1 s. */
+  pollMs?: number;
+  /** Longest pause between retries after a failure (doubling from pollMs). Default 30 s. */
+  maxBackoffMs?: number;
+  /** The cursor's name: one cursor set per sink. Default: the URL. */
+  sink?: string;
+  /** This process, for the lease (one forwarder per sink across replicas). Default: a fresh id. */
+  holder?: string;
+  leaseMs?: number;
+  source?: SiemSource;
+  logger?: { warn(obj: object, msg: string): void };
+}
+
+/** A snapshot for metrics. */
+export interface SiemForwarderStats {
+  /** Records committed and not yet acknowledged by the receiver (as of the last pass). */
+  lagRecords: number;
+  /** Age of the oldest record not yet acknowledged, seconds (0 when caught up). */
+  lagSeconds: number;
+  sent: number;
+  failures: number;
+  /** Whether this process holds the sink's lease. */
+  leader: boolean;
+}
+
+/**
+ * Pushes every decision record to a SIEM: at least once, in seq order per writer chain, each event
+ * carrying the decision id as its idempotent id (OCSF `metadata.uid`, HEC `fields.decision_id`).
+ *
+ * NOTE (what makes it lossless): the cursor is per writer chain, by seq, stored in Postgres
+ * (siem_cursors) and moved only after the receiver answered 2xx for a batch. A writer commits its
+ * chain in seq order (one flush loop; a spool replays in order, behind which new batches wait), so
+ * every record with a seq at or below a committed one is already visible: "seq > cursor" never
+ * skips a record, however late it was committed. A crash between the 2xx and the cursor update
+ * re-sends that batch (a duplicate, deduplicated by id downstream).
+ */
+export class SiemForwarder {
+  private readonly options: Required<
+    Pick<SiemForwarderOptions, 'batchMax' | 'pollMs' | 'maxBackoffMs' | 'sink' | 'holder' | 'leaseMs'>
+  > &
+    SiemForwarderOptions;
+  private readonly source: SiemSource;
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  private readonly counters: SiemForwarderStats = {
+    lagRecords: 0,
+    lagSeconds: 0,
+    sent: 0,
+    failures: 0,
+    leader: false,
+  };
+
+  constructor(options: SiemForwarderOptions) {
+    this.options = {
+      batchMax: 500,
+      pollMs: 1_000,
+      maxBackoffMs: 30_000,
+      sink: options.url,
+      holder: uuidv7(),
+      leaseMs: 30_000,
+      ...options,
+    };
+    this.source = options.source ?? { productVersion: VERDICT_VERSION };
+  }
+
+  stats(): SiemForwarderStats {
+    return { ...this.counters };
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops after the batch in flight (its cursor is stored if it was acknowledged). */
+  async close(): Promise<void> {
+    this.running = false;
+    this.wake?.();
+    await this.loop;
+    await this.options.db
+      .query({
+        text: 'DELETE FROM siem_leases WHERE sink = $1 AND holder = $2',
+        values: [this.options.sink, this.options.holder],
+      })
+      .catch(() => {});
+  }
+
+  /**
+   * One pass: sends every writer's records after its cursor, batch by batch, until caught up or a
+   * send fails. Returns how many records were acknowledged. (The loop calls it; tests may too.)
+   */
+  async pass(): Promise<number> {
+    if (!(await this.lease())) return 0;
+    const { db, sink, batchMax } = this.options;
+    const { rows: writers } = await db.query<{ writer_id: string; head: string; cursor: string | null }>({
+      text: `SELECT h.writer_id, h.seq::text AS head, c.seq::text AS cursor
+             FROM chain_heads h LEFT JOIN siem_cursors c ON c.sink = $1 AND c.writer_id = h.writer_id
+             WHERE h.seq > COALESCE(c.seq, 0)
+             ORDER BY h.writer_id`,
+      values: [sink],
+    });
+    let sent = 0;
+    for (const writer of writers) {
+      let cursor = Number(writer.cursor ?? 0);
+      for (;;) {
+        const { rows } = await db.query<Record<string, unknown>>({
+          text: `SELECT * FROM decision_log WHERE writer_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+          values: [writer.writer_id, cursor, batchMax],
+        });
+        if (rows.length === 0) break;
+        const records = rows.map(rowFromDatabase);
+        await this.send(records.map((r) => formatRecord(r, this.options.format, this.source)).join('\n'));
+        const last = records[records.length - 1]!.seq;
+        await db.query({
+          text: `INSERT INTO siem_cursors (sink, writer_id, seq) VALUES ($1, $2, $3)
+                 ON CONFLICT (sink, writer_id) DO UPDATE SET seq = GREATEST(siem_cursors.seq, EXCLUDED.seq), updated_at = now()`,
+          values: [sink, writer.writer_id, last],
+        });
+        cursor = last;
+        sent += records.length;
+        this.counters.sent += records.length;
+        if (records.length < batchMax) break;
+      }
+    }
+    await this.measureLag();
+    return sent;
+  }
+
+  private async send(body: string): Promise<void> {
+    const { url, token, format } = this.options;
+    const headers: Record<string, string> = { 'content-type': 'application/x-ndjson' };
+    if (token) headers.authorization = format === 'splunk-hec' ? `Splunk ${token}` : `Bearer ${token}`;
+    const response = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: `${body}\n`,
+      signal: AbortSignal.timeout(30_000),
+    });
+    await response.body?.cancel().catch(() => {});
+    if (response.status < 200 || response.status >= 300) {
+      throw new Error(`the SIEM receiver answered ${response.status}`);
+    }
+  }
+
+  /** Takes or renews the sink's lease; false when another replica holds it. */
+  private async lease(): Promise<boolean> {
+    const { rows } = await this.options.db.query({
+      text: `INSERT INTO siem_leases (sink, holder, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3::float8 / 1000))
+             ON CONFLICT (sink) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+             WHERE siem_leases.holder = EXCLUDED.holder OR siem_leases.expires_at < now()
+             RETURNING 1`,
+      values: [this.options.sink, this.options.holder, this.options.leaseMs],
+    });
+    this.counters.leader = rows.length > 0;
+    return this.counters.leader;
+  }
+
+  private async measureLag(): Promise<void> {
+    const { rows } = await this.options.db.query<{ records: string; oldest: Date | string | null }>({
+      text: `SELECT COALESCE(sum(h.seq - COALESCE(c.seq, 0)), 0)::text AS records,
+                    min((SELECT d.decided_at FROM decision_log d
+                          WHERE d.writer_id = h.writer_id AND d.seq = COALESCE(c.seq, 0) + 1 LIMIT 1)) AS oldest
+             FROM chain_heads h LEFT JOIN siem_cursors c ON c.sink = $1 AND c.writer_id = h.writer_id
+             WHERE h.seq > COALESCE(c.seq, 0)`,
+      values: [this.options.sink],
+    });
+    const row = rows[0];
+    this.counters.lagRecords = Number(row?.records ?? 0);
+    this.counters.lagSeconds = row?.oldest
+      ? Math.max(0, (Date.now() - new Date(row.oldest).getTime()) / 1000)
+      : 0;
+  }
+
+  private async run(): Promise<void> {
+    let backoff = this.options.pollMs;
+    while (this.running) {
+      let wait = this.options.pollMs;
+      try {
+        await this.pass();
+        backoff = this.options.pollMs;
+      } catch (err) {
+        this.counters.failures += 1;
+        this.options.logger?.warn({ err }, 'SIEM forwarding failed; will retry');
+        await this.measureLag().catch(() => {});
+        backoff = Math.min(backoff * 2, this.options.maxBackoffMs);
+        wait = backoff;
+      }
+      if (!this.running) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = null;
+    }
+  }
+}
