@@ -42,10 +42,14 @@ WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --chown=root:root package.json ./
 COPY --chown=root:root src/ ./src/
+# The SDK's sources: the MCP guard and the CI gate of the `verdict` CLI import them (ADR 0011).
+COPY --chown=root:root packages/sdk/src/ ./packages/sdk/src/
 COPY --chown=root:root migrations/ ./migrations/
 COPY --from=policies --chown=root:root /app/policies/bundle/bundle.tar.gz ./policies/bundle/bundle.tar.gz
 # The only writable path: the embedded database, dev secret and audit spool. Mount a volume here
 # (the root filesystem can then be read-only); the code itself stays root-owned and immutable.
+# `verdict` on PATH: the CLI the CI pipelines of deploy/ci/ run in this image (gate, mcp-proxy, …).
+RUN printf '#!/bin/sh\nexec node /app/src/cli/verdict.ts "$@"\n' > /usr/local/bin/verdict && chmod 755 /usr/local/bin/verdict
 RUN mkdir -p /var/lib/verdict && chown 1000:1000 /var/lib/verdict
 VOLUME ["/var/lib/verdict"]
 # The "node" user of the official image, by number so that runAsNonRoot can verify it.

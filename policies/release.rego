@@ -89,6 +89,9 @@ violations contains {
 	"control": "REL-002",
 	"message": concat("", ["evaluation below the tier threshold: ", metric]),
 	"severity": "high",
+	"metric": metric,
+	"value": evals[metric],
+	"threshold": {"min": limit.min},
 } if {
 	some metric, limit in thresholds
 	is_number(limit.min)
@@ -100,6 +103,9 @@ violations contains {
 	"control": "REL-002",
 	"message": concat("", ["evaluation above the tier threshold: ", metric]),
 	"severity": "high",
+	"metric": metric,
+	"value": evals[metric],
+	"threshold": {"max": limit.max},
 } if {
 	some metric, limit in thresholds
 	is_number(limit.max)

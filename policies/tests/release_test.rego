@@ -216,3 +216,14 @@ test_rel_002_misconfigured_threshold_denies if {
 	bad := object.union(data.verdict_data.release.thresholds, {"1": {"safety": {"minimum": 0.98, "min": null}}})
 	t.denied(base, "REL-002") with data.verdict_data.release.thresholds as bad
 }
+
+test_rel_002_names_metric_value_and_threshold if {
+	d := t.decision(props({"evals": {"safety": 0.5, "jailbreak_resistance": 0.95, "toxicity": 0.5}}))
+	some below in d.violations
+	below.metric == "safety"
+	below.value == 0.5
+	below.threshold == {"min": 0.98}
+	some above in d.violations
+	above.metric == "toxicity"
+	above.threshold == {"max": 0.01}
+}

@@ -2,9 +2,12 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { EXIT_UNDECIDED } from '../gate/report.ts';
 import { BUNDLE_USAGE, bundleCommand } from './bundle.ts';
 import { type CliIo, CliRefusal, CliUsageError } from './client.ts';
 import { EVIDENCE_USAGE, run as evidenceVerify } from './evidence-verify.ts';
+import { GATE_USAGE, gateCommand } from './gate.ts';
+import { MCP_PROXY_USAGE, runMcpProxy } from './mcp-proxy.ts';
 
 /**
  * One command of the `verdict` CLI. Each group parses its own arguments and returns an exit code;
@@ -62,6 +65,29 @@ export const COMMANDS: Record<string, CommandGroup> = {
     'apply pending migrations to the configured database',
     'usage: verdict migrate',
   ),
+  gate: {
+    summary: 'gate release: the CI release gate (exit 0 allowed, 1 denied, 2 undecided)',
+    usage: GATE_USAGE,
+    // NOTE: 1 means denied here, so an unexpected failure must be 2 (undecided), never runCli's 1.
+    run: async (argv, io) => {
+      try {
+        return await gateCommand(argv, {
+          env: io.env,
+          stdout: io.stdout,
+          stderr: io.stderr,
+          fetch: io.fetch,
+        });
+      } catch (err) {
+        io.stderr(`verdict gate: failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        return EXIT_UNDECIDED;
+      }
+    },
+  },
+  'mcp-proxy': {
+    summary: 'guard a stdio MCP server: tools listed and called only as Verdict decides',
+    usage: MCP_PROXY_USAGE,
+    run: (argv, io) => runMcpProxy(argv, { env: io.env, stderr: io.stderr }),
+  },
   evidence: {
     summary: 'verify an evidence package offline: verify FILE [--key PEM | --jwks URL]',
     usage: EVIDENCE_USAGE,

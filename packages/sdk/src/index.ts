@@ -1,0 +1,16 @@
+export {
+  type ApiRequest,
+  type CallOptions,
+  type Decided,
+  type DecisionResult,
+  type FailedClosed,
+  type FailureKind,
+  failedClosed,
+  PDP_REJECTED,
+  PDP_UNAVAILABLE,
+  type TokenSource,
+  VerdictClient,
+  type VerdictClientOptions,
+  VerdictError,
+} from './client.ts';
+export type * from './wire.ts';

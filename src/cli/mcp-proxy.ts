@@ -1,0 +1,114 @@
+/**
+ * `verdict mcp-proxy --agent ID [--on-behalf-of USER] -- <server command…>`: a stdio MCP server that
+ * sits between any MCP host and any stdio MCP server, with every tool listing and tool call decided by
+ * Verdict (src/mcp/). stdout is the protocol; diagnostics go to stderr.
+ */
+import { parseArgs } from 'node:util';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import { McpGuard } from '../mcp/guard.ts';
+import { proxyMcp } from '../mcp/proxy.ts';
+
+export const MCP_PROXY_USAGE = `usage: verdict mcp-proxy --agent ID [--on-behalf-of USER] [options] -- <server command…>
+
+Runs <server command…> as a stdio MCP server and serves it on this process's stdin/stdout, with
+tools/list filtered (one batch decision) and every tools/call decided by Verdict first. Any other
+method is refused; when Verdict cannot be asked, calls are denied.
+
+options:
+  --agent ID            the agent (subject.id) this session belongs to (required)
+  --on-behalf-of USER   the user the agent acts for (subject.properties.on_behalf_of)
+  --context JSON        operator context for every decision, e.g. '{"data_classification":"internal"}'
+                        (its "session" is always the guard's own)
+  --url URL             Verdict's base URL (default $VERDICT_URL)
+  --token TOKEN         bearer token with decisions:evaluate (default $VERDICT_TOKEN)
+  --timeout-ms N        per-decision timeout (default 2000)`;
+
+/** What the proxy needs from its process. */
+export interface McpProxyIo {
+  env: Record<string, string | undefined>;
+  stderr: (text: string) => void;
+}
+
+/** Parses the arguments and runs the proxy until the host or the server closes. Exit code: 0, or 2 for usage. */
+export async function runMcpProxy(argv: string[], io: McpProxyIo): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        agent: { type: 'string' },
+        'on-behalf-of': { type: 'string' },
+        context: { type: 'string' },
+        url: { type: 'string' },
+        token: { type: 'string' },
+        'timeout-ms': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    io.stderr(`verdict mcp-proxy: ${(err as Error).message}\n${MCP_PROXY_USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    io.stderr(`${MCP_PROXY_USAGE}\n`);
+    return 0;
+  }
+  const usage = (message: string) => {
+    io.stderr(`verdict mcp-proxy: ${message}\n${MCP_PROXY_USAGE}\n`);
+    return 2;
+  };
+  const agent = values.agent as string | undefined;
+  const url = (values.url as string | undefined) ?? io.env.VERDICT_URL;
+  const token = (values.token as string | undefined) ?? io.env.VERDICT_TOKEN;
+  const [command, ...args] = positionals;
+  if (!agent) return usage('--agent is required');
+  if (!url) return usage('--url or VERDICT_URL is required');
+  if (!token) return usage('--token or VERDICT_TOKEN is required');
+  if (!command) return usage('the MCP server command is missing (after --)');
+  let context: Record<string, unknown> | undefined;
+  if (values.context !== undefined) {
+    try {
+      context = JSON.parse(values.context as string) as Record<string, unknown>;
+    } catch {
+      return usage('--context is not JSON');
+    }
+    if (!context || typeof context !== 'object' || Array.isArray(context))
+      return usage('--context is not an object');
+  }
+  const timeoutMs = values['timeout-ms'] === undefined ? 2000 : Number(values['timeout-ms']);
+  if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) return usage('--timeout-ms is not a positive integer');
+
+  const guard = new McpGuard({
+    agent,
+    ...(values['on-behalf-of'] ? { onBehalfOf: values['on-behalf-of'] as string } : {}),
+    ...(context ? { context } : {}),
+    verdict: { url, token, timeoutMs },
+  });
+  // The server inherits this process's environment except Verdict's credentials.
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(io.env)) {
+    if (value !== undefined && key !== 'VERDICT_TOKEN') env[key] = value;
+  }
+  await proxyMcp({
+    host: new StdioServerTransport(),
+    server: new StdioClientTransport({ command, args, env, stderr: 'inherit' }),
+    guard,
+    log: (line) => io.stderr(`verdict mcp-proxy: ${line}\n`),
+  });
+  return 0;
+}
+
+if (import.meta.main) {
+  runMcpProxy(process.argv.slice(2), { env: process.env, stderr: (t) => process.stderr.write(t) }).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(`verdict mcp-proxy: failed: ${(err as Error).message}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,235 @@
+/**
+ * The MCP guard: Verdict's decisions applied to an MCP session. It knows which MCP methods map to a
+ * decision (`tools/list`, `tools/call`), builds the envelope from what it saw itself — the tools the
+ * server listed (their annotations), the calls it forwarded, the results that came back — and keeps
+ * the session state the tool controls read (TOOL-002 untrusted content, TOOL-006 call count). The
+ * agent's own claims about its session are never asked for.
+ */
+import { createHash } from 'node:crypto';
+import {
+  type DecisionResult,
+  type VerdictClient,
+  VerdictClient as VerdictClientClass,
+  type VerdictClientOptions,
+} from '../../packages/sdk/src/index.ts';
+
+/** An MCP tool as `tools/list` describes it (only the fields the guard reads). */
+export interface McpTool {
+  name: string;
+  annotations?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** What an MCP `tools/call` answers (the guard builds these for denials). */
+export interface McpToolResult {
+  content: { type: 'text'; text: string }[];
+  isError?: boolean;
+  _meta?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** Options of a guard: who the agent is, and how to reach Verdict. */
+export interface McpGuardOptions {
+  /** `subject.id`: the agent this session belongs to. */
+  agent: string;
+  /** `subject.properties.on_behalf_of`: the user the agent acts for. */
+  onBehalfOf?: string;
+  /** A Verdict client, or the options to make one. */
+  verdict: VerdictClient | VerdictClientOptions;
+  /**
+   * Context the operator sets for the whole session (e.g. `data_classification`, `user`
+   * entitlements). The guard's own `session` always replaces any `session` key here.
+   */
+  context?: Record<string, unknown>;
+  /**
+   * Controls that a listing decision may report without removing the tool, because the call itself
+   * can still satisfy them (its arguments, a human approval). Default TOOL-002, TOOL-003, TOOL-005.
+   */
+  callTimeControls?: string[];
+}
+
+const DEFAULT_CALL_TIME_CONTROLS = ['TOOL-002', 'TOOL-003', 'TOOL-005'];
+
+/** The session state the guard keeps (and only the guard writes). */
+export interface GuardSession {
+  /** Tool calls forwarded to the server so far. */
+  tool_calls: number;
+  /** Whether a result from an open-world tool (external content) entered the session. */
+  untrusted_content: boolean;
+}
+
+/** The outcome of a `tools/call` decision. */
+export type CallVerdict =
+  | { allow: true; decision: DecisionResult }
+  | { allow: false; decision: DecisionResult; result: McpToolResult };
+
+/** A canonical digest of a tool's arguments (the same call, retried, has the same key). */
+function callKey(tool: string, args: unknown): string {
+  const canonical = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(canonical);
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(
+        Object.keys(value as Record<string, unknown>)
+          .sort()
+          .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+      );
+    }
+    return value;
+  };
+  return createHash('sha256')
+    .update(JSON.stringify([tool, canonical(args ?? null)]))
+    .digest('hex');
+}
+
+/**
+ * MCP's tool annotations as the policy reads them. Per the MCP specification `readOnlyHint` defaults to
+ * false and `openWorldHint` to true, so a tool that says nothing is side-effecting and its results are
+ * untrusted. Annotations come from the server and are hints: they can only add caution here, since the
+ * policy's tool registry outranks `side_effects: false` claims (policies/tool.rego).
+ */
+function readsOnly(tool: McpTool | undefined): boolean {
+  return tool?.annotations?.readOnlyHint === true;
+}
+function closedWorld(tool: McpTool | undefined): boolean {
+  return tool?.annotations?.openWorldHint === false;
+}
+
+/** The policy decisions of one MCP session. */
+export class McpGuard {
+  readonly session: GuardSession = { tool_calls: 0, untrusted_content: false };
+  private readonly client: VerdictClient;
+  private readonly options: McpGuardOptions;
+  private readonly callTimeControls: Set<string>;
+  /** The tools the server listed, by name: their annotations are the resource's properties. */
+  private readonly tools = new Map<string, McpTool>();
+  /** Pending approval requests, by call (tool + canonical arguments). */
+  private readonly approvals = new Map<string, string>();
+
+  constructor(options: McpGuardOptions) {
+    this.options = options;
+    this.client =
+      options.verdict instanceof VerdictClientClass
+        ? options.verdict
+        : new VerdictClientClass(options.verdict);
+    this.callTimeControls = new Set(options.callTimeControls ?? DEFAULT_CALL_TIME_CONTROLS);
+  }
+
+  private subject() {
+    return {
+      type: 'agent',
+      id: this.options.agent,
+      ...(this.options.onBehalfOf ? { properties: { on_behalf_of: this.options.onBehalfOf } } : {}),
+    };
+  }
+
+  private context(extra: Record<string, unknown> = {}) {
+    return { ...this.options.context, ...extra, session: { ...this.session } };
+  }
+
+  private resource(name: string, args?: unknown) {
+    const tool = this.tools.get(name);
+    return {
+      type: 'tool',
+      id: name,
+      properties: {
+        ...(args !== undefined ? { arguments: args } : {}),
+        annotations: tool?.annotations ?? {},
+        side_effects: !readsOnly(tool),
+      },
+    };
+  }
+
+  /**
+   * The tools of a `tools/list` answer that the agent may call, decided in ONE batch request. A tool
+   * stays listed when its decision allows, or when it denies only for controls the call itself can
+   * still satisfy (`callTimeControls`). When Verdict does not answer, it throws: nothing is listed.
+   */
+  async filterTools<T extends McpTool>(tools: T[]): Promise<T[]> {
+    for (const tool of tools) this.tools.set(tool.name, tool);
+    if (tools.length === 0) return [];
+    const results = await this.client.decideMany(
+      tools.map((tool) => ({ resource: this.resource(tool.name) })),
+      {
+        defaults: { subject: this.subject(), action: { name: 'tool.call' }, context: this.context() },
+      },
+    );
+    const failed = results.find((r) => !r.decided);
+    if (failed && !failed.decided) {
+      throw new Error(`Verdict could not decide which tools may be listed: ${failed.error.message}`);
+    }
+    return tools.filter((_, index) => {
+      const decision = results[index]!;
+      return decision.allow || decision.violations.every((v) => this.callTimeControls.has(v.control));
+    });
+  }
+
+  /**
+   * One decision before a `tools/call` is forwarded. A deny answers an MCP tool error that names the
+   * violated controls; when the policy asks for a human approval, the error carries the approval
+   * request, and the same call (same tool, same arguments) retried later sends its id.
+   */
+  async authorizeCall(name: string, args: unknown, traceparent?: string): Promise<CallVerdict> {
+    const key = callKey(name, args);
+    const approvalId = this.approvals.get(key);
+    const decision = await this.client.decide(
+      {
+        subject: this.subject(),
+        action: { name: 'tool.call' },
+        resource: this.resource(name, args),
+        context: this.context(approvalId ? { approval_id: approvalId } : {}),
+      },
+      traceparent ? { traceparent } : {},
+    );
+    if (decision.allow) {
+      this.approvals.delete(key);
+      return { allow: true, decision };
+    }
+    const approval = decision.decided ? decision.approval_request : undefined;
+    if (approval) this.approvals.set(key, approval.id);
+    return { allow: false, decision, result: deniedResult(name, decision) };
+  }
+
+  /** Counts a forwarded call (TOOL-006). */
+  recordCall(): void {
+    this.session.tool_calls += 1;
+  }
+
+  /**
+   * Marks the session untrusted when a result comes from a tool that may reach the open world
+   * (MCP's default, or a tool the server never listed). TOOL-002 reads it.
+   */
+  observeResult(name: string): void {
+    if (!closedWorld(this.tools.get(name))) this.session.untrusted_content = true;
+  }
+}
+
+/** The MCP tool error for a denied call: its text names the violated controls and any approval request. */
+export function deniedResult(name: string, decision: DecisionResult): McpToolResult {
+  const controls = [...new Set(decision.violations.map((v) => v.control))];
+  const lines = [
+    `Verdict denied the call to "${name}": ${controls.join(', ') || 'no allow'}`,
+    ...decision.violations.map((v) => `- ${v.control}: ${v.message}`),
+  ];
+  const approval = decision.decided ? decision.approval_request : undefined;
+  if (approval) {
+    lines.push(
+      `A human approval was requested: ${approval.id} (until ${approval.expires_at}; status ${approval.status_url}). Retry the same call once it is granted.`,
+    );
+  }
+  if (decision.decision_id) lines.push(`decision ${decision.decision_id}`);
+  return {
+    content: [{ type: 'text', text: lines.join('\n') }],
+    isError: true,
+    // In _meta, not structuredContent: a tool's outputSchema describes its own results, not ours.
+    _meta: {
+      'verdict/decision': {
+        decision_id: decision.decision_id,
+        allow: false,
+        controls,
+        violations: decision.violations,
+        obligations: decision.obligations,
+        ...(approval ? { approval_request: approval } : {}),
+      },
+    },
+  };
+}
