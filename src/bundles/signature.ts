@@ -1,4 +1,5 @@
 import { createVerifier } from 'fast-jwt';
+import type { SIGNING_ALGORITHMS } from '../config/bundles.ts';
 import { BundleError, gunzipBundle, readEntries } from '../engine/bundle.ts';
 import { opaFileHash } from './opa-file-hash.ts';
 
@@ -26,23 +27,6 @@ export interface BundleVerificationConfig {
 
 /** The default key name: what `opa build` / `opa sign` put in `kid` without --signing-key-id. */
 export const DEFAULT_KEY_ID = 'default';
-
-/** The JWT algorithms OPA supports for bundle signatures. */
-export const SIGNING_ALGORITHMS = [
-  'HS256',
-  'HS384',
-  'HS512',
-  'RS256',
-  'RS384',
-  'RS512',
-  'PS256',
-  'PS384',
-  'PS512',
-  'ES256',
-  'ES384',
-  'ES512',
-  'EdDSA',
-] as const;
 
 /** What a verified signature says. */
 export interface VerifiedSignature {

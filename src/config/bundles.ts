@@ -27,7 +27,8 @@ export const BUNDLE_DEFAULTS = {
   pullIntervalMs: 30_000,
 } as const;
 
-const ALGORITHMS = [
+/** The JWT algorithms OPA supports for bundle signatures (src/bundles/signature.ts verifies with them). */
+export const SIGNING_ALGORITHMS = [
   'HS256',
   'HS384',
   'HS512',
@@ -41,7 +42,7 @@ const ALGORITHMS = [
   'ES384',
   'ES512',
   'EdDSA',
-];
+] as const;
 
 type Env = Record<string, string | undefined>;
 
@@ -89,8 +90,11 @@ export function resolveBundleConfig(env: Env): BundleConfig {
     86_400_000,
   );
 
-  if (!ALGORITHMS.includes(algorithm)) {
-    throw new BundleConfigError('VERDICT_BUNDLE_VERIFICATION_ALG', `must be one of ${ALGORITHMS.join(', ')}`);
+  if (!(SIGNING_ALGORITHMS as readonly string[]).includes(algorithm)) {
+    throw new BundleConfigError(
+      'VERDICT_BUNDLE_VERIFICATION_ALG',
+      `must be one of ${SIGNING_ALGORITHMS.join(', ')}`,
+    );
   }
   let verification: BundleConfig['verification'];
   if (key !== undefined) {
