@@ -1,4 +1,4 @@
-import type { Queryable } from '../store/types.ts';
+import type { Queryable, Sql } from '../store/types.ts';
 
 /**
  * Governance KPIs for risk owners, computed from the rollups the batch statement maintains
@@ -274,28 +274,8 @@ async function grantKpis(db: Queryable, window: string[]): Promise<GrantKpis> {
              GROUP BY kind, action`,
       values: window,
     }),
-    db.query<Record<string, unknown>>({
-      text: `SELECT ${PERCENTILES} FROM (
-               SELECT extract(epoch FROM min(occurred_at) FILTER (WHERE action = 'activate')
-                                        - min(occurred_at) FILTER (WHERE action = 'request'))::float8 AS seconds
-               FROM platform_events WHERE kind = 'exception' AND subject IS NOT NULL
-               GROUP BY subject
-               HAVING min(occurred_at) FILTER (WHERE action = 'activate') >= $1
-                  AND min(occurred_at) FILTER (WHERE action = 'activate') < $2
-             ) r WHERE seconds IS NOT NULL`,
-      values: window,
-    }),
-    db.query<Record<string, unknown>>({
-      text: `SELECT ${PERCENTILES} FROM (
-               SELECT extract(epoch FROM min(occurred_at) FILTER (WHERE action = 'grant')
-                                        - min(occurred_at) FILTER (WHERE action = 'request'))::float8 AS seconds
-               FROM platform_events WHERE kind = 'approval' AND subject IS NOT NULL
-               GROUP BY subject
-               HAVING min(occurred_at) FILTER (WHERE action = 'grant') >= $1
-                  AND min(occurred_at) FILTER (WHERE action = 'grant') < $2
-             ) r WHERE seconds IS NOT NULL`,
-      values: window,
-    }),
+    db.query<Record<string, unknown>>(latencySql('exception', 'activate', window)),
+    db.query<Record<string, unknown>>(latencySql('approval', 'grant', window)),
     // Approved waivers whose expiry fell in the window (and has passed): compliant when revoked before
     // it, or renewed — another waiver of the same control and scope requested before it.
     db.query<{ due: string; compliant: string; lapsed: string }>({
@@ -337,5 +317,23 @@ async function grantKpis(db: Queryable, window: string[]): Promise<GrantKpis> {
       expired: count('approval', 'expire'),
       latency_seconds: percentiles(approvalLatency.rows[0]),
     },
+  };
+}
+
+/**
+ * Percentiles of the time from a grant's `request` event to its first `done` event (a waiver's
+ * activation, an approval's grant), over the grants whose `done` fell in the window.
+ */
+function latencySql(kind: 'exception' | 'approval', done: 'activate' | 'grant', window: unknown[]): Sql {
+  return {
+    text: `SELECT ${PERCENTILES} FROM (
+             SELECT extract(epoch FROM min(occurred_at) FILTER (WHERE action = $3)
+                                      - min(occurred_at) FILTER (WHERE action = 'request'))::float8 AS seconds
+             FROM platform_events WHERE kind = $4 AND subject IS NOT NULL
+             GROUP BY subject
+             HAVING min(occurred_at) FILTER (WHERE action = $3) >= $1
+                AND min(occurred_at) FILTER (WHERE action = $3) < $2
+           ) r WHERE seconds IS NOT NULL`,
+    values: [...window, done, kind],
   };
 }
