@@ -78,7 +78,13 @@ await withDatabase(values['database-url'], 'verdict_bench_profile', false, async
       code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load failed: ${code}`)),
     );
   });
+  // What the load did besides deciding: group-commit batches, approval requests, shadow work.
+  const scraped = await (await fetch(`${running.url}/metrics`)).text();
+  const counters = scraped
+    .split('\n')
+    .filter((line) => /^verdict_(audit_batch|audit_records|approval|shadow|exception)/.test(line));
   await running.stop();
+  console.log(counters.join('\n'));
   console.log(
     `${values.scenario}: ${Math.round(result.requestsPerSecond)} req/s, p99 ${result.latencyMs.p99.toFixed(2)} ms, ${result.failed} failed`,
   );

@@ -52,6 +52,15 @@ export interface Approver {
   human: boolean;
 }
 
+/** How long a replica reuses the pending request it answered for a binding without reading it again. */
+const PENDING_MEMO_MS = 2_000;
+/** Bindings remembered at most (the memo is dropped whole past it: it is only a shortcut). */
+const PENDING_MEMO_MAX = 10_000;
+
+function bindingKey(binding: ApprovalBinding): string {
+  return `${binding.agent}\u0000${binding.on_behalf_of ?? ''}\u0000${binding.tool}\u0000${binding.arguments_digest}`;
+}
+
 const COLUMNS = `id, agent, on_behalf_of, tool, arguments_digest, controls, reasons, decision_id, requested_by,
   requested_at, state, expires_at, window_minutes, max_uses, uses, decided_by, decided_at, decided_reason`;
 
@@ -99,6 +108,12 @@ function same(a: string | null, b: string | null): boolean {
 export class ApprovalStore {
   private readonly db: Database;
   private readonly clock: () => Date;
+  /**
+   * The pending request of each binding this replica answered lately, for PENDING_MEMO_MS: an agent
+   * retrying a denied call (the common case) gets the same request without a read per deny. A request
+   * granted or denied here leaves the memo at once; on another replica, within PENDING_MEMO_MS.
+   */
+  private readonly pendingMemo = new Map<string, { approval: StoredApproval; until: number }>();
 
   constructor(deps: { db: Database; clock?: () => Date }) {
     this.db = deps.db;
@@ -116,8 +131,40 @@ export class ApprovalStore {
     settings: GrantSettings,
   ): Promise<{ approval: StoredApproval; created: boolean }> {
     const now = this.clock();
+    const key = bindingKey(binding);
+    const memo = this.pendingMemo.get(key);
+    if (memo && memo.until > now.getTime()) return { approval: memo.approval, created: false };
+    // NOTE: the common case — the binding's request is already pending — is one plain read, not a
+    // transaction: every retry of a denied tool call lands here, and a lock-taking transaction per
+    // deny (BEGIN, SELECT … FOR UPDATE, COMMIT) cost three round trips and serialised the retries.
+    const pending = await this.pendingFor(this.db, binding, false);
+    const answer =
+      pending && Date.parse(pending.expires_at) > now.getTime()
+        ? { approval: pending, created: false }
+        : await this.openRequest(binding, why, settings, now);
+    this.remember(key, answer.approval, now);
+    return answer;
+  }
+
+  private remember(key: string, approval: StoredApproval, now: Date): void {
+    if (this.pendingMemo.size >= PENDING_MEMO_MAX) this.pendingMemo.clear();
+    const until = Math.min(now.getTime() + PENDING_MEMO_MS, Date.parse(approval.expires_at));
+    this.pendingMemo.set(key, { approval, until });
+  }
+
+  private forget(id: string): void {
+    for (const [key, memo] of this.pendingMemo) if (memo.approval.id === id) this.pendingMemo.delete(key);
+  }
+
+  /** Opens the binding's request (expiring a lapsed one), or reads the one another replica opened. */
+  private openRequest(
+    binding: ApprovalBinding,
+    why: { controls: string[]; reasons: string[]; decisionId: string; requestedBy: string },
+    settings: GrantSettings,
+    now: Date,
+  ): Promise<{ approval: StoredApproval; created: boolean }> {
     return this.db.transaction(async (tx) => {
-      const existing = await this.pendingFor(tx, binding);
+      const existing = await this.pendingFor(tx, binding, true);
       if (existing && Date.parse(existing.expires_at) > now.getTime())
         return { approval: existing, created: false };
       if (existing) {
@@ -159,7 +206,7 @@ export class ApprovalStore {
       });
       if (!rows[0]) {
         // Another replica opened it first (it committed while we waited on the index).
-        const winner = await this.pendingFor(tx, binding);
+        const winner = await this.pendingFor(tx, binding, true);
         if (!winner) throw new Error('approval request vanished after an insert conflict');
         return { approval: winner, created: false };
       }
@@ -180,12 +227,15 @@ export class ApprovalStore {
     });
   }
 
-  private async pendingFor(tx: Queryable, binding: ApprovalBinding): Promise<StoredApproval | null> {
+  private async pendingFor(
+    tx: Queryable,
+    binding: ApprovalBinding,
+    lock: boolean,
+  ): Promise<StoredApproval | null> {
     const { rows } = await tx.query<Record<string, unknown>>({
       text: `SELECT ${COLUMNS} FROM approvals
              WHERE agent = $1 AND COALESCE(on_behalf_of, '') = COALESCE($2, '') AND tool = $3
-               AND arguments_digest = $4 AND state = 'pending'
-             FOR UPDATE`,
+               AND arguments_digest = $4 AND state = 'pending'${lock ? ' FOR UPDATE' : ''}`,
       values: [binding.agent, binding.on_behalf_of, binding.tool, binding.arguments_digest],
     });
     return rows[0] ? fromRow(rows[0], null) : null;
@@ -222,6 +272,7 @@ export class ApprovalStore {
     settings: GrantSettings,
   ): Promise<StoredApproval> {
     const now = this.clock();
+    this.forget(id);
     return this.db.transaction(async (tx) => {
       const { rows: found } = await tx.query<Record<string, unknown>>({
         text: `SELECT ${COLUMNS} FROM approvals WHERE id = $1 FOR UPDATE`,

@@ -235,6 +235,17 @@ describe('human approvals of agent actions (real Postgres, real Redis, two repli
     expect(unknown.json().code).toBe('approval_not_found');
   });
 
+  it('after a human denies a request, the next denial opens a new one (on the same replica at once)', async () => {
+    const first = (await decide(a, call('/workspace/ask-again.yaml'))).approval_request.id;
+    // A repeated denial reuses the pending request (answered from this replica's memo or a read).
+    expect((await decide(a, call('/workspace/ask-again.yaml'))).approval_request.id).toBe(first);
+    const denied = await a.call('POST', `/v1/approvals/${first}/deny`, alice, { reason: 'not now' });
+    expect(denied.json().state).toBe('denied');
+    const second = (await decide(a, call('/workspace/ask-again.yaml'))).approval_request.id;
+    expect(second).toMatch(/^apr_/);
+    expect(second).not.toBe(first);
+  });
+
   it('the webhook receiver that fails its first attempts still gets each new request, signed', async () => {
     const denied = await decide(a, call('/workspace/webhook.yaml'));
     const id = denied.approval_request.id;
