@@ -46,6 +46,7 @@ function result(shadowInProcess: number, waiverSame: number): PathsResult {
         extraMicros: 60,
         serverEvalMicros: 40,
         serverShadowEvalMicros: 30,
+        records: r(0.75, SHADOW_TARGET),
         rounds: 2,
       },
     },
