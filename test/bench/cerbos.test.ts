@@ -52,7 +52,7 @@ describe('parity with OPA', () => {
 
   it('counts agreements, inputs decided by controls Cerbos does not express, and disagreements', () => {
     const tally = tallyParity(
-      [allow, deny('TOOL-001'), deny('TOOL-005'), deny('REL-003'), deny('TOOL-004'), allow],
+      [allow, deny('TOOL-001'), deny('TOOL-005'), deny('INPUT-001', 'TOOL-005'), deny('TOOL-004'), allow],
       [true, false, true, true, true, false],
     );
     expect(tally).toMatchObject({
@@ -60,7 +60,7 @@ describe('parity with OPA', () => {
       agreeAllow: 1,
       agreeDeny: 1,
       notExpressible: 2,
-      notExpressibleByControl: { 'TOOL-005': 1, 'REL-003': 1 },
+      notExpressibleByControl: { 'TOOL-005': 2, 'INPUT-001': 1 },
     });
     expect(tally.disagreements).toEqual([
       { input: 4, cerbosAllow: true, opaControls: ['TOOL-004'] },
