@@ -12,6 +12,7 @@ export const CERBOS_CONTROLS: ReadonlySet<string> = new Set([
   'TOOL-002',
   'TOOL-003',
   'TOOL-004',
+  'TOOL-005',
   'TOOL-006',
   'TOOL-007',
   'REL-001',

@@ -42,8 +42,10 @@ describe('parity with OPA', () => {
   it('expects Cerbos to deny exactly when a control it expresses denied', () => {
     expect(expectedCerbosAllow(allow)).toBe(true);
     expect(expectedCerbosAllow(deny('TOOL-001'))).toBe(false);
-    expect(expectedCerbosAllow(deny('TOOL-005'))).toBe(true);
-    expect(expectedCerbosAllow(deny('TOOL-005', 'TOOL-004'))).toBe(false);
+    expect(expectedCerbosAllow(deny('TOOL-005'))).toBe(false);
+    // INPUT-001 (the envelope's shape) is not in the Cerbos policy.
+    expect(expectedCerbosAllow(deny('INPUT-001'))).toBe(true);
+    expect(expectedCerbosAllow(deny('INPUT-001', 'TOOL-004'))).toBe(false);
     // A waived violation does not decide.
     expect(expectedCerbosAllow({ allow: true, violations: [{ control: 'TOOL-004', waived_by: 'w1' }] })).toBe(
       true,
@@ -52,7 +54,7 @@ describe('parity with OPA', () => {
 
   it('counts agreements, inputs decided by controls Cerbos does not express, and disagreements', () => {
     const tally = tallyParity(
-      [allow, deny('TOOL-001'), deny('TOOL-005'), deny('INPUT-001', 'TOOL-005'), deny('TOOL-004'), allow],
+      [allow, deny('TOOL-001'), deny('INPUT-001'), deny('INPUT-001', 'DATA-001'), deny('TOOL-004'), allow],
       [true, false, true, true, true, false],
     );
     expect(tally).toMatchObject({
@@ -60,7 +62,7 @@ describe('parity with OPA', () => {
       agreeAllow: 1,
       agreeDeny: 1,
       notExpressible: 2,
-      notExpressibleByControl: { 'TOOL-005': 2, 'INPUT-001': 1 },
+      notExpressibleByControl: { 'INPUT-001': 2, 'DATA-001': 1 },
     });
     expect(tally.disagreements).toEqual([
       { input: 4, cerbosAllow: true, opaControls: ['TOOL-004'] },
