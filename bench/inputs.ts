@@ -7,6 +7,8 @@ export type Envelope = {
   action: Record<string, unknown>;
   resource: Record<string, unknown>;
   context?: Record<string, unknown>;
+  /** The generator's server-side grants (`legacy_client_approvals`); OPA's input carries them. */
+  grants?: Record<string, unknown>;
 };
 
 /** The inputs every system in a run is driven with. */

@@ -1,5 +1,5 @@
 /**
- * Verdict vs `opa run --server`: same machine, same bundle, same inputs, same run.
+ * Verdict vs its peers, `opa run --server` and the Cerbos PDP: same machine, same inputs, same run.
  *
  *   npm run bench                 # full run (3 rounds; ~20 min on 2 cores)
  *   npm run bench -- --quick      # smoke run (1 round, short phases; ~2 min)
@@ -8,10 +8,11 @@
  *
  * For every round, system and scenario: a saturation phase (closed loop, many connections: the
  * decisions/s the server sustains, and the CPU it spends per decision), then a fixed-load phase at
- * a rate of `--load-fraction` (default 50%) of OPA's saturation rate for that scenario in that round
- * (latency percentiles). OPA with decision logs off runs first in each round, because its
- * saturation rate sets everyone's offered load. Medians over rounds are printed and written to
- * bench/results/<date>.json. See bench/README.md for what is measured and why.
+ * a rate of `--load-fraction` (default 50%) of the best peer's saturation rate for that scenario in
+ * that round (latency percentiles). The peers (OPA, Cerbos) therefore run first in each round: all
+ * their saturation phases, then, started again, their fixed-load phases; then Verdict and the floor.
+ * Medians over rounds are printed and written to bench/results/<date>.json, with issue 17's
+ * targets. See bench/README.md for what is measured and why.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,22 +20,27 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import canonicalize from 'canonicalize';
+import { type ParityTally, type PolicyResult, tallyParity } from './cerbos/parity.ts';
+import { CERBOS_POLICY_DIR, compileCerbosPolicies } from './cerbos/pdp.ts';
 import type { MicroResult } from './engine-micro.ts';
 import { loadInputs } from './inputs.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
 import { opaServerBundleDir } from './opa-bundle.ts';
 import {
   type CellResult,
-  type CellSummary,
+  computeTargets,
   failedCells,
   formatTable,
+  formatTargets,
   medianMicro,
+  type Peers,
   summarise,
 } from './report.ts';
-import { buildScenarios, type Scenario } from './scenarios.ts';
+import { buildScenarios, type RequestSpec, type Scenario, type ScenarioRequests } from './scenarios.ts';
 import {
   BENCH_CALLER,
   cpuSeconds,
+  isPeer,
   killAll,
   mintToken,
   postgresCpuSecondsSince,
@@ -54,6 +60,8 @@ const BASELINE = 'opa-off';
 const ALL_SYSTEMS: SystemSpec[] = [
   { id: 'opa-off', kind: 'opa', decisionLogs: 'off' },
   { id: 'opa-console-log', kind: 'opa', decisionLogs: 'console' },
+  { id: 'cerbos-audit', kind: 'cerbos', audit: 'file' },
+  { id: 'cerbos-off', kind: 'cerbos', audit: 'off' },
   { id: 'verdict-sync-w1', kind: 'verdict', auditMode: 'sync', workers: 1 },
   { id: 'verdict-sync-w2', kind: 'verdict', auditMode: 'sync', workers: 2 },
   { id: 'verdict-async-w2', kind: 'verdict', auditMode: 'async', workers: 2 },
@@ -144,8 +152,11 @@ async function load(spec: LoadSpec, workDir: string): Promise<LoadResult> {
   });
 }
 
-function requestsFor(scenario: Scenario, system: SystemSpec) {
-  return system.kind === 'opa' ? scenario.opa : scenario.verdict;
+/** A system's requests for a scenario; null where it has none (Cerbos on the OPA data API). */
+function requestsFor(scenario: Scenario, system: SystemSpec): ScenarioRequests | null {
+  if (system.kind === 'opa') return scenario.opa;
+  if (system.kind === 'cerbos') return scenario.cerbos;
+  return scenario.verdict;
 }
 
 function nonSuccess(...results: LoadResult[]): Record<string, number> {
@@ -157,21 +168,29 @@ function nonSuccess(...results: LoadResult[]): Record<string, number> {
   return out;
 }
 
-/** One scenario on one running system: saturation, then the fixed offered load. */
-async function measureCell(
+/** What the saturation phase of a cell measured. */
+type Saturation = Omit<
+  CellResult,
+  'offeredDecisionsPerSecond' | 'latencyMs' | 'failed' | 'failures' | 'fixedCpuMicrosPerDecision'
+> & { result: LoadResult };
+
+/** The connections of a scenario's phases: a batch request carries 20 decisions, so fewer. */
+function connectionsFor(decisionsPerRequest: number, opts: Options): number {
+  // A batch request carries 20 decisions: fewer connections keep the decisions in flight comparable.
+  return decisionsPerRequest > 1 ? Math.max(4, Math.round(opts.connections / 4)) : opts.connections;
+}
+
+/** One scenario on one running system, closed loop: decisions/s and CPU per decision. */
+async function measureSaturation(
   running: RunningSystem,
   scenario: Scenario,
   opts: Options,
-  offeredDecisions: number | null,
   round: number,
   workDir: string,
   databaseUrl: string,
-): Promise<CellResult> {
-  const { requests, decisionsPerRequest } = requestsFor(scenario, running.spec);
-  // A batch request carries 20 decisions: fewer connections keep the decisions in flight comparable.
-  const connections =
-    decisionsPerRequest > 1 ? Math.max(4, Math.round(opts.connections / 4)) : opts.connections;
-  const base = { url: running.url, requests, connections };
+): Promise<Saturation> {
+  const { requests, decisionsPerRequest } = requestsFor(scenario, running.spec)!;
+  const base = { url: running.url, requests, connections: connectionsFor(decisionsPerRequest, opts) };
   const rss = sampleRss(running.pid);
   const cpuBefore = cpuSeconds(running.pid);
   const pgBefore = postgresTicks();
@@ -198,7 +217,34 @@ async function measureCell(
         )
       : undefined;
   const postgresCpuMicrosPerDecision = (pgCpuUsed * 1e6) / (warmedRequests * decisionsPerRequest);
-  const offered = offeredDecisions ?? decisionsPerSecond * opts.loadFraction;
+  return {
+    system: running.spec.id,
+    scenario: scenario.name,
+    round,
+    decisionsPerSecond,
+    cpuMicrosPerDecision,
+    postgresCpuMicrosPerDecision,
+    peakRssBytes: rss.stop(),
+    ...(serverEvalMicros !== undefined ? { serverEvalMicros } : {}),
+    result: saturation,
+  };
+}
+
+/**
+ * The fixed offered load after a saturation phase: latency percentiles at `offeredDecisions`/s, the
+ * same rate for every system in the round. Returns the whole cell.
+ */
+async function measureFixedLoad(
+  running: RunningSystem,
+  scenario: Scenario,
+  opts: Options,
+  offeredDecisions: number,
+  workDir: string,
+  saturation: Saturation,
+): Promise<CellResult> {
+  const { requests, decisionsPerRequest } = requestsFor(scenario, running.spec)!;
+  const base = { url: running.url, requests, connections: connectionsFor(decisionsPerRequest, opts) };
+  const rss = sampleRss(running.pid);
   const fixedCpuBefore = cpuSeconds(running.pid);
   const fixedWarmup = Math.min(1, opts.warmupSeconds);
   const fixed = await load(
@@ -206,7 +252,7 @@ async function measureCell(
       ...base,
       warmupSeconds: fixedWarmup,
       durationSeconds: opts.seconds,
-      rate: Math.max(1, Math.round(offered / decisionsPerRequest)),
+      rate: Math.max(1, Math.round(offeredDecisions / decisionsPerRequest)),
     },
     workDir,
   );
@@ -215,43 +261,41 @@ async function measureCell(
   const fixedRequests = fixed.ok * ((fixedWarmup + fixed.seconds) / fixed.seconds);
   const fixedCpuMicrosPerDecision =
     ((cpuSeconds(running.pid) - fixedCpuBefore) * 1e6) / (fixedRequests * decisionsPerRequest);
+  const { result, ...measured } = saturation;
   return {
-    system: running.spec.id,
-    scenario: scenario.name,
-    round,
-    decisionsPerSecond,
-    cpuMicrosPerDecision,
-    postgresCpuMicrosPerDecision,
+    ...measured,
     fixedCpuMicrosPerDecision,
     offeredDecisionsPerSecond: fixed.requestsPerSecond * decisionsPerRequest,
     latencyMs: { p50: fixed.latencyMs.p50, p90: fixed.latencyMs.p90, p99: fixed.latencyMs.p99 },
-    failed: saturation.failed + fixed.failed,
-    failures: nonSuccess(saturation, fixed),
-    peakRssBytes: rss.stop(),
-    ...(serverEvalMicros !== undefined ? { serverEvalMicros } : {}),
+    failed: result.failed + fixed.failed,
+    failures: nonSuccess(result, fixed),
+    peakRssBytes: Math.max(saturation.peakRssBytes, rss.stop()),
   };
+}
+
+/** Sends one request; a 503 (Verdict shedding load on a busy machine right after start) is retried. */
+async function ask(url: string, req: RequestSpec): Promise<{ status: number; text: string }> {
+  const send = () => fetch(url + req.path, { method: req.method, headers: req.headers, body: req.body });
+  let res = await send();
+  for (let retry = 0; res.status === 503 && retry < 10; retry++) {
+    await res.text();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    res = await send();
+  }
+  return { status: res.status, text: await res.text() };
 }
 
 /**
  * Before measuring: every scenario answers 200 on the system, and on the shared /v1/data request
- * the system's results equal OPA's — the same policy, not merely the same route.
+ * the system's results equal OPA's — the same policy, not merely the same route. Cerbos is checked
+ * on every input against OPA's results instead (verifyCerbosParity).
  */
 async function verifyParity(running: RunningSystem, scenarios: Scenario[], reference: Map<string, string>) {
   for (const scenario of scenarios) {
-    const { requests } = requestsFor(scenario, running.spec);
+    const requests = requestsFor(scenario, running.spec)?.requests ?? [];
     for (const req of requests.slice(0, 20)) {
-      const send = () =>
-        fetch(running.url + req.path, { method: req.method, headers: req.headers, body: req.body });
-      let res = await send();
-      // A 503 is Verdict shedding load (a busy machine right after start): wait and ask again.
-      for (let retry = 0; res.status === 503 && retry < 10; retry++) {
-        await res.text();
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-        res = await send();
-      }
-      const text = await res.text();
-      if (res.status !== 200)
-        throw new Error(`${running.spec.id} ${scenario.name}: HTTP ${res.status}: ${text}`);
+      const { status, text } = await ask(running.url, req);
+      if (status !== 200) throw new Error(`${running.spec.id} ${scenario.name}: HTTP ${status}: ${text}`);
       // The floor answers a constant: it is measured, not compared.
       if (scenario.name === 'opa-data' && running.spec.kind !== 'floor') {
         const { result } = JSON.parse(text) as { result: unknown };
@@ -267,6 +311,88 @@ async function verifyParity(running: RunningSystem, scenarios: Scenario[], refer
       }
     }
   }
+}
+
+/** The inputs a scenario decides: the tool calls (tool-call, batch-20, opa-data) or the release gates. */
+const inputSetOf = (scenario: string) => (scenario === 'release-gate' ? 'release-gate' : 'tool-call');
+
+/**
+ * OPA's full result for every tool-call and release-gate input, in input order: what Cerbos's
+ * answers are checked against. Taken from `opa-off` (the baseline, which runs first).
+ */
+async function opaResults(running: RunningSystem, all: Scenario[]): Promise<Map<string, PolicyResult[]>> {
+  const out = new Map<string, PolicyResult[]>();
+  for (const name of ['tool-call', 'release-gate']) {
+    const scenario = all.find((s) => s.name === name)!;
+    const results: PolicyResult[] = [];
+    for (const req of scenario.opa.requests) {
+      const { status, text } = await ask(running.url, req);
+      if (status !== 200) throw new Error(`${running.spec.id} ${name}: HTTP ${status}: ${text}`);
+      results.push((JSON.parse(text) as { result: PolicyResult }).result);
+    }
+    out.set(name, results);
+  }
+  return out;
+}
+
+/**
+ * Cerbos against OPA on every input of every scenario it runs (bench/cerbos/parity.ts): fails when
+ * Cerbos's allow/deny differs on an input whose deciding control the Cerbos policy expresses, and
+ * counts the inputs OPA denied only on controls it does not express.
+ */
+async function verifyCerbosParity(
+  running: RunningSystem,
+  scenarios: Scenario[],
+  opa: Map<string, PolicyResult[]>,
+  print: boolean,
+): Promise<Record<string, ParityTally>> {
+  const tallies: Record<string, ParityTally> = {};
+  for (const scenario of scenarios) {
+    const cerbos = scenario.cerbos;
+    if (!cerbos) {
+      if (print) console.log(`  ${running.spec.id} ${scenario.name}: n/a (Cerbos has no OPA data API)`);
+      continue;
+    }
+    const reference = opa.get(inputSetOf(scenario.name))!;
+    const expected: PolicyResult[] = [];
+    const allowed: boolean[] = [];
+    for (const [i, req] of cerbos.requests.entries()) {
+      const { status, text } = await ask(running.url, req);
+      if (status !== 200) throw new Error(`${running.spec.id} ${scenario.name}: HTTP ${status}: ${text}`);
+      const { results } = JSON.parse(text) as { results: { actions: Record<string, string> }[] };
+      const inputs = cerbos.inputIndexes[i]!;
+      if (results.length !== inputs.length)
+        throw new Error(
+          `${running.spec.id} ${scenario.name}: ${results.length} results for ${inputs.length} resources`,
+        );
+      results.forEach((r, k) => {
+        expected.push(reference[inputs[k]!]!);
+        const effects = Object.values(r.actions);
+        allowed.push(effects.length > 0 && effects.every((e) => e === 'EFFECT_ALLOW'));
+      });
+    }
+    const tally = tallyParity(expected, allowed);
+    tallies[scenario.name] = tally;
+    if (print || tally.disagreements.length > 0) {
+      const byControl = Object.entries(tally.notExpressibleByControl)
+        .map(([c, n]) => `${c} ${n}`)
+        .join(', ');
+      console.log(
+        `  ${running.spec.id} parity ${scenario.name}: ${tally.inputs} decisions, ` +
+          `${tally.agreeAllow + tally.agreeDeny} agree with OPA (${tally.agreeAllow} allow, ${tally.agreeDeny} deny), ` +
+          `${tally.notExpressible} denied by OPA only on controls the Cerbos policy does not express` +
+          (byControl ? ` (${byControl})` : '') +
+          `, ${tally.disagreements.length} disagreements`,
+      );
+    }
+    if (tally.disagreements.length > 0) {
+      throw new Error(
+        `${running.spec.id} disagrees with OPA on ${scenario.name} inputs whose deciding control it expresses: ` +
+          JSON.stringify(tally.disagreements.slice(0, 5)),
+      );
+    }
+  }
+  return tallies;
 }
 
 function machine(opaVersion: string) {
@@ -298,61 +424,6 @@ async function runMicroInChild(bundlePath: string, seconds: number): Promise<Mic
   return JSON.parse(out.trim().split('\n').at(-1)!) as MicroResult[];
 }
 
-/** The issue's three targets, computed from the medians. */
-function targets(summaries: CellSummary[], micro: MicroResult[]) {
-  const find = (system: string, scenario: string) =>
-    summaries.find((s) => s.system === system && s.scenario === scenario);
-  const out: Record<string, unknown>[] = [];
-  for (const scenario of [...new Set(summaries.map((s) => s.scenario))]) {
-    const opa = find(BASELINE, scenario);
-    const verdict = find('verdict-sync-w2', scenario) ?? find('verdict-sync-w1', scenario);
-    const w1 = find('verdict-sync-w1', scenario);
-    const kind = scenario === 'release-gate' ? 'release-gate' : 'tool-call';
-    const policy = micro.find((m) => m.name === `${kind} policy`)?.microsPerEval;
-    const mask = micro.find((m) => m.name === `${kind} mask`)?.microsPerEval;
-    const overhead = w1 && policy ? (w1.cpuMicrosPerDecision - policy) / policy : Number.NaN;
-    // Where a decision's CPU goes: Node's own HTTP floor (per decision), the policy, the mask
-    // evaluation, and the rest — Verdict's own code (auth, validation, digest, chain, audit client).
-    const floorCell = find('node-http-floor', scenario);
-    const split = (cpu: number | undefined, floor: number | undefined) =>
-      cpu !== undefined && Number.isFinite(cpu) && floor !== undefined && Number.isFinite(floor)
-        ? policy !== undefined && mask !== undefined
-          ? { cpuMicros: cpu, nodeHttpFloor: floor, policy, mask, verdictOwn: cpu - floor - policy - mask }
-          : null
-        : null;
-    // At saturation, and at the fixed offered load (same rate for every system, none saturated).
-    const breakdown = split(w1?.cpuMicrosPerDecision, floorCell?.cpuMicrosPerDecision);
-    const breakdownAtLoad = split(w1?.fixedCpuMicrosPerDecision, floorCell?.fixedCpuMicrosPerDecision);
-    // The same ratio against the policy's evaluation time inside the server (the records'
-    // eval_micros), where it runs on caches the rest of the request has used: slower than in the
-    // floor's hot loop (bench/README.md, "What limits it").
-    const inServer = w1?.serverEvalMicros;
-    const overheadInServer = w1 && inServer ? (w1.cpuMicrosPerDecision - inServer) / inServer : Number.NaN;
-    const overheadAtLoad =
-      w1?.fixedCpuMicrosPerDecision !== undefined && policy
-        ? (w1.fixedCpuMicrosPerDecision - policy) / policy
-        : Number.NaN;
-    out.push({
-      scenario,
-      verdict: verdict?.system,
-      throughputRatio: opa && verdict ? verdict.decisionsPerSecond / opa.decisionsPerSecond : null,
-      throughputMet: opa && verdict ? verdict.decisionsPerSecond >= opa.decisionsPerSecond : null,
-      p99Ratio: opa && verdict ? verdict.latencyMs.p99 / opa.latencyMs.p99 : null,
-      p99Met: opa && verdict ? verdict.latencyMs.p99 <= opa.latencyMs.p99 : null,
-      engineMicrosPerEval: policy ?? null,
-      verdictCpuMicrosPerDecision: w1?.cpuMicrosPerDecision ?? null,
-      overheadToEngineRatio: Number.isFinite(overhead) ? overhead : null,
-      overheadMet: Number.isFinite(overhead) ? overhead <= 3 : null,
-      breakdownMicrosPerDecision: breakdown,
-      serverEvalMicros: inServer ?? null,
-      overheadToServerEvalRatio: Number.isFinite(overheadInServer) ? overheadInServer : null,
-      overheadToEngineRatioAtOfferedLoad: Number.isFinite(overheadAtLoad) ? overheadAtLoad : null,
-      breakdownMicrosPerDecisionAtOfferedLoad: breakdownAtLoad,
-    });
-  }
-  return out;
-}
-
 async function main(): Promise<void> {
   const opts = options();
   const started = new Date();
@@ -363,13 +434,27 @@ async function main(): Promise<void> {
   const inputs = await loadInputs(200, 42);
   const jwtSecret = `bench-${Date.now()}-${'x'.repeat(40)}`;
   const server = { caller: BENCH_CALLER, now: started.toISOString() };
-  const scenarios = buildScenarios(inputs, server, mintToken(jwtSecret)).filter(
-    (s) => !opts.scenarios || opts.scenarios.includes(s.name),
-  );
+  const allScenarios = buildScenarios(inputs, server, mintToken(jwtSecret));
+  const scenarios = allScenarios.filter((s) => !opts.scenarios || opts.scenarios.includes(s.name));
   console.log(
     `verdict bench: ${opts.rounds} round(s), ${opts.seconds}s phases, ${opts.connections} connections`,
   );
   console.log(`inputs: ${inputs.source}; systems: ${opts.systems.map((s) => s.id).join(', ')}`);
+
+  // The peers run first in every round: the best peer's saturation sets everyone's fixed load.
+  const peers = opts.systems.filter(isPeer);
+  const others = opts.systems.filter((s) => !isPeer(s));
+  const peerIds: Peers = {
+    opa: peers.filter((s) => s.kind === 'opa').map((s) => s.id),
+    cerbos: peers.filter((s) => s.kind === 'cerbos').map((s) => s.id),
+  };
+  // Cerbos's policies compile and pass their tests before any Cerbos server starts.
+  const cerbosPolicyTests = peerIds.cerbos.length > 0 ? compileCerbosPolicies() : null;
+  if (cerbosPolicyTests)
+    console.log(
+      `cerbos compile ${path.relative(root, CERBOS_POLICY_DIR)}: ${cerbosPolicyTests.passed} of ` +
+        `${cerbosPolicyTests.tests} policy tests passed`,
+    );
 
   const microRounds: MicroResult[][] = [];
 
@@ -383,6 +468,42 @@ async function main(): Promise<void> {
   };
   const cells: CellResult[] = [];
   const parity = new Map<string, string>();
+  let opaReference: Map<string, PolicyResult[]> | null = null;
+  const cerbosParity: Record<string, Record<string, ParityTally>> = {};
+  const fixedLoads: {
+    round: number;
+    scenario: string;
+    bestPeer: string;
+    bestPeerDecisionsPerSecond: number;
+    offeredDecisionsPerSecond: number;
+  }[] = [];
+  const applicable = (system: SystemSpec) => scenarios.filter((s) => requestsFor(s, system) !== null);
+  const key = (system: SystemSpec, scenario: Scenario) => `${system.id}\0${scenario.name}`;
+  const withSystem = async (system: SystemSpec, fn: (running: RunningSystem) => Promise<void>) => {
+    const running = await startSystem(system, env);
+    try {
+      await fn(running);
+    } finally {
+      await running.stop();
+    }
+  };
+  const checkParity = async (running: RunningSystem, round: number) => {
+    await verifyParity(running, scenarios, parity);
+    if (running.spec.id === BASELINE && !opaReference && peerIds.cerbos.length > 0)
+      opaReference = await opaResults(running, allScenarios);
+    if (running.spec.kind === 'cerbos') {
+      if (!opaReference)
+        throw new Error(`${BASELINE} must run before Cerbos (its results are the reference)`);
+      cerbosParity[running.spec.id] = await verifyCerbosParity(running, scenarios, opaReference, round === 1);
+    }
+  };
+  const logCell = (round: number, cell: CellResult) =>
+    console.log(
+      `  round ${round} ${cell.system.padEnd(18)} ${cell.scenario.padEnd(13)} ` +
+        `${Math.round(cell.decisionsPerSecond).toString().padStart(7)} dec/s  ` +
+        `p99 ${cell.latencyMs.p99.toFixed(2)} ms @ ${Math.round(cell.offeredDecisionsPerSecond)}/s` +
+        (cell.failed ? `  (${cell.failed} failed: ${JSON.stringify(cell.failures)})` : ''),
+    );
   await withDatabase(opts.databaseUrl, 'verdict_bench_http', opts.keepDatabase, async (databaseUrl) => {
     env.databaseUrl = databaseUrl;
     for (let round = 1; round <= opts.rounds; round++) {
@@ -393,33 +514,66 @@ async function main(): Promise<void> {
         `  round ${round} engine floor (in-process): ` +
           micro.map((m) => `${m.name} ${m.microsPerEval.toFixed(1)} µs`).join(', '),
       );
+      // 1. Every peer's saturation.
+      const saturations = new Map<string, Saturation>();
+      for (const system of peers) {
+        await withSystem(system, async (running) => {
+          await checkParity(running, round);
+          for (const scenario of applicable(system)) {
+            const saturation = await measureSaturation(running, scenario, opts, round, workDir, databaseUrl);
+            saturations.set(key(system, scenario), saturation);
+          }
+        });
+      }
+      // 2. The fixed load of the round: a fraction of the best peer's saturation, per scenario.
       const offered = new Map<string, number>();
-      for (const system of opts.systems) {
-        const running = await startSystem(system, env);
-        try {
-          await verifyParity(running, scenarios, parity);
-          for (const scenario of scenarios) {
-            const cell = await measureCell(
+      for (const scenario of scenarios) {
+        const best = peers
+          .flatMap((p) => saturations.get(key(p, scenario)) ?? [])
+          .sort((x, y) => y.decisionsPerSecond - x.decisionsPerSecond)[0];
+        if (!best) continue;
+        offered.set(scenario.name, best.decisionsPerSecond * opts.loadFraction);
+        fixedLoads.push({
+          round,
+          scenario: scenario.name,
+          bestPeer: best.system,
+          bestPeerDecisionsPerSecond: best.decisionsPerSecond,
+          offeredDecisionsPerSecond: best.decisionsPerSecond * opts.loadFraction,
+        });
+        console.log(
+          `  round ${round} ${scenario.name}: best peer ${best.system} ${Math.round(best.decisionsPerSecond)} ` +
+            `dec/s; fixed load ${Math.round(best.decisionsPerSecond * opts.loadFraction)}/s`,
+        );
+      }
+      // 3. Every peer again (started fresh) at that load.
+      for (const system of peers) {
+        await withSystem(system, async (running) => {
+          for (const scenario of applicable(system)) {
+            const cell = await measureFixedLoad(
               running,
               scenario,
               opts,
-              offered.get(scenario.name) ?? null,
-              round,
+              offered.get(scenario.name)!,
               workDir,
-              databaseUrl,
+              saturations.get(key(system, scenario))!,
             );
-            if (system.id === BASELINE) offered.set(scenario.name, cell.offeredDecisionsPerSecond);
             cells.push(cell);
-            console.log(
-              `  round ${round} ${system.id.padEnd(18)} ${scenario.name.padEnd(13)} ` +
-                `${Math.round(cell.decisionsPerSecond).toString().padStart(7)} dec/s  ` +
-                `p99 ${cell.latencyMs.p99.toFixed(2)} ms @ ${Math.round(cell.offeredDecisionsPerSecond)}/s` +
-                (cell.failed ? `  (${cell.failed} failed: ${JSON.stringify(cell.failures)})` : ''),
-            );
+            logCell(round, cell);
           }
-        } finally {
-          await running.stop();
-        }
+        });
+      }
+      // 4. Verdict and the floor: saturation, then the same fixed load.
+      for (const system of others) {
+        await withSystem(system, async (running) => {
+          await checkParity(running, round);
+          for (const scenario of applicable(system)) {
+            const saturation = await measureSaturation(running, scenario, opts, round, workDir, databaseUrl);
+            const rate = offered.get(scenario.name) ?? saturation.decisionsPerSecond * opts.loadFraction;
+            const cell = await measureFixedLoad(running, scenario, opts, rate, workDir, saturation);
+            cells.push(cell);
+            logCell(round, cell);
+          }
+        });
       }
     }
   });
@@ -429,32 +583,35 @@ async function main(): Promise<void> {
   console.log('\nengine floor (in-process, median over rounds):');
   for (const m of micro)
     console.log(`  ${m.name.padEnd(20)} ${m.microsPerEval.toFixed(1).padStart(8)} µs/eval`);
-  const goals = targets(summaries, micro);
-  console.log(formatTable(summaries, BASELINE));
-  console.log('\ntargets (Verdict sync audit vs OPA with decision logs off):');
-  for (const t of goals) console.log(`  ${JSON.stringify(t)}`);
+  const goals = computeTargets(summaries, micro, peerIds);
+  console.log(formatTable(summaries, BASELINE, peerIds));
+  console.log('');
   const micros = (n: number) => `${n.toFixed(0)} µs`;
   for (const t of goals) {
-    if (typeof t.serverEvalMicros === 'number' && typeof t.engineMicrosPerEval === 'number') {
+    if (
+      t.serverEvalMicros !== null &&
+      t.engineMicrosPerEval !== null &&
+      t.overheadToServerEvalRatio !== null
+    ) {
       console.log(
         `  ${t.scenario}: the policy inside verdict-sync-w1 (median eval_micros of its records) ` +
           `${micros(t.serverEvalMicros)} per evaluation vs ${micros(t.engineMicrosPerEval)} in the hot loop; ` +
-          `overhead vs the in-server evaluation ${(t.overheadToServerEvalRatio as number).toFixed(1)}×`,
+          `overhead vs the in-server evaluation ${t.overheadToServerEvalRatio.toFixed(1)}×`,
       );
     }
-    for (const [when, key] of [
-      ['at saturation', 'breakdownMicrosPerDecision'],
-      ['at the offered load', 'breakdownMicrosPerDecisionAtOfferedLoad'],
+    for (const [when, b] of [
+      ['at saturation', t.breakdownMicrosPerDecision],
+      ['at the offered load', t.breakdownMicrosPerDecisionAtOfferedLoad],
     ] as const) {
-      const b = t[key] as Record<string, number> | null;
       if (!b) continue;
       console.log(
-        `  ${t.scenario} ${when}: verdict-sync-w1 CPU per decision ${micros(b.cpuMicros!)} = Node HTTP floor ${micros(
-          b.nodeHttpFloor!,
-        )} + policy ${micros(b.policy!)} + mask ${micros(b.mask!)} + Verdict's own ${micros(b.verdictOwn!)}`,
+        `  ${t.scenario} ${when}: verdict-sync-w1 CPU per decision ${micros(b.cpuMicros)} = Node HTTP floor ${micros(
+          b.nodeHttpFloor,
+        )} + policy ${micros(b.policy)} + mask ${micros(b.mask)} + Verdict's own ${micros(b.verdictOwn)}`,
       );
     }
   }
+  console.log(`\n${formatTargets(goals)}`);
 
   const result = {
     startedAt: started.toISOString(),
@@ -465,6 +622,10 @@ async function main(): Promise<void> {
     micro,
     microRounds,
     summaries,
+    peers: peerIds,
+    fixedLoads,
+    cerbosPolicyTests,
+    cerbosParity,
     targets: goals,
     cells,
   };

@@ -1,19 +1,29 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { openSync, readdirSync, readFileSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { freePort } from '../test/support/net.ts';
+import { cerbosBinary, cerbosConfig } from './cerbos/pdp.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 
-/** One system under test: Verdict in an audit mode and worker count, or OPA with or without decision logs. */
+/**
+ * One system under test: Verdict in an audit mode and worker count, OPA with or without decision
+ * logs, or the Cerbos PDP with its file audit log on or off.
+ */
 export type SystemSpec =
   | { id: string; kind: 'verdict'; auditMode: 'sync' | 'async' | 'off'; workers: number }
   | { id: string; kind: 'opa'; decisionLogs: 'off' | 'console' }
+  | { id: string; kind: 'cerbos'; audit: 'file' | 'off' }
   /** Not a PDP: bench/floor-server.ts, what a request costs in Node before any PDP work. */
   | { id: string; kind: 'floor' };
+
+/** The peers Verdict is measured against: the other PDPs (not Verdict, not the Node floor). */
+export function isPeer(spec: SystemSpec): boolean {
+  return spec.kind === 'opa' || spec.kind === 'cerbos';
+}
 
 /** A started system, on loopback. */
 export interface RunningSystem {
@@ -145,6 +155,19 @@ export async function startSystem(spec: SystemSpec, env: SystemEnv): Promise<Run
     else args.push('--log-level', 'error');
     child = launch('opa', args, { ...process.env }, logFile, env.cpus);
     health = `${url}/health?bundles`;
+  } else if (spec.kind === 'cerbos') {
+    // The file backend writes decision logs to the run's temp dir (removed at the end of the run).
+    const config = path.join(env.workDir, `${spec.id}.cerbos.yaml`);
+    const auditFile = spec.audit === 'file' ? path.join(env.workDir, `${spec.id}-audit.log`) : null;
+    writeFileSync(config, cerbosConfig(port, await freePort(), auditFile));
+    child = launch(
+      cerbosBinary(),
+      ['server', `--config=${config}`, '--log-level=error'],
+      { ...process.env },
+      logFile,
+      env.cpus,
+    );
+    health = `${url}/_cerbos/health`;
   } else if (spec.kind === 'floor') {
     child = launch(
       process.execPath,
