@@ -74,7 +74,6 @@ export async function measureSearch(opts: { candidates: number; searches: number
     const secret = randomBytes(32).toString('base64url');
     const config = resolveConfig({
       JWT_SECRET: secret,
-      VERDICT_RATE_LIMIT_MAX: '100000000',
       VERDICT_SHED_EVENT_LOOP_DELAY_MS: '0',
       VERDICT_DATA_DIR: dir,
     });

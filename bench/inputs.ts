@@ -7,8 +7,6 @@ export type Envelope = {
   action: Record<string, unknown>;
   resource: Record<string, unknown>;
   context?: Record<string, unknown>;
-  /** The generator's server-side grants (`legacy_client_approvals`); OPA's input carries them. */
-  grants?: Record<string, unknown>;
 };
 
 /** The inputs every system in a run is driven with. */
@@ -156,8 +154,15 @@ function accepted(envelope: Envelope): boolean {
   }
 }
 
-/** The server adds caller and now itself; a client-side envelope never carries them. */
-function stripServerFields(envelope: Envelope & { caller?: unknown; now?: unknown }): Envelope {
-  const { caller: _caller, now: _now, ...rest } = envelope;
+/**
+ * The server adds caller, now and grants itself; a client-side envelope never carries them. (The
+ * generator's `grants: {legacy_client_approvals: true}` stands for a server setting the policy tests
+ * exercise; Verdict's native route drops a client-sent `grants`, so OPA and Cerbos must not get it
+ * either, or they would allow what Verdict denies.)
+ */
+function stripServerFields(
+  envelope: Envelope & { caller?: unknown; now?: unknown; grants?: unknown },
+): Envelope {
+  const { caller: _caller, now: _now, grants: _grants, ...rest } = envelope;
   return rest;
 }

@@ -66,7 +66,8 @@ function cerbosEntry(envelope: Envelope, server: ServerFields) {
           properties: envelope.resource.properties ?? {},
           context: envelope.context ?? {},
           now: server.now,
-          grants: envelope.grants ?? {},
+          // What Verdict's server attaches as input.grants here: nothing (no stored waivers or approvals).
+          grants: {},
         },
       },
     },

@@ -190,7 +190,6 @@ export async function startSystem(spec: SystemSpec, env: SystemEnv): Promise<Run
         VERDICT_AUDIT_MODE: spec.auditMode,
         VERDICT_WORKERS: String(spec.workers),
         VERDICT_DATA_DIR: path.join(env.workDir, `${spec.id}-data`),
-        VERDICT_RATE_LIMIT_MAX: '100000000',
         DATABASE_URL: env.databaseUrl,
         JWT_SECRET: env.jwtSecret,
         NODE_ENV: 'production',
