@@ -8,11 +8,15 @@
  *
  * For each replica count it reports decisions/s (2xx only), the CPU of every process class per
  * decision (the Verdict replicas, every `postgres` process, the load generators, the rest of the
- * host) and which of them holds the CPU; and the audit write's cost in Postgres per decision: CPU,
+ * host) and which of them holds the CPU, what Postgres's backends waited on (pg_stat_activity
+ * samples); and the audit write's cost in Postgres per decision: CPU,
  * table + index bytes (pg_total_relation_size of decision_log's partitions) and WAL bytes
  * (pg_current_wal_lsn()), over the exact number of rows the phase stored (the sum of the chain
  * heads' seq, one chain per replica). Postgres's CPU and WAL are the whole server's: an idle
  * interval before the phases prints what the rest of the host adds on its own.
+ * `--without-approvals` leaves out the tool calls whose decision opens or finds a human-approval
+ * request (a row-locking transaction besides the audit write), so that Postgres's CPU per decision
+ * is the audit write's.
  *
  * On a 2-core host shared by Verdict, Postgres and the load generator, the figures are a floor,
  * not a projection. A run with --seconds ≥ 5 writes bench/results/scale-<date>.json; shorter runs
@@ -27,7 +31,11 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { loadInputs } from './inputs.ts';
+import { canonicalJson } from '../src/decisions/canonical-json.ts';
+import { evaluateDecision } from '../src/decisions/evaluate.ts';
+import { parseBundle } from '../src/engine/bundle.ts';
+import { PolicyEngine } from '../src/engine/engine.ts';
+import { type Envelope, loadInputs } from './inputs.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
 import { buildScenarios, type RequestSpec } from './scenarios.ts';
 import {
@@ -44,6 +52,7 @@ import {
 
 const root = path.resolve(import.meta.dirname, '..');
 const CLOCK_TICKS = 100; // USER_HZ on Linux
+const BUNDLE = path.join(root, 'policies/bundle/bundle.tar.gz');
 const FULL_RUN_SECONDS = 5;
 
 function options() {
@@ -57,6 +66,7 @@ function options() {
       'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
       'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379' },
       'keep-database': { type: 'boolean', default: false },
+      'without-approvals': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
     },
@@ -72,12 +82,30 @@ function options() {
     databaseUrl: values['database-url'],
     redisUrl: values['redis-url'],
     keepDatabase: values['keep-database'],
+    withoutApprovals: values['without-approvals'],
     json: values.json,
     out: values.out ?? null,
   };
 }
 
 type Options = ReturnType<typeof options>;
+
+/**
+ * The tool calls whose decision asks for no human approval. A decision that does opens or finds the
+ * pending approval request for its binding (agent, tool, arguments) in a transaction that locks that
+ * row (src/approvals/store.ts): Postgres work besides the audit write, and a row lock that every
+ * replica asking about the same binding waits on. Without them, Postgres's figure is the audit write.
+ */
+function withoutApprovals(toolCalls: Envelope[], now: Date): Envelope[] {
+  const engine = PolicyEngine.fromBundle(parseBundle(readFileSync(BUNDLE)));
+  return toolCalls.filter((envelope) => {
+    // NOTE: the server attaches grants itself and ignores a client's `grants` field.
+    const { grants: _ignored, ...fields } = envelope as Envelope & { grants?: unknown };
+    const input = canonicalJson({ ...fields, caller: BENCH_CALLER, now: now.toISOString() });
+    const { result } = evaluateDecision(engine, 'native', 'verdict/decision', input);
+    return !result.obligations.some((obligation) => obligation.type === 'human_approval');
+  });
+}
 
 /** CPU seconds of this process's reaped children (cutime + cstime): the load processes of a phase. */
 function reapedChildrenCpuSeconds(): number {
@@ -347,7 +375,7 @@ async function scale(opts: Options, databaseUrl: string, workDir: string) {
         await startSystem(
           { id: `verdict-sync-r${i + 1}`, kind: 'verdict', auditMode: 'sync', workers: 1 },
           {
-            bundlePath: path.join(root, 'policies/bundle/bundle.tar.gz'),
+            bundlePath: BUNDLE,
             opaBundleDir: '',
             databaseUrl,
             jwtSecret,
@@ -359,6 +387,7 @@ async function scale(opts: Options, databaseUrl: string, workDir: string) {
     }
     const started = new Date();
     const inputs = await loadInputs(200, 42);
+    if (opts.withoutApprovals) inputs.toolCalls = withoutApprovals(inputs.toolCalls, started);
     const requests = buildScenarios(
       inputs,
       { caller: BENCH_CALLER, now: started.toISOString() },
@@ -369,7 +398,7 @@ async function scale(opts: Options, databaseUrl: string, workDir: string) {
     await db.connect();
     try {
       const idle = await idleBackground(opts.idle, db);
-      if (!opts.json) printHeader(opts, idle);
+      if (!opts.json) printHeader(opts, idle, inputs.toolCalls.length);
       const phases: Phase[] = [];
       for (const n of opts.replicas) {
         const phase = await measurePhase(n, replicas, requests, opts, db, workDir);
@@ -389,6 +418,8 @@ async function scale(opts: Options, databaseUrl: string, workDir: string) {
           warmup: opts.warmup,
           connections: opts.connections,
           scenario: 'tool-call',
+          withoutApprovals: opts.withoutApprovals,
+          toolCalls: inputs.toolCalls.length,
           auditMode: 'sync',
           workersPerReplica: 1,
         },
@@ -406,9 +437,13 @@ async function scale(opts: Options, databaseUrl: string, workDir: string) {
 function printHeader(
   opts: Options,
   idle: { hostCores: number; postgresCores: number; walBytesPerSecond: number },
+  toolCalls: number,
 ) {
   console.log(
     `scale: tool call at saturation, sync audit, 1 worker per replica, one Postgres + one Redis; ${opts.seconds} s phases after ${opts.warmup} s warm-up, ${opts.connections} connections spread over the replicas`,
+  );
+  console.log(
+    `inputs: ${toolCalls} tool calls${opts.withoutApprovals ? ', those whose decision asks for a human approval left out (--without-approvals)' : ' (as npm run bench; some open or find an approval request: see --without-approvals)'}`,
   );
   console.log(
     `idle host before the phases: ${idle.hostCores.toFixed(2)} cores busy, Postgres ${idle.postgresCores.toFixed(2)} cores, WAL ${Math.round(idle.walBytesPerSecond).toLocaleString('en-US')} B/s (whole server: counted in the figures below)`,
