@@ -96,7 +96,7 @@ type Options = ReturnType<typeof options>;
  * row (src/approvals/store.ts): Postgres work besides the audit write, and a row lock that every
  * replica asking about the same binding waits on. Without them, Postgres's figure is the audit write.
  */
-function withoutApprovals(toolCalls: Envelope[], now: Date): Envelope[] {
+export function withoutApprovals(toolCalls: Envelope[], now: Date): Envelope[] {
   const engine = PolicyEngine.fromBundle(parseBundle(readFileSync(BUNDLE)));
   return toolCalls.filter((envelope) => {
     // NOTE: the server attaches grants itself and ignores a client's `grants` field.
@@ -502,16 +502,17 @@ async function main(): Promise<void> {
   }
 }
 
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
+if (import.meta.main) {
+  process.on('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+  main().catch((err) => {
+    console.error(`scale: failed: ${err instanceof Error ? err.stack : String(err)}`);
     killAll();
-    process.exit(130);
+    process.exit(1);
   });
 }
-
-main().catch((err) => {
-  console.error(`scale: failed: ${err instanceof Error ? err.stack : String(err)}`);
-  killAll();
-  process.exit(1);
-});

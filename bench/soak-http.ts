@@ -65,7 +65,7 @@ interface Progress {
 }
 
 /** One RSS sample of the server. */
-interface Sample {
+export interface Sample {
   decisions: number;
   seconds: number;
   rssMb: number;
@@ -205,7 +205,7 @@ function options() {
 type Options = ReturnType<typeof options>;
 
 /** One window of the run after the warm-up: its highest and lowest RSS sample. */
-interface RssWindow {
+export interface RssWindow {
   from: number;
   to: number;
   peakMb: number;
@@ -216,7 +216,7 @@ interface RssWindow {
  * Cuts the samples after `warmup` decisions into windows of `size` decisions (the remainder joins
  * the last window) and keeps each window's peak and trough.
  */
-function rssWindows(samples: Sample[], warmup: number, size: number): RssWindow[] {
+export function rssWindows(samples: Sample[], warmup: number, size: number): RssWindow[] {
   const after = samples.filter((s) => s.decisions > warmup);
   const end = after.at(-1)?.decisions ?? warmup;
   const count = Math.max(1, Math.floor((end - warmup) / size));
@@ -460,16 +460,17 @@ async function main(): Promise<void> {
   }
 }
 
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
+if (import.meta.main) {
+  process.on('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+  main().catch((err) => {
+    console.error(`soak: failed: ${err instanceof Error ? err.stack : String(err)}`);
     killAll();
-    process.exit(130);
+    process.exit(1);
   });
 }
-
-main().catch((err) => {
-  console.error(`soak: failed: ${err instanceof Error ? err.stack : String(err)}`);
-  killAll();
-  process.exit(1);
-});
