@@ -87,7 +87,9 @@ export function rowFromDatabase(raw: Record<string, unknown>): DecisionRow {
 }
 
 /**
- * The KPI rollups (migrations/0008_kpi_rollups.sql) maintained from the rows the batch statement
+ * The KPI rollups (migrations/0008_kpi_rollups.sql, per writer since 0009: a writer's batch locks
+ * only its own rollup rows, so replicas' group commits do not queue behind each other) maintained
+ * from the rows the batch statement
  * really inserted: a replayed duplicate is skipped by ON CONFLICT DO NOTHING, is not in `inserted`,
  * and so is never counted twice. Counts add up and release columns take minimums, so batches may
  * arrive in any order (a late spool replay included). Rows are upserted in key order, so that two
@@ -96,7 +98,7 @@ export function rowFromDatabase(raw: Record<string, unknown>): DecisionRow {
  */
 const ROLLUP_CTES = `keyed AS (
            SELECT date_trunc('hour', i.decided_at, 'UTC') AS bucket, i.entrypoint,
-                  COALESCE(i.action_name, '') AS action_name, k.control, i.allow,
+                  COALESCE(i.action_name, '') AS action_name, i.writer_id, k.control, i.allow,
                   COALESCE(cardinality(i.exceptions), 0) > 0 AS waived, k.counted, k.shadowed, k.flipped
            FROM (SELECT d.*, (d.shadow IS NOT NULL AND jsonb_typeof(d.shadow->'allow') = 'boolean') AS has_shadow,
                         ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(d.shadow->'controls') = 'array'
@@ -112,13 +114,15 @@ const ROLLUP_CTES = `keyed AS (
            ) k
          ), rollup AS (
            INSERT INTO decision_rollup_hourly AS r
-           SELECT bucket, entrypoint, action_name, control,
+             (bucket, entrypoint, action_name, control, writer_id, decisions, denies, waived_allows, shadowed,
+              shadow_flips)
+           SELECT bucket, entrypoint, action_name, control, writer_id,
                   count(*) FILTER (WHERE counted), count(*) FILTER (WHERE counted AND NOT allow),
                   count(*) FILTER (WHERE counted AND allow AND waived), count(*) FILTER (WHERE shadowed),
                   count(*) FILTER (WHERE flipped)
-           FROM keyed GROUP BY bucket, entrypoint, action_name, control
-           ORDER BY bucket, entrypoint, action_name, control
-           ON CONFLICT (bucket, entrypoint, action_name, control) DO UPDATE
+           FROM keyed GROUP BY bucket, entrypoint, action_name, control, writer_id
+           ORDER BY bucket, entrypoint, action_name, control, writer_id
+           ON CONFLICT (bucket, entrypoint, action_name, control, writer_id) DO UPDATE
            SET decisions = r.decisions + EXCLUDED.decisions, denies = r.denies + EXCLUDED.denies,
                waived_allows = r.waived_allows + EXCLUDED.waived_allows,
                shadowed = r.shadowed + EXCLUDED.shadowed, shadow_flips = r.shadow_flips + EXCLUDED.shadow_flips
@@ -147,12 +151,12 @@ const ROLLUP_CTES = `keyed AS (
  * a head only moves forward, so replaying an old spool batch after newer ones cannot rewind it.
  */
 const STORE_BATCH = {
-  name: 'verdict_store_batch_v2',
+  name: 'verdict_store_batch_v3',
   text: `WITH inserted AS (
            INSERT INTO decision_log
            SELECT * FROM jsonb_populate_recordset(NULL::decision_log, $1::jsonb)
            ON CONFLICT DO NOTHING
-           RETURNING id, decided_at, entrypoint, action_name, resource_type, resource_id, allow,
+           RETURNING id, decided_at, writer_id, entrypoint, action_name, resource_type, resource_id, allow,
                      violated_controls, exceptions, shadow
          ), heads AS (
            INSERT INTO chain_heads (writer_id, seq, hash)

@@ -5,6 +5,7 @@
  * first outcome, and GET /v1/kpis reports the figures a hand count gives.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Chain } from '../../src/audit/chain.ts';
 import { computeKpis } from '../../src/audit/kpis.ts';
 import { storeBatch } from '../../src/audit/writer.ts';
 import type { DecisionRecord } from '../../src/decisions/types.ts';
@@ -58,7 +59,9 @@ const release = (minutes: number, id: string, allow: boolean, controls: string[]
 
 async function table(name: string): Promise<unknown[]> {
   const order =
-    name === 'release_gates' ? 'resource_type, resource_id' : 'bucket, entrypoint, action_name, control';
+    name === 'release_gates'
+      ? 'resource_type, resource_id'
+      : 'bucket, entrypoint, action_name, control, writer_id';
   const { rows } = await test.db.query<Record<string, unknown>>({
     text: `SELECT * FROM ${name} ORDER BY ${order}`,
   });
@@ -66,6 +69,56 @@ async function table(name: string): Promise<unknown[]> {
 }
 
 describe('KPI rollups', () => {
+  it("two writers' batches of the same hour do not wait on each other's rollup rows", async () => {
+    // Writer A stores a batch and holds its transaction open (as a commit waiting on its fsync
+    // would); writer B's batch for the same hour, entrypoint and controls must still go through.
+    // With rollup rows shared by every writer, B waited on A's row locks until A committed.
+    const same = (minutes: number) =>
+      decision(minutes, {
+        action: 'tool.call',
+        resource: ['tool', 'search'],
+        allow: false,
+        controls: ['TOOL-002'],
+      });
+    const a = new Chain('writer-a-rollups').append([same(300), same(301)]);
+    const b = new Chain('writer-b-rollups').append([same(302)]);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let stored!: () => void;
+    const aStored = new Promise<void>((resolve) => {
+      stored = resolve;
+    });
+    const writerA = test.db.transaction(async (tx) => {
+      await storeBatch(tx, a);
+      stored();
+      await held;
+    });
+    await aStored;
+    try {
+      const inserted = await test.db.transaction(async (tx) => {
+        await tx.query({ text: "SET LOCAL lock_timeout = '2s'" });
+        return storeBatch(tx, b);
+      });
+      expect(inserted).toBe(1);
+    } finally {
+      release();
+      await writerA;
+    }
+    const { rows } = await test.db.query<{ writer_id: string; decisions: string }>({
+      text: `SELECT writer_id, decisions FROM decision_rollup_hourly
+             WHERE writer_id LIKE 'writer-_-rollups' AND control = '' ORDER BY writer_id`,
+    });
+    expect(rows.map((r) => [r.writer_id, Number(r.decisions)])).toEqual([
+      ['writer-a-rollups', 2],
+      ['writer-b-rollups', 1],
+    ]);
+    // Out of the way of the hand-counted figures below.
+    for (const table of ['decision_log', 'decision_rollup_hourly', 'chain_heads'])
+      await test.db.query({ text: `DELETE FROM ${table} WHERE writer_id LIKE 'writer-_-rollups'` });
+  });
+
   it('match a rebuild from the log, count a replayed batch once, and take a late earlier record into account', async () => {
     const writer = testWriter(test.db);
     // rel-a: denied twice (REL-002), then passes 90 minutes after its first deny.
