@@ -26,6 +26,7 @@ import type { MicroResult } from './engine-micro.ts';
 import { loadInputs } from './inputs.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
 import { opaServerBundleDir } from './opa-bundle.ts';
+import { formatPaths, measurePaths, type PathsResult } from './paths.ts';
 import {
   type CellResult,
   computeTargets,
@@ -84,6 +85,8 @@ interface Options {
   out: string | null;
   /** Exit 1 when any request of any cell failed or answered non-2xx (the CI smoke run). */
   strict: boolean;
+  /** Measure the new paths (bench/paths.ts) after the systems. */
+  paths: boolean;
 }
 
 function options(): Options {
@@ -102,6 +105,8 @@ function options(): Options {
       'keep-database': { type: 'boolean', default: false },
       out: { type: 'string' },
       strict: { type: 'boolean', default: false },
+      /** Skip bench/paths.ts (shadow, waiver, AuthZEN search) after the systems (the CI smoke run). */
+      'skip-paths': { type: 'boolean', default: false },
     },
   });
   const quick = values.quick;
@@ -123,6 +128,7 @@ function options(): Options {
     keepDatabase: values['keep-database'],
     out: values.out ?? null,
     strict: values.strict,
+    paths: !values['skip-paths'],
   };
 }
 
@@ -613,6 +619,19 @@ async function main(): Promise<void> {
   }
   console.log(`\n${formatTargets(goals)}`);
 
+  // The new paths (shadow evaluation, waiver-bearing decisions, AuthZEN search), in the same run.
+  let paths: PathsResult | null = null;
+  if (opts.paths) {
+    console.log('');
+    paths = await measurePaths({
+      quick: opts.quick,
+      databaseUrl: opts.databaseUrl,
+      workDir,
+      log: (line) => console.log(line),
+    });
+    console.log(`\n${formatPaths(paths)}`);
+  }
+
   const result = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
@@ -627,6 +646,7 @@ async function main(): Promise<void> {
     cerbosPolicyTests,
     cerbosParity,
     targets: goals,
+    paths,
     cells,
   };
   const out =
@@ -641,6 +661,7 @@ async function main(): Promise<void> {
   console.log(`\nresults: ${path.relative(root, out)}`);
   rmSync(workDir, { recursive: true, force: true });
   const failed = failedCells(summaries);
+  if (paths && paths.failedRequests > 0) failed.push(`paths: ${paths.failedRequests} failed requests`);
   if (opts.strict && failed.length > 0) {
     console.error(`bench: ${failed.join('; ')}`);
     process.exitCode = 1;
