@@ -6,7 +6,8 @@
  * Latency is recorded from autocannon's per-response event rather than its histogram, because the
  * histogram keeps whole milliseconds and the decisions measured here take fractions of one.
  */
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 // @ts-expect-error autocannon ships no type declarations
 import autocannon from 'autocannon';
@@ -77,6 +78,35 @@ function run(spec: LoadSpec, seconds: number, record: boolean): Promise<LoadResu
       } else {
         failed += 1;
       }
+    });
+  });
+}
+
+/**
+ * Runs one load phase in a process of its own (`node bench/load.ts <file>`, so the load never shares
+ * an event loop with the caller): writes `spec` to `file` and resolves with the child's JSON line.
+ * The child is killed 30 s after the phase should have ended.
+ */
+export function runLoadProcess(spec: LoadSpec, file: string): Promise<LoadResult> {
+  writeFileSync(file, JSON.stringify(spec));
+  const timeoutMs = (spec.warmupSeconds + spec.durationSeconds) * 1000 + 30_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [import.meta.filename, file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+    });
+    child.stderr.on('data', (chunk) => {
+      err += chunk;
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code !== 0) return reject(new Error(`load generator failed (${code}): ${err}`));
+      resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult);
     });
   });
 }

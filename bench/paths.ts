@@ -24,7 +24,6 @@
  *
  * `measurePaths` and `formatPaths` are what bench/run.ts calls at the end of a run.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -46,7 +45,7 @@ import type { Caller } from '../src/decisions/types.ts';
 import type { PolicyEngine } from '../src/engine/engine.ts';
 import { measureSearch, type SearchResult } from './authzen-search.ts';
 import { type Envelope, loadInputs } from './inputs.ts';
-import type { LoadResult, LoadSpec } from './load.ts';
+import { type LoadResult, type LoadSpec, runLoadProcess } from './load.ts';
 import type { RequestSpec } from './scenarios.ts';
 import {
   BENCH_CALLER,
@@ -418,30 +417,8 @@ async function waiverInProcess(active: PolicyEngine, quick: boolean): Promise<Wa
 // ---------------------------------------------------------------------------------------------
 // Through HTTP.
 
-/** Runs bench/load.ts in its own process (as bench/run.ts does) and returns what it measured. */
 function load(spec: LoadSpec, workDir: string): Promise<LoadResult> {
-  const file = path.join(workDir, 'paths-load-spec.json');
-  writeFileSync(file, JSON.stringify(spec));
-  const timeoutMs = (spec.warmupSeconds + spec.durationSeconds) * 1000 + 30_000;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'bench/load.ts'), file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      err += chunk;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`load generator failed (${code}): ${err}`));
-      resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult);
-    });
-  });
+  return runLoadProcess(spec, path.join(workDir, 'paths-load-spec.json'));
 }
 
 interface Phase {

@@ -6,13 +6,13 @@
  *
  *   node bench/profile.ts [--scenario tool-call] [--audit off] [--seconds 10] [--out /tmp/verdict-prof]
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadInputs } from './inputs.ts';
-import type { LoadResult } from './load.ts';
+import { runLoadProcess } from './load.ts';
 import { buildScenarios } from './scenarios.ts';
 import { BENCH_CALLER, killAll, mintToken, startSystem, withDatabase } from './systems.ts';
 
@@ -54,30 +54,17 @@ await withDatabase(values['database-url'], 'verdict_bench_profile', false, async
       verdictNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values.out}`],
     },
   );
-  const specFile = path.join(workDir, 'spec.json');
-  writeFileSync(
-    specFile,
-    JSON.stringify({
+  const before = new Set(readdirSync(values.out));
+  const result = await runLoadProcess(
+    {
       url: running.url,
       requests: scenario.verdict.requests,
       connections: Number(values.connections),
       warmupSeconds: 2,
       durationSeconds: Number(values.seconds),
-    }),
+    },
+    path.join(workDir, 'spec.json'),
   );
-  const before = new Set(readdirSync(values.out));
-  const result = await new Promise<LoadResult>((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'bench/load.ts'), specFile], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-    });
-    child.on('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load failed: ${code}`)),
-    );
-  });
   // What the load did besides deciding: group-commit batches, approval requests, shadow work.
   const scraped = await (await fetch(`${running.url}/metrics`)).text();
   const counters = scraped

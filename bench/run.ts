@@ -14,7 +14,7 @@
  * Medians over rounds are printed and written to bench/results/<date>.json, with issue 17's
  * targets. See bench/README.md for what is measured and why.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,7 +24,7 @@ import { type ParityTally, type PolicyResult, tallyParity } from './cerbos/parit
 import { CERBOS_POLICY_DIR, compileCerbosPolicies } from './cerbos/pdp.ts';
 import type { MicroResult } from './engine-micro.ts';
 import { loadInputs } from './inputs.ts';
-import type { LoadResult, LoadSpec } from './load.ts';
+import { type LoadResult, type LoadSpec, runLoadProcess } from './load.ts';
 import { opaServerBundleDir } from './opa-bundle.ts';
 import { formatPaths, measurePaths, type PathsResult } from './paths.ts';
 import {
@@ -133,29 +133,8 @@ function options(): Options {
 }
 
 /** Runs the load generator in its own process and returns what it measured. */
-async function load(spec: LoadSpec, workDir: string): Promise<LoadResult> {
-  const file = path.join(workDir, 'load-spec.json');
-  writeFileSync(file, JSON.stringify(spec));
-  const timeoutMs = (spec.warmupSeconds + spec.durationSeconds) * 1000 + 30_000;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(root, 'bench/load.ts'), file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-    });
-    child.stderr.on('data', (chunk) => {
-      err += chunk;
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`load generator failed (${code}): ${err}`));
-      resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult);
-    });
-  });
+function load(spec: LoadSpec, workDir: string): Promise<LoadResult> {
+  return runLoadProcess(spec, path.join(workDir, 'load-spec.json'));
 }
 
 /** A system's requests for a scenario; null where it has none (Cerbos on the OPA data API). */

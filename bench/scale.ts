@@ -23,7 +23,6 @@
  * write only with --out. Needs Postgres (`--database-url`; the database `verdict_bench_scale` is
  * created and dropped) and Redis (`--redis-url`).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -36,7 +35,7 @@ import { evaluateDecision } from '../src/decisions/evaluate.ts';
 import { parseBundle } from '../src/engine/bundle.ts';
 import { PolicyEngine } from '../src/engine/engine.ts';
 import { type Envelope, loadInputs } from './inputs.ts';
-import type { LoadResult, LoadSpec } from './load.ts';
+import { type LoadResult, runLoadProcess } from './load.ts';
 import { buildScenarios, type RequestSpec } from './scenarios.ts';
 import {
   BENCH_CALLER,
@@ -155,33 +154,6 @@ async function walBytes(db: pg.Client, from: string, to: string): Promise<number
   return Number(rows[0]!.bytes);
 }
 
-/** Runs one load process against one replica; resolves with what it measured. */
-function load(spec: LoadSpec, file: string): Promise<LoadResult> {
-  writeFileSync(file, JSON.stringify(spec));
-  return new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(process.execPath, [path.join(root, 'bench/load.ts'), file], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout!.on('data', (chunk) => {
-      out += chunk;
-    });
-    child.stderr!.on('data', (chunk) => {
-      err += chunk;
-    });
-    const timer = setTimeout(
-      () => child.kill('SIGKILL'),
-      (spec.warmupSeconds + spec.durationSeconds) * 1000 + 30_000,
-    );
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) return reject(new Error(`load generator failed (${code}): ${err}`));
-      resolve(JSON.parse(out.trim().split('\n').at(-1)!) as LoadResult);
-    });
-  });
-}
-
 /** Drives the first `n` replicas at once, `connections` spread over them. */
 function driveReplicas(
   replicas: RunningSystem[],
@@ -192,7 +164,7 @@ function driveReplicas(
 ): Promise<LoadResult[]> {
   return Promise.all(
     replicas.map((replica, i) =>
-      load(
+      runLoadProcess(
         {
           url: replica.url,
           requests,
