@@ -42,12 +42,12 @@ import {
   BENCH_CALLER,
   cpuSeconds,
   isPeer,
-  killAll,
   mintToken,
   postgresCpuSecondsSince,
   postgresTicks,
   type RunningSystem,
   recordedEvalMicros,
+  runBenchMain,
   type SystemEnv,
   type SystemSpec,
   sampleRss,
@@ -647,17 +647,4 @@ async function main(): Promise<void> {
   }
 }
 
-// NOTE: every child is in its own process group; kill them all on any way out.
-process.on('exit', killAll);
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killAll();
-    process.exit(130);
-  });
-}
-
-main().catch((err) => {
-  process.stderr.write(`bench: ${err instanceof Error ? err.stack : String(err)}\n`);
-  killAll();
-  process.exit(1);
-});
+runBenchMain('bench', main);

@@ -40,11 +40,11 @@ import { buildScenarios, type RequestSpec } from './scenarios.ts';
 import {
   BENCH_CALLER,
   cpuSeconds,
-  killAll,
   mintToken,
   postgresCpuSecondsSince,
   postgresTicks,
   type RunningSystem,
+  runBenchMain,
   startSystem,
   withDatabase,
 } from './systems.ts';
@@ -474,17 +474,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  process.on('exit', killAll);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      killAll();
-      process.exit(130);
-    });
-  }
-  main().catch((err) => {
-    console.error(`scale: failed: ${err instanceof Error ? err.stack : String(err)}`);
-    killAll();
-    process.exit(1);
-  });
-}
+if (import.meta.main) runBenchMain('scale', main);

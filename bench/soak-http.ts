@@ -40,7 +40,7 @@ import * as tar from 'tar';
 import { mintToken as mintAdminToken } from '../src/auth/dev-token.ts';
 import { loadInputs } from './inputs.ts';
 import { buildScenarios, type RequestSpec } from './scenarios.ts';
-import { BENCH_CALLER, killAll, mintToken, rssBytes, startSystem, withDatabase } from './systems.ts';
+import { BENCH_CALLER, mintToken, rssBytes, runBenchMain, startSystem, withDatabase } from './systems.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const MB = 1024 * 1024;
@@ -467,17 +467,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  process.on('exit', killAll);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.on(signal, () => {
-      killAll();
-      process.exit(130);
-    });
-  }
-  main().catch((err) => {
-    console.error(`soak: failed: ${err instanceof Error ? err.stack : String(err)}`);
-    killAll();
-    process.exit(1);
-  });
-}
+if (import.meta.main) runBenchMain('soak', main);

@@ -83,6 +83,25 @@ function tail(file: string): string {
 
 const live = new Set<ChildProcess>();
 
+/**
+ * Runs a benchmark script's `main`: every server it started (each in its own process group) is
+ * killed on any way out — normal exit, Ctrl-C, SIGTERM, or a failure, which exits 1 naming `name`.
+ */
+export function runBenchMain(name: string, main: () => Promise<void>): void {
+  process.on('exit', killAll);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      killAll();
+      process.exit(130);
+    });
+  }
+  main().catch((err) => {
+    process.stderr.write(`${name}: ${err instanceof Error ? err.stack : String(err)}\n`);
+    killAll();
+    process.exit(1);
+  });
+}
+
 /** Kills every process group this module started; called on exit, even on failure. */
 export function killAll(): void {
   for (const child of live) {
