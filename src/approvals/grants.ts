@@ -3,11 +3,8 @@ import { canonicalJson } from '../decisions/canonical-json.ts';
 import type { AttachedGrants, DecisionGrants, SettleItem, Settlement } from '../decisions/grants.ts';
 import type { WaiverCache } from '../exceptions/cache.ts';
 import type { GrantSettings } from '../exceptions/catalog.ts';
+import { isObject } from '../json/values.ts';
 import type { ApprovalBinding, ApprovalStore, StoredApproval } from './store.ts';
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function field(value: unknown, key: string): unknown {
   return isObject(value) ? value[key] : undefined;

@@ -4,6 +4,7 @@ import { replaySearch, searchOfRecord } from '../decisions/search.ts';
 import type { ParsedBundle } from '../engine/bundle.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
 import { PolicyEngine } from '../engine/engine.ts';
+import { isObject } from '../json/values.ts';
 import type { DecisionLogReader, StoredDecision } from './queries.ts';
 
 /**
@@ -48,10 +49,6 @@ export interface ReplayReport {
 
 const EMPTY_INPUT_SHA256 = inputDigest(undefined);
 const ENGINE_CACHE_LIMIT = 8;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Canonical JSON of a contract result, with its lists in a canonical order (policies emit sets). */
 function contractKey(result: unknown): string {

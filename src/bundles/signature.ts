@@ -1,6 +1,7 @@
 import { createVerifier } from 'fast-jwt';
 import type { SIGNING_ALGORITHMS } from '../config/bundles.ts';
 import { BundleError, gunzipBundle, readEntries } from '../engine/bundle.ts';
+import { isObject } from '../json/values.ts';
 import { opaFileHash } from './opa-file-hash.ts';
 
 /** The file OPA's signing writes into a bundle. */
@@ -53,7 +54,7 @@ function decodeJson(part: string | undefined): Record<string, unknown> | null {
   if (part === undefined) return null;
   try {
     const value = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? value : null;
+    return isObject(value) ? value : null;
   } catch {
     return null;
   }

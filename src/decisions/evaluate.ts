@@ -1,4 +1,5 @@
 import type { PolicyEngine } from '../engine/engine.ts';
+import { isObject } from '../json/values.ts';
 import { failClosed, toPolicyResult } from './result.ts';
 import type { DecisionSurface, PolicyResult } from './types.ts';
 
@@ -30,10 +31,6 @@ export interface CheckedEvaluation {
   /** Why the decision failed closed; null when it did not. */
   error: EvaluationError | null;
   evalMicros: number;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** True for surfaces whose entrypoints must return the result contract (not OPA's data API). */

@@ -1,13 +1,10 @@
+import { isObject } from '../json/values.ts';
 import type { Obligation, PolicyResult, Violation } from './types.ts';
 
 /** A policy value that breaks the result contract; the decision becomes a deny carrying this. */
 export interface ContractError {
   code: 'malformed_result' | 'undefined_result';
   message: string;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

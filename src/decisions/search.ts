@@ -1,5 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { PolicyEngine } from '../engine/engine.ts';
+import { isObject } from '../json/values.ts';
 import { canonicalJson } from './canonical-json.ts';
 import { evaluateDecision } from './evaluate.ts';
 import type { CandidateEvaluator, SearchSummary } from './service.ts';
@@ -58,10 +59,6 @@ export class PageTokenError extends Error {
 
 export const DEFAULT_PAGE_LIMIT = 50;
 export const MAX_PAGE_LIMIT = 1000;
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** The catalog of one revision, ids sorted (code-unit order) so that pages are stable. */
 interface Catalog {

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { ActivePolicy, PolicyEngine } from '../engine/engine.ts';
+import { isObject } from '../json/values.ts';
 import { canonicalJson, inputDigest } from './canonical-json.ts';
 import { evaluateDecision, isContractSurface } from './evaluate.ts';
 import { type AttachedGrants, type DecisionGrants, needsSettlement, type Settlement } from './grants.ts';
@@ -93,10 +94,6 @@ export class UnknownEntrypointError extends Error {
     super(`entrypoint ${entrypoint} is not in the active policy bundle`);
     this.entrypoint = entrypoint;
   }
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function stringOrNull(value: unknown): string | null {

@@ -1,11 +1,8 @@
 import { parse as parseYaml } from 'yaml';
+import { isObject } from '../json/values.ts';
 import { BundleError } from './bundle.ts';
 
 const DATA_FILES = ['data.json', 'data.yaml'] as const;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** True for a bundle file OPA loads as data: `data.json` or `data.yaml` in any directory. */
 export function isDataFile(name: string): boolean {

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { isObject } from '../json/values.ts';
 
 /** A mistake in the gate's input: the gate cannot decide (exit 2). */
 export class GateInputError extends Error {}
@@ -47,10 +48,6 @@ export const CONTROL_SOURCES: Record<string, keyof ReleaseSources> = {
 };
 
 type ReadFile = (file: string) => Promise<string>;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 async function load(read: ReadFile, file: string, what: string): Promise<unknown> {
   let text: string;

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Config } from '../config/index.ts';
 import type { Decision, DecisionQuery, DecisionService } from '../decisions/service.ts';
+import { isObject } from '../json/values.ts';
 import { authzenSearchRoutes } from './authzen-search.ts';
 import { envelopeOf, traceIdOf } from './envelope.ts';
 import { toProblem } from './errors.ts';
@@ -36,10 +37,6 @@ const EvaluationsRequest = Type.Object(
 
 type Item = Record<string, unknown>;
 type Semantic = 'execute_all' | 'deny_on_first_deny' | 'permit_on_first_permit';
-
-function isObject(value: unknown): value is Item {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** The AuthZEN wire shape of one decision: the boolean, plus our id and reasons in `context`. */
 function evaluationV1(decision: Decision) {

@@ -10,15 +10,12 @@ import {
   searchPage,
 } from '../decisions/search.ts';
 import type { DecisionService } from '../decisions/service.ts';
+import { isObject } from '../json/values.ts';
 import { traceIdOf } from './envelope.ts';
 import { ProblemError } from './problem.ts';
 import { ProblemV1 } from './schemas.ts';
 
 type Item = Record<string, unknown>;
-
-function isObject(value: unknown): value is Item {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function nonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= 256;

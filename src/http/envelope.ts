@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { isObject } from '../json/values.ts';
 import { ProblemError } from './problem.ts';
 
 /** The parts of a decision request that reach the policy (caller and now are added by the server). */
@@ -10,10 +11,6 @@ export interface EnvelopeV1 {
 }
 
 type Item = Record<string, unknown>;
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function nonEmptyString(value: unknown): boolean {
   return typeof value === 'string' && value.length > 0 && value.length <= 256;

@@ -1,14 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.ts';
 import type { DecisionQuery, DecisionService } from '../decisions/service.ts';
+import { isObject } from '../json/values.ts';
 import { dataPathOf, evaluationFailed, isEvaluationFailure, registerOpaErrors } from './data-routes.ts';
 import { traceIdOf } from './envelope.ts';
 import type { Readiness } from './health-routes.ts';
 import { ProblemError } from './problem.ts';
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** What OPA answers when the default decision is undefined (`POST /`). */
 function undefinedDocument(path: string) {
