@@ -1,5 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import type { Config } from '../config/index.ts';
+import { type Config, ConfigError } from '../config/index.ts';
 
 /** The asymmetric algorithms Verdict accepts; HS256 only with a shared secret. Never `none`. */
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;
@@ -15,13 +15,8 @@ export type KeySource =
   | { kind: 'jwks'; url: string; algorithms: AsymmetricAlgorithm[] };
 
 /** A key source cannot be used as configured; names the variable at fault. */
-export class KeySourceError extends Error {
-  readonly variable: string;
-  constructor(variable: string, message: string) {
-    super(`${variable}: ${message}`);
-    this.name = 'KeySourceError';
-    this.variable = variable;
-  }
+export class KeySourceError extends ConfigError {
+  override readonly name = 'KeySourceError';
 }
 
 /**

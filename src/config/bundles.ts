@@ -1,4 +1,5 @@
 import { createPublicKey } from 'node:crypto';
+import { ConfigError, type Env, integer, text } from './env.ts';
 
 /** The policy lifecycle's settings (issue 12). Part of Config as `config.bundles`. */
 export interface BundleConfig {
@@ -44,33 +45,6 @@ export const SIGNING_ALGORITHMS = [
   'EdDSA',
 ] as const;
 
-type Env = Record<string, string | undefined>;
-
-/** A configuration error naming its variable (same shape as config/index.ts's ConfigError). */
-export class BundleConfigError extends Error {
-  readonly variable: string;
-  constructor(variable: string, message: string) {
-    super(`${variable}: ${message}`);
-    this.name = 'ConfigError';
-    this.variable = variable;
-  }
-}
-
-function text(env: Env, name: string): string | undefined {
-  const value = env[name];
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = text(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw)) throw new BundleConfigError(name, `must be a whole number, got "${raw}"`);
-  const value = Number(raw);
-  if (value < min || value > max)
-    throw new BundleConfigError(name, `must be between ${min} and ${max}, got ${value}`);
-  return value;
-}
-
 /** Validates the lifecycle's variables. Pure: the same env gives the same settings. */
 export function resolveBundleConfig(env: Env): BundleConfig {
   // NOTE: every variable is read whether or not it matters, so that the operations-doc test (which
@@ -91,7 +65,7 @@ export function resolveBundleConfig(env: Env): BundleConfig {
   );
 
   if (!(SIGNING_ALGORITHMS as readonly string[]).includes(algorithm)) {
-    throw new BundleConfigError(
+    throw new ConfigError(
       'VERDICT_BUNDLE_VERIFICATION_ALG',
       `must be one of ${SIGNING_ALGORITHMS.join(', ')}`,
     );
@@ -100,7 +74,7 @@ export function resolveBundleConfig(env: Env): BundleConfig {
   if (key !== undefined) {
     if (algorithm.startsWith('HS')) {
       if (key.startsWith('-----BEGIN')) {
-        throw new BundleConfigError(
+        throw new ConfigError(
           'VERDICT_BUNDLE_VERIFICATION_KEY',
           `${algorithm} needs the shared secret, not a PEM key`,
         );
@@ -109,7 +83,7 @@ export function resolveBundleConfig(env: Env): BundleConfig {
       try {
         createPublicKey(key);
       } catch {
-        throw new BundleConfigError(
+        throw new ConfigError(
           'VERDICT_BUNDLE_VERIFICATION_KEY',
           `${algorithm} needs a PEM public key (-----BEGIN PUBLIC KEY-----…); set VERDICT_BUNDLE_VERIFICATION_ALG for an HMAC secret`,
         );
@@ -123,10 +97,10 @@ export function resolveBundleConfig(env: Env): BundleConfig {
     try {
       parsed = new URL(url);
     } catch {
-      throw new BundleConfigError('VERDICT_BUNDLE_URL', 'is not a valid URL');
+      throw new ConfigError('VERDICT_BUNDLE_URL', 'is not a valid URL');
     }
     if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
-      throw new BundleConfigError('VERDICT_BUNDLE_URL', `must use https: or http:, got ${parsed.protocol}`);
+      throw new ConfigError('VERDICT_BUNDLE_URL', `must use https: or http:, got ${parsed.protocol}`);
     }
     pull = { url, token, intervalMs };
   }

@@ -1,5 +1,8 @@
 import path from 'node:path';
-import { type BundleConfig, BundleConfigError, resolveBundleConfig } from './bundles.ts';
+import { type BundleConfig, resolveBundleConfig } from './bundles.ts';
+import { ConfigError, type Env, integer, text } from './env.ts';
+
+export { ConfigError } from './env.ts';
 
 /** How decision records reach the audit store. See docs/decisions/0003-audit-durability.md. */
 export type AuditMode = 'sync' | 'async' | 'off';
@@ -110,16 +113,6 @@ export interface GrantsConfig {
 /** How log lines are written. */
 export type LogFormat = 'auto' | 'json' | 'pretty';
 
-/** A configuration error names the variable at fault; main prints it and exits non-zero. */
-export class ConfigError extends Error {
-  readonly variable: string;
-  constructor(variable: string, message: string) {
-    super(`${variable}: ${message}`);
-    this.name = 'ConfigError';
-    this.variable = variable;
-  }
-}
-
 export const DEFAULTS = {
   port: 8080,
   host: '0.0.0.0',
@@ -156,23 +149,6 @@ export const DEFAULTS = {
   checkpointIntervalMs: 60_000,
   grantsPollMs: 2_000,
 } as const;
-
-type Env = Record<string, string | undefined>;
-
-function text(env: Env, name: string): string | undefined {
-  const value = env[name];
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = text(env, name);
-  if (raw === undefined) return fallback;
-  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
-  const value = Number(raw);
-  if (value < min || value > max)
-    throw new ConfigError(name, `must be between ${min} and ${max}, got ${value}`);
-  return value;
-}
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 
@@ -303,14 +279,7 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
   // signed with the generated development secret and the banner prints an all-scopes token, so the
   // service is not exposed beyond this machine unless HOST says so.
   const devSecret = keySources === 0 && databaseUrl === undefined;
-  let bundles: BundleConfig;
-  try {
-    bundles = resolveBundleConfig(env);
-  } catch (err) {
-    if (err instanceof BundleConfigError)
-      throw new ConfigError(err.variable, err.message.slice(err.variable.length + 2));
-    throw err;
-  }
+  const bundles = resolveBundleConfig(env);
   return {
     bundles,
     port: integer(env, 'PORT', DEFAULTS.port, 0, 65_535),
