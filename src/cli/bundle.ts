@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { type CliIo, CliRefusal, CliUsageError, VerdictClient } from './client.ts';
+import { AdminApiClient, type CliIo, CliRefusal, CliUsageError } from './client.ts';
 
 export const BUNDLE_USAGE = `usage: verdict bundle <command> [options]
 
@@ -91,7 +91,7 @@ export async function bundleCommand(argv: string[], io: CliIo): Promise<number> 
     throw new CliUsageError(
       'no token: pass --token or set VERDICT_TOKEN (npm run token -- --scope bundles:write)',
     );
-  const client = new VerdictClient({ url, token, fetch: io.fetch });
+  const client = new AdminApiClient({ url, token, fetch: io.fetch });
   const print = (json: unknown, summary: string) =>
     io.stdout(values.json ? `${JSON.stringify(json, null, 2)}\n` : `${summary}\n`);
   const reason = values.reason;

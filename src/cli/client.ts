@@ -21,8 +21,12 @@ export class CliRefusal extends Error {
 /** A usage mistake: the CLI prints it with the usage and exits 2. */
 export class CliUsageError extends Error {}
 
-/** The API client of the CLI: one base URL, one bearer token. */
-export class VerdictClient {
+/**
+ * The HTTP client of `verdict bundle …` (the admin API): one base URL, one bearer token; a non-2xx
+ * answer becomes a CliRefusal. Not the SDK's VerdictClient: the CLI prints the status (201 or 200
+ * on upload) and every refusal as it came.
+ */
+export class AdminApiClient {
   private readonly url: string;
   private readonly token: string;
   private readonly fetch: typeof fetch;
