@@ -3,24 +3,19 @@
  * the previous one, says so in /v1/bundles/status and verdict_bundle_follow_failing, and turns not
  * ready once it has failed for longer than the setting; a loadable activation makes it ready again.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mintToken } from '../../src/auth/dev-token.ts';
 import { RevisionStore } from '../../src/bundles/revisions.ts';
-import { resolveConfig } from '../../src/config/index.ts';
 import { parseBundle } from '../../src/engine/bundle.ts';
-import { createMetrics } from '../../src/observability/metrics.ts';
-import { InProcessBus } from '../../src/store/bus.ts';
-import { createVerdict, type Verdict } from '../../src/verdict.ts';
+import type { Verdict } from '../../src/verdict.ts';
 import { sampleValue } from '../observability/scrape.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import type { TestDatabase } from '../support/database.ts';
 import { filesIn, opaBuild, pack, scratchDir, unpack, writePolicy } from '../support/signed-bundle.ts';
+import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
-const secret = randomBytes(32).toString('base64url');
 let dir: string;
+let live: TestVerdict;
 let database: TestDatabase;
 let verdict: Verdict;
 let broken: Buffer;
@@ -35,28 +30,15 @@ beforeAll(async () => {
   const tree = unpack(seed, dir);
   writeFileSync(path.join(tree, 'policy.wasm'), Buffer.from('\0asm broken'));
   broken = pack(tree, filesIn(tree));
-  database = await createTestDatabase('stale');
-  verdict = await createVerdict(
-    resolveConfig({
-      VERDICT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'verdict-stale-')),
-      VERDICT_BUNDLE: seed,
-      VERDICT_BUNDLE_POLL_MS: '100',
-      VERDICT_BUNDLE_MAX_STALE_MS: '300',
-      VERDICT_SHED_EVENT_LOOP_DELAY_MS: '0',
-    }),
-    {
-      database: database.db,
-      keys: { kind: 'secret', secret, algorithms: ['HS256'] },
-      bus: new InProcessBus(),
-      metrics: createMetrics({ defaultMetrics: false }),
-    },
-  );
-  await verdict.app.ready();
+  live = await startTestVerdict('stale', {
+    bundle: seed,
+    env: { VERDICT_BUNDLE_POLL_MS: '100', VERDICT_BUNDLE_MAX_STALE_MS: '300' },
+  });
+  ({ verdict, database } = live);
 });
 
 afterAll(async () => {
-  await verdict?.close();
-  await database?.drop();
+  await live?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -80,7 +62,7 @@ describe('a replica that cannot follow the active revision', () => {
       await verdict.app.inject({
         method: 'GET',
         url: '/v1/bundles/status',
-        headers: { authorization: `Bearer ${mintToken(secret, { scopes: ['bundles:read'] })}` },
+        headers: { authorization: `Bearer ${live.token('operator', ['bundles:read'])}` },
       })
     ).json();
     expect(status.desired.active).toBe(bundle.digest);

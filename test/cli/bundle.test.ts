@@ -5,35 +5,27 @@
  * src/cli/verdict.ts`) to check the entry point and its exit code.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../../src/auth/caller.ts';
-import { mintToken } from '../../src/auth/dev-token.ts';
 import { runCli } from '../../src/cli/verdict.ts';
-import { resolveConfig } from '../../src/config/index.ts';
-import { createMetrics } from '../../src/observability/metrics.ts';
-import { InProcessBus } from '../../src/store/bus.ts';
-import { createVerdict, type Verdict } from '../../src/verdict.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import type { Verdict } from '../../src/verdict.ts';
 import { opaBuild, scratchDir, writePolicy } from '../support/signed-bundle.ts';
+import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
-const secret = randomBytes(32).toString('base64url');
 let dir: string;
-let database: TestDatabase;
+let live: TestVerdict;
 let verdict: Verdict;
 let url: string;
 let denyFile: string;
 let allowFile: string;
 
 const token = (scopes: readonly Scope[] = ['bundles:write', 'bundles:read']) =>
-  mintToken(secret, { sub: 'pipeline', ttlSeconds: 3600, scopes });
+  live.token('pipeline', scopes);
 
 async function cli(args: string[], env: Record<string, string> = {}) {
   let stdout = '';
@@ -57,7 +49,7 @@ const decide = async () =>
     await verdict.app.inject({
       method: 'POST',
       url: '/v1/decisions',
-      headers: { authorization: `Bearer ${mintToken(secret, { scopes: ['decisions:evaluate'] })}` },
+      headers: { authorization: `Bearer ${live.token('ci', ['decisions:evaluate'])}` },
       payload: {
         subject: { type: 'agent', id: 'a' },
         action: { name: 'x' },
@@ -79,27 +71,12 @@ beforeAll(async () => {
       revision: 'allow-3',
     },
   );
-  database = await createTestDatabase('cli');
-  verdict = await createVerdict(
-    resolveConfig({
-      VERDICT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'verdict-cli-')),
-      VERDICT_BUNDLE: seed,
-      VERDICT_SHED_EVENT_LOOP_DELAY_MS: '0',
-    }),
-    {
-      database: database.db,
-      keys: { kind: 'secret', secret, algorithms: ['HS256'] },
-      bus: new InProcessBus(),
-      metrics: createMetrics({ defaultMetrics: false }),
-    },
-  );
-  await verdict.app.listen({ port: 0, host: '127.0.0.1' });
-  url = `http://127.0.0.1:${(verdict.app.server.address() as AddressInfo).port}`;
+  live = await startTestVerdict('cli', { bundle: seed });
+  ({ verdict, url } = live);
 });
 
 afterAll(async () => {
-  await verdict?.close();
-  await database?.drop();
+  await live?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -6,25 +6,17 @@
  * the test server's address.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mintToken } from '../../src/auth/dev-token.ts';
-import { resolveConfig } from '../../src/config/index.ts';
-import { createMetrics } from '../../src/observability/metrics.ts';
-import { InProcessBus } from '../../src/store/bus.ts';
-import { createVerdict, type Verdict } from '../../src/verdict.ts';
-import { DEFAULT_BUNDLE } from '../support/bundle.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import type { Verdict } from '../../src/verdict.ts';
+import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
-const secret = randomBytes(32).toString('base64url');
-let database: TestDatabase;
+let live: TestVerdict;
 let verdict: Verdict;
 let work: string;
 let address: string;
@@ -57,22 +49,9 @@ function shipBlock(): string {
 }
 
 beforeAll(async () => {
-  database = await createTestDatabase('readme_ship');
-  verdict = await createVerdict(
-    resolveConfig({
-      VERDICT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'verdict-ship-')),
-      VERDICT_BUNDLE: DEFAULT_BUNDLE,
-      VERDICT_SHED_EVENT_LOOP_DELAY_MS: '0',
-    }),
-    {
-      database: database.db,
-      keys: { kind: 'secret', secret, algorithms: ['HS256'] },
-      bus: new InProcessBus(),
-      metrics: createMetrics({ defaultMetrics: false }),
-    },
-  );
-  await verdict.app.listen({ port: 0, host: '127.0.0.1' });
-  address = `127.0.0.1:${(verdict.app.server.address() as AddressInfo).port}`;
+  live = await startTestVerdict('readme_ship');
+  verdict = live.verdict;
+  address = new URL(live.url).host;
   // A fresh directory that looks like a clone to npm (package.json, scripts, src, installed modules).
   work = mkdtempSync(path.join(tmpdir(), 'verdict-ship-work-'));
   for (const name of [
@@ -90,8 +69,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await verdict?.close();
-  await database?.drop();
+  await live?.close();
   if (work) rmSync(work, { recursive: true, force: true });
 });
 
@@ -100,11 +78,7 @@ describe('README: Ship a policy', () => {
     const seeded = (await verdict.lifecycle!.state()).state.active;
     const script = `set -euo pipefail\n${shipBlock().replaceAll('localhost:8080', address)}`;
     writeFileSync(path.join(work, 'ship.sh'), script);
-    const token = mintToken(secret, {
-      sub: 'author',
-      ttlSeconds: 3600,
-      scopes: ['bundles:write', 'bundles:read', 'audit:read', 'decisions:evaluate'],
-    });
+    const token = live.token('author', ['bundles:write', 'bundles:read', 'audit:read', 'decisions:evaluate']);
     const { stdout } = await promisify(execFile)('bash', ['ship.sh'], {
       cwd: work,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? work, TOKEN: token },

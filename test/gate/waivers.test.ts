@@ -7,14 +7,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VerdictClient } from '../../packages/sdk/src/index.ts';
-import { type LiveVerdict, startLiveVerdict } from '../sdk/verdict.support.ts';
+import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 import { root, runVerdict } from './support.ts';
 
-let verdict: LiveVerdict;
+let verdict: TestVerdict;
 let dir: string;
 
 beforeAll(async () => {
-  verdict = await startLiveVerdict('gate_waivers');
+  verdict = await startTestVerdict('gate_waivers', { bus: 'redis' });
   dir = mkdtempSync(path.join(tmpdir(), 'verdict-gate-waiver-'));
   cpSync(path.join(root, 'deploy/ci/release'), path.join(dir, 'release'), { recursive: true });
   writeFileSync(

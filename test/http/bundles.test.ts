@@ -5,32 +5,26 @@
  * the metric, reported with sample ids), policy events listed and covered by /v1/audit/verify (an
  * edited event is detected), status, and the routes in /openapi.json.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../../src/auth/caller.ts';
-import { mintToken } from '../../src/auth/dev-token.ts';
-import { resolveConfig } from '../../src/config/index.ts';
-import { createMetrics } from '../../src/observability/metrics.ts';
-import { InProcessBus } from '../../src/store/bus.ts';
-import { createVerdict, type Verdict } from '../../src/verdict.ts';
+import type { Verdict } from '../../src/verdict.ts';
 import { sampleValue } from '../observability/scrape.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import type { TestDatabase } from '../support/database.ts';
 import { opaBuild, scratchDir, writePolicy } from '../support/signed-bundle.ts';
+import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
-const secret = randomBytes(32).toString('base64url');
 let dir: string;
+let live: TestVerdict;
 let database: TestDatabase;
 let verdict: Verdict;
 let allow: Buffer;
 let deny: Buffer;
 let seedPath: string;
 
-const token = (scopes: readonly Scope[], sub = 'author') =>
-  mintToken(secret, { sub, ttlSeconds: 3600, scopes });
+const token = (scopes: readonly Scope[], sub = 'author') => live.token(sub, scopes);
 
 function call(
   method: 'GET' | 'POST' | 'DELETE',
@@ -80,26 +74,15 @@ beforeAll(async () => {
   deny = readFileSync(
     opaBuild(writePolicy(dir, { allow: false }), path.join(dir, 'deny.tar.gz'), { revision: 'deny-1' }),
   );
-  database = await createTestDatabase('bundle_api');
-  const config = resolveConfig({
-    VERDICT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'verdict-bundle-api-')),
-    VERDICT_BUNDLE: seedPath,
-    VERDICT_RATE_LIMIT_MAX: '100000000',
-    VERDICT_SHED_EVENT_LOOP_DELAY_MS: '0',
-    VERDICT_BUNDLE_MAX_BYTES: String(Math.max(allow.byteLength, deny.byteLength) + 4096),
+  live = await startTestVerdict('bundle_api', {
+    bundle: seedPath,
+    env: { VERDICT_BUNDLE_MAX_BYTES: String(Math.max(allow.byteLength, deny.byteLength) + 4096) },
   });
-  verdict = await createVerdict(config, {
-    database: database.db,
-    keys: { kind: 'secret', secret, algorithms: ['HS256'] },
-    bus: new InProcessBus(),
-    metrics: createMetrics({ defaultMetrics: false }),
-  });
-  await verdict.app.ready();
+  ({ verdict, database } = live);
 });
 
 afterAll(async () => {
-  await verdict?.close();
-  await database?.drop();
+  await live?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

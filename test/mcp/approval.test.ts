@@ -10,15 +10,15 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VerdictClient } from '../../packages/sdk/src/index.ts';
-import { type LiveVerdict, startLiveVerdict } from '../sdk/verdict.support.ts';
+import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
-let verdict: LiveVerdict;
+let verdict: TestVerdict;
 let client: Client;
 let countFile: string;
 
 beforeAll(async () => {
-  verdict = await startLiveVerdict('mcp_approval');
+  verdict = await startTestVerdict('mcp_approval', { bus: 'redis' });
   countFile = path.join(mkdtempSync(path.join(tmpdir(), 'verdict-mcp-approval-')), 'calls.ndjson');
   writeFileSync(countFile, '');
   const transport = new StdioClientTransport({

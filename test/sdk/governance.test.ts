@@ -7,14 +7,14 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DecisionRequest, VerdictClient } from '../../packages/sdk/src/index.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
-import { type LiveVerdict, startLiveVerdict } from './verdict.support.ts';
+import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
-let verdict: LiveVerdict;
-const client = (sub: string, scopes: Parameters<LiveVerdict['token']>[1], human = false) =>
+let verdict: TestVerdict;
+const client = (sub: string, scopes: Parameters<TestVerdict['token']>[1], human = false) =>
   new VerdictClient({ url: verdict.url, token: verdict.token(sub, scopes, human), timeoutMs: 10_000 });
 
 beforeAll(async () => {
-  verdict = await startLiveVerdict('sdk_governance');
+  verdict = await startTestVerdict('sdk_governance', { bus: 'redis' });
 });
 afterAll(async () => {
   await verdict?.close();

@@ -10,11 +10,10 @@ import { type Decided, PDP_UNAVAILABLE, VerdictClient, VerdictError } from '../.
 import { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
 import { SCOPES } from '../../src/auth/caller.ts';
 import type { DecisionRecord, DecisionRecorder } from '../../src/decisions/types.ts';
-import { type AuditTestApp, buildAuditApp } from '../audit/queries.support.ts';
 import { buildTestApp } from '../support/app.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
-import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { freePort } from '../support/net.ts';
+import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
 const searchKb = {
   subject: { type: 'agent', id: 'support-bot' },
@@ -33,20 +32,17 @@ async function listen(app: { listen: (o: { port: number; host: string }) => Prom
 }
 
 describe('the SDK against a real Verdict with its audit trail', () => {
-  let database: TestDatabase;
-  let verdict: AuditTestApp;
+  let verdict: TestVerdict;
   let url: string;
   let client: VerdictClient;
 
   beforeAll(async () => {
-    database = await createTestDatabase('sdk');
-    verdict = await buildAuditApp({ db: database.db, bundlePath: DEFAULT_BUNDLE });
-    url = await listen(verdict.app);
-    client = new VerdictClient({ url, token: verdict.token(SCOPES) });
+    verdict = await startTestVerdict('sdk');
+    url = verdict.url;
+    client = new VerdictClient({ url, token: verdict.token('auditor', SCOPES) });
   });
   afterAll(async () => {
     await verdict?.close();
-    await database?.drop();
   });
 
   it('decides: an allow and a deny with its violations, both recorded with the caller’s trace id', async () => {
@@ -112,7 +108,7 @@ describe('the SDK against a real Verdict with its audit trail', () => {
       url,
       token: ({ refresh }) => {
         asked.push(refresh);
-        return refresh ? verdict.token(SCOPES) : 'expired.token.value';
+        return refresh ? verdict.token('auditor', SCOPES) : 'expired.token.value';
       },
     });
     expect((await refreshing.decide(searchKb)).allow).toBe(true);
