@@ -5,7 +5,6 @@
  * checkpoint file when the database's checkpoints were deleted, through GET /v1/audit/verify and
  * `npm run audit:verify`. Forged checkpoints and the event chain too.
  */
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -13,26 +12,30 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { chainHash, rowFromDatabase } from '../../src/audit/chain.ts';
 import {
   type Checkpoint,
-  Checkpointer,
   checkpointPayload,
   DEV_CHECKPOINT_KEY_FILE,
   loadCheckpointKey,
   readCheckpointFile,
-  SigningKey,
   verifyCheckpoints,
 } from '../../src/audit/checkpoints.ts';
 import { appendEvent, eventFromDatabase, eventHash, verifyEvents } from '../../src/audit/event-log.ts';
 import { verifyChains } from '../../src/audit/verify.ts';
 import { ConfigError, resolveConfig } from '../../src/config/index.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
+import {
+  checkpointFixture,
+  ed25519Pem,
+  perfectRewrite,
+  publicPemOf,
+  runAuditVerify,
+  signingKey,
+} from '../support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { buildAuditApp } from './queries.support.ts';
-import { decisionRecords, testWriter } from './records.support.ts';
+import { decisionRecords } from './records.support.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
 let test: TestDatabase;
 beforeAll(async () => {
   test = await createTestDatabase('checkpoints');
@@ -43,51 +46,9 @@ beforeEach(async () => {
     DELETE FROM platform_events; DELETE FROM platform_event_heads; DELETE FROM decision_log_retention`);
 });
 
-const privatePem = () =>
-  crypto.generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-const keyOf = (pem: string) => new SigningKey({ privateKey: crypto.createPrivateKey(pem) });
-
-/**
- * The attack the checkpoints exist for: edit the decision at `seq` (flip allow), recompute its hash
- * and every later row's prev_hash and hash, and move the writer's chain head — all consistent.
- */
-async function perfectRewrite(writerId: string, seq: number): Promise<void> {
-  const { rows } = await test.db.query<Record<string, unknown>>({
-    text: 'SELECT * FROM decision_log WHERE writer_id = $1 ORDER BY seq',
-    values: [writerId],
-  });
-  let prev: string | null = null;
-  for (const raw of rows) {
-    const row = rowFromDatabase(raw);
-    if (row.seq < seq) {
-      prev = row.hash;
-      continue;
-    }
-    if (row.seq === seq) row.allow = !row.allow;
-    row.prev_hash = prev ?? row.prev_hash;
-    row.hash = chainHash(row);
-    prev = row.hash;
-    await test.db.query({
-      text: 'UPDATE decision_log SET allow = $2, prev_hash = $3, hash = $4 WHERE id = $1',
-      values: [row.id, row.allow, row.prev_hash, row.hash],
-    });
-  }
-  await test.db.query({
-    text: 'UPDATE chain_heads SET hash = $2 WHERE writer_id = $1',
-    values: [writerId, prev],
-  });
-}
-
 describe('Checkpointer', () => {
   it('signs the committed head of every writer once, and verification holds', async () => {
-    const key = keyOf(privatePem());
-    const writer = testWriter(test.db);
-    const checkpointer = new Checkpointer({
-      db: test.db,
-      key,
-      heads: () => writer.committedHeads(),
-      intervalMs: 60_000,
-    });
+    const { key, writer, checkpointer } = checkpointFixture(test.db);
     await writer.record(decisionRecords(5));
     const first = await checkpointer.checkpoint();
     expect(first).toHaveLength(1);
@@ -108,14 +69,7 @@ describe('Checkpointer', () => {
   });
 
   it('reports a perfect rewrite that plain chain verification accepts', async () => {
-    const key = keyOf(privatePem());
-    const writer = testWriter(test.db);
-    const checkpointer = new Checkpointer({
-      db: test.db,
-      key,
-      heads: () => writer.committedHeads(),
-      intervalMs: 60_000,
-    });
+    const { key, writer, checkpointer } = checkpointFixture(test.db);
     await writer.record(decisionRecords(8));
     await checkpointer.checkpoint();
     await writer.record(decisionRecords(4, 8));
@@ -128,7 +82,7 @@ describe('Checkpointer', () => {
       })
     ).rows[0]!.hash;
 
-    await perfectRewrite(writer.writerId, 6);
+    await perfectRewrite(test.db, writer.writerId, 6);
 
     // The rewrite is perfect: the hash chain alone cannot tell.
     expect(await verifyChains(test.db)).toEqual({ ok: true, checked: 12, writers: 1 });
@@ -145,21 +99,13 @@ describe('Checkpointer', () => {
   });
 
   it('still finds the rewrite from the checkpoint file after the stored checkpoints were deleted', async () => {
-    const key = keyOf(privatePem());
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'verdict-cp-')), 'checkpoints.ndjson');
-    const writer = testWriter(test.db);
-    const checkpointer = new Checkpointer({
-      db: test.db,
-      key,
-      heads: () => writer.committedHeads(),
-      intervalMs: 60_000,
-      file,
-    });
+    const { key, writer, checkpointer } = checkpointFixture(test.db, { file });
     await writer.record(decisionRecords(6));
     await checkpointer.checkpoint();
     await writer.close();
     expect(readCheckpointFile(file)).toHaveLength(1);
-    await perfectRewrite(writer.writerId, 2);
+    await perfectRewrite(test.db, writer.writerId, 2);
     await test.db.exec('DELETE FROM chain_checkpoints');
     expect((await verifyCheckpoints(test.db, key)).ok).toBe(true);
     const report = await verifyCheckpoints(test.db, key, { extra: readCheckpointFile(file) });
@@ -167,37 +113,23 @@ describe('Checkpointer', () => {
   });
 
   it('reports a forged checkpoint (hash edited to match a rewrite) and one signed by another key', async () => {
-    const key = keyOf(privatePem());
-    const writer = testWriter(test.db);
-    const checkpointer = new Checkpointer({
-      db: test.db,
-      key,
-      heads: () => writer.committedHeads(),
-      intervalMs: 60_000,
-    });
+    const { key, writer, checkpointer } = checkpointFixture(test.db);
     await writer.record(decisionRecords(4));
     await checkpointer.checkpoint();
     await writer.close();
-    await perfectRewrite(writer.writerId, 3);
+    await perfectRewrite(test.db, writer.writerId, 3);
     await test.db.query({
       text: `UPDATE chain_checkpoints SET hash = (SELECT hash FROM decision_log WHERE writer_id = $1 AND seq = 4)`,
       values: [writer.writerId],
     });
     expect((await verifyCheckpoints(test.db, key)).firstMismatch).toMatchObject({ reason: 'bad_signature' });
-    expect((await verifyCheckpoints(test.db, keyOf(privatePem()))).firstMismatch).toMatchObject({
+    expect((await verifyCheckpoints(test.db, signingKey())).firstMismatch).toMatchObject({
       reason: 'unknown_key',
     });
   });
 
   it('reports a truncated chain (the signed position deleted with everything after it, head moved back)', async () => {
-    const key = keyOf(privatePem());
-    const writer = testWriter(test.db);
-    const checkpointer = new Checkpointer({
-      db: test.db,
-      key,
-      heads: () => writer.committedHeads(),
-      intervalMs: 60_000,
-    });
+    const { key, writer, checkpointer } = checkpointFixture(test.db);
     await writer.record(decisionRecords(5));
     await checkpointer.checkpoint();
     await writer.close();
@@ -218,8 +150,7 @@ describe('Checkpointer', () => {
   });
 
   it('signs the platform event chains, and reports a perfect rewrite of an event', async () => {
-    const key = keyOf(privatePem());
-    const checkpointer = new Checkpointer({ db: test.db, key, heads: () => [], intervalMs: 60_000 });
+    const { key, checkpointer } = checkpointFixture(test.db);
     for (const action of ['upload', 'activate', 'shadow_set']) {
       await test.db.transaction((tx) =>
         appendEvent(tx, 'replica-a', { kind: 'policy', action, actor: 'alice' }),
@@ -269,13 +200,7 @@ describe('Checkpointer', () => {
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const key = keyOf(privatePem());
-      const writer = testWriter(test.db);
-      const checkpointer = new Checkpointer({
-        db: test.db,
-        key,
-        heads: () => writer.committedHeads(),
-        intervalMs: 60_000,
+      const { key, writer, checkpointer } = checkpointFixture(test.db, {
         url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/checkpoints`,
       });
       await writer.record(decisionRecords(2));
@@ -291,7 +216,7 @@ describe('Checkpointer', () => {
 
 describe('the service: interval, /v1/audit/verify and npm run audit:verify', () => {
   it('checkpoints on its interval, and verify reports the rewrite over HTTP and on the command line', async () => {
-    const pem = privatePem();
+    const pem = ed25519Pem();
     const dir = mkdtempSync(path.join(tmpdir(), 'verdict-cp-service-'));
     const keyFile = path.join(dir, 'checkpoint.pem');
     writeFileSync(keyFile, pem, { mode: 0o600 });
@@ -335,7 +260,7 @@ describe('the service: interval, /v1/audit/verify and npm run audit:verify', () 
       const writerId = String(
         (await test.db.query({ text: 'SELECT writer_id FROM chain_heads' })).rows[0]!.writer_id,
       );
-      await perfectRewrite(writerId, 2);
+      await perfectRewrite(test.db, writerId, 2);
       const bad = (await audit.inject({ method: 'GET', url: '/v1/audit/verify' })).json();
       expect(bad.ok).toBe(false);
       expect(bad.firstBroken).toBeUndefined();
@@ -345,25 +270,10 @@ describe('the service: interval, /v1/audit/verify and npm run audit:verify', () 
       expect(seq).toBeGreaterThanOrEqual(2);
       expect(seq).toBeLessThanOrEqual(4);
 
-      const cli = await new Promise<{ code: number; stdout: string }>((resolve) => {
-        execFile(
-          process.execPath,
-          ['src/cli/audit-verify.ts'],
-          {
-            cwd: root,
-            env: {
-              PATH: process.env.PATH,
-              HOME: process.env.HOME,
-              DATABASE_URL: test.url,
-              JWT_SECRET: 'x'.repeat(40),
-              VERDICT_CHECKPOINT_PUBLIC_KEY: crypto
-                .createPublicKey(pem)
-                .export({ format: 'pem', type: 'spki' })
-                .toString(),
-            },
-          },
-          (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout }),
-        );
+      const cli = await runAuditVerify({
+        DATABASE_URL: test.url,
+        JWT_SECRET: 'x'.repeat(40),
+        VERDICT_CHECKPOINT_PUBLIC_KEY: publicPemOf(pem),
       });
       expect(cli.code).toBe(1);
       expect(cli.stdout).toContain('CHECKPOINT FAILED — rewritten');
@@ -387,7 +297,7 @@ describe('configuration', () => {
 
   it('takes the key as PEM text or a file, refuses a non-Ed25519 key, and generates one only when embedded', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'verdict-cp-key-'));
-    const pem = privatePem();
+    const pem = ed25519Pem();
     const fromText = loadCheckpointKey(
       resolveConfig({ VERDICT_CHECKPOINT_KEY: pem.replace(/\n/g, '\\n'), DATABASE_URL: 'postgres://x/y' }),
     );
@@ -419,10 +329,7 @@ describe('configuration', () => {
     const publicOnly = loadCheckpointKey(
       resolveConfig({
         DATABASE_URL: 'postgres://x/y',
-        VERDICT_CHECKPOINT_PUBLIC_KEY: crypto
-          .createPublicKey(pem)
-          .export({ format: 'pem', type: 'spki' })
-          .toString(),
+        VERDICT_CHECKPOINT_PUBLIC_KEY: publicPemOf(pem),
       }),
     );
     expect(publicOnly?.canSign).toBe(false);

@@ -17,15 +17,13 @@ import { readEntries } from '../../src/engine/bundle.ts';
 import { type EvidenceManifest, MANIFEST_SIGNATURE_PREFIX } from '../../src/evidence/package.ts';
 import { type AuditTestApp, buildAuditApp } from '../audit/queries.support.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
+import { ed25519Pem } from '../support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { sampleEnvelopes } from '../support/envelopes.ts';
 
 const readme = readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
 const RELEASE_ID = 'support-llm@4.0.0';
-const keyPem = crypto
-  .generateKeyPairSync('ed25519')
-  .privateKey.export({ format: 'pem', type: 'pkcs8' })
-  .toString();
+const keyPem = ed25519Pem();
 let test: TestDatabase;
 let audit: AuditTestApp;
 

@@ -12,24 +12,22 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chainHash, rowFromDatabase } from '../../src/audit/chain.ts';
 import { runCli } from '../../src/cli/verdict.ts';
 import type { Caller } from '../../src/decisions/types.ts';
 import { readEntries } from '../../src/engine/bundle.ts';
 import { type EvidenceManifest, MANIFEST_SIGNATURE_PREFIX } from '../../src/evidence/package.ts';
 import { type AuditTestApp, buildAuditApp } from '../audit/queries.support.ts';
 import { contractFixtureBundle, DEFAULT_BUNDLE } from '../support/bundle.ts';
+import { ed25519Pem, perfectRewrite, publicPemOf } from '../support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { sampleEnvelopes } from '../support/envelopes.ts';
 
 const RELEASE = { type: 'model_release', id: 'support-llm@3.3.0-rc1' };
 const caller: Caller = { sub: 'deploy-pipeline', iss: null, clientId: null, scopes: ['decisions:evaluate'] };
 const scratch = mkdtempSync(path.join(tmpdir(), 'verdict-evidence-test-'));
-const pem = () =>
-  crypto.generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
-const checkpointPem = pem();
-const evidencePem = pem();
-const evidencePublic = crypto.createPublicKey(evidencePem).export({ format: 'pem', type: 'spki' }).toString();
+const checkpointPem = ed25519Pem();
+const evidencePem = ed25519Pem();
+const evidencePublic = publicPemOf(evidencePem);
 
 let test: TestDatabase;
 let audit: AuditTestApp;
@@ -282,26 +280,7 @@ describe('GET /v1/evidence and verdict evidence verify', () => {
     const denied = manifest.decisions[0]!;
     // Flip the denied gate to an allow and recompute every later hash and the head: plain chain
     // verification accepts this.
-    const { rows } = await test.db.query<Record<string, unknown>>({
-      text: 'SELECT * FROM decision_log WHERE writer_id = $1 AND seq >= $2 ORDER BY seq',
-      values: [denied.writer_id, denied.seq],
-    });
-    let prev: string | null = null;
-    for (const raw of rows) {
-      const row = rowFromDatabase(raw);
-      if (row.id === denied.id) row.allow = true;
-      if (prev) row.prev_hash = prev;
-      row.hash = chainHash(row);
-      prev = row.hash;
-      await test.db.query({
-        text: 'UPDATE decision_log SET allow = $2, prev_hash = $3, hash = $4 WHERE id = $1',
-        values: [row.id, row.allow, row.prev_hash, row.hash],
-      });
-    }
-    await test.db.query({
-      text: 'UPDATE chain_heads SET hash = $2 WHERE writer_id = $1',
-      values: [denied.writer_id, prev],
-    });
+    await perfectRewrite(test.db, denied.writer_id, denied.seq);
     const chain = (await audit.inject({ method: 'GET', url: '/v1/audit/verify' })).json();
     expect(chain.firstBroken).toBeUndefined();
 

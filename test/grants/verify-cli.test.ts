@@ -1,32 +1,18 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendEvent } from '../../src/audit/event-log.ts';
+import { runAuditVerify } from '../support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 // `npm run audit:verify` covers the chained platform events (waiver and approval changes) too.
 
-const root = path.resolve(import.meta.dirname, '../..');
-
 function verifyCli(databaseUrl: string): Promise<{ code: number; stdout: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['src/cli/audit-verify.ts'],
-      {
-        cwd: root,
-        env: {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-          DATABASE_URL: databaseUrl,
-          JWT_SECRET: 'verify-cli-test-secret-0123456789abcdef',
-          VERDICT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'verdict-verify-events-')),
-        },
-      },
-      (err, stdout) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout }),
-    );
+  return runAuditVerify({
+    DATABASE_URL: databaseUrl,
+    JWT_SECRET: 'verify-cli-test-secret-0123456789abcdef',
+    VERDICT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'verdict-verify-events-')),
   });
 }
 
