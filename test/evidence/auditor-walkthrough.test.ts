@@ -5,21 +5,17 @@
  * verifies it offline with `verdict evidence verify`, and reads the KPIs. Real Postgres, the real
  * policy bundle.
  */
-import crypto from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
-import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/verdict.ts';
-import { readEntries } from '../../src/engine/bundle.ts';
-import { type EvidenceManifest, MANIFEST_SIGNATURE_PREFIX } from '../../src/evidence/package.ts';
+import type { EvidenceManifest } from '../../src/evidence/package.ts';
 import { type AuditTestApp, buildAuditApp } from '../audit/queries.support.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
 import { ed25519Pem } from '../support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { sampleEnvelopes } from '../support/envelopes.ts';
+import { packEvidence, runVerdictCli, unpackEvidence } from './package.support.ts';
 
 const readme = readFileSync(path.resolve(import.meta.dirname, '../../README.md'), 'utf8');
 const RELEASE_ID = 'support-llm@4.0.0';
@@ -126,7 +122,7 @@ describe('README: Evidence for an auditor', () => {
     expect(response.statusCode).toBe(200);
     const file = path.join(mkdtempSync(path.join(tmpdir(), 'verdict-walkthrough-')), 'evidence.tar.gz');
     writeFileSync(file, response.rawPayload);
-    const files = readEntries(zlib.gunzipSync(response.rawPayload));
+    const files = unpackEvidence(response.rawPayload);
     const manifest = JSON.parse(files.get('manifest.json')!.toString()) as EvidenceManifest;
     expect(manifest.decisions).toHaveLength(3);
     expect(manifest.grants.waivers).toEqual([waiver.id]);
@@ -140,67 +136,30 @@ describe('README: Evidence for an auditor', () => {
 
     // …and verifies it offline, with the published keys.
     const address = await audit.app.listen({ port: 0, host: '127.0.0.1' });
-    let out = '';
-    const code = await runCli(['evidence', 'verify', file, '--jwks', `${address}/v1/evidence/keys`], {
-      env: {},
-      stdout: (text) => {
-        out += text;
-      },
-      stderr: (text) => {
-        out += text;
-      },
-      fetch: globalThis.fetch,
-      readFile: async (f) => readFileSync(f),
-    });
+    const { code, out } = await runVerdictCli([
+      'evidence',
+      'verify',
+      file,
+      '--jwks',
+      `${address}/v1/evidence/keys`,
+    ]);
     expect(out).toContain('evidence: OK — model_release support-llm@4.0.0');
     expect(out).toContain('3 decisions re-evaluated');
     expect(code).toBe(0);
 
     // A package whose waiver was taken out (even re-signed by the key holder) no longer verifies.
     files.set('grants/waivers.ndjson', Buffer.from(''));
-    const manifestOut = JSON.parse(files.get('manifest.json')!.toString()) as EvidenceManifest;
-    manifestOut.files = manifestOut.files.map((f) => ({
-      ...f,
-      sha256: crypto.hash('sha256', files.get(f.path)!, 'hex'),
-      bytes: files.get(f.path)!.length,
-    }));
-    const manifestBytes = Buffer.from(`${JSON.stringify(manifestOut, null, 2)}\n`);
-    const signature = crypto
-      .sign(
-        null,
-        Buffer.concat([Buffer.from(MANIFEST_SIGNATURE_PREFIX), manifestBytes]),
-        crypto.createPrivateKey(keyPem),
-      )
-      .toString('base64url');
-    files.set('manifest.json', manifestBytes);
-    files.set(
-      'manifest.sig',
-      Buffer.from(JSON.stringify({ ...JSON.parse(files.get('manifest.sig')!.toString()), signature })),
-    );
-    const dir = mkdtempSync(path.join(tmpdir(), 'verdict-walkthrough-tampered-'));
-    for (const [name, bytes] of files) {
-      mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-      writeFileSync(path.join(dir, name), bytes);
-    }
-    const tampered = path.join(dir, 'tampered.tar.gz');
-    create({ gzip: true, cwd: dir, portable: true, sync: true, file: tampered }, [...files.keys()]);
-    let tamperedOut = '';
-    const tamperedCode = await runCli(
-      ['evidence', 'verify', tampered, '--jwks', `${address}/v1/evidence/keys`],
-      {
-        env: {},
-        stdout: (text) => {
-          tamperedOut += text;
-        },
-        stderr: (text) => {
-          tamperedOut += text;
-        },
-        fetch: globalThis.fetch,
-        readFile: async (f) => readFileSync(f),
-      },
-    );
-    expect(tamperedCode).toBe(1);
-    expect(tamperedOut).toContain(
+    const tampered = path.join(path.dirname(file), 'tampered.tar.gz');
+    writeFileSync(tampered, packEvidence(files, { key: keyPem }));
+    const rejected = await runVerdictCli([
+      'evidence',
+      'verify',
+      tampered,
+      '--jwks',
+      `${address}/v1/evidence/keys`,
+    ]);
+    expect(rejected.code).toBe(1);
+    expect(rejected.out).toContain(
       `[grant] waiver ${waiver.id}: cited by a decision but missing from the package`,
     );
 

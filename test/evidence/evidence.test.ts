@@ -6,21 +6,18 @@
  * database before the package was made).
  */
 import crypto from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import zlib from 'node:zlib';
-import { create } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../../src/cli/verdict.ts';
 import type { Caller } from '../../src/decisions/types.ts';
-import { readEntries } from '../../src/engine/bundle.ts';
-import { type EvidenceManifest, MANIFEST_SIGNATURE_PREFIX } from '../../src/evidence/package.ts';
+import type { EvidenceManifest } from '../../src/evidence/package.ts';
 import { type AuditTestApp, buildAuditApp } from '../audit/queries.support.ts';
 import { contractFixtureBundle, DEFAULT_BUNDLE } from '../support/bundle.ts';
 import { ed25519Pem, perfectRewrite, publicPemOf } from '../support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { sampleEnvelopes } from '../support/envelopes.ts';
+import { packEvidence, runVerdictCli, unpackEvidence } from './package.support.ts';
 
 const RELEASE = { type: 'model_release', id: 'support-llm@3.3.0-rc1' };
 const caller: Caller = { sub: 'deploy-pipeline', iss: null, clientId: null, scopes: ['decisions:evaluate'] };
@@ -67,60 +64,13 @@ async function fetchPackage(): Promise<Buffer> {
 async function verifyCli(bytes: Buffer, key = evidencePublic): Promise<{ code: number; out: string }> {
   const file = path.join(scratch, `${crypto.randomUUID()}.tar.gz`);
   writeFileSync(file, bytes);
-  return cli(['evidence', 'verify', file, '--key', key]);
+  return runVerdictCli(['evidence', 'verify', file, '--key', key]);
 }
 
-/** The one `verdict` CLI (src/cli/verdict.ts), with its output captured. */
-async function cli(argv: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const code = await runCli(argv, {
-    env: {},
-    stdout: (text) => {
-      out += text;
-    },
-    stderr: (text) => {
-      out += text;
-    },
-    fetch: globalThis.fetch,
-    readFile: async (file) => readFileSync(file),
-  });
-  return { code, out };
-}
-
-/** The package's files, to tamper with. */
-function unpack(bytes: Buffer): Map<string, Buffer> {
-  return readEntries(zlib.gunzipSync(bytes));
-}
-
-/** Packs files again; with `resign`, the manifest's file hashes are updated and it is signed again
+/** Packs files again; with `resign`, the manifest is edited, its hashes updated and it is signed again
  * with the evidence key (a packager holding that key but not the checkpoint key). */
-function repack(files: Map<string, Buffer>, resign?: (manifest: EvidenceManifest) => void): Buffer {
-  if (resign) {
-    const manifest = JSON.parse(files.get('manifest.json')!.toString()) as EvidenceManifest;
-    resign(manifest);
-    manifest.files = manifest.files.map((f) => {
-      const bytes = files.get(f.path)!;
-      return { ...f, sha256: crypto.hash('sha256', bytes, 'hex'), bytes: bytes.length };
-    });
-    const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
-    const key = crypto.createPrivateKey(evidencePem);
-    const signature = crypto
-      .sign(null, Buffer.concat([Buffer.from(MANIFEST_SIGNATURE_PREFIX), manifestBytes]), key)
-      .toString('base64url');
-    const sig = JSON.parse(files.get('manifest.sig')!.toString());
-    files.set('manifest.json', manifestBytes);
-    files.set('manifest.sig', Buffer.from(`${JSON.stringify({ ...sig, signature })}\n`));
-  }
-  const dir = mkdtempSync(path.join(scratch, 'pack-'));
-  for (const [name, bytes] of files) {
-    mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
-    writeFileSync(path.join(dir, name), bytes);
-  }
-  create({ gzip: true, cwd: dir, portable: true, sync: true, file: path.join(dir, 'out.tar.gz') }, [
-    ...files.keys(),
-  ]);
-  return readFileSync(path.join(dir, 'out.tar.gz'));
-}
+const repack = (files: Map<string, Buffer>, resign?: (manifest: EvidenceManifest) => void) =>
+  packEvidence(files, resign && { key: evidencePem, edit: resign });
 
 const records = (files: Map<string, Buffer>) =>
   files
@@ -152,7 +102,7 @@ afterAll(async () => {
 
 describe('GET /v1/evidence and verdict evidence verify', () => {
   it('produces a signed package that verifies offline: records, chain, checkpoints, bundles, re-evaluation', async () => {
-    const files = unpack(original);
+    const files = unpackEvidence(original);
     const manifest = JSON.parse(files.get('manifest.json')!.toString()) as EvidenceManifest;
     expect(manifest.resource).toEqual(RELEASE);
     expect(manifest.decisions).toHaveLength(2);
@@ -179,12 +129,12 @@ describe('GET /v1/evidence and verdict evidence verify', () => {
     const address = await audit.app.listen({ port: 0, host: '127.0.0.1' });
     const file = path.join(scratch, 'jwks.tar.gz');
     writeFileSync(file, original);
-    const result = await cli(['evidence', 'verify', file, '--jwks', `${address}/v1/evidence/keys`]);
+    const result = await runVerdictCli(['evidence', 'verify', file, '--jwks', `${address}/v1/evidence/keys`]);
     expect(result.out).toContain('evidence: OK');
     expect(result.code).toBe(0);
     // Usage errors exit 2: no key, unknown subcommand.
-    expect((await cli(['evidence', 'verify', file])).code).toBe(2);
-    expect((await cli(['evidence', 'check', file])).code).toBe(2);
+    expect((await runVerdictCli(['evidence', 'verify', file])).code).toBe(2);
+    expect((await runVerdictCli(['evidence', 'check', file])).code).toBe(2);
   });
 
   it('refuses bad requests: 400 without resource, 404 for an unknown one, 403 without audit:read', async () => {
@@ -209,7 +159,7 @@ describe('GET /v1/evidence and verdict evidence verify', () => {
   });
 
   it('reports an edited byte, naming the file', async () => {
-    const files = unpack(original);
+    const files = unpackEvidence(original);
     const text = files.get('decisions.ndjson')!.toString().replace('"allow":false', '"allow":true ');
     files.set('decisions.ndjson', Buffer.from(text));
     const result = await verifyCli(repack(files));
@@ -222,7 +172,7 @@ describe('GET /v1/evidence and verdict evidence verify', () => {
   });
 
   it('reports a removed record, with where the chain still holds it', async () => {
-    const files = unpack(original);
+    const files = unpackEvidence(original);
     const [first, second] = records(files);
     const removed = JSON.parse(first!);
     files.set('decisions.ndjson', Buffer.from(`${second}\n`));
@@ -239,7 +189,7 @@ describe('GET /v1/evidence and verdict evidence verify', () => {
   });
 
   it('reports reordered records', async () => {
-    const files = unpack(original);
+    const files = unpackEvidence(original);
     const [first, second] = records(files);
     files.set('decisions.ndjson', Buffer.from(`${second}\n${first}\n`));
     const result = await verifyCli(repack(files, () => {}));
@@ -249,7 +199,7 @@ describe('GET /v1/evidence and verdict evidence verify', () => {
   });
 
   it('reports a swapped bundle', async () => {
-    const files = unpack(original);
+    const files = unpackEvidence(original);
     const manifest = JSON.parse(files.get('manifest.json')!.toString()) as EvidenceManifest;
     const bundlePath = manifest.bundles[0]!.path!;
     const other = readFileSync(contractFixtureBundle());
@@ -276,7 +226,9 @@ describe('GET /v1/evidence and verdict evidence verify', () => {
   });
 
   it('reports a chain rewritten in the database (heads and hashes recomputed) against the signed checkpoint', async () => {
-    const manifest = JSON.parse(unpack(original).get('manifest.json')!.toString()) as EvidenceManifest;
+    const manifest = JSON.parse(
+      unpackEvidence(original).get('manifest.json')!.toString(),
+    ) as EvidenceManifest;
     const denied = manifest.decisions[0]!;
     // Flip the denied gate to an allow and recompute every later hash and the head: plain chain
     // verification accepts this.
