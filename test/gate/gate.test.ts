@@ -9,22 +9,10 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
 import { freePort } from '../support/net.ts';
-import { junitErrors, root, runVerdict, sarifErrors, startVerdict } from './support.ts';
+import { junitErrors, RELEASE_FILES, root, runVerdict, sarifErrors, startVerdict } from './support.ts';
 
-const FILES = [
-  '--model-card',
-  'release/model-card.yaml',
-  '--evals',
-  'release/evals.json',
-  '--approvals',
-  'release/approvals.json',
-  '--licenses',
-  'release/licenses.json',
-  '--lineage',
-  'release/lineage.json',
-  '--incidents',
-  'release/incidents.json',
-];
+/** The example release with evals that fail REL-002 (toxicity). */
+const FAILING = [...RELEASE_FILES.slice(0, 2), '--evals', 'bad-evals.json', ...RELEASE_FILES.slice(4)];
 const GATE = ['verdict', 'gate', 'release'];
 
 let verdict: Awaited<ReturnType<typeof startVerdict>>;
@@ -56,7 +44,7 @@ const gate = (args: string[], extraEnv: Record<string, string | undefined> = {})
 
 describe('verdict gate release', () => {
   it('text: allowed is exit 0 and names the decision', async () => {
-    const run = await gate([...FILES, '--environment', 'prod']);
+    const run = await gate([...RELEASE_FILES, '--environment', 'prod']);
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(
       /^verdict gate: ALLOWED release support-llm@2\.3\.0 to prod \(decision [0-9a-f-]{36}\)\n$/,
@@ -64,14 +52,7 @@ describe('verdict gate release', () => {
   });
 
   it('json: a denied release lists its violations, exit 1', async () => {
-    const run = await gate([
-      ...FILES.slice(0, 2),
-      '--evals',
-      'bad-evals.json',
-      ...FILES.slice(4),
-      '--format',
-      'json',
-    ]);
+    const run = await gate([...FAILING, '--format', 'json']);
     expect(run.status).toBe(1);
     const report = JSON.parse(run.stdout);
     expect(report).toMatchObject({
@@ -95,14 +76,7 @@ describe('verdict gate release', () => {
   });
 
   it('junit: a valid document (XSD) with one test case per release control', async () => {
-    const run = await gate([
-      ...FILES.slice(0, 2),
-      '--evals',
-      'bad-evals.json',
-      ...FILES.slice(4),
-      '--format',
-      'junit',
-    ]);
+    const run = await gate([...FAILING, '--format', 'junit']);
     expect(run.status).toBe(1);
     expect(junitErrors(run.stdout)).toEqual([]);
     expect(run.stdout.match(/<testcase /g)).toHaveLength(7);
@@ -119,14 +93,7 @@ describe('verdict gate release', () => {
   });
 
   it('sarif: a valid SARIF 2.1.0 log with a result per failed control, located in its file', async () => {
-    const run = await gate([
-      ...FILES.slice(0, 2),
-      '--evals',
-      'bad-evals.json',
-      ...FILES.slice(4),
-      '--format',
-      'sarif',
-    ]);
+    const run = await gate([...FAILING, '--format', 'sarif']);
     expect(run.status).toBe(1);
     const log = JSON.parse(run.stdout);
     expect(sarifErrors(log)).toEqual([]);
@@ -138,7 +105,13 @@ describe('verdict gate release', () => {
     });
     // The validator bites: a log without a version is refused.
     expect(sarifErrors({ ...log, version: undefined })).not.toEqual([]);
-    const down = await gate([...FILES, '--format', 'sarif', '--url', `http://127.0.0.1:${await freePort()}`]);
+    const down = await gate([
+      ...RELEASE_FILES,
+      '--format',
+      'sarif',
+      '--url',
+      `http://127.0.0.1:${await freePort()}`,
+    ]);
     expect(down.status).toBe(2);
     expect(sarifErrors(JSON.parse(down.stdout))).toEqual([]);
   });
@@ -166,9 +139,14 @@ describe('verdict gate release', () => {
     ],
     ['a malformed YAML card', ['--model-card', 'broken.yaml'], {}, /not valid YAML/],
     ['an envelope that is not one', ['--input', 'release/model-card.yaml'], {}, /an envelope needs subject/],
-    ['--input with files', ['--input', 'envelope.json', ...FILES.slice(0, 2)], {}, /cannot be combined/],
-    ['no token', [...FILES], { VERDICT_TOKEN: undefined }, /no Verdict to ask/],
-    ['a refused token', [...FILES], { VERDICT_TOKEN: 'not-a-token' }, /401 invalid_token/],
+    [
+      '--input with files',
+      ['--input', 'envelope.json', ...RELEASE_FILES.slice(0, 2)],
+      {},
+      /cannot be combined/,
+    ],
+    ['no token', [...RELEASE_FILES], { VERDICT_TOKEN: undefined }, /no Verdict to ask/],
+    ['a refused token', [...RELEASE_FILES], { VERDICT_TOKEN: 'not-a-token' }, /401 invalid_token/],
   ];
   it.each(undecided)('exit 2, never 0: %s', async (_name, args, extra, reason) => {
     writeFileSync(path.join(dir, 'broken.yaml'), 'owner: [unclosed');
@@ -187,7 +165,7 @@ describe('verdict gate release', () => {
     failing.failWith = new Error('audit down');
     const broken = await startVerdict({ recorder: failing });
     try {
-      const run = await gate([...FILES, '--format', 'json'], {
+      const run = await gate([...RELEASE_FILES, '--format', 'json'], {
         VERDICT_URL: broken.url,
         VERDICT_TOKEN: broken.token,
       });
@@ -204,7 +182,7 @@ describe('verdict gate release', () => {
   it('github: the summary is appended, not overwritten', async () => {
     const summary = path.join(dir, 'step-summary.md');
     writeFileSync(summary, '# earlier step\n');
-    const run = await gate([...FILES, '--format', 'github'], { GITHUB_STEP_SUMMARY: summary });
+    const run = await gate([...RELEASE_FILES, '--format', 'github'], { GITHUB_STEP_SUMMARY: summary });
     expect(run.status).toBe(0);
     const md = readFileSync(summary, 'utf8');
     expect(md.startsWith('# earlier step\n## ✅ Release gate')).toBe(true);

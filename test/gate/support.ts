@@ -18,6 +18,22 @@ import { DEFAULT_BUNDLE } from '../support/bundle.ts';
 
 export const root = path.resolve(import.meta.dirname, '../..');
 
+/** The example release's files (deploy/ci/release, copied into a test's folder), as `verdict gate release` options. */
+export const RELEASE_FILES = [
+  '--model-card',
+  'release/model-card.yaml',
+  '--evals',
+  'release/evals.json',
+  '--approvals',
+  'release/approvals.json',
+  '--licenses',
+  'release/licenses.json',
+  '--lineage',
+  'release/lineage.json',
+  '--incidents',
+  'release/incidents.json',
+];
+
 /** The CLI entry that runs `verdict …` from a checkout. */
 export const VERDICT_CLI = ['src/cli/gate.ts'];
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VerdictClient } from '../../packages/sdk/src/index.ts';
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
-import { root, runVerdict } from './support.ts';
+import { RELEASE_FILES, root, runVerdict } from './support.ts';
 
 let verdict: TestVerdict;
 let dir: string;
@@ -31,18 +31,7 @@ const command = [
   'verdict',
   'gate',
   'release',
-  '--model-card',
-  'release/model-card.yaml',
-  '--evals',
-  'release/evals.json',
-  '--approvals',
-  'release/approvals.json',
-  '--licenses',
-  'release/licenses.json',
-  '--lineage',
-  'release/lineage.json',
-  '--incidents',
-  'release/incidents.json',
+  ...RELEASE_FILES,
   // staging: the answer must not depend on whether today falls in a change freeze.
   '--environment',
   'staging',
