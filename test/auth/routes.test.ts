@@ -145,41 +145,18 @@ describe('scopes', () => {
     const scpToken = createSigner({ key: secret, algorithm: 'HS256', expiresIn: 60_000, sub: 'okta-app' })({
       scp: ['decisions:evaluate'],
     });
-    const viaScp = await app.inject({
-      method: 'POST',
-      url: '/v1/decisions',
-      payload: body,
-      headers: bearer(scpToken),
-    });
+    const decideAs = (headers: Record<string, string>) =>
+      app.inject({ method: 'POST', url: '/v1/decisions', payload: body, headers });
+    const viaScp = await decideAs(bearer(scpToken));
     expect(viaScp.statusCode).toBe(200);
 
-    const viaScope = await app.inject({
-      method: 'POST',
-      url: '/v1/decisions',
-      payload: body,
-      headers: bearer(token(['decisions:evaluate'])),
-    });
+    const viaScope = await decideAs(bearer(token(['decisions:evaluate'])));
     expect(viaScope.statusCode).toBe(200);
-    const viaAdmin = await app.inject({
-      method: 'POST',
-      url: '/v1/decisions',
-      payload: body,
-      headers: bearer(token(['admin'])),
-    });
+    const viaAdmin = await decideAs(bearer(token(['admin'])));
     expect(viaAdmin.statusCode).toBe(200);
-    const wrong = await app.inject({
-      method: 'POST',
-      url: '/v1/decisions',
-      payload: body,
-      headers: bearer(token(['audit:read'])),
-    });
+    const wrong = await decideAs(bearer(token(['audit:read'])));
     expect(wrong.statusCode).toBe(403);
-    const none = await app.inject({
-      method: 'POST',
-      url: '/v1/decisions',
-      payload: body,
-      headers: bearer(token([])),
-    });
+    const none = await decideAs(bearer(token([])));
     expect(none.statusCode).toBe(403);
   });
 
