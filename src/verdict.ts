@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { type App, type AppDeps, buildApp } from './app.ts';
-import { createGrants, type Grants } from './approvals/index.ts';
 import {
   Checkpointer,
   loadCheckpointKey,
@@ -30,6 +29,7 @@ import { DecisionService } from './decisions/service.ts';
 import type { DecisionRecorder } from './decisions/types.ts';
 import type { PolicyEngine } from './engine/engine.ts';
 import { buildEvidenceFiles, packEvidence } from './evidence/package.ts';
+import { createGrants, type Grants } from './grants/create-grants.ts';
 import type { AuditDeps } from './http/audit-routes.ts';
 import type { EvidenceDeps } from './http/evidence-routes.ts';
 import type { Readiness } from './http/health-routes.ts';
@@ -356,7 +356,7 @@ async function assemble(
       : overrides.http?.bundles,
     grants: grants
       ? {
-          exceptions: { store: grants.exceptions, policy, afterChange: () => grants.afterChange() },
+          waivers: { store: grants.waivers, policy },
           approvals: { store: grants.approvals, policy, onGranted: grants.onGranted },
         }
       : overrides.http?.grants,
@@ -544,7 +544,7 @@ async function wireGrants(
   });
   owned.early.push({ name: 'grants', close: () => grants.close() });
   grantMetrics = registerGrantMetrics(metrics.registry, {
-    exceptions: () => grants.exceptions.counts(),
+    waivers: () => grants.waivers.counts(),
     approvals: () => grants.approvals.counts(),
   });
   const latency = grantMetrics.approvalLatency;

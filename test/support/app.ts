@@ -17,7 +17,7 @@ const ROUTE_TABLE_STUBS: Pick<AppDeps, 'audit' | 'grants' | 'bundles' | 'evidenc
   audit: { log: {} as never, replayer: {} as never },
   evidence: { keys: () => [] },
   grants: {
-    exceptions: { store: {} as never, policy: {} as never },
+    waivers: { store: {} as never, policy: {} as never },
     approvals: { store: {} as never, policy: {} as never },
   },
   bundles: { lifecycle: {} as never, replica: null, maxBytes: 1024, replicaTimeoutMs: 1000 },

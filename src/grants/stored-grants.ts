@@ -1,9 +1,9 @@
 import crypto from 'node:crypto';
 import { canonicalJson } from '../decisions/canonical-json.ts';
 import type { AttachedGrants, DecisionGrants, SettleItem, Settlement } from '../decisions/grants.ts';
-import type { WaiverCache } from '../exceptions/cache.ts';
-import type { GrantSettings } from '../exceptions/catalog.ts';
-import type { ApprovalBinding, ApprovalStore, StoredApproval } from './store.ts';
+import type { ApprovalBinding, ApprovalStore, StoredApproval } from './approval-store.ts';
+import type { GrantSettings } from './control-catalog.ts';
+import type { WaiverCache } from './waiver-cache.ts';
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
