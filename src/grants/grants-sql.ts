@@ -8,6 +8,8 @@
  * and the KPIs read it); in code a row of it is a waiver.
  */
 import type { Sql } from '../store/types.ts';
+import type { ApprovalBinding, ApprovalState, StoredApproval } from './approval-store.ts';
+import type { StoredWaiver, WaiverState } from './waiver-store.ts';
 
 /** A statement as the grants build it: always text and values. */
 export type GrantSql = Required<Pick<Sql, 'text' | 'values'>>;
@@ -70,22 +72,11 @@ export function grantByIdSql(kind: GrantKind, id: string, lock = false): GrantSq
 // ---------------------------------------------------------------------------------------------
 // Waivers (table `exceptions`)
 
-/** A waiver row as it is inserted, pending. */
-export interface NewWaiverRow {
-  id: string;
-  control: string;
-  severity: string;
-  subject_id: string | null;
-  resource_id: string | null;
-  action: string | null;
-  reason: string;
-  compensating_controls: string[];
-  ticket: object | null;
-  expires_at: string;
-  requested_by: string;
-  requested_at: string;
-  approvers_required: number;
-}
+/** A waiver row as it is inserted: pending, with no approval yet. */
+export type NewWaiverRow = Omit<
+  StoredWaiver,
+  'state' | 'approvals' | 'closed_by' | 'closed_at' | 'closed_reason'
+>;
 
 /** Stores a new pending waiver, returning its row. */
 export function insertWaiverSql(row: NewWaiverRow): GrantSql {
@@ -143,7 +134,7 @@ export function closeWaiverSql(
 
 /** What a waiver listing narrows on (AND); `now` and the horizon are ISO-8601 instants. */
 export interface WaiverConditions {
-  state?: 'pending' | 'active' | 'expired' | 'revoked' | 'rejected';
+  state?: WaiverState;
   control?: string;
   subjectId?: string;
   resourceId?: string;
@@ -191,16 +182,8 @@ export function waiverCountsSql(now: string, soon: string): GrantSql {
 // ---------------------------------------------------------------------------------------------
 // Approvals
 
-/** What one approval is bound to (see ApprovalBinding in approval-store.ts). */
-export interface BindingValues {
-  agent: string;
-  on_behalf_of: string | null;
-  tool: string;
-  arguments_digest: string;
-}
-
 /** The pending request of a binding; `lock` takes its row lock (inside a transaction). */
-export function pendingApprovalSql(binding: BindingValues, lock: boolean): GrantSql {
+export function pendingApprovalSql(binding: ApprovalBinding, lock: boolean): GrantSql {
   return {
     text: `SELECT ${APPROVAL_COLUMNS} FROM approvals
            WHERE agent = $1 AND COALESCE(on_behalf_of, '') = COALESCE($2, '') AND tool = $3
@@ -217,18 +200,11 @@ export function expireApprovalSql(id: string, now: string): GrantSql {
   };
 }
 
-/** An approval request as it is inserted, pending. */
-export interface NewApprovalRow extends BindingValues {
-  id: string;
-  controls: string[];
-  reasons: string[];
-  decision_id: string;
-  requested_by: string;
-  requested_at: string;
-  expires_at: string;
-  window_minutes: number;
-  max_uses: number;
-}
+/** An approval request as it is inserted: pending, unused, undecided, for one decision. */
+export type NewApprovalRow = Omit<
+  StoredApproval,
+  'state' | 'uses' | 'decided_by' | 'decided_at' | 'decided_reason' | 'decision_id'
+> & { decision_id: string };
 
 /**
  * Opens a binding's pending request, returning its row — or no row when another one is pending
@@ -289,7 +265,7 @@ export function useApprovalSql(id: string, now: string): GrantSql {
 
 /** What an approval listing narrows on. */
 export interface ApprovalConditions {
-  state?: 'pending' | 'granted' | 'denied' | 'expired';
+  state?: ApprovalState;
 }
 
 /**
