@@ -33,7 +33,6 @@ import { createGrants, type Grants } from './grants/create-grants.ts';
 import type { AuditDeps } from './http/audit-routes.ts';
 import type { EvidenceDeps } from './http/evidence-routes.ts';
 import type { Readiness } from './http/health-routes.ts';
-import { type Closable, DrainableReadiness } from './lifecycle/shutdown.ts';
 import { observeDecisions } from './observability/decisions.ts';
 import { registerGrantMetrics } from './observability/grant-metrics.ts';
 import {
@@ -43,6 +42,7 @@ import {
   observeSiemForwarder,
   trackActiveBundle,
 } from './observability/metrics.ts';
+import { type Closable, DrainableReadiness } from './shutdown/graceful-shutdown.ts';
 import { type Bus, openBus } from './store/bus.ts';
 import { type ReplicaIdentity, replicaIdentity } from './store/fleet.ts';
 import { type Database, openDatabase } from './store/index.ts';
