@@ -38,7 +38,7 @@ import { type WaiverDeps, waiverRoutes } from './http/waiver-routes.ts';
 import { lazyChildLogger } from './observability/logging.ts';
 import { createMetrics, initialiseLabelValues, type Metrics } from './observability/metrics.ts';
 
-/** Everything the HTTP layer needs, constructed by the composition root (src/verdict.ts). */
+/** Everything the HTTP layer needs, constructed by the composition root (src/create-verdict.ts). */
 export interface AppDeps {
   config: Config;
   decisions: DecisionService;

@@ -18,10 +18,10 @@ import type { KeySource } from '../../src/auth/keys.ts';
 import { type ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
 import type { RevisionStore } from '../../src/bundles/revisions.ts';
 import { resolveConfig } from '../../src/config/index.ts';
+import { createVerdict } from '../../src/create-verdict.ts';
 import type { DecisionService } from '../../src/decisions/service.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import type { Database } from '../../src/store/types.ts';
-import { createVerdict } from '../../src/verdict.ts';
 
 /** Everything a suite needs to drive and inspect the auditor API. */
 export interface AuditTestApp {

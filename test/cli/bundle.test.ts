@@ -17,9 +17,9 @@ import type { Scope } from '../../src/auth/caller.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import { runCli } from '../../src/cli/verdict.ts';
 import { resolveConfig } from '../../src/config/index.ts';
+import { createVerdict, type Verdict } from '../../src/create-verdict.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { InProcessBus } from '../../src/store/bus.ts';
-import { createVerdict, type Verdict } from '../../src/verdict.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { opaBuild, scratchDir, writePolicy } from '../support/signed-bundle.ts';
 

@@ -15,9 +15,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import { resolveConfig } from '../../src/config/index.ts';
+import { createVerdict, type Verdict } from '../../src/create-verdict.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { InProcessBus } from '../../src/store/bus.ts';
-import { createVerdict, type Verdict } from '../../src/verdict.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 

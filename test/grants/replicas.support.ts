@@ -14,10 +14,10 @@ import { mintToken } from '../../src/auth/dev-token.ts';
 import type { KeySource } from '../../src/auth/keys.ts';
 import { loadBundleFile } from '../../src/bundles/active.ts';
 import { resolveConfig } from '../../src/config/index.ts';
+import { createVerdict, type Verdict } from '../../src/create-verdict.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { RedisBus } from '../../src/store/bus.ts';
 import { PostgresDatabase } from '../../src/store/postgres.ts';
-import { createVerdict, type Verdict } from '../../src/verdict.ts';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const BUNDLE = path.resolve(import.meta.dirname, '../../policies/bundle/bundle.tar.gz');

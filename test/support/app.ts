@@ -7,10 +7,10 @@ import { mintToken, type TokenRequest } from '../../src/auth/dev-token.ts';
 import { configuredKeySource, type KeySource } from '../../src/auth/keys.ts';
 import { type ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
 import { resolveConfig } from '../../src/config/index.ts';
+import { createVerdict } from '../../src/create-verdict.ts';
 import type { DecisionService } from '../../src/decisions/service.ts';
 import type { DecisionRecorder } from '../../src/decisions/types.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
-import { createVerdict } from '../../src/verdict.ts';
 
 /** Dependencies that are never called, so that a database-less app still registers every route. */
 const ROUTE_TABLE_STUBS: Pick<AppDeps, 'audit' | 'grants' | 'bundles' | 'evidence'> = {
