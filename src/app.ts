@@ -9,7 +9,7 @@ import Fastify, {
 } from 'fastify';
 import type { Redis } from 'ioredis';
 import { configuredKeySource, type KeySource } from './auth/keys.ts';
-import type { Config } from './config/index.ts';
+import type { Config } from './config/resolve-config.ts';
 import type { DecisionService } from './decisions/service.ts';
 import type { ActivePolicy } from './engine/engine.ts';
 import { type ApprovalDeps, approvalRoutes } from './http/approval-routes.ts';

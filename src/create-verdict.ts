@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { type App, type AppDeps, buildApp } from './app.ts';
+import { type AuditTrail, createAuditTrail } from './audit/audit-trail.ts';
 import {
   Checkpointer,
   loadCheckpointKey,
@@ -10,12 +11,12 @@ import {
   verifyCheckpoints,
 } from './audit/checkpoints.ts';
 import { verifyEvents } from './audit/event-log.ts';
-import { type AuditTrail, createAuditTrail, verifyChains } from './audit/index.ts';
 import { computeKpis } from './audit/kpis.ts';
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './audit/partitions.ts';
 import { DecisionLogReader } from './audit/queries.ts';
 import { DecisionReplayer } from './audit/replay.ts';
 import { SiemForwarder } from './audit/siem-forwarder.ts';
+import { verifyChains } from './audit/verify.ts';
 import { configuredKeySource, type KeySource } from './auth/keys.ts';
 import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
 import { PolicyLifecycle } from './bundles/lifecycle.ts';
@@ -23,7 +24,7 @@ import { BundleServicePuller } from './bundles/puller.ts';
 import { BundleReplica } from './bundles/replica.ts';
 import { RevisionStore } from './bundles/revisions.ts';
 import { seedActiveRevision } from './bundles/seed.ts';
-import type { Config } from './config/index.ts';
+import type { Config } from './config/resolve-config.ts';
 import type { DecisionGrants } from './decisions/grants.ts';
 import { DecisionService } from './decisions/service.ts';
 import type { DecisionRecorder } from './decisions/types.ts';
@@ -45,9 +46,10 @@ import {
 import { type Closable, DrainableReadiness } from './shutdown/graceful-shutdown.ts';
 import { type Bus, openBus } from './store/bus.ts';
 import { type ReplicaIdentity, replicaIdentity } from './store/fleet.ts';
-import { type Database, openDatabase } from './store/index.ts';
 import { migrate } from './store/migrate.ts';
+import { openDatabase } from './store/open-database.ts';
 import { closeRedis, openRedis, type RedisLog } from './store/redis.ts';
+import type { Database } from './store/types.ts';
 
 /**
  * What a caller may put in place of what `createVerdict` would build from the config. Anything

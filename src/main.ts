@@ -2,7 +2,7 @@ import pino from 'pino';
 import { devTokenBanner, resolveStartupKeys, type StartupKeys } from './auth/dev-token.ts';
 import { KeySourceError } from './auth/keys.ts';
 import { isClusterWorker, runPrimary, workerMetrics } from './cluster.ts';
-import { ConfigError, resolveConfig } from './config/index.ts';
+import { ConfigError, resolveConfig } from './config/resolve-config.ts';
 import { createVerdict } from './create-verdict.ts';
 import { loggerOptions } from './observability/logging.ts';
 import { createMetrics } from './observability/metrics.ts';

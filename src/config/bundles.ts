@@ -46,7 +46,7 @@ export const SIGNING_ALGORITHMS = [
 
 type Env = Record<string, string | undefined>;
 
-/** A configuration error naming its variable (same shape as config/index.ts's ConfigError). */
+/** A configuration error naming its variable (same shape as config/resolve-config.ts's ConfigError). */
 export class BundleConfigError extends Error {
   readonly variable: string;
   constructor(variable: string, message: string) {

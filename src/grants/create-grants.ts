@@ -1,4 +1,4 @@
-import type { Config } from '../config/index.ts';
+import type { Config } from '../config/resolve-config.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
 import type { Bus } from '../store/bus.ts';
 import type { Database } from '../store/types.ts';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import { RevisionStore } from '../../src/bundles/revisions.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
 import { createVerdict, type Verdict } from '../../src/create-verdict.ts';
 import { parseBundle } from '../../src/engine/bundle.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../../src/auth/caller.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
 import { createVerdict, type Verdict } from '../../src/create-verdict.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { RedisBus } from '../../src/store/bus.ts';

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../../src/auth/caller.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import { runCli } from '../../src/cli/verdict.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
 import { createVerdict, type Verdict } from '../../src/create-verdict.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { InProcessBus } from '../../src/store/bus.ts';

@@ -10,7 +10,7 @@ import { XmlDocument, XsdValidator } from 'libxml2-wasm';
 import { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import { loadBundleFile } from '../../src/bundles/active.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
 import { createVerdict } from '../../src/create-verdict.ts';
 import type { DecisionRecorder } from '../../src/decisions/types.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';

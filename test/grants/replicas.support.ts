@@ -13,7 +13,7 @@ import type { Scope } from '../../src/auth/caller.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import type { KeySource } from '../../src/auth/keys.ts';
 import { loadBundleFile } from '../../src/bundles/active.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
 import { createVerdict, type Verdict } from '../../src/create-verdict.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { RedisBus } from '../../src/store/bus.ts';

@@ -6,7 +6,7 @@ import { SCOPES, type Scope } from '../../src/auth/caller.ts';
 import { mintToken, type TokenRequest } from '../../src/auth/dev-token.ts';
 import { configuredKeySource, type KeySource } from '../../src/auth/keys.ts';
 import { type ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
 import { createVerdict } from '../../src/create-verdict.ts';
 import type { DecisionService } from '../../src/decisions/service.ts';
 import type { DecisionRecorder } from '../../src/decisions/types.ts';
