@@ -148,7 +148,8 @@ export async function readActiveWaivers(db: Queryable, now: Date): Promise<Polic
 }
 
 /**
- * The stored waivers: request, four-eyes approval, rejection, revocation, listings. Every change
+ * The stored waivers (rows of the `exceptions` table, the public name: ADR 0015): request,
+ * four-eyes approval, rejection, revocation, listings. Every change
  * commits with its chained event (kind `exception`) and a bump of the grants version; then, before
  * the call returns, the change is propagated (`WaiverPropagation`): whoever calls the store — the
  * HTTP routes, a console, a CLI — gets a fleet that sees the change, with nothing to remember.
