@@ -22,6 +22,14 @@ import { PostgresDatabase } from '../../src/store/postgres.ts';
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const BUNDLE = path.resolve(import.meta.dirname, '../../policies/bundle/bundle.tar.gz');
 
+/** code-agent calls read_file with the session budget (TOOL-006, medium: one approver) exhausted. */
+export const overBudget = {
+  subject: { type: 'agent', id: 'code-agent' },
+  action: { name: 'tool.call' },
+  resource: { type: 'tool', id: 'read_file', properties: { arguments: { path: '/workspace/a.ts' } } },
+  context: { session: { untrusted_content: false, tool_calls: 10_000 }, data_classification: 'internal' },
+};
+
 /** Who calls: a token subject, its scopes, and whether it is a human principal. */
 export interface As {
   sub: string;

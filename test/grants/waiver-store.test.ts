@@ -2,21 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { controlCatalog, grantSettings } from '../../src/grants/control-catalog.ts';
 import type { Grants } from '../../src/grants/create-grants.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { type As, type Replica, startReplicas, within } from './replicas.support.ts';
+import { type As, overBudget, type Replica, startReplicas, within } from './replicas.support.ts';
 
 // Integration: a waiver changed through the store alone — no HTTP route, as the console or a CLI
 // would — reaches this replica's cache before the call returns and the other replica over the bus.
 // Polling is slowed to a minute, so what the other replica sees within a second came as a notice.
 
 const agentRuntime: As = { sub: 'svc-agent-runtime', scopes: ['decisions:evaluate'] };
-
-/** code-agent calls read_file with the session budget (TOOL-006, medium: one approver) exhausted. */
-const overBudget = {
-  subject: { type: 'agent', id: 'code-agent' },
-  action: { name: 'tool.call' },
-  resource: { type: 'tool', id: 'read_file', properties: { arguments: { path: '/workspace/a.ts' } } },
-  context: { session: { untrusted_content: false, tool_calls: 10_000 }, data_classification: 'internal' },
-};
 
 describe('a waiver changed through the store alone (real Postgres, real Redis)', () => {
   let tdb: TestDatabase;
