@@ -19,7 +19,7 @@ import { buildApp } from '../src/app.ts';
 import { MemoryRecorder } from '../src/audit/memory-recorder.ts';
 import { mintToken } from '../src/auth/dev-token.ts';
 import { ActiveBundle, loadBundleFile } from '../src/bundles/active.ts';
-import { resolveConfig } from '../src/config/index.ts';
+import { resolveConfig } from '../src/config/resolve-config.ts';
 import { DecisionService } from '../src/decisions/service.ts';
 import { createMetrics } from '../src/observability/metrics.ts';
 

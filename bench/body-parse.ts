@@ -1,4 +1,4 @@
-import { DEFAULTS } from '../src/config/index.ts';
+import { DEFAULTS } from '../src/config/resolve-config.ts';
 import { decodeJsonBody, parseJsonText } from '../src/http/body.ts';
 
 /**

@@ -221,7 +221,7 @@ function waiverCalls(count: number, overBudget: boolean): Envelope[] {
   }));
 }
 
-/** A stored waiver as the cache hands it to the policy (src/exceptions/store.ts PolicyWaiver). */
+/** A stored waiver as the cache hands it to the policy (src/grants/waiver-store.ts PolicyWaiver). */
 function storedWaiver(): Record<string, unknown> {
   return {
     id: 'exc_bench_paths',

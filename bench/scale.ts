@@ -92,7 +92,7 @@ type Options = ReturnType<typeof options>;
 /**
  * The tool calls whose decision asks for no human approval. A decision that does opens or finds the
  * pending approval request for its binding (agent, tool, arguments) in a transaction that locks that
- * row (src/approvals/store.ts): Postgres work besides the audit write, and a row lock that every
+ * row (src/grants/approval-store.ts): Postgres work besides the audit write, and a row lock that every
  * replica asking about the same binding waits on. Without them, Postgres's figure is the audit write.
  */
 export function withoutApprovals(toolCalls: Envelope[], now: Date): Envelope[] {

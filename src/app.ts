@@ -9,7 +9,7 @@ import Fastify, {
 } from 'fastify';
 import type { Redis } from 'ioredis';
 import { configuredKeySource, type KeySource } from './auth/keys.ts';
-import type { Config } from './config/index.ts';
+import type { Config } from './config/resolve-config.ts';
 import type { DecisionService } from './decisions/service.ts';
 import type { ActivePolicy } from './engine/engine.ts';
 import { type ApprovalDeps, approvalRoutes } from './http/approval-routes.ts';
@@ -28,17 +28,17 @@ import { dataRoutes } from './http/data-routes.ts';
 import { decisionRoutes } from './http/decision-routes.ts';
 import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
 import { type EvidenceDeps, evidenceRoutes } from './http/evidence-routes.ts';
-import { type ExceptionDeps, exceptionRoutes } from './http/exception-routes.ts';
 import { healthRoutes, type Readiness } from './http/health-routes.ts';
 import { httpObservability } from './http/observability.ts';
 import { opaRoutes } from './http/opa-routes.ts';
 import { loadShedding } from './http/overload.ts';
 import { requestIdOf } from './http/request-id.ts';
 import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
+import { type WaiverDeps, waiverRoutes } from './http/waiver-routes.ts';
 import { lazyChildLogger } from './observability/logging.ts';
 import { createMetrics, initialiseLabelValues, type Metrics } from './observability/metrics.ts';
 
-/** Everything the HTTP layer needs, constructed by the composition root (src/verdict.ts). */
+/** Everything the HTTP layer needs, constructed by the composition root (src/create-verdict.ts). */
 export interface AppDeps {
   config: Config;
   decisions: DecisionService;
@@ -65,7 +65,7 @@ export interface AppDeps {
   /** The policy lifecycle API (/v1/bundles…); its routes exist only when it is given. */
   bundles?: BundleRouteDeps;
   /** Waivers and approvals (issue 13); their routes exist only when given (a database is needed). */
-  grants?: { exceptions: ExceptionDeps; approvals: ApprovalDeps };
+  grants?: { waivers: WaiverDeps; approvals: ApprovalDeps };
   /** This app's metrics (shared with the decision service's observer); default a fresh registry. */
   metrics?: Metrics;
   /** What GET /metrics serves; default this app's registry (a cluster worker asks the primary). */
@@ -156,7 +156,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   if (deps.evidence) await app.register(evidenceRoutes, deps.evidence);
   if (deps.bundles) await app.register(bundleRoutes, deps.bundles);
   if (deps.grants) {
-    await app.register(exceptionRoutes, deps.grants.exceptions);
+    await app.register(waiverRoutes, deps.grants.waivers);
     await app.register(approvalRoutes, deps.grants.approvals);
   }
   for (const plugin of deps.plugins ?? []) await app.register(plugin);

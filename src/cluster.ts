@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
-import type { LifecycleLog } from './lifecycle/shutdown.ts';
+import type { ShutdownLog } from './shutdown/graceful-shutdown.ts';
 
 // Messages between a worker's GET /metrics and the primary that aggregates the process group.
 const METRICS_REQUEST = 'verdict:metrics-request';
@@ -24,7 +24,7 @@ interface MetricsResponse {
 /** What the primary needs to supervise the workers. */
 export interface PrimaryOptions {
   workers: number;
-  log: LifecycleLog;
+  log: ShutdownLog;
   /** After forwarding SIGTERM, how long to wait for the workers before exiting 1. */
   shutdownTimeoutMs: number;
 }

@@ -2,12 +2,12 @@ import pino from 'pino';
 import { devTokenBanner, resolveStartupKeys, type StartupKeys } from './auth/dev-token.ts';
 import { KeySourceError } from './auth/keys.ts';
 import { isClusterWorker, runPrimary, workerMetrics } from './cluster.ts';
-import { ConfigError, resolveConfig } from './config/index.ts';
-import { installGracefulShutdown } from './lifecycle/shutdown.ts';
+import { ConfigError, resolveConfig } from './config/resolve-config.ts';
+import { createVerdict } from './create-verdict.ts';
 import { loggerOptions } from './observability/logging.ts';
 import { createMetrics } from './observability/metrics.ts';
+import { installGracefulShutdown } from './shutdown/graceful-shutdown.ts';
 import { acquireEmbeddedLock, type EmbeddedLock, EmbeddedStoreBusyError } from './store/embedded-lock.ts';
-import { createVerdict } from './verdict.ts';
 
 /** Process entry: config → keys → (cluster primary, or) createVerdict → listen → graceful shutdown. */
 async function main(): Promise<void> {

@@ -1,7 +1,7 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { type Config, ConfigError } from '../config/index.ts';
+import { type Config, ConfigError } from '../config/resolve-config.ts';
 import { canonicalJson } from '../decisions/canonical-json.ts';
 import type { Database, Queryable, Sql } from '../store/types.ts';
 import type { ChainHead } from './writer.ts';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { v7 as uuidv7 } from 'uuid';
-import type { AuditMode } from '../config/index.ts';
+import type { AuditMode } from '../config/resolve-config.ts';
 import type { DecisionRecord, DecisionRecorder } from '../decisions/types.ts';
 import type { Database, Queryable } from '../store/types.ts';
 import { Chain } from './chain.ts';

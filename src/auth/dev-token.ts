@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createSigner } from 'fast-jwt';
-import type { Config } from '../config/index.ts';
+import type { Config } from '../config/resolve-config.ts';
 import { SCOPES, type Scope } from './caller.ts';
 import { configuredKeySource, type KeySource, KeySourceError } from './keys.ts';
 

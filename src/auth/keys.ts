@@ -1,5 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import { type Config, ConfigError } from '../config/index.ts';
+import { type Config, ConfigError } from '../config/resolve-config.ts';
 
 /** The asymmetric algorithms Verdict accepts; HS256 only with a shared secret. Never `none`. */
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'] as const;

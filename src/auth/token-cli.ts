@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, resolveConfig } from '../config/index.ts';
+import { ConfigError, resolveConfig } from '../config/resolve-config.ts';
 import { SCOPES, type Scope } from './caller.ts';
 import { DEV_ISSUER, loadOrCreateDevSecret, mintToken, parseTtl } from './dev-token.ts';
 import { KeySourceError } from './keys.ts';

@@ -10,14 +10,14 @@ import { type EventVerifyReport, verifyEvents } from '../audit/event-log.ts';
 import { type VerifyReport, verifyChains } from '../audit/verify.ts';
 import { DEV_ISSUER, DEV_SECRET_FILE, loadOrCreateDevSecret, mintToken } from '../auth/dev-token.ts';
 import { configuredKeySource } from '../auth/keys.ts';
-import { type Config, resolveConfig } from '../config/index.ts';
+import { type Config, resolveConfig } from '../config/resolve-config.ts';
 import {
   acquireEmbeddedLock,
   type EmbeddedLockHolder,
   EmbeddedStoreBusyError,
   embeddedStoreHolder,
 } from '../store/embedded-lock.ts';
-import { openDatabase } from '../store/index.ts';
+import { openDatabase } from '../store/open-database.ts';
 
 /**
  * Exit codes: 0 verified, 1 a chain is broken or a signed checkpoint does not hold (a rewritten

@@ -1,8 +1,8 @@
 import { ensurePartitions } from '../audit/partitions.ts';
-import { resolveConfig } from '../config/index.ts';
+import { resolveConfig } from '../config/resolve-config.ts';
 import { acquireEmbeddedLock } from '../store/embedded-lock.ts';
-import { openDatabase } from '../store/index.ts';
 import { migrate } from '../store/migrate.ts';
+import { openDatabase } from '../store/open-database.ts';
 
 /** `npm run migrate`: applies pending migrations (and this month's partitions) to the configured database. */
 async function main(): Promise<void> {

@@ -146,7 +146,7 @@ export class DecisionService {
     /** The shadow revision evaluated beside the active one (src/bundles); none when absent. */
     shadow?: ShadowPolicy;
     onShadowDivergence?: ShadowObserver;
-    /** PDP-held waivers and approvals (src/approvals/grants.ts); absent without a database. */
+    /** PDP-held waivers and approvals (src/grants/stored-grants.ts); absent without a database. */
     grants?: DecisionGrants;
   }) {
     this.policy = deps.policy;

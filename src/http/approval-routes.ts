@@ -1,11 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { ApprovalState, ApprovalStore, StoredApproval } from '../approvals/store.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
-import { grantSettings } from '../exceptions/catalog.ts';
-import { GrantId, grantProblem } from './exception-routes.ts';
+import type { ApprovalState, ApprovalStore, StoredApproval } from '../grants/approval-store.ts';
+import { grantSettings } from '../grants/control-catalog.ts';
 import { ProblemError } from './problem.ts';
 import { ProblemV1 } from './schemas.ts';
+import { GrantId, grantProblem } from './waiver-routes.ts';
 
 /** What the approval routes need (built by the composition root). */
 export interface ApprovalDeps {

@@ -33,7 +33,7 @@ export type ChainVerifier = (range: {
   to?: Date;
 }) => Promise<VerifyReport & { events?: EventVerifyReport; checkpoints?: CheckpointReport }>;
 
-/** What the auditor API needs (constructed by the composition root, src/verdict.ts). */
+/** What the auditor API needs (constructed by the composition root, src/create-verdict.ts). */
 export interface AuditDeps {
   log: DecisionLogReader;
   replayer: DecisionReplayer;

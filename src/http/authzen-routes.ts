@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import type { Config } from '../config/index.ts';
+import type { Config } from '../config/resolve-config.ts';
 import type { Decision, DecisionQuery, DecisionService } from '../decisions/service.ts';
 import { isObject } from '../json/values.ts';
 import { authzenSearchRoutes } from './authzen-search.ts';

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import type { Config } from '../config/index.ts';
+import type { Config } from '../config/resolve-config.ts';
 import {
   MAX_PAGE_LIMIT,
   PageTokenError,

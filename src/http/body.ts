@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { scan as scanForPrototypeKeys } from 'secure-json-parse';
-import type { Config } from '../config/index.ts';
+import type { Config } from '../config/resolve-config.ts';
 import { ProblemError } from './problem.ts';
 
 /** Limits on one client-sent JSON document (a body, or the data API's `input` query parameter). */

@@ -16,7 +16,7 @@ import type { FleetState } from '../store/fleet.ts';
 import { ProblemError } from './problem.ts';
 import { ProblemV1 } from './schemas.ts';
 
-/** What the bundle API needs (built by the composition root, src/verdict.ts). */
+/** What the bundle API needs (built by the composition root, src/create-verdict.ts). */
 export interface BundleRouteDeps {
   lifecycle: PolicyLifecycle;
   /** This replica (its own status is always fresh in /v1/bundles/status). */

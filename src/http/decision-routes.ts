@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { Config } from '../config/index.ts';
+import type { Config } from '../config/resolve-config.ts';
 import type { Decision, DecisionService } from '../decisions/service.ts';
 import { envelopeOf, traceIdOf, withDefaults } from './envelope.ts';
 import { ProblemError } from './problem.ts';

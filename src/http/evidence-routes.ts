@@ -5,7 +5,7 @@ import { EvidenceNotFoundError, type EvidenceQuery } from '../evidence/package.t
 import { ProblemError } from './problem.ts';
 import { ProblemV1 } from './schemas.ts';
 
-/** What the evidence routes need (built by the composition root, src/verdict.ts). */
+/** What the evidence routes need (built by the composition root, src/create-verdict.ts). */
 export interface EvidenceDeps {
   /** Builds and streams a package; absent (no signing key) → 503 evidence_unavailable. */
   build?: (query: EvidenceQuery) => Promise<NodeJS.ReadableStream>;

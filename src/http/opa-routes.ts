@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Config } from '../config/index.ts';
+import type { Config } from '../config/resolve-config.ts';
 import type { DecisionQuery, DecisionService } from '../decisions/service.ts';
 import { isObject } from '../json/values.ts';
 import { dataPathOf, evaluationFailed, isEvaluationFailure, registerOpaErrors } from './data-routes.ts';

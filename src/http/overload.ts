@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import underPressure from '@fastify/under-pressure';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Config } from '../config/index.ts';
+import type { Config } from '../config/resolve-config.ts';
 import type { LoadShedReason, Metrics } from '../observability/metrics.ts';
 import { problem } from './problem.ts';
 

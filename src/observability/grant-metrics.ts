@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 /** Where the grant gauges read their values at scrape time (the stores fit). */
 export interface GrantCounts {
-  exceptions(): Promise<{ byState: Record<string, number>; expiringSoon: number }>;
+  waivers(): Promise<{ byState: Record<string, number>; expiringSoon: number }>;
   approvals(): Promise<Record<string, number>>;
 }
 
@@ -27,7 +27,7 @@ export function registerGrantMetrics(registry: Registry, counts: GrantCounts): G
     labelNames: ['state'],
     registers: [registry],
     async collect() {
-      const { byState } = await counts.exceptions().catch(() => ({ byState: {} as Record<string, number> }));
+      const { byState } = await counts.waivers().catch(() => ({ byState: {} as Record<string, number> }));
       for (const [state, n] of Object.entries(byState)) this.set({ state }, n);
     },
   });
@@ -36,7 +36,7 @@ export function registerGrantMetrics(registry: Registry, counts: GrantCounts): G
     help: 'Active waivers that expire within 7 days',
     registers: [registry],
     async collect() {
-      const result = await counts.exceptions().catch(() => null);
+      const result = await counts.waivers().catch(() => null);
       if (result) this.set(result.expiringSoon);
     },
   });

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import type { FastifyBaseLogger } from 'fastify';
 import { type Bindings, type ChildLoggerOptions, type LoggerOptions, stdTimeFunctions } from 'pino';
-import type { Config } from '../config/index.ts';
+import type { Config } from '../config/resolve-config.ts';
 
 /**
  * Every log path that may carry a secret, in one list (auth adds its fields here, not elsewhere).

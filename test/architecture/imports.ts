@@ -1,7 +1,7 @@
 import path from 'node:path';
 
 /** The folders of src/ that hold the domain: they never depend on the HTTP framework. */
-export const DOMAIN_FOLDERS = ['engine', 'decisions', 'audit', 'bundles', 'exceptions', 'approvals', 'store'];
+export const DOMAIN_FOLDERS = ['engine', 'decisions', 'audit', 'bundles', 'grants', 'store'];
 
 /**
  * The module specifiers a TypeScript file imports (static imports, re-exports, dynamic imports),

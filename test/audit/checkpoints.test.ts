@@ -22,7 +22,7 @@ import {
 } from '../../src/audit/checkpoints.ts';
 import { appendEvent, eventFromDatabase, eventHash, verifyEvents } from '../../src/audit/event-log.ts';
 import { verifyChains } from '../../src/audit/verify.ts';
-import { ConfigError, resolveConfig } from '../../src/config/index.ts';
+import { ConfigError, resolveConfig } from '../../src/config/resolve-config.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import {
   checkpointFixture,

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAuditTrail } from '../../src/audit/audit-trail.ts';
 import { exportDecisions } from '../../src/audit/export.ts';
-import { createAuditTrail } from '../../src/audit/index.ts';
 import { DecisionLogReader } from '../../src/audit/queries.ts';
 import { DecisionReplayer } from '../../src/audit/replay.ts';
 import { ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
 import { RevisionStore } from '../../src/bundles/revisions.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
 import { DecisionService } from '../../src/decisions/service.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import { PGliteDatabase } from '../../src/store/pglite.ts';

@@ -10,18 +10,18 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import type { App } from '../../src/app.ts';
-import type { AuditTrail } from '../../src/audit/index.ts';
+import type { AuditTrail } from '../../src/audit/audit-trail.ts';
 import { DecisionLogReader } from '../../src/audit/queries.ts';
 import type { Scope } from '../../src/auth/caller.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import type { KeySource } from '../../src/auth/keys.ts';
 import { type ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
 import type { RevisionStore } from '../../src/bundles/revisions.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
+import { createVerdict } from '../../src/create-verdict.ts';
 import type { DecisionService } from '../../src/decisions/service.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import type { Database } from '../../src/store/types.ts';
-import { createVerdict } from '../../src/verdict.ts';
 
 /** Everything a suite needs to drive and inspect the auditor API. */
 export interface AuditTestApp {

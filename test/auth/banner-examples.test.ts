@@ -13,7 +13,7 @@ import {
   devTokenBanner,
   resolveStartupKeys,
 } from '../../src/auth/dev-token.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
 import { buildTestApp } from '../support/app.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
 

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { callerFromClaims } from '../../src/auth/caller.ts';
 import { DEV_SECRET_FILE, loadOrCreateDevSecret, resolveStartupKeys } from '../../src/auth/dev-token.ts';
 import { KeySourceError } from '../../src/auth/keys.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { freePort } from '../support/net.ts';
 import { withForgedSignature } from '../support/tokens.ts';

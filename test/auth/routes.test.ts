@@ -7,7 +7,7 @@ import { callerFromClaims, ROUTE_SCOPES, scopesOf } from '../../src/auth/caller.
 import { devTokenBanner, mintToken } from '../../src/auth/dev-token.ts';
 import type { KeySource } from '../../src/auth/keys.ts';
 import { PUBLIC_ROUTES } from '../../src/auth/routes.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
 import { buildTestApp, type TestToken } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 

@@ -15,7 +15,7 @@ import {
   EmbeddedStoreBusyError,
   embeddedStoreHolder,
 } from '../../src/store/embedded-lock.ts';
-import { type ChildService, decisionBody, request, startService } from '../lifecycle/child.ts';
+import { type ChildService, decisionBody, request, startService } from '../shutdown/child-service.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { freePort } from '../support/net.ts';
 

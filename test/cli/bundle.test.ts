@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../../src/auth/caller.ts';
 import { runCli } from '../../src/cli/verdict.ts';
-import type { Verdict } from '../../src/verdict.ts';
+import type { Verdict } from '../../src/create-verdict.ts';
 import { opaBuild, scratchDir, writePolicy } from '../support/signed-bundle.ts';
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { BUNDLE_DEFAULTS } from '../../src/config/bundles.ts';
-import { ConfigError, resolveConfig } from '../../src/config/index.ts';
+import { ConfigError, resolveConfig } from '../../src/config/resolve-config.ts';
 
 const publicPem = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   .publicKey.export({ type: 'spki', format: 'pem' })

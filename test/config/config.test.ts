@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULTS, resolveConfig } from '../../src/config/index.ts';
+import { ConfigError, DEFAULTS, resolveConfig } from '../../src/config/resolve-config.ts';
 
 describe('resolveConfig', () => {
   it('fills in the defaults on an empty environment', () => {

@@ -4,12 +4,12 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import { loadBundleFile } from '../../src/bundles/active.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
+import { createVerdict, type Verdict } from '../../src/create-verdict.ts';
 import type { CheckedEvaluation } from '../../src/decisions/evaluate.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import { PGliteDatabase } from '../../src/store/pglite.ts';
-import { createVerdict, type Verdict } from '../../src/verdict.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 
 // The evaluation core, wrapped: every call is counted by surface, and `invert` turns each checked

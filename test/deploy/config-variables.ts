@@ -1,4 +1,4 @@
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
 
 /**
  * Every environment variable resolveConfig reads, observed rather than listed: it resolves an

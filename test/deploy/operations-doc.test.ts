@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS } from '../../src/config/index.ts';
+import { DEFAULTS } from '../../src/config/resolve-config.ts';
 import { configVariables } from './config-variables.ts';
 
 const doc = readFileSync(path.resolve(import.meta.dirname, '../../docs/operations.md'), 'utf8');

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Verdict } from '../../src/verdict.ts';
+import type { Verdict } from '../../src/create-verdict.ts';
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');

@@ -10,10 +10,10 @@ import { XmlDocument, XsdValidator } from 'libxml2-wasm';
 import { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import { loadBundleFile } from '../../src/bundles/active.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
+import { createVerdict } from '../../src/create-verdict.ts';
 import type { DecisionRecorder } from '../../src/decisions/types.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
-import { createVerdict } from '../../src/verdict.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
 
 export const root = path.resolve(import.meta.dirname, '../..');

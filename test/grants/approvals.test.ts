@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SIGNATURE_HEADER, verifyWebhook } from '../../src/approvals/webhook.ts';
 import { verifyEvents } from '../../src/audit/event-log.ts';
+import { SIGNATURE_HEADER, verifyWebhook } from '../../src/grants/approval-webhook.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { type As, type Replica, startReplicas, within } from './replicas.support.ts';
 

@@ -7,10 +7,10 @@ import { verifyEvents } from '../../src/audit/event-log.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import type { KeySource } from '../../src/auth/keys.ts';
 import { loadBundleFile } from '../../src/bundles/active.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
+import { createVerdict, type Verdict } from '../../src/create-verdict.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { PGliteDatabase } from '../../src/store/pglite.ts';
-import { createVerdict, type Verdict } from '../../src/verdict.ts';
 import { BUNDLE } from './replicas.support.ts';
 
 // The embedded mode (no DATABASE_URL, no REDIS_URL): migration 0005 and both flows on PGlite, with

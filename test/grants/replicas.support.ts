@@ -13,14 +13,22 @@ import type { Scope } from '../../src/auth/caller.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import type { KeySource } from '../../src/auth/keys.ts';
 import { loadBundleFile } from '../../src/bundles/active.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
+import { createVerdict, type Verdict } from '../../src/create-verdict.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { RedisBus } from '../../src/store/bus.ts';
 import { PostgresDatabase } from '../../src/store/postgres.ts';
-import { createVerdict, type Verdict } from '../../src/verdict.ts';
 
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const BUNDLE = path.resolve(import.meta.dirname, '../../policies/bundle/bundle.tar.gz');
+
+/** code-agent calls read_file with the session budget (TOOL-006, medium: one approver) exhausted. */
+export const overBudget = {
+  subject: { type: 'agent', id: 'code-agent' },
+  action: { name: 'tool.call' },
+  resource: { type: 'tool', id: 'read_file', properties: { arguments: { path: '/workspace/a.ts' } } },
+  context: { session: { untrusted_content: false, tool_calls: 10_000 }, data_classification: 'internal' },
+};
 
 /** Who calls: a token subject, its scopes, and whether it is a human principal. */
 export interface As {

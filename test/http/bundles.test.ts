@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../../src/auth/caller.ts';
-import type { Verdict } from '../../src/verdict.ts';
+import type { Verdict } from '../../src/create-verdict.ts';
 import { sampleValue } from '../observability/scrape.ts';
 import type { TestDatabase } from '../support/database.ts';
 import { opaBuild, scratchDir, writePolicy } from '../support/signed-bundle.ts';

@@ -1,6 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS } from '../../src/config/index.ts';
+import { DEFAULTS } from '../../src/config/resolve-config.ts';
 import { useContractApp } from '../support/contract-app.ts';
 
 // Hostile and malformed input at the HTTP boundary: every class is refused with a 4xx

@@ -14,13 +14,13 @@ import type {
   ExportQueryV1,
 } from '../../src/http/audit-routes.ts';
 import type { BundleRevisionV1, BundlesStateV1, PolicyEventV1 } from '../../src/http/bundle-routes.ts';
-import type { ExceptionListQueryV1, ExceptionRequestV1 } from '../../src/http/exception-routes.ts';
 import type {
   BatchRequestV1,
   DecisionRequestV1,
   DecisionResponseV1,
   ProblemV1,
 } from '../../src/http/schemas.ts';
+import type { ExceptionListQueryV1, ExceptionRequestV1 } from '../../src/http/waiver-routes.ts';
 
 /** True when every A is a B. */
 type Fits<A, B> = [A] extends [B] ? true : false;

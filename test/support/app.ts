@@ -6,18 +6,18 @@ import { SCOPES, type Scope } from '../../src/auth/caller.ts';
 import { mintToken, type TokenRequest } from '../../src/auth/dev-token.ts';
 import { configuredKeySource, type KeySource } from '../../src/auth/keys.ts';
 import { type ActiveBundle, loadBundleFile } from '../../src/bundles/active.ts';
-import { resolveConfig } from '../../src/config/index.ts';
+import { resolveConfig } from '../../src/config/resolve-config.ts';
+import { createVerdict } from '../../src/create-verdict.ts';
 import type { DecisionService } from '../../src/decisions/service.ts';
 import type { DecisionRecorder } from '../../src/decisions/types.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
-import { createVerdict } from '../../src/verdict.ts';
 
 /** Dependencies that are never called, so that a database-less app still registers every route. */
 const ROUTE_TABLE_STUBS: Pick<AppDeps, 'audit' | 'grants' | 'bundles' | 'evidence'> = {
   audit: { log: {} as never, replayer: {} as never },
   evidence: { keys: () => [] },
   grants: {
-    exceptions: { store: {} as never, policy: {} as never },
+    waivers: { store: {} as never, policy: {} as never },
     approvals: { store: {} as never, policy: {} as never },
   },
   bundles: { lifecycle: {} as never, replica: null, maxBytes: 1024, replicaTimeoutMs: 1000 },

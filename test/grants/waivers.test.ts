@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyEvents } from '../../src/audit/event-log.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { type As, type Replica, startReplicas, within } from './replicas.support.ts';
+import { type As, overBudget, type Replica, startReplicas, within } from './replicas.support.ts';
 
 // Integration: two replicas on one Postgres and one Redis. Polling is slowed to a minute, so a
 // change seen by the other replica within a second came over the bus, not the safety net.
@@ -11,14 +11,6 @@ const approver: As = { sub: 'ciso@example.com', scopes: ['exceptions:approve', '
 const approver2: As = { sub: 'cto@example.com', scopes: ['exceptions:approve'] };
 const agentRuntime: As = { sub: 'svc-agent-runtime', scopes: ['decisions:evaluate'] };
 const auditor: As = { sub: 'auditor', scopes: ['audit:read'] };
-
-/** code-agent calls read_file with the session budget (TOOL-006, medium) exhausted. */
-const overBudget = {
-  subject: { type: 'agent', id: 'code-agent' },
-  action: { name: 'tool.call' },
-  resource: { type: 'tool', id: 'read_file', properties: { arguments: { path: '/workspace/a.ts' } } },
-  context: { session: { untrusted_content: false, tool_calls: 10_000 }, data_classification: 'internal' },
-};
 
 /** support-bot calls search_kb (allowed); as code-agent it is not on the allowlist (TOOL-001, high). */
 const offList = {

@@ -1,12 +1,28 @@
 import { v7 as uuidv7 } from 'uuid';
 import { appendEvent, type EventRow, listEvents } from '../audit/event-log.ts';
+import type { Bus } from '../store/bus.ts';
 import type { Database, Queryable } from '../store/types.ts';
-import { ALWAYS_UNWAIVABLE, type CatalogControl, type GrantSettings, maxWaiverDays } from './catalog.ts';
-import { GrantError } from './errors.ts';
-import { bumpGrantsVersion, GRANTS_EVENT_WRITER } from './fleet.ts';
+import {
+  ALWAYS_UNWAIVABLE,
+  type CatalogControl,
+  type GrantSettings,
+  maxWaiverDays,
+} from './control-catalog.ts';
+import { GrantError } from './grant-error.ts';
+import {
+  activeWaiversSql,
+  approveWaiverSql,
+  closeWaiverSql,
+  grantByIdSql,
+  insertWaiverSql,
+  listGrantsSql,
+  waiverConditions,
+  waiverCountsSql,
+} from './grants-sql.ts';
+import { bumpGrantsVersion, GRANTS_EVENT_WRITER, GRANTS_TOPIC } from './grants-version.ts';
 
 /** What a requester asks for (POST /v1/exceptions). */
-export interface ExceptionRequest {
+export interface WaiverRequest {
   control: string;
   subject_id?: string;
   resource_id?: string;
@@ -19,10 +35,10 @@ export interface ExceptionRequest {
 }
 
 /** A waiver's state as listed: `expired` is derived (active, and expires_at has passed). */
-export type ExceptionState = 'pending' | 'active' | 'expired' | 'revoked' | 'rejected';
+export type WaiverState = 'pending' | 'active' | 'expired' | 'revoked' | 'rejected';
 
 /** One stored waiver (the API's wire shape). */
-export interface StoredException {
+export interface StoredWaiver {
   id: string;
   control: string;
   severity: string;
@@ -33,7 +49,7 @@ export interface StoredException {
   compensating_controls: string[];
   ticket: { system: string; key: string; url?: string } | null;
   expires_at: string;
-  state: ExceptionState;
+  state: WaiverState;
   requested_by: string;
   requested_at: string;
   approvers_required: number;
@@ -55,8 +71,8 @@ export interface PolicyWaiver {
 }
 
 /** What a listing narrows on (AND). */
-export interface ExceptionFilter {
-  state?: ExceptionState;
+export interface WaiverFilter {
+  state?: WaiverState;
   control?: string;
   subjectId?: string;
   resourceId?: string;
@@ -71,9 +87,17 @@ export interface Actor {
   admin: boolean;
 }
 
-const COLUMNS = `id, control, severity, subject_id, resource_id, action, reason, compensating_controls, ticket,
-  expires_at, state, requested_by, requested_at, approvers_required, approvals, closed_by, closed_at,
-  closed_reason`;
+/**
+ * Where a committed waiver change must show before the call that made it returns: this replica's
+ * cache (reloaded at once, so its next decision sees the change) and every other replica (a notice
+ * on the bus; they also poll the grants version, so a lost notice only delays them).
+ */
+export interface WaiverPropagation {
+  cache: { refresh(): Promise<void> };
+  bus: Bus;
+  /** This replica, named in the notice. */
+  origin: string;
+}
 
 function iso(value: unknown): string {
   return value instanceof Date ? value.toISOString() : new Date(String(value)).toISOString();
@@ -83,9 +107,9 @@ function isoOrNull(value: unknown): string | null {
   return value === null || value === undefined ? null : iso(value);
 }
 
-function fromRow(row: Record<string, unknown>, now: Date): StoredException {
+function fromRow(row: Record<string, unknown>, now: Date): StoredWaiver {
   const expiresAt = iso(row.expires_at);
-  const stored = row.state as ExceptionState;
+  const stored = row.state as WaiverState;
   const state = stored === 'active' && Date.parse(expiresAt) <= now.getTime() ? 'expired' : stored;
   return {
     id: row.id as string,
@@ -96,41 +120,57 @@ function fromRow(row: Record<string, unknown>, now: Date): StoredException {
     action: (row.action as string | null) ?? null,
     reason: row.reason as string,
     compensating_controls: (row.compensating_controls as string[]) ?? [],
-    ticket: (row.ticket as StoredException['ticket']) ?? null,
+    ticket: (row.ticket as StoredWaiver['ticket']) ?? null,
     expires_at: expiresAt,
     state,
     requested_by: row.requested_by as string,
     requested_at: iso(row.requested_at),
     approvers_required: Number(row.approvers_required),
-    approvals: (row.approvals as StoredException['approvals']) ?? [],
+    approvals: (row.approvals as StoredWaiver['approvals']) ?? [],
     closed_by: (row.closed_by as string | null) ?? null,
     closed_at: isoOrNull(row.closed_at),
     closed_reason: (row.closed_reason as string | null) ?? null,
   };
 }
 
+/** Every active waiver unexpired at `now`, as the policy receives it (the waiver cache's load). */
+export async function readActiveWaivers(db: Queryable, now: Date): Promise<PolicyWaiver[]> {
+  const { rows } = await db.query<Record<string, unknown>>(activeWaiversSql(now.toISOString()));
+  return rows.map((row) => ({
+    id: row.id as string,
+    control: row.control as string,
+    subject_id: (row.subject_id as string | null) ?? null,
+    resource_id: (row.resource_id as string | null) ?? null,
+    action: (row.action as string | null) ?? null,
+    expires_at: iso(row.expires_at),
+    approved: true as const,
+  }));
+}
+
 /**
- * The stored waivers: request, four-eyes approval, rejection, revocation, listings. Every change
- * commits with its chained event (kind `exception`) and a bump of the grants version, then
- * `onChange` is told the new version (the cache and the bus publish it).
+ * The stored waivers (rows of the `exceptions` table, the public name: ADR 0015): request,
+ * four-eyes approval, rejection, revocation, listings. Every change
+ * commits with its chained event (kind `exception`) and a bump of the grants version; then, before
+ * the call returns, the change is propagated (`WaiverPropagation`): whoever calls the store — the
+ * HTTP routes, a console, a CLI — gets a fleet that sees the change, with nothing to remember.
  */
-export class ExceptionStore {
+export class WaiverStore {
   private readonly db: Database;
   private readonly clock: () => Date;
-  private readonly onChange: (version: number) => void;
+  private readonly propagation: WaiverPropagation | undefined;
 
-  constructor(deps: { db: Database; clock?: () => Date; onChange?: (version: number) => void }) {
+  constructor(deps: { db: Database; clock?: () => Date; propagation?: WaiverPropagation }) {
     this.db = deps.db;
     this.clock = deps.clock ?? (() => new Date());
-    this.onChange = deps.onChange ?? (() => {});
+    this.propagation = deps.propagation;
   }
 
   /** Validates a request against the active bundle's catalog and settings, and stores it pending. */
   async request(
-    body: ExceptionRequest,
+    body: WaiverRequest,
     actor: Actor,
     policy: { catalog: Map<string, CatalogControl>; settings: GrantSettings },
-  ): Promise<StoredException> {
+  ): Promise<StoredWaiver> {
     const now = this.clock();
     const control = policy.catalog.get(body.control);
     if (!control) {
@@ -168,28 +208,23 @@ export class ExceptionStore {
     const id = `exc_${uuidv7({ msecs: now.getTime() })}`;
     const approversRequired = policy.settings.twoApproverSeverities.includes(control.severity) ? 2 : 1;
     const row = await this.change(actor.sub, async (tx) => {
-      const { rows } = await tx.query<Record<string, unknown>>({
-        text: `INSERT INTO exceptions (id, control, severity, subject_id, resource_id, action, reason,
-                 compensating_controls, ticket, expires_at, state, requested_by, requested_at,
-                 approvers_required, approvals, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, 'pending', $11, $12, $13, '[]'::jsonb, $12)
-               RETURNING ${COLUMNS}`,
-        values: [
+      const { rows } = await tx.query<Record<string, unknown>>(
+        insertWaiverSql({
           id,
-          body.control,
-          control.severity,
-          body.subject_id ?? null,
-          body.resource_id ?? null,
-          body.action ?? null,
-          body.reason,
-          JSON.stringify(body.compensating_controls ?? []),
-          body.ticket ? JSON.stringify(body.ticket) : null,
-          new Date(expires).toISOString(),
-          actor.sub,
-          now.toISOString(),
-          approversRequired,
-        ],
-      });
+          control: body.control,
+          severity: control.severity,
+          subject_id: body.subject_id ?? null,
+          resource_id: body.resource_id ?? null,
+          action: body.action ?? null,
+          reason: body.reason,
+          compensating_controls: body.compensating_controls ?? [],
+          ticket: body.ticket ?? null,
+          expires_at: new Date(expires).toISOString(),
+          requested_by: actor.sub,
+          requested_at: now.toISOString(),
+          approvers_required: approversRequired,
+        }),
+      );
       const created = rows[0]!;
       await appendEvent(
         tx,
@@ -223,7 +258,7 @@ export class ExceptionStore {
    * One approval. The requester may not approve (403 self_approval), nor may one approver count
    * twice; the waiver turns active when it has the approvals its severity needs.
    */
-  async approve(id: string, actor: Actor, reason: string | null): Promise<StoredException> {
+  async approve(id: string, actor: Actor, reason: string | null): Promise<StoredWaiver> {
     const now = this.clock();
     const row = await this.change(actor.sub, async (tx) => {
       const current = await this.locked(tx, id);
@@ -249,10 +284,9 @@ export class ExceptionStore {
       }
       const approvals = [...current.approvals, { by: actor.sub, at: now.toISOString(), reason }];
       const state = approvals.length >= current.approvers_required ? 'active' : 'pending';
-      const { rows } = await tx.query<Record<string, unknown>>({
-        text: `UPDATE exceptions SET approvals = $2::jsonb, state = $3, updated_at = $4 WHERE id = $1 RETURNING ${COLUMNS}`,
-        values: [id, JSON.stringify(approvals), state, now.toISOString()],
-      });
+      const { rows } = await tx.query<Record<string, unknown>>(
+        approveWaiverSql(id, approvals, state, now.toISOString()),
+      );
       await appendEvent(
         tx,
         GRANTS_EVENT_WRITER,
@@ -272,12 +306,12 @@ export class ExceptionStore {
   }
 
   /** Refuses a pending waiver. */
-  async reject(id: string, actor: Actor, reason: string): Promise<StoredException> {
+  async reject(id: string, actor: Actor, reason: string): Promise<StoredWaiver> {
     return this.close(id, actor, reason, 'reject');
   }
 
   /** Ends an active waiver early: only one of its approvers, or an admin, may. */
-  async revoke(id: string, actor: Actor, reason: string): Promise<StoredException> {
+  async revoke(id: string, actor: Actor, reason: string): Promise<StoredWaiver> {
     return this.close(id, actor, reason, 'revoke');
   }
 
@@ -303,11 +337,9 @@ export class ExceptionStore {
         );
       }
       const state = action === 'reject' ? 'rejected' : 'revoked';
-      const { rows } = await tx.query<Record<string, unknown>>({
-        text: `UPDATE exceptions SET state = $2, closed_by = $3, closed_at = $4, closed_reason = $5, updated_at = $4
-               WHERE id = $1 RETURNING ${COLUMNS}`,
-        values: [id, state, actor.sub, now.toISOString(), reason],
-      });
+      const { rows } = await tx.query<Record<string, unknown>>(
+        closeWaiverSql(id, state, actor.sub, now.toISOString(), reason),
+      );
       await appendEvent(
         tx,
         GRANTS_EVENT_WRITER,
@@ -320,11 +352,8 @@ export class ExceptionStore {
   }
 
   /** One waiver, or null. */
-  async get(id: string): Promise<StoredException | null> {
-    const { rows } = await this.db.query<Record<string, unknown>>({
-      text: `SELECT ${COLUMNS} FROM exceptions WHERE id = $1`,
-      values: [id],
-    });
+  async get(id: string): Promise<StoredWaiver | null> {
+    const { rows } = await this.db.query<Record<string, unknown>>(grantByIdSql('waivers', id));
     return rows[0] ? fromRow(rows[0], this.clock()) : null;
   }
 
@@ -335,67 +364,33 @@ export class ExceptionStore {
   }
 
   /** Waivers matching `filter`, newest request first. */
-  async list(filter: ExceptionFilter = {}): Promise<StoredException[]> {
+  async list(filter: WaiverFilter = {}): Promise<StoredWaiver[]> {
     const now = this.clock();
-    const values: unknown[] = [];
-    const where: string[] = [];
-    const param = (value: unknown) => {
-      values.push(value);
-      return `$${values.length}`;
-    };
-    if (filter.state === 'active')
-      where.push(`state = 'active' AND expires_at > ${param(now.toISOString())}`);
-    else if (filter.state === 'expired')
-      where.push(`state = 'active' AND expires_at <= ${param(now.toISOString())}`);
-    else if (filter.state) where.push(`state = ${param(filter.state)}`);
-    if (filter.control) where.push(`control = ${param(filter.control)}`);
-    if (filter.subjectId) where.push(`subject_id = ${param(filter.subjectId)}`);
-    if (filter.resourceId) where.push(`resource_id = ${param(filter.resourceId)}`);
-    if (filter.expiringWithinSeconds !== undefined) {
-      const horizon = new Date(now.getTime() + filter.expiringWithinSeconds * 1000).toISOString();
-      where.push(
-        `state = 'active' AND expires_at > ${param(now.toISOString())} AND expires_at <= ${param(horizon)}`,
-      );
-    }
-    const limit = param(Math.min(Math.max(filter.limit ?? 100, 1), 1000));
-    const { rows } = await this.db.query<Record<string, unknown>>({
-      text: `SELECT ${COLUMNS} FROM exceptions ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-             ORDER BY requested_at DESC, id DESC LIMIT ${limit}`,
-      values,
-    });
+    const expiringBy =
+      filter.expiringWithinSeconds === undefined
+        ? undefined
+        : new Date(now.getTime() + filter.expiringWithinSeconds * 1000).toISOString();
+    const conditions = waiverConditions({ ...filter, expiringBy }, now.toISOString());
+    const { rows } = await this.db.query<Record<string, unknown>>(
+      listGrantsSql('waivers', conditions, filter.limit),
+    );
     return rows.map((row) => fromRow(row, now));
   }
 
-  /** Every active, unexpired waiver, as the policy receives it (the cache's load). */
-  async activeWaivers(): Promise<PolicyWaiver[]> {
-    const { rows } = await this.db.query<Record<string, unknown>>({
-      text: `SELECT id, control, subject_id, resource_id, action, expires_at FROM exceptions
-             WHERE state = 'active' AND expires_at > $1 ORDER BY id`,
-      values: [this.clock().toISOString()],
-    });
-    return rows.map((row) => ({
-      id: row.id as string,
-      control: row.control as string,
-      subject_id: (row.subject_id as string | null) ?? null,
-      resource_id: (row.resource_id as string | null) ?? null,
-      action: (row.action as string | null) ?? null,
-      expires_at: iso(row.expires_at),
-      approved: true as const,
-    }));
+  /** Every active, unexpired waiver, as the policy receives it. */
+  activeWaivers(): Promise<PolicyWaiver[]> {
+    return readActiveWaivers(this.db, this.clock());
   }
 
   /** Waivers per listed state, and the active ones expiring within `soonSeconds` (metrics). */
   async counts(
     soonSeconds = 7 * 86_400,
-  ): Promise<{ byState: Record<ExceptionState, number>; expiringSoon: number }> {
+  ): Promise<{ byState: Record<WaiverState, number>; expiringSoon: number }> {
     const now = this.clock();
-    const { rows } = await this.db.query<{ state: string; expired: boolean; soon: boolean; n: string }>({
-      text: `SELECT state, (state = 'active' AND expires_at <= $1) AS expired,
-                    (state = 'active' AND expires_at > $1 AND expires_at <= $2) AS soon, count(*) AS n
-             FROM exceptions GROUP BY 1, 2, 3`,
-      values: [now.toISOString(), new Date(now.getTime() + soonSeconds * 1000).toISOString()],
-    });
-    const byState: Record<ExceptionState, number> = {
+    const { rows } = await this.db.query<{ state: string; expired: boolean; soon: boolean; n: string }>(
+      waiverCountsSql(now.toISOString(), new Date(now.getTime() + soonSeconds * 1000).toISOString()),
+    );
+    const byState: Record<WaiverState, number> = {
       pending: 0,
       active: 0,
       expired: 0,
@@ -404,23 +399,20 @@ export class ExceptionStore {
     };
     let expiringSoon = 0;
     for (const row of rows) {
-      const state = (row.expired ? 'expired' : row.state) as ExceptionState;
+      const state = (row.expired ? 'expired' : row.state) as WaiverState;
       byState[state] += Number(row.n);
       if (row.soon) expiringSoon += Number(row.n);
     }
     return { byState, expiringSoon };
   }
 
-  private async locked(tx: Queryable, id: string): Promise<StoredException> {
-    const { rows } = await tx.query<Record<string, unknown>>({
-      text: `SELECT ${COLUMNS} FROM exceptions WHERE id = $1 FOR UPDATE`,
-      values: [id],
-    });
+  private async locked(tx: Queryable, id: string): Promise<StoredWaiver> {
+    const { rows } = await tx.query<Record<string, unknown>>(grantByIdSql('waivers', id, true));
     if (!rows[0]) throw new GrantError('not_found', 'exception_not_found', `no exception ${id}`);
     return fromRow(rows[0], this.clock());
   }
 
-  /** Runs a change with the grants version bump in one transaction, then tells `onChange`. */
+  /** Runs a change with the grants version bump in one transaction, then propagates it. */
   private async change<T>(actor: string, work: (tx: Queryable) => Promise<T>): Promise<T> {
     let version = 0;
     const result = await this.db.transaction(async (tx) => {
@@ -428,7 +420,18 @@ export class ExceptionStore {
       version = await bumpGrantsVersion(tx, actor);
       return out;
     });
-    this.onChange(version);
+    await this.propagate(version);
     return result;
+  }
+
+  /** This replica's cache reloads, then the other replicas are told (`WaiverPropagation`). */
+  private async propagate(version: number): Promise<void> {
+    if (!this.propagation) return;
+    const { cache, bus, origin } = this.propagation;
+    // The cache never rejects (a failed reload is logged, and the poll retries).
+    await cache.refresh();
+    // NOTE: after the commit, never before: a replica that reloads on the notice must see the
+    // change. Publishing never rejects either (replicas poll the version when a notice is lost).
+    await bus.publish({ topic: GRANTS_TOPIC, version, origin });
   }
 }

@@ -9,7 +9,7 @@ import { freePort } from '../support/net.ts';
 const root = path.resolve(import.meta.dirname, '../..');
 
 /** A shared HS256 secret for child services started by tests (JWT_SECRET needs 32 bytes). */
-export const CHILD_JWT_SECRET = 'lifecycle-test-secret-0123456789abcdef';
+export const CHILD_JWT_SECRET = 'shutdown-test-secret-0123456789abcdefg';
 
 /** A running `node src/main.ts` with its JSON log lines and exit status. */
 export interface ChildService {
@@ -26,7 +26,7 @@ export interface ChildService {
 /** Starts the service as a real child process on a free port and waits until /health/ready is 200. */
 export async function startService(env: Record<string, string>): Promise<ChildService> {
   const port = await freePort();
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'verdict-lifecycle-'));
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'verdict-shutdown-'));
   const child = spawn(process.execPath, ['src/main.ts'], {
     cwd: root,
     env: {
@@ -66,7 +66,7 @@ export async function startService(env: Record<string, string>): Promise<ChildSe
     // 'close', not 'exit': stdout may still hold the last log lines when the process has exited.
     child.once('close', (code, signal) => resolve({ code, signal })),
   );
-  const token = mintToken(CHILD_JWT_SECRET, { sub: 'lifecycle-test', scopes: ['decisions:evaluate'] });
+  const token = mintToken(CHILD_JWT_SECRET, { sub: 'shutdown-test', scopes: ['decisions:evaluate'] });
   const service: ChildService = { process: child, port, dataDir, logs, stderr, exited, token };
   // Generous: an embedded (PGlite) start runs every migration in wasm, slow on a loaded 2-core host.
   const deadline = Date.now() + 90_000;

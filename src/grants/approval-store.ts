@@ -1,9 +1,20 @@
 import { v7 as uuidv7 } from 'uuid';
 import { appendEvent, type EventRow, listEvents } from '../audit/event-log.ts';
-import type { GrantSettings } from '../exceptions/catalog.ts';
-import { GrantError } from '../exceptions/errors.ts';
-import { GRANTS_EVENT_WRITER } from '../exceptions/fleet.ts';
 import type { Database, Queryable } from '../store/types.ts';
+import type { GrantSettings } from './control-catalog.ts';
+import { GrantError } from './grant-error.ts';
+import {
+  approvalConditions,
+  approvalCountsSql,
+  decideApprovalSql,
+  expireApprovalSql,
+  grantByIdSql,
+  insertApprovalSql,
+  listGrantsSql,
+  pendingApprovalSql,
+  useApprovalSql,
+} from './grants-sql.ts';
+import { GRANTS_EVENT_WRITER } from './grants-version.ts';
 
 /** What one approval is for: this agent, acting for this user, calling this tool with these arguments. */
 export interface ApprovalBinding {
@@ -60,9 +71,6 @@ const PENDING_MEMO_MAX = 10_000;
 function bindingKey(binding: ApprovalBinding): string {
   return `${binding.agent}\u0000${binding.on_behalf_of ?? ''}\u0000${binding.tool}\u0000${binding.arguments_digest}`;
 }
-
-const COLUMNS = `id, agent, on_behalf_of, tool, arguments_digest, controls, reasons, decision_id, requested_by,
-  requested_at, state, expires_at, window_minutes, max_uses, uses, decided_by, decided_at, decided_reason`;
 
 function iso(value: unknown): string {
   return value instanceof Date ? value.toISOString() : new Date(String(value)).toISOString();
@@ -168,10 +176,7 @@ export class ApprovalStore {
       if (existing && Date.parse(existing.expires_at) > now.getTime())
         return { approval: existing, created: false };
       if (existing) {
-        await tx.query({
-          text: `UPDATE approvals SET state = 'expired', updated_at = $2 WHERE id = $1 AND state = 'pending'`,
-          values: [existing.id, now.toISOString()],
-        });
+        await tx.query(expireApprovalSql(existing.id, now.toISOString()));
         await appendEvent(
           tx,
           GRANTS_EVENT_WRITER,
@@ -181,29 +186,23 @@ export class ApprovalStore {
       }
       const id = `apr_${uuidv7({ msecs: now.getTime() })}`;
       const expiresAt = new Date(now.getTime() + settings.approvalRequestTtlMinutes * 60_000).toISOString();
-      const { rows } = await tx.query<Record<string, unknown>>({
-        text: `INSERT INTO approvals (id, agent, on_behalf_of, tool, arguments_digest, controls, reasons, decision_id,
-                 requested_by, requested_at, state, expires_at, window_minutes, max_uses, uses, updated_at)
-               VALUES ($1, $2, $3, $4, $5, $6::text[], $7::jsonb, $8, $9, $10, 'pending', $11, $12, $13, 0, $10)
-               ON CONFLICT (agent, COALESCE(on_behalf_of, ''), tool, arguments_digest) WHERE state = 'pending'
-               DO NOTHING
-               RETURNING ${COLUMNS}`,
-        values: [
+      const { rows } = await tx.query<Record<string, unknown>>(
+        insertApprovalSql({
           id,
-          binding.agent,
-          binding.on_behalf_of,
-          binding.tool,
-          binding.arguments_digest,
-          why.controls,
-          JSON.stringify(why.reasons),
-          why.decisionId,
-          why.requestedBy,
-          now.toISOString(),
-          expiresAt,
-          settings.approvalWindowMinutes,
-          settings.approvalMaxUses,
-        ],
-      });
+          agent: binding.agent,
+          on_behalf_of: binding.on_behalf_of,
+          tool: binding.tool,
+          arguments_digest: binding.arguments_digest,
+          controls: why.controls,
+          reasons: why.reasons,
+          decision_id: why.decisionId,
+          requested_by: why.requestedBy,
+          requested_at: now.toISOString(),
+          expires_at: expiresAt,
+          window_minutes: settings.approvalWindowMinutes,
+          max_uses: settings.approvalMaxUses,
+        }),
+      );
       if (!rows[0]) {
         // Another replica opened it first (it committed while we waited on the index).
         const winner = await this.pendingFor(tx, binding, true);
@@ -232,12 +231,7 @@ export class ApprovalStore {
     binding: ApprovalBinding,
     lock: boolean,
   ): Promise<StoredApproval | null> {
-    const { rows } = await tx.query<Record<string, unknown>>({
-      text: `SELECT ${COLUMNS} FROM approvals
-             WHERE agent = $1 AND COALESCE(on_behalf_of, '') = COALESCE($2, '') AND tool = $3
-               AND arguments_digest = $4 AND state = 'pending'${lock ? ' FOR UPDATE' : ''}`,
-      values: [binding.agent, binding.on_behalf_of, binding.tool, binding.arguments_digest],
-    });
+    const { rows } = await tx.query<Record<string, unknown>>(pendingApprovalSql(binding, lock));
     return rows[0] ? fromRow(rows[0], null) : null;
   }
 
@@ -274,10 +268,7 @@ export class ApprovalStore {
     const now = this.clock();
     this.forget(id);
     return this.db.transaction(async (tx) => {
-      const { rows: found } = await tx.query<Record<string, unknown>>({
-        text: `SELECT ${COLUMNS} FROM approvals WHERE id = $1 FOR UPDATE`,
-        values: [id],
-      });
+      const { rows: found } = await tx.query<Record<string, unknown>>(grantByIdSql('approvals', id, true));
       if (!found[0]) throw new GrantError('not_found', 'approval_not_found', `no approval ${id}`);
       const current = fromRow(found[0], now);
       if (current.state !== 'pending') {
@@ -309,12 +300,9 @@ export class ApprovalStore {
         action === 'grant'
           ? new Date(now.getTime() + current.window_minutes * 60_000).toISOString()
           : current.expires_at;
-      const { rows } = await tx.query<Record<string, unknown>>({
-        text: `UPDATE approvals SET state = $2, expires_at = $3, decided_by = $4, decided_at = $5, decided_reason = $6,
-                 updated_at = $5
-               WHERE id = $1 RETURNING ${COLUMNS}`,
-        values: [id, state, expiresAt, approver.sub, now.toISOString(), reason],
-      });
+      const { rows } = await tx.query<Record<string, unknown>>(
+        decideApprovalSql(id, state, expiresAt, approver.sub, now.toISOString(), reason),
+      );
       await appendEvent(
         tx,
         GRANTS_EVENT_WRITER,
@@ -339,12 +327,7 @@ export class ApprovalStore {
   async consume(id: string, decisionId: string, actor: string): Promise<StoredApproval | null> {
     const now = this.clock();
     return this.db.transaction(async (tx) => {
-      const { rows } = await tx.query<Record<string, unknown>>({
-        text: `UPDATE approvals SET uses = uses + 1, updated_at = $2
-               WHERE id = $1 AND state = 'granted' AND uses < max_uses AND expires_at > $2
-               RETURNING ${COLUMNS}`,
-        values: [id, now.toISOString()],
-      });
+      const { rows } = await tx.query<Record<string, unknown>>(useApprovalSql(id, now.toISOString()));
       if (!rows[0]) return null;
       const used = fromRow(rows[0], now);
       await appendEvent(
@@ -365,19 +348,13 @@ export class ApprovalStore {
 
   /** One approval, or null. */
   async get(id: string): Promise<StoredApproval | null> {
-    const { rows } = await this.db.query<Record<string, unknown>>({
-      text: `SELECT ${COLUMNS} FROM approvals WHERE id = $1`,
-      values: [id],
-    });
+    const { rows } = await this.db.query<Record<string, unknown>>(grantByIdSql('approvals', id));
     return rows[0] ? fromRow(rows[0], this.clock()) : null;
   }
 
   /** The approval as the policy sees it (stored state; expiry is the policy's call at now). */
   async forPolicy(id: string): Promise<PolicyApproval | null> {
-    const { rows } = await this.db.query<Record<string, unknown>>({
-      text: `SELECT ${COLUMNS} FROM approvals WHERE id = $1`,
-      values: [id],
-    });
+    const { rows } = await this.db.query<Record<string, unknown>>(grantByIdSql('approvals', id));
     if (!rows[0]) return null;
     const a = fromRow(rows[0], null);
     return {
@@ -402,39 +379,17 @@ export class ApprovalStore {
   /** Approvals in `state` (listed state: `expired` is derived), newest first. */
   async list(filter: { state?: ApprovalState; limit?: number } = {}): Promise<StoredApproval[]> {
     const now = this.clock();
-    const values: unknown[] = [];
-    const where: string[] = [];
-    const param = (value: unknown) => {
-      values.push(value);
-      return `$${values.length}`;
-    };
-    if (filter.state === 'expired') {
-      where.push(
-        `(state = 'expired' OR (state IN ('pending', 'granted') AND expires_at <= ${param(now.toISOString())}))`,
-      );
-    } else if (filter.state === 'pending' || filter.state === 'granted') {
-      where.push(`state = ${param(filter.state)} AND expires_at > ${param(now.toISOString())}`);
-    } else if (filter.state) {
-      where.push(`state = ${param(filter.state)}`);
-    }
-    const limit = param(Math.min(Math.max(filter.limit ?? 100, 1), 1000));
-    const { rows } = await this.db.query<Record<string, unknown>>({
-      text: `SELECT ${COLUMNS} FROM approvals ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-             ORDER BY requested_at DESC, id DESC LIMIT ${limit}`,
-      values,
-    });
+    const conditions = approvalConditions(filter, now.toISOString());
+    const { rows } = await this.db.query<Record<string, unknown>>(
+      listGrantsSql('approvals', conditions, filter.limit),
+    );
     return rows.map((row) => fromRow(row, now));
   }
 
   /** Approvals per listed state (metrics). */
   async counts(): Promise<Record<ApprovalState, number>> {
     const now = this.clock().toISOString();
-    const { rows } = await this.db.query<{ state: ApprovalState; n: string }>({
-      text: `SELECT CASE WHEN state IN ('pending', 'granted') AND expires_at <= $1 THEN 'expired' ELSE state END AS state,
-                    count(*) AS n
-             FROM approvals GROUP BY 1`,
-      values: [now],
-    });
+    const { rows } = await this.db.query<{ state: ApprovalState; n: string }>(approvalCountsSql(now));
     const counts: Record<ApprovalState, number> = { pending: 0, granted: 0, denied: 0, expired: 0 };
     for (const row of rows) counts[row.state] += Number(row.n);
     return counts;

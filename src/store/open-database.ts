@@ -1,10 +1,8 @@
 import path from 'node:path';
-import type { Config } from '../config/index.ts';
+import type { Config } from '../config/resolve-config.ts';
 import { PGliteDatabase } from './pglite.ts';
 import { openPostgres } from './postgres.ts';
 import type { Database } from './types.ts';
-
-export type { Database, Queryable, QueryResult, Sql } from './types.ts';
 
 /**
  * The configured database: Postgres when `databaseUrl` is set, otherwise embedded PGlite in

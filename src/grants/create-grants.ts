@@ -1,14 +1,13 @@
-import type { Config } from '../config/index.ts';
+import type { Config } from '../config/resolve-config.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
-import { WaiverCache } from '../exceptions/cache.ts';
-import { grantSettings } from '../exceptions/catalog.ts';
-import { GRANTS_TOPIC } from '../exceptions/fleet.ts';
-import { ExceptionStore } from '../exceptions/store.ts';
 import type { Bus } from '../store/bus.ts';
 import type { Database } from '../store/types.ts';
-import { type ApprovalEvents, StoredGrants } from './grants.ts';
-import { ApprovalStore, type StoredApproval } from './store.ts';
-import { ApprovalWebhook, type WebhookEvents } from './webhook.ts';
+import { ApprovalStore, type StoredApproval } from './approval-store.ts';
+import { ApprovalWebhook, type WebhookEvents } from './approval-webhook.ts';
+import { grantSettings } from './control-catalog.ts';
+import { type ApprovalEvents, StoredGrants } from './stored-grants.ts';
+import { WaiverCache } from './waiver-cache.ts';
+import { readActiveWaivers, WaiverStore } from './waiver-store.ts';
 
 /** Where the grants report background trouble. */
 export interface GrantsLog {
@@ -19,19 +18,19 @@ export interface GrantsLog {
 
 /** The wired grants of one replica: stores, cache, the decision service's view, the notifier. */
 export interface Grants {
-  exceptions: ExceptionStore;
+  /** The waiver store: each change reaches this replica's cache and the bus before it returns. */
+  waivers: WaiverStore;
   approvals: ApprovalStore;
   cache: WaiverCache;
   decisions: StoredGrants;
   webhook: ApprovalWebhook | null;
-  /** After a waiver change committed here: reload this replica's cache, tell the others. */
-  afterChange(): Promise<void>;
   close(): Promise<void>;
 }
 
 /**
- * Builds the grants on a database and a bus: the waiver store (whose changes bump the grants
- * version), this replica's waiver cache (notice + poll), the approval store and its webhook.
+ * Builds the grants on a database and a bus: this replica's waiver cache (notice + poll), the
+ * waiver store (whose changes bump the grants version, reload the cache and notify the bus), the
+ * approval store and its webhook.
  */
 export async function createGrants(deps: {
   config: Config;
@@ -45,16 +44,16 @@ export async function createGrants(deps: {
   onApprovalUsed?: (approval: StoredApproval) => void;
 }): Promise<Grants> {
   const { config, db, bus, policy, log } = deps;
-  let lastVersion = 0;
-  const exceptions = new ExceptionStore({
+  const clock = deps.clock ?? (() => new Date());
+  const cache = new WaiverCache({
+    load: () => readActiveWaivers(db, clock()),
     db,
-    clock: deps.clock,
-    onChange: (version) => {
-      lastVersion = version;
-    },
+    bus,
+    pollMs: config.grants.pollMs,
+    log,
   });
-  const cache = new WaiverCache({ store: exceptions, db, bus, pollMs: config.grants.pollMs, log });
   await cache.start();
+  const waivers = new WaiverStore({ db, clock, propagation: { cache, bus, origin: deps.replicaId } });
   const approvals = new ApprovalStore({ db, clock: deps.clock });
   const webhook = config.grants.webhookUrl
     ? new ApprovalWebhook({
@@ -78,16 +77,11 @@ export async function createGrants(deps: {
     events,
   });
   return {
-    exceptions,
+    waivers,
     approvals,
     cache,
     decisions,
     webhook,
-    async afterChange() {
-      await cache.refresh();
-      // NOTE: after the commit, never before: a replica that reloads on the notice must see the change.
-      await bus.publish({ topic: GRANTS_TOPIC, version: lastVersion, origin: deps.replicaId });
-    },
     async close() {
       await webhook?.close();
       await cache.close();

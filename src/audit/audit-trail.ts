@@ -1,4 +1,4 @@
-import type { Config } from '../config/index.ts';
+import type { Config } from '../config/resolve-config.ts';
 import type { DecisionRecorder } from '../decisions/types.ts';
 import type { Database } from '../store/types.ts';
 import { DisabledRecorder } from './memory-recorder.ts';
@@ -45,8 +45,3 @@ export async function createAuditTrail(
   await writer.start();
   return { recorder: writer, writer, close: () => writer.close() };
 }
-
-export type { BrokenLink, ChainBreak, VerifyOptions, VerifyReport } from './verify.ts';
-export { verifyChains } from './verify.ts';
-export type { AuditWriterHooks, AuditWriterOptions, AuditWriterStats } from './writer.ts';
-export { AuditBackpressureError, AuditClosedError, AuditUnrecordedError, AuditWriter } from './writer.ts';

@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
 import { canonicalJson } from '../decisions/canonical-json.ts';
 import type { AttachedGrants, DecisionGrants, SettleItem, Settlement } from '../decisions/grants.ts';
-import type { WaiverCache } from '../exceptions/cache.ts';
-import type { GrantSettings } from '../exceptions/catalog.ts';
 import { isObject } from '../json/values.ts';
-import type { ApprovalBinding, ApprovalStore, StoredApproval } from './store.ts';
+import type { ApprovalBinding, ApprovalStore, StoredApproval } from './approval-store.ts';
+import type { GrantSettings } from './control-catalog.ts';
+import type { WaiverCache } from './waiver-cache.ts';
 
 function field(value: unknown, key: string): unknown {
   return isObject(value) ? value[key] : undefined;

@@ -8,8 +8,8 @@ export interface Closable {
   close(): Promise<void>;
 }
 
-/** The minimum of a logger the lifecycle needs (pino and Fastify's logger both fit). */
-export interface LifecycleLog {
+/** The minimum of a logger shutdown needs (pino and Fastify's logger both fit). */
+export interface ShutdownLog {
   info(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
@@ -43,7 +43,7 @@ export class DrainableReadiness {
 
 /** What graceful shutdown needs from the process. */
 export interface ShutdownPlan {
-  log: LifecycleLog;
+  log: ShutdownLog;
   readiness: DrainableReadiness;
   /** Stops accepting connections and waits for in-flight requests (Fastify's `close`). */
   server: { close(): Promise<unknown> };

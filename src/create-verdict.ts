@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import { type App, type AppDeps, buildApp } from './app.ts';
-import { createGrants, type Grants } from './approvals/index.ts';
+import { type AuditTrail, createAuditTrail } from './audit/audit-trail.ts';
 import {
   Checkpointer,
   loadCheckpointKey,
@@ -11,12 +11,12 @@ import {
   verifyCheckpoints,
 } from './audit/checkpoints.ts';
 import { verifyEvents } from './audit/event-log.ts';
-import { type AuditTrail, createAuditTrail, verifyChains } from './audit/index.ts';
 import { computeKpis } from './audit/kpis.ts';
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './audit/partitions.ts';
 import { DecisionLogReader } from './audit/queries.ts';
 import { DecisionReplayer } from './audit/replay.ts';
 import { SiemForwarder } from './audit/siem-forwarder.ts';
+import { verifyChains } from './audit/verify.ts';
 import { configuredKeySource, type KeySource } from './auth/keys.ts';
 import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
 import { PolicyLifecycle } from './bundles/lifecycle.ts';
@@ -24,16 +24,16 @@ import { BundleServicePuller } from './bundles/puller.ts';
 import { BundleReplica } from './bundles/replica.ts';
 import { RevisionStore } from './bundles/revisions.ts';
 import { seedActiveRevision } from './bundles/seed.ts';
-import type { Config } from './config/index.ts';
+import type { Config } from './config/resolve-config.ts';
 import type { DecisionGrants } from './decisions/grants.ts';
 import { DecisionService } from './decisions/service.ts';
 import type { DecisionRecorder } from './decisions/types.ts';
 import type { PolicyEngine } from './engine/engine.ts';
 import { buildEvidenceFiles, packEvidence } from './evidence/package.ts';
+import { createGrants, type Grants } from './grants/create-grants.ts';
 import type { AuditDeps } from './http/audit-routes.ts';
 import type { EvidenceDeps } from './http/evidence-routes.ts';
 import type { Readiness } from './http/health-routes.ts';
-import { type Closable, DrainableReadiness } from './lifecycle/shutdown.ts';
 import { observeDecisions } from './observability/decisions.ts';
 import { registerGrantMetrics } from './observability/grant-metrics.ts';
 import {
@@ -43,11 +43,13 @@ import {
   observeSiemForwarder,
   trackActiveBundle,
 } from './observability/metrics.ts';
+import { type Closable, DrainableReadiness } from './shutdown/graceful-shutdown.ts';
 import { type Bus, openBus } from './store/bus.ts';
 import { type ReplicaIdentity, replicaIdentity } from './store/fleet.ts';
-import { type Database, openDatabase } from './store/index.ts';
 import { migrate } from './store/migrate.ts';
+import { openDatabase } from './store/open-database.ts';
 import { closeRedis, openRedis, type RedisLog } from './store/redis.ts';
+import type { Database } from './store/types.ts';
 
 /**
  * What a caller may put in place of what `createVerdict` would build from the config. Anything
@@ -153,213 +155,61 @@ export async function createVerdict(config: Config, overrides: VerdictOverrides 
   }
 }
 
-async function assemble(
-  config: Config,
-  overrides: VerdictOverrides,
-  owned: { early: Closable[]; late: Closable[]; resources: () => Closable[]; closeAll: () => Promise<void> },
-): Promise<Verdict> {
+/** What Verdict closes, in two groups (see createVerdict's closing order). */
+interface Owned {
+  early: Closable[];
+  late: Closable[];
+  resources: () => Closable[];
+  closeAll: () => Promise<void>;
+}
+
+/**
+ * The wiring, step by step in dependency order: storage → active policy → partitions → audit trail
+ * → checkpoints → SIEM → Redis → grants → decision service → readiness → HTTP app. Each step pushes
+ * what it opens on `owned` (`early` or `late`), so a failure closes what came before it.
+ */
+async function assemble(config: Config, overrides: VerdictOverrides, owned: Owned): Promise<Verdict> {
   const { early, late } = owned;
   const keys = overrides.keys ?? configuredKeySource(config.jwt);
   if (!keys) throw new Error('no token key source: set JWT_SECRET, JWT_PUBLIC_KEY or JWT_JWKS_URL');
   const metrics = overrides.metrics ?? createMetrics();
-
-  let database: Database | null;
-  let ownsDatabase = false;
-  if (overrides.database === undefined) {
-    database = await openDatabase(config);
-    ownsDatabase = true;
-  } else {
-    database = overrides.database;
-  }
-  let stopMaintenance = () => {};
-  if (database && ownsDatabase) {
-    const db = database;
-    late.push({
-      name: 'database',
-      close: async () => {
-        stopMaintenance();
-        await db.close();
-      },
-    });
-  }
-
-  let revisions: RevisionStore | null = null;
-  let audit: AuditTrail | null = null;
-  let lifecycle: PolicyLifecycle | null = null;
-  let replica: BundleReplica | null = null;
-  let policy: ActiveBundle;
-  if (database) {
-    // Migrations are advisory-locked: safe with many replicas starting at once.
-    await migrate(database);
-    revisions = new RevisionStore(database);
-  }
-  // One notice bus for every kind of shared state (bundles, grants); closed before the database.
-  let bus: Bus | null = null;
-  if (database) {
-    bus = overrides.bus ?? null;
-    if (!bus) {
-      const opened = openBus(config.redisUrl, {
-        onError: (err) =>
-          overrides.log?.warn({ err: err.message }, 'notice bus: Redis error; replicas converge by polling'),
-      });
-      bus = opened;
-      late.push({ name: 'notice bus', close: () => opened.close() });
-    }
-  }
-  if (database && bus && (overrides.lifecycle ?? overrides.engine === undefined)) {
-    // The policy lifecycle: the active revision is the database's (seeded from VERDICT_BUNDLE when
-    // there is none yet); this replica follows every change (bus notice or poll).
-    const started = await startLifecycle(config, overrides, database, bus, metrics, late);
-    lifecycle = started.lifecycle;
-    replica = started.replica;
-    policy = replica.policy;
-  } else {
-    policy = new ActiveBundle(overrides.engine ?? (await loadBundleFile(config.bundlePath)));
-    if (revisions) {
-      // Every revision decisions are made on is stored, so that any decision can be replayed on it.
-      await revisions.put(policy.current().bundle);
-      const store = revisions;
-      policy.onActivate((engine) => {
-        store
-          .put(engine.bundle)
-          .catch((err) => overrides.log?.error({ err }, 'could not store the activated revision'));
-      });
-    }
-  }
-  if (database) {
-    if (overrides.partitionMaintenance ?? ownsDatabase) {
-      await ensurePartitions(database);
-      await dropExpiredPartitions(database, config.audit.retentionMonths);
-      stopMaintenance = schedulePartitionMaintenance(database, {
-        retentionMonths: config.audit.retentionMonths,
-        onError: (err) => overrides.log?.warn({ err }, 'partition maintenance failed; will retry'),
-      });
-    }
-  }
-
-  let recorder = overrides.recorder;
-  if (!recorder) {
-    if (!database) throw new Error('createVerdict: without a database, a recorder must be given');
-    // The writer replays a spool left by a previous process before anything is served.
-    audit = await createAuditTrail(config, database, overrides.log);
-    const trail = audit;
-    early.push({ name: 'audit recorder', close: () => trail.close() });
-    if (audit.writer) observeAuditWriter(metrics, audit.writer);
-    recorder = audit.recorder;
-  }
-
+  const storage = await openStorage(config, overrides, late);
+  const { policy, lifecycle, replica } = await startPolicy(config, overrides, storage, metrics, late);
+  if (storage) await maintainPartitions(config, overrides, storage);
+  const { recorder, audit } = await startRecorder(config, overrides, storage, metrics, early);
+  const database = storage?.database ?? null;
   // The checkpoint key is loaded (or, embedded, generated) even without a writer: verification needs it.
   const checkpointKey = database ? loadCheckpointKey(config, { generate: true }) : undefined;
-  let checkpointer: Checkpointer | null = null;
-  if (database && audit?.writer && checkpointKey?.canSign) {
-    const writer = audit.writer;
-    const signer = new Checkpointer({
-      db: database,
-      key: checkpointKey,
-      heads: () => writer.committedHeads(),
-      intervalMs: config.checkpoint.intervalMs,
-      file: config.checkpoint.file,
-      url: config.checkpoint.url,
-      hooks: {
-        onError: (where, err) => overrides.log?.warn({ err, where }, 'chain checkpoint not kept'),
-      },
-    });
-    signer.start();
-    // After the audit recorder in `early`: its last checkpoint signs the heads of the final flush.
-    early.push({ name: 'checkpointer', close: () => signer.close() });
-    checkpointer = signer;
-  }
-
-  let siem: SiemForwarder | null = null;
-  if (database && config.siem.url) {
-    const forwarder = new SiemForwarder({
-      db: database,
-      url: config.siem.url,
-      format: config.siem.format,
-      token: config.siem.token,
-      batchMax: config.siem.batchMax,
-      logger: overrides.log,
-    });
-    forwarder.start();
-    observeSiemForwarder(metrics, () => forwarder.stats());
-    // Stopped before the database closes; what is left is sent after the next start (the cursor is in Postgres).
-    early.push({ name: 'siem forwarder', close: () => forwarder.close() });
-    siem = forwarder;
-  }
-
-  let redis = overrides.redis;
-  if (redis === undefined && config.redisUrl) {
-    const client = openRedis(config.redisUrl, overrides.log);
-    redis = client;
-    late.push({ name: 'redis', close: () => closeRedis(client) });
-  }
-
+  const checkpointer = startCheckpointer(config, overrides, database, audit, checkpointKey, early);
+  const siem = startSiemForwarder(config, overrides, database, metrics, early);
+  const redis = openSharedRedis(config, overrides, late);
   trackActiveBundle(metrics, policy);
-  const grants =
-    database && bus ? await wireGrants(config, database, bus, policy, metrics, overrides, owned) : null;
+  const grants = storage
+    ? await wireGrants(config, storage.database, storage.bus, policy, metrics, overrides, owned)
+    : null;
   if (database) {
     const db = database;
     metrics.watchKpis(() =>
       computeKpis(db, { from: new Date(Date.now() - 86_400_000), to: new Date(), bucket: 'day' }),
     );
   }
-  const decisions = new DecisionService({
-    policy,
-    recorder,
-    clock: overrides.clock,
-    onDecision: observeDecisions(metrics, policy),
-    grants: grants?.decisions ?? legacyOnlyGrants(config),
-    shadow: replica?.shadow,
-    onShadowDivergence: ({ entrypoint, direction }) =>
-      metrics.shadowDivergences.inc({ entrypoint, direction }),
-  });
-  for (const direction of ['allow_to_deny', 'deny_to_allow']) {
-    metrics.shadowDivergences.inc({ entrypoint: config.defaultEntrypoint, direction }, 0);
-  }
-  const db = database;
-  const defaultCheck: Readiness = async () => {
-    // The database is reported, not required: while it is away the audit spool keeps decisions
-    // recorded, and taking every replica out of rotation at once would turn an outage into a total one.
-    // A replica that has failed to follow the fleet's active revision for longer than
-    // VERDICT_BUNDLE_MAX_STALE_MS (when set) is taken out of rotation: it serves an old policy.
-    const bundle = !(replica && config.bundles.maxStaleMs > 0 && replica.isStale(config.bundles.maxStaleMs));
-    const checks: Record<string, boolean> = { bundle };
-    if (db) checks.database = await db.ping();
-    return { ready: bundle, checks };
-  };
-  const readiness = new DrainableReadiness(overrides.readinessCheck ?? defaultCheck);
-  const app = await buildApp({
-    ...overrides.http,
-    config,
+  const decisions = buildDecisionService(config, overrides, { policy, recorder, metrics, grants, replica });
+  const readiness = new DrainableReadiness(
+    overrides.readinessCheck ?? defaultReadiness(config, database, replica),
+  );
+  const app = await buildHttpApp(config, overrides, {
     keys,
     decisions,
     policy,
-    readiness: readiness.readiness,
+    readiness,
     metrics,
-    redis: redis ?? undefined,
-    evidence:
-      database && revisions
-        ? evidenceApi(database, revisions, checkpointKey, config, checkpointer)
-        : overrides.http?.evidence,
-    audit:
-      database && revisions
-        ? auditApi(database, revisions, policy, { key: checkpointKey, file: config.checkpoint.file })
-        : overrides.http?.audit,
-    bundles: lifecycle
-      ? {
-          lifecycle,
-          replica,
-          maxBytes: config.bundles.maxBytes,
-          replicaTimeoutMs: config.bundles.replicaTimeoutMs,
-          onRefused: () => metrics.bundleLoadFailures.inc({ source: 'upload' }),
-        }
-      : overrides.http?.bundles,
-    grants: grants
-      ? {
-          exceptions: { store: grants.exceptions, policy, afterChange: () => grants.afterChange() },
-          approvals: { store: grants.approvals, policy, onGranted: grants.onGranted },
-        }
-      : overrides.http?.grants,
+    redis,
+    storage,
+    checkpointKey,
+    checkpointer,
+    lifecycle,
+    replica,
+    grants,
   });
   return {
     app,
@@ -369,7 +219,7 @@ async function assemble(
     metrics,
     readiness,
     database,
-    revisions,
+    revisions: storage?.revisions ?? null,
     audit,
     checkpointer,
     checkpointKey,
@@ -383,6 +233,304 @@ async function assemble(
       await owned.closeAll();
     },
   };
+}
+
+/** The database with what always comes with it: the revision store and the notice bus. */
+interface Storage {
+  database: Database;
+  /** True when Verdict opened the database (and closes it); false when the caller gave it. */
+  owned: boolean;
+  /** Stops the partition maintenance (set by maintainPartitions; called when the database closes). */
+  partitions: { stop(): void };
+  revisions: RevisionStore;
+  bus: Bus;
+}
+
+/**
+ * The database (the configured one, opened and owned, or the caller's), migrated, with its
+ * revision store and one notice bus for every kind of shared state (bundles, grants). Null when the
+ * caller said `database: null`. Both close late: the bus before the database.
+ */
+async function openStorage(
+  config: Config,
+  overrides: VerdictOverrides,
+  late: Closable[],
+): Promise<Storage | null> {
+  let database: Database | null;
+  let owned = false;
+  if (overrides.database === undefined) {
+    database = await openDatabase(config);
+    owned = true;
+  } else {
+    database = overrides.database;
+  }
+  if (!database) return null;
+  const partitions = { stop: () => {} };
+  if (owned) {
+    const db = database;
+    late.push({
+      name: 'database',
+      close: async () => {
+        partitions.stop();
+        await db.close();
+      },
+    });
+  }
+  // Migrations are advisory-locked: safe with many replicas starting at once.
+  await migrate(database);
+  const revisions = new RevisionStore(database);
+  let bus = overrides.bus;
+  if (!bus) {
+    const opened = openBus(config.redisUrl, {
+      onError: (err) =>
+        overrides.log?.warn({ err: err.message }, 'notice bus: Redis error; replicas converge by polling'),
+    });
+    bus = opened;
+    late.push({ name: 'notice bus', close: () => opened.close() });
+  }
+  return { database, owned, partitions, revisions, bus };
+}
+
+/**
+ * The active policy: with storage (and no fixed `engine`, unless `lifecycle` says so), the policy
+ * lifecycle's — the database's active revision, followed across replicas; otherwise a fixed bundle
+ * (`engine`, or the file at `config.bundlePath`), whose every activated revision is stored.
+ */
+async function startPolicy(
+  config: Config,
+  overrides: VerdictOverrides,
+  storage: Storage | null,
+  metrics: Metrics,
+  late: Closable[],
+): Promise<{ policy: ActiveBundle; lifecycle: PolicyLifecycle | null; replica: BundleReplica | null }> {
+  if (storage && (overrides.lifecycle ?? overrides.engine === undefined)) {
+    // The active revision is the database's (seeded from VERDICT_BUNDLE when there is none yet);
+    // this replica follows every change (bus notice or poll).
+    const { lifecycle, replica } = await startLifecycle(
+      config,
+      overrides,
+      storage.database,
+      storage.bus,
+      metrics,
+      late,
+    );
+    return { policy: replica.policy, lifecycle, replica };
+  }
+  const policy = new ActiveBundle(overrides.engine ?? (await loadBundleFile(config.bundlePath)));
+  if (storage) {
+    // Every revision decisions are made on is stored, so that any decision can be replayed on it.
+    const store = storage.revisions;
+    await store.put(policy.current().bundle);
+    policy.onActivate((engine) => {
+      store
+        .put(engine.bundle)
+        .catch((err) => overrides.log?.error({ err }, 'could not store the activated revision'));
+    });
+  }
+  return { policy, lifecycle: null, replica: null };
+}
+
+/** Partition creation and retention, now and daily; on by default when Verdict owns the database. */
+async function maintainPartitions(
+  config: Config,
+  overrides: VerdictOverrides,
+  storage: Storage,
+): Promise<void> {
+  if (!(overrides.partitionMaintenance ?? storage.owned)) return;
+  const { database } = storage;
+  await ensurePartitions(database);
+  await dropExpiredPartitions(database, config.audit.retentionMonths);
+  storage.partitions.stop = schedulePartitionMaintenance(database, {
+    retentionMonths: config.audit.retentionMonths,
+    onError: (err) => overrides.log?.warn({ err }, 'partition maintenance failed; will retry'),
+  });
+}
+
+/**
+ * Where decisions are recorded: the caller's `recorder`, or the audit trail on the database (the
+ * writer replays a spool left by a previous process before anything is served). Closes early.
+ */
+async function startRecorder(
+  config: Config,
+  overrides: VerdictOverrides,
+  storage: Storage | null,
+  metrics: Metrics,
+  early: Closable[],
+): Promise<{ recorder: DecisionRecorder; audit: AuditTrail | null }> {
+  if (overrides.recorder) return { recorder: overrides.recorder, audit: null };
+  if (!storage) throw new Error('createVerdict: without a database, a recorder must be given');
+  const audit = await createAuditTrail(config, storage.database, overrides.log);
+  early.push({ name: 'audit recorder', close: () => audit.close() });
+  if (audit.writer) observeAuditWriter(metrics, audit.writer);
+  return { recorder: audit.recorder, audit };
+}
+
+/**
+ * The signer of the chain heads every VERDICT_CHECKPOINT_INTERVAL: null without a database, an
+ * audit writer or a key that can sign. Closes after the audit recorder (in `early`), so that its
+ * last checkpoint signs the heads of the final flush.
+ */
+function startCheckpointer(
+  config: Config,
+  overrides: VerdictOverrides,
+  database: Database | null,
+  audit: AuditTrail | null,
+  checkpointKey: SigningKey | undefined,
+  early: Closable[],
+): Checkpointer | null {
+  if (!database || !audit?.writer || !checkpointKey?.canSign) return null;
+  const writer = audit.writer;
+  const signer = new Checkpointer({
+    db: database,
+    key: checkpointKey,
+    heads: () => writer.committedHeads(),
+    intervalMs: config.checkpoint.intervalMs,
+    file: config.checkpoint.file,
+    url: config.checkpoint.url,
+    hooks: {
+      onError: (where, err) => overrides.log?.warn({ err, where }, 'chain checkpoint not kept'),
+    },
+  });
+  signer.start();
+  early.push({ name: 'checkpointer', close: () => signer.close() });
+  return signer;
+}
+
+/**
+ * The forwarder of decision records to VERDICT_SIEM_URL (null when not configured). Stopped before
+ * the database closes; what is left is sent after the next start (the cursor is in Postgres).
+ */
+function startSiemForwarder(
+  config: Config,
+  overrides: VerdictOverrides,
+  database: Database | null,
+  metrics: Metrics,
+  early: Closable[],
+): SiemForwarder | null {
+  if (!database || !config.siem.url) return null;
+  const forwarder = new SiemForwarder({
+    db: database,
+    url: config.siem.url,
+    format: config.siem.format,
+    token: config.siem.token,
+    batchMax: config.siem.batchMax,
+    logger: overrides.log,
+  });
+  forwarder.start();
+  observeSiemForwarder(metrics, () => forwarder.stats());
+  early.push({ name: 'siem forwarder', close: () => forwarder.close() });
+  return forwarder;
+}
+
+/** Redis shared by the replicas (the rate limiter's store): the caller's, or a client on `config.redisUrl`. */
+function openSharedRedis(config: Config, overrides: VerdictOverrides, late: Closable[]): Redis | undefined {
+  if (overrides.redis !== undefined) return overrides.redis ?? undefined;
+  if (!config.redisUrl) return undefined;
+  const client = openRedis(config.redisUrl, overrides.log);
+  late.push({ name: 'redis', close: () => closeRedis(client) });
+  return client;
+}
+
+/** The decision service on the active policy, its recorder, the grants and the shadow revision. */
+function buildDecisionService(
+  config: Config,
+  overrides: VerdictOverrides,
+  parts: {
+    policy: ActiveBundle;
+    recorder: DecisionRecorder;
+    metrics: Metrics;
+    grants: Grants | null;
+    replica: BundleReplica | null;
+  },
+): DecisionService {
+  const { policy, metrics } = parts;
+  const decisions = new DecisionService({
+    policy,
+    recorder: parts.recorder,
+    clock: overrides.clock,
+    onDecision: observeDecisions(metrics, policy),
+    grants: parts.grants?.decisions ?? legacyOnlyGrants(config),
+    shadow: parts.replica?.shadow,
+    onShadowDivergence: ({ entrypoint, direction }) =>
+      metrics.shadowDivergences.inc({ entrypoint, direction }),
+  });
+  for (const direction of ['allow_to_deny', 'deny_to_allow']) {
+    metrics.shadowDivergences.inc({ entrypoint: config.defaultEntrypoint, direction }, 0);
+  }
+  return decisions;
+}
+
+/** What readiness checks by default (before the shutdown drain). */
+function defaultReadiness(config: Config, db: Database | null, replica: BundleReplica | null): Readiness {
+  return async () => {
+    // The database is reported, not required: while it is away the audit spool keeps decisions
+    // recorded, and taking every replica out of rotation at once would turn an outage into a total one.
+    // A replica that has failed to follow the fleet's active revision for longer than
+    // VERDICT_BUNDLE_MAX_STALE_MS (when set) is taken out of rotation: it serves an old policy.
+    const bundle = !(replica && config.bundles.maxStaleMs > 0 && replica.isStale(config.bundles.maxStaleMs));
+    const checks: Record<string, boolean> = { bundle };
+    if (db) checks.database = await db.ping();
+    return { ready: bundle, checks };
+  };
+}
+
+/**
+ * The HTTP app (buildApp): the core routes, and the auditor, evidence, bundle and grants APIs when
+ * Verdict has what they need (else the caller's `http` stubs, if any).
+ */
+function buildHttpApp(
+  config: Config,
+  overrides: VerdictOverrides,
+  parts: {
+    keys: KeySource;
+    decisions: DecisionService;
+    policy: ActiveBundle;
+    readiness: DrainableReadiness;
+    metrics: Metrics;
+    redis: Redis | undefined;
+    storage: Storage | null;
+    checkpointKey: SigningKey | undefined;
+    checkpointer: Checkpointer | null;
+    lifecycle: PolicyLifecycle | null;
+    replica: BundleReplica | null;
+    grants: Awaited<ReturnType<typeof wireGrants>> | null;
+  },
+): Promise<App> {
+  const { storage, policy, metrics, lifecycle, grants, checkpointKey } = parts;
+  return buildApp({
+    ...overrides.http,
+    config,
+    keys: parts.keys,
+    decisions: parts.decisions,
+    policy,
+    readiness: parts.readiness.readiness,
+    metrics,
+    redis: parts.redis,
+    evidence: storage
+      ? evidenceApi(storage.database, storage.revisions, checkpointKey, config, parts.checkpointer)
+      : overrides.http?.evidence,
+    audit: storage
+      ? auditApi(storage.database, storage.revisions, policy, {
+          key: checkpointKey,
+          file: config.checkpoint.file,
+        })
+      : overrides.http?.audit,
+    bundles: lifecycle
+      ? {
+          lifecycle,
+          replica: parts.replica,
+          maxBytes: config.bundles.maxBytes,
+          replicaTimeoutMs: config.bundles.replicaTimeoutMs,
+          onRefused: () => metrics.bundleLoadFailures.inc({ source: 'upload' }),
+        }
+      : overrides.http?.bundles,
+    grants: grants
+      ? {
+          waivers: { store: grants.waivers, policy },
+          approvals: { store: grants.approvals, policy, onGranted: grants.onGranted },
+        }
+      : overrides.http?.grants,
+  });
 }
 
 /** Evidence packages (signed with VERDICT_EVIDENCE_KEY or the checkpoint key) and the JWKS. */
@@ -544,7 +692,7 @@ async function wireGrants(
   });
   owned.early.push({ name: 'grants', close: () => grants.close() });
   grantMetrics = registerGrantMetrics(metrics.registry, {
-    exceptions: () => grants.exceptions.counts(),
+    waivers: () => grants.waivers.counts(),
     approvals: () => grants.approvals.counts(),
   });
   const latency = grantMetrics.approvalLatency;

@@ -2,11 +2,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { decisionBody, request, startService } from './child.ts';
+import { decisionBody, request, startService } from './child-service.ts';
 
 let database: TestDatabase;
 beforeAll(async () => {
-  database = await createTestDatabase('lifecycle');
+  database = await createTestDatabase('shutdown');
 });
 afterAll(async () => database?.drop());
 

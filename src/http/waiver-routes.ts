@@ -3,18 +3,19 @@ import { parse as parseDuration, toSeconds } from 'iso8601-duration';
 import { Type } from 'typebox';
 import type { Caller } from '../decisions/types.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
-import { controlCatalog, grantSettings } from '../exceptions/catalog.ts';
-import { GrantError } from '../exceptions/errors.ts';
-import type { ExceptionState, ExceptionStore, StoredException } from '../exceptions/store.ts';
+import { controlCatalog, grantSettings } from '../grants/control-catalog.ts';
+import { GrantError } from '../grants/grant-error.ts';
+import type { WaiverState, WaiverStore } from '../grants/waiver-store.ts';
 import { ProblemError } from './problem.ts';
 import { ProblemV1 } from './schemas.ts';
 
-/** What the waiver routes need (built by the composition root). */
-export interface ExceptionDeps {
-  store: ExceptionStore;
+/**
+ * What the waiver routes need (built by the composition root). The store propagates each change
+ * (this replica's cache, the bus) before it returns: the routes have nothing to do after one.
+ */
+export interface WaiverDeps {
+  store: WaiverStore;
   policy: ActivePolicy;
-  /** Called after a change committed (the cache reload and the bus notice). */
-  afterChange?: () => Promise<void>;
 }
 
 /** Waiver and approval ids (`exc_…`, `apr_…`): anything else is a 400, never a database round trip. */
@@ -99,13 +100,9 @@ function durationSeconds(text: string): number {
   return seconds;
 }
 
-/** Waivers: request, four-eyes approval, reject, revoke, listings with history. */
-export const exceptionRoutes: FastifyPluginAsyncTypebox<ExceptionDeps> = async (app, opts) => {
+/** Waivers (public resource `/v1/exceptions`): request, four-eyes approval, reject, revoke, listings with history. */
+export const waiverRoutes: FastifyPluginAsyncTypebox<WaiverDeps> = async (app, opts) => {
   const { store, policy } = opts;
-  const after = async (value: StoredException) => {
-    await opts.afterChange?.();
-    return value;
-  };
   const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
     try {
       return await work();
@@ -136,7 +133,7 @@ export const exceptionRoutes: FastifyPluginAsyncTypebox<ExceptionDeps> = async (
         }),
       );
       reply.code(201);
-      return after(created);
+      return created;
     },
   );
 
@@ -161,14 +158,13 @@ export const exceptionRoutes: FastifyPluginAsyncTypebox<ExceptionDeps> = async (
         const { id } = request.params;
         const reason = request.body?.reason ?? null;
         const actor = actorOf(request.caller);
-        const changed = await guarded(() =>
+        return guarded(() =>
           verb === 'approve'
             ? store.approve(id, actor, reason)
             : verb === 'reject'
               ? store.reject(id, actor, reason ?? '')
               : store.revoke(id, actor, reason ?? ''),
         );
-        return after(changed);
       },
     );
   }
@@ -186,8 +182,8 @@ export const exceptionRoutes: FastifyPluginAsyncTypebox<ExceptionDeps> = async (
     },
     async (request) => {
       const q = request.query;
-      const exceptions = await store.list({
-        state: q.state as ExceptionState | undefined,
+      const waivers = await store.list({
+        state: q.state as WaiverState | undefined,
         control: q.control,
         subjectId: q.subject_id,
         resourceId: q.resource_id,
@@ -195,7 +191,8 @@ export const exceptionRoutes: FastifyPluginAsyncTypebox<ExceptionDeps> = async (
           q.expiring_within === undefined ? undefined : durationSeconds(q.expiring_within),
         limit: q.limit === undefined ? undefined : Number(q.limit),
       });
-      return { exceptions };
+      // The wire name of the listing stays `exceptions` (the public API).
+      return { exceptions: waivers };
     },
   );
 

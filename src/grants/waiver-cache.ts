@@ -1,6 +1,6 @@
 import type { Bus } from '../store/bus.ts';
-import { GRANTS_TOPIC, readGrantsVersion } from './fleet.ts';
-import type { ExceptionStore, PolicyWaiver } from './store.ts';
+import { GRANTS_TOPIC, readGrantsVersion } from './grants-version.ts';
+import type { PolicyWaiver } from './waiver-store.ts';
 
 /** Where the cache reports a failed reload (it keeps serving what it has and retries). */
 export interface CacheLog {
@@ -17,7 +17,7 @@ export interface CacheLog {
  * away). Expiry never waits for a reload: the policy compares expires_at with input.now.
  */
 export class WaiverCache {
-  private readonly store: ExceptionStore;
+  private readonly load: () => Promise<PolicyWaiver[]>;
   private readonly version: () => Promise<number>;
   private readonly bus: Bus | undefined;
   private readonly pollMs: number;
@@ -31,13 +31,14 @@ export class WaiverCache {
   private unsubscribe: (() => Promise<void>) | null = null;
 
   constructor(deps: {
-    store: ExceptionStore;
+    /** Reads every active, unexpired waiver (readActiveWaivers). */
+    load: () => Promise<PolicyWaiver[]>;
     db: Parameters<typeof readGrantsVersion>[0];
     bus?: Bus;
     pollMs: number;
     log?: CacheLog;
   }) {
-    this.store = deps.store;
+    this.load = deps.load;
     const db = deps.db;
     this.version = () => readGrantsVersion(db);
     this.bus = deps.bus;
@@ -101,7 +102,7 @@ export class WaiverCache {
     // NOTE: the version is read before the rows: a change committed in between leaves the cache
     // newer than its version says, and the next notice or poll reloads it again (never staler).
     const version = await this.version();
-    const waivers = await this.store.activeWaivers();
+    const waivers = await this.load();
     const bySubject = new Map<string, PolicyWaiver[]>();
     const byResource = new Map<string, PolicyWaiver[]>();
     for (const waiver of waivers) {

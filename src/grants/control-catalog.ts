@@ -1,4 +1,5 @@
 import type { PolicyEngine } from '../engine/engine.ts';
+import { isObject } from '../json/values.ts';
 
 /** One control of the active bundle's catalog (`data.verdict_data.controls`). */
 export interface CatalogControl {
@@ -36,10 +37,6 @@ export const DEFAULT_GRANT_SETTINGS: GrantSettings = {
 
 /** The fail-closed controls no waiver may touch, whatever a catalog says. */
 export const ALWAYS_UNWAIVABLE = new Set(['DEFAULT-DENY', 'INPUT-001']);
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function positive(value: unknown, fallback: number): number {
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? value : fallback;

@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { StoredApproval } from './store.ts';
+import type { StoredApproval } from './approval-store.ts';
 
 /** Where the notifier reports (a log line and a metric per failed attempt); must not throw. */
 export interface WebhookEvents {

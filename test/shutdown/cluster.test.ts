@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sampleValue } from '../observability/scrape.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { type ChildService, decisionBody, request, startService } from './child.ts';
+import { type ChildService, decisionBody, request, startService } from './child-service.ts';
 
 let database: TestDatabase;
 let service: ChildService | undefined;
