@@ -51,6 +51,28 @@ export function listRevisionsSql(): Sql {
   };
 }
 
+const INFO_COLUMNS = 'digest, revision, entrypoints, size, signed, uploaded_by, first_seen';
+
+/** One revision's details, without its bytes. */
+export function revisionInfoSql(digest: string): Sql {
+  return { text: `SELECT ${INFO_COLUMNS} FROM policy_revisions WHERE digest = $1`, values: [digest] };
+}
+
+/** A page of revisions' details, newest first, after the revision `before` when given. */
+export function listRevisionInfoSql(limit: number, before?: string): Sql {
+  return before === undefined
+    ? {
+        text: `SELECT ${INFO_COLUMNS} FROM policy_revisions ORDER BY first_seen DESC, digest LIMIT $1`,
+        values: [limit],
+      }
+    : {
+        text: `SELECT ${INFO_COLUMNS} FROM policy_revisions
+               WHERE (first_seen, digest) < (SELECT first_seen, digest FROM policy_revisions WHERE digest = $2)
+               ORDER BY first_seen DESC, digest LIMIT $1`,
+        values: [limit, before],
+      };
+}
+
 /**
  * Every policy revision a decision was made on, kept with its bundle bytes so that any decision can
  * be replayed on exactly the policy that made it. Revisions are immutable and identified by the

@@ -1,3 +1,4 @@
+import { bumpFleetVersionSql, fleetVersionSql } from '../store/fleet.ts';
 import type { Queryable } from '../store/types.ts';
 
 /**
@@ -8,22 +9,13 @@ export const GRANTS_TOPIC = 'grants';
 
 /** Bumps the grants version inside the caller's transaction; returns the new version. */
 export async function bumpGrantsVersion(tx: Queryable, actor: string): Promise<number> {
-  const { rows } = await tx.query<{ version: string }>({
-    text: `INSERT INTO fleet_state (topic, version, state, updated_by) VALUES ($1, 1, '{}'::jsonb, $2)
-           ON CONFLICT (topic) DO UPDATE
-           SET version = fleet_state.version + 1, updated_at = now(), updated_by = EXCLUDED.updated_by
-           RETURNING version`,
-    values: [GRANTS_TOPIC, actor],
-  });
+  const { rows } = await tx.query<{ version: string }>(bumpFleetVersionSql(GRANTS_TOPIC, actor));
   return Number(rows[0]!.version);
 }
 
 /** The committed grants version (0 before the first change). */
 export async function readGrantsVersion(db: Queryable): Promise<number> {
-  const { rows } = await db.query<{ version: string }>({
-    text: 'SELECT version FROM fleet_state WHERE topic = $1',
-    values: [GRANTS_TOPIC],
-  });
+  const { rows } = await db.query<{ version: string }>(fleetVersionSql(GRANTS_TOPIC));
   return rows[0] ? Number(rows[0].version) : 0;
 }
 
