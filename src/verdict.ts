@@ -12,7 +12,7 @@ import {
 } from './audit/checkpoints.ts';
 import { verifyEvents } from './audit/event-log.ts';
 import { type AuditTrail, createAuditTrail, verifyChains } from './audit/index.ts';
-import { computeKpis } from './audit/kpis.ts';
+import { computeKpis, type KpiSources } from './audit/kpis.ts';
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './audit/partitions.ts';
 import { DecisionLogReader } from './audit/queries.ts';
 import { DecisionReplayer } from './audit/replay.ts';
@@ -30,6 +30,7 @@ import { DecisionService } from './decisions/service.ts';
 import type { DecisionRecorder } from './decisions/types.ts';
 import type { PolicyEngine } from './engine/engine.ts';
 import { buildEvidenceFiles, packEvidence } from './evidence/package.ts';
+import { waiverExpirySql } from './exceptions/store.ts';
 import type { AuditDeps } from './http/audit-routes.ts';
 import type { EvidenceDeps } from './http/evidence-routes.ts';
 import type { Readiness } from './http/health-routes.ts';
@@ -48,6 +49,9 @@ import { type ReplicaIdentity, replicaIdentity } from './store/fleet.ts';
 import { type Database, openDatabase } from './store/index.ts';
 import { migrate } from './store/migrate.ts';
 import { closeRedis, openRedis, type RedisLog } from './store/redis.ts';
+
+/** The waiver store's statement the KPIs need (audit/ cannot import exceptions/). */
+const KPI_SOURCES: KpiSources = { waiverExpirySql };
 
 /**
  * What a caller may put in place of what `createVerdict` would build from the config. Anything
@@ -300,7 +304,11 @@ async function assemble(
   if (database) {
     const db = database;
     metrics.watchKpis(() =>
-      computeKpis(db, { from: new Date(Date.now() - 86_400_000), to: new Date(), bucket: 'day' }),
+      computeKpis(
+        db,
+        { from: new Date(Date.now() - 86_400_000), to: new Date(), bucket: 'day' },
+        KPI_SOURCES,
+      ),
     );
   }
   const decisions = new DecisionService({
@@ -432,7 +440,7 @@ function auditApi(
   return {
     log,
     replayer: new DecisionReplayer({ log, revisions, policy }),
-    kpis: (range) => computeKpis(db, range),
+    kpis: (range) => computeKpis(db, range, KPI_SOURCES),
     // NOTE: the policy events' chains are verified whole (they are few and never dropped by
     // retention); the time range applies to the decision log and the stored checkpoints.
     verify: async (range) => {

@@ -3,7 +3,7 @@ import { appendEvent, type EventRow, listEvents } from '../audit/event-log.ts';
 import type { GrantSettings } from '../exceptions/catalog.ts';
 import { GrantError } from '../exceptions/errors.ts';
 import { GRANTS_EVENT_WRITER } from '../exceptions/fleet.ts';
-import type { Database, Queryable } from '../store/types.ts';
+import type { Database, Queryable, Sql } from '../store/types.ts';
 
 /** What one approval is for: this agent, acting for this user, calling this tool with these arguments. */
 export interface ApprovalBinding {
@@ -439,4 +439,9 @@ export class ApprovalStore {
     for (const row of rows) counts[row.state] += Number(row.n);
     return counts;
   }
+}
+
+/** The stored rows of the approvals `ids`, as stored, by id (an evidence package's copies). */
+export function approvalRowsSql(ids: readonly string[]): Sql {
+  return { text: 'SELECT * FROM approvals WHERE id = ANY($1::text[]) ORDER BY id', values: [ids] };
 }

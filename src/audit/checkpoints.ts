@@ -3,7 +3,10 @@ import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFi
 import path from 'node:path';
 import { type Config, ConfigError } from '../config/index.ts';
 import { canonicalJson } from '../decisions/canonical-json.ts';
-import type { Database, Queryable, Sql } from '../store/types.ts';
+import type { Database, Queryable } from '../store/types.ts';
+import { type CheckpointCursor, checkpointPageSql, insertCheckpointSql } from './checkpoint-sql.ts';
+import { chainPositionsSql, retentionSql } from './decision-log.ts';
+import { eventHashesAtSql, eventHeadsSql } from './event-log.ts';
 import type { ChainHead } from './writer.ts';
 
 /**
@@ -181,15 +184,6 @@ export function loadEvidenceKey(
   return checkpointKey?.canSign ? checkpointKey : undefined;
 }
 
-/** Stores a checkpoint; a second one at the same position (another replica, a retry) is skipped. */
-function insertCheckpointSql(c: Checkpoint): Sql {
-  return {
-    text: `INSERT INTO chain_checkpoints (chain, writer_id, seq, hash, signed_at, key_id, signature)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING 1`,
-    values: [c.chain, c.writer_id, c.seq, c.hash, c.signed_at, c.key_id, c.signature],
-  };
-}
-
 /** Turns a chain_checkpoints row back into the Checkpoint that was signed. */
 export function checkpointFromDatabase(raw: Record<string, unknown>): Checkpoint {
   const at = raw.signed_at;
@@ -279,9 +273,9 @@ export class Checkpointer {
       .heads()
       .map((head) => ({ chain: 'decisions' as const, head }));
     if (this.options.events !== false) {
-      const { rows } = await db.query<{ writer_id: string; seq: string; hash: string }>({
-        text: 'SELECT writer_id, seq, hash FROM platform_event_heads WHERE seq > 0',
-      });
+      const { rows } = await db.query<{ writer_id: string; seq: string; hash: string }>(
+        eventHeadsSql({ started: true }),
+      );
       for (const row of rows) {
         heads.push({
           chain: 'events',
@@ -407,14 +401,8 @@ async function storedHashes(
   chain: CheckpointChain,
   positions: readonly Checkpoint[],
 ): Promise<Map<string, string>> {
-  const table = chain === 'decisions' ? 'decision_log' : 'platform_events';
-  const { rows } = await db.query<{ writer_id: string; seq: string; hash: string }>({
-    text: `SELECT u.writer_id, u.seq::text AS seq, t.hash
-           FROM unnest($1::text[], $2::bigint[]) AS u(writer_id, seq)
-           JOIN LATERAL (SELECT hash FROM ${table} t WHERE t.writer_id = u.writer_id AND t.seq = u.seq
-                         ORDER BY t.id LIMIT 1) t ON true`,
-    values: [positions.map((c) => c.writer_id), positions.map((c) => c.seq)],
-  });
+  const sql = chain === 'decisions' ? chainPositionsSql(positions) : eventHashesAtSql(positions);
+  const { rows } = await db.query<{ writer_id: string; seq: string; hash: string }>(sql);
   return new Map(rows.map((row) => [`${row.writer_id}/${row.seq}`, row.hash]));
 }
 
@@ -443,9 +431,7 @@ export async function verifyCheckpoints(
     latest: null,
   };
   if (!key) return report;
-  const retention = await db.query<{ dropped_before: Date | string }>({
-    text: 'SELECT dropped_before FROM decision_log_retention',
-  });
+  const retention = await db.query<{ dropped_before: Date | string }>(retentionSql());
   const droppedBefore = retention.rows[0] ? new Date(retention.rows[0].dropped_before).getTime() : null;
   const seen = new Set<string>();
 
@@ -496,28 +482,10 @@ export async function verifyCheckpoints(
   const pageSize = options.pageSize ?? 1_000;
   const from = options.from === undefined ? undefined : new Date(options.from).toISOString();
   const to = options.to === undefined ? undefined : new Date(options.to).toISOString();
-  let after: [string, string, string, string] | null = null;
+  let after: CheckpointCursor | null = null;
   for (;;) {
-    const values: unknown[] = [];
-    const where: string[] = [];
-    if (after) {
-      values.push(...after);
-      where.push('(signed_at, chain, writer_id, seq) > ($1::timestamptz, $2, $3, $4::bigint)');
-    }
-    if (from) {
-      values.push(from);
-      where.push(`signed_at >= $${values.length}`);
-    }
-    if (to) {
-      values.push(to);
-      where.push(`signed_at < $${values.length}`);
-    }
-    values.push(pageSize);
-    const { rows } = await db.query<Record<string, unknown>>({
-      text: `SELECT * FROM chain_checkpoints ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-             ORDER BY signed_at, chain, writer_id, seq LIMIT $${values.length}`,
-      values,
-    });
+    const sql = checkpointPageSql({ after, from, to, limit: pageSize });
+    const { rows } = await db.query<Record<string, unknown>>(sql);
     const page = rows.map(checkpointFromDatabase);
     if (!(await check(page))) return report;
     if (rows.length < pageSize) break;

@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import { appendEvent, type EventRow, listEvents } from '../audit/event-log.ts';
-import type { Database, Queryable } from '../store/types.ts';
+import type { Database, Queryable, Sql } from '../store/types.ts';
 import { ALWAYS_UNWAIVABLE, type CatalogControl, type GrantSettings, maxWaiverDays } from './catalog.ts';
 import { GrantError } from './errors.ts';
 import { bumpGrantsVersion, GRANTS_EVENT_WRITER } from './fleet.ts';
@@ -431,4 +431,34 @@ export class ExceptionStore {
     this.onChange(version);
     return result;
   }
+}
+
+/** The stored rows of the waivers `ids`, as stored, by id (an evidence package's copies). */
+export function waiverRowsSql(ids: readonly string[]): Sql {
+  return { text: 'SELECT * FROM exceptions WHERE id = ANY($1::text[]) ORDER BY id', values: [ids] };
+}
+
+/**
+ * Approved waivers whose expiry fell in [from, to) and has passed (the expiry KPIs): compliant when
+ * revoked before it, or renewed — another waiver of the same control and scope requested before it.
+ */
+export function waiverExpirySql(window: readonly [from: string, to: string]): Sql {
+  return {
+    text: `SELECT count(*) AS due,
+                  count(*) FILTER (WHERE compliant) AS compliant,
+                  count(*) FILTER (WHERE NOT compliant) AS lapsed
+           FROM (
+             SELECT (e.state = 'revoked' AND e.closed_at < e.expires_at) OR EXISTS (
+                      SELECT 1 FROM exceptions r
+                      WHERE r.id <> e.id AND r.control = e.control
+                        AND r.subject_id IS NOT DISTINCT FROM e.subject_id
+                        AND r.resource_id IS NOT DISTINCT FROM e.resource_id
+                        AND r.requested_at > e.requested_at AND r.requested_at < e.expires_at
+                        AND r.state IN ('pending', 'active')) AS compliant
+             FROM exceptions e
+             WHERE e.state IN ('active', 'revoked') AND jsonb_array_length(e.approvals) > 0
+               AND e.expires_at >= $1 AND e.expires_at < $2 AND e.expires_at <= now()
+           ) d`,
+    values: [...window],
+  };
 }
