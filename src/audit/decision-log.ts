@@ -468,6 +468,7 @@ export function partitionsSql(): Sql {
     text: `SELECT c.relname AS name FROM pg_inherits i
            JOIN pg_class c ON c.oid = i.inhrelid
            WHERE i.inhparent = to_regclass('decision_log')`,
+    values: [],
   };
 }
 

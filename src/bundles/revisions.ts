@@ -41,13 +41,16 @@ export function putRevisionSql(
   };
 }
 
+/** A stored revision's bundle bytes. */
 export function revisionBytesSql(digest: string): Sql {
   return { text: 'SELECT bundle FROM policy_revisions WHERE digest = $1', values: [digest] };
 }
 
+/** Every stored revision, newest first. */
 export function listRevisionsSql(): Sql {
   return {
     text: `SELECT digest, revision, first_seen FROM policy_revisions ORDER BY first_seen DESC, digest`,
+    values: [],
   };
 }
 

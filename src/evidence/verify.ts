@@ -117,12 +117,28 @@ export function verifyEvidence(archive: Buffer, keys: EvidenceKeys): EvidenceRep
     return done();
   }
 
-  // 1. The signature over the manifest.
+  const manifest = signedManifest(entries, keys, problem);
+  if (!manifest) return done();
+  report.resource = manifest.resource;
+  try {
+    checkContents(manifest, entries, keys, report, problem);
+  } catch (err) {
+    problem('archive', 'package', `malformed content: ${(err as Error).message}`);
+  }
+  return done();
+}
+
+/** 1. The manifest, when the signature over it holds (otherwise a problem, and null). */
+function signedManifest(
+  entries: Map<string, Buffer>,
+  keys: EvidenceKeys,
+  problem: Checking['problem'],
+): EvidenceManifest | null {
   const manifestBytes = entries.get('manifest.json');
   const signatureBytes = entries.get('manifest.sig');
   if (!manifestBytes || !signatureBytes) {
     problem('archive', manifestBytes ? 'manifest.sig' : 'manifest.json', 'missing from the package');
-    return done();
+    return null;
   }
   let manifest: EvidenceManifest;
   let signature: { kid?: string; signature?: string };
@@ -131,7 +147,7 @@ export function verifyEvidence(archive: Buffer, keys: EvidenceKeys): EvidenceRep
     signature = JSON.parse(signatureBytes.toString('utf8'));
   } catch {
     problem('archive', 'manifest.json', 'the manifest or its signature is not JSON');
-    return done();
+    return null;
   }
   const signer = signature.kid ? keys.get(signature.kid) : undefined;
   if (!signer) {
@@ -140,29 +156,18 @@ export function verifyEvidence(archive: Buffer, keys: EvidenceKeys): EvidenceRep
       'manifest.sig',
       `signed by key ${signature.kid ?? '(none)'}, which is not among the keys given`,
     );
-    return done();
+    return null;
   }
-  if (
-    typeof signature.signature !== 'string' ||
-    !signer.verify(
-      Buffer.concat([Buffer.from(MANIFEST_SIGNATURE_PREFIX), manifestBytes]),
-      signature.signature,
-    )
-  ) {
+  const signed = Buffer.concat([Buffer.from(MANIFEST_SIGNATURE_PREFIX), manifestBytes]);
+  if (typeof signature.signature !== 'string' || !signer.verify(signed, signature.signature)) {
     problem(
       'signature',
       'manifest.sig',
       'the signature over manifest.json does not verify: the manifest was altered',
     );
-    return done();
+    return null;
   }
-  report.resource = manifest.resource;
-  try {
-    checkContents(manifest, entries, keys, report, problem);
-  } catch (err) {
-    problem('archive', 'package', `malformed content: ${(err as Error).message}`);
-  }
-  return done();
+  return manifest;
 }
 
 /** What the checks of one package share: its manifest and files, the keys, and the report. */
