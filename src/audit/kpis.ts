@@ -143,39 +143,24 @@ export async function computeKpis(
     grantKpis(db, window, sources),
   ]);
 
-  let total = 0;
-  let denies = 0;
-  let waived = 0;
-  let shadowed = 0;
-  let flips = 0;
-  let releaseDecisions = 0;
-  let releaseDenies = 0;
-  const entrypoints = byEntrypoint.rows.map((row) => {
-    total += n(row.decisions);
-    denies += n(row.denies);
-    waived += n(row.waived);
-    shadowed += n(row.shadowed);
-    flips += n(row.flips);
-    releaseDecisions += n(row.release_decisions);
-    releaseDenies += n(row.release_denies);
-    return {
-      entrypoint: String(row.entrypoint),
-      decisions: n(row.decisions),
-      denies: n(row.denies),
-      deny_rate: rate(n(row.denies), n(row.decisions)),
-    };
-  });
-  const allows = total - denies;
+  const t = rollupTotals(byEntrypoint.rows);
+  const allows = t.decisions - t.denies;
+  const releasePasses = t.releaseDecisions - t.releaseDenies;
   const gate = gates.rows[0] ?? {};
   return {
     from: from.toISOString(),
     to: to.toISOString(),
     bucket: range.bucket,
     decisions: {
-      total,
-      denies,
-      deny_rate: rate(denies, total),
-      by_entrypoint: entrypoints,
+      total: t.decisions,
+      denies: t.denies,
+      deny_rate: rate(t.denies, t.decisions),
+      by_entrypoint: byEntrypoint.rows.map((row) => ({
+        entrypoint: String(row.entrypoint),
+        decisions: n(row.decisions),
+        denies: n(row.denies),
+        deny_rate: rate(n(row.denies), n(row.decisions)),
+      })),
       by_control: byControl.rows
         .filter((row) => n(row.violations) > 0)
         .map((row) => ({
@@ -185,9 +170,9 @@ export async function computeKpis(
         })),
     },
     release_gates: {
-      decisions: releaseDecisions,
-      passes: releaseDecisions - releaseDenies,
-      pass_rate: rate(releaseDecisions - releaseDenies, releaseDecisions),
+      decisions: t.releaseDecisions,
+      passes: releasePasses,
+      pass_rate: rate(releasePasses, t.releaseDecisions),
       releases: n(gate.releases),
       first_attempt_passes: n(gate.first_passes),
       first_attempt_pass_rate: rate(n(gate.first_passes), n(gate.releases)),
@@ -195,34 +180,62 @@ export async function computeKpis(
     },
     waivers: {
       allows,
-      allows_with_waiver: waived,
-      share_of_allows_with_waiver: rate(waived, allows),
+      allows_with_waiver: t.waived,
+      share_of_allows_with_waiver: rate(t.waived, allows),
       ...grants.waivers,
     },
     approvals: grants.approvals,
     shadow: {
-      evaluated: shadowed,
-      flips,
-      flip_rate: rate(flips, shadowed),
+      evaluated: t.shadowed,
+      flips: t.flips,
+      flip_rate: rate(t.flips, t.shadowed),
       by_control: byControl.rows
         .filter((row) => n(row.flips) > 0)
         .map((row) => ({
           control: String(row.control),
           flips: n(row.flips),
-          flip_rate: rate(n(row.flips), shadowed),
+          flip_rate: rate(n(row.flips), t.shadowed),
         })),
     },
-    series: series.rows.map((row) => ({
-      start: iso(row.start),
-      decisions: n(row.decisions),
-      denies: n(row.denies),
-      deny_rate: rate(n(row.denies), n(row.decisions)),
-      release_decisions: n(row.release_decisions),
-      release_passes: n(row.release_passes),
-      allows_with_waiver: n(row.waived),
-      shadow_evaluated: n(row.shadowed),
-      shadow_flips: n(row.flips),
-    })),
+    series: series.rows.map(seriesPoint),
+  };
+}
+
+/** The window's totals: the per-entrypoint rollup sums added up. */
+function rollupTotals(rows: readonly Record<string, unknown>[]) {
+  const totals = {
+    decisions: 0,
+    denies: 0,
+    waived: 0,
+    shadowed: 0,
+    flips: 0,
+    releaseDecisions: 0,
+    releaseDenies: 0,
+  };
+  for (const row of rows) {
+    totals.decisions += n(row.decisions);
+    totals.denies += n(row.denies);
+    totals.waived += n(row.waived);
+    totals.shadowed += n(row.shadowed);
+    totals.flips += n(row.flips);
+    totals.releaseDecisions += n(row.release_decisions);
+    totals.releaseDenies += n(row.release_denies);
+  }
+  return totals;
+}
+
+/** One point of the series, from its rollup sums. */
+function seriesPoint(row: Record<string, unknown>): KpiReport['series'][number] {
+  return {
+    start: iso(row.start),
+    decisions: n(row.decisions),
+    denies: n(row.denies),
+    deny_rate: rate(n(row.denies), n(row.decisions)),
+    release_decisions: n(row.release_decisions),
+    release_passes: n(row.release_passes),
+    allows_with_waiver: n(row.waived),
+    shadow_evaluated: n(row.shadowed),
+    shadow_flips: n(row.flips),
   };
 }
 
