@@ -11,7 +11,7 @@ import {
   verifyCheckpoints,
 } from './audit/checkpoints.ts';
 import { verifyEvents } from './audit/event-log.ts';
-import { computeKpis } from './audit/kpis.ts';
+import { computeKpis, type KpiSources } from './audit/kpis.ts';
 import { dropExpiredPartitions, ensurePartitions, schedulePartitionMaintenance } from './audit/partitions.ts';
 import { DecisionLogReader } from './audit/queries.ts';
 import { DecisionReplayer } from './audit/replay.ts';
@@ -31,6 +31,7 @@ import type { DecisionRecorder } from './decisions/types.ts';
 import type { PolicyEngine } from './engine/engine.ts';
 import { buildEvidenceFiles, packEvidence } from './evidence/package.ts';
 import { createGrants, type Grants } from './grants/create-grants.ts';
+import { waiverExpirySql } from './grants/grants-sql.ts';
 import type { AuditDeps } from './http/audit-routes.ts';
 import type { EvidenceDeps } from './http/evidence-routes.ts';
 import type { Readiness } from './http/health-routes.ts';
@@ -50,6 +51,9 @@ import { migrate } from './store/migrate.ts';
 import { openDatabase } from './store/open-database.ts';
 import { closeRedis, openRedis, type RedisLog } from './store/redis.ts';
 import type { Database } from './store/types.ts';
+
+/** The waiver store's statement the KPIs need (audit/ cannot import exceptions/). */
+const KPI_SOURCES: KpiSources = { waiverExpirySql };
 
 /**
  * What a caller may put in place of what `createVerdict` would build from the config. Anything
@@ -190,7 +194,11 @@ async function assemble(config: Config, overrides: VerdictOverrides, owned: Owne
   if (database) {
     const db = database;
     metrics.watchKpis(() =>
-      computeKpis(db, { from: new Date(Date.now() - 86_400_000), to: new Date(), bucket: 'day' }),
+      computeKpis(
+        db,
+        { from: new Date(Date.now() - 86_400_000), to: new Date(), bucket: 'day' },
+        KPI_SOURCES,
+      ),
     );
   }
   const decisions = buildDecisionService(config, overrides, { policy, recorder, metrics, grants, replica });
@@ -580,7 +588,7 @@ function auditApi(
   return {
     log,
     replayer: new DecisionReplayer({ log, revisions, policy }),
-    kpis: (range) => computeKpis(db, range),
+    kpis: (range) => computeKpis(db, range, KPI_SOURCES),
     // NOTE: the policy events' chains are verified whole (they are few and never dropped by
     // retention); the time range applies to the decision log and the stored checkpoints.
     verify: async (range) => {

@@ -1,13 +1,13 @@
 import crypto from 'node:crypto';
 import { canonicalJson } from '../decisions/canonical-json.ts';
 import type { DecisionRecord } from '../decisions/types.ts';
+import { GENESIS_HASH } from './chain-walk.ts';
 import { DECISION_COLUMNS, type DecisionRow } from './decision-log.ts';
+
+export { GENESIS_HASH } from './chain-walk.ts';
 
 export type { DecisionRow } from './decision-log.ts';
 export { DECISION_COLUMNS, rowFromDatabase } from './decision-log.ts';
-
-/** The prev_hash of a chain's first record. */
-export const GENESIS_HASH = '0'.repeat(64);
 
 /**
  * hash = hex(SHA-256(prev_hash ‖ RFC 8785 canonical JSON of every column but `hash`)).

@@ -3,7 +3,10 @@ import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFi
 import path from 'node:path';
 import { type Config, ConfigError } from '../config/resolve-config.ts';
 import { canonicalJson } from '../decisions/canonical-json.ts';
-import type { Database, Queryable, Sql } from '../store/types.ts';
+import type { Database, Queryable } from '../store/types.ts';
+import { type CheckpointCursor, checkpointPageSql, insertCheckpointSql } from './checkpoint-sql.ts';
+import { chainPositionsSql, retentionSql } from './decision-log.ts';
+import { eventHashesAtSql, eventHeadsSql } from './event-log.ts';
 import type { ChainHead } from './writer.ts';
 
 /**
@@ -181,15 +184,6 @@ export function loadEvidenceKey(
   return checkpointKey?.canSign ? checkpointKey : undefined;
 }
 
-/** Stores a checkpoint; a second one at the same position (another replica, a retry) is skipped. */
-function insertCheckpointSql(c: Checkpoint): Sql {
-  return {
-    text: `INSERT INTO chain_checkpoints (chain, writer_id, seq, hash, signed_at, key_id, signature)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING 1`,
-    values: [c.chain, c.writer_id, c.seq, c.hash, c.signed_at, c.key_id, c.signature],
-  };
-}
-
 /** Turns a chain_checkpoints row back into the Checkpoint that was signed. */
 export function checkpointFromDatabase(raw: Record<string, unknown>): Checkpoint {
   const at = raw.signed_at;
@@ -279,9 +273,9 @@ export class Checkpointer {
       .heads()
       .map((head) => ({ chain: 'decisions' as const, head }));
     if (this.options.events !== false) {
-      const { rows } = await db.query<{ writer_id: string; seq: string; hash: string }>({
-        text: 'SELECT writer_id, seq, hash FROM platform_event_heads WHERE seq > 0',
-      });
+      const { rows } = await db.query<{ writer_id: string; seq: string; hash: string }>(
+        eventHeadsSql({ started: true }),
+      );
       for (const row of rows) {
         heads.push({
           chain: 'events',
@@ -407,14 +401,8 @@ async function storedHashes(
   chain: CheckpointChain,
   positions: readonly Checkpoint[],
 ): Promise<Map<string, string>> {
-  const table = chain === 'decisions' ? 'decision_log' : 'platform_events';
-  const { rows } = await db.query<{ writer_id: string; seq: string; hash: string }>({
-    text: `SELECT u.writer_id, u.seq::text AS seq, t.hash
-           FROM unnest($1::text[], $2::bigint[]) AS u(writer_id, seq)
-           JOIN LATERAL (SELECT hash FROM ${table} t WHERE t.writer_id = u.writer_id AND t.seq = u.seq
-                         ORDER BY t.id LIMIT 1) t ON true`,
-    values: [positions.map((c) => c.writer_id), positions.map((c) => c.seq)],
-  });
+  const sql = chain === 'decisions' ? chainPositionsSql(positions) : eventHashesAtSql(positions);
+  const { rows } = await db.query<{ writer_id: string; seq: string; hash: string }>(sql);
   return new Map(rows.map((row) => [`${row.writer_id}/${row.seq}`, row.hash]));
 }
 
@@ -443,96 +431,103 @@ export async function verifyCheckpoints(
     latest: null,
   };
   if (!key) return report;
-  const retention = await db.query<{ dropped_before: Date | string }>({
-    text: 'SELECT dropped_before FROM decision_log_retention',
-  });
+  const retention = await db.query<{ dropped_before: Date | string }>(retentionSql());
   const droppedBefore = retention.rows[0] ? new Date(retention.rows[0].dropped_before).getTime() : null;
-  const seen = new Set<string>();
-
-  const check = async (page: Checkpoint[]): Promise<boolean> => {
-    const fresh = page.filter((c) => {
-      const id = `${c.chain}/${c.writer_id}/${c.seq}/${c.hash}`;
-      if (seen.has(id)) return false;
-      seen.add(id);
-      return true;
-    });
-    for (const chain of ['decisions', 'events'] as const) {
-      const ofChain = fresh.filter((c) => c.chain === chain);
-      if (ofChain.length === 0) continue;
-      const stored = await storedHashes(db, chain, ofChain);
-      for (const c of ofChain) {
-        const storedHash = stored.get(`${c.writer_id}/${c.seq}`) ?? null;
-        const fail = (reason: CheckpointFailure) => {
-          report.ok = false;
-          report.firstMismatch = {
-            chain,
-            writerId: c.writer_id,
-            seq: c.seq,
-            signedAt: c.signed_at,
-            reason,
-            signedHash: c.hash,
-            storedHash,
-          };
-          return false;
-        };
-        if (c.key_id !== key.keyId) return fail('unknown_key');
-        if (!key.verify(checkpointPayload(c), c.signature)) return fail('bad_signature');
-        if (storedHash === null) {
-          // Retention drops whole months of decisions: a checkpoint older than the cut is not checkable.
-          if (chain === 'decisions' && droppedBefore !== null && Date.parse(c.signed_at) < droppedBefore) {
-            report.expired += 1;
-            continue;
-          }
-          return fail('truncated');
-        }
-        if (storedHash !== c.hash) return fail('rewritten');
-        report.checked += 1;
-        if (report.latest === null || c.signed_at > report.latest) report.latest = c.signed_at;
-      }
-    }
-    return true;
-  };
-
+  const run: CheckpointRun = { db, key, report, droppedBefore, seen: new Set() };
   const pageSize = options.pageSize ?? 1_000;
   const from = options.from === undefined ? undefined : new Date(options.from).toISOString();
   const to = options.to === undefined ? undefined : new Date(options.to).toISOString();
-  let after: [string, string, string, string] | null = null;
-  for (;;) {
-    const values: unknown[] = [];
-    const where: string[] = [];
-    if (after) {
-      values.push(...after);
-      where.push('(signed_at, chain, writer_id, seq) > ($1::timestamptz, $2, $3, $4::bigint)');
-    }
-    if (from) {
-      values.push(from);
-      where.push(`signed_at >= $${values.length}`);
-    }
-    if (to) {
-      values.push(to);
-      where.push(`signed_at < $${values.length}`);
-    }
-    values.push(pageSize);
-    const { rows } = await db.query<Record<string, unknown>>({
-      text: `SELECT * FROM chain_checkpoints ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-             ORDER BY signed_at, chain, writer_id, seq LIMIT $${values.length}`,
-      values,
-    });
-    const page = rows.map(checkpointFromDatabase);
-    if (!(await check(page))) return report;
-    if (rows.length < pageSize) break;
-    const last = rows[rows.length - 1]!;
-    const at = last.signed_at;
-    after = [
-      at instanceof Date ? at.toISOString() : String(at),
-      String(last.chain),
-      String(last.writer_id),
-      String(last.seq),
-    ];
+  for await (const page of storedCheckpoints(db, { from, to, pageSize })) {
+    if (!(await checkPage(run, page))) return report;
   }
   const extra = options.extra ?? [];
   for (let i = 0; i < extra.length; i += pageSize) {
-    if (!(await check(extra.slice(i, i + pageSize)))) return report;
+    if (!(await checkPage(run, extra.slice(i, i + pageSize)))) return report;
   }
   return report;
+}
+
+/** What one verification keeps across its pages. */
+interface CheckpointRun {
+  db: Queryable;
+  key: SigningKey;
+  report: CheckpointReport;
+  /** Where retention cut the decision log (ms since the epoch), or null. */
+  droppedBefore: number | null;
+  /** The checkpoints checked so far (database and file), each once. */
+  seen: Set<string>;
+}
+
+/** The stored checkpoints in (signed_at, chain, writer_id, seq) order, signed within [from, to), in pages. */
+async function* storedCheckpoints(
+  db: Queryable,
+  window: { from?: string; to?: string; pageSize: number },
+): AsyncGenerator<Checkpoint[]> {
+  let after: CheckpointCursor | null = null;
+  for (;;) {
+    const sql = checkpointPageSql({ after, from: window.from, to: window.to, limit: window.pageSize });
+    const { rows } = await db.query<Record<string, unknown>>(sql);
+    const page = rows.map(checkpointFromDatabase);
+    yield page;
+    const last = page.at(-1);
+    if (!last || page.length < window.pageSize) return;
+    after = [last.signed_at, last.chain, last.writer_id, String(last.seq)];
+  }
+}
+
+/** Checks a page of checkpoints not seen yet; false (and the report's firstMismatch) at the first that does not hold. */
+async function checkPage(run: CheckpointRun, page: readonly Checkpoint[]): Promise<boolean> {
+  const { report } = run;
+  const fresh = page.filter((c) => {
+    const id = `${c.chain}/${c.writer_id}/${c.seq}/${c.hash}`;
+    if (run.seen.has(id)) return false;
+    run.seen.add(id);
+    return true;
+  });
+  for (const chain of ['decisions', 'events'] as const) {
+    const ofChain = fresh.filter((c) => c.chain === chain);
+    if (ofChain.length === 0) continue;
+    const stored = await storedHashes(run.db, chain, ofChain);
+    for (const c of ofChain) {
+      const storedHash = stored.get(`${c.writer_id}/${c.seq}`) ?? null;
+      const failure = checkpointFailure(run, c, storedHash);
+      if (failure === 'expired') {
+        report.expired += 1;
+        continue;
+      }
+      if (failure) {
+        report.ok = false;
+        report.firstMismatch = {
+          chain,
+          writerId: c.writer_id,
+          seq: c.seq,
+          signedAt: c.signed_at,
+          reason: failure,
+          signedHash: c.hash,
+          storedHash,
+        };
+        return false;
+      }
+      report.checked += 1;
+      if (report.latest === null || c.signed_at > report.latest) report.latest = c.signed_at;
+    }
+  }
+  return true;
+}
+
+/** Why a checkpoint does not hold, `expired` when retention dropped its row, or null when it holds. */
+function checkpointFailure(
+  run: CheckpointRun,
+  c: Checkpoint,
+  storedHash: string | null,
+): CheckpointFailure | 'expired' | null {
+  if (c.key_id !== run.key.keyId) return 'unknown_key';
+  if (!run.key.verify(checkpointPayload(c), c.signature)) return 'bad_signature';
+  if (storedHash === null) {
+    // Retention drops whole months of decisions: a checkpoint older than the cut is not checkable.
+    const expired =
+      c.chain === 'decisions' && run.droppedBefore !== null && Date.parse(c.signed_at) < run.droppedBefore;
+    return expired ? 'expired' : 'truncated';
+  }
+  return storedHash === c.hash ? null : 'rewritten';
 }

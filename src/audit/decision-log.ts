@@ -1,11 +1,15 @@
 /**
- * The decision log's one home: the row as stored and every SQL statement on it — insert (with the
- * chain heads), search, lookup, chain verification and partition maintenance — as pure functions
+ * The decision log's one home: the row as stored and every SQL statement on it (decision_log, its
+ * partitions, chain_heads, decision_log_retention; src/store/table-owners.ts) — insert (with the
+ * chain heads), search, lookup, chain verification, the reads of the SIEM forwarder, of evidence
+ * packages and of the shadow report, and partition maintenance — as pure functions
  * returning `{text, values}` (pg-boss's plans.ts style). Values are always parameters; the only
  * identifiers spliced into text are constants here or partition names built from integers. The same
  * statements run on Postgres and on PGlite. Nothing here runs a query.
  */
+import { keysetConditions } from '../store/keyset.ts';
 import type { Sql } from '../store/types.ts';
+import { ROLLUP_CTES } from './kpi-sql.ts';
 
 /**
  * One decision_log row exactly as stored, column by column. Every column except `hash` is hashed
@@ -42,6 +46,23 @@ export interface DecisionRow {
   error: unknown;
 }
 
+/**
+ * What was decided about what: a run of columns that the table and the CSV export (export.ts) both
+ * keep in this order.
+ */
+export const DECISION_FACT_COLUMNS = [
+  'entrypoint',
+  'bundle_revision',
+  'bundle_digest',
+  'subject_type',
+  'subject_id',
+  'action_name',
+  'resource_type',
+  'resource_id',
+  'allow',
+  'violated_controls',
+] as const satisfies readonly (keyof DecisionRow)[];
+
 /** The stored columns, in table order; the hash covers all of them but `hash`. */
 export const DECISION_COLUMNS = [
   'id',
@@ -53,16 +74,7 @@ export const DECISION_COLUMNS = [
   'surface',
   'caller_sub',
   'caller',
-  'entrypoint',
-  'bundle_revision',
-  'bundle_digest',
-  'subject_type',
-  'subject_id',
-  'action_name',
-  'resource_type',
-  'resource_id',
-  'allow',
-  'violated_controls',
+  ...DECISION_FACT_COLUMNS,
   'result',
   'input',
   'input_sha256',
@@ -87,66 +99,11 @@ export function rowFromDatabase(raw: Record<string, unknown>): DecisionRow {
 }
 
 /**
- * The KPI rollups (migrations/0008_kpi_rollups.sql, per writer since 0009: a writer's batch locks
- * only its own rollup rows, so replicas' group commits do not queue behind each other) maintained
- * from the rows the batch statement
- * really inserted: a replayed duplicate is skipped by ON CONFLICT DO NOTHING, is not in `inserted`,
- * and so is never counted twice. Counts add up and release columns take minimums, so batches may
- * arrive in any order (a late spool replay included). Rows are upserted in key order, so that two
- * writers' batches lock shared rollup rows in the same order (no deadlock). The same definitions
- * as verdict_rebuild_kpi_rollups() in the migration; test/audit/kpis.test.ts checks they agree.
- */
-const ROLLUP_CTES = `keyed AS (
-           SELECT date_trunc('hour', i.decided_at, 'UTC') AS bucket, i.entrypoint,
-                  COALESCE(i.action_name, '') AS action_name, i.writer_id, k.control, i.allow,
-                  COALESCE(cardinality(i.exceptions), 0) > 0 AS waived, k.counted, k.shadowed, k.flipped
-           FROM (SELECT d.*, (d.shadow IS NOT NULL AND jsonb_typeof(d.shadow->'allow') = 'boolean') AS has_shadow,
-                        ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(d.shadow->'controls') = 'array'
-                                                                    THEN d.shadow->'controls' ELSE '[]'::jsonb END)) AS shadow_controls
-                 FROM inserted d) i
-           CROSS JOIN LATERAL (
-             SELECT '' AS control, true AS counted, i.has_shadow AS shadowed,
-                    (i.has_shadow AND (i.shadow->>'allow')::boolean <> i.allow) AS flipped
-             UNION ALL
-             SELECT u.c, COALESCE(u.c = ANY(i.violated_controls), false), false,
-                    (i.has_shadow AND COALESCE(u.c = ANY(i.violated_controls), false) <> (u.c = ANY(i.shadow_controls)))
-             FROM (SELECT DISTINCT unnest(COALESCE(i.violated_controls, '{}') || i.shadow_controls) AS c) u
-           ) k
-         ), rollup AS (
-           INSERT INTO decision_rollup_hourly AS r
-             (bucket, entrypoint, action_name, control, writer_id, decisions, denies, waived_allows, shadowed,
-              shadow_flips)
-           SELECT bucket, entrypoint, action_name, control, writer_id,
-                  count(*) FILTER (WHERE counted), count(*) FILTER (WHERE counted AND NOT allow),
-                  count(*) FILTER (WHERE counted AND allow AND waived), count(*) FILTER (WHERE shadowed),
-                  count(*) FILTER (WHERE flipped)
-           FROM keyed GROUP BY bucket, entrypoint, action_name, control, writer_id
-           ORDER BY bucket, entrypoint, action_name, control, writer_id
-           ON CONFLICT (bucket, entrypoint, action_name, control, writer_id) DO UPDATE
-           SET decisions = r.decisions + EXCLUDED.decisions, denies = r.denies + EXCLUDED.denies,
-               waived_allows = r.waived_allows + EXCLUDED.waived_allows,
-               shadowed = r.shadowed + EXCLUDED.shadowed, shadow_flips = r.shadow_flips + EXCLUDED.shadow_flips
-         ), gates AS (
-           INSERT INTO release_gates AS g
-           SELECT resource_type, resource_id, min(decided_at), (array_agg(allow ORDER BY decided_at, id))[1],
-                  min(decided_at) FILTER (WHERE NOT allow), min(decided_at) FILTER (WHERE allow), count(*)
-           FROM inserted
-           WHERE action_name = 'release.deploy' AND resource_type IS NOT NULL AND resource_id IS NOT NULL
-           GROUP BY resource_type, resource_id ORDER BY resource_type, resource_id
-           ON CONFLICT (resource_type, resource_id) DO UPDATE
-           SET first_allow = CASE WHEN EXCLUDED.first_at < g.first_at THEN EXCLUDED.first_allow ELSE g.first_allow END,
-               first_at = LEAST(g.first_at, EXCLUDED.first_at),
-               first_deny_at = LEAST(g.first_deny_at, EXCLUDED.first_deny_at),
-               first_allow_at = LEAST(g.first_allow_at, EXCLUDED.first_allow_at),
-               attempts = g.attempts + EXCLUDED.attempts
-         )`;
-
-/**
  * One statement stores a whole batch: the rows travel as a single jsonb parameter expanded by
  * jsonb_populate_recordset (free of the 65535-parameter limit; INSERT vs COPY measured in
  * docs/decisions/0003-audit-durability.md), and the chain heads of the batch's writers move forward
  * in the same statement, so the two are atomic without BEGIN/COMMIT round trips (ADR 0004); so are
- * the KPI rollups (ROLLUP_CTES).
+ * the KPI rollups (ROLLUP_CTES, src/audit/kpi-sql.ts).
  * `ON CONFLICT DO NOTHING` makes a replay of the same rows (spool) idempotent on (decided_at, id);
  * a head only moves forward, so replaying an old spool batch after newer ones cannot rewind it.
  */
@@ -330,12 +287,12 @@ export function decisionByIdSql(id: string): Sql {
 
 /** Every writer's recorded chain head. */
 export function chainHeadsSql(): Sql {
-  return { text: 'SELECT writer_id, seq, hash FROM chain_heads' };
+  return { text: 'SELECT writer_id, seq, hash FROM chain_heads', values: [] };
 }
 
 /** Where retention cut the log (at most one row). */
 export function retentionSql(): Sql {
-  return { text: 'SELECT dropped_before FROM decision_log_retention' };
+  return { text: 'SELECT dropped_before FROM decision_log_retention', values: [] };
 }
 
 /**
@@ -348,25 +305,136 @@ export function chainPageSql(options: {
   to?: string;
   limit: number;
 }): Sql {
-  const values: unknown[] = [];
-  const where: string[] = [];
-  if (options.after) {
-    values.push(...options.after);
-    where.push('(writer_id, seq, id) > ($1, $2::bigint, $3::uuid)');
-  }
-  if (options.from !== undefined) {
-    values.push(options.from);
-    where.push(`decided_at >= $${values.length}`);
-  }
-  if (options.to !== undefined) {
-    values.push(options.to);
-    where.push(`decided_at < $${values.length}`);
-  }
+  const after = options.after && {
+    compare: '(writer_id, seq, id) > ($1, $2::bigint, $3::uuid)',
+    values: options.after,
+  };
+  const { where, values } = keysetConditions(after, {
+    column: 'decided_at',
+    from: options.from,
+    to: options.to,
+  });
   values.push(options.limit);
   return {
-    text: `SELECT * FROM decision_log ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}
-           ORDER BY writer_id, seq, id LIMIT $${values.length}`,
+    text: `SELECT * FROM decision_log ${where} ORDER BY writer_id, seq, id LIMIT $${values.length}`,
     values,
+  };
+}
+
+/**
+ * The records about one resource, in (decided_at, id) order, optionally within [from, to): an
+ * evidence package's decisions.
+ */
+export function resourceDecisionsSql(query: {
+  resourceType: string;
+  resourceId: string;
+  from?: string;
+  to?: string;
+}): Sql {
+  const values: unknown[] = [query.resourceType, query.resourceId];
+  let window = '';
+  if (query.from) {
+    values.push(query.from);
+    window += ` AND decided_at >= $${values.length}::timestamptz`;
+  }
+  if (query.to) {
+    values.push(query.to);
+    window += ` AND decided_at < $${values.length}::timestamptz`;
+  }
+  return {
+    text: `SELECT * FROM decision_log WHERE resource_type = $1 AND resource_id = $2${window} ORDER BY decided_at, id`,
+    values,
+  };
+}
+
+/** A writer's chain from `fromSeq` to `toSeq` (both included): an evidence package's segment. */
+export function chainSegmentSql(writerId: string, fromSeq: number, toSeq: number): Sql {
+  return {
+    text: 'SELECT * FROM decision_log WHERE writer_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq, id',
+    values: [writerId, fromSeq, toSeq],
+  };
+}
+
+/** The next `limit` rows of a writer's chain after `afterSeq`, in seq order (the SIEM forwarder). */
+export function chainAfterSql(writerId: string, afterSeq: number, limit: number): Sql {
+  return {
+    text: 'SELECT * FROM decision_log WHERE writer_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+    values: [writerId, afterSeq, limit],
+  };
+}
+
+/**
+ * The row at each (writer, seq) position that holds one: its hash and decided_at (checkpoint
+ * verification compares the hash; the SIEM forwarder's lag reads the time).
+ */
+export function chainPositionsSql(positions: readonly { writer_id: string; seq: number }[]): Sql {
+  return {
+    text: `SELECT u.writer_id, u.seq::text AS seq, t.hash, t.decided_at
+           FROM unnest($1::text[], $2::bigint[]) AS u(writer_id, seq)
+           JOIN LATERAL (SELECT hash, decided_at FROM decision_log t WHERE t.writer_id = u.writer_id AND t.seq = u.seq
+                         ORDER BY t.id LIMIT 1) t ON true`,
+    values: [positions.map((p) => p.writer_id), positions.map((p) => p.seq)],
+  };
+}
+
+/** How many decision ids a shadow report shows per direction and per control. */
+export const SHADOW_SAMPLE_IDS = 5;
+
+// The decisions of [$1, $2) that carried a shadow result (of revision $3 when not null), with the
+// direction in which the shadow revision would have flipped them.
+const SHADOWED = `
+  WITH shadowed AS (
+    SELECT id, decided_at, allow, violated_controls, shadow,
+           CASE WHEN allow AND NOT (shadow->>'allow')::boolean THEN 'allow_to_deny'
+                WHEN NOT allow AND (shadow->>'allow')::boolean THEN 'deny_to_allow' END AS direction
+      FROM decision_log
+     WHERE shadow IS NOT NULL AND jsonb_typeof(shadow) = 'object'
+       AND decided_at >= $1 AND decided_at < $2
+       AND ($3::text IS NULL OR shadow->>'digest' = $3)
+  )`;
+
+/** The shadow report's totals: decisions compared and the shadow revisions seen. */
+export function shadowTotalsSql(from: string, to: string, digest: string | null): Sql {
+  return {
+    text: `${SHADOWED}
+      SELECT count(*) AS compared, array_remove(array_agg(DISTINCT shadow->>'digest'), NULL) AS digests
+        FROM shadowed`,
+    values: [from, to, digest],
+  };
+}
+
+/** The shadow report's flips by direction, with sample decision ids. */
+export function shadowFlipsSql(from: string, to: string, digest: string | null): Sql {
+  return {
+    text: `${SHADOWED}
+      SELECT direction, count(*) AS count,
+             (array_agg(id::text ORDER BY decided_at DESC, id DESC))[1:${SHADOW_SAMPLE_IDS}] AS sample_ids
+        FROM shadowed WHERE direction IS NOT NULL
+       GROUP BY direction ORDER BY direction`,
+    values: [from, to, digest],
+  };
+}
+
+/** The shadow report's flips by control and direction, with sample decision ids. */
+export function shadowControlsSql(from: string, to: string, digest: string | null): Sql {
+  return {
+    text: `${SHADOWED},
+      flipped AS (
+        SELECT id, decided_at, direction, control
+          FROM shadowed, LATERAL jsonb_array_elements_text(
+            CASE jsonb_typeof(shadow->'controls') WHEN 'array' THEN shadow->'controls' ELSE '[]'::jsonb END
+          ) AS control
+         WHERE direction = 'allow_to_deny'
+        UNION ALL
+        SELECT id, decided_at, direction, control
+          FROM shadowed, LATERAL unnest(violated_controls) AS control
+         WHERE direction = 'deny_to_allow'
+      )
+      SELECT direction, control, count(DISTINCT id) AS count,
+             (array_agg(DISTINCT id::text))[1:${SHADOW_SAMPLE_IDS}] AS sample_ids
+        FROM flipped GROUP BY direction, control ORDER BY count(DISTINCT id) DESC, direction, control
+       LIMIT 200`,
+    values: [from, to, digest],
   };
 }
 
@@ -400,6 +468,7 @@ export function partitionsSql(): Sql {
     text: `SELECT c.relname AS name FROM pg_inherits i
            JOIN pg_class c ON c.oid = i.inhrelid
            WHERE i.inhparent = to_regclass('decision_log')`,
+    values: [],
   };
 }
 

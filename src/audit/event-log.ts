@@ -3,6 +3,8 @@ import { v7 as uuidv7 } from 'uuid';
 import { canonicalJson } from '../decisions/canonical-json.ts';
 import type { Database, Queryable, Sql } from '../store/types.ts';
 import { GENESIS_HASH } from './chain.ts';
+import { type ChainBreak, ChainWalker, firstBreak } from './chain-walk.ts';
+import { type KpiWindow, PERCENTILES } from './kpi-sql.ts';
 
 /**
  * The chained log of platform events: everything that changes how decisions are made (bundle
@@ -78,6 +80,30 @@ const COLUMNS = [
   'payload',
 ] as const;
 
+/** Creates `writerId`'s head row at seq 0 with the genesis hash, unless it exists. */
+function seedEventHeadSql(writerId: string): Sql {
+  return {
+    text: `INSERT INTO platform_event_heads (writer_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (writer_id) DO NOTHING`,
+    values: [writerId, GENESIS_HASH],
+  };
+}
+
+/** Reads `writerId`'s head and locks its row until the transaction ends. */
+function lockEventHeadSql(writerId: string): Sql {
+  return {
+    text: 'SELECT seq, hash FROM platform_event_heads WHERE writer_id = $1 FOR UPDATE',
+    values: [writerId],
+  };
+}
+
+/** Moves the head of `row`'s writer to `row`. */
+function moveEventHeadSql(row: EventRow): Sql {
+  return {
+    text: 'UPDATE platform_event_heads SET seq = $2, hash = $3, updated_at = now() WHERE writer_id = $1',
+    values: [row.writer_id, row.seq, row.hash],
+  };
+}
+
 function insertEventSql(row: EventRow): Sql {
   return {
     text: `INSERT INTO platform_events (${COLUMNS.join(', ')})
@@ -99,14 +125,8 @@ export async function appendEvent(
 ): Promise<EventRow> {
   // NOTE: the insert-then-lock makes the first append of a writer safe too: a second transaction of
   // the same writer waits on the head row until the first commits, then reads its new head.
-  await tx.query({
-    text: `INSERT INTO platform_event_heads (writer_id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (writer_id) DO NOTHING`,
-    values: [writerId, GENESIS_HASH],
-  });
-  const { rows } = await tx.query<{ seq: string; hash: string }>({
-    text: 'SELECT seq, hash FROM platform_event_heads WHERE writer_id = $1 FOR UPDATE',
-    values: [writerId],
-  });
+  await tx.query(seedEventHeadSql(writerId));
+  const { rows } = await tx.query<{ seq: string; hash: string }>(lockEventHeadSql(writerId));
   const head = rows[0]!;
   const row: EventRow = {
     id: uuidv7({ msecs: now.getTime() }),
@@ -126,10 +146,7 @@ export async function appendEvent(
   };
   row.hash = eventHash(row);
   await tx.query(insertEventSql(row));
-  await tx.query({
-    text: 'UPDATE platform_event_heads SET seq = $2, hash = $3, updated_at = now() WHERE writer_id = $1',
-    values: [writerId, row.seq, row.hash],
-  });
+  await tx.query(moveEventHeadSql(row));
   return row;
 }
 
@@ -143,8 +160,8 @@ export interface EventQuery {
   limit?: number;
 }
 
-/** Events, newest first. */
-export async function listEvents(db: Queryable, query: EventQuery = {}): Promise<EventRow[]> {
+/** Events matching `query`, newest first. */
+export function listEventsSql(query: EventQuery = {}): Sql {
   const where: string[] = [];
   const values: unknown[] = [];
   const add = (clause: string, value: unknown) => {
@@ -157,20 +174,103 @@ export async function listEvents(db: Queryable, query: EventQuery = {}): Promise
   if (query.before)
     add('(occurred_at, id) < (SELECT occurred_at, id FROM platform_events WHERE id = ?::uuid)', query.before);
   values.push(Math.min(Math.max(query.limit ?? 100, 1), 1000));
-  const { rows } = await db.query<Record<string, unknown>>({
+  return {
     text: `SELECT * FROM platform_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
            ORDER BY occurred_at DESC, id DESC LIMIT $${values.length}`,
     values,
-  });
+  };
+}
+
+/** Events, newest first. */
+export async function listEvents(db: Queryable, query: EventQuery = {}): Promise<EventRow[]> {
+  const { rows } = await db.query<Record<string, unknown>>(listEventsSql(query));
   return rows.map(eventFromDatabase);
 }
 
-/** Where the event chains are broken (the reasons of src/audit/verify.ts). */
+/** Every writer's event chain head; with `started`, only the heads past seq 0. */
+export function eventHeadsSql(options: { started?: boolean } = {}): Sql {
+  return {
+    text: `SELECT writer_id, seq, hash FROM platform_event_heads${options.started ? ' WHERE seq > 0' : ''}`,
+    values: [],
+  };
+}
+
+/** Chain verification's page: whole rows in chain order (writer, seq) after `after`. */
+export function eventChainPageSql(after: [writerId: string, seq: number] | null, limit: number): Sql {
+  return {
+    text: `SELECT * FROM platform_events ${after ? 'WHERE (writer_id, seq) > ($1, $2::bigint)' : ''}
+           ORDER BY writer_id, seq LIMIT ${after ? '$3' : '$1'}`,
+    values: after ? [...after, limit] : [limit],
+  };
+}
+
+/** The hash stored at each (writer, seq) position that holds a row (checkpoint verification). */
+export function eventHashesAtSql(positions: readonly { writer_id: string; seq: number }[]): Sql {
+  return {
+    text: `SELECT u.writer_id, u.seq::text AS seq, t.hash
+           FROM unnest($1::text[], $2::bigint[]) AS u(writer_id, seq)
+           JOIN LATERAL (SELECT hash FROM platform_events t WHERE t.writer_id = u.writer_id AND t.seq = u.seq
+                         ORDER BY t.id LIMIT 1) t ON true`,
+    values: [positions.map((p) => p.writer_id), positions.map((p) => p.seq)],
+  };
+}
+
+/** The policy events of [from, to), oldest first (an evidence package's period). */
+export function policyEventsSql(from: string, to: string): Sql {
+  return {
+    text: `SELECT * FROM platform_events WHERE kind = 'policy' AND occurred_at >= $1 AND occurred_at < $2
+           ORDER BY occurred_at, id`,
+    values: [from, to],
+  };
+}
+
+/** The chained histories of the waivers and approvals `subjects`, oldest first. */
+export function grantEventsSql(subjects: readonly string[]): Sql {
+  return {
+    text: `SELECT * FROM platform_events WHERE kind IN ('exception', 'approval') AND subject = ANY($1::text[])
+           ORDER BY occurred_at, id`,
+    values: [subjects],
+  };
+}
+
+/** How many waiver and approval events of each action happened in [from, to) (the KPIs). */
+export function grantEventCountsSql(window: KpiWindow): Sql {
+  return {
+    text: `SELECT kind, action, count(*) AS count FROM platform_events
+           WHERE kind IN ('exception', 'approval') AND occurred_at >= $1 AND occurred_at < $2
+           GROUP BY kind, action`,
+    values: [...window],
+  };
+}
+
+/**
+ * Percentiles of the time from a grant's `request` event to its first `done` event (a waiver's
+ * activation, an approval's grant), over the grants whose `done` fell in the window.
+ */
+export function grantLatencySql(
+  kind: 'exception' | 'approval',
+  done: 'activate' | 'grant',
+  window: KpiWindow,
+): Sql {
+  return {
+    text: `SELECT ${PERCENTILES} FROM (
+             SELECT extract(epoch FROM min(occurred_at) FILTER (WHERE action = $3)
+                                      - min(occurred_at) FILTER (WHERE action = 'request'))::float8 AS seconds
+             FROM platform_events WHERE kind = $4 AND subject IS NOT NULL
+             GROUP BY subject
+             HAVING min(occurred_at) FILTER (WHERE action = $3) >= $1
+                AND min(occurred_at) FILTER (WHERE action = $3) < $2
+           ) r WHERE seconds IS NOT NULL`,
+    values: [...window, done, kind],
+  };
+}
+
+/** Where the event chains are broken (the reasons of src/audit/chain-walk.ts). */
 export interface EventBrokenLink {
   eventId: string | null;
   writerId: string;
   seq: number;
-  reason: 'edited' | 'deleted' | 'inserted' | 'reordered' | 'tail_truncated';
+  reason: ChainBreak;
 }
 
 /** The outcome of `verifyEvents`. */
@@ -186,78 +286,29 @@ export interface EventVerifyReport {
  * compares each chain's end with its head row. Stops at the first break.
  */
 export async function verifyEvents(db: Database | Queryable, pageSize = 1_000): Promise<EventVerifyReport> {
-  const heads = new Map<string, { seq: number; hash: string }>();
-  for (const row of (
-    await db.query<{ writer_id: string; seq: string; hash: string }>({
-      text: 'SELECT writer_id, seq, hash FROM platform_event_heads',
-    })
-  ).rows) {
-    heads.set(row.writer_id, { seq: Number(row.seq), hash: row.hash });
-  }
-  let checked = 0;
-  const seen = new Set<string>();
-  let writer: string | null = null;
-  let expected = 1;
-  let prevHash = GENESIS_HASH;
-  let last: { id: string; seq: number } | null = null;
-  const broken = (firstBroken: EventBrokenLink): EventVerifyReport => ({
-    ok: false,
-    checked,
-    writers: seen.size,
-    firstBroken,
+  const heads = await db.query<{ writer_id: string; seq: string }>(eventHeadsSql());
+  const walker = new ChainWalker<EventRow>({
+    hash: eventHash,
+    heads: new Map(heads.rows.map((row) => [row.writer_id, Number(row.seq)])),
+    toHeads: true,
   });
-  const tail = (writerId: string): EventBrokenLink | null => {
-    const head = heads.get(writerId);
-    if (head && (last?.seq ?? 0) < head.seq) {
-      return { eventId: last?.id ?? null, writerId, seq: last?.seq ?? 0, reason: 'tail_truncated' };
-    }
-    return null;
-  };
+  const broken = await firstBreak(walker, eventChainPages(db, pageSize));
+  const report: EventVerifyReport = { ok: broken === null, checked: walker.checked, writers: walker.chains };
+  if (!broken) return report;
+  const { id, writerId, seq, reason } = broken;
+  return { ...report, firstBroken: { eventId: id, writerId, seq, reason } };
+}
+
+/** Every row of platform_events in chain order, in keyset pages. */
+async function* eventChainPages(db: Queryable, pageSize: number): AsyncGenerator<EventRow[]> {
   let cursor: [string, number] | null = null;
   for (;;) {
-    const { rows } = await db.query<Record<string, unknown>>({
-      text: `SELECT * FROM platform_events ${cursor ? 'WHERE (writer_id, seq) > ($1, $2::bigint)' : ''}
-             ORDER BY writer_id, seq LIMIT ${cursor ? '$3' : '$1'}`,
-      values: cursor ? [...cursor, pageSize] : [pageSize],
-    });
-    for (const raw of rows) {
-      const row = eventFromDatabase(raw);
-      if (row.writer_id !== writer) {
-        if (writer !== null) {
-          const cut = tail(writer);
-          if (cut) return broken(cut);
-        }
-        writer = row.writer_id;
-        seen.add(writer);
-        expected = 1;
-        prevHash = GENESIS_HASH;
-        last = null;
-        if (!heads.has(writer))
-          return broken({ eventId: row.id, writerId: writer, seq: row.seq, reason: 'inserted' });
-      }
-      const at = { eventId: row.id, writerId: writer, seq: row.seq };
-      if (row.seq < expected) return broken({ ...at, reason: 'inserted' });
-      if (row.seq > expected) return broken({ ...at, reason: 'deleted' });
-      if (eventHash(row) !== row.hash) return broken({ ...at, reason: 'edited' });
-      if (row.prev_hash !== prevHash) return broken({ ...at, reason: 'reordered' });
-      if (row.seq > heads.get(writer)!.seq) return broken({ ...at, reason: 'inserted' });
-      expected = row.seq + 1;
-      prevHash = row.hash;
-      last = { id: row.id, seq: row.seq };
-      checked += 1;
-    }
-    if (rows.length < pageSize) break;
-    const end = eventFromDatabase(rows[rows.length - 1]!);
+    const sql = eventChainPageSql(cursor, pageSize);
+    const { rows } = await db.query<Record<string, unknown>>(sql);
+    const page = rows.map(eventFromDatabase);
+    yield page;
+    const end = page.at(-1);
+    if (!end || page.length < pageSize) return;
     cursor = [end.writer_id, end.seq];
   }
-  if (writer !== null) {
-    const cut = tail(writer);
-    if (cut) return broken(cut);
-  }
-  for (const [writerId, head] of heads) {
-    if (!seen.has(writerId) && head.seq > 0) {
-      return broken({ eventId: null, writerId, seq: 0, reason: 'tail_truncated' });
-    }
-  }
-  return { ok: true, checked, writers: seen.size };
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pipeline, Readable } from 'node:stream';
 import { stringify } from 'csv-stringify';
+import { DECISION_FACT_COLUMNS } from './decision-log.ts';
 import type { DecisionFilter, DecisionLogReader, StoredDecision } from './queries.ts';
 import { type SiemSource, toOcsf, toSplunkHec } from './siem.ts';
 
@@ -56,16 +57,7 @@ export const CSV_COLUMNS = [
   'decided_at',
   'surface',
   'caller_sub',
-  'entrypoint',
-  'bundle_revision',
-  'bundle_digest',
-  'subject_type',
-  'subject_id',
-  'action_name',
-  'resource_type',
-  'resource_id',
-  'allow',
-  'violated_controls',
+  ...DECISION_FACT_COLUMNS,
   'exceptions',
   'input_sha256',
   'eval_micros',

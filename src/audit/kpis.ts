@@ -1,4 +1,13 @@
 import type { Queryable, Sql } from '../store/types.ts';
+import { grantEventCountsSql, grantLatencySql } from './event-log.ts';
+import {
+  type KpiWindow,
+  kpiByControlSql,
+  kpiByEntrypointSql,
+  kpiSeriesSql,
+  releaseGatesSql,
+  remediationSql,
+} from './kpi-sql.ts';
 
 /**
  * Governance KPIs for risk owners, computed from the rollups the batch statement maintains
@@ -95,9 +104,18 @@ function percentiles(row: { count?: unknown; median?: unknown; p90?: unknown } |
   };
 }
 
-const PERCENTILES = `count(*) AS count,
-  percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median,
-  percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds) AS p90`;
+/**
+ * Statements of tables that audit/ does not own, given by the composition root (src/verdict.ts):
+ * the waiver store's (exceptions/) imports audit/, so audit/ cannot import it.
+ */
+export interface KpiSources {
+  /**
+   * Approved waivers whose expiry fell in the window and has passed: `due`, `compliant` (revoked
+   * before it, or renewed) and `lapsed` (waiverExpirySql in src/exceptions/store.ts). Without it
+   * the expiry KPIs are null.
+   */
+  waiverExpirySql?: (window: KpiWindow) => Sql;
+}
 
 /** The window in whole UTC hours. */
 export function kpiWindow(from: Date, to: Date): { from: Date; to: Date } {
@@ -112,82 +130,37 @@ export function kpiWindow(from: Date, to: Date): { from: Date; to: Date } {
 export async function computeKpis(
   db: Queryable,
   range: { from: Date; to: Date; bucket: KpiBucket },
+  sources: KpiSources = {},
 ): Promise<KpiReport> {
   const { from, to } = kpiWindow(range.from, range.to);
-  const window = [from.toISOString(), to.toISOString()];
+  const window: KpiWindow = [from.toISOString(), to.toISOString()];
   const [byEntrypoint, byControl, series, gates, remediation, grants] = await Promise.all([
-    db.query<Record<string, unknown>>({
-      text: `SELECT entrypoint, sum(decisions) AS decisions, sum(denies) AS denies, sum(waived_allows) AS waived,
-                    sum(shadowed) AS shadowed, sum(shadow_flips) AS flips,
-                    sum(decisions) FILTER (WHERE action_name = 'release.deploy') AS release_decisions,
-                    sum(denies) FILTER (WHERE action_name = 'release.deploy') AS release_denies
-             FROM decision_rollup_hourly WHERE control = '' AND bucket >= $1 AND bucket < $2
-             GROUP BY entrypoint ORDER BY entrypoint`,
-      values: window,
-    }),
-    db.query<Record<string, unknown>>({
-      text: `SELECT control, sum(decisions) AS violations, sum(denies) AS denies, sum(shadow_flips) AS flips
-             FROM decision_rollup_hourly WHERE control <> '' AND bucket >= $1 AND bucket < $2
-             GROUP BY control ORDER BY control`,
-      values: window,
-    }),
-    db.query<Record<string, unknown>>({
-      text: `SELECT date_trunc($3, bucket, 'UTC') AS start, sum(decisions) AS decisions, sum(denies) AS denies,
-                    sum(waived_allows) AS waived, sum(shadowed) AS shadowed, sum(shadow_flips) AS flips,
-                    COALESCE(sum(decisions) FILTER (WHERE action_name = 'release.deploy'), 0) AS release_decisions,
-                    COALESCE(sum(decisions - denies) FILTER (WHERE action_name = 'release.deploy'), 0) AS release_passes
-             FROM decision_rollup_hourly WHERE control = '' AND bucket >= $1 AND bucket < $2
-             GROUP BY 1 ORDER BY 1`,
-      values: [...window, range.bucket],
-    }),
-    db.query<Record<string, unknown>>({
-      text: `SELECT count(*) AS releases, count(*) FILTER (WHERE first_allow) AS first_passes
-             FROM release_gates WHERE first_at >= $1 AND first_at < $2`,
-      values: window,
-    }),
-    db.query<Record<string, unknown>>({
-      text: `SELECT ${PERCENTILES} FROM (
-               SELECT extract(epoch FROM first_allow_at - first_deny_at)::float8 AS seconds FROM release_gates
-               WHERE NOT first_allow AND first_allow_at >= $1 AND first_allow_at < $2
-             ) r`,
-      values: window,
-    }),
-    grantKpis(db, window),
+    db.query<Record<string, unknown>>(kpiByEntrypointSql(window)),
+    db.query<Record<string, unknown>>(kpiByControlSql(window)),
+    db.query<Record<string, unknown>>(kpiSeriesSql(window, range.bucket)),
+    db.query<Record<string, unknown>>(releaseGatesSql(window)),
+    db.query<Record<string, unknown>>(remediationSql(window)),
+    grantKpis(db, window, sources),
   ]);
 
-  let total = 0;
-  let denies = 0;
-  let waived = 0;
-  let shadowed = 0;
-  let flips = 0;
-  let releaseDecisions = 0;
-  let releaseDenies = 0;
-  const entrypoints = byEntrypoint.rows.map((row) => {
-    total += n(row.decisions);
-    denies += n(row.denies);
-    waived += n(row.waived);
-    shadowed += n(row.shadowed);
-    flips += n(row.flips);
-    releaseDecisions += n(row.release_decisions);
-    releaseDenies += n(row.release_denies);
-    return {
-      entrypoint: String(row.entrypoint),
-      decisions: n(row.decisions),
-      denies: n(row.denies),
-      deny_rate: rate(n(row.denies), n(row.decisions)),
-    };
-  });
-  const allows = total - denies;
+  const t = rollupTotals(byEntrypoint.rows);
+  const allows = t.decisions - t.denies;
+  const releasePasses = t.releaseDecisions - t.releaseDenies;
   const gate = gates.rows[0] ?? {};
   return {
     from: from.toISOString(),
     to: to.toISOString(),
     bucket: range.bucket,
     decisions: {
-      total,
-      denies,
-      deny_rate: rate(denies, total),
-      by_entrypoint: entrypoints,
+      total: t.decisions,
+      denies: t.denies,
+      deny_rate: rate(t.denies, t.decisions),
+      by_entrypoint: byEntrypoint.rows.map((row) => ({
+        entrypoint: String(row.entrypoint),
+        decisions: n(row.decisions),
+        denies: n(row.denies),
+        deny_rate: rate(n(row.denies), n(row.decisions)),
+      })),
       by_control: byControl.rows
         .filter((row) => n(row.violations) > 0)
         .map((row) => ({
@@ -197,9 +170,9 @@ export async function computeKpis(
         })),
     },
     release_gates: {
-      decisions: releaseDecisions,
-      passes: releaseDecisions - releaseDenies,
-      pass_rate: rate(releaseDecisions - releaseDenies, releaseDecisions),
+      decisions: t.releaseDecisions,
+      passes: releasePasses,
+      pass_rate: rate(releasePasses, t.releaseDecisions),
       releases: n(gate.releases),
       first_attempt_passes: n(gate.first_passes),
       first_attempt_pass_rate: rate(n(gate.first_passes), n(gate.releases)),
@@ -207,34 +180,62 @@ export async function computeKpis(
     },
     waivers: {
       allows,
-      allows_with_waiver: waived,
-      share_of_allows_with_waiver: rate(waived, allows),
+      allows_with_waiver: t.waived,
+      share_of_allows_with_waiver: rate(t.waived, allows),
       ...grants.waivers,
     },
     approvals: grants.approvals,
     shadow: {
-      evaluated: shadowed,
-      flips,
-      flip_rate: rate(flips, shadowed),
+      evaluated: t.shadowed,
+      flips: t.flips,
+      flip_rate: rate(t.flips, t.shadowed),
       by_control: byControl.rows
         .filter((row) => n(row.flips) > 0)
         .map((row) => ({
           control: String(row.control),
           flips: n(row.flips),
-          flip_rate: rate(n(row.flips), shadowed),
+          flip_rate: rate(n(row.flips), t.shadowed),
         })),
     },
-    series: series.rows.map((row) => ({
-      start: iso(row.start),
-      decisions: n(row.decisions),
-      denies: n(row.denies),
-      deny_rate: rate(n(row.denies), n(row.decisions)),
-      release_decisions: n(row.release_decisions),
-      release_passes: n(row.release_passes),
-      allows_with_waiver: n(row.waived),
-      shadow_evaluated: n(row.shadowed),
-      shadow_flips: n(row.flips),
-    })),
+    series: series.rows.map(seriesPoint),
+  };
+}
+
+/** The window's totals: the per-entrypoint rollup sums added up. */
+function rollupTotals(rows: readonly Record<string, unknown>[]) {
+  const totals = {
+    decisions: 0,
+    denies: 0,
+    waived: 0,
+    shadowed: 0,
+    flips: 0,
+    releaseDecisions: 0,
+    releaseDenies: 0,
+  };
+  for (const row of rows) {
+    totals.decisions += n(row.decisions);
+    totals.denies += n(row.denies);
+    totals.waived += n(row.waived);
+    totals.shadowed += n(row.shadowed);
+    totals.flips += n(row.flips);
+    totals.releaseDecisions += n(row.release_decisions);
+    totals.releaseDenies += n(row.release_denies);
+  }
+  return totals;
+}
+
+/** One point of the series, from its rollup sums. */
+function seriesPoint(row: Record<string, unknown>): KpiReport['series'][number] {
+  return {
+    start: iso(row.start),
+    decisions: n(row.decisions),
+    denies: n(row.denies),
+    deny_rate: rate(n(row.denies), n(row.decisions)),
+    release_decisions: n(row.release_decisions),
+    release_passes: n(row.release_passes),
+    allows_with_waiver: n(row.waived),
+    shadow_evaluated: n(row.shadowed),
+    shadow_flips: n(row.flips),
   };
 }
 
@@ -260,54 +261,30 @@ const NO_GRANTS: GrantKpis = {
  * Waivers and human approvals (issue 13's tables and events). Counts of state changes come from the
  * chained platform events (kind `exception` / `approval`), latencies from request to activation or
  * grant of the same subject; expiry, which no event marks (a waiver lapses at its time), from the
- * `exceptions` table. Null while those tables do not exist.
+ * `exceptions` table (KpiSources.waiverExpirySql). Null while those tables do not exist.
  */
-async function grantKpis(db: Queryable, window: string[]): Promise<GrantKpis> {
-  const { rows } = await db.query<{ exists: boolean }>({
-    text: `SELECT to_regclass('exceptions') IS NOT NULL AND to_regclass('approvals') IS NOT NULL AS exists`,
-  });
+async function grantKpis(db: Queryable, window: KpiWindow, sources: KpiSources): Promise<GrantKpis> {
+  const { rows } = await db.query<{ exists: boolean }>(grantTablesExistSql());
   if (!rows[0]?.exists) return NO_GRANTS;
   const [events, waiverLatency, approvalLatency, expiry] = await Promise.all([
-    db.query<{ kind: string; action: string; count: string }>({
-      text: `SELECT kind, action, count(*) AS count FROM platform_events
-             WHERE kind IN ('exception', 'approval') AND occurred_at >= $1 AND occurred_at < $2
-             GROUP BY kind, action`,
-      values: window,
-    }),
-    db.query<Record<string, unknown>>(latencySql('exception', 'activate', window)),
-    db.query<Record<string, unknown>>(latencySql('approval', 'grant', window)),
-    // Approved waivers whose expiry fell in the window (and has passed): compliant when revoked before
-    // it, or renewed — another waiver of the same control and scope requested before it.
-    db.query<{ due: string; compliant: string; lapsed: string }>({
-      text: `SELECT count(*) AS due,
-                    count(*) FILTER (WHERE compliant) AS compliant,
-                    count(*) FILTER (WHERE NOT compliant) AS lapsed
-             FROM (
-               SELECT (e.state = 'revoked' AND e.closed_at < e.expires_at) OR EXISTS (
-                        SELECT 1 FROM exceptions r
-                        WHERE r.id <> e.id AND r.control = e.control
-                          AND r.subject_id IS NOT DISTINCT FROM e.subject_id
-                          AND r.resource_id IS NOT DISTINCT FROM e.resource_id
-                          AND r.requested_at > e.requested_at AND r.requested_at < e.expires_at
-                          AND r.state IN ('pending', 'active')) AS compliant
-               FROM exceptions e
-               WHERE e.state IN ('active', 'revoked') AND jsonb_array_length(e.approvals) > 0
-                 AND e.expires_at >= $1 AND e.expires_at < $2 AND e.expires_at <= now()
-             ) d`,
-      values: window,
-    }),
+    db.query<{ kind: string; action: string; count: string }>(grantEventCountsSql(window)),
+    db.query<Record<string, unknown>>(grantLatencySql('exception', 'activate', window)),
+    db.query<Record<string, unknown>>(grantLatencySql('approval', 'grant', window)),
+    sources.waiverExpirySql
+      ? db.query<{ due: string; compliant: string; lapsed: string }>(sources.waiverExpirySql(window))
+      : null,
   ]);
   const count = (kind: string, action: string) =>
     n(events.rows.find((row) => row.kind === kind && row.action === action)?.count);
-  const due = n(expiry.rows[0]?.due);
+  const lapses = expiry?.rows[0];
   return {
     waivers: {
       requested: count('exception', 'request'),
       approved: count('exception', 'activate'),
       rejected: count('exception', 'reject'),
       revoked: count('exception', 'revoke'),
-      expired: n(expiry.rows[0]?.lapsed),
-      expiry_compliance: rate(n(expiry.rows[0]?.compliant), due),
+      expired: expiry ? n(lapses?.lapsed) : null,
+      expiry_compliance: expiry ? rate(n(lapses?.compliant), n(lapses?.due)) : null,
       approval_latency_seconds: percentiles(waiverLatency.rows[0]),
     },
     approvals: {
@@ -320,20 +297,10 @@ async function grantKpis(db: Queryable, window: string[]): Promise<GrantKpis> {
   };
 }
 
-/**
- * Percentiles of the time from a grant's `request` event to its first `done` event (a waiver's
- * activation, an approval's grant), over the grants whose `done` fell in the window.
- */
-function latencySql(kind: 'exception' | 'approval', done: 'activate' | 'grant', window: unknown[]): Sql {
+/** Whether the waiver and approval tables exist (migration 0005). */
+function grantTablesExistSql(): Sql {
   return {
-    text: `SELECT ${PERCENTILES} FROM (
-             SELECT extract(epoch FROM min(occurred_at) FILTER (WHERE action = $3)
-                                      - min(occurred_at) FILTER (WHERE action = 'request'))::float8 AS seconds
-             FROM platform_events WHERE kind = $4 AND subject IS NOT NULL
-             GROUP BY subject
-             HAVING min(occurred_at) FILTER (WHERE action = $3) >= $1
-                AND min(occurred_at) FILTER (WHERE action = $3) < $2
-           ) r WHERE seconds IS NOT NULL`,
-    values: [...window, done, kind],
+    text: `SELECT to_regclass('exceptions') IS NOT NULL AND to_regclass('approvals') IS NOT NULL AS exists`,
+    values: [],
   };
 }

@@ -1,8 +1,14 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Database } from '../store/types.ts';
-import { rowFromDatabase } from './decision-log.ts';
+import { chainAfterSql, chainHeadsSql, chainPositionsSql, rowFromDatabase } from './decision-log.ts';
 import { type ExportFormat, formatRecord, VERDICT_VERSION } from './export.ts';
 import type { SiemSource } from './siem.ts';
+import {
+  moveSiemCursorSql,
+  releaseSiemLeaseSql,
+  siemCursorsSql,
+  takeSiemLeaseSql,
+} from './siem-cursor-sql.ts';
 
 /** The formats the forwarder sends (one event per line). */
 export type SiemFormat = Exclude<ExportFormat, 'csv'>;
@@ -97,12 +103,7 @@ export class SiemForwarder {
     this.running = false;
     this.wake?.();
     await this.loop;
-    await this.options.db
-      .query({
-        text: 'DELETE FROM siem_leases WHERE sink = $1 AND holder = $2',
-        values: [this.options.sink, this.options.holder],
-      })
-      .catch(() => {});
+    await this.options.db.query(releaseSiemLeaseSql(this.options.sink, this.options.holder)).catch(() => {});
   }
 
   /**
@@ -112,30 +113,18 @@ export class SiemForwarder {
   async pass(): Promise<number> {
     if (!(await this.lease())) return 0;
     const { db, sink, batchMax } = this.options;
-    const { rows: writers } = await db.query<{ writer_id: string; head: string; cursor: string | null }>({
-      text: `SELECT h.writer_id, h.seq::text AS head, c.seq::text AS cursor
-             FROM chain_heads h LEFT JOIN siem_cursors c ON c.sink = $1 AND c.writer_id = h.writer_id
-             WHERE h.seq > COALESCE(c.seq, 0)
-             ORDER BY h.writer_id`,
-      values: [sink],
-    });
     let sent = 0;
-    for (const writer of writers) {
-      let cursor = Number(writer.cursor ?? 0);
+    for (const writer of await this.behind()) {
+      let cursor = writer.cursor;
       for (;;) {
-        const { rows } = await db.query<Record<string, unknown>>({
-          text: `SELECT * FROM decision_log WHERE writer_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
-          values: [writer.writer_id, cursor, batchMax],
-        });
+        const { rows } = await db.query<Record<string, unknown>>(
+          chainAfterSql(writer.writerId, cursor, batchMax),
+        );
         if (rows.length === 0) break;
         const records = rows.map(rowFromDatabase);
         await this.send(records.map((r) => formatRecord(r, this.options.format, this.source)).join('\n'));
         const last = records[records.length - 1]!.seq;
-        await db.query({
-          text: `INSERT INTO siem_cursors (sink, writer_id, seq) VALUES ($1, $2, $3)
-                 ON CONFLICT (sink, writer_id) DO UPDATE SET seq = GREATEST(siem_cursors.seq, EXCLUDED.seq), updated_at = now()`,
-          values: [sink, writer.writer_id, last],
-        });
+        await db.query(moveSiemCursorSql(sink, writer.writerId, last));
         cursor = last;
         sent += records.length;
         this.counters.sent += records.length;
@@ -164,31 +153,45 @@ export class SiemForwarder {
 
   /** Takes or renews the sink's lease; false when another replica holds it. */
   private async lease(): Promise<boolean> {
-    const { rows } = await this.options.db.query({
-      text: `INSERT INTO siem_leases (sink, holder, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3::float8 / 1000))
-             ON CONFLICT (sink) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
-             WHERE siem_leases.holder = EXCLUDED.holder OR siem_leases.expires_at < now()
-             RETURNING 1`,
-      values: [this.options.sink, this.options.holder, this.options.leaseMs],
-    });
+    const { sink, holder, leaseMs } = this.options;
+    const { rows } = await this.options.db.query(takeSiemLeaseSql(sink, holder, leaseMs));
     this.counters.leader = rows.length > 0;
     return this.counters.leader;
   }
 
+  /**
+   * The writer chains whose head is past the sink's cursor, by writer id: the chain heads and the
+   * cursors are read apart (a head read before its cursor can only be older, so a chain is at worst
+   * left for the next pass).
+   */
+  private async behind(): Promise<{ writerId: string; head: number; cursor: number }[]> {
+    const { db, sink } = this.options;
+    const heads = await db.query<{ writer_id: string; seq: string }>(chainHeadsSql());
+    const cursors = await db.query<{ writer_id: string; seq: string }>(siemCursorsSql(sink));
+    const acknowledged = new Map(cursors.rows.map((row) => [row.writer_id, Number(row.seq)]));
+    return heads.rows
+      .map((row) => ({
+        writerId: row.writer_id,
+        head: Number(row.seq),
+        cursor: acknowledged.get(row.writer_id) ?? 0,
+      }))
+      .filter((writer) => writer.head > writer.cursor)
+      .sort((a, b) => (a.writerId < b.writerId ? -1 : a.writerId > b.writerId ? 1 : 0));
+  }
+
   private async measureLag(): Promise<void> {
-    const { rows } = await this.options.db.query<{ records: string; oldest: Date | string | null }>({
-      text: `SELECT COALESCE(sum(h.seq - COALESCE(c.seq, 0)), 0)::text AS records,
-                    min((SELECT d.decided_at FROM decision_log d
-                          WHERE d.writer_id = h.writer_id AND d.seq = COALESCE(c.seq, 0) + 1 LIMIT 1)) AS oldest
-             FROM chain_heads h LEFT JOIN siem_cursors c ON c.sink = $1 AND c.writer_id = h.writer_id
-             WHERE h.seq > COALESCE(c.seq, 0)`,
-      values: [this.options.sink],
-    });
-    const row = rows[0];
-    this.counters.lagRecords = Number(row?.records ?? 0);
-    this.counters.lagSeconds = row?.oldest
-      ? Math.max(0, (Date.now() - new Date(row.oldest).getTime()) / 1000)
-      : 0;
+    const behind = await this.behind();
+    let oldest: number | null = null;
+    if (behind.length > 0) {
+      const next = behind.map((writer) => ({ writer_id: writer.writerId, seq: writer.cursor + 1 }));
+      const { rows } = await this.options.db.query<{ decided_at: Date | string }>(chainPositionsSql(next));
+      for (const row of rows) {
+        const at = new Date(row.decided_at).getTime();
+        if (oldest === null || at < oldest) oldest = at;
+      }
+    }
+    this.counters.lagRecords = behind.reduce((sum, writer) => sum + writer.head - writer.cursor, 0);
+    this.counters.lagSeconds = oldest === null ? 0 : Math.max(0, (Date.now() - oldest) / 1000);
   }
 
   private async run(): Promise<void> {

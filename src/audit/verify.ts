@@ -1,18 +1,16 @@
 import type { Database } from '../store/types.ts';
-import { chainHash, GENESIS_HASH } from './chain.ts';
-import { chainHeadsSql, chainPageSql, retentionSql, rowFromDatabase } from './decision-log.ts';
+import { chainHash } from './chain.ts';
+import { type ChainBreak, ChainWalker, firstBreak } from './chain-walk.ts';
+import {
+  chainHeadsSql,
+  chainPageSql,
+  type DecisionRow,
+  retentionSql,
+  rowFromDatabase,
+} from './decision-log.ts';
 
-/**
- * Why a chain is broken, at the row where it was noticed:
- * - edited: the row's stored hash is not the hash of its stored fields;
- * - deleted: seq jumps (rows before this one are missing);
- * - inserted: a second row at a position already taken, rows past the writer's recorded head, or
- *   rows of a writer that never recorded a head;
- * - reordered: the row is intact but does not link to its predecessor (rows moved between positions,
- *   or the predecessor rewritten together with its hash);
- * - tail_truncated: the writer's chain ends before the head recorded in chain_heads.
- */
-export type ChainBreak = 'edited' | 'deleted' | 'inserted' | 'reordered' | 'tail_truncated';
+/** Why a chain is broken (see chain-walk.ts). */
+export type { ChainBreak } from './chain-walk.ts';
 
 /** Where verification stopped. `decisionId` is null when the writer has no rows left at all. */
 export interface BrokenLink {
@@ -40,11 +38,6 @@ export interface VerifyOptions {
   onProgress?: (checked: number) => void;
 }
 
-interface Head {
-  seq: number;
-  hash: string;
-}
-
 /**
  * Recomputes every writer's hash chain from the stored rows, streaming them in keyset pages of
  * `pageSize` rows (constant memory apart from one entry per writer), and stops at the first break.
@@ -57,91 +50,36 @@ export async function verifyChains(db: Database, options: VerifyOptions = {}): P
   const pageSize = options.pageSize ?? 1_000;
   const from = options.from === undefined ? undefined : new Date(options.from).toISOString();
   const to = options.to === undefined ? undefined : new Date(options.to).toISOString();
-  const heads = new Map<string, Head>();
-  for (const row of (await db.query<{ writer_id: string; seq: string; hash: string }>(chainHeadsSql()))
-    .rows) {
-    heads.set(row.writer_id, { seq: Number(row.seq), hash: row.hash });
-  }
+  const heads = await db.query<{ writer_id: string; seq: string }>(chainHeadsSql());
   const retention = await db.query<{ dropped_before: Date }>(retentionSql());
-  const anchored = from !== undefined || retention.rows.length > 0;
-
-  let checked = 0;
-  const seen = new Set<string>();
-  let writer: string | null = null;
-  let expected = 1;
-  let prevHash = GENESIS_HASH;
-  let last: { id: string; seq: number } | null = null;
-  const report = (firstBroken: BrokenLink): VerifyReport => ({
-    ok: false,
-    checked,
-    writers: seen.size,
-    firstBroken,
+  const walker = new ChainWalker<DecisionRow>({
+    hash: chainHash,
+    heads: new Map(heads.rows.map((row) => [row.writer_id, Number(row.seq)])),
+    toHeads: to === undefined,
+    anchored: from !== undefined || retention.rows.length > 0,
   });
+  const broken = await firstBreak(walker, chainPages(db, { from, to, pageSize }), (checked) => {
+    if (checked % 100_000 === 0) options.onProgress?.(checked);
+  });
+  const report: VerifyReport = { ok: broken === null, checked: walker.checked, writers: walker.chains };
+  if (!broken) return report;
+  const { id, writerId, seq, reason } = broken;
+  return { ...report, firstBroken: { decisionId: id, writerId, seq, reason } };
+}
 
-  const tail = (writerId: string): BrokenLink | null => {
-    if (to !== undefined) return null;
-    const head = heads.get(writerId);
-    const lastSeq = last?.seq ?? 0;
-    if (head === undefined) return null;
-    if (lastSeq < head.seq)
-      return { decisionId: last?.id ?? null, writerId, seq: lastSeq, reason: 'tail_truncated' };
-    return null;
-  };
-
+/** Every row of decision_log in chain order (within [from, to) when given), in keyset pages. */
+async function* chainPages(
+  db: Database,
+  window: { from?: string; to?: string; pageSize: number },
+): AsyncGenerator<DecisionRow[]> {
   let cursor: [string, string, string] | null = null;
   for (;;) {
-    const { rows } = await db.query<Record<string, unknown>>(
-      chainPageSql({ after: cursor, from, to, limit: pageSize }),
-    );
-    for (const raw of rows) {
-      const row = rowFromDatabase(raw);
-      if (row.writer_id !== writer) {
-        if (writer !== null) {
-          const broken = tail(writer);
-          if (broken) return report(broken);
-        }
-        writer = row.writer_id;
-        seen.add(writer);
-        last = null;
-        const head = heads.get(writer);
-        if (head === undefined)
-          return report({ decisionId: row.id, writerId: writer, seq: row.seq, reason: 'inserted' });
-        if (anchored && row.seq > 1) {
-          expected = row.seq;
-          prevHash = row.prev_hash;
-        } else {
-          expected = 1;
-          prevHash = GENESIS_HASH;
-        }
-      }
-      const at = { decisionId: row.id, writerId: writer, seq: row.seq };
-      if (row.seq < expected) return report({ ...at, reason: 'inserted' });
-      if (row.seq > expected) return report({ ...at, reason: 'deleted' });
-      if (chainHash(row) !== row.hash) return report({ ...at, reason: 'edited' });
-      if (row.prev_hash !== prevHash) return report({ ...at, reason: 'reordered' });
-      const head = heads.get(writer)!;
-      if (to === undefined && row.seq > head.seq) return report({ ...at, reason: 'inserted' });
-      expected = row.seq + 1;
-      prevHash = row.hash;
-      last = { id: row.id, seq: row.seq };
-      checked += 1;
-      if (checked % 100_000 === 0) options.onProgress?.(checked);
-    }
-    if (rows.length < pageSize) break;
-    const end = rowFromDatabase(rows[rows.length - 1]!);
+    const sql = chainPageSql({ after: cursor, from: window.from, to: window.to, limit: window.pageSize });
+    const { rows } = await db.query<Record<string, unknown>>(sql);
+    const page = rows.map(rowFromDatabase);
+    yield page;
+    const end = page.at(-1);
+    if (!end || page.length < window.pageSize) return;
     cursor = [end.writer_id, String(end.seq), end.id];
   }
-  if (writer !== null) {
-    const broken = tail(writer);
-    if (broken) return report(broken);
-  }
-  if (!anchored && to === undefined) {
-    // A writer whose head exists but whose rows are all gone was truncated to nothing.
-    for (const [writerId, head] of heads) {
-      if (!seen.has(writerId) && head.seq > 0) {
-        return report({ decisionId: null, writerId, seq: 0, reason: 'tail_truncated' });
-      }
-    }
-  }
-  return { ok: true, checked, writers: seen.size };
 }

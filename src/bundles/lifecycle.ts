@@ -10,8 +10,8 @@ import {
   readFleetState,
   writeFleetState,
 } from '../store/fleet.ts';
-import type { Database, Queryable, Sql } from '../store/types.ts';
-import { putRevisionSql, RevisionStore } from './revisions.ts';
+import type { Database, Queryable } from '../store/types.ts';
+import { listRevisionInfoSql, putRevisionSql, RevisionStore, revisionInfoSql } from './revisions.ts';
 import { type ShadowReport, shadowReport } from './shadow-report.ts';
 import { type BundleVerificationConfig, verifyBundleBytes } from './signature.ts';
 
@@ -83,26 +83,6 @@ interface RevisionRow {
   signed: boolean;
   uploaded_by: string;
   first_seen: Date | string;
-}
-
-const INFO_COLUMNS = 'digest, revision, entrypoints, size, signed, uploaded_by, first_seen';
-
-export function revisionInfoSql(digest: string): Sql {
-  return { text: `SELECT ${INFO_COLUMNS} FROM policy_revisions WHERE digest = $1`, values: [digest] };
-}
-
-export function listRevisionInfoSql(limit: number, before?: string): Sql {
-  return before === undefined
-    ? {
-        text: `SELECT ${INFO_COLUMNS} FROM policy_revisions ORDER BY first_seen DESC, digest LIMIT $1`,
-        values: [limit],
-      }
-    : {
-        text: `SELECT ${INFO_COLUMNS} FROM policy_revisions
-               WHERE (first_seen, digest) < (SELECT first_seen, digest FROM policy_revisions WHERE digest = $2)
-               ORDER BY first_seen DESC, digest LIMIT $1`,
-        values: [limit, before],
-      };
 }
 
 function stateOf(digest: string, state: BundlesState): BundleRevisionInfo['state'] {

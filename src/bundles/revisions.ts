@@ -41,14 +41,39 @@ export function putRevisionSql(
   };
 }
 
+/** A stored revision's bundle bytes. */
 export function revisionBytesSql(digest: string): Sql {
   return { text: 'SELECT bundle FROM policy_revisions WHERE digest = $1', values: [digest] };
 }
 
+/** Every stored revision, newest first. */
 export function listRevisionsSql(): Sql {
   return {
     text: `SELECT digest, revision, first_seen FROM policy_revisions ORDER BY first_seen DESC, digest`,
+    values: [],
   };
+}
+
+const INFO_COLUMNS = 'digest, revision, entrypoints, size, signed, uploaded_by, first_seen';
+
+/** One revision's details, without its bytes. */
+export function revisionInfoSql(digest: string): Sql {
+  return { text: `SELECT ${INFO_COLUMNS} FROM policy_revisions WHERE digest = $1`, values: [digest] };
+}
+
+/** A page of revisions' details, newest first, after the revision `before` when given. */
+export function listRevisionInfoSql(limit: number, before?: string): Sql {
+  return before === undefined
+    ? {
+        text: `SELECT ${INFO_COLUMNS} FROM policy_revisions ORDER BY first_seen DESC, digest LIMIT $1`,
+        values: [limit],
+      }
+    : {
+        text: `SELECT ${INFO_COLUMNS} FROM policy_revisions
+               WHERE (first_seen, digest) < (SELECT first_seen, digest FROM policy_revisions WHERE digest = $2)
+               ORDER BY first_seen DESC, digest LIMIT $1`,
+        values: [limit, before],
+      };
 }
 
 /**

@@ -1,7 +1,5 @@
-import type { Queryable, Sql } from '../store/types.ts';
-
-/** How many decision ids a report shows per direction and per control. */
-export const SAMPLE_IDS = 5;
+import { shadowControlsSql, shadowFlipsSql, shadowTotalsSql } from '../audit/decision-log.ts';
+import type { Queryable } from '../store/types.ts';
 
 /** What a shadow revision would have changed, over a time window. */
 export interface ShadowReport {
@@ -28,59 +26,6 @@ export interface ShadowReport {
     count: number;
     sampleIds: string[];
   }[];
-}
-
-const FLIPS = `
-  WITH shadowed AS (
-    SELECT id, decided_at, allow, violated_controls, shadow,
-           CASE WHEN allow AND NOT (shadow->>'allow')::boolean THEN 'allow_to_deny'
-                WHEN NOT allow AND (shadow->>'allow')::boolean THEN 'deny_to_allow' END AS direction
-      FROM decision_log
-     WHERE shadow IS NOT NULL AND jsonb_typeof(shadow) = 'object'
-       AND decided_at >= $1 AND decided_at < $2
-       AND ($3::text IS NULL OR shadow->>'digest' = $3)
-  )`;
-
-export function shadowTotalsSql(from: string, to: string, digest: string | null): Sql {
-  return {
-    text: `${FLIPS}
-      SELECT count(*) AS compared, array_remove(array_agg(DISTINCT shadow->>'digest'), NULL) AS digests
-        FROM shadowed`,
-    values: [from, to, digest],
-  };
-}
-
-export function shadowFlipsSql(from: string, to: string, digest: string | null): Sql {
-  return {
-    text: `${FLIPS}
-      SELECT direction, count(*) AS count,
-             (array_agg(id::text ORDER BY decided_at DESC, id DESC))[1:${SAMPLE_IDS}] AS sample_ids
-        FROM shadowed WHERE direction IS NOT NULL
-       GROUP BY direction ORDER BY direction`,
-    values: [from, to, digest],
-  };
-}
-
-export function shadowControlsSql(from: string, to: string, digest: string | null): Sql {
-  return {
-    text: `${FLIPS},
-      flipped AS (
-        SELECT id, decided_at, direction, control
-          FROM shadowed, LATERAL jsonb_array_elements_text(
-            CASE jsonb_typeof(shadow->'controls') WHEN 'array' THEN shadow->'controls' ELSE '[]'::jsonb END
-          ) AS control
-         WHERE direction = 'allow_to_deny'
-        UNION ALL
-        SELECT id, decided_at, direction, control
-          FROM shadowed, LATERAL unnest(violated_controls) AS control
-         WHERE direction = 'deny_to_allow'
-      )
-      SELECT direction, control, count(DISTINCT id) AS count,
-             (array_agg(DISTINCT id::text))[1:${SAMPLE_IDS}] AS sample_ids
-        FROM flipped GROUP BY direction, control ORDER BY count(DISTINCT id) DESC, direction, control
-       LIMIT 200`,
-    values: [from, to, digest],
-  };
 }
 
 /**

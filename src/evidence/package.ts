@@ -4,9 +4,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { create } from 'tar';
+import { coveringCheckpointSql } from '../audit/checkpoint-sql.ts';
 import { type Checkpoint, checkpointFromDatabase, type SigningKey } from '../audit/checkpoints.ts';
-import { type DecisionRow, rowFromDatabase } from '../audit/decision-log.ts';
-import { type EventRow, eventFromDatabase } from '../audit/event-log.ts';
+import {
+  chainSegmentSql,
+  type DecisionRow,
+  resourceDecisionsSql,
+  rowFromDatabase,
+} from '../audit/decision-log.ts';
+import { type EventRow, eventFromDatabase, grantEventsSql, policyEventsSql } from '../audit/event-log.ts';
+import { approvalRowsSql, waiverRowsSql } from '../grants/grants-sql.ts';
 import type { Database } from '../store/types.ts';
 
 /**
@@ -90,120 +97,14 @@ export async function buildEvidenceFiles(
   source: EvidenceSource,
   query: EvidenceQuery,
 ): Promise<Map<string, Buffer>> {
-  const { db } = source;
   await source.checkpointNow?.();
-  const values: unknown[] = [query.resourceType, query.resourceId];
-  let window = '';
-  if (query.from) {
-    values.push(query.from);
-    window += ` AND decided_at >= $${values.length}::timestamptz`;
-  }
-  if (query.to) {
-    values.push(query.to);
-    window += ` AND decided_at < $${values.length}::timestamptz`;
-  }
-  const decisions = (
-    await db.query<Record<string, unknown>>({
-      text: `SELECT * FROM decision_log WHERE resource_type = $1 AND resource_id = $2${window} ORDER BY decided_at, id`,
-      values,
-    })
-  ).rows.map(rowFromDatabase);
-  if (decisions.length === 0)
-    throw new EvidenceNotFoundError('no decision about this resource in the window');
-
+  const decisions = await readDecisions(source.db, query);
   const files = new Map<string, Buffer>();
   files.set('decisions.ndjson', Buffer.from(ndjson(decisions)));
-
-  // The exact revisions, by digest.
-  const bundles: EvidenceManifest['bundles'] = [];
-  for (const digest of [...new Set(decisions.map((d) => d.bundle_digest))].sort()) {
-    const bytes = await source.bundleBytes(digest);
-    const file = bytes ? `bundles/${fileName(digest)}.tar.gz` : null;
-    if (bytes && file) files.set(file, bytes);
-    bundles.push({ digest, path: file });
-  }
-
-  // Chain segments: each writer's rows from its first record about the resource to the first
-  // checkpoint at or after its last one.
-  const segments: ManifestSegment[] = [];
-  const checkpoints: Checkpoint[] = [];
-  const byWriter = new Map<string, DecisionRow[]>();
-  for (const d of decisions) byWriter.set(d.writer_id, [...(byWriter.get(d.writer_id) ?? []), d]);
-  for (const [writerId, rows] of [...byWriter].sort(([a], [b]) => a.localeCompare(b))) {
-    const lo = Math.min(...rows.map((r) => r.seq));
-    const hi = Math.max(...rows.map((r) => r.seq));
-    const cp = (
-      await db.query<Record<string, unknown>>({
-        text: `SELECT * FROM chain_checkpoints WHERE chain = 'decisions' AND writer_id = $1 AND seq >= $2
-               ORDER BY seq LIMIT 1`,
-        values: [writerId, hi],
-      })
-    ).rows.map(checkpointFromDatabase)[0];
-    const end = cp?.seq ?? hi;
-    const chain = (
-      await db.query<Record<string, unknown>>({
-        text: 'SELECT * FROM decision_log WHERE writer_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq, id',
-        values: [writerId, lo, end],
-      })
-    ).rows.map(rowFromDatabase);
-    const file = `chain/${fileName(writerId)}.ndjson`;
-    files.set(file, Buffer.from(ndjson(chain)));
-    if (cp) checkpoints.push(cp);
-    segments.push({
-      writer_id: writerId,
-      from_seq: lo,
-      to_seq: end,
-      path: file,
-      checkpoint: cp ? { seq: cp.seq, hash: cp.hash, signed_at: cp.signed_at } : null,
-    });
-  }
-  files.set('checkpoints.ndjson', Buffer.from(ndjson(checkpoints)));
-
-  // Policy events of the period (the window, or the span of the decisions).
-  const from = query.from ?? decisions[0]!.decided_at;
-  const to = query.to ?? new Date(Date.parse(decisions.at(-1)!.decided_at) + 1).toISOString();
-  const events: EventRow[] = (
-    await db.query<Record<string, unknown>>({
-      text: `SELECT * FROM platform_events WHERE kind = 'policy' AND occurred_at >= $1 AND occurred_at < $2
-             ORDER BY occurred_at, id`,
-      values: [from, to],
-    })
-  ).rows.map(eventFromDatabase);
-  files.set('events/policy.ndjson', Buffer.from(ndjson(events)));
-
-  // The waivers and approvals the decisions cite, as stored now, with their chained histories.
-  const waiverIds = [...new Set(decisions.flatMap((d) => d.exceptions ?? []))].sort();
-  const approvalIds = [
-    ...new Set(
-      decisions.flatMap((d) => {
-        const cited = (d.result as { approvals?: unknown } | null)?.approvals;
-        return Array.isArray(cited) ? cited.filter((id): id is string => typeof id === 'string') : [];
-      }),
-    ),
-  ].sort();
-  const waivers = (
-    await db.query<Record<string, unknown>>({
-      text: 'SELECT * FROM exceptions WHERE id = ANY($1::text[]) ORDER BY id',
-      values: [waiverIds],
-    })
-  ).rows;
-  const approvals = (
-    await db.query<Record<string, unknown>>({
-      text: 'SELECT * FROM approvals WHERE id = ANY($1::text[]) ORDER BY id',
-      values: [approvalIds],
-    })
-  ).rows;
-  const grantEvents = (
-    await db.query<Record<string, unknown>>({
-      text: `SELECT * FROM platform_events WHERE kind IN ('exception', 'approval') AND subject = ANY($1::text[])
-             ORDER BY occurred_at, id`,
-      values: [[...waiverIds, ...approvalIds]],
-    })
-  ).rows.map(eventFromDatabase);
-  files.set('grants/waivers.ndjson', Buffer.from(ndjson(waivers)));
-  files.set('grants/approvals.ndjson', Buffer.from(ndjson(approvals)));
-  files.set('grants/events.ndjson', Buffer.from(ndjson(grantEvents)));
-
+  const bundles = await addBundles(source, decisions, files);
+  const segments = await addChainSegments(source.db, decisions, files);
+  const events = await addPolicyEvents(source.db, query, decisions, files);
+  const grants = await addGrants(source.db, decisions, files);
   const manifest: EvidenceManifest = {
     v: 1,
     kind: 'verdict-evidence',
@@ -219,25 +120,128 @@ export async function buildEvidenceFiles(
     })),
     bundles,
     segments,
-    events: events.length,
-    grants: { waivers: waiverIds, approvals: approvalIds },
+    events,
+    grants,
     files: [...files].map(([file, bytes]) => ({ path: file, sha256: sha256(bytes), bytes: bytes.length })),
     evidence_key_id: source.evidenceKey.keyId,
     checkpoint_key: source.checkpointKey?.jwk() ?? null,
   };
+  return new Map([...signedManifest(manifest, source.evidenceKey), ...files]);
+}
+
+/** The records about the resource in the window, in (decided_at, id) order; none is an error. */
+async function readDecisions(db: Database, query: EvidenceQuery): Promise<DecisionRow[]> {
+  const { rows } = await db.query<Record<string, unknown>>(resourceDecisionsSql(query));
+  if (rows.length === 0) throw new EvidenceNotFoundError('no decision about this resource in the window');
+  return rows.map(rowFromDatabase);
+}
+
+/** The exact revisions the decisions were made on, by digest (path null: not stored). */
+async function addBundles(
+  source: EvidenceSource,
+  decisions: readonly DecisionRow[],
+  files: Map<string, Buffer>,
+): Promise<EvidenceManifest['bundles']> {
+  const bundles: EvidenceManifest['bundles'] = [];
+  for (const digest of [...new Set(decisions.map((d) => d.bundle_digest))].sort()) {
+    const bytes = await source.bundleBytes(digest);
+    const file = bytes ? `bundles/${fileName(digest)}.tar.gz` : null;
+    if (bytes && file) files.set(file, bytes);
+    bundles.push({ digest, path: file });
+  }
+  return bundles;
+}
+
+/**
+ * Chain segments: each writer's rows from its first record about the resource to the first
+ * checkpoint at or after its last one, and those checkpoints (checkpoints.ndjson).
+ */
+async function addChainSegments(
+  db: Database,
+  decisions: readonly DecisionRow[],
+  files: Map<string, Buffer>,
+): Promise<ManifestSegment[]> {
+  const segments: ManifestSegment[] = [];
+  const checkpoints: Checkpoint[] = [];
+  const byWriter = new Map<string, DecisionRow[]>();
+  for (const d of decisions) byWriter.set(d.writer_id, [...(byWriter.get(d.writer_id) ?? []), d]);
+  for (const [writerId, rows] of [...byWriter].sort(([a], [b]) => a.localeCompare(b))) {
+    const lo = Math.min(...rows.map((r) => r.seq));
+    const hi = Math.max(...rows.map((r) => r.seq));
+    const covering = await db.query<Record<string, unknown>>(
+      coveringCheckpointSql('decisions', writerId, hi),
+    );
+    const cp = covering.rows.map(checkpointFromDatabase)[0];
+    const end = cp?.seq ?? hi;
+    const chain = await db.query<Record<string, unknown>>(chainSegmentSql(writerId, lo, end));
+    const file = `chain/${fileName(writerId)}.ndjson`;
+    files.set(file, Buffer.from(ndjson(chain.rows.map(rowFromDatabase))));
+    if (cp) checkpoints.push(cp);
+    segments.push({
+      writer_id: writerId,
+      from_seq: lo,
+      to_seq: end,
+      path: file,
+      checkpoint: cp ? { seq: cp.seq, hash: cp.hash, signed_at: cp.signed_at } : null,
+    });
+  }
+  files.set('checkpoints.ndjson', Buffer.from(ndjson(checkpoints)));
+  return segments;
+}
+
+/** The policy events of the period (the window, or the span of the decisions); returns their count. */
+async function addPolicyEvents(
+  db: Database,
+  query: EvidenceQuery,
+  decisions: readonly DecisionRow[],
+  files: Map<string, Buffer>,
+): Promise<number> {
+  const from = query.from ?? decisions[0]!.decided_at;
+  const to = query.to ?? new Date(Date.parse(decisions.at(-1)!.decided_at) + 1).toISOString();
+  const { rows } = await db.query<Record<string, unknown>>(policyEventsSql(from, to));
+  const events: EventRow[] = rows.map(eventFromDatabase);
+  files.set('events/policy.ndjson', Buffer.from(ndjson(events)));
+  return events.length;
+}
+
+/**
+ * The waivers (record `exceptions`) and approvals (result `approvals`) the decisions cite, as
+ * stored now, with their chained histories; returns their ids.
+ */
+async function addGrants(
+  db: Database,
+  decisions: readonly DecisionRow[],
+  files: Map<string, Buffer>,
+): Promise<EvidenceManifest['grants']> {
+  const waiverIds = [...new Set(decisions.flatMap((d) => d.exceptions ?? []))].sort();
+  const approvalIds = [...new Set(decisions.flatMap(citedApprovals))].sort();
+  const waivers = await db.query<Record<string, unknown>>(waiverRowsSql(waiverIds));
+  const approvals = await db.query<Record<string, unknown>>(approvalRowsSql(approvalIds));
+  const events = await db.query<Record<string, unknown>>(grantEventsSql([...waiverIds, ...approvalIds]));
+  files.set('grants/waivers.ndjson', Buffer.from(ndjson(waivers.rows)));
+  files.set('grants/approvals.ndjson', Buffer.from(ndjson(approvals.rows)));
+  files.set('grants/events.ndjson', Buffer.from(ndjson(events.rows.map(eventFromDatabase))));
+  return { waivers: waiverIds, approvals: approvalIds };
+}
+
+/** The approval ids a decision's result cites. */
+function citedApprovals(decision: DecisionRow): string[] {
+  const cited = (decision.result as { approvals?: unknown } | null)?.approvals;
+  return Array.isArray(cited) ? cited.filter((id): id is string => typeof id === 'string') : [];
+}
+
+/** manifest.json and manifest.sig: the manifest's bytes and the evidence key's signature over them. */
+function signedManifest(manifest: EvidenceManifest, key: SigningKey): [string, Buffer][] {
   const manifestBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
   const signature = {
     alg: 'EdDSA',
-    kid: source.evidenceKey.keyId,
-    signature: source.evidenceKey.sign(
-      Buffer.concat([Buffer.from(MANIFEST_SIGNATURE_PREFIX), manifestBytes]),
-    ),
+    kid: key.keyId,
+    signature: key.sign(Buffer.concat([Buffer.from(MANIFEST_SIGNATURE_PREFIX), manifestBytes])),
   };
-  return new Map([
+  return [
     ['manifest.json', manifestBytes],
     ['manifest.sig', Buffer.from(`${JSON.stringify(signature)}\n`)],
-    ...files,
-  ]);
+  ];
 }
 
 /**

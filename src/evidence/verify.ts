@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import { chainHash } from '../audit/chain.ts';
+import { type ChainBreak, type ChainBreakAt, ChainWalker } from '../audit/chain-walk.ts';
 import { type Checkpoint, checkpointPayload, SigningKey } from '../audit/checkpoints.ts';
 import type { DecisionRow } from '../audit/decision-log.ts';
 import { type EventRow, eventHash } from '../audit/event-log.ts';
@@ -8,7 +9,7 @@ import { replayOn } from '../audit/replay.ts';
 import { canonicalJson, inputDigest } from '../decisions/canonical-json.ts';
 import { parseBundle, readEntries } from '../engine/bundle.ts';
 import { PolicyEngine } from '../engine/engine.ts';
-import { type EvidenceManifest, MANIFEST_SIGNATURE_PREFIX } from './package.ts';
+import { type EvidenceManifest, MANIFEST_SIGNATURE_PREFIX, type ManifestSegment } from './package.ts';
 
 /**
  * Offline verification of an evidence package: no database, no service. Checks, in order: the
@@ -116,45 +117,8 @@ export function verifyEvidence(archive: Buffer, keys: EvidenceKeys): EvidenceRep
     return done();
   }
 
-  // 1. The signature over the manifest.
-  const manifestBytes = entries.get('manifest.json');
-  const signatureBytes = entries.get('manifest.sig');
-  if (!manifestBytes || !signatureBytes) {
-    problem('archive', manifestBytes ? 'manifest.sig' : 'manifest.json', 'missing from the package');
-    return done();
-  }
-  let manifest: EvidenceManifest;
-  let signature: { kid?: string; signature?: string };
-  try {
-    manifest = JSON.parse(manifestBytes.toString('utf8'));
-    signature = JSON.parse(signatureBytes.toString('utf8'));
-  } catch {
-    problem('archive', 'manifest.json', 'the manifest or its signature is not JSON');
-    return done();
-  }
-  const signer = signature.kid ? keys.get(signature.kid) : undefined;
-  if (!signer) {
-    problem(
-      'signature',
-      'manifest.sig',
-      `signed by key ${signature.kid ?? '(none)'}, which is not among the keys given`,
-    );
-    return done();
-  }
-  if (
-    typeof signature.signature !== 'string' ||
-    !signer.verify(
-      Buffer.concat([Buffer.from(MANIFEST_SIGNATURE_PREFIX), manifestBytes]),
-      signature.signature,
-    )
-  ) {
-    problem(
-      'signature',
-      'manifest.sig',
-      'the signature over manifest.json does not verify: the manifest was altered',
-    );
-    return done();
-  }
+  const manifest = signedManifest(entries, keys, problem);
+  if (!manifest) return done();
   report.resource = manifest.resource;
   try {
     checkContents(manifest, entries, keys, report, problem);
@@ -164,12 +128,65 @@ export function verifyEvidence(archive: Buffer, keys: EvidenceKeys): EvidenceRep
   return done();
 }
 
+/** 1. The manifest, when the signature over it holds (otherwise a problem, and null). */
+function signedManifest(
+  entries: Map<string, Buffer>,
+  keys: EvidenceKeys,
+  problem: Checking['problem'],
+): EvidenceManifest | null {
+  const manifestBytes = entries.get('manifest.json');
+  const signatureBytes = entries.get('manifest.sig');
+  if (!manifestBytes || !signatureBytes) {
+    problem('archive', manifestBytes ? 'manifest.sig' : 'manifest.json', 'missing from the package');
+    return null;
+  }
+  let manifest: EvidenceManifest;
+  let signature: { kid?: string; signature?: string };
+  try {
+    manifest = JSON.parse(manifestBytes.toString('utf8'));
+    signature = JSON.parse(signatureBytes.toString('utf8'));
+  } catch {
+    problem('archive', 'manifest.json', 'the manifest or its signature is not JSON');
+    return null;
+  }
+  const signer = signature.kid ? keys.get(signature.kid) : undefined;
+  if (!signer) {
+    problem(
+      'signature',
+      'manifest.sig',
+      `signed by key ${signature.kid ?? '(none)'}, which is not among the keys given`,
+    );
+    return null;
+  }
+  const signed = Buffer.concat([Buffer.from(MANIFEST_SIGNATURE_PREFIX), manifestBytes]);
+  if (typeof signature.signature !== 'string' || !signer.verify(signed, signature.signature)) {
+    problem(
+      'signature',
+      'manifest.sig',
+      'the signature over manifest.json does not verify: the manifest was altered',
+    );
+    return null;
+  }
+  return manifest;
+}
+
+/** What the checks of one package share: its manifest and files, the keys, and the report. */
+interface Checking {
+  manifest: EvidenceManifest;
+  entries: Map<string, Buffer>;
+  keys: EvidenceKeys;
+  report: EvidenceReport;
+  problem: (check: EvidenceProblem['check'], where: string, message: string) => void;
+  /** The rows of an NDJSON file of the package (a file that is not NDJSON is a problem, and no rows). */
+  lines: <T>(file: string) => T[];
+}
+
 function checkContents(
   manifest: EvidenceManifest,
   entries: Map<string, Buffer>,
   keys: EvidenceKeys,
   report: EvidenceReport,
-  problem: (check: EvidenceProblem['check'], where: string, message: string) => void,
+  problem: Checking['problem'],
 ): void {
   const lines = <T>(file: string): T[] => {
     try {
@@ -179,8 +196,19 @@ function checkContents(
       return [];
     }
   };
+  const checking: Checking = { manifest, entries, keys, report, problem, lines };
+  checkFiles(checking);
+  const decisions = checkDecisions(checking);
+  const inChain = checkSegments(checking, new Set(decisions.map((d) => d.id)));
+  checkLinked(checking, decisions, inChain);
+  const engines = loadBundles(checking);
+  checkEvents(checking);
+  checkGrants(checking, decisions);
+  reEvaluate(checking, decisions, engines);
+}
 
-  // 2. Every file is the file the manifest lists, and nothing else is in the package.
+/** 2. Every file is the file the manifest lists, and nothing else is in the package. */
+function checkFiles({ manifest, entries, problem }: Checking): void {
   const listed = new Set(manifest.files.map((f) => f.path));
   for (const file of manifest.files) {
     const bytes = entries.get(file.path);
@@ -198,26 +226,20 @@ function checkContents(
       problem('file', name, 'in the package but not listed in the manifest');
     }
   }
+}
 
-  // 3. The records: each one's hash; the order and the set the manifest lists.
+/** 3. The records: each one's hash; the order and the set the manifest lists. Returns them. */
+function checkDecisions({ manifest, report, problem, lines }: Checking): DecisionRow[] {
   const decisions = lines<DecisionRow>('decisions.ndjson');
   report.decisions = decisions.length;
   const expected = manifest.decisions;
   const byId = new Map(decisions.map((d) => [d.id, d]));
   for (const [i, listedDecision] of expected.entries()) {
-    const record = byId.get(listedDecision.id);
-    if (!record)
-      problem(
-        'decision',
-        `decision ${listedDecision.id}`,
-        'listed in the manifest but removed from decisions.ndjson',
-      );
-    else if (decisions[i]?.id !== listedDecision.id) {
-      problem(
-        'decision',
-        `decision ${listedDecision.id}`,
-        `reordered: expected at line ${i + 1} of decisions.ndjson`,
-      );
+    const where = `decision ${listedDecision.id}`;
+    if (!byId.has(listedDecision.id)) {
+      problem('decision', where, 'listed in the manifest but removed from decisions.ndjson');
+    } else if (decisions[i]?.id !== listedDecision.id) {
+      problem('decision', where, `reordered: expected at line ${i + 1} of decisions.ndjson`);
     }
   }
   const listedIds = new Set(expected.map((d) => d.id));
@@ -238,98 +260,136 @@ function checkContents(
       problem('decision', `decision ${b.id}`, `reordered: it comes after ${a.id} but is older`);
     }
   }
+  return decisions;
+}
 
-  // 4. Chain segments, each ending at a signed checkpoint.
-  const checkpoints = lines<Checkpoint>('checkpoints.ndjson');
-  const checkpointKey = (kid: string): SigningKey | undefined => {
-    const given = keys.get(kid);
-    if (given) return given;
-    const embedded = manifest.checkpoint_key;
-    if (embedded?.x && embedded.kid === kid) {
-      // Trusted through the manifest's signature (the key the auditor was given signed it).
-      return keysFromJwks({ keys: [embedded] }).get(kid);
-    }
-    return undefined;
-  };
+/**
+ * 4. Chain segments, each ending at a signed checkpoint. Returns every row of the segments by
+ * `writer/seq`; `packaged` are the ids of the records in decisions.ndjson.
+ */
+function checkSegments(checking: Checking, packaged: ReadonlySet<string>): Map<string, DecisionRow> {
   const inChain = new Map<string, DecisionRow>();
-  for (const segment of manifest.segments) {
-    const where = `chain of writer ${segment.writer_id}`;
-    const rows = lines<DecisionRow>(segment.path);
-    let prev: DecisionRow | null = null;
-    for (const row of rows) {
-      if (row.writer_id !== segment.writer_id)
-        problem('chain', `${where}, seq ${row.seq}`, 'a row of another writer');
-      if (chainHash(row) !== row.hash)
-        problem('chain', `${where}, seq ${row.seq}`, 'edited: hash is not the hash of its fields');
-      if (prev) {
-        if (row.seq !== prev.seq + 1) {
-          problem(
-            'chain',
-            `${where}, seq ${row.seq}`,
-            `${row.seq < prev.seq + 1 ? 'inserted' : 'deleted'}: expected seq ${prev.seq + 1}`,
-          );
-        } else if (row.prev_hash !== prev.hash) {
-          problem('chain', `${where}, seq ${row.seq}`, 'does not link to the row before it');
-        }
-      }
-      inChain.set(`${row.writer_id}/${row.seq}`, row);
-      prev = row;
-    }
-    if (rows[0]?.seq !== segment.from_seq || prev?.seq !== segment.to_seq) {
-      problem('chain', where, `the segment must run from seq ${segment.from_seq} to ${segment.to_seq}`);
-    }
-    // Records about the resource in the segment that the package left out (inside the window).
-    for (const row of rows) {
-      const inWindow =
-        (!manifest.window.from || row.decided_at >= new Date(manifest.window.from).toISOString()) &&
-        (!manifest.window.to || row.decided_at < new Date(manifest.window.to).toISOString());
-      if (
-        row.resource_type === manifest.resource.type &&
-        row.resource_id === manifest.resource.id &&
-        inWindow &&
-        !byId.has(row.id)
-      ) {
-        problem(
-          'decision',
-          `decision ${row.id}`,
-          `removed: the chain of writer ${row.writer_id} holds it at seq ${row.seq}`,
-        );
-      }
-    }
-    if (!segment.checkpoint) {
-      problem('checkpoint', where, `ends at seq ${segment.to_seq} without a signed checkpoint`);
-      continue;
-    }
-    const cp = checkpoints.find(
-      (c) =>
-        c.chain === 'decisions' && c.writer_id === segment.writer_id && c.seq === segment.checkpoint!.seq,
-    );
-    if (!cp) {
+  const checkpoints = checking.lines<Checkpoint>('checkpoints.ndjson');
+  for (const segment of checking.manifest.segments) {
+    const rows = checking.lines<DecisionRow>(segment.path);
+    walkSegment(checking, segment, rows);
+    for (const row of rows) inChain.set(`${row.writer_id}/${row.seq}`, row);
+    checkLeftOut(checking, rows, packaged);
+    checkSegmentEnd(checking, segment, rows.at(-1) ?? null, checkpoints);
+  }
+  return inChain;
+}
+
+const CHAIN_MESSAGES: Record<ChainBreak, (at: ChainBreakAt) => string> = {
+  edited: () => 'edited: hash is not the hash of its fields',
+  inserted: (at) => `inserted: expected seq ${at.expectedSeq}`,
+  deleted: (at) => `deleted: expected seq ${at.expectedSeq}`,
+  reordered: () => 'does not link to the row before it',
+  tail_truncated: () => 'ends before its head',
+};
+
+/** A segment's rows: one writer's, each hash recomputed and linked, from from_seq to to_seq. */
+function walkSegment({ problem }: Checking, segment: ManifestSegment, rows: readonly DecisionRow[]): void {
+  const where = `chain of writer ${segment.writer_id}`;
+  const walker = new ChainWalker<DecisionRow>({
+    hash: chainHash,
+    anchored: true,
+    chainOf: () => segment.writer_id,
+  });
+  for (const row of rows) {
+    if (row.writer_id !== segment.writer_id)
+      problem('chain', `${where}, seq ${row.seq}`, 'a row of another writer');
+    for (const at of walker.step(row))
+      problem('chain', `${where}, seq ${row.seq}`, CHAIN_MESSAGES[at.reason](at));
+  }
+  if (rows[0]?.seq !== segment.from_seq || rows.at(-1)?.seq !== segment.to_seq) {
+    problem('chain', where, `the segment must run from seq ${segment.from_seq} to ${segment.to_seq}`);
+  }
+}
+
+/** Records about the resource in a segment (inside the window) that the package left out. */
+function checkLeftOut(
+  { manifest, problem }: Checking,
+  rows: readonly DecisionRow[],
+  packaged: ReadonlySet<string>,
+): void {
+  const from = manifest.window.from ? new Date(manifest.window.from).toISOString() : null;
+  const to = manifest.window.to ? new Date(manifest.window.to).toISOString() : null;
+  for (const row of rows) {
+    const inWindow = (!from || row.decided_at >= from) && (!to || row.decided_at < to);
+    if (
+      row.resource_type === manifest.resource.type &&
+      row.resource_id === manifest.resource.id &&
+      inWindow &&
+      !packaged.has(row.id)
+    ) {
       problem(
-        'checkpoint',
-        where,
-        `the checkpoint at seq ${segment.checkpoint.seq} is missing from checkpoints.ndjson`,
-      );
-      continue;
-    }
-    const key = checkpointKey(cp.key_id);
-    if (!key)
-      problem('checkpoint', `${where}, seq ${cp.seq}`, `signed by key ${cp.key_id}, which is not known`);
-    else if (!key.verify(checkpointPayload(cp), cp.signature)) {
-      problem(
-        'checkpoint',
-        `${where}, seq ${cp.seq}`,
-        'the checkpoint signature does not verify (forged or edited)',
-      );
-    }
-    if (prev && prev.seq === cp.seq && prev.hash !== cp.hash) {
-      problem(
-        'checkpoint',
-        `${where}, seq ${cp.seq}`,
-        `rewritten: the chain reaches ${prev.hash} at seq ${cp.seq}, but ${cp.hash} was signed there at ${cp.signed_at}`,
+        'decision',
+        `decision ${row.id}`,
+        `removed: the chain of writer ${row.writer_id} holds it at seq ${row.seq}`,
       );
     }
   }
+}
+
+/** A segment ends at a checkpoint that is in the package, whose signature holds and whose hash it reaches. */
+function checkSegmentEnd(
+  checking: Checking,
+  segment: ManifestSegment,
+  last: DecisionRow | null,
+  checkpoints: readonly Checkpoint[],
+): void {
+  const { problem } = checking;
+  const where = `chain of writer ${segment.writer_id}`;
+  if (!segment.checkpoint) {
+    problem('checkpoint', where, `ends at seq ${segment.to_seq} without a signed checkpoint`);
+    return;
+  }
+  const signedSeq = segment.checkpoint.seq;
+  const cp = checkpoints.find(
+    (c) => c.chain === 'decisions' && c.writer_id === segment.writer_id && c.seq === signedSeq,
+  );
+  if (!cp) {
+    problem('checkpoint', where, `the checkpoint at seq ${signedSeq} is missing from checkpoints.ndjson`);
+    return;
+  }
+  const key = checkpointKey(checking, cp.key_id);
+  if (!key)
+    problem('checkpoint', `${where}, seq ${cp.seq}`, `signed by key ${cp.key_id}, which is not known`);
+  else if (!key.verify(checkpointPayload(cp), cp.signature)) {
+    problem(
+      'checkpoint',
+      `${where}, seq ${cp.seq}`,
+      'the checkpoint signature does not verify (forged or edited)',
+    );
+  }
+  if (last && last.seq === cp.seq && last.hash !== cp.hash) {
+    problem(
+      'checkpoint',
+      `${where}, seq ${cp.seq}`,
+      `rewritten: the chain reaches ${last.hash} at seq ${cp.seq}, but ${cp.hash} was signed there at ${cp.signed_at}`,
+    );
+  }
+}
+
+/** The key a checkpoint names: one given, or the manifest's checkpoint key. */
+function checkpointKey({ keys, manifest }: Checking, kid: string): SigningKey | undefined {
+  const given = keys.get(kid);
+  if (given) return given;
+  const embedded = manifest.checkpoint_key;
+  if (embedded?.x && embedded.kid === kid) {
+    // Trusted through the manifest's signature (the key the auditor was given signed it).
+    return keysFromJwks({ keys: [embedded] }).get(kid);
+  }
+  return undefined;
+}
+
+/** Every record is the row its chain holds at its position. */
+function checkLinked(
+  { problem }: Checking,
+  decisions: readonly DecisionRow[],
+  inChain: ReadonlyMap<string, DecisionRow>,
+): void {
   for (const d of decisions) {
     const linked = inChain.get(`${d.writer_id}/${d.seq}`);
     if (!linked || linked.hash !== d.hash || linked.id !== d.id) {
@@ -340,8 +400,10 @@ function checkContents(
       );
     }
   }
+}
 
-  // 5. The bundles: each file is the revision its digest names.
+/** 5. The bundles: each file is the revision its digest names. Returns an engine per digest. */
+function loadBundles({ manifest, entries, problem }: Checking): Map<string, PolicyEngine> {
   const engines = new Map<string, PolicyEngine>();
   for (const bundle of manifest.bundles) {
     if (!bundle.path) {
@@ -361,14 +423,19 @@ function checkContents(
       problem('bundle', bundle.path, `not a loadable bundle: ${(err as Error).message}`);
     }
   }
+  return engines;
+}
 
-  // 6. Policy events: each one's hash.
+/** 6. Policy events: each one's hash. */
+function checkEvents({ problem, lines }: Checking): void {
   for (const event of lines<EventRow>('events/policy.ndjson')) {
     if (eventHash(event) !== event.hash)
       problem('event', `event ${event.id}`, 'edited: its hash is not the hash of its fields');
   }
+}
 
-  // 7. Waivers and approvals cited: each one in the package, with its chained history.
+/** 7. Waivers and approvals cited: each one in the package, with its chained history. */
+function checkGrants({ manifest, problem, lines }: Checking, decisions: readonly DecisionRow[]): void {
   const grantEvents = lines<EventRow>('grants/events.ndjson');
   for (const event of grantEvents) {
     if (eventHash(event) !== event.hash)
@@ -394,8 +461,14 @@ function checkContents(
         problem('grant', `decision ${d.id}`, `cites waiver ${id}, which the manifest does not list`);
     }
   }
+}
 
-  // 8. Re-evaluation of every decision on its own bundle.
+/** 8. Re-evaluation of every decision on its own bundle. */
+function reEvaluate(
+  { manifest, report, problem }: Checking,
+  decisions: readonly DecisionRow[],
+  engines: ReadonlyMap<string, PolicyEngine>,
+): void {
   for (const d of decisions) {
     const engine = engines.get(d.bundle_digest);
     if (!engine) {

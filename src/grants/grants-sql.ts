@@ -1,6 +1,6 @@
 /**
  * The grants' one home for SQL: every statement on the `exceptions` (waivers) and `approvals`
- * tables and on the grants row of `fleet_state`, as pure functions of their inputs returning one
+ * tables, as pure functions of their inputs returning one
  * shape, `{text, values}` (pg-boss's plans.ts style). Values are always `$n` parameters; the only
  * identifiers spliced into text are the constants of this file. Nothing here runs a query.
  *
@@ -295,18 +295,37 @@ export function approvalCountsSql(now: string): GrantSql {
 // ---------------------------------------------------------------------------------------------
 // The grants version (fleet_state)
 
-/** Bumps the version of `topic` by `actor` (in the transaction of a change), returning the new version. */
-export function bumpGrantsVersionSql(topic: string, actor: string): GrantSql {
-  return {
-    text: `INSERT INTO fleet_state (topic, version, state, updated_by) VALUES ($1, 1, '{}'::jsonb, $2)
-           ON CONFLICT (topic) DO UPDATE
-           SET version = fleet_state.version + 1, updated_at = now(), updated_by = EXCLUDED.updated_by
-           RETURNING version`,
-    values: [topic, actor],
-  };
+/** The stored rows of the approvals `ids`, as stored, by id (an evidence package's copies). */
+export function approvalRowsSql(ids: readonly string[]): Sql {
+  return { text: 'SELECT * FROM approvals WHERE id = ANY($1::text[]) ORDER BY id', values: [ids] };
 }
 
-/** The committed version of `topic` (no row before the first change). */
-export function readGrantsVersionSql(topic: string): GrantSql {
-  return { text: 'SELECT version FROM fleet_state WHERE topic = $1', values: [topic] };
+/** The stored rows of the waivers `ids`, as stored, by id (an evidence package's copies). */
+export function waiverRowsSql(ids: readonly string[]): Sql {
+  return { text: 'SELECT * FROM exceptions WHERE id = ANY($1::text[]) ORDER BY id', values: [ids] };
+}
+
+/**
+ * Approved waivers whose expiry fell in [from, to) and has passed (the expiry KPIs): compliant when
+ * revoked before it, or renewed — another waiver of the same control and scope requested before it.
+ */
+export function waiverExpirySql(window: readonly [from: string, to: string]): Sql {
+  return {
+    text: `SELECT count(*) AS due,
+                  count(*) FILTER (WHERE compliant) AS compliant,
+                  count(*) FILTER (WHERE NOT compliant) AS lapsed
+           FROM (
+             SELECT (e.state = 'revoked' AND e.closed_at < e.expires_at) OR EXISTS (
+                      SELECT 1 FROM exceptions r
+                      WHERE r.id <> e.id AND r.control = e.control
+                        AND r.subject_id IS NOT DISTINCT FROM e.subject_id
+                        AND r.resource_id IS NOT DISTINCT FROM e.resource_id
+                        AND r.requested_at > e.requested_at AND r.requested_at < e.expires_at
+                        AND r.state IN ('pending', 'active')) AS compliant
+             FROM exceptions e
+             WHERE e.state IN ('active', 'revoked') AND jsonb_array_length(e.approvals) > 0
+               AND e.expires_at >= $1 AND e.expires_at < $2 AND e.expires_at <= now()
+           ) d`,
+    values: [...window],
+  };
 }

@@ -1,5 +1,5 @@
+import { bumpFleetVersionSql, fleetVersionSql } from '../store/fleet.ts';
 import type { Queryable } from '../store/types.ts';
-import { bumpGrantsVersionSql, readGrantsVersionSql } from './grants-sql.ts';
 
 /**
  * The fleet_state topic of the stored grants. Its version grows by one with every change to the
@@ -9,13 +9,13 @@ export const GRANTS_TOPIC = 'grants';
 
 /** Bumps the grants version inside the caller's transaction; returns the new version. */
 export async function bumpGrantsVersion(tx: Queryable, actor: string): Promise<number> {
-  const { rows } = await tx.query<{ version: string }>(bumpGrantsVersionSql(GRANTS_TOPIC, actor));
+  const { rows } = await tx.query<{ version: string }>(bumpFleetVersionSql(GRANTS_TOPIC, actor));
   return Number(rows[0]!.version);
 }
 
 /** The committed grants version (0 before the first change). */
 export async function readGrantsVersion(db: Queryable): Promise<number> {
-  const { rows } = await db.query<{ version: string }>(readGrantsVersionSql(GRANTS_TOPIC));
+  const { rows } = await db.query<{ version: string }>(fleetVersionSql(GRANTS_TOPIC));
   return rows[0] ? Number(rows[0].version) : 0;
 }
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Bus, Notice } from './bus.ts';
-import type { Queryable } from './types.ts';
+import type { Queryable, Sql } from './types.ts';
 
 /**
  * State every replica must converge on (the active bundle; later waivers and approvals), and the
@@ -38,13 +38,66 @@ function fromRow<T>(row: FleetStateRow): FleetState<T> {
   };
 }
 
+const FLEET_STATE_COLUMNS = 'topic, version, state, updated_at, updated_by';
+
+/** `topic`'s committed state (no row before its first commit). */
+export function readFleetStateSql(topic: string): Sql {
+  return {
+    name: 'fleet_state_read',
+    text: `SELECT ${FLEET_STATE_COLUMNS} FROM fleet_state WHERE topic = $1`,
+    values: [topic],
+  };
+}
+
+/** Creates `topic` at version 0 with `initial`, unless it exists. */
+export function seedFleetStateSql(topic: string, initial: unknown, by: string): Sql {
+  return {
+    text: `INSERT INTO fleet_state (topic, version, state, updated_by) VALUES ($1, 0, $2::jsonb, $3)
+           ON CONFLICT (topic) DO NOTHING`,
+    values: [topic, JSON.stringify(initial), by],
+  };
+}
+
+/** `topic`'s state, its row locked until the transaction ends. */
+export function lockFleetStateSql(topic: string): Sql {
+  return {
+    text: `SELECT ${FLEET_STATE_COLUMNS} FROM fleet_state WHERE topic = $1 FOR UPDATE`,
+    values: [topic],
+  };
+}
+
+/** Writes `topic`'s next state if it is still at `version`; returns the row written (none otherwise). */
+export function writeFleetStateSql(topic: string, version: number, state: unknown, by: string): Sql {
+  return {
+    text: `UPDATE fleet_state SET version = version + 1, state = $2::jsonb, updated_at = clock_timestamp(), updated_by = $3
+           WHERE topic = $1 AND version = $4
+           RETURNING ${FLEET_STATE_COLUMNS}`,
+    values: [topic, JSON.stringify(state), by, version],
+  };
+}
+
+/**
+ * Bumps `topic`'s version by one without changing its state (creating it at version 1), returning
+ * the new version: a topic that only counts changes (the stored grants).
+ */
+export function bumpFleetVersionSql(topic: string, by: string): Sql {
+  return {
+    text: `INSERT INTO fleet_state (topic, version, state, updated_by) VALUES ($1, 1, '{}'::jsonb, $2)
+           ON CONFLICT (topic) DO UPDATE
+           SET version = fleet_state.version + 1, updated_at = now(), updated_by = EXCLUDED.updated_by
+           RETURNING version`,
+    values: [topic, by],
+  };
+}
+
+/** `topic`'s committed version (no row before its first change). */
+export function fleetVersionSql(topic: string): Sql {
+  return { text: 'SELECT version FROM fleet_state WHERE topic = $1', values: [topic] };
+}
+
 /** The committed state of `topic`, or null when nothing was ever committed. */
 export async function readFleetState<T>(db: Queryable, topic: string): Promise<FleetState<T> | null> {
-  const { rows } = await db.query<FleetStateRow>({
-    name: 'fleet_state_read',
-    text: 'SELECT topic, version, state, updated_at, updated_by FROM fleet_state WHERE topic = $1',
-    values: [topic],
-  });
+  const { rows } = await db.query<FleetStateRow>(readFleetStateSql(topic));
   return rows[0] ? fromRow<T>(rows[0]) : null;
 }
 
@@ -59,15 +112,8 @@ export async function lockFleetState<T>(
   initial: T,
   by: string,
 ): Promise<FleetState<T>> {
-  await tx.query({
-    text: `INSERT INTO fleet_state (topic, version, state, updated_by) VALUES ($1, 0, $2::jsonb, $3)
-           ON CONFLICT (topic) DO NOTHING`,
-    values: [topic, JSON.stringify(initial), by],
-  });
-  const { rows } = await tx.query<FleetStateRow>({
-    text: 'SELECT topic, version, state, updated_at, updated_by FROM fleet_state WHERE topic = $1 FOR UPDATE',
-    values: [topic],
-  });
+  await tx.query(seedFleetStateSql(topic, initial, by));
+  const { rows } = await tx.query<FleetStateRow>(lockFleetStateSql(topic));
   return fromRow<T>(rows[0]!);
 }
 
@@ -78,12 +124,7 @@ export async function writeFleetState<T>(
   state: T,
   by: string,
 ): Promise<FleetState<T>> {
-  const { rows } = await tx.query<FleetStateRow>({
-    text: `UPDATE fleet_state SET version = version + 1, state = $2::jsonb, updated_at = clock_timestamp(), updated_by = $3
-           WHERE topic = $1 AND version = $4
-           RETURNING topic, version, state, updated_at, updated_by`,
-    values: [locked.topic, JSON.stringify(state), by, locked.version],
-  });
+  const { rows } = await tx.query<FleetStateRow>(writeFleetStateSql(locked.topic, locked.version, state, by));
   if (!rows[0]) throw new Error(`fleet state ${locked.topic} changed while locked`);
   return fromRow<T>(rows[0]);
 }
@@ -295,19 +336,7 @@ export class ReplicaHeartbeat {
   async beat(): Promise<void> {
     const { replica } = this.options;
     try {
-      await this.options.db.query({
-        name: 'replicas_heartbeat',
-        text: `INSERT INTO replicas (id, host, pid, started_at, heartbeat_at, state)
-               VALUES ($1, $2, $3, $4, now(), $5::jsonb)
-               ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), state = EXCLUDED.state`,
-        values: [
-          replica.id,
-          replica.host,
-          replica.pid,
-          replica.startedAt,
-          JSON.stringify(this.options.state()),
-        ],
-      });
+      await this.options.db.query(heartbeatSql(replica, this.options.state()));
     } catch (err) {
       this.options.onError?.(err);
     }
@@ -317,14 +346,42 @@ export class ReplicaHeartbeat {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     try {
-      await this.options.db.query({
-        text: 'DELETE FROM replicas WHERE id = $1',
-        values: [this.options.replica.id],
-      });
+      await this.options.db.query(removeReplicaSql(this.options.replica.id));
     } catch (err) {
       this.options.onError?.(err);
     }
   }
+}
+
+/** Records a replica's heartbeat (and its state), creating its row on the first. */
+export function heartbeatSql(replica: ReplicaIdentity, state: unknown): Sql {
+  return {
+    name: 'replicas_heartbeat',
+    text: `INSERT INTO replicas (id, host, pid, started_at, heartbeat_at, state)
+           VALUES ($1, $2, $3, $4, now(), $5::jsonb)
+           ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), state = EXCLUDED.state`,
+    values: [replica.id, replica.host, replica.pid, replica.startedAt, JSON.stringify(state)],
+  };
+}
+
+/** Removes a replica's row (it stops). */
+export function removeReplicaSql(id: string): Sql {
+  return { text: 'DELETE FROM replicas WHERE id = $1', values: [id] };
+}
+
+/** Removes the rows of replicas silent for an hour (they died without saying goodbye). */
+export function forgetDeadReplicasSql(): Sql {
+  return { text: `DELETE FROM replicas WHERE heartbeat_at < now() - interval '1 hour'`, values: [] };
+}
+
+/** Replicas whose last heartbeat is younger than `timeoutMs`, oldest first. */
+export function liveReplicasSql(timeoutMs: number): Sql {
+  return {
+    text: `SELECT id, host, pid, started_at, heartbeat_at, state FROM replicas
+           WHERE heartbeat_at > now() - make_interval(secs => $1::double precision / 1000)
+           ORDER BY started_at, id`,
+    values: [timeoutMs],
+  };
 }
 
 /**
@@ -332,7 +389,7 @@ export class ReplicaHeartbeat {
  * are deleted on the way (replicas that died without saying goodbye).
  */
 export async function liveReplicas(db: Queryable, timeoutMs: number): Promise<ReplicaRecord[]> {
-  await db.query({ text: `DELETE FROM replicas WHERE heartbeat_at < now() - interval '1 hour'` });
+  await db.query(forgetDeadReplicasSql());
   const { rows } = await db.query<{
     id: string;
     host: string;
@@ -340,12 +397,7 @@ export async function liveReplicas(db: Queryable, timeoutMs: number): Promise<Re
     started_at: Date | string;
     heartbeat_at: Date | string;
     state: Record<string, unknown>;
-  }>({
-    text: `SELECT id, host, pid, started_at, heartbeat_at, state FROM replicas
-           WHERE heartbeat_at > now() - make_interval(secs => $1::double precision / 1000)
-           ORDER BY started_at, id`,
-    values: [timeoutMs],
-  });
+  }>(liveReplicasSql(timeoutMs));
   return rows.map((row) => ({
     id: row.id,
     host: row.host,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Database } from './types.ts';
+import type { Database, Sql } from './types.ts';
 
 /** Where the ordered plain-SQL migrations live. */
 export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, '../../migrations');
@@ -20,6 +20,30 @@ export class MigrationChecksumError extends Error {
 
 // Any constant shared by every replica; pg_advisory_xact_lock takes a bigint.
 const MIGRATION_LOCK_KEY = 7_301_553_017;
+
+/** Takes the migration lock until the transaction ends. */
+function migrationLockSql(): Sql {
+  return { text: 'SELECT pg_advisory_xact_lock($1)', values: [MIGRATION_LOCK_KEY] };
+}
+
+const CREATE_SCHEMA_MIGRATIONS = `CREATE TABLE IF NOT EXISTS schema_migrations (
+  name        text PRIMARY KEY,
+  checksum    text NOT NULL,
+  applied_at  timestamptz NOT NULL DEFAULT now()
+)`;
+
+/** The migrations applied, with the checksums they had then. */
+function appliedMigrationsSql(): Sql {
+  return { text: 'SELECT name, checksum FROM schema_migrations', values: [] };
+}
+
+/** Records a migration as applied. */
+function recordMigrationSql(migration: Migration): Sql {
+  return {
+    text: 'INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)',
+    values: [migration.name, migration.checksum],
+  };
+}
 
 /** Reads the migration files in order. */
 export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
@@ -47,15 +71,9 @@ export function loadMigrations(dir: string = MIGRATIONS_DIR): Migration[] {
  */
 export async function migrate(db: Database, migrations: Migration[] = loadMigrations()): Promise<string[]> {
   return db.transaction(async (tx) => {
-    await tx.query({ text: 'SELECT pg_advisory_xact_lock($1)', values: [MIGRATION_LOCK_KEY] });
-    await tx.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
-      name        text PRIMARY KEY,
-      checksum    text NOT NULL,
-      applied_at  timestamptz NOT NULL DEFAULT now()
-    )`);
-    const { rows } = await tx.query<{ name: string; checksum: string }>({
-      text: 'SELECT name, checksum FROM schema_migrations',
-    });
+    await tx.query(migrationLockSql());
+    await tx.exec(CREATE_SCHEMA_MIGRATIONS);
+    const { rows } = await tx.query<{ name: string; checksum: string }>(appliedMigrationsSql());
     const applied = new Map(rows.map((row) => [row.name, row.checksum]));
     const done: string[] = [];
     for (const migration of migrations) {
@@ -69,10 +87,7 @@ export async function migrate(db: Database, migrations: Migration[] = loadMigrat
         continue;
       }
       await tx.exec(migration.sql);
-      await tx.query({
-        text: 'INSERT INTO schema_migrations (name, checksum) VALUES ($1, $2)',
-        values: [migration.name, migration.checksum],
-      });
+      await tx.query(recordMigrationSql(migration));
       done.push(migration.name);
     }
     return done;
