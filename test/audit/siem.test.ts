@@ -378,4 +378,31 @@ describe('SiemForwarder', () => {
     await b.close();
     await receiver.close();
   });
+
+  it('reports the lag only while it holds the lease (a process group sums its workers)', async () => {
+    const down = await flakyReceiver(() => 1);
+    const up = await flakyReceiver(() => 0);
+    const fast = { pollMs: 20, maxBackoffMs: 40, sink: 'lag-sink', format: 'splunk-hec' as const };
+    const a = new SiemForwarder({ db: database.db, url: down.url, ...fast });
+    const b = new SiemForwarder({ db: database.db, url: up.url, ...fast });
+    try {
+      // A leads and cannot deliver: it measures the lag of every record.
+      a.start();
+      await until(() => a.stats().leader && a.stats().lagRecords > 0);
+      // Its lease lapses (a stall) and B takes the sink over and catches up.
+      await database.db.query({
+        text: `UPDATE siem_leases SET expires_at = now() - interval '1 second' WHERE sink = 'lag-sink'`,
+      });
+      await b.pass();
+      expect(b.stats()).toMatchObject({ leader: true, lagRecords: 0 });
+      // A, no longer leading, stops reporting the lag it last measured.
+      await until(() => !a.stats().leader);
+      expect(a.stats()).toMatchObject({ lagRecords: 0, lagSeconds: 0 });
+    } finally {
+      await a.close();
+      await b.close();
+      await down.close();
+      await up.close();
+    }
+  });
 });
