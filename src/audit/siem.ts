@@ -42,11 +42,11 @@ function aiModel(input: Record<string, unknown> | undefined, side: 'subject' | '
 /**
  * One decision as an OCSF API Activity event. The decision is `actor.authorizations[0]`:
  * `{decision: "allow" | "deny", policy: {name: entrypoint, uid: bundle digest, version: revision}}`;
- * `action_id` (1 Allowed, 2 Denied) and `disposition_id` (1 Allowed, 2 Blocked) say the same in OCSF's
- * enumerations (security_control profile). An agent subject is
- * `ai_agent` (ai_operation profile); `ai_model` only when the input names model and provider. The
- * record's chain hash is its integrity proof (record_integrity profile): one attestation whose
- * fingerprint is the hash, in the chain of its writer.
+ * `action_id` (1 Allowed, 2 Denied) and `disposition_id` (1 Allowed, 2 Blocked) say the same in
+ * OCSF's enumerations (security_control profile). An agent subject is `ai_agent` (ai_operation
+ * profile); `ai_model` only when the input names model and provider. The record's chain hash is its
+ * integrity proof (record_integrity profile): one attestation whose fingerprint is the hash, in the
+ * chain of its writer.
  */
 export function toOcsf(record: DecisionRow, source: SiemSource): Record<string, unknown> {
   const input = object(record.input);
