@@ -32,7 +32,7 @@ import { healthRoutes, type Readiness } from './http/health-routes.ts';
 import { httpObservability } from './http/observability.ts';
 import { opaRoutes } from './http/opa-routes.ts';
 import { loadShedding } from './http/overload.ts';
-import { requestIdOf } from './http/request-id.ts';
+import { echoRequestIdFirst, requestIdOf } from './http/request-id.ts';
 import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
 import { type WaiverDeps, waiverRoutes } from './http/waiver-routes.ts';
 import { lazyChildLogger } from './observability/logging.ts';
@@ -95,6 +95,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     return503OnClosing: true,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  echoRequestIdFirst(app.server);
 
   registerErrorHandling(app);
   // Every route template, for the metrics' known label values (see the onReady hook below).

@@ -396,7 +396,13 @@ function startCheckpointer(
     file: config.checkpoint.file,
     url: config.checkpoint.url,
     hooks: {
-      onError: (where, err) => overrides.log?.warn({ err, where }, 'chain checkpoint not kept'),
+      onError: (where, err) =>
+        overrides.log?.warn(
+          { err, where },
+          where === 'url' ? 'chain checkpoint POST gave up' : 'chain checkpoint not kept',
+        ),
+      onRetry: (attempt, delayMs, err) =>
+        overrides.log?.warn({ err, attempt, retry_in_ms: delayMs }, 'chain checkpoint POST failed; retrying'),
     },
   });
   signer.start();

@@ -1,6 +1,7 @@
 import crypto, { type KeyObject } from 'node:crypto';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Config, ConfigError } from '../config/resolve-config.ts';
 import { canonicalJson } from '../decisions/canonical-json.ts';
 import type { Database, Queryable } from '../store/types.ts';
@@ -202,9 +203,29 @@ export function checkpointFromDatabase(raw: Record<string, unknown>): Checkpoint
 /** Hooks for metrics and logs. */
 export interface CheckpointerHooks {
   onCheckpoint?(checkpoint: Checkpoint): void;
-  /** Storing, appending to the file or POSTing failed (`where`). */
+  /**
+   * Storing or appending to the file failed, or POSTing gave up (`where`: 'url', after its last
+   * attempt; the error's message says how many attempts and how long).
+   */
   onError?(where: 'store' | 'file' | 'url', error: unknown): void;
+  /** A POST to the URL failed; attempt `attempt + 1` follows after `delayMs`. */
+  onRetry?(attempt: number, delayMs: number, error: unknown): void;
 }
+
+/** How a failed POST to the checkpoint URL is retried (docs/operations.md, VERDICT_CHECKPOINT_URL). */
+export interface CheckpointRetry {
+  /** Attempts in all, the first included. */
+  attempts: number;
+  /** The wait after the first failure; each later wait doubles, up to `maxDelayMs`. */
+  firstDelayMs: number;
+  maxDelayMs: number;
+}
+
+/** 6 attempts, waiting 1, 2, 4, 8 and 16 s between them: given up about 31 s (+ 6 × 5 s timeouts) later. */
+export const CHECKPOINT_URL_RETRY: CheckpointRetry = { attempts: 6, firstDelayMs: 1_000, maxDelayMs: 16_000 };
+
+/** How long one POST may take before it counts as failed. */
+const CHECKPOINT_POST_TIMEOUT_MS = 5_000;
 
 /** What the checkpointer needs. */
 export interface CheckpointerOptions {
@@ -217,6 +238,8 @@ export interface CheckpointerOptions {
   intervalMs: number;
   file?: string;
   url?: string;
+  /** Default CHECKPOINT_URL_RETRY. */
+  urlRetry?: CheckpointRetry;
   clock?: () => Date;
   hooks?: CheckpointerHooks;
 }
@@ -230,6 +253,10 @@ export interface CheckpointerOptions {
  * are appended by transactions of any replica under a row lock; no process holds them in memory),
  * so an event chain rewritten between two checkpoints would be signed as it stands — the window is
  * one interval, as for decisions rewritten before their first checkpoint.
+ *
+ * NOTE: POSTs to the URL run beside the signing loop, each with its own retries, so a notary that is
+ * down never delays the next checkpoint; after a retry they may arrive out of order. At close, a
+ * POST waiting for its next attempt makes it at once, and gives up if that fails.
  */
 export class Checkpointer {
   private readonly options: CheckpointerOptions;
@@ -237,6 +264,8 @@ export class Checkpointer {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<Checkpoint[]> = Promise.resolve([]);
   private closed = false;
+  private readonly closing = new AbortController();
+  private readonly deliveries = new Set<Promise<void>>();
 
   constructor(options: CheckpointerOptions) {
     if (!options.key.canSign) throw new Error('Checkpointer needs a private key');
@@ -262,8 +291,15 @@ export class Checkpointer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing.abort();
     if (this.timer) clearInterval(this.timer);
     await this.checkpoint().catch(() => {});
+    await this.settled();
+  }
+
+  /** Resolves when every POST to the URL begun so far was accepted or given up. */
+  async settled(): Promise<void> {
+    while (this.deliveries.size > 0) await Promise.all(this.deliveries);
   }
 
   private async once(): Promise<Checkpoint[]> {
@@ -315,22 +351,54 @@ export class Checkpointer {
           this.emitError('file', err);
         }
       }
-      if (this.options.url) {
-        try {
-          const response = await fetch(this.options.url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify(checkpoint),
-            signal: AbortSignal.timeout(5_000),
-          });
-          await response.body?.cancel();
-          if (!response.ok) throw new Error(`the checkpoint URL answered ${response.status}`);
-        } catch (err) {
-          this.emitError('url', err);
-        }
-      }
+      if (this.options.url) this.deliver(this.options.url, checkpoint);
     }
     return stored;
+  }
+
+  private deliver(url: string, checkpoint: Checkpoint): void {
+    const delivery = this.post(url, checkpoint).finally(() => this.deliveries.delete(delivery));
+    this.deliveries.add(delivery);
+  }
+
+  /** POSTs one checkpoint, retried with exponential backoff (CheckpointRetry); never rejects. */
+  private async post(url: string, checkpoint: Checkpoint): Promise<void> {
+    const retry = this.options.urlRetry ?? CHECKPOINT_URL_RETRY;
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(checkpoint),
+          signal: AbortSignal.timeout(CHECKPOINT_POST_TIMEOUT_MS),
+        });
+        await response.body?.cancel();
+        if (!response.ok) throw new Error(`the checkpoint URL answered ${response.status}`);
+        return;
+      } catch (err) {
+        if (attempt >= retry.attempts || this.closed) {
+          const reason = err instanceof Error ? err.message : String(err);
+          const why = this.closed && attempt < retry.attempts ? ' (shutting down)' : '';
+          this.emitError(
+            'url',
+            new Error(
+              `gave up POSTing the checkpoint of ${checkpoint.chain}/${checkpoint.writer_id} seq ${checkpoint.seq} after ${attempt} attempt(s) in ${Date.now() - started} ms${why}: ${reason}`,
+              { cause: err },
+            ),
+          );
+          return;
+        }
+        const delayMs = Math.min(retry.firstDelayMs * 2 ** (attempt - 1), retry.maxDelayMs);
+        try {
+          this.options.hooks?.onRetry?.(attempt, delayMs, err);
+        } catch {
+          // A log callback must never break delivery.
+        }
+        // Closing cuts the wait short: the next attempt is the last.
+        await sleep(delayMs, undefined, { signal: this.closing.signal }).catch(() => {});
+      }
+    }
   }
 
   private emitError(where: 'store' | 'file' | 'url', err: unknown): void {

@@ -37,7 +37,7 @@ export interface SiemForwarderOptions {
 
 /** A snapshot for metrics. */
 export interface SiemForwarderStats {
-  /** Records committed and not yet acknowledged by the receiver (as of the last pass). */
+  /** Records committed and not yet acknowledged by the receiver (as of the last pass; 0 unless leader). */
   lagRecords: number;
   /** Age of the oldest record not yet acknowledged, seconds (0 when caught up). */
   lagSeconds: number;
@@ -156,6 +156,13 @@ export class SiemForwarder {
     const { sink, holder, leaseMs } = this.options;
     const { rows } = await this.options.db.query(takeSiemLeaseSql(sink, holder, leaseMs));
     this.counters.leader = rows.length > 0;
+    // NOTE: only the leader measures the lag; one that lost the lease would go on reporting what it
+    // last measured, and the lag gauges of a VERDICT_WORKERS group (one forwarder per worker) are
+    // summed over the workers.
+    if (!this.counters.leader) {
+      this.counters.lagRecords = 0;
+      this.counters.lagSeconds = 0;
+    }
     return this.counters.leader;
   }
 

@@ -7,8 +7,11 @@ import type { DecisionRow } from './decision-log.ts';
  * not know (the client's IP, a model's provider) is left out rather than guessed.
  */
 
-/** The OCSF schema version the core attributes follow (see docs/api-audit.md, "SIEM formats"). */
-export const OCSF_VERSION = '1.5.0';
+/**
+ * The OCSF schema version the events follow, profiles included (see docs/api-audit.md, "SIEM
+ * formats"); test/audit/siem.test.ts validates them against its definitions.
+ */
+export const OCSF_VERSION = '1.9.0';
 
 /** Where the events say they come from. */
 export interface SiemSource {
@@ -30,7 +33,7 @@ function aiModel(input: Record<string, unknown> | undefined, side: 'subject' | '
   const model = object(object(object(input?.[side])?.properties)?.model);
   if (typeof model?.name !== 'string' || typeof model?.provider !== 'string') return undefined;
   return {
-    model_name: model.name,
+    name: model.name,
     ai_provider: model.provider,
     ...(typeof model.version === 'string' ? { version: model.version } : {}),
   };
@@ -39,8 +42,11 @@ function aiModel(input: Record<string, unknown> | undefined, side: 'subject' | '
 /**
  * One decision as an OCSF API Activity event. The decision is `actor.authorizations[0]`:
  * `{decision: "allow" | "deny", policy: {name: entrypoint, uid: bundle digest, version: revision}}`;
- * `disposition_id` says the same in OCSF's enumeration (1 Allowed, 2 Blocked). An agent subject is
- * `ai_agent` (ai_operation profile); `ai_model` only when the input names model and provider.
+ * `action_id` (1 Allowed, 2 Denied) and `disposition_id` (1 Allowed, 2 Blocked) say the same in
+ * OCSF's enumerations (security_control profile). An agent subject is `ai_agent` (ai_operation
+ * profile); `ai_model` only when the input names model and provider. The record's chain hash is its
+ * integrity proof (record_integrity profile): one attestation whose fingerprint is the hash, in the
+ * chain of its writer.
  */
 export function toOcsf(record: DecisionRow, source: SiemSource): Record<string, unknown> {
   const input = object(record.input);
@@ -65,6 +71,9 @@ export function toOcsf(record: DecisionRow, source: SiemSource): Record<string, 
     severity: 'Informational',
     status_id: 1,
     status: 'Success',
+    // security_control profile: the outcome of the control, in both of its enumerations.
+    action_id: record.allow ? 1 : 2,
+    action: record.allow ? 'Allowed' : 'Denied',
     disposition_id: record.allow ? 1 : 2,
     disposition: record.allow ? 'Allowed' : 'Blocked',
     time: Date.parse(record.decided_at),
@@ -77,7 +86,7 @@ export function toOcsf(record: DecisionRow, source: SiemSource): Record<string, 
       log_provider: 'verdict',
       sequence: record.seq,
       ...(record.trace_id ? { correlation_uid: record.trace_id } : {}),
-      ...(agent || model ? { profiles: ['ai_operation'] } : {}),
+      profiles: ['security_control', 'record_integrity', ...(agent || model ? ['ai_operation'] : [])],
     },
     actor: {
       user: { uid: record.caller_sub, name: record.caller_sub },
@@ -102,6 +111,22 @@ export function toOcsf(record: DecisionRow, source: SiemSource): Record<string, 
       : model
         ? { ai_model: model }
         : {}),
+    // NOTE: the hash is SHA-256 over the previous hash and the record's RFC 8785 canonical JSON (see
+    // src/audit/chain.ts), not over this event's serialization: verify it with the decision log's
+    // verification (GET /v1/audit/verify, `verdict audit verify`), not by hashing the event.
+    attestation_list: [
+      {
+        uid: `${record.writer_id}:${record.seq}`,
+        chain_uid: record.writer_id,
+        fingerprint: {
+          algorithm_id: 3,
+          algorithm: 'SHA-256',
+          encoding_id: 1,
+          encoding: 'Hex',
+          value: record.hash,
+        },
+      },
+    ],
     unmapped: {
       verdict: {
         surface: record.surface,

@@ -31,9 +31,12 @@ export const AUTH_FAILURE_REASONS = [
 ] as const;
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number];
 
-/** Probes are never throttled: a 429 on liveness would get healthy replicas restarted. */
+/**
+ * Probes are never throttled: a 429 on liveness would get healthy replicas restarted. OPA's
+ * `GET /health` is a probe too (probes written for OPA point at it).
+ */
 export function isRateLimitExempt(routeUrl: string | undefined): boolean {
-  return routeUrl?.startsWith('/health/') === true;
+  return routeUrl === '/health' || routeUrl?.startsWith('/health/') === true;
 }
 
 /**

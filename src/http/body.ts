@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { scan as scanForPrototypeKeys } from 'secure-json-parse';
 import type { Config } from '../config/resolve-config.ts';
@@ -130,8 +131,45 @@ export function decodeJsonBody(bytes: Buffer, contentType: string | undefined): 
 }
 
 /**
+ * How much of a body refused as too large is still read, and discarded, before the 413 is sent:
+ * at most `maxBytes` (a declared Content-Length beyond it is not read at all) and `maxMs`.
+ */
+export const REFUSED_BODY_DRAIN = { maxBytes: 16 * 1024 * 1024, maxMs: 10_000 };
+
+/**
+ * Reads and discards what the client is still sending of a refused body, within the bounds, and
+ * resolves when it ended (or a bound was reached, or the client went away).
+ *
+ * NOTE: a refusal closes the connection (Fastify: the client may still be sending). Closing a socket
+ * with unread bytes makes the kernel send a reset, and a client whose reset arrives before it read
+ * the answer — most clients, while still uploading — sees a broken pipe instead of the 413. Draining
+ * first (nginx's lingering close, bounded the same way) lets the answer through.
+ */
+export function drainRefusedBody(raw: IncomingMessage, bounds = REFUSED_BODY_DRAIN): Promise<void> {
+  const declared = Number(raw.headers['content-length']);
+  if (raw.complete || raw.destroyed || declared > bounds.maxBytes) return Promise.resolve();
+  return new Promise((resolve) => {
+    let read = 0;
+    const done = () => {
+      clearTimeout(timer);
+      raw.off('data', onData).off('end', done).off('close', done).off('error', done);
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      read += chunk.length;
+      if (read > bounds.maxBytes) done();
+    };
+    const timer = setTimeout(done, bounds.maxMs);
+    raw.on('data', onData).once('end', done).once('close', done).once('error', done);
+    raw.resume();
+  });
+}
+
+/**
  * Replaces Fastify's JSON and text parsers with the one JSON parser: application/json and every
- * `+json` type; anything else is 415. A body must be a JSON object (`body_not_object`).
+ * `+json` type; anything else is 415. A body must be a JSON object (`body_not_object`). A body
+ * refused as too large (this parser's limit or a route's, on every route) is drained before the
+ * 413 is sent (`drainRefusedBody`).
  */
 export function registerJsonBodyParser(app: FastifyInstance, limits: JsonLimits): void {
   app.removeContentTypeParser(['application/json', 'text/plain']);
@@ -155,4 +193,9 @@ export function registerJsonBodyParser(app: FastifyInstance, limits: JsonLimits)
   };
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, handler);
   app.addContentTypeParser(JSON_SUFFIX_TYPE, { parseAs: 'buffer' }, handler);
+  // NOTE: onError hooks run before any error handler (the app's and the data and AuthZEN scopes').
+  app.addHook('onError', async (request, _reply, error) => {
+    if ((error as { code?: string }).code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      await drainRefusedBody(request.raw);
+  });
 }

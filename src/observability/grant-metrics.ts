@@ -21,11 +21,15 @@ export interface GrantMetrics {
  * `verdict_approval_latency_seconds` and `verdict_approval_webhook_failures_total`.
  */
 export function registerGrantMetrics(registry: Registry, counts: GrantCounts): GrantMetrics {
+  // NOTE: the three gauges count rows of Postgres, which every worker of a VERDICT_WORKERS group
+  // reads alike: the primary takes the first worker's value instead of summing N copies of it. The
+  // histogram and the counter below are each worker's own work, summed.
+  const shared = { registers: [registry], aggregator: 'first' as const };
   new Gauge({
     name: 'verdict_exceptions',
     help: 'Stored waivers by state (expired = active past its expiry)',
     labelNames: ['state'],
-    registers: [registry],
+    ...shared,
     async collect() {
       const { byState } = await counts.waivers().catch(() => ({ byState: {} as Record<string, number> }));
       for (const [state, n] of Object.entries(byState)) this.set({ state }, n);
@@ -34,7 +38,7 @@ export function registerGrantMetrics(registry: Registry, counts: GrantCounts): G
   new Gauge({
     name: 'verdict_exceptions_expiring_soon',
     help: 'Active waivers that expire within 7 days',
-    registers: [registry],
+    ...shared,
     async collect() {
       const result = await counts.waivers().catch(() => null);
       if (result) this.set(result.expiringSoon);
@@ -44,7 +48,7 @@ export function registerGrantMetrics(registry: Registry, counts: GrantCounts): G
     name: 'verdict_approvals',
     help: 'Human approval requests by state (expired = pending or granted past its expiry)',
     labelNames: ['state'],
-    registers: [registry],
+    ...shared,
     async collect() {
       const byState = await counts.approvals().catch(() => ({}) as Record<string, number>);
       for (const [state, n] of Object.entries(byState)) this.set({ state }, n);

@@ -205,11 +205,94 @@ describe('Checkpointer', () => {
       });
       await writer.record(decisionRecords(2));
       const stored = await checkpointer.checkpoint();
+      await checkpointer.settled();
       await writer.close();
       expect(received).toEqual(stored);
       expect(key.verify(checkpointPayload(received[0]!), received[0]!.signature)).toBe(true);
     } finally {
       server.close();
+    }
+  });
+
+  /** A notary that answers 503 to its first `failures` POSTs (Infinity: to every POST), then 204. */
+  async function flakyNotary(failures: number) {
+    const attempts: { at: number; body: Checkpoint }[] = [];
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        attempts.push({ at: Date.now(), body: JSON.parse(body) });
+        res.statusCode = attempts.length <= failures ? 503 : 204;
+        res.end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      attempts,
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/checkpoints`,
+      close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    };
+  }
+
+  async function checkpointThrough(url: string) {
+    const errors: { where: string; error: Error }[] = [];
+    const retries: { attempt: number; delayMs: number }[] = [];
+    const { writer, checkpointer } = checkpointFixture(test.db, {
+      events: false,
+      url,
+      urlRetry: { attempts: 4, firstDelayMs: 40, maxDelayMs: 100 },
+      hooks: {
+        onError: (where, error) => errors.push({ where, error: error as Error }),
+        onRetry: (attempt, delayMs) => retries.push({ attempt, delayMs }),
+      },
+    });
+    await writer.record(decisionRecords(2));
+    const stored = await checkpointer.checkpoint();
+    await checkpointer.settled();
+    await writer.close();
+    return { stored, errors, retries };
+  }
+
+  it('retries a failed POST with exponential backoff until the URL accepts it', async () => {
+    const notary = await flakyNotary(2);
+    try {
+      const { stored, errors, retries } = await checkpointThrough(notary.url);
+      expect(stored).toHaveLength(1);
+      expect(notary.attempts.map((a) => a.body)).toEqual([stored[0], stored[0], stored[0]]);
+      expect(retries).toEqual([
+        { attempt: 1, delayMs: 40 },
+        { attempt: 2, delayMs: 80 },
+      ]);
+      // The waits really were waited (timers may fire a little early on a loaded machine).
+      const [a, b, c] = notary.attempts.map((attempt) => attempt.at) as [number, number, number];
+      expect(b - a).toBeGreaterThanOrEqual(35);
+      expect(c - b).toBeGreaterThanOrEqual(75);
+      expect(errors).toEqual([]);
+    } finally {
+      await notary.close();
+    }
+  });
+
+  it('gives up after its last attempt, says so once, and the stored checkpoint remains', async () => {
+    const notary = await flakyNotary(Number.POSITIVE_INFINITY);
+    try {
+      const { stored, errors, retries } = await checkpointThrough(notary.url);
+      expect(notary.attempts).toHaveLength(4);
+      // Doubling, capped at maxDelayMs.
+      expect(retries.map((r) => r.delayMs)).toEqual([40, 80, 100]);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]!.where).toBe('url');
+      expect(errors[0]!.error.message).toMatch(
+        /^gave up POSTing the checkpoint .* after 4 attempt\(s\) in \d+ ms: the checkpoint URL answered 503$/,
+      );
+      const { rows } = await test.db.query<{ n: number }>({
+        text: 'SELECT count(*)::int AS n FROM chain_checkpoints',
+      });
+      expect(rows[0]!.n).toBe(stored.length);
+    } finally {
+      await notary.close();
     }
   });
 });

@@ -2,10 +2,12 @@
  * Governance KPIs on real Postgres: the rollups maintained by the batch statement equal a rebuild
  * from the log (so the incremental path and verdict_rebuild_kpi_rollups() agree), a replayed
  * duplicate batch is not counted twice, a late record earlier than what is stored moves a release's
- * first outcome, and GET /v1/kpis reports the figures a hand count gives.
+ * first outcome, GET /v1/kpis reports the figures a hand count gives, and the human-approval KPIs
+ * (requests, grants, denials, expiries, time to grant) count the approval events of their window.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chain } from '../../src/audit/chain.ts';
+import { appendEvent } from '../../src/audit/event-log.ts';
 import { computeKpis } from '../../src/audit/kpis.ts';
 import { storeBatch } from '../../src/audit/writer.ts';
 import type { DecisionRecord } from '../../src/decisions/types.ts';
@@ -309,6 +311,121 @@ describe('waiver KPIs from the waiver store', () => {
         expiry_compliance: 0.5,
       });
       expect(kpis.waivers.approval_latency_seconds.count).toBe(2);
+    } finally {
+      await audit.close();
+    }
+  });
+});
+
+describe('human-approval KPIs from the approval events', () => {
+  // A day of its own, far from the other suites' data: 2026-06-01 (UTC).
+  const DAY = Date.parse('2026-06-01T00:00:00.000Z');
+  const on = (hhmm: string, dayOffset = 0) => {
+    const [h, m] = hhmm.split(':').map(Number) as [number, number];
+    return new Date(DAY + dayOffset * 86_400_000 + (h * 60 + m) * 60_000);
+  };
+  /** Appends the approval events in time order, each at its own time, on the grants writer's chain. */
+  async function approvalEvents(events: [Date, string, string, string?][]) {
+    const sorted = [...events].sort((a, b) => a[0].getTime() - b[0].getTime());
+    for (const [when, action, subject, actor = 'alice@example.com'] of sorted) {
+      await test.db.transaction((tx) =>
+        appendEvent(tx, 'grants-kpi-test', { kind: 'approval', action, actor, subject, payload: {} }, when),
+      );
+    }
+  }
+
+  beforeAll(async () => {
+    await approvalEvents([
+      // Granted after 2 min, and used once (a use is not a decision).
+      [on('10:00'), 'request', 'apr_1', 'svc-agent'],
+      [on('10:02'), 'grant', 'apr_1'],
+      [on('10:05'), 'use', 'apr_1', 'svc-agent'],
+      // Granted after 10 min.
+      [on('10:10'), 'request', 'apr_2', 'svc-agent'],
+      [on('10:20'), 'grant', 'apr_2'],
+      // Denied.
+      [on('10:30'), 'request', 'apr_3', 'svc-agent'],
+      [on('10:31'), 'deny', 'apr_3'],
+      // Lapsed without a decision: expired when its binding was asked again.
+      [on('10:40'), 'request', 'apr_4', 'svc-agent'],
+      [on('11:40'), 'expire', 'apr_4', 'system'],
+      // Still pending.
+      [on('11:00'), 'request', 'apr_5', 'svc-agent'],
+      // Requested the evening before, granted in the window after 2 h: a grant and a latency of the
+      // window, not a request of it.
+      [on('23:00', -1), 'request', 'apr_6', 'svc-agent'],
+      [on('01:00'), 'grant', 'apr_6'],
+      // Requested in the window, granted the day after: a request of the window only.
+      [on('23:30'), 'request', 'apr_7', 'svc-agent'],
+      [on('00:30', 1), 'grant', 'apr_7'],
+    ]);
+    // A waiver's events are not approvals.
+    await test.db.transaction((tx) =>
+      appendEvent(
+        tx,
+        'grants-kpi-test',
+        { kind: 'exception', action: 'request', actor: 'owner', subject: 'exc_1', payload: {} },
+        on('12:00'),
+      ),
+    );
+  });
+
+  it('counts requests, grants, denials and expiries of the window, and the time to grant', async () => {
+    const kpis = await computeKpis(test.db, { from: on('00:00'), to: on('00:00', 1), bucket: 'day' });
+    expect(kpis.approvals).toEqual({
+      requested: 6,
+      granted: 3,
+      denied: 1,
+      expired: 1,
+      // Request → grant of apr_1, apr_2, apr_6: 120 s, 600 s, 7200 s (percentile_cont interpolates).
+      latency_seconds: { count: 3, median: 600, p90: 600 + 0.8 * (7200 - 600) },
+    });
+  });
+
+  it('takes the window in whole hours, and an empty window answers zeros and null percentiles', async () => {
+    // 10:15–10:35 widens to 10:00–11:00: apr_1..apr_4 requested, apr_1 and apr_2 granted, apr_3 denied
+    // (apr_4 expires at 11:40, outside).
+    const hour = await computeKpis(test.db, {
+      from: new Date(on('10:15').getTime()),
+      to: new Date(on('10:35').getTime()),
+      bucket: 'hour',
+    });
+    expect(hour.from).toBe(on('10:00').toISOString());
+    expect(hour.to).toBe(on('11:00').toISOString());
+    expect(hour.approvals).toEqual({
+      requested: 4,
+      granted: 2,
+      denied: 1,
+      expired: 0,
+      latency_seconds: { count: 2, median: 360, p90: 120 + 0.9 * (600 - 120) },
+    });
+    const empty = await computeKpis(test.db, { from: on('00:00', 3), to: on('00:00', 4), bucket: 'day' });
+    expect(empty.approvals).toEqual({
+      requested: 0,
+      granted: 0,
+      denied: 0,
+      expired: 0,
+      latency_seconds: { count: 0, median: null, p90: null },
+    });
+  });
+
+  it('GET /v1/kpis reports the same approval figures', async () => {
+    const audit = await buildAuditApp({ db: test.db, bundlePath: contractFixtureBundle() });
+    try {
+      const from = encodeURIComponent(on('00:00').toISOString());
+      const to = encodeURIComponent(on('00:00', 1).toISOString());
+      const response = await audit.inject({
+        method: 'GET',
+        url: `/v1/kpis?from=${from}&to=${to}&bucket=day`,
+      });
+      expect(response.statusCode, response.body).toBe(200);
+      expect(response.json().approvals).toMatchObject({
+        requested: 6,
+        granted: 3,
+        denied: 1,
+        expired: 1,
+        latency_seconds: { count: 3, median: 600 },
+      });
     } finally {
       await audit.close();
     }

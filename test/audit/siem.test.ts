@@ -11,6 +11,7 @@ import { SiemForwarder } from '../../src/audit/siem-forwarder.ts';
 import type { Caller } from '../../src/decisions/types.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { ocsfValidator } from '../support/ocsf.ts';
 import { type AuditTestApp, buildAuditApp, steppingClock } from './queries.support.ts';
 import { decisionRecords, testWriter } from './records.support.ts';
 
@@ -65,6 +66,9 @@ afterAll(async () => {
   await database?.drop();
 });
 
+// The schema's own definitions, vendored from ocsf/ocsf-schema (test/fixtures/ocsf-1.9.0/README.md).
+const apiActivity = ocsfValidator('api_activity');
+
 const lines = (text: string) =>
   text
     .split('\n')
@@ -111,14 +115,88 @@ describe('GET /v1/audit/export?format=ocsf', () => {
     expect(agentEvent.ai_agent).toEqual({
       uid: 'support-bot',
       name: 'support-bot',
-      ai_model: { model_name: 'llama-3.1-8b', ai_provider: 'Meta' },
+      ai_model: { name: 'llama-3.1-8b', ai_provider: 'Meta' },
     });
-    expect(agentEvent.metadata.profiles).toEqual(['ai_operation']);
+    expect(agentEvent.metadata.profiles).toEqual(['security_control', 'record_integrity', 'ai_operation']);
     expect(agentEvent.metadata.correlation_uid).toBe('trace-1');
     // No agent, no model named: no AI fields invented.
     const userEvent = events.find((e) => e.actor && !e.ai_agent)!;
     expect(userEvent.ai_model).toBeUndefined();
-    expect(userEvent.metadata.profiles).toBeUndefined();
+    expect(userEvent.metadata.profiles).toEqual(['security_control', 'record_integrity']);
+  });
+
+  it('exports OCSF 1.9.0: every event is valid API Activity with its profiles, the chain hash its integrity proof', async () => {
+    const events = lines((await audit.inject({ method: 'GET', url: '/v1/audit/export?format=ocsf' })).body);
+    const records = lines((await audit.inject({ method: 'GET', url: '/v1/audit/export' })).body);
+    expect(events.some((e) => e.ai_agent?.ai_model)).toBe(true);
+    events.forEach((event, i) => {
+      const record = records[i]!;
+      expect(event.metadata.version).toBe('1.9.0');
+      expect(apiActivity.validate(event)).toEqual([]);
+      // record_integrity: the decision's place in its writer's hash chain and its chain hash.
+      expect(event.attestation_list).toEqual([
+        {
+          uid: `${record.writer_id}:${record.seq}`,
+          chain_uid: record.writer_id,
+          fingerprint: {
+            algorithm_id: 3,
+            algorithm: 'SHA-256',
+            encoding_id: 1,
+            encoding: 'Hex',
+            value: record.hash,
+          },
+        },
+      ]);
+    });
+  });
+
+  it('the OCSF validator refuses what the 1.9.0 definitions refuse (planted violations)', async () => {
+    const events = lines((await audit.inject({ method: 'GET', url: '/v1/audit/export?format=ocsf' })).body);
+    const valid = events.find((e) => e.ai_agent?.ai_model)!;
+    const planted = (change: (event: Record<string, any>) => void) => {
+      const event = structuredClone(valid);
+      change(event);
+      return apiActivity.validate(event);
+    };
+    expect(planted(() => {})).toEqual([]);
+    expect(planted((e) => (e.verdict = 1))).toEqual(['verdict: not an attribute of api_activity']);
+    // The development branch's name for the model's name.
+    expect(
+      planted((e) => {
+        e.ai_agent.ai_model.model_name = e.ai_agent.ai_model.name;
+        delete e.ai_agent.ai_model.name;
+      }),
+    ).toEqual([
+      'ai_agent.ai_model.model_name: not an attribute of ai_model',
+      'ai_agent.ai_model.name: required by ai_model',
+      'ai_agent.ai_model: needs at least one of name, uid',
+    ]);
+    expect(planted((e) => delete e.api.operation)).toEqual(['api.operation: required by api']);
+    expect(planted((e) => delete e.src_endpoint)).toEqual(['src_endpoint: required by api_activity']);
+    expect(planted((e) => (e.disposition_id = 77))).toContainEqual(
+      expect.stringMatching(/^disposition_id: 77 is not one of /),
+    );
+    expect(planted((e) => (e.severity = 'High'))).toEqual([
+      "severity: must be 'Informational' (the caption of severity_id 1)",
+    ]);
+    expect(planted((e) => (e.time = new Date(e.time).toISOString()))).toEqual([
+      'time: must be an integer (timestamp_t)',
+    ]);
+    expect(planted((e) => (e.metadata.profiles = ['security_control', 'record_integrity']))).toEqual([
+      'ai_agent: belongs to the ai_operation profile, which the event does not declare',
+    ]);
+    expect(planted((e) => (e.metadata.profiles = [...e.metadata.profiles, 'firewall']))).toEqual([
+      "metadata.profiles: api_activity has no profile 'firewall'",
+    ]);
+    expect(planted((e) => delete e.attestation_list[0].fingerprint)).toEqual([
+      'attestation_list[0]: needs at least one of fingerprint, signatures',
+    ]);
+    expect(planted((e) => (e.type_uid = 600301))).toEqual([
+      'type_uid: must be class_uid * 100 + activity_id (600399)',
+    ]);
+    expect(planted((e) => (e.actor.authorizations = { decision: 'allow' }))).toEqual([
+      'actor.authorizations: must be an array',
+    ]);
   });
 
   it('answers Splunk HEC events for format=splunk-hec, and 400 for an unknown format', async () => {
@@ -148,6 +226,8 @@ describe('GET /v1/audit/export?format=ocsf', () => {
 async function flakyReceiver(faultRate: () => number) {
   const arrived: { id: string; writer: string; seq: number }[] = [];
   const auth: (string | undefined)[] = [];
+  /** What the OCSF validator found wrong in the OCSF events that arrived. */
+  const ocsfProblems: string[] = [];
   const server = http.createServer((req, res) => {
     const roll = Math.random();
     const rate = faultRate();
@@ -168,6 +248,7 @@ async function flakyReceiver(faultRate: () => number) {
       for (const event of lines(body)) {
         // OCSF carries the id in metadata.uid, HEC in fields.decision_id.
         const record = event.unmapped?.verdict ?? event.event;
+        if (event.class_uid !== undefined) ocsfProblems.push(...apiActivity.validate(event));
         arrived.push({
           id: event.metadata?.uid ?? event.fields.decision_id,
           writer: record.writer_id,
@@ -189,6 +270,7 @@ async function flakyReceiver(faultRate: () => number) {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/ingest`,
     arrived,
     auth,
+    ocsfProblems,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
@@ -235,6 +317,8 @@ describe('SiemForwarder', () => {
     expect(first.stats().failures).toBeGreaterThan(0);
     // Every record, none other; duplicates exist only as re-sends of what arrived.
     expect(new Set(receiver.arrived.map((a) => a.id))).toEqual(expected);
+    // The forwarder sends the export's OCSF events: valid OCSF 1.9.0 too.
+    expect(receiver.ocsfProblems).toEqual([]);
     expect(receiver.auth.every((header) => header === 'Bearer secret-token')).toBe(true);
     // In order per writer: each writer's first arrivals come in seq order, without gaps.
     const firstSeen = new Map<string, number[]>();
@@ -293,5 +377,32 @@ describe('SiemForwarder', () => {
     expect(b.stats().leader).toBe(true);
     await b.close();
     await receiver.close();
+  });
+
+  it('reports the lag only while it holds the lease (a process group sums its workers)', async () => {
+    const down = await flakyReceiver(() => 1);
+    const up = await flakyReceiver(() => 0);
+    const fast = { pollMs: 20, maxBackoffMs: 40, sink: 'lag-sink', format: 'splunk-hec' as const };
+    const a = new SiemForwarder({ db: database.db, url: down.url, ...fast });
+    const b = new SiemForwarder({ db: database.db, url: up.url, ...fast });
+    try {
+      // A leads and cannot deliver: it measures the lag of every record.
+      a.start();
+      await until(() => a.stats().leader && a.stats().lagRecords > 0);
+      // Its lease lapses (a stall) and B takes the sink over and catches up.
+      await database.db.query({
+        text: `UPDATE siem_leases SET expires_at = now() - interval '1 second' WHERE sink = 'lag-sink'`,
+      });
+      await b.pass();
+      expect(b.stats()).toMatchObject({ leader: true, lagRecords: 0 });
+      // A, no longer leading, stops reporting the lag it last measured.
+      await until(() => !a.stats().leader);
+      expect(a.stats()).toMatchObject({ lagRecords: 0, lagSeconds: 0 });
+    } finally {
+      await a.close();
+      await b.close();
+      await down.close();
+      await up.close();
+    }
   });
 });

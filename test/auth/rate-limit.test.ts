@@ -77,6 +77,17 @@ describe('rate limiting per caller', () => {
     }
   });
 
+  it("OPA's GET /health is a probe too: never throttled, from one address", async () => {
+    const { app, metrics } = await limitedApp(1);
+    for (let i = 0; i < 5; i++) {
+      const response = await app.inject({ method: 'GET', url: '/health', remoteAddress: '10.2.2.2' });
+      expect(response.statusCode).toBe(200);
+      expect(response.json()).toEqual({});
+    }
+    const rejected = await metrics.registry.getSingleMetricAsString('verdict_rate_limit_rejections_total');
+    expect(rejected).not.toMatch(/route="\/health"/);
+  });
+
   it('Redis: the budget is shared between replicas (two apps, one store)', async () => {
     const nameSpace = `verdict-test-rl-${randomUUID()}:`;
     const probe = new Redis(REDIS_URL, { maxRetriesPerRequest: 1, lazyConnect: true });

@@ -1,3 +1,5 @@
+import type { AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.ts';
@@ -166,5 +168,61 @@ describe('X-Request-ID on a rate-limited answer', () => {
     } finally {
       await app.close();
     }
+  });
+});
+
+describe('X-Request-ID on the 503 answered while the server closes', () => {
+  it('a request arriving on a kept-alive connection during close gets 503 with its id', async () => {
+    let entered!: () => void;
+    const slowEntered = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const { app, token } = await buildTestApp({
+      bundlePath: contractFixtureBundle(),
+      plugins: [
+        async (instance) => {
+          instance.get('/test/slow', async () => {
+            entered();
+            await released;
+            return { ok: true };
+          });
+        },
+      ],
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const socket = connect(port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      received += chunk;
+    });
+    const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    try {
+      socket.write(
+        `GET /test/slow HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ${token()}\r\nConnection: keep-alive\r\n\r\n`,
+      );
+      await slowEntered;
+      // The connection is busy, so closing keeps it; the next request on it arrives while closing.
+      const closed = app.close();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      socket.write('GET /health/live HTTP/1.1\r\nHost: t\r\nX-Request-ID: closing-1\r\n\r\n');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      release();
+      await closed;
+      await ended;
+    } finally {
+      socket.destroy();
+      release();
+    }
+    const answers = received.split(/(?=HTTP\/1\.1 )/);
+    expect(answers).toHaveLength(2);
+    expect(answers[0]).toMatch(/^HTTP\/1\.1 200 /);
+    expect(answers[1]).toMatch(/^HTTP\/1\.1 503 /);
+    expect(answers[1]).toMatch(/\r\nx-request-id: closing-1\r\n/i);
   });
 });

@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import path from 'node:path';
 import { chainHash, rowFromDatabase } from '../../src/audit/chain.ts';
-import { Checkpointer, SigningKey } from '../../src/audit/checkpoints.ts';
+import { Checkpointer, type CheckpointerOptions, SigningKey } from '../../src/audit/checkpoints.ts';
 import type { AuditWriter } from '../../src/audit/writer.ts';
 import type { Database } from '../../src/store/types.ts';
 import { testWriter } from '../audit/records.support.ts';
@@ -42,7 +42,9 @@ export interface CheckpointFixture {
 /** A fresh key, a writer on `db` and a Checkpointer over the writer's heads (and the event chains). */
 export function checkpointFixture(
   db: Database,
-  options: { key?: SigningKey; file?: string; url?: string } = {},
+  options: { key?: SigningKey } & Partial<
+    Pick<CheckpointerOptions, 'file' | 'url' | 'events' | 'urlRetry' | 'hooks'>
+  > = {},
 ): CheckpointFixture {
   const key = options.key ?? signingKey();
   const writer = testWriter(db);
@@ -53,6 +55,9 @@ export function checkpointFixture(
     intervalMs: 60_000,
     file: options.file,
     url: options.url,
+    events: options.events,
+    urlRetry: options.urlRetry,
+    hooks: options.hooks,
   });
   return { key, writer, checkpointer };
 }
