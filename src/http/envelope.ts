@@ -60,7 +60,7 @@ export function envelopeOf(item: Item, where = ''): EnvelopeV1 {
 }
 
 /** AuthZEN-style defaults: each top-level key of the item replaces the default's. */
-export function withDefaults(item: Item, defaults: Item | undefined): Item {
+export function withDefaults<T extends Item>(item: T, defaults: T | undefined): T {
   return defaults ? { ...defaults, ...item } : item;
 }
 
