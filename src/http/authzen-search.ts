@@ -1,9 +1,7 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Config } from '../config/index.ts';
 import {
   MAX_PAGE_LIMIT,
-  PageTokenError,
   type SearchEntity,
   type SearchKind,
   type SearchRequest,
@@ -12,7 +10,7 @@ import {
 import type { DecisionService } from '../decisions/service.ts';
 import { traceIdOf } from './envelope.ts';
 import { ProblemError } from './problem.ts';
-import { ProblemV1 } from './schemas.ts';
+import { ProblemResponses, SEARCH_KINDS, SearchRequestV1, SearchResponseV1 } from './wire/index.ts';
 
 type Item = Record<string, unknown>;
 
@@ -91,19 +89,17 @@ export function searchRequestOf(kind: SearchKind, body: Item): SearchRequest {
   return request;
 }
 
-const Loose = Type.Object({}, { additionalProperties: true });
-
 /**
  * AuthZEN 1.0 search: POST /access/v1/search/{subject,resource,action}. Candidates come from the
  * bundle's entity catalog (docs/api.md); each is judged by the decision core, and the search is
  * recorded once.
  */
-export async function authzenSearchRoutes(
-  app: FastifyInstance,
-  opts: { decisions: DecisionService; config: Config },
-): Promise<void> {
+export const authzenSearchRoutes: FastifyPluginAsyncTypebox<{
+  decisions: DecisionService;
+  config: Config;
+}> = async (app, opts) => {
   const { decisions, config } = opts;
-  for (const kind of ['subject', 'resource', 'action'] as const) {
+  for (const kind of SEARCH_KINDS) {
     app.post(
       `/access/v1/search/${kind}`,
       {
@@ -111,35 +107,30 @@ export async function authzenSearchRoutes(
         schema: {
           summary: `AuthZEN ${kind} search`,
           tags: ['authzen'],
-          body: Loose,
-          response: { '4xx': ProblemV1 },
+          body: SearchRequestV1,
+          response: { 200: SearchResponseV1, ...ProblemResponses },
         },
       },
-      async (request: FastifyRequest) => {
-        const search = searchRequestOf(kind, request.body as Item);
+      async (request) => {
+        const search = searchRequestOf(kind, request.body);
         const { page: _page, kind: _kind, ...recorded } = search;
-        try {
-          const { decision, outcome } = await decisions.decideSearch(
-            {
-              surface: 'authzen',
-              entrypoint: config.defaultEntrypoint,
-              // The record's input: what was asked (the searched entity has no id).
-              input: { ...recorded, search: kind, page: search.page },
-              caller: request.caller,
-              traceId: traceIdOf(request),
-            },
-            (evaluator) => searchPage(search, evaluator),
-          );
-          return {
-            results: outcome.results,
-            page: { next_token: outcome.nextToken, count: outcome.results.length },
-            context: { decision_id: decision.id },
-          };
-        } catch (err) {
-          if (err instanceof PageTokenError) throw new ProblemError(400, err.code, err.message);
-          throw err;
-        }
+        const { decision, outcome } = await decisions.decideSearch(
+          {
+            surface: 'authzen',
+            entrypoint: config.defaultEntrypoint,
+            // The record's input: what was asked (the searched entity has no id).
+            input: { ...recorded, search: kind, page: search.page },
+            caller: request.caller,
+            traceId: traceIdOf(request),
+          },
+          (evaluator) => searchPage(search, evaluator),
+        );
+        return {
+          results: outcome.results,
+          page: { next_token: outcome.nextToken, count: outcome.results.length },
+          context: { decision_id: decision.id },
+        };
       },
     );
   }
-}
+};

@@ -79,7 +79,11 @@ export function toProblem(error: unknown): MappedProblem {
     const forbidden = /prototype|constructor/i.test(fe.message ?? '');
     return {
       problem: forbidden
-        ? problem(400, 'forbidden_key', 'the body contains a forbidden key (__proto__ or constructor.prototype)')
+        ? problem(
+            400,
+            'forbidden_key',
+            'the body contains a forbidden key (__proto__ or constructor.prototype)',
+          )
         : problem(400, 'malformed_json', 'the body is not valid JSON'),
       headers: {},
     };
@@ -110,7 +114,11 @@ const FASTIFY_CODES: Record<string, readonly [number, string, string]> = {
   // Fastify's own JSON parser (replaced by src/http/body.ts, kept here should a scope restore it)
   // reports proto poisoning and bad syntax alike with this code.
   FST_ERR_CTP_INVALID_JSON_BODY: [400, 'malformed_json', 'the body is not valid JSON'],
-  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [400, 'invalid_content_length', 'content-length does not match the body'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: [
+    400,
+    'invalid_content_length',
+    'content-length does not match the body',
+  ],
 };
 
 function withStatus([status, code, detail]: readonly [number, string, string]): MappedProblem {

@@ -151,8 +151,7 @@ export const KpiQueryV1 = Type.Object(
 /** The KPI report (src/audit/kpis.ts), as computed. */
 export const KpiReportV1 = Type.Object({ from: Type.String() }, { additionalProperties: true });
 
-const EvidenceParam = (description: string) =>
-  Type.String({ minLength: 1, maxLength: 256, description });
+const EvidenceParam = (description: string) => Type.String({ minLength: 1, maxLength: 256, description });
 
 export const EvidenceQueryV1 = Type.Object(
   {

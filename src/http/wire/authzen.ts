@@ -76,7 +76,7 @@ export const EvaluationsResponseV1 = Type.Union([
 export const SEARCH_KINDS = ['subject', 'resource', 'action'] as const;
 
 /** A search body: checked field by field by the route (400 naming the first bad field). */
-export const SearchRequestV1 = Loose;
+export const SearchRequestV1 = Type.Record(Type.String(), Type.Unknown());
 
 export const SearchResponseV1 = Type.Object({
   results: Type.Array(Type.Object({}, Open)),

@@ -44,7 +44,9 @@ export type BundleRevisionV1 = Static<typeof BundleRevisionV1>;
 export const BundleListQueryV1 = Type.Object(
   {
     limit: Type.Optional(PageLimit),
-    before: Type.Optional(Type.String({ maxLength: 80, description: 'the last digest of the previous page' })),
+    before: Type.Optional(
+      Type.String({ maxLength: 80, description: 'the last digest of the previous page' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -77,7 +79,10 @@ export const ActivateRequestV1 = Type.Object(
   },
   { additionalProperties: false },
 );
-export const ShadowRequestV1 = Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false });
+export const ShadowRequestV1 = Type.Object(
+  { reason: Type.Optional(Reason) },
+  { additionalProperties: false },
+);
 export const ReasonQueryV1 = Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false });
 
 export const ChangeResponseV1 = Type.Object({ changed: Type.Boolean(), state: BundlesStateV1 });

@@ -55,7 +55,10 @@ export const ExceptionListQueryV1 = Type.Object(
 export type ExceptionListQueryV1 = Static<typeof ExceptionListQueryV1>;
 
 /** A waiver as stored, with its history on a read of one. */
-export const ExceptionV1 = Type.Object({ id: Type.String(), state: Type.String() }, { additionalProperties: true });
+export const ExceptionV1 = Type.Object(
+  { id: Type.String(), state: Type.String() },
+  { additionalProperties: true },
+);
 export const ExceptionListV1 = Type.Object({ exceptions: Type.Array(ExceptionV1) });
 
 export const APPROVAL_STATES = ['pending', 'granted', 'denied', 'expired'] as const;
@@ -69,7 +72,10 @@ export const ApprovalListQueryV1 = Type.Object(
 );
 
 /** An approval request as stored, with its history on a read of one. */
-export const ApprovalV1 = Type.Object({ id: Type.String(), state: Type.String() }, { additionalProperties: true });
+export const ApprovalV1 = Type.Object(
+  { id: Type.String(), state: Type.String() },
+  { additionalProperties: true },
+);
 export const ApprovalListV1 = Type.Object({ approvals: Type.Array(ApprovalV1) });
 
 /** Grant or deny an approval request. */

@@ -16,4 +16,4 @@ export const MetricsResponseV1 = {
 };
 
 /** `GET /openapi.json`: this document. */
-export const OpenApiDocumentV1 = Type.Record(Type.String(), Type.Unknown());
+export const OpenApiDocumentV1 = Type.Object({}, { additionalProperties: true });
