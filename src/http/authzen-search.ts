@@ -30,13 +30,14 @@ function refuse(path: string, message: string): never {
  * Checks one entity of a search request. `keys` are the string keys it must have: the searched
  * entity needs only its type (an id sent with it is ignored, as the spec says).
  */
-function entityOf(body: Item, part: string, keys: readonly string[]): SearchEntity {
+function entityOf(body: Item, part: string, keys: readonly EntityKey[]): SearchEntity {
   const value = body[part];
   if (!isObject(value)) refuse(`/${part}`, 'must be an object');
   const out: SearchEntity = {};
   for (const key of keys) {
-    if (!nonEmptyString(value[key])) refuse(`/${part}/${key}`, 'must be a non-empty string');
-    (out as Item)[key] = value[key];
+    const text = value[key];
+    if (!nonEmptyString(text)) refuse(`/${part}/${key}`, 'must be a non-empty string');
+    out[key] = text;
   }
   if (value.properties !== undefined) {
     if (!isObject(value.properties)) refuse(`/${part}/properties`, 'must be an object');
@@ -45,8 +46,14 @@ function entityOf(body: Item, part: string, keys: readonly string[]): SearchEnti
   return out;
 }
 
+/** The string keys of an entity. */
+type EntityKey = 'type' | 'id' | 'name';
+
 /** What each search needs: the searched entity by type only, the others whole; no action to search actions. */
-const SHAPES: Record<SearchKind, { subject: string[]; action: string[] | null; resource: string[] }> = {
+const SHAPES: Record<
+  SearchKind,
+  { subject: EntityKey[]; action: EntityKey[] | null; resource: EntityKey[] }
+> = {
   subject: { subject: ['type'], action: ['name'], resource: ['type', 'id'] },
   resource: { subject: ['type', 'id'], action: ['name'], resource: ['type'] },
   action: { subject: ['type', 'id'], action: null, resource: ['type', 'id'] },
@@ -69,15 +76,12 @@ export function searchRequestOf(kind: SearchKind, body: Item): SearchRequest {
   if (body.page !== undefined) {
     const page = body.page;
     if (!isObject(page)) refuse('/page', 'must be an object');
-    if (page.limit !== undefined) {
-      if (
-        !Number.isInteger(page.limit) ||
-        (page.limit as number) < 1 ||
-        (page.limit as number) > MAX_PAGE_LIMIT
-      ) {
+    const { limit } = page;
+    if (limit !== undefined) {
+      if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
         refuse('/page/limit', `must be a whole number from 1 to ${MAX_PAGE_LIMIT}`);
       }
-      request.page.limit = page.limit as number;
+      request.page.limit = limit;
     }
     if (page.token !== undefined) {
       if (typeof page.token !== 'string' || page.token.length > 512)

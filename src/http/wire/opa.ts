@@ -14,7 +14,10 @@ export type DataRequestV1 = Static<typeof DataRequestV1>;
  * `GET /v1/data/{path}?input=<json>`. OPA's other parameters (`pretty`, `metrics`, …) are accepted and
  * ignored; `input` given twice is refused by the route.
  */
-export const DataQueryV1 = Type.Object({ input: Type.Optional(Type.Unknown()) }, Open);
+export const DataQueryV1 = Type.Object(
+  { input: Type.Optional(Type.Unknown({ description: 'the input document as JSON text' })) },
+  Open,
+);
 
 /** OPA's `{code, message}` warning, and its answer when a default decision is undefined. */
 export const OpaMessageV1 = Type.Object({ code: Type.String(), message: Type.String() }, Open);
