@@ -74,43 +74,36 @@ export const approvalRoutes: FastifyPluginAsyncTypebox<ApprovalDeps> = async (ap
     },
   );
 
-  app.post(
-    '/v1/approvals/:id/approve',
-    {
-      config: { scope: 'approvals:grant' },
-      schema: {
-        summary: 'Grant an approval request (a human, not the agent)',
-        tags: ['approvals'],
-        params: GrantIdParamsV1,
-        body: ApprovalDecisionRequestV1,
-        response: { 200: ApprovalV1, ...ProblemResponses },
-      },
-    },
-    async (request) => {
-      const reason = request.body.reason ?? null;
-      const settings = grantSettings(policy.current());
-      const granted = await store.grant(request.params.id, approverOf(request.caller), reason, settings);
+  /** Grant (told to onGranted) or deny, under the active bundle's grant settings. */
+  const settle = {
+    approve: async (...args: Parameters<ApprovalStore['grant']>) => {
+      const granted = await store.grant(...args);
       opts.onGranted?.(granted);
       return granted;
     },
-  );
-
-  app.post(
-    '/v1/approvals/:id/deny',
-    {
-      config: { scope: 'approvals:grant' },
-      schema: {
-        summary: 'Deny an approval request',
-        tags: ['approvals'],
-        params: GrantIdParamsV1,
-        body: ApprovalDecisionRequestV1,
-        response: { 200: ApprovalV1, ...ProblemResponses },
+    deny: (...args: Parameters<ApprovalStore['deny']>) => store.deny(...args),
+  };
+  for (const [verb, summary] of [
+    ['approve', 'Grant an approval request (a human, not the agent)'],
+    ['deny', 'Deny an approval request'],
+  ] as const) {
+    app.post(
+      `/v1/approvals/:id/${verb}`,
+      {
+        config: { scope: 'approvals:grant' },
+        schema: {
+          summary,
+          tags: ['approvals'],
+          params: GrantIdParamsV1,
+          body: ApprovalDecisionRequestV1,
+          response: { 200: ApprovalV1, ...ProblemResponses },
+        },
       },
-    },
-    async (request) => {
-      const reason = request.body.reason ?? null;
-      const settings = grantSettings(policy.current());
-      return store.deny(request.params.id, approverOf(request.caller), reason, settings);
-    },
-  );
+      async (request) => {
+        const reason = request.body.reason ?? null;
+        const settings = grantSettings(policy.current());
+        return settle[verb](request.params.id, approverOf(request.caller), reason, settings);
+      },
+    );
+  }
 };

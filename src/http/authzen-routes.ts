@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import type { Config } from '../config/index.ts';
 import type { Decision, DecisionQuery, DecisionService } from '../decisions/service.ts';
 import { authzenSearchRoutes } from './authzen-search.ts';
-import { envelopeOf, traceIdOf } from './envelope.ts';
+import type { DecisionRouteDeps } from './decision-routes.ts';
+import { envelopeOf, type Item, isObject, traceIdOf } from './envelope.ts';
 import { itemError, useErrorDialect } from './errors.ts';
 import { ProblemError } from './problem.ts';
 import {
@@ -15,12 +15,6 @@ import {
   type EvaluationsSemantic,
   ProblemResponses,
 } from './wire/index.ts';
-
-type Item = Record<string, unknown>;
-
-function isObject(value: unknown): value is Item {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** The AuthZEN wire shape of one decision: the boolean, plus our id and reasons in `context`. */
 function evaluationV1(decision: Decision): EvaluationResponseV1 {
@@ -76,10 +70,7 @@ export function mergeDefaults(item: Item, defaults: Item): Item {
  * Scoped so that its error mapping (400 for any unreadable body) applies to these routes only; the
  * X-Request-ID the scenario wants echoed is echoed on every response (src/http/observability.ts).
  */
-export const authzenRoutes: FastifyPluginAsyncTypebox<{
-  decisions: DecisionService;
-  config: Config;
-}> = async (app, opts) => {
+export const authzenRoutes: FastifyPluginAsyncTypebox<DecisionRouteDeps> = async (app, opts) => {
   const { decisions, config } = opts;
 
   // AuthZEN answers 400 to any body it cannot read: a non-JSON content type or charset (415

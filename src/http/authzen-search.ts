@@ -1,5 +1,4 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Config } from '../config/index.ts';
 import {
   MAX_PAGE_LIMIT,
   type SearchEntity,
@@ -7,20 +6,10 @@ import {
   type SearchRequest,
   searchPage,
 } from '../decisions/search.ts';
-import type { DecisionService } from '../decisions/service.ts';
-import { traceIdOf } from './envelope.ts';
+import type { DecisionRouteDeps } from './decision-routes.ts';
+import { type Item, isObject, nonEmptyString, traceIdOf } from './envelope.ts';
 import { ProblemError } from './problem.ts';
 import { ProblemResponses, SEARCH_KINDS, SearchRequestV1, SearchResponseV1 } from './wire/index.ts';
-
-type Item = Record<string, unknown>;
-
-function isObject(value: unknown): value is Item {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function nonEmptyString(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= 256;
-}
 
 function refuse(path: string, message: string): never {
   throw new ProblemError(400, 'invalid_request', `${path} ${message}`, { errors: [{ path, message }] });
@@ -98,10 +87,7 @@ export function searchRequestOf(kind: SearchKind, body: Item): SearchRequest {
  * bundle's entity catalog (docs/api.md); each is judged by the decision core, and the search is
  * recorded once.
  */
-export const authzenSearchRoutes: FastifyPluginAsyncTypebox<{
-  decisions: DecisionService;
-  config: Config;
-}> = async (app, opts) => {
+export const authzenSearchRoutes: FastifyPluginAsyncTypebox<DecisionRouteDeps> = async (app, opts) => {
   const { decisions, config } = opts;
   for (const kind of SEARCH_KINDS) {
     app.post(

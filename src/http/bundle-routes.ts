@@ -11,6 +11,7 @@ import {
 import type { BundleReplica } from '../bundles/replica.ts';
 import { BundleError } from '../engine/bundle.ts';
 import type { FleetState, ReplicaRecord } from '../store/fleet.ts';
+import { isObject } from './envelope.ts';
 import { ProblemError } from './problem.ts';
 import {
   ActivateRequestV1,
@@ -93,14 +94,10 @@ function eventV1(event: EventRow) {
   };
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 const textOrNull = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 
 function failureOf(value: unknown): ReplicaFailureV1 | null {
-  if (!isRecord(value)) return null;
+  if (!isObject(value)) return null;
   const { message, at, version } = value;
   return typeof message === 'string' && typeof at === 'string' && typeof version === 'number'
     ? { message, at, version }
@@ -112,7 +109,7 @@ function failureOf(value: unknown): ReplicaFailureV1 | null {
  * field by field: a replica of another version may have written another shape.
  */
 function replicaV1(record: ReplicaRecord): ReplicaV1 {
-  const served = isRecord(record.state.bundles) ? record.state.bundles : {};
+  const served = isObject(record.state.bundles) ? record.state.bundles : {};
   return {
     id: record.id,
     host: record.host,

@@ -26,11 +26,14 @@ export function decisionV1(decision: Decision): DecisionResponseV1 {
   };
 }
 
-/** The native decision API: POST /v1/decisions and POST /v1/decisions/batch. */
-export const decisionRoutes: FastifyPluginAsyncTypebox<{
+/** What the routes that make decisions need: the decision service and the configuration. */
+export interface DecisionRouteDeps {
   decisions: DecisionService;
   config: Config;
-}> = async (app, opts) => {
+}
+
+/** The native decision API: POST /v1/decisions and POST /v1/decisions/batch. */
+export const decisionRoutes: FastifyPluginAsyncTypebox<DecisionRouteDeps> = async (app, opts) => {
   const { decisions, config } = opts;
 
   app.post(

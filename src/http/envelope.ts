@@ -9,13 +9,16 @@ export interface EnvelopeV1 {
   context?: Record<string, unknown>;
 }
 
-type Item = Record<string, unknown>;
+/** A JSON object as a client sent it (a decision item, an entity, a batch's inputs). */
+export type Item = Record<string, unknown>;
 
-function isObject(value: unknown): value is Record<string, unknown> {
+/** A JSON object: not null, not an array. */
+export function isObject(value: unknown): value is Item {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function nonEmptyString(value: unknown): boolean {
+/** A name or id of an entity: 1 to 256 characters. */
+export function nonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= 256;
 }
 

@@ -102,37 +102,27 @@ export const exceptionRoutes: FastifyPluginAsyncTypebox<ExceptionDeps> = async (
     },
   );
 
-  app.post(
-    '/v1/exceptions/:id/reject',
-    {
-      config: { scope: 'exceptions:approve' },
-      schema: {
-        summary: 'Reject a pending waiver',
-        tags: ['exceptions'],
-        params: GrantIdParamsV1,
-        body: ReasonRequestV1,
-        response: { 200: ExceptionV1, ...ProblemResponses },
+  // Reject (a pending waiver) and revoke (an active one) both need a reason.
+  for (const [verb, summary] of [
+    ['reject', 'Reject a pending waiver'],
+    ['revoke', 'Revoke an active waiver (one of its approvers, or admin)'],
+  ] as const) {
+    app.post(
+      `/v1/exceptions/:id/${verb}`,
+      {
+        config: { scope: 'exceptions:approve' },
+        schema: {
+          summary,
+          tags: ['exceptions'],
+          params: GrantIdParamsV1,
+          body: ReasonRequestV1,
+          response: { 200: ExceptionV1, ...ProblemResponses },
+        },
       },
-    },
-    async (request) =>
-      after(await store.reject(request.params.id, actorOf(request.caller), request.body.reason)),
-  );
-
-  app.post(
-    '/v1/exceptions/:id/revoke',
-    {
-      config: { scope: 'exceptions:approve' },
-      schema: {
-        summary: 'Revoke an active waiver (one of its approvers, or admin)',
-        tags: ['exceptions'],
-        params: GrantIdParamsV1,
-        body: ReasonRequestV1,
-        response: { 200: ExceptionV1, ...ProblemResponses },
-      },
-    },
-    async (request) =>
-      after(await store.revoke(request.params.id, actorOf(request.caller), request.body.reason)),
-  );
+      async (request) =>
+        after(await store[verb](request.params.id, actorOf(request.caller), request.body.reason)),
+    );
+  }
 
   app.get(
     '/v1/exceptions',

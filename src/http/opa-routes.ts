@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import type { Config } from '../config/index.ts';
-import type { Decision, DecisionQuery, DecisionService } from '../decisions/service.ts';
+import type { Decision, DecisionQuery } from '../decisions/service.ts';
 import { dataPathOf, isEvaluationFailure } from './data-routes.ts';
-import { traceIdOf } from './envelope.ts';
+import type { DecisionRouteDeps } from './decision-routes.ts';
+import { isObject, traceIdOf } from './envelope.ts';
 import {
   EVALUATION_ERROR_DETAIL,
   EVALUATION_ERROR_MESSAGE,
@@ -24,10 +24,6 @@ import {
   OpaHealthResponses,
   type OpaMessageV1,
 } from './wire/index.ts';
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** What OPA answers when the default decision is undefined (`POST /`). */
 function undefinedDocument(path: string): OpaMessageV1 {
@@ -58,11 +54,10 @@ function batchItemV1(decision: Decision, mixed: boolean): BatchDataItemV1 {
  * `@open-policy-agent/opa` SDK's `evaluateBatch`) and `GET /health`. Every evaluation is a recorded
  * decision on the data surface, exactly like /v1/data.
  */
-export const opaRoutes: FastifyPluginAsyncTypebox<{
-  decisions: DecisionService;
-  config: Config;
-  readiness: Readiness;
-}> = async (app, opts) => {
+export const opaRoutes: FastifyPluginAsyncTypebox<DecisionRouteDeps & { readiness: Readiness }> = async (
+  app,
+  opts,
+) => {
   const { decisions, config, readiness } = opts;
   useErrorDialect(app, 'opa');
 

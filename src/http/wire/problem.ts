@@ -42,13 +42,9 @@ export const OpaErrorDetailV1 = Type.Object({ code: Type.String(), message: Type
  */
 export const OpaErrorV1 = Type.Object(
   {
-    type: Type.String(),
-    title: Type.String(),
-    status: Type.Integer(),
-    code: Type.String(),
+    ...ProblemV1.properties,
     verdict_code: Type.String(),
     message: Type.String(),
-    detail: Type.Optional(Type.String()),
     decision_id: Type.Optional(Type.String()),
     errors: Type.Optional(Type.Array(Type.Union([FieldErrorV1, OpaErrorDetailV1]))),
   },
