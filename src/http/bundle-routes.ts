@@ -185,10 +185,8 @@ const bundleUpload: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (app, { l
   );
 };
 
-/** The reads: revisions (list, one, bytes), every replica's status, and the policy events. */
-const bundleReads: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (app, opts) => {
-  const { lifecycle, replica } = opts;
-
+/** The stored revisions: the list, one, and its bytes. */
+const revisionReads: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (app, { lifecycle }) => {
   app.get(
     '/v1/bundles',
     {
@@ -207,46 +205,6 @@ const bundleReads: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (app, opts
         before: before === undefined ? undefined : digestOf(before),
       });
       return { revisions: revisions.map(revisionV1) };
-    },
-  );
-
-  app.get(
-    '/v1/bundles/status',
-    {
-      config: { scope: READ },
-      schema: {
-        summary: 'Every live replica, the revisions it serves and its last heartbeat',
-        tags: ['bundles'],
-        response: { 200: FleetStatusV1, ...ProblemResponses },
-      },
-    },
-    async () => {
-      // This replica's row is written now, so the answer is never older than this request here.
-      await replica?.beat();
-      const { desired, replicas } = await lifecycle.status(opts.replicaTimeoutMs);
-      return { desired: stateV1(desired), replicas: replicas.map(replicaV1) };
-    },
-  );
-
-  app.get(
-    '/v1/bundles/events',
-    {
-      config: { scope: READ },
-      schema: {
-        summary: 'Policy events (uploads, activations, shadow changes, refusals), newest first; hash-chained',
-        tags: ['bundles'],
-        querystring: PolicyEventQueryV1,
-        response: { 200: PolicyEventListV1, ...ProblemResponses },
-      },
-    },
-    async (request) => {
-      const { action, limit, before } = request.query;
-      const events = await lifecycle.events({
-        action,
-        before,
-        limit: limit === undefined ? undefined : Number(limit),
-      });
-      return { events: events.map(eventV1) };
     },
   );
 
@@ -290,6 +248,51 @@ const bundleReads: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (app, opts
         .header('content-disposition', `attachment; filename="bundle-${digest.slice(7, 19)}.tar.gz"`)
         .header('etag', `"${digest}"`)
         .send(bytes);
+    },
+  );
+};
+
+/** The fleet: every live replica and what it serves, and the chained policy events. */
+const fleetReads: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (app, opts) => {
+  const { lifecycle, replica } = opts;
+
+  app.get(
+    '/v1/bundles/status',
+    {
+      config: { scope: READ },
+      schema: {
+        summary: 'Every live replica, the revisions it serves and its last heartbeat',
+        tags: ['bundles'],
+        response: { 200: FleetStatusV1, ...ProblemResponses },
+      },
+    },
+    async () => {
+      // This replica's row is written now, so the answer is never older than this request here.
+      await replica?.beat();
+      const { desired, replicas } = await lifecycle.status(opts.replicaTimeoutMs);
+      return { desired: stateV1(desired), replicas: replicas.map(replicaV1) };
+    },
+  );
+
+  app.get(
+    '/v1/bundles/events',
+    {
+      config: { scope: READ },
+      schema: {
+        summary: 'Policy events (uploads, activations, shadow changes, refusals), newest first; hash-chained',
+        tags: ['bundles'],
+        querystring: PolicyEventQueryV1,
+        response: { 200: PolicyEventListV1, ...ProblemResponses },
+      },
+    },
+    async (request) => {
+      const { action, limit, before } = request.query;
+      const events = await lifecycle.events({
+        action,
+        before,
+        limit: limit === undefined ? undefined : Number(limit),
+      });
+      return { events: events.map(eventV1) };
     },
   );
 };
@@ -428,7 +431,8 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (a
   });
 
   await app.register(bundleUpload, opts);
-  await app.register(bundleReads, opts);
+  await app.register(revisionReads, opts);
+  await app.register(fleetReads, opts);
   await app.register(shadowReport, opts);
   await app.register(bundleLifecycle, opts);
 };
