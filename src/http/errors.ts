@@ -41,9 +41,14 @@ export interface DomainRefusal {
 
 /** True when the error declares a code and a kind of refusal (see DomainRefusal). */
 export function isDomainRefusal(error: unknown): error is Error & DomainRefusal {
-  if (!(error instanceof Error)) return false;
-  const { code, kind } = error as Error & Partial<Record<'code' | 'kind', unknown>>;
-  return typeof code === 'string' && typeof kind === 'string' && Object.hasOwn(STATUS_OF_KIND, kind);
+  return (
+    error instanceof Error &&
+    'code' in error &&
+    typeof error.code === 'string' &&
+    'kind' in error &&
+    typeof error.kind === 'string' &&
+    Object.hasOwn(STATUS_OF_KIND, error.kind)
+  );
 }
 
 /** A problem and the headers that go with it. */
@@ -61,6 +66,7 @@ export function toProblem(error: unknown): MappedProblem {
     return { problem: problem(error.status, error.code, error.message, error.extra), headers: error.headers };
   }
   if (isDomainRefusal(error)) return refusalProblem(error);
+  if (typeof error !== 'object' || error === null) return internalError();
   const fe = error as Partial<FastifyError> & { validation?: SchemaError[]; validationContext?: string };
   if (fe.validation) {
     return {
@@ -91,6 +97,11 @@ export function toProblem(error: unknown): MappedProblem {
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return { problem: problem(fe.statusCode, 'bad_request', 'the request was not accepted'), headers: {} };
   }
+  return internalError();
+}
+
+/** Anything unknown: a 500 that says nothing of it (the error is logged with the request id). */
+function internalError(): MappedProblem {
   return {
     problem: problem(500, 'internal_error', 'an internal error occurred; it was logged'),
     headers: {},

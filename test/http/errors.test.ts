@@ -65,7 +65,13 @@ describe('toProblem: the one mapping from an error to a problem', () => {
   });
 
   it('an unknown error is a 500 internal_error that says nothing of it', () => {
-    for (const error of [new Error(SECRET), new TypeError(SECRET), SECRET, { code: 'x', kind: 'conflict' }]) {
+    for (const error of [
+      new Error(SECRET),
+      new TypeError(SECRET),
+      SECRET,
+      null,
+      { code: 'x', kind: 'conflict' },
+    ]) {
       const { problem } = toProblem(error);
       expect(problem).toEqual({
         type: 'https://verdict.dev/problems/internal_error',
