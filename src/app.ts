@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyInstance,
   type FastifyPluginAsync,
+  type FastifySchema,
   type FastifyServerOptions,
   LogController,
 } from 'fastify';
@@ -35,6 +36,7 @@ import { loadShedding } from './http/overload.ts';
 import { echoRequestIdFirst, requestIdOf } from './http/request-id.ts';
 import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
 import { type WaiverDeps, waiverRoutes } from './http/waiver-routes.ts';
+import { OpenApiDocumentV1 } from './http/wire/index.ts';
 import { lazyChildLogger } from './observability/logging.ts';
 import { createMetrics, initialiseLabelValues, type Metrics } from './observability/metrics.ts';
 
@@ -74,6 +76,20 @@ export interface AppDeps {
 
 export type App = FastifyInstance;
 
+/** One registered route and the schema it declared (`app.routeSchemas()`, for review and tests). */
+export interface RouteSchema {
+  method: string;
+  url: string;
+  schema: FastifySchema | undefined;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered on the app, with its schema, in registration order. */
+    routeSchemas(): RouteSchema[];
+  }
+}
+
 /**
  * Builds the Fastify app from ready dependencies. Only the composition root (createVerdict) calls it,
  * for main and for tests alike.
@@ -98,11 +114,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   echoRequestIdFirst(app.server);
 
   registerErrorHandling(app);
-  // Every route template, for the metrics' known label values (see the onReady hook below).
-  const routeUrls = new Set<string>();
+  // Every route with its schema: the metrics' known label values (see the onReady hook below), and
+  // app.routeSchemas() for the test that every route is typed by the wire module.
+  const routes: RouteSchema[] = [];
   app.addHook('onRoute', (route) => {
-    routeUrls.add(route.url);
+    for (const method of [route.method].flat()) routes.push({ method, url: route.url, schema: route.schema });
   });
+  app.decorate('routeSchemas', () => [...routes]);
   const metrics = deps.metrics ?? createMetrics();
   await app.register(httpObservability, { metrics, scrape: deps.scrapeMetrics });
   await app.register(loadShedding, { shed: deps.config.shed, metrics });
@@ -142,7 +160,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: DOCS_CSP });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/openapi.json', { schema: { hide: true, response: { 200: OpenApiDocumentV1 } } }, async () =>
+    app.swagger(),
+  );
 
   await app.register(healthRoutes, { readiness: deps.readiness });
   await app.register(decisionRoutes, { decisions: deps.decisions, config: deps.config });
@@ -164,7 +184,9 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   app.addHook('onReady', async () => {
     initialiseLabelValues(metrics, {
       authFailureReasons: AUTH_FAILURE_REASONS,
-      rateLimitedRoutes: [...routeUrls].filter((url) => !isRateLimitExempt(url)),
+      rateLimitedRoutes: [...new Set(routes.map((route) => route.url))].filter(
+        (url) => !isRateLimitExempt(url),
+      ),
     });
   });
   return app;

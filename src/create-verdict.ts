@@ -52,7 +52,7 @@ import { openDatabase } from './store/open-database.ts';
 import { closeRedis, openRedis, type RedisLog } from './store/redis.ts';
 import type { Database } from './store/types.ts';
 
-/** The waiver store's statement the KPIs need (audit/ cannot import exceptions/). */
+/** The waiver store's statement the KPIs need (audit/ cannot import grants/). */
 const KPI_SOURCES: KpiSources = { waiverExpirySql };
 
 /**

@@ -106,12 +106,12 @@ function percentiles(row: { count?: unknown; median?: unknown; p90?: unknown } |
 
 /**
  * Statements of tables that audit/ does not own, given by the composition root (src/verdict.ts):
- * the waiver store's (exceptions/) imports audit/, so audit/ cannot import it.
+ * the waiver store's (grants/) imports audit/, so audit/ cannot import it.
  */
 export interface KpiSources {
   /**
    * Approved waivers whose expiry fell in the window and has passed: `due`, `compliant` (revoked
-   * before it, or renewed) and `lapsed` (waiverExpirySql in src/exceptions/store.ts). Without it
+   * before it, or renewed) and `lapsed` (waiverExpirySql in src/grants/grants-sql.ts). Without it
    * the expiry KPIs are null.
    */
   waiverExpirySql?: (window: KpiWindow) => Sql;

@@ -33,6 +33,7 @@ export type StoredDecision = DecisionRow;
 /** A search request that failed validation; `code` is stable and `parameter` names the culprit. */
 export class AuditQueryError extends Error {
   override name = 'AuditQueryError';
+  readonly kind = 'invalid';
   readonly code: string;
   readonly parameter: string;
   constructor(code: string, parameter: string, message: string) {

@@ -45,9 +45,11 @@ export interface BundleRevisionInfo {
   state: 'active' | 'shadow' | 'inactive';
 }
 
-/** No revision with that digest is stored (404). */
+/** No revision with that digest is stored. */
 export class RevisionNotFoundError extends Error {
   override name = 'RevisionNotFoundError';
+  readonly code = 'bundle_not_found';
+  readonly kind = 'not_found';
   readonly digest: string;
   constructor(digest: string) {
     super(`no bundle revision ${digest}`);
@@ -55,9 +57,11 @@ export class RevisionNotFoundError extends Error {
   }
 }
 
-/** A compare-and-set activation found another active revision than the one expected (409). */
+/** A compare-and-set activation found another active revision than the one expected. */
 export class ActivationConflictError extends Error {
   override name = 'ActivationConflictError';
+  readonly code = 'activation_conflict';
+  readonly kind = 'conflict';
   readonly expected: string | null;
   readonly actual: string | null;
   constructor(expected: string | null, actual: string | null) {
@@ -66,6 +70,11 @@ export class ActivationConflictError extends Error {
     );
     this.expected = expected;
     this.actual = actual;
+  }
+
+  /** What the client is told beside the message: the revision it expected and the active one. */
+  get problemExtensions() {
+    return { expected_active: this.expected, active: this.actual };
   }
 }
 

@@ -50,6 +50,7 @@ export interface SearchPage {
 /** A page token that was tampered with, belongs to another query, or to another revision. */
 export class PageTokenError extends Error {
   override name = 'PageTokenError';
+  readonly kind = 'invalid';
   readonly code: 'invalid_page_token' | 'stale_page_token';
   constructor(code: 'invalid_page_token' | 'stale_page_token', message: string) {
     super(message);

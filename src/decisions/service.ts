@@ -81,14 +81,22 @@ export interface SearchSummary {
   evaluated: number;
 }
 
-/** The decision could not be recorded, so it must not be answered (fail closed → 503). */
+/** The decision could not be recorded, so it must not be answered (fail closed: unavailable). */
 export class DecisionUnrecordedError extends Error {
   override name = 'DecisionUnrecordedError';
+  readonly code = 'audit_unavailable';
+  readonly kind = 'unavailable';
+  readonly retryAfterSeconds = 1;
+  constructor(options?: ErrorOptions) {
+    super('the decision could not be recorded; denied (fail closed)', options);
+  }
 }
 
-/** The named entrypoint does not exist in the active bundle (a client error, 404 or 400). */
+/** The named entrypoint does not exist in the active bundle (a client error). */
 export class UnknownEntrypointError extends Error {
   override name = 'UnknownEntrypointError';
+  readonly code = 'unknown_entrypoint';
+  readonly kind = 'not_found';
   readonly entrypoint: string;
   constructor(entrypoint: string) {
     super(`entrypoint ${entrypoint} is not in the active policy bundle`);
@@ -266,7 +274,7 @@ export class DecisionService {
       await this.recorder.record(records);
     } catch (err) {
       this.observe(decisions, records, false, started);
-      throw new DecisionUnrecordedError('decision records could not be kept', { cause: err });
+      throw new DecisionUnrecordedError({ cause: err });
     }
     this.observe(decisions, records, true, started);
   }

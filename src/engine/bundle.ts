@@ -32,9 +32,10 @@ export type BundleErrorCode =
   | 'bundle_signature_invalid'
   | 'bundle_missing_entrypoint';
 
-/** Why a bundle was refused; the message is safe to show to the uploader. */
+/** Why a bundle was refused (an invalid request); the message is safe to show to the uploader. */
 export class BundleError extends Error {
   override name = 'BundleError';
+  readonly kind = 'invalid';
   readonly code: BundleErrorCode;
   constructor(message: string, code: BundleErrorCode = 'bundle_invalid') {
     super(message);

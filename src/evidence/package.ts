@@ -86,6 +86,8 @@ export interface EvidenceQuery {
 /** No decision about the resource in the window. */
 export class EvidenceNotFoundError extends Error {
   override name = 'EvidenceNotFoundError';
+  readonly code = 'evidence_not_found';
+  readonly kind = 'not_found';
 }
 
 const sha256 = (bytes: Buffer | string) => crypto.hash('sha256', bytes, 'hex');

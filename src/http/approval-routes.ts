@@ -1,11 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
+import type { Caller } from '../decisions/types.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
-import type { ApprovalState, ApprovalStore, StoredApproval } from '../grants/approval-store.ts';
+import type { ApprovalStore, StoredApproval } from '../grants/approval-store.ts';
 import { grantSettings } from '../grants/control-catalog.ts';
 import { ProblemError } from './problem.ts';
-import { ProblemV1 } from './schemas.ts';
-import { GrantId, grantProblem } from './waiver-routes.ts';
+import {
+  ApprovalDecisionRequestV1,
+  ApprovalListQueryV1,
+  ApprovalListV1,
+  ApprovalV1,
+  GrantIdParamsV1,
+  ProblemResponses,
+} from './wire/index.ts';
 
 /** What the approval routes need (built by the composition root). */
 export interface ApprovalDeps {
@@ -15,23 +21,20 @@ export interface ApprovalDeps {
   onGranted?: (approval: StoredApproval) => void;
 }
 
-const ApprovalV1 = Type.Object({ id: Type.String(), state: Type.String() }, { additionalProperties: true });
-const DecideV1 = Type.Object(
-  { reason: Type.Optional(Type.String({ minLength: 1, maxLength: 4_000 })) },
-  { additionalProperties: false },
-);
-const STATES = ['pending', 'granted', 'denied', 'expired'] as const;
+/** The approver of a grant or deny: a human principal, checked by the store against the request. */
+function approverOf(caller: Caller) {
+  return { sub: caller.sub, human: caller.principalType === 'human' };
+}
 
 /**
  * Human approval of agent actions. Granting and denying need `approvals:grant` and a human principal
  * (the token's `principal_type: "human"`) other than the agent and, unless the bundle allows it,
  * other than the user the agent acts for. The status route is what a deny's `status_url` names:
- * the agent runtime (decisions:evaluate) polls it.
+ * the agent runtime (decisions:evaluate) polls it. A refused grant or deny is the store's GrantError,
+ * answered by the app's one error mapper.
  */
 export const approvalRoutes: FastifyPluginAsyncTypebox<ApprovalDeps> = async (app, opts) => {
   const { store, policy } = opts;
-  const params = { params: Type.Object({ id: GrantId }) };
-  const responses = { '4xx': ProblemV1, '5xx': ProblemV1 };
 
   app.get(
     '/v1/approvals',
@@ -40,23 +43,14 @@ export const approvalRoutes: FastifyPluginAsyncTypebox<ApprovalDeps> = async (ap
       schema: {
         summary: 'List approval requests',
         tags: ['approvals'],
-        querystring: Type.Object(
-          {
-            state: Type.Optional(Type.String({ enum: [...STATES] })),
-            limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 200: Type.Object({ approvals: Type.Array(ApprovalV1) }), ...responses },
+        querystring: ApprovalListQueryV1,
+        response: { 200: ApprovalListV1, ...ProblemResponses },
       },
     },
     async (request) => {
       const { state, limit } = request.query;
       return {
-        approvals: await store.list({
-          state: state as ApprovalState | undefined,
-          limit: limit === undefined ? undefined : Number(limit),
-        }),
+        approvals: await store.list({ state, limit: limit === undefined ? undefined : Number(limit) }),
       };
     },
   );
@@ -68,8 +62,8 @@ export const approvalRoutes: FastifyPluginAsyncTypebox<ApprovalDeps> = async (ap
       schema: {
         summary: 'One approval request and its history (the status_url of a deny)',
         tags: ['approvals'],
-        ...params,
-        response: { 200: ApprovalV1, ...responses },
+        params: GrantIdParamsV1,
+        response: { 200: ApprovalV1, ...ProblemResponses },
       },
     },
     async (request) => {
@@ -80,35 +74,35 @@ export const approvalRoutes: FastifyPluginAsyncTypebox<ApprovalDeps> = async (ap
     },
   );
 
-  for (const verb of ['approve', 'deny'] as const) {
+  /** Grant (told to onGranted) or deny, under the active bundle's grant settings. */
+  const settle = {
+    approve: async (...args: Parameters<ApprovalStore['grant']>) => {
+      const granted = await store.grant(...args);
+      opts.onGranted?.(granted);
+      return granted;
+    },
+    deny: (...args: Parameters<ApprovalStore['deny']>) => store.deny(...args),
+  };
+  for (const [verb, summary] of [
+    ['approve', 'Grant an approval request (a human, not the agent)'],
+    ['deny', 'Deny an approval request'],
+  ] as const) {
     app.post(
       `/v1/approvals/:id/${verb}`,
       {
         config: { scope: 'approvals:grant' },
         schema: {
-          summary:
-            verb === 'approve'
-              ? 'Grant an approval request (a human, not the agent)'
-              : 'Deny an approval request',
+          summary,
           tags: ['approvals'],
-          ...params,
-          body: Type.Optional(DecideV1),
-          response: { 200: ApprovalV1, ...responses },
+          params: GrantIdParamsV1,
+          body: ApprovalDecisionRequestV1,
+          response: { 200: ApprovalV1, ...ProblemResponses },
         },
       },
       async (request) => {
-        const { id } = request.params;
-        const reason = request.body?.reason ?? null;
-        const approver = { sub: request.caller.sub, human: request.caller.principalType === 'human' };
+        const reason = request.body.reason ?? null;
         const settings = grantSettings(policy.current());
-        try {
-          if (verb === 'deny') return await store.deny(id, approver, reason, settings);
-          const granted = await store.grant(id, approver, reason, settings);
-          opts.onGranted?.(granted);
-          return granted;
-        } catch (err) {
-          throw grantProblem(err);
-        }
+        return settle[verb](request.params.id, approverOf(request.caller), reason, settings);
       },
     );
   }

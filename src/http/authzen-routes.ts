@@ -1,45 +1,24 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
-import type { Config } from '../config/resolve-config.ts';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import type { Decision, DecisionQuery, DecisionService } from '../decisions/service.ts';
 import { isObject } from '../json/values.ts';
 import { authzenSearchRoutes } from './authzen-search.ts';
-import { envelopeOf, traceIdOf } from './envelope.ts';
-import { toProblem } from './errors.ts';
-import { type Problem, ProblemError, problem, sendProblem } from './problem.ts';
-import { ProblemV1 } from './schemas.ts';
-
-const Loose = Type.Object({}, { additionalProperties: true });
-const EvaluationRequest = Type.Object(
-  { subject: Loose, action: Loose, resource: Loose, context: Type.Optional(Loose) },
-  { additionalProperties: true },
-);
-const Semantic = Type.Union([
-  Type.Literal('execute_all'),
-  Type.Literal('deny_on_first_deny'),
-  Type.Literal('permit_on_first_permit'),
-]);
-const EvaluationsRequest = Type.Object(
-  {
-    // Defaults that are not objects make the whole payload malformed (400), unlike a bad item.
-    subject: Type.Optional(Loose),
-    action: Type.Optional(Loose),
-    resource: Type.Optional(Loose),
-    context: Type.Optional(Loose),
-    // Items are checked one by one: an invalid item is a `decision: false` item, not a 400.
-    evaluations: Type.Optional(Type.Array(Type.Unknown())),
-    options: Type.Optional(
-      Type.Object({ evaluations_semantic: Type.Optional(Semantic) }, { additionalProperties: true }),
-    ),
-  },
-  { additionalProperties: true },
-);
-
-type Item = Record<string, unknown>;
-type Semantic = 'execute_all' | 'deny_on_first_deny' | 'permit_on_first_permit';
+import type { DecisionRouteDeps } from './decision-routes.ts';
+import { envelopeOf, type Item, traceIdOf } from './envelope.ts';
+import { itemError, useErrorDialect } from './errors.ts';
+import { ProblemError } from './problem.ts';
+import {
+  AuthzenConfigurationV1,
+  EvaluationRequestV1,
+  EvaluationResponseV1,
+  EvaluationsRequestV1,
+  EvaluationsResponseV1,
+  type EvaluationsSemantic,
+  ProblemResponses,
+} from './wire/index.ts';
 
 /** The AuthZEN wire shape of one decision: the boolean, plus our id and reasons in `context`. */
-function evaluationV1(decision: Decision) {
+function evaluationV1(decision: Decision): EvaluationResponseV1 {
   return {
     decision: decision.allow,
     context: {
@@ -55,11 +34,8 @@ function evaluationV1(decision: Decision) {
 }
 
 /** An item that could not be evaluated: a deny carrying the error, never a failed batch. */
-function invalidItemV1(error: ProblemError) {
-  return {
-    decision: false,
-    context: { error: { status: error.status, code: error.code, message: error.message, ...error.extra } },
-  };
+function invalidItemV1(error: ProblemError): EvaluationResponseV1 {
+  return { decision: false, context: { error: itemError(error) } };
 }
 
 /** The parts of an entity that fall back to the default's when an item's entity lacks them. */
@@ -95,23 +71,12 @@ export function mergeDefaults(item: Item, defaults: Item): Item {
  * Scoped so that its error mapping (400 for any unreadable body) applies to these routes only; the
  * X-Request-ID the scenario wants echoed is echoed on every response (src/http/observability.ts).
  */
-export async function authzenRoutes(
-  app: FastifyInstance,
-  opts: { decisions: DecisionService; config: Config },
-): Promise<void> {
+export const authzenRoutes: FastifyPluginAsyncTypebox<DecisionRouteDeps> = async (app, opts) => {
   const { decisions, config } = opts;
 
   // AuthZEN answers 400 to any body it cannot read: a non-JSON content type or charset (415
   // elsewhere in Verdict), malformed JSON, an empty body.
-  app.setErrorHandler((error, request, reply) => {
-    const mapped = toProblem(error);
-    let body: Problem = mapped.problem;
-    if (body.status === 415) body = problem(400, body.code, body.detail);
-    if (body.status >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.info({ code: body.code }, 'request refused');
-    reply.headers(mapped.headers);
-    return sendProblem(reply, body);
-  });
+  useErrorDialect(app, 'authzen');
 
   const queryOf = (request: FastifyRequest, item: Item, where = ''): DecisionQuery => ({
     surface: 'authzen',
@@ -128,11 +93,11 @@ export async function authzenRoutes(
       schema: {
         summary: 'AuthZEN access evaluation',
         tags: ['authzen'],
-        body: EvaluationRequest,
-        response: { '4xx': ProblemV1 },
+        body: EvaluationRequestV1,
+        response: { 200: EvaluationResponseV1, ...ProblemResponses },
       },
     },
-    async (request) => evaluationV1(await decisions.decide(queryOf(request, request.body as Item))),
+    async (request) => evaluationV1(await decisions.decide(queryOf(request, request.body))),
   );
 
   app.post(
@@ -142,15 +107,12 @@ export async function authzenRoutes(
       schema: {
         summary: 'AuthZEN access evaluations (batch)',
         tags: ['authzen'],
-        body: EvaluationsRequest,
-        response: { '4xx': ProblemV1 },
+        body: EvaluationsRequestV1,
+        response: { 200: EvaluationsResponseV1, ...ProblemResponses },
       },
     },
     async (request) => {
-      const { evaluations, options, ...defaults } = request.body as Item & {
-        evaluations?: unknown[];
-        options?: { evaluations_semantic?: Semantic };
-      };
+      const { evaluations, options, ...defaults } = request.body;
       // Without an evaluations array, or with an empty one, the request is one evaluation and the
       // answer is a single evaluation's (AuthZEN 1.0, Access Evaluations API; scenario, Batch).
       if (!evaluations || evaluations.length === 0) {
@@ -180,19 +142,23 @@ export async function authzenRoutes(
 
   await app.register(authzenSearchRoutes, { decisions, config });
 
-  app.get('/.well-known/authzen-configuration', { schema: { hide: true } }, async (request) => {
-    const base = (config.publicUrl ?? `${request.protocol}://${request.host}`).replace(/\/+$/, '');
-    return {
-      policy_decision_point: base,
-      access_evaluation_endpoint: `${base}/access/v1/evaluation`,
-      access_evaluations_endpoint: `${base}/access/v1/evaluations`,
-      search_subject_endpoint: `${base}/access/v1/search/subject`,
-      search_resource_endpoint: `${base}/access/v1/search/resource`,
-      search_action_endpoint: `${base}/access/v1/search/action`,
-      capabilities: AUTHZEN_CAPABILITIES,
-    };
-  });
-}
+  app.get(
+    '/.well-known/authzen-configuration',
+    { schema: { hide: true, response: { 200: AuthzenConfigurationV1 } } },
+    async (request) => {
+      const base = (config.publicUrl ?? `${request.protocol}://${request.host}`).replace(/\/+$/, '');
+      return {
+        policy_decision_point: base,
+        access_evaluation_endpoint: `${base}/access/v1/evaluation`,
+        access_evaluations_endpoint: `${base}/access/v1/evaluations`,
+        search_subject_endpoint: `${base}/access/v1/search/subject`,
+        search_resource_endpoint: `${base}/access/v1/search/resource`,
+        search_action_endpoint: `${base}/access/v1/search/action`,
+        capabilities: AUTHZEN_CAPABILITIES,
+      };
+    },
+  );
+};
 
 /**
  * What Verdict supports beyond the required minimum. The IANA "AuthZEN Policy Decision Point
@@ -214,8 +180,8 @@ export const AUTHZEN_CAPABILITIES = [
 async function decideItems(
   decisions: DecisionService,
   items: (DecisionQuery | ProblemError)[],
-  semantic: Semantic = 'execute_all',
-) {
+  semantic: EvaluationsSemantic = 'execute_all',
+): Promise<EvaluationResponseV1[]> {
   let considered = items;
   if (semantic === 'deny_on_first_deny') {
     const firstInvalid = items.findIndex((item) => item instanceof ProblemError);
@@ -229,7 +195,7 @@ async function decideItems(
         ? (d: Decision) => d.allow
         : undefined;
   const decided = await decisions.decideMany(queries, { stopAfter });
-  const answer = [];
+  const answer: EvaluationResponseV1[] = [];
   let next = 0;
   for (const item of considered) {
     if (item instanceof ProblemError) {

@@ -1,25 +1,16 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
-import type { Config } from '../config/resolve-config.ts';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import {
   MAX_PAGE_LIMIT,
-  PageTokenError,
   type SearchEntity,
   type SearchKind,
   type SearchRequest,
   searchPage,
 } from '../decisions/search.ts';
-import type { DecisionService } from '../decisions/service.ts';
 import { isObject } from '../json/values.ts';
-import { traceIdOf } from './envelope.ts';
+import type { DecisionRouteDeps } from './decision-routes.ts';
+import { type Item, nonEmptyString, traceIdOf } from './envelope.ts';
 import { ProblemError } from './problem.ts';
-import { ProblemV1 } from './schemas.ts';
-
-type Item = Record<string, unknown>;
-
-function nonEmptyString(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= 256;
-}
+import { ProblemResponses, SEARCH_KINDS, SearchRequestV1, SearchResponseV1 } from './wire/index.ts';
 
 function refuse(path: string, message: string): never {
   throw new ProblemError(400, 'invalid_request', `${path} ${message}`, { errors: [{ path, message }] });
@@ -29,13 +20,14 @@ function refuse(path: string, message: string): never {
  * Checks one entity of a search request. `keys` are the string keys it must have: the searched
  * entity needs only its type (an id sent with it is ignored, as the spec says).
  */
-function entityOf(body: Item, part: string, keys: readonly string[]): SearchEntity {
+function entityOf(body: Item, part: string, keys: readonly EntityKey[]): SearchEntity {
   const value = body[part];
   if (!isObject(value)) refuse(`/${part}`, 'must be an object');
   const out: SearchEntity = {};
   for (const key of keys) {
-    if (!nonEmptyString(value[key])) refuse(`/${part}/${key}`, 'must be a non-empty string');
-    (out as Item)[key] = value[key];
+    const text = value[key];
+    if (!nonEmptyString(text)) refuse(`/${part}/${key}`, 'must be a non-empty string');
+    out[key] = text;
   }
   if (value.properties !== undefined) {
     if (!isObject(value.properties)) refuse(`/${part}/properties`, 'must be an object');
@@ -44,8 +36,14 @@ function entityOf(body: Item, part: string, keys: readonly string[]): SearchEnti
   return out;
 }
 
+/** The string keys of an entity. */
+type EntityKey = 'type' | 'id' | 'name';
+
 /** What each search needs: the searched entity by type only, the others whole; no action to search actions. */
-const SHAPES: Record<SearchKind, { subject: string[]; action: string[] | null; resource: string[] }> = {
+const SHAPES: Record<
+  SearchKind,
+  { subject: EntityKey[]; action: EntityKey[] | null; resource: EntityKey[] }
+> = {
   subject: { subject: ['type'], action: ['name'], resource: ['type', 'id'] },
   resource: { subject: ['type', 'id'], action: ['name'], resource: ['type'] },
   action: { subject: ['type', 'id'], action: null, resource: ['type', 'id'] },
@@ -68,15 +66,12 @@ export function searchRequestOf(kind: SearchKind, body: Item): SearchRequest {
   if (body.page !== undefined) {
     const page = body.page;
     if (!isObject(page)) refuse('/page', 'must be an object');
-    if (page.limit !== undefined) {
-      if (
-        !Number.isInteger(page.limit) ||
-        (page.limit as number) < 1 ||
-        (page.limit as number) > MAX_PAGE_LIMIT
-      ) {
+    const { limit } = page;
+    if (limit !== undefined) {
+      if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
         refuse('/page/limit', `must be a whole number from 1 to ${MAX_PAGE_LIMIT}`);
       }
-      request.page.limit = page.limit as number;
+      request.page.limit = limit;
     }
     if (page.token !== undefined) {
       if (typeof page.token !== 'string' || page.token.length > 512)
@@ -88,19 +83,14 @@ export function searchRequestOf(kind: SearchKind, body: Item): SearchRequest {
   return request;
 }
 
-const Loose = Type.Object({}, { additionalProperties: true });
-
 /**
  * AuthZEN 1.0 search: POST /access/v1/search/{subject,resource,action}. Candidates come from the
  * bundle's entity catalog (docs/api.md); each is judged by the decision core, and the search is
  * recorded once.
  */
-export async function authzenSearchRoutes(
-  app: FastifyInstance,
-  opts: { decisions: DecisionService; config: Config },
-): Promise<void> {
+export const authzenSearchRoutes: FastifyPluginAsyncTypebox<DecisionRouteDeps> = async (app, opts) => {
   const { decisions, config } = opts;
-  for (const kind of ['subject', 'resource', 'action'] as const) {
+  for (const kind of SEARCH_KINDS) {
     app.post(
       `/access/v1/search/${kind}`,
       {
@@ -108,35 +98,30 @@ export async function authzenSearchRoutes(
         schema: {
           summary: `AuthZEN ${kind} search`,
           tags: ['authzen'],
-          body: Loose,
-          response: { '4xx': ProblemV1 },
+          body: SearchRequestV1,
+          response: { 200: SearchResponseV1, ...ProblemResponses },
         },
       },
-      async (request: FastifyRequest) => {
-        const search = searchRequestOf(kind, request.body as Item);
+      async (request) => {
+        const search = searchRequestOf(kind, request.body);
         const { page: _page, kind: _kind, ...recorded } = search;
-        try {
-          const { decision, outcome } = await decisions.decideSearch(
-            {
-              surface: 'authzen',
-              entrypoint: config.defaultEntrypoint,
-              // The record's input: what was asked (the searched entity has no id).
-              input: { ...recorded, search: kind, page: search.page },
-              caller: request.caller,
-              traceId: traceIdOf(request),
-            },
-            (evaluator) => searchPage(search, evaluator),
-          );
-          return {
-            results: outcome.results,
-            page: { next_token: outcome.nextToken, count: outcome.results.length },
-            context: { decision_id: decision.id },
-          };
-        } catch (err) {
-          if (err instanceof PageTokenError) throw new ProblemError(400, err.code, err.message);
-          throw err;
-        }
+        const { decision, outcome } = await decisions.decideSearch(
+          {
+            surface: 'authzen',
+            entrypoint: config.defaultEntrypoint,
+            // The record's input: what was asked (the searched entity has no id).
+            input: { ...recorded, search: kind, page: search.page },
+            caller: request.caller,
+            traceId: traceIdOf(request),
+          },
+          (evaluator) => searchPage(search, evaluator),
+        );
+        return {
+          results: outcome.results,
+          page: { next_token: outcome.nextToken, count: outcome.results.length },
+          context: { decision_id: decision.id },
+        };
       },
     );
   }
-}
+};

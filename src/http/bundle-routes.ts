@@ -1,9 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { type TSchema, Type } from 'typebox';
 import type { EventRow } from '../audit/event-log.ts';
 import type { Scope } from '../auth/caller.ts';
 import {
-  ActivationConflictError,
   type BundleRevisionInfo,
   type BundlesState,
   normaliseDigest,
@@ -12,9 +10,31 @@ import {
 } from '../bundles/lifecycle.ts';
 import type { BundleReplica } from '../bundles/replica.ts';
 import { BundleError } from '../engine/bundle.ts';
-import type { FleetState } from '../store/fleet.ts';
+import { isObject } from '../json/values.ts';
+import type { FleetState, ReplicaRecord } from '../store/fleet.ts';
 import { ProblemError } from './problem.ts';
-import { ProblemV1 } from './schemas.ts';
+import {
+  ActivateRequestV1,
+  BUNDLE_MEDIA_TYPES,
+  BundleContentResponseV1,
+  BundleListQueryV1,
+  BundleListV1,
+  BundleRevisionV1,
+  type BundlesStateV1,
+  BundleUploadQueryV1,
+  ChangeResponseV1,
+  DigestParamsV1,
+  FleetStatusV1,
+  PolicyEventListV1,
+  PolicyEventQueryV1,
+  ProblemResponses,
+  ReasonQueryV1,
+  type ReplicaFailureV1,
+  type ReplicaV1,
+  ShadowReportQueryV1,
+  ShadowReportV1,
+  ShadowRequestV1,
+} from './wire/index.ts';
 
 /** What the bundle API needs (built by the composition root, src/create-verdict.ts). */
 export interface BundleRouteDeps {
@@ -29,84 +49,9 @@ export interface BundleRouteDeps {
   onRefused?: (code: string) => void;
 }
 
-/** The media types a bundle upload may be sent as. */
-export const BUNDLE_MEDIA_TYPES = ['application/gzip', 'application/vnd.openpolicyagent.bundles'] as const;
-
 const READ: readonly Scope[] = ['bundles:read', 'audit:read'];
-const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
-const Digest = Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: '`sha256:<hex>`' });
-const DigestParam = Type.Object(
-  { digest: Type.String({ maxLength: 80, description: 'hex SHA-256 of the bundle (or `sha256:<hex>`)' }) },
-  { additionalProperties: false },
-);
-const Reason = Type.String({ maxLength: 1000 });
 
-export const BundleRevisionV1 = Type.Object(
-  {
-    digest: Digest,
-    revision: Type.String(),
-    entrypoints: Type.Array(Type.String()),
-    size: Type.Integer(),
-    signed: Type.Boolean(),
-    uploaded_by: Type.String(),
-    uploaded_at: Type.String({ format: 'date-time' }),
-    state: Type.Union([Type.Literal('active'), Type.Literal('shadow'), Type.Literal('inactive')]),
-  },
-  { $id: 'BundleRevisionV1' },
-);
-
-export const BundlesStateV1 = Type.Object({
-  version: Type.Integer({ description: 'Grows by one with every change of the active or shadow revision' }),
-  active: Nullable(Digest),
-  active_since: Nullable(Type.String()),
-  shadow: Nullable(Digest),
-  shadow_since: Nullable(Type.String()),
-  updated_by: Type.String(),
-  updated_at: Type.String(),
-});
-
-const ChangeResponseV1 = Type.Object({ changed: Type.Boolean(), state: BundlesStateV1 });
-
-export const PolicyEventV1 = Type.Object({
-  id: Type.String(),
-  occurred_at: Type.String(),
-  action: Type.String({ description: 'upload, activate, shadow_set, shadow_clear, refuse' }),
-  actor: Type.String(),
-  subject: Nullable(Type.String()),
-  from_digest: Nullable(Type.String()),
-  to_digest: Nullable(Type.String()),
-  reason: Nullable(Type.String()),
-  payload: Type.Record(Type.String(), Type.Unknown()),
-  writer_id: Type.String(),
-  seq: Type.Integer(),
-  prev_hash: Type.String(),
-  hash: Type.String(),
-});
-
-const ReplicaV1 = Type.Object({
-  id: Type.String(),
-  host: Type.String(),
-  pid: Type.Integer(),
-  started_at: Type.String(),
-  heartbeat_at: Type.String(),
-  active: Nullable(Type.String()),
-  active_revision: Nullable(Type.String()),
-  shadow: Nullable(Type.String()),
-  since: Nullable(Type.String()),
-  applied_version: Type.Integer(),
-  failure: Nullable(Type.Object({ message: Type.String(), at: Type.String(), version: Type.Integer() })),
-  failing_since: Nullable(Type.String()),
-});
-
-const Flip = Type.Object({
-  direction: Type.String(),
-  count: Type.Integer(),
-  sample_ids: Type.Array(Type.String()),
-});
-
-const errors = { '4xx': ProblemV1, '5xx': ProblemV1 };
-
-function revisionV1(info: BundleRevisionInfo) {
+function revisionV1(info: BundleRevisionInfo): BundleRevisionV1 {
   return {
     digest: info.digest,
     revision: info.revision,
@@ -119,7 +64,7 @@ function revisionV1(info: BundleRevisionInfo) {
   };
 }
 
-function stateV1(state: FleetState<BundlesState>) {
+function stateV1(state: FleetState<BundlesState>): BundlesStateV1 {
   return {
     version: state.version,
     active: state.state.active,
@@ -149,11 +94,48 @@ function eventV1(event: EventRow) {
   };
 }
 
+const textOrNull = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+
+function failureOf(value: unknown): ReplicaFailureV1 | null {
+  if (!isObject(value)) return null;
+  const { message, at, version } = value;
+  return typeof message === 'string' && typeof at === 'string' && typeof version === 'number'
+    ? { message, at, version }
+    : null;
+}
+
+/**
+ * A replica's row. What it serves is the JSON its heartbeat stored (ReplicaBundleStatus), read
+ * field by field: a replica of another version may have written another shape.
+ */
+function replicaV1(record: ReplicaRecord): ReplicaV1 {
+  const served = isObject(record.state.bundles) ? record.state.bundles : {};
+  return {
+    id: record.id,
+    host: record.host,
+    pid: record.pid,
+    started_at: record.startedAt,
+    heartbeat_at: record.heartbeatAt,
+    active: textOrNull(served.active),
+    active_revision: textOrNull(served.activeRevision),
+    shadow: textOrNull(served.shadow),
+    since: textOrNull(served.since),
+    applied_version: Number(served.appliedVersion ?? 0),
+    failure: failureOf(served.failure),
+    failing_since: textOrNull(served.failingSince),
+  };
+}
+
 function digestOf(raw: string): string {
   const digest = normaliseDigest(decodeURIComponent(raw).toLowerCase());
   if (!digest)
     throw new ProblemError(400, 'invalid_digest', 'a bundle digest is 64 hex digits (or sha256:<hex>)');
   return digest;
+}
+
+/** An optional `expected_active`: absent (no compare-and-set), null (none active) or a digest. */
+function expectedActiveOf(raw: string | null | undefined): string | null | undefined {
+  return raw === undefined || raw === null ? raw : digestOf(raw);
 }
 
 function timeParam(name: string, value: string | undefined, fallback: Date): string {
@@ -167,90 +149,44 @@ function timeParam(name: string, value: string | undefined, fallback: Date): str
   return at.toISOString();
 }
 
-/**
- * The policy lifecycle API: upload, list, read, activate (compare-and-set), shadow, fleet status,
- * policy events and the shadow report. Every change is made by PolicyLifecycle (src/bundles).
- */
-export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (app, opts) => {
-  const { lifecycle, replica } = opts;
-
-  // NOTE: these parsers are registered inside this plugin only: bundle bytes are accepted here and
-  // nowhere else. Any other media type on these routes is a 415 that says what to send.
-  app.addContentTypeParser(
-    [...BUNDLE_MEDIA_TYPES],
-    { parseAs: 'buffer', bodyLimit: opts.maxBytes },
-    (_request, body, done) => done(null, body),
-  );
-  app.addContentTypeParser('*', (request, _payload, done) => {
-    done(
-      new ProblemError(
-        415,
-        'unsupported_media_type',
-        `send ${request.method === 'POST' && request.url.split('?')[0] === '/v1/bundles' ? BUNDLE_MEDIA_TYPES.join(' or ') : 'application/json'}`,
-      ),
-    );
-  });
-
-  const refused = (err: unknown): never => {
-    if (err instanceof BundleError) {
-      opts.onRefused?.(err.code);
-      throw new ProblemError(400, err.code, err.message);
-    }
-    if (err instanceof RevisionNotFoundError) throw new ProblemError(404, 'bundle_not_found', err.message);
-    if (err instanceof ActivationConflictError) {
-      throw new ProblemError(409, 'activation_conflict', err.message, {
-        expected_active: err.expected,
-        active: err.actual,
-      });
-    }
-    throw err;
-  };
-
+/** `POST /v1/bundles`: store a bundle's bytes (checked first); with `activate=true`, activate it too. */
+const bundleUpload: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (app, { lifecycle, maxBytes }) => {
   app.post(
     '/v1/bundles',
     {
       config: { scope: 'bundles:write' },
-      bodyLimit: opts.maxBytes,
+      bodyLimit: maxBytes,
       schema: {
         summary: 'Upload a bundle (the raw bytes of an OPA wasm bundle); with activate=true, activate it too',
         tags: ['bundles'],
-        querystring: Type.Object(
-          {
-            activate: Type.Optional(Type.String({ enum: ['true', 'false'] })),
-            reason: Type.Optional(Reason),
-            expected_active: Type.Optional(Type.String({ maxLength: 80 })),
-          },
-          { additionalProperties: false },
-        ),
+        querystring: BundleUploadQueryV1,
         consumes: [...BUNDLE_MEDIA_TYPES],
-        response: { 200: BundleRevisionV1, 201: BundleRevisionV1, ...errors },
+        response: { 200: BundleRevisionV1, 201: BundleRevisionV1, ...ProblemResponses },
       },
     },
     async (request, reply) => {
-      const body = request.body;
+      const body: unknown = request.body;
       if (!Buffer.isBuffer(body) || body.byteLength === 0) {
         throw new ProblemError(400, 'bundle_invalid', 'send the bundle bytes as the body (application/gzip)');
       }
       const actor = request.caller.sub;
-      const { reason } = request.query;
-      let uploaded: Awaited<ReturnType<PolicyLifecycle['upload']>>;
-      try {
-        uploaded = await lifecycle.upload(body, actor, { reason });
-        if (request.query.activate === 'true') {
-          const expected = request.query.expected_active;
-          await lifecycle.activate(uploaded.revision.digest, actor, {
-            reason,
-            expectedActive: expected === undefined ? undefined : digestOf(expected),
-          });
-          uploaded.revision = (await lifecycle.get(uploaded.revision.digest)) ?? uploaded.revision;
-        }
-      } catch (err) {
-        refused(err);
+      const { reason, activate, expected_active } = request.query;
+      const uploaded = await lifecycle.upload(body, actor, { reason });
+      let revision = uploaded.revision;
+      if (activate === 'true') {
+        await lifecycle.activate(revision.digest, actor, {
+          reason,
+          expectedActive: expected_active === undefined ? undefined : digestOf(expected_active),
+        });
+        revision = (await lifecycle.get(revision.digest)) ?? revision;
       }
-      return reply.code(uploaded!.created ? 201 : 200).send(revisionV1(uploaded!.revision));
+      return reply.code(uploaded.created ? 201 : 200).send(revisionV1(revision));
     },
   );
+};
 
+/** The stored revisions: the list, one, and its bytes. */
+const revisionReads: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (app, { lifecycle }) => {
   app.get(
     '/v1/bundles',
     {
@@ -258,16 +194,8 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (a
       schema: {
         summary: 'Stored revisions, newest first, each with its state',
         tags: ['bundles'],
-        querystring: Type.Object(
-          {
-            limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
-            before: Type.Optional(
-              Type.String({ maxLength: 80, description: 'the last digest of the previous page' }),
-            ),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 200: Type.Object({ revisions: Type.Array(BundleRevisionV1) }), ...errors },
+        querystring: BundleListQueryV1,
+        response: { 200: BundleListV1, ...ProblemResponses },
       },
     },
     async (request) => {
@@ -281,43 +209,68 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (a
   );
 
   app.get(
+    '/v1/bundles/:digest',
+    {
+      config: { scope: READ },
+      schema: {
+        summary: 'One stored revision',
+        tags: ['bundles'],
+        params: DigestParamsV1,
+        response: { 200: BundleRevisionV1, ...ProblemResponses },
+      },
+    },
+    async (request) => {
+      const digest = digestOf(request.params.digest);
+      const info = await lifecycle.get(digest);
+      if (!info) throw new RevisionNotFoundError(digest);
+      return revisionV1(info);
+    },
+  );
+
+  app.get(
+    '/v1/bundles/:digest/content',
+    {
+      config: { scope: READ },
+      schema: {
+        summary: 'The bundle bytes as uploaded',
+        tags: ['bundles'],
+        params: DigestParamsV1,
+        produces: ['application/gzip'],
+        response: { 200: BundleContentResponseV1, ...ProblemResponses },
+      },
+    },
+    async (request, reply) => {
+      const digest = digestOf(request.params.digest);
+      const bytes = await lifecycle.content(digest);
+      if (!bytes) throw new RevisionNotFoundError(digest);
+      return reply
+        .type('application/gzip')
+        .header('content-disposition', `attachment; filename="bundle-${digest.slice(7, 19)}.tar.gz"`)
+        .header('etag', `"${digest}"`)
+        .send(bytes);
+    },
+  );
+};
+
+/** The fleet: every live replica and what it serves, and the chained policy events. */
+const fleetReads: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (app, opts) => {
+  const { lifecycle, replica } = opts;
+
+  app.get(
     '/v1/bundles/status',
     {
       config: { scope: READ },
       schema: {
         summary: 'Every live replica, the revisions it serves and its last heartbeat',
         tags: ['bundles'],
-        response: {
-          200: Type.Object({ desired: BundlesStateV1, replicas: Type.Array(ReplicaV1) }),
-          ...errors,
-        },
+        response: { 200: FleetStatusV1, ...ProblemResponses },
       },
     },
     async () => {
       // This replica's row is written now, so the answer is never older than this request here.
       await replica?.beat();
       const { desired, replicas } = await lifecycle.status(opts.replicaTimeoutMs);
-      return {
-        desired: stateV1(desired),
-        replicas: replicas.map((r) => {
-          const served = (r.state.bundles ?? {}) as Record<string, unknown>;
-          return {
-            id: r.id,
-            host: r.host,
-            pid: r.pid,
-            started_at: r.startedAt,
-            heartbeat_at: r.heartbeatAt,
-            active: (served.active as string | undefined) ?? null,
-            active_revision: (served.activeRevision as string | undefined) ?? null,
-            shadow: (served.shadow as string | null | undefined) ?? null,
-            since: (served.since as string | null | undefined) ?? null,
-            applied_version: Number(served.appliedVersion ?? 0),
-            failure:
-              (served.failure as { message: string; at: string; version: number } | null | undefined) ?? null,
-            failing_since: (served.failingSince as string | null | undefined) ?? null,
-          };
-        }),
-      };
+      return { desired: stateV1(desired), replicas: replicas.map(replicaV1) };
     },
   );
 
@@ -328,19 +281,8 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (a
       schema: {
         summary: 'Policy events (uploads, activations, shadow changes, refusals), newest first; hash-chained',
         tags: ['bundles'],
-        querystring: Type.Object(
-          {
-            action: Type.Optional(
-              Type.String({ enum: ['upload', 'activate', 'shadow_set', 'shadow_clear', 'refuse'] }),
-            ),
-            limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
-            before: Type.Optional(
-              Type.String({ format: 'uuid', description: 'the last event id of the previous page' }),
-            ),
-          },
-          { additionalProperties: false },
-        ),
-        response: { 200: Type.Object({ events: Type.Array(PolicyEventV1) }), ...errors },
+        querystring: PolicyEventQueryV1,
+        response: { 200: PolicyEventListV1, ...ProblemResponses },
       },
     },
     async (request) => {
@@ -353,7 +295,10 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (a
       return { events: events.map(eventV1) };
     },
   );
+};
 
+/** `GET /v1/bundles/shadow/report`: what the shadow revision would have changed, in a window. */
+const shadowReport: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (app, { lifecycle }) => {
   app.get(
     '/v1/bundles/shadow/report',
     {
@@ -362,26 +307,8 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (a
         summary:
           'What the shadow revision would have changed: decisions compared, flips by direction and control',
         tags: ['bundles'],
-        querystring: Type.Object(
-          {
-            from: Type.Optional(Type.String({ maxLength: 64, description: 'inclusive; default 24 h ago' })),
-            to: Type.Optional(Type.String({ maxLength: 64, description: 'exclusive; default now' })),
-            digest: Type.Optional(Type.String({ maxLength: 80, description: 'only this shadow revision' })),
-          },
-          { additionalProperties: false },
-        ),
-        response: {
-          200: Type.Object({
-            from: Type.String(),
-            to: Type.String(),
-            digest: Nullable(Type.String()),
-            compared: Type.Integer(),
-            shadow_digests: Type.Array(Type.String()),
-            flips: Type.Array(Flip),
-            by_control: Type.Array(Type.Object({ ...Flip.properties, control: Type.String() })),
-          }),
-          ...errors,
-        },
+        querystring: ShadowReportQueryV1,
+        response: { 200: ShadowReportV1, ...ProblemResponses },
       },
     },
     async (request) => {
@@ -406,7 +333,10 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (a
       };
     },
   );
+};
 
+/** The changes every replica follows: activate (rollback = an earlier digest), shadow, stop shadowing. */
+const bundleLifecycle: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (app, { lifecycle }) => {
   app.delete(
     '/v1/bundles/shadow',
     {
@@ -414,8 +344,8 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (a
       schema: {
         summary: 'Stop shadowing on every replica',
         tags: ['bundles'],
-        querystring: Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false }),
-        response: { 200: ChangeResponseV1, ...errors },
+        querystring: ReasonQueryV1,
+        response: { 200: ChangeResponseV1, ...ProblemResponses },
       },
     },
     async (request) => {
@@ -426,64 +356,6 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (a
     },
   );
 
-  app.get(
-    '/v1/bundles/:digest',
-    {
-      config: { scope: READ },
-      schema: {
-        summary: 'One stored revision',
-        tags: ['bundles'],
-        params: DigestParam,
-        response: { 200: BundleRevisionV1, ...errors },
-      },
-    },
-    async (request) => {
-      const digest = digestOf(request.params.digest);
-      const info = await lifecycle.get(digest);
-      if (!info) throw new ProblemError(404, 'bundle_not_found', `no bundle revision ${digest}`);
-      return revisionV1(info);
-    },
-  );
-
-  app.get(
-    '/v1/bundles/:digest/content',
-    {
-      config: { scope: READ },
-      schema: {
-        summary: 'The bundle bytes as uploaded',
-        tags: ['bundles'],
-        params: DigestParam,
-        produces: ['application/gzip'],
-        response: { ...errors },
-      },
-    },
-    async (request, reply) => {
-      const digest = digestOf(request.params.digest);
-      const bytes = await lifecycle.content(digest);
-      if (!bytes) throw new ProblemError(404, 'bundle_not_found', `no bundle revision ${digest}`);
-      return (
-        reply
-          .type('application/gzip')
-          .header('content-disposition', `attachment; filename="bundle-${digest.slice(7, 19)}.tar.gz"`)
-          .header('etag', `"${digest}"`)
-          // NOTE: the 200 is raw bytes, described by its media type; the type provider models only JSON.
-          .send(bytes as never)
-      );
-    },
-  );
-
-  const ChangeBody = Type.Object(
-    {
-      reason: Type.Optional(Reason),
-      expected_active: Type.Optional(
-        Nullable(
-          Type.String({ maxLength: 80, description: 'compare-and-set: the digest you expect active' }),
-        ),
-      ),
-    },
-    { additionalProperties: false },
-  );
-
   app.post(
     '/v1/bundles/:digest/activate',
     {
@@ -491,24 +363,19 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (a
       schema: {
         summary: 'Make this revision active on every replica (rollback = activate an earlier digest)',
         tags: ['bundles'],
-        params: DigestParam,
-        body: Type.Optional(ChangeBody),
-        response: { 200: ChangeResponseV1, ...errors },
+        params: DigestParamsV1,
+        body: ActivateRequestV1,
+        response: { 200: ChangeResponseV1, ...ProblemResponses },
       },
     },
     async (request) => {
       const digest = digestOf(request.params.digest);
-      const body = request.body ?? {};
-      const expected = body.expected_active;
-      try {
-        const { state, changed } = await lifecycle.activate(digest, request.caller.sub, {
-          reason: body.reason,
-          expectedActive: expected === undefined ? undefined : expected === null ? null : digestOf(expected),
-        });
-        return { changed, state: stateV1(state) };
-      } catch (err) {
-        return refused(err);
-      }
+      const { reason, expected_active } = request.body;
+      const { state, changed } = await lifecycle.activate(digest, request.caller.sub, {
+        reason,
+        expectedActive: expectedActiveOf(expected_active),
+      });
+      return { changed, state: stateV1(state) };
     },
   );
 
@@ -519,21 +386,53 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (a
       schema: {
         summary: 'Evaluate this revision beside the active one on every decision (never changes an answer)',
         tags: ['bundles'],
-        params: DigestParam,
-        body: Type.Optional(Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false })),
-        response: { 200: ChangeResponseV1, ...errors },
+        params: DigestParamsV1,
+        body: ShadowRequestV1,
+        response: { 200: ChangeResponseV1, ...ProblemResponses },
       },
     },
     async (request) => {
       const digest = digestOf(request.params.digest);
-      try {
-        const { state, changed } = await lifecycle.setShadow(digest, request.caller.sub, {
-          reason: request.body?.reason,
-        });
-        return { changed, state: stateV1(state) };
-      } catch (err) {
-        return refused(err);
-      }
+      const { state, changed } = await lifecycle.setShadow(digest, request.caller.sub, {
+        reason: request.body.reason,
+      });
+      return { changed, state: stateV1(state) };
     },
   );
+};
+
+/**
+ * The policy lifecycle API: upload, reads, the shadow report, and the changes (activate, shadow).
+ * Every change is made by PolicyLifecycle (src/bundles); its refusals (BundleError,
+ * RevisionNotFoundError, ActivationConflictError) carry their codes to the app's one error mapper.
+ */
+export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (app, opts) => {
+  // NOTE: these parsers are registered in this plugin only (its routes below inherit them): bundle
+  // bytes are accepted here and nowhere else. Any other media type on these routes is a 415 that
+  // says what to send.
+  app.addContentTypeParser(
+    [...BUNDLE_MEDIA_TYPES],
+    { parseAs: 'buffer', bodyLimit: opts.maxBytes },
+    (_request, body, done) => done(null, body),
+  );
+  app.addContentTypeParser('*', (request, _payload, done) => {
+    const upload = request.method === 'POST' && request.url.split('?')[0] === '/v1/bundles';
+    done(
+      new ProblemError(
+        415,
+        'unsupported_media_type',
+        `send ${upload ? BUNDLE_MEDIA_TYPES.join(' or ') : 'application/json'}`,
+      ),
+    );
+  });
+  // Every refused bundle (at upload, activation or shadowing) is counted, whichever route met it.
+  app.addHook('onError', async (_request, _reply, error) => {
+    if (error instanceof BundleError) opts.onRefused?.(error.code);
+  });
+
+  await app.register(bundleUpload, opts);
+  await app.register(revisionReads, opts);
+  await app.register(fleetReads, opts);
+  await app.register(shadowReport, opts);
+  await app.register(bundleLifecycle, opts);
 };

@@ -1,13 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from 'typebox';
 import type { Config } from '../config/resolve-config.ts';
 import type { Decision, DecisionService } from '../decisions/service.ts';
 import { envelopeOf, traceIdOf, withDefaults } from './envelope.ts';
 import { ProblemError } from './problem.ts';
-import { BatchRequestV1, DecisionRequestV1, DecisionResponseV1, ProblemV1 } from './schemas.ts';
+import {
+  BatchRequestV1,
+  BatchResponseV1,
+  DecisionRequestV1,
+  DecisionResponseV1,
+  ProblemResponses,
+} from './wire/index.ts';
 
 /** The wire shape of one decision (v1). */
-export function decisionV1(decision: Decision) {
+export function decisionV1(decision: Decision): DecisionResponseV1 {
   return {
     decision_id: decision.id,
     allow: decision.allow,
@@ -21,11 +26,14 @@ export function decisionV1(decision: Decision) {
   };
 }
 
-/** The native decision API: POST /v1/decisions and POST /v1/decisions/batch. */
-export const decisionRoutes: FastifyPluginAsyncTypebox<{
+/** What the routes that make decisions need: the decision service and the configuration. */
+export interface DecisionRouteDeps {
   decisions: DecisionService;
   config: Config;
-}> = async (app, opts) => {
+}
+
+/** The native decision API: POST /v1/decisions and POST /v1/decisions/batch. */
+export const decisionRoutes: FastifyPluginAsyncTypebox<DecisionRouteDeps> = async (app, opts) => {
   const { decisions, config } = opts;
 
   app.post(
@@ -36,7 +44,7 @@ export const decisionRoutes: FastifyPluginAsyncTypebox<{
         summary: 'Make one decision',
         tags: ['decisions'],
         body: DecisionRequestV1,
-        response: { 200: DecisionResponseV1, '4xx': ProblemV1, '5xx': ProblemV1 },
+        response: { 200: DecisionResponseV1, ...ProblemResponses },
       },
     },
     async (request) => {
@@ -60,11 +68,7 @@ export const decisionRoutes: FastifyPluginAsyncTypebox<{
         summary: 'Make many decisions; each is recorded on its own',
         tags: ['decisions'],
         body: BatchRequestV1,
-        response: {
-          200: Type.Object({ results: Type.Array(DecisionResponseV1) }),
-          '4xx': ProblemV1,
-          '5xx': ProblemV1,
-        },
+        response: { 200: BatchResponseV1, ...ProblemResponses },
       },
     },
     async (request) => {
@@ -77,7 +81,7 @@ export const decisionRoutes: FastifyPluginAsyncTypebox<{
         const merged = withDefaults(item, defaults);
         return {
           surface: 'native' as const,
-          entrypoint: (merged.policy as string | undefined) ?? config.defaultEntrypoint,
+          entrypoint: merged.policy ?? config.defaultEntrypoint,
           input: envelopeOf(merged, `/items/${index}/`),
           caller: request.caller,
           traceId,

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { isObject } from '../json/values.ts';
+
 import { ProblemError } from './problem.ts';
 
 /** The parts of a decision request that reach the policy (caller and now are added by the server). */
@@ -10,9 +11,11 @@ export interface EnvelopeV1 {
   context?: Record<string, unknown>;
 }
 
-type Item = Record<string, unknown>;
+/** A JSON object as a client sent it (a decision item, an entity, a batch's inputs). */
+export type Item = Record<string, unknown>;
 
-function nonEmptyString(value: unknown): boolean {
+/** A name or id of an entity: 1 to 256 characters. */
+export function nonEmptyString(value: unknown): value is string {
   return typeof value === 'string' && value.length > 0 && value.length <= 256;
 }
 
@@ -57,7 +60,7 @@ export function envelopeOf(item: Item, where = ''): EnvelopeV1 {
 }
 
 /** AuthZEN-style defaults: each top-level key of the item replaces the default's. */
-export function withDefaults(item: Item, defaults: Item | undefined): Item {
+export function withDefaults<T extends Item>(item: T, defaults: T | undefined): T {
   return defaults ? { ...defaults, ...item } : item;
 }
 

@@ -1,13 +1,21 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { LivenessV1, ReadinessV1 } from './wire/index.ts';
 
 /** Whether this replica should receive traffic, with the check behind each part. */
 export type Readiness = () => Promise<{ ready: boolean; checks: Record<string, boolean> }>;
 
 /** Liveness says the process runs; readiness says a bundle is loaded and the stores answer. */
-export async function healthRoutes(app: FastifyInstance, opts: { readiness: Readiness }): Promise<void> {
-  app.get('/health/live', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-  app.get('/health/ready', { schema: { hide: true } }, async (_request, reply) => {
-    const { ready, checks } = await opts.readiness();
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not_ready', checks });
-  });
-}
+export const healthRoutes: FastifyPluginAsyncTypebox<{ readiness: Readiness }> = async (app, opts) => {
+  app.get('/health/live', { schema: { hide: true, response: { 200: LivenessV1 } } }, async () => ({
+    status: 'ok' as const,
+  }));
+  app.get(
+    '/health/ready',
+    { schema: { hide: true, response: { 200: ReadinessV1, 503: ReadinessV1 } } },
+    async (_request, reply) => {
+      const { ready, checks } = await opts.readiness();
+      if (ready) return reply.code(200).send({ status: 'ready', checks });
+      return reply.code(503).send({ status: 'not_ready', checks });
+    },
+  );
+};

@@ -6,6 +6,7 @@ import { logEnabled } from '../observability/logging.ts';
 import { METRICS_CONTENT_TYPE, type Metrics } from '../observability/metrics.ts';
 import { traceIdOf } from './envelope.ts';
 import { REQUEST_ID_HEADER } from './request-id.ts';
+import { MetricsResponseV1 } from './wire/index.ts';
 
 /** Options of the HTTP observability plugin. */
 export interface HttpObservabilityOptions {
@@ -99,10 +100,14 @@ export const httpObservability = fp(
       request.log[level](line, 'request completed');
     }
 
-    app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
-      const text = await scrape();
-      return reply.type(METRICS_CONTENT_TYPE).send(text);
-    });
+    app.get(
+      '/metrics',
+      { schema: { hide: true, response: { 200: MetricsResponseV1 } } },
+      async (_request, reply) => {
+        const text = await scrape();
+        return reply.type(METRICS_CONTENT_TYPE).send(text);
+      },
+    );
   },
   { name: 'verdict-observability' },
 );

@@ -1,15 +1,52 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Config } from '../config/resolve-config.ts';
-import type { DecisionQuery, DecisionService } from '../decisions/service.ts';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import type { Decision, DecisionQuery } from '../decisions/service.ts';
 import { isObject } from '../json/values.ts';
-import { dataPathOf, evaluationFailed, isEvaluationFailure, registerOpaErrors } from './data-routes.ts';
+import { dataPathOf, isEvaluationFailure } from './data-routes.ts';
+import type { DecisionRouteDeps } from './decision-routes.ts';
 import { traceIdOf } from './envelope.ts';
+import {
+  EVALUATION_ERROR_DETAIL,
+  EVALUATION_ERROR_MESSAGE,
+  evaluationFailed,
+  useErrorDialect,
+} from './errors.ts';
 import type { Readiness } from './health-routes.ts';
 import { ProblemError } from './problem.ts';
+import {
+  type BatchDataItemV1,
+  BatchDataRequestV1,
+  BatchDataResponses,
+  DataPathParamsV1,
+  DefaultDecisionRequestV1,
+  DefaultDecisionResponses,
+  OpaErrorResponses,
+  OpaHealthQueryV1,
+  OpaHealthResponses,
+  type OpaMessageV1,
+} from './wire/index.ts';
 
 /** What OPA answers when the default decision is undefined (`POST /`). */
-function undefinedDocument(path: string) {
+function undefinedDocument(path: string): OpaMessageV1 {
   return { code: 'undefined_document', message: `document undefined: data.${path.replaceAll('/', '.')}` };
+}
+
+/** One item of a batch answer; `http_status_code` only when the batch is mixed (207). */
+function batchItemV1(decision: Decision, mixed: boolean): BatchDataItemV1 {
+  if (isEvaluationFailure(decision)) {
+    return {
+      ...(mixed ? { http_status_code: '500' } : {}),
+      code: 'internal_error',
+      message: EVALUATION_ERROR_MESSAGE,
+      decision_id: decision.id,
+      errors: [EVALUATION_ERROR_DETAIL],
+    };
+  }
+  return {
+    ...(mixed ? { http_status_code: '200' } : {}),
+    ...(decision.defined ? { result: decision.value } : {}),
+    decision_id: decision.id,
+  };
 }
 
 /**
@@ -18,12 +55,12 @@ function undefinedDocument(path: string) {
  * `@open-policy-agent/opa` SDK's `evaluateBatch`) and `GET /health`. Every evaluation is a recorded
  * decision on the data surface, exactly like /v1/data.
  */
-export async function opaRoutes(
-  app: FastifyInstance,
-  opts: { decisions: DecisionService; config: Config; readiness: Readiness },
-): Promise<void> {
+export const opaRoutes: FastifyPluginAsyncTypebox<DecisionRouteDeps & { readiness: Readiness }> = async (
+  app,
+  opts,
+) => {
   const { decisions, config, readiness } = opts;
-  registerOpaErrors(app);
+  useErrorDialect(app, 'opa');
 
   const queryOf = (request: FastifyRequest, path: string, input: unknown): DecisionQuery => ({
     surface: 'data',
@@ -42,7 +79,8 @@ export async function opaRoutes(
       schema: {
         summary: "OPA's default decision (VERDICT_DEFAULT_DECISION, default system/main)",
         tags: ['opa'],
-        body: { type: 'object', additionalProperties: true },
+        body: DefaultDecisionRequestV1,
+        response: { ...OpaErrorResponses, ...DefaultDecisionResponses },
       },
     },
     async (request, reply) => {
@@ -65,12 +103,14 @@ export async function opaRoutes(
       schema: {
         summary: 'OPA batch policy query (inputs keyed by id)',
         tags: ['opa'],
-        body: { type: 'object', additionalProperties: true },
+        params: DataPathParamsV1,
+        body: BatchDataRequestV1,
+        response: { ...OpaErrorResponses, ...BatchDataResponses },
       },
     },
     async (request, reply) => {
-      const path = dataPathOf(request);
-      const { inputs } = request.body as { inputs?: unknown };
+      const path = dataPathOf(request.params['*']);
+      const { inputs } = request.body;
       if (!isObject(inputs))
         throw new ProblemError(400, 'invalid_request', 'inputs must be an object of inputs by id');
       const ids = Object.keys(inputs);
@@ -80,24 +120,7 @@ export async function opaRoutes(
       const decided = await decisions.decideMany(ids.map((id) => queryOf(request, path, inputs[id])));
       const failed = decided.filter(isEvaluationFailure).length;
       const mixed = failed > 0 && failed < decided.length;
-      const responses: Record<string, Record<string, unknown>> = {};
-      for (const [i, id] of ids.entries()) {
-        const decision = decided[i]!;
-        if (isEvaluationFailure(decision)) {
-          responses[id] = {
-            ...(mixed ? { http_status_code: '500' } : {}),
-            code: 'internal_error',
-            message: 'error(s) occurred while evaluating the policy',
-            ...evaluationFailed(decision.id).extra,
-          };
-        } else {
-          responses[id] = {
-            ...(mixed ? { http_status_code: '200' } : {}),
-            ...(decision.defined ? { result: decision.value } : {}),
-            decision_id: decision.id,
-          };
-        }
-      }
+      const responses = Object.fromEntries(ids.map((id, i) => [id, batchItemV1(decided[i]!, mixed)]));
       const status = failed === 0 ? 200 : mixed ? 207 : 500;
       return reply.code(status).send({ responses });
     },
@@ -112,7 +135,8 @@ export async function opaRoutes(
       schema: {
         summary: "OPA's health API (200 {} when ready; ?bundles, ?plugins accepted)",
         tags: ['opa'],
-        querystring: { type: 'object', additionalProperties: true },
+        querystring: OpaHealthQueryV1,
+        response: { ...OpaErrorResponses, ...OpaHealthResponses },
       },
     },
     async (_request, reply) => {
@@ -121,4 +145,4 @@ export async function opaRoutes(
       return reply.code(500).send({ error: 'not ready: the policy bundle or a store is not available' });
     },
   );
-}
+};

@@ -1,4 +1,6 @@
 import type { FastifyReply } from 'fastify';
+import type { Static } from 'typebox';
+import type { FieldErrorV1 } from './wire/problem.ts';
 
 /**
  * An RFC 9457 problem. `code` is stable and documented (docs/api.md); `detail` is safe to show
@@ -11,11 +13,14 @@ export interface Problem {
   code: string;
   detail?: string;
   instance?: string;
-  errors?: { path: string; message: string }[];
+  errors?: Static<typeof FieldErrorV1>[];
   [extension: string]: unknown;
 }
 
-/** An error that maps to a problem response. Thrown by routes and plugins; mapped in one place. */
+/**
+ * An error the HTTP layer itself refuses a request with (auth, body limits, a route's own checks),
+ * status and code included; mapped with domain errors in one place (src/http/errors.ts toProblem).
+ */
 export class ProblemError extends Error {
   readonly status: number;
   readonly code: string;

@@ -1,13 +1,20 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { parse as parseDuration, toSeconds } from 'iso8601-duration';
-import { Type } from 'typebox';
 import type { Caller } from '../decisions/types.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
 import { controlCatalog, grantSettings } from '../grants/control-catalog.ts';
-import { GrantError } from '../grants/grant-error.ts';
-import type { WaiverState, WaiverStore } from '../grants/waiver-store.ts';
+import type { WaiverStore } from '../grants/waiver-store.ts';
 import { ProblemError } from './problem.ts';
-import { ProblemV1 } from './schemas.ts';
+import {
+  ExceptionListQueryV1,
+  ExceptionListV1,
+  ExceptionRequestV1,
+  ExceptionV1,
+  GrantIdParamsV1,
+  OptionalReasonRequestV1,
+  ProblemResponses,
+  ReasonRequestV1,
+} from './wire/index.ts';
 
 /**
  * What the waiver routes need (built by the composition root). The store propagates each change
@@ -16,60 +23,6 @@ import { ProblemV1 } from './schemas.ts';
 export interface WaiverDeps {
   store: WaiverStore;
   policy: ActivePolicy;
-}
-
-/** Waiver and approval ids (`exc_…`, `apr_…`): anything else is a 400, never a database round trip. */
-export const GrantId = Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.:-]+$' });
-const Id = GrantId;
-// NOTE: no NUL: Postgres text cannot hold one (the JSON parser already refuses it in bodies; this
-// covers query strings).
-const Text = (max: number) => Type.String({ minLength: 1, maxLength: max, pattern: '^[^\\x00]+$' });
-
-export const ExceptionRequestV1 = Type.Object(
-  {
-    control: Text(64),
-    subject_id: Type.Optional(Text(256)),
-    resource_id: Type.Optional(Text(256)),
-    action: Type.Optional(Text(128)),
-    reason: Text(4_000),
-    compensating_controls: Type.Optional(Type.Array(Text(1_000), { maxItems: 50 })),
-    ticket: Type.Optional(
-      Type.Object(
-        { system: Text(128), key: Text(256), url: Type.Optional(Type.String({ maxLength: 2_048 })) },
-        { additionalProperties: false },
-      ),
-    ),
-    expires_at: Type.String({ format: 'date-time', maxLength: 64 }),
-  },
-  { additionalProperties: false },
-);
-
-const ReasonV1 = Type.Object({ reason: Text(4_000) }, { additionalProperties: false });
-const OptionalReasonV1 = Type.Object({ reason: Type.Optional(Text(4_000)) }, { additionalProperties: false });
-
-const STATES = ['pending', 'active', 'expired', 'revoked', 'rejected'] as const;
-
-export const ExceptionListQueryV1 = Type.Object(
-  {
-    state: Type.Optional(Type.String({ enum: [...STATES] })),
-    control: Type.Optional(Text(64)),
-    subject_id: Type.Optional(Text(256)),
-    resource_id: Type.Optional(Text(256)),
-    expiring_within: Type.Optional(
-      Type.String({ maxLength: 64, description: 'ISO-8601 duration, e.g. P7D' }),
-    ),
-    limit: Type.Optional(Type.String({ pattern: '^[0-9]{1,4}$' })),
-  },
-  { additionalProperties: false },
-);
-
-const ExceptionV1 = Type.Object({ id: Type.String(), state: Type.String() }, { additionalProperties: true });
-
-/** Maps a refused grant operation to its problem (400/403/404/409 with the stable code). */
-export function grantProblem(err: unknown): unknown {
-  if (!(err instanceof GrantError)) return err;
-  const status = { invalid: 400, forbidden: 403, not_found: 404, conflict: 409 }[err.kind];
-  return new ProblemError(status, err.code, err.message);
 }
 
 function actorOf(caller: Caller) {
@@ -100,18 +53,12 @@ function durationSeconds(text: string): number {
   return seconds;
 }
 
-/** Waivers (public resource `/v1/exceptions`): request, four-eyes approval, reject, revoke, listings with history. */
+/**
+ * Waivers: request, four-eyes approval, reject, revoke, listings with history. A refused change is
+ * the store's GrantError (a code and a kind), answered by the app's one error mapper.
+ */
 export const waiverRoutes: FastifyPluginAsyncTypebox<WaiverDeps> = async (app, opts) => {
   const { store, policy } = opts;
-  const guarded = async <T>(work: () => Promise<T>): Promise<T> => {
-    try {
-      return await work();
-    } catch (err) {
-      throw grantProblem(err);
-    }
-  };
-  const params = { params: Type.Object({ id: Id }) };
-  const responses = { '4xx': ProblemV1, '5xx': ProblemV1 };
 
   app.post(
     '/v1/exceptions',
@@ -121,24 +68,39 @@ export const waiverRoutes: FastifyPluginAsyncTypebox<WaiverDeps> = async (app, o
         summary: 'Request a waiver of a control (pending until approved)',
         tags: ['exceptions'],
         body: ExceptionRequestV1,
-        response: { 201: ExceptionV1, ...responses },
+        response: { 201: ExceptionV1, ...ProblemResponses },
       },
     },
     async (request, reply) => {
       const engine = policy.current();
-      const created = await guarded(() =>
-        store.request(request.body, actorOf(request.caller), {
-          catalog: controlCatalog(engine),
-          settings: grantSettings(engine),
-        }),
-      );
-      reply.code(201);
-      return created;
+      const created = await store.request(request.body, actorOf(request.caller), {
+        catalog: controlCatalog(engine),
+        settings: grantSettings(engine),
+      });
+      return reply.code(201).send(created);
     },
   );
 
+  app.post(
+    '/v1/exceptions/:id/approve',
+    {
+      config: { scope: 'exceptions:approve' },
+      schema: {
+        summary: 'Approve a pending waiver (not its requester; critical controls need two approvers)',
+        tags: ['exceptions'],
+        params: GrantIdParamsV1,
+        body: OptionalReasonRequestV1,
+        response: { 200: ExceptionV1, ...ProblemResponses },
+      },
+    },
+    async (request) => {
+      const reason = request.body.reason ?? null;
+      return store.approve(request.params.id, actorOf(request.caller), reason);
+    },
+  );
+
+  // Reject (a pending waiver) and revoke (an active one) both need a reason.
   for (const [verb, summary] of [
-    ['approve', 'Approve a pending waiver (not its requester; critical controls need two approvers)'],
     ['reject', 'Reject a pending waiver'],
     ['revoke', 'Revoke an active waiver (one of its approvers, or admin)'],
   ] as const) {
@@ -149,23 +111,12 @@ export const waiverRoutes: FastifyPluginAsyncTypebox<WaiverDeps> = async (app, o
         schema: {
           summary,
           tags: ['exceptions'],
-          ...params,
-          body: verb === 'approve' ? OptionalReasonV1 : ReasonV1,
-          response: { 200: ExceptionV1, ...responses },
+          params: GrantIdParamsV1,
+          body: ReasonRequestV1,
+          response: { 200: ExceptionV1, ...ProblemResponses },
         },
       },
-      async (request) => {
-        const { id } = request.params;
-        const reason = request.body?.reason ?? null;
-        const actor = actorOf(request.caller);
-        return guarded(() =>
-          verb === 'approve'
-            ? store.approve(id, actor, reason)
-            : verb === 'reject'
-              ? store.reject(id, actor, reason ?? '')
-              : store.revoke(id, actor, reason ?? ''),
-        );
-      },
+      async (request) => store[verb](request.params.id, actorOf(request.caller), request.body.reason),
     );
   }
 
@@ -177,13 +128,13 @@ export const waiverRoutes: FastifyPluginAsyncTypebox<WaiverDeps> = async (app, o
         summary: 'List waivers',
         tags: ['exceptions'],
         querystring: ExceptionListQueryV1,
-        response: { 200: Type.Object({ exceptions: Type.Array(ExceptionV1) }), ...responses },
+        response: { 200: ExceptionListV1, ...ProblemResponses },
       },
     },
     async (request) => {
       const q = request.query;
       const waivers = await store.list({
-        state: q.state as WaiverState | undefined,
+        state: q.state,
         control: q.control,
         subjectId: q.subject_id,
         resourceId: q.resource_id,
@@ -203,8 +154,8 @@ export const waiverRoutes: FastifyPluginAsyncTypebox<WaiverDeps> = async (app, o
       schema: {
         summary: 'One waiver with its full history (its chained events)',
         tags: ['exceptions'],
-        ...params,
-        response: { 200: ExceptionV1, ...responses },
+        params: GrantIdParamsV1,
+        response: { 200: ExceptionV1, ...ProblemResponses },
       },
     },
     async (request) => {

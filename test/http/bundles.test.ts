@@ -132,6 +132,9 @@ describe('the bundle API', () => {
     expect(garbage.statusCode).toBe(400);
     expect(garbage.headers['content-type']).toMatch(/application\/problem\+json/);
     expect(garbage.json().code).toBe('bundle_invalid');
+    // A refused bundle is counted once, by the bundle routes' error hook.
+    const scraped = await verdict.metrics.registry.metrics();
+    expect(sampleValue(scraped, 'verdict_bundle_load_failures_total', { source: 'upload' })).toBe(1);
     const tooBig = await call('POST', '/v1/bundles', { bundle: Buffer.alloc(deny.byteLength + 8192, 1) });
     expect(tooBig.statusCode).toBe(413);
     const wrongType = await call('POST', '/v1/bundles', { bundle: deny, type: 'text/plain' });

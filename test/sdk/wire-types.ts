@@ -1,6 +1,6 @@
 /**
  * Compile-time contract between the SDK's wire types (packages/sdk/src/wire.ts) and the server's
- * TypeBox schemas. `tsc --noEmit` (the type check of npm test) fails when a server change
+ * TypeBox schemas (src/http/wire/). `tsc --noEmit` (the type check of npm test) fails when a server change
  * breaks the client: what the client sends must be accepted by the server's request schema, and
  * what the server answers must be readable as the client's response type.
  */
@@ -8,19 +8,20 @@ import type { Static, TSchema } from 'typebox';
 import { Type } from 'typebox';
 import type * as Sdk from '../../packages/sdk/src/index.ts';
 import type {
+  BatchRequestV1,
+  BundleRevisionV1,
+  BundlesStateV1,
   DecisionPageV1,
   DecisionRecordV1,
-  DecisionSearchQueryV1,
-  ExportQueryV1,
-} from '../../src/http/audit-routes.ts';
-import type { BundleRevisionV1, BundlesStateV1, PolicyEventV1 } from '../../src/http/bundle-routes.ts';
-import type {
-  BatchRequestV1,
   DecisionRequestV1,
   DecisionResponseV1,
+  DecisionSearchQueryV1,
+  ExceptionListQueryV1,
+  ExceptionRequestV1,
+  ExportQueryV1,
+  PolicyEventV1,
   ProblemV1,
-} from '../../src/http/schemas.ts';
-import type { ExceptionListQueryV1, ExceptionRequestV1 } from '../../src/http/waiver-routes.ts';
+} from '../../src/http/wire/index.ts';
 
 /** True when every A is a B. */
 type Fits<A, B> = [A] extends [B] ? true : false;

@@ -1,21 +1,21 @@
-import { Type } from 'typebox';
+import { type Static, Type } from 'typebox';
 
 const Properties = Type.Record(Type.String(), Type.Unknown());
 const Name = Type.String({ minLength: 1, maxLength: 256 });
 
-export const Subject = Type.Object(
+export const SubjectV1 = Type.Object(
   { type: Name, id: Name, properties: Type.Optional(Properties) },
   { additionalProperties: true },
 );
-export const Action = Type.Object(
+export const ActionV1 = Type.Object(
   { name: Name, properties: Type.Optional(Properties) },
   { additionalProperties: true },
 );
-export const Resource = Type.Object(
+export const ResourceV1 = Type.Object(
   { type: Name, id: Name, properties: Type.Optional(Properties) },
   { additionalProperties: true },
 );
-export const Entrypoint = Type.String({
+export const EntrypointV1 = Type.String({
   minLength: 1,
   maxLength: 256,
   pattern: '^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$',
@@ -24,14 +24,15 @@ export const Entrypoint = Type.String({
 /** The native decision request: the envelope of DESIGN.md without caller and now. */
 export const DecisionRequestV1 = Type.Object(
   {
-    subject: Subject,
-    action: Action,
-    resource: Resource,
+    subject: SubjectV1,
+    action: ActionV1,
+    resource: ResourceV1,
     context: Type.Optional(Properties),
-    policy: Type.Optional(Entrypoint),
+    policy: Type.Optional(EntrypointV1),
   },
   { additionalProperties: true, $id: 'DecisionRequestV1' },
 );
+export type DecisionRequestV1 = Static<typeof DecisionRequestV1>;
 
 const Loose = Type.Object({}, { additionalProperties: true });
 
@@ -39,24 +40,26 @@ const Loose = Type.Object({}, { additionalProperties: true });
  * A batch item or the batch defaults: each part optional here, because an item may take it from the
  * defaults; the merged envelope is checked afterwards (src/http/envelope.ts).
  */
-const BatchItem = Type.Object(
+export const BatchItemV1 = Type.Object(
   {
     subject: Type.Optional(Loose),
     action: Type.Optional(Loose),
     resource: Type.Optional(Loose),
     context: Type.Optional(Loose),
-    policy: Type.Optional(Entrypoint),
+    policy: Type.Optional(EntrypointV1),
   },
   { additionalProperties: true },
 );
+export type BatchItemV1 = Static<typeof BatchItemV1>;
 
 export const BatchRequestV1 = Type.Object(
   {
-    items: Type.Array(BatchItem, { minItems: 1 }),
-    defaults: Type.Optional(BatchItem),
+    items: Type.Array(BatchItemV1, { minItems: 1 }),
+    defaults: Type.Optional(BatchItemV1),
   },
   { additionalProperties: true, $id: 'BatchRequestV1' },
 );
+export type BatchRequestV1 = Static<typeof BatchRequestV1>;
 
 const Open = { additionalProperties: true };
 export const DecisionResponseV1 = Type.Object(
@@ -82,15 +85,7 @@ export const DecisionResponseV1 = Type.Object(
   },
   { $id: 'DecisionResponseV1' },
 );
+export type DecisionResponseV1 = Static<typeof DecisionResponseV1>;
 
-export const ProblemV1 = Type.Object(
-  {
-    type: Type.String(),
-    title: Type.String(),
-    status: Type.Integer(),
-    code: Type.String(),
-    detail: Type.Optional(Type.String()),
-    errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
-  },
-  { additionalProperties: true },
-);
+export const BatchResponseV1 = Type.Object({ results: Type.Array(DecisionResponseV1) });
+export type BatchResponseV1 = Static<typeof BatchResponseV1>;
