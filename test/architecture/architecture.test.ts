@@ -1,7 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: these tests hold source text, templates included, as strings.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { filePointers, renderRules, section, stalePointers, withRules } from './doc.ts';
 import { folderCycles, folderGraph, importsOf, scan } from './imports.ts';
 import { type ArchitectureRules, type FolderRule, RULE_TEXT, RULES, type RuleId } from './rules.ts';
 import {
@@ -36,6 +37,7 @@ const migrations = readdirSync(path.join(repo, 'migrations'))
   .filter((name) => name.endsWith('.sql'))
   .map((name) => readFileSync(path.join(repo, 'migrations', name), 'utf8'));
 const tables = migrationTables(migrations);
+const doc = readFileSync(path.join(repo, 'docs/architecture.md'), 'utf8');
 
 const planted = (path: string, ...lines: string[]): SourceFile => ({ path, text: lines.join('\n') });
 const at = (violations: Violation[], rule: RuleId, file: string) =>
@@ -344,5 +346,51 @@ describe('each rule fails on a planted violation', () => {
   it('renaming a folder in the rules renames it everywhere the rules name it', () => {
     const renamed = withFolder(RULES, 'lifecycle', { name: 'shutdown' });
     expect(checkFolderTable(['shutdown'], renamed).map((v) => v.at)).not.toContain('shutdown/');
+    expect(renderRules(renamed)).toContain('| `src/shutdown/` |');
+  });
+});
+
+describe('docs/architecture.md', () => {
+  it('holds the folder table, the table owners and the rules as test/architecture/rules.ts renders them', () => {
+    expect(withRules(doc, RULES), 'run: node scripts/architecture-doc.ts').toBe(doc);
+  });
+
+  it('a stale table in the doc is caught', () => {
+    const stale = doc.replace(/^\| `src\/bundles\/` .*\n/m, '');
+    expect(stale).not.toBe(doc);
+    expect(withRules(stale, RULES)).not.toBe(stale);
+    expect(withRules(doc, withFolder(RULES, 'bundles', { imports: [] }))).not.toBe(doc);
+  });
+
+  const exists = (name: string) =>
+    name.includes('/')
+      ? [repo, src, path.join(repo, 'docs')].some((dir) => existsSync(path.join(dir, name)))
+      : basenames.has(name);
+  const basenames = new Set(
+    [...filesUnder(src, '.ts'), ...filesUnder(path.join(repo, 'docs'), '.md')].map((f) => path.basename(f)),
+  );
+  const sources = [
+    ...files.map((f) => f.text),
+    ...filesUnder(path.join(repo, 'packages/sdk/src'), '.ts').map((f) => readFileSync(f, 'utf8')),
+  ].join('\n');
+
+  it('points only at files and names that exist', () => {
+    expect(stalePointers(doc, exists, sources)).toEqual([]);
+  });
+
+  it('a stale pointer is caught', () => {
+    const planted = `${doc}\nSee \`src/audit/gone.ts\`, \`gone-file.ts\` and \`goneFunction()\`.`;
+    expect(stalePointers(planted, exists, sources)).toEqual([
+      'src/audit/gone.ts',
+      'gone-file.ts',
+      'goneFunction',
+    ]);
+  });
+
+  it('shows one decision from the route to the commit in at most 8 files', () => {
+    const path = section(doc, 'One decision, from the route to the commit');
+    expect(path).not.toBe('');
+    const named = filePointers(path).filter((name) => name.endsWith('.ts'));
+    expect(named.length, named.join(', ')).toBeLessThanOrEqual(8);
   });
 });
