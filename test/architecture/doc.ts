@@ -1,5 +1,6 @@
 import { type ArchitectureRules, type FolderRule, modulePath, type OutsidePath, RULE_TEXT } from './rules.ts';
 
+/** The markers around the generated part of docs/architecture.md. */
 export const BEGIN =
   '<!-- generated from test/architecture/rules.ts by `node scripts/architecture-doc.ts`: begin -->';
 export const END = '<!-- generated: end -->';

@@ -63,6 +63,7 @@ const sql = (folder: FolderRule, file: string): SqlModule => ({ folder, file });
 /** The module path of a SqlModule, relative to src/. */
 export const modulePath = (m: SqlModule): string => `${m.folder.name}/${m.file}`;
 
+/** The TypeScript SDK's sources, which the enforcement points (mcp, gate, cli) import. */
 export const SDK: OutsidePath = { path: 'packages/sdk', label: 'the SDK (`packages/sdk`)' };
 
 // Leaves first: a folder can only name the folders declared above it.
