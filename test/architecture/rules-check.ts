@@ -195,12 +195,14 @@ export function checkTableOwners(files: readonly SourceFile[], rules: Architectu
     for (const literal of scan(file.text).literals.values()) {
       for (const table of new Set(tablesInSql(literal.text, known))) {
         const owner = modulePath(rules.tables[table]!);
-        if (owner !== file.path)
-          violations.push({
-            rule: 'table-owner',
-            at: `${file.path}:${lineAt(file.text, literal.offset)}`,
-            message: `SQL on ${table}, owned by ${owner}`,
-          });
+        if (owner === file.path) continue;
+        // The line where the literal names the table (a multi-line statement starts above it).
+        const named = file.text.slice(literal.offset).search(new RegExp(`\\b${table}\\b`, 'i'));
+        violations.push({
+          rule: 'table-owner',
+          at: `${file.path}:${lineAt(file.text, literal.offset + Math.max(named, 0))}`,
+          message: `SQL on ${table}, owned by ${owner}`,
+        });
       }
     }
   }
