@@ -382,10 +382,11 @@ describe('docs/architecture.md', () => {
   });
 
   it('a stale pointer is caught', () => {
-    const planted = `${doc}\nSee \`src/audit/gone.ts\`, \`gone-file.ts\` and \`goneFunction()\`.`;
+    const planted = `${doc}\nSee \`src/audit/gone.ts\`, \`gone-file.ts\`, \`src/gone/\` and \`goneFunction()\`.`;
     expect(stalePointers(planted, exists, sources)).toEqual([
       'src/audit/gone.ts',
       'gone-file.ts',
+      'src/gone/',
       'goneFunction',
     ]);
   });

@@ -52,9 +52,9 @@ export function withRules(doc: string, rules: ArchitectureRules): string {
   return doc.slice(0, begin) + renderRules(rules) + doc.slice(end + END.length);
 }
 
-/** The backticked file names of a Markdown text (`x.ts`, `src/a/b.ts`, `docs/x.md`, `migrations/*.sql` excluded). */
+/** The backticked file names and src/ folders of a Markdown text (`x.ts`, `src/a/b.ts`, `src/a/`; not globs). */
 export function filePointers(doc: string): string[] {
-  const names = [...doc.matchAll(/`(\w[\w./-]*\.(?:ts|md|sql|json))`/g)].map((m) => m[1]!);
+  const names = [...doc.matchAll(/`(\w[\w./-]*\.(?:ts|md|sql|json)|src\/[\w/-]+\/)`/g)].map((m) => m[1]!);
   return [...new Set(names)];
 }
 
