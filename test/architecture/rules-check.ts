@@ -103,7 +103,7 @@ export function checkImports(files: readonly SourceFile[], rules: ArchitectureRu
       if (!spec.startsWith('.')) continue;
       const target = path.posix.normalize(path.posix.join(path.posix.dirname(file.path), spec));
       if (target.startsWith('../')) {
-        const outside = target.replace(/^(\.\.\/)+/, '');
+        const outside = target.slice('../'.length); // repository-relative (still `../…` when outside it)
         if (!allowedOutside.some((p) => outside === p || outside.startsWith(`${p}/`)))
           violations.push({
             rule: 'outside-import',
