@@ -15,12 +15,12 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildApp } from '../src/app.ts';
 import { MemoryRecorder } from '../src/audit/memory-recorder.ts';
 import { mintToken } from '../src/auth/dev-token.ts';
 import { ActiveBundle, loadBundleFile } from '../src/bundles/active.ts';
 import { resolveConfig } from '../src/config/resolve-config.ts';
 import { DecisionService } from '../src/decisions/service.ts';
+import { buildApp } from '../src/http/app.ts';
 import { createMetrics } from '../src/observability/metrics.ts';
 
 const root = path.resolve(import.meta.dirname, '..');

@@ -1,6 +1,5 @@
 import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
-import { type App, type AppDeps, buildApp } from './app.ts';
 import { type AuditTrail, createAuditTrail } from './audit/audit-trail.ts';
 import {
   Checkpointer,
@@ -32,6 +31,7 @@ import type { PolicyEngine } from './engine/engine.ts';
 import { buildEvidenceFiles, packEvidence } from './evidence/package.ts';
 import { createGrants, type Grants } from './grants/create-grants.ts';
 import { waiverExpirySql } from './grants/grants-sql.ts';
+import { type App, type AppDeps, buildApp } from './http/app.ts';
 import type { AuditDeps } from './http/audit-routes.ts';
 import type { EvidenceDeps } from './http/evidence-routes.ts';
 import type { Readiness } from './http/health-routes.ts';

@@ -3,7 +3,7 @@ import type { Sql } from '../store/types.ts';
 import type { Checkpoint, CheckpointChain } from './checkpoints.ts';
 
 /**
- * The signed checkpoints' home: every statement on chain_checkpoints (src/store/table-owners.ts),
+ * The signed checkpoints' home: every statement on chain_checkpoints (test/architecture/rules.ts),
  * as pure functions returning `{text, values}`. The checkpointer stores, verification pages and
  * evidence packages look up through these. Nothing here runs a query.
  */

@@ -1,6 +1,6 @@
 /**
  * The decision log's one home: the row as stored and every SQL statement on it (decision_log, its
- * partitions, chain_heads, decision_log_retention; src/store/table-owners.ts) — insert (with the
+ * partitions, chain_heads, decision_log_retention; test/architecture/rules.ts) — insert (with the
  * chain heads), search, lookup, chain verification, the reads of the SIEM forwarder, of evidence
  * packages and of the shadow report, and partition maintenance — as pure functions
  * returning `{text, values}` (pg-boss's plans.ts style). Values are always parameters; the only

@@ -2,7 +2,7 @@ import type { Sql } from '../store/types.ts';
 
 /**
  * The SIEM forwarder's home for SQL: every statement on siem_cursors and siem_leases
- * (src/store/table-owners.ts), as pure functions returning `{text, values}`. The records themselves
+ * (test/architecture/rules.ts), as pure functions returning `{text, values}`. The records themselves
  * and the chain heads are read through decision-log.ts. Nothing here runs a query.
  */
 

@@ -1,6 +1,6 @@
-import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
+import * as opaWasm from '@open-policy-agent/opa-wasm';
 import { VERDICT_BUILTINS } from './builtins.ts';
 import { BundleError, type ParsedBundle } from './bundle.ts';
 
@@ -14,8 +14,6 @@ export interface Evaluation {
   error: { code: 'evaluation_error' | 'unknown_entrypoint'; message: string } | null;
 }
 
-// NOTE: the SDK's ESM entry exports only the async loader by name; its CommonJS entry has the
-// synchronous one, which lets an instance be replaced in the middle of a request.
 /** The policy revision a decision was made on: the manifest's revision and the bundle's digest. */
 export interface RevisionRef {
   revision: string;
@@ -27,9 +25,11 @@ export interface ActivePolicy {
   current(): PolicyEngine;
 }
 
-const { loadPolicySync } = createRequire(import.meta.url)(
-  '@open-policy-agent/opa-wasm',
-) as typeof import('@open-policy-agent/opa-wasm');
+// NOTE: the SDK's ESM entry exports only the async loader by name; its default export is the
+// CommonJS module, which has the synchronous one (it lets an instance be replaced in the middle of a
+// request). Its type declarations name only the named exports, hence the cast.
+const { loadPolicySync } = (opaWasm as unknown as { default: typeof import('@open-policy-agent/opa-wasm') })
+  .default;
 
 // NOTE: compiling a policy module is the expensive step (tens of ms); instantiating one is cheap.
 // Modules are cached per bundle digest so that reloading, replaying or recycling an instance of a

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { requestTrace } from '../observability/decisions.ts';
-import { logEnabled } from '../observability/logging.ts';
 import { METRICS_CONTENT_TYPE, type Metrics } from '../observability/metrics.ts';
 import { traceIdOf } from './envelope.ts';
+import { logEnabled } from './logging.ts';
 import { REQUEST_ID_HEADER } from './request-id.ts';
 import { MetricsResponseV1 } from './wire/index.ts';
 

@@ -9,7 +9,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import type { App } from '../../src/app.ts';
 import type { AuditTrail } from '../../src/audit/audit-trail.ts';
 import { DecisionLogReader } from '../../src/audit/queries.ts';
 import type { Scope } from '../../src/auth/caller.ts';
@@ -20,6 +19,7 @@ import type { RevisionStore } from '../../src/bundles/revisions.ts';
 import { resolveConfig } from '../../src/config/resolve-config.ts';
 import { createVerdict } from '../../src/create-verdict.ts';
 import type { DecisionService } from '../../src/decisions/service.ts';
+import type { App } from '../../src/http/app.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import type { Database } from '../../src/store/types.ts';
 

@@ -6,7 +6,6 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
 import {
   BANNER_EXAMPLES,
   describeExpectation,
@@ -14,6 +13,7 @@ import {
   resolveStartupKeys,
 } from '../../src/auth/dev-token.ts';
 import { resolveConfig } from '../../src/config/resolve-config.ts';
+import type { App } from '../../src/http/app.ts';
 import { buildTestApp } from '../support/app.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
 

@@ -3,8 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
 import { publicKeySource } from '../../src/auth/keys.ts';
+import type { App } from '../../src/http/app.ts';
 import { buildTestApp } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
+import type { App } from '../../src/http/app.ts';
 import type { Metrics } from '../../src/observability/metrics.ts';
 import { buildTestApp, type TestToken } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';

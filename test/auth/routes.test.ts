@@ -1,13 +1,13 @@
 import { createDecoder, createSigner } from 'fast-jwt';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
 import type { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
 import { callerFromClaims, ROUTE_SCOPES, scopesOf } from '../../src/auth/caller.ts';
 import { devTokenBanner, mintToken } from '../../src/auth/dev-token.ts';
 import type { KeySource } from '../../src/auth/keys.ts';
 import { PUBLIC_ROUTES } from '../../src/auth/routes.ts';
 import { resolveConfig } from '../../src/config/resolve-config.ts';
+import type { App } from '../../src/http/app.ts';
 import { buildTestApp, type TestToken } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 

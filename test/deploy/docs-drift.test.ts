@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
 import { SCOPES } from '../../src/auth/caller.ts';
+import type { App } from '../../src/http/app.ts';
 import { buildTestApp } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 

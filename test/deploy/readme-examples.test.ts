@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { App } from '../../src/app.ts';
+import type { App } from '../../src/http/app.ts';
 import { buildTestApp } from '../support/app.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
 

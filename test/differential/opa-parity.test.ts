@@ -1,7 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { opaServerBundleDir } from '../../bench/opa-bundle.ts';
-import type { App } from '../../src/app.ts';
+import type { App } from '../../src/http/app.ts';
 import { buildTestApp } from '../support/app.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
 import { generateEnvelopes } from '../support/envelopes.ts';

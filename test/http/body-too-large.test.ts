@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
+import type { App } from '../../src/http/app.ts';
 import { buildTestApp, type TestToken } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
 import { AuditQueryError } from '../../src/audit/queries.ts';
 import { ActivationConflictError, RevisionNotFoundError } from '../../src/bundles/lifecycle.ts';
 import { DecisionUnrecordedError } from '../../src/decisions/service.ts';
 import { BundleError } from '../../src/engine/bundle.ts';
 import { GrantError } from '../../src/grants/grant-error.ts';
+import type { App } from '../../src/http/app.ts';
 import { isDomainRefusal, STATUS_OF_KIND, toProblem } from '../../src/http/errors.ts';
 import { ProblemError } from '../../src/http/problem.ts';
 import { buildTestApp } from '../support/app.ts';

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
+import type { App } from '../../src/http/app.ts';
 import { buildTestApp, type TestToken } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 

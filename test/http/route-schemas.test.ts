@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App, RouteSchema } from '../../src/app.ts';
+import type { App, RouteSchema } from '../../src/http/app.ts';
 import { ProblemV1 } from '../../src/http/wire/index.ts';
 import { buildTestApp } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';

@@ -1,9 +1,9 @@
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
 import { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
 import { mintToken } from '../../src/auth/dev-token.ts';
 import { resolveConfig } from '../../src/config/resolve-config.ts';
+import type { App } from '../../src/http/app.ts';
 import { AUTH_FAILURE_REASONS } from '../../src/http/auth.ts';
 import { loggerOptions } from '../../src/observability/logging.ts';
 import { BUNDLE_SOURCES, LOAD_SHED_REASONS, type Metrics } from '../../src/observability/metrics.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { App } from '../../src/app.ts';
+import type { App } from '../../src/http/app.ts';
 import { buildTestApp } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { sampleValue } from './scrape.ts';

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
-import type { App, AppDeps } from '../../src/app.ts';
 import { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
 import { SCOPES, type Scope } from '../../src/auth/caller.ts';
 import { mintToken, type TokenRequest } from '../../src/auth/dev-token.ts';
@@ -10,6 +9,7 @@ import { resolveConfig } from '../../src/config/resolve-config.ts';
 import { createVerdict } from '../../src/create-verdict.ts';
 import type { DecisionService } from '../../src/decisions/service.ts';
 import type { DecisionRecorder } from '../../src/decisions/types.ts';
+import type { App, AppDeps } from '../../src/http/app.ts';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.ts';
 
 /** Dependencies that are never called, so that a database-less app still registers every route. */

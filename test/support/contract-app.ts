@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
-import type { App } from '../../src/app.ts';
 import type { MemoryRecorder } from '../../src/audit/memory-recorder.ts';
+import type { App } from '../../src/http/app.ts';
 import { buildTestApp } from './app.ts';
 import { contractFixtureBundle } from './bundle.ts';
 

@@ -9,36 +9,36 @@ import Fastify, {
   LogController,
 } from 'fastify';
 import type { Redis } from 'ioredis';
-import { configuredKeySource, type KeySource } from './auth/keys.ts';
-import type { Config } from './config/resolve-config.ts';
-import type { DecisionService } from './decisions/service.ts';
-import type { ActivePolicy } from './engine/engine.ts';
-import { type ApprovalDeps, approvalRoutes } from './http/approval-routes.ts';
-import { type AuditDeps, auditRoutes } from './http/audit-routes.ts';
+import { configuredKeySource, type KeySource } from '../auth/keys.ts';
+import type { Config } from '../config/resolve-config.ts';
+import type { DecisionService } from '../decisions/service.ts';
+import type { ActivePolicy } from '../engine/engine.ts';
+import { createMetrics, initialiseLabelValues, type Metrics } from '../observability/metrics.ts';
+import { type ApprovalDeps, approvalRoutes } from './approval-routes.ts';
+import { type AuditDeps, auditRoutes } from './audit-routes.ts';
 import {
   AUTH_FAILURE_REASONS,
   type AuthEvents,
   type AuthOptions,
   authentication,
   isRateLimitExempt,
-} from './http/auth.ts';
-import { authzenRoutes } from './http/authzen-routes.ts';
-import { registerJsonBodyParser } from './http/body.ts';
-import { type BundleRouteDeps, bundleRoutes } from './http/bundle-routes.ts';
-import { dataRoutes } from './http/data-routes.ts';
-import { decisionRoutes } from './http/decision-routes.ts';
-import { answerFrameworkError, registerErrorHandling } from './http/errors.ts';
-import { type EvidenceDeps, evidenceRoutes } from './http/evidence-routes.ts';
-import { healthRoutes, type Readiness } from './http/health-routes.ts';
-import { httpObservability } from './http/observability.ts';
-import { opaRoutes } from './http/opa-routes.ts';
-import { loadShedding } from './http/overload.ts';
-import { echoRequestIdFirst, requestIdOf } from './http/request-id.ts';
-import { DOCS_CSP, securityHeaders } from './http/security-headers.ts';
-import { type WaiverDeps, waiverRoutes } from './http/waiver-routes.ts';
-import { OpenApiDocumentV1 } from './http/wire/index.ts';
-import { lazyChildLogger } from './observability/logging.ts';
-import { createMetrics, initialiseLabelValues, type Metrics } from './observability/metrics.ts';
+} from './auth.ts';
+import { authzenRoutes } from './authzen-routes.ts';
+import { registerJsonBodyParser } from './body.ts';
+import { type BundleRouteDeps, bundleRoutes } from './bundle-routes.ts';
+import { dataRoutes } from './data-routes.ts';
+import { decisionRoutes } from './decision-routes.ts';
+import { answerFrameworkError, registerErrorHandling } from './errors.ts';
+import { type EvidenceDeps, evidenceRoutes } from './evidence-routes.ts';
+import { healthRoutes, type Readiness } from './health-routes.ts';
+import { lazyChildLogger } from './logging.ts';
+import { httpObservability } from './observability.ts';
+import { opaRoutes } from './opa-routes.ts';
+import { loadShedding } from './overload.ts';
+import { echoRequestIdFirst, requestIdOf } from './request-id.ts';
+import { DOCS_CSP, securityHeaders } from './security-headers.ts';
+import { type WaiverDeps, waiverRoutes } from './waiver-routes.ts';
+import { OpenApiDocumentV1 } from './wire/index.ts';
 
 /** Everything the HTTP layer needs, constructed by the composition root (src/create-verdict.ts). */
 export interface AppDeps {

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
-import { lazyChildLogger, logEnabled } from '../../src/observability/logging.ts';
+import { lazyChildLogger, logEnabled } from '../../src/http/logging.ts';
 
 function capture(level: string) {
   const lines: Record<string, unknown>[] = [];
