@@ -81,10 +81,10 @@ test_control_catalog if {
 	}
 	controls["DEFAULT-DENY"].waivable == false
 	controls["INPUT-001"].waivable == false
-	every id in {"TOOL-001", "TOOL-002", "TOOL-003", "TOOL-004", "TOOL-005", "TOOL-006", "TOOL-007", "REL-001", "REL-002", "REL-003", "REL-004", "REL-005", "REL-006", "REL-007", "DATA-001", "DATA-002", "DATA-003", "DATA-004"} {
+	every id in {"TOOL-001", "TOOL-002", "TOOL-003", "TOOL-004", "TOOL-005", "TOOL-006", "TOOL-007", "REL-001", "REL-002", "REL-003", "REL-004", "REL-005", "REL-006", "REL-007", "DATA-001", "DATA-002", "DATA-003", "DATA-004", "CONTENT-001", "CONTENT-002", "CONTENT-003", "CONTENT-004"} {
 		controls[id].waivable == true
 	}
-	count(controls) == 20
+	count(controls) == 24
 }
 
 test_grant_settings if {
