@@ -223,7 +223,7 @@ export const PII_DETECTORS: readonly Detector[] = [
   {
     name: 'phone-number',
     kind: 'pii',
-    pattern: /(?<![\w.+-])\(?[2-9][0-9]{2}\)?[ .-][0-9]{3}[ .-][0-9]{4}(?![\w-]|\.[0-9])/g,
+    pattern: /(?<![\w.+-]|\+[0-9]{1,3}[ .-]?)\(?[2-9][0-9]{2}\)?[ .-][0-9]{3}[ .-][0-9]{4}(?![\w-]|\.[0-9])/g,
   },
   {
     name: 'us-ssn',
@@ -280,7 +280,7 @@ export const INJECTION_DETECTORS: readonly Detector[] = [
     name: 'exfiltration-instruction',
     kind: 'prompt_injection',
     pattern:
-      /\b(?:send|post|upload|forward|exfiltrate|email|transmit|leak)\s+(?:(?:all|the|this|any|your|my|of|user'?s?)\s+){0,3}(?:conversation|chat\s+history|data|contents?|secrets?|credentials?|api\s+keys?|passwords?|tokens?|files?|emails?)\s+to\s+(?:https?:\/\/|[\w.+-]+@[\w-]+\.|the\s+(?:following|this)\s+(?:url|address|endpoint|server))/gi,
+      /\b(?:send|post|upload|forward|exfiltrate|email|transmit|leak)\s+(?:(?:all|the|this|any|your|my|of|user'?s?)\s+){0,3}(?:conversation|chat\s+history|data|contents?|secrets?|credentials?|api\s+keys?|passwords?|tokens?|files?|emails?)\s+to\s+(?:https?:\/\/[^\s)\]]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+|the\s+(?:following|this)\s+(?:url|address|endpoint|server))/gi,
   },
 ];
 
