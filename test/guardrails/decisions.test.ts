@@ -22,7 +22,7 @@ const response = (content: unknown, context: Record<string, unknown> = {}) => ({
   context: { destination: 'user', data_classification: 'internal', ...context },
 });
 
-const decide = async (body: unknown) => {
+const decide = async (body: Record<string, unknown>) => {
   const res = await audit.inject({ method: 'POST', url: '/v1/decisions', payload: body }, evaluate);
   expect(res.statusCode, res.body).toBe(200);
   return res.json();
