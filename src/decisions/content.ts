@@ -32,7 +32,9 @@ export function scanContentInput(envelope: Json, scanner: ContentScanner): Scann
   const resource = isObject(envelope.resource) ? envelope.resource : {};
   const properties = isObject(resource.properties) ? resource.properties : {};
   const content = properties.content;
-  const findings = scanner.scan(content);
+  // Injections matter in text from outside (a tool's result, a prompt's parts), not in a model's
+  // own response (CONTENT-003): the response path skips those detectors.
+  const findings = scanner.scan(content, { injection: (envelope.action as Json).name !== 'model.response' });
   // NOTE: findings and the digest are trusted like caller and now: a client-sent value never survives.
   const input: Json = { ...envelope, findings, content_sha256: contentDigest(content, canonicalJson) };
   if (findings.length === 0) return { input, logged: input };

@@ -17,6 +17,27 @@ export interface Detector {
   kind: FindingKind;
   /** Global (`g`) regex whose whole match is the finding. */
   pattern: RegExp;
+  /**
+   * Literals one of which every match starts with: the regex then runs (sticky) only where one
+   * occurs, found in one pass over the text shared by every such detector.
+   */
+  starts?: readonly string[];
+  /**
+   * Character classes of the first (and, when given, the second) character of every match, as
+   * strings listing the characters: like `starts`, for formats that begin with a class rather
+   * than a literal (a digit, a capital letter).
+   */
+  triggers?: readonly (readonly [string, string?])[];
+  /**
+   * A necessary condition on a match starting at `i` (the characters around it), checked before
+   * the regex runs there: digit pairs trigger often in ordinary text, the regex far less often.
+   */
+  quick?: (text: string, i: number) => boolean;
+  /**
+   * A character every match contains, and what may precede it: the regex then runs only from the
+   * leftmost start before each occurrence (an email address around its `@`).
+   */
+  anchor?: { char: string; left: RegExp; maxLeft: number };
   /** Case-sensitive literals, one of which every match contains; none → the regex always runs. */
   keywords?: readonly string[];
   /** Rejects a match of the right shape that is not the real thing (checksum, structure, placeholder). */
@@ -44,103 +65,103 @@ export const SECRET_DETECTORS: readonly Detector[] = [
   {
     name: 'aws-access-token',
     kind: 'secret',
-    keywords: ['AKIA', 'ASIA', 'ABIA', 'ACCA', 'A3T'],
+    starts: ['AKIA', 'ASIA', 'ABIA', 'ACCA', 'A3T'],
     pattern: /(?<![A-Za-z0-9])(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Za-z0-9])/g,
     valid: notExample,
   },
   {
     name: 'gcp-api-key',
     kind: 'secret',
-    keywords: ['AIza'],
+    starts: ['AIza'],
     pattern: /(?<![A-Za-z0-9_-])AIza[0-9A-Za-z_-]{35}(?![A-Za-z0-9_-])/g,
   },
   {
     name: 'github-token',
     kind: 'secret',
-    keywords: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'],
+    starts: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'],
     pattern: /(?<![A-Za-z0-9_])gh[pousr]_[A-Za-z0-9]{36}(?![A-Za-z0-9])/g,
     valid: (token) => base62TokenValid(token, 4),
   },
   {
     name: 'github-fine-grained-pat',
     kind: 'secret',
-    keywords: ['github_pat_'],
+    starts: ['github_pat_'],
     pattern: /(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}(?![A-Za-z0-9])/g,
   },
   {
     name: 'gitlab-pat',
     kind: 'secret',
-    keywords: ['glpat-'],
+    starts: ['glpat-'],
     pattern: /(?<![A-Za-z0-9_-])glpat-[A-Za-z0-9_-]{20}(?![A-Za-z0-9_-])/g,
   },
   {
     name: 'slack-bot-token',
     kind: 'secret',
-    keywords: ['xoxb-'],
+    starts: ['xoxb-'],
     pattern: /(?<![A-Za-z0-9])xoxb-[0-9]{10,13}-[0-9]{10,13}-[A-Za-z0-9]{24}(?![A-Za-z0-9])/g,
   },
   {
     name: 'slack-user-token',
     kind: 'secret',
-    keywords: ['xoxp-', 'xoxe-'],
+    starts: ['xoxp-', 'xoxe-'],
     pattern: /(?<![A-Za-z0-9])xox[pe](?:-[0-9]{10,13}){3}-[A-Za-z0-9]{28,34}(?![A-Za-z0-9])/g,
   },
   {
     name: 'slack-webhook-url',
     kind: 'secret',
-    keywords: ['hooks.slack.com'],
+    starts: ['https://hooks.slack.com/'],
     pattern:
       /https:\/\/hooks\.slack\.com\/(?:services|workflows|triggers)\/T[A-Z0-9]{8,12}\/B[A-Z0-9]{8,12}\/[A-Za-z0-9]{24}(?![A-Za-z0-9])/g,
   },
   {
     name: 'stripe-access-token',
     kind: 'secret',
-    keywords: ['sk_test_', 'sk_live_', 'sk_prod_', 'rk_test_', 'rk_live_', 'rk_prod_'],
+    starts: ['sk_test_', 'sk_live_', 'sk_prod_', 'rk_test_', 'rk_live_', 'rk_prod_'],
     pattern: /(?<![A-Za-z0-9_])[sr]k_(?:test|live|prod)_[A-Za-z0-9]{24,99}(?![A-Za-z0-9])/g,
   },
   {
     name: 'openai-api-key',
     kind: 'secret',
-    keywords: ['T3BlbkFJ'],
+    starts: ['sk-'],
     pattern:
       /(?<![A-Za-z0-9_-])sk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_-]{58,74}T3BlbkFJ[A-Za-z0-9_-]{58,74}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})(?![A-Za-z0-9_-])/g,
   },
   {
     name: 'anthropic-api-key',
     kind: 'secret',
-    keywords: ['sk-ant-'],
+    starts: ['sk-ant-'],
     pattern: /(?<![A-Za-z0-9_-])sk-ant-(?:api03|admin01)-[A-Za-z0-9_-]{93}AA(?![A-Za-z0-9_-])/g,
   },
   {
     name: 'npm-access-token',
     kind: 'secret',
-    keywords: ['npm_'],
+    starts: ['npm_'],
     pattern: /(?<![A-Za-z0-9_])npm_[A-Za-z0-9]{36}(?![A-Za-z0-9])/g,
     valid: (token) => base62TokenValid(token, 4),
   },
   {
     name: 'sendgrid-api-token',
     kind: 'secret',
-    keywords: ['SG.'],
+    starts: ['SG.'],
     pattern: /(?<![A-Za-z0-9_-])SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g,
   },
   {
     name: 'huggingface-access-token',
     kind: 'secret',
-    keywords: ['hf_'],
+    starts: ['hf_'],
     pattern: /(?<![A-Za-z0-9_])hf_[A-Za-z]{34}(?![A-Za-z0-9])/g,
   },
   {
     name: 'private-key',
     kind: 'secret',
-    keywords: ['PRIVATE KEY'],
+    starts: ['-----BEGIN'],
     pattern:
       /-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----[\s\S]{64,}?-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----/g,
   },
   {
     name: 'jwt',
     kind: 'secret',
-    keywords: ['eyJ'],
+    starts: ['eyJ'],
     pattern:
       /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{14,}\.eyJ[A-Za-z0-9_-]{14,}\.(?:[A-Za-z0-9_-]{10,}(?![A-Za-z0-9_-]))?/g,
     valid: jwtValid,
@@ -148,6 +169,10 @@ export const SECRET_DETECTORS: readonly Detector[] = [
 ];
 
 // Personal data ---------------------------------------------------------------------------------
+
+const DIGITS = '0123456789';
+const isDigit = (code: number) => code >= 48 && code <= 57;
+const UPPER = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
 /** RFC 2606 / RFC 6761 names reserved for documentation and tests. */
 const RESERVED_DOMAIN = /(?:^|\.)(?:example\.(?:com|org|net)|example|test|invalid|localhost)$/i;
@@ -196,7 +221,7 @@ export const PII_DETECTORS: readonly Detector[] = [
   {
     name: 'email-address',
     kind: 'pii',
-    keywords: ['@'],
+    anchor: { char: '@', left: /[A-Za-z0-9._%+-]/, maxLeft: 64 },
     pattern:
       /(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
     valid: emailValid,
@@ -204,32 +229,45 @@ export const PII_DETECTORS: readonly Detector[] = [
   {
     name: 'payment-card',
     kind: 'pii',
+    triggers: [['23456', DIGITS]],
+    quick: (text, i) => !isDigit(text.charCodeAt(i - 1)) && !isDigit(text.charCodeAt(i - 2)),
     pattern: /(?<![0-9][ -]?)[2-6](?:[ -]?[0-9]){12,18}(?![ -]?[0-9])/g,
     valid: cardValid,
   },
   {
     name: 'iban',
     kind: 'pii',
+    triggers: [[UPPER, UPPER]],
+    quick: (text, i) => isDigit(text.charCodeAt(i + 2)) && isDigit(text.charCodeAt(i + 3)),
     pattern: /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])/g,
     valid: (match) => ibanValid(match.replace(/ /g, '')),
   },
   {
     name: 'phone-number',
     kind: 'pii',
-    keywords: ['+'],
+    starts: ['+'],
     pattern: /(?<![\w+])\+[1-9][0-9]{0,2}(?:[ .-]?\(?[0-9]{1,4}\)?){2,5}(?![\w])/g,
     valid: phoneValid,
   },
   {
     name: 'phone-number',
     kind: 'pii',
+    triggers: [
+      ['(', '23456789'],
+      ['23456789', DIGITS],
+    ],
+    quick: (text, i) => {
+      const sep = text.charCodeAt(i) === 40 ? text.charCodeAt(i + 5) : text.charCodeAt(i + 3);
+      return sep === 32 || sep === 46 || sep === 45 || sep === 41;
+    },
     pattern: /(?<![\w.+-]|\+[0-9]{1,3}[ .-]?)\(?[2-9][0-9]{2}\)?[ .-][0-9]{3}[ .-][0-9]{4}(?![\w-]|\.[0-9])/g,
   },
   {
     name: 'us-ssn',
     kind: 'pii',
     region: 'us',
-    keywords: ['-'],
+    triggers: [[DIGITS, DIGITS]],
+    quick: (text, i) => text.charCodeAt(i + 3) === 45 && text.charCodeAt(i + 6) === 45,
     pattern: /(?<![0-9-])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9-])/g,
     valid: ssnValid,
   },
@@ -237,6 +275,11 @@ export const PII_DETECTORS: readonly Detector[] = [
     name: 'gb-nino',
     kind: 'pii',
     region: 'gb',
+    triggers: [[UPPER, UPPER]],
+    quick: (text, i) => {
+      const c = text.charCodeAt(i + 2);
+      return c === 32 || isDigit(c);
+    },
     pattern:
       /(?<![A-Za-z0-9])[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D](?![A-Za-z0-9])/g,
     valid: (match) => !NINO_BAD_PREFIXES.has(match.slice(0, 2)),
@@ -273,7 +316,7 @@ export const INJECTION_DETECTORS: readonly Detector[] = [
   {
     name: 'exfiltration-link',
     kind: 'prompt_injection',
-    keywords: ['!['],
+    starts: ['!['],
     pattern: /!\[[^\]\n]{0,100}\]\(\s*https?:\/\/[^)\s]{1,200}[?&][^)\s=]{1,50}=[^)\s]{0,400}\)/g,
   },
   {
@@ -308,34 +351,163 @@ export interface Match {
   end: number;
 }
 
+interface Sticky {
+  detector: Detector;
+  order: number;
+  /** The pattern with the sticky flag, run at one position. */
+  sticky: RegExp;
+  prefix?: string;
+  anchor?: Detector['anchor'];
+}
+
 /**
- * Every valid match of every detector in `text`, in detector order. A detector whose keywords the
- * text lacks costs one `includes` per keyword.
+ * The detectors compiled for scanning: those with `starts` or an `anchor` are indexed by the first
+ * character of each literal (ASCII), so that ONE pass over the text finds every place where one of
+ * them can match, and each runs only there; the others run as global regexes over the whole text
+ * (skipped when the text lacks all of their keywords). Precompiled once per scanner.
  */
-export function findMatches(text: string, detectors: readonly Detector[]): Match[] {
-  const matches: Match[] = [];
-  for (const detector of detectors) {
-    if (detector.keywords && !detector.keywords.some((k) => text.includes(k))) continue;
-    const pattern = detector.pattern;
-    pattern.lastIndex = 0;
-    for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
-      const found = m[0];
-      if (found.length === 0) {
-        pattern.lastIndex++;
-        continue;
+export class DetectorPlan {
+  readonly detectors: readonly Detector[];
+  // NOTE: the lookups are typed arrays of indexes into `entries` (0 = none): the scan loop reads
+  // one per character, and a sparse JS array there cost more than the regexes themselves.
+  /** By first character (ASCII): entries whose trigger is one character. */
+  private readonly first = new Uint16Array(128);
+  /** By first two characters (ASCII, `c1 * 128 + c2`): entries whose trigger is two characters. */
+  private readonly pairs = new Uint16Array(128 * 128);
+  private readonly entries: Sticky[][] = [[]];
+  private readonly global: { detector: Detector; order: number }[] = [];
+
+  constructor(detectors: readonly Detector[]) {
+    this.detectors = detectors;
+    detectors.forEach((detector, order) => {
+      const sticky = new RegExp(detector.pattern.source, detector.pattern.flags.replace('g', '') + 'y');
+      const ascii = (char: string) => {
+        const code = char.charCodeAt(0);
+        if (code >= 128) throw new Error(`detector ${detector.name}: a trigger must be ASCII`);
+        return code;
+      };
+      const index = (a: string, b: string | undefined, entry: Sticky) => {
+        const table = b === undefined ? this.first : this.pairs;
+        const key = b === undefined ? ascii(a) : ascii(a) * 128 + ascii(b);
+        if (table[key] === 0) {
+          table[key] = this.entries.length;
+          this.entries.push([]);
+        }
+        this.entries[table[key]!]!.push(entry);
+      };
+      if (detector.starts) {
+        for (const prefix of detector.starts) {
+          const entry = { detector, order, sticky, ...(prefix.length > 2 ? { prefix } : {}) };
+          index(prefix[0]!, prefix[1], entry);
+        }
+      } else if (detector.triggers) {
+        for (const [firsts, seconds] of detector.triggers)
+          for (const a of firsts)
+            if (seconds === undefined) index(a, undefined, { detector, order, sticky });
+            else for (const b of seconds) index(a, b, { detector, order, sticky });
+      } else if (detector.anchor) {
+        index(detector.anchor.char, undefined, { detector, order, sticky, anchor: detector.anchor });
+      } else {
+        this.global.push({ detector, order });
       }
-      if (detector.valid && !detector.valid(found)) {
-        // An IBAN followed by a word of capitals reads as a longer, invalid one: retry at its
-        // country's length before giving up.
-        const trimmed = detector.name === 'iban' ? ibanPrefix(found) : null;
-        if (trimmed === null) continue;
-        matches.push({ detector, start: m.index, end: m.index + trimmed });
-        continue;
+    });
+  }
+
+  /**
+   * Every valid match in `text`, ordered by detector, then position. A detector's match never
+   * starts inside its previous match.
+   */
+  matches(text: string): Match[] {
+    const found: (Match & { order: number })[] = [];
+    const lastEnd = new Map<Detector, number>();
+    const { first, pairs, entries } = this;
+    const length = text.length;
+    let next = length > 0 ? text.charCodeAt(0) : 0;
+    for (let i = 0; i < length; i++) {
+      const code = next;
+      next = i + 1 < length ? text.charCodeAt(i + 1) : 0;
+      if (code >= 128) continue;
+      const one = first[code]!;
+      if (one !== 0) this.tryAt(text, i, entries[one]!, found, lastEnd);
+      if (next < 128) {
+        const two = pairs[code * 128 + next]!;
+        if (two !== 0) this.tryAt(text, i, entries[two]!, found, lastEnd);
       }
-      matches.push({ detector, start: m.index, end: m.index + found.length });
+    }
+    for (const { detector, order } of this.global) {
+      if (detector.keywords && !detector.keywords.some((k) => text.includes(k))) continue;
+      for (const m of globalMatches(text, detector)) found.push({ ...m, order });
+    }
+    found.sort((a, b) => a.order - b.order || a.start - b.start);
+    return found.map(({ detector, start, end }) => ({ detector, start, end }));
+  }
+
+  /** Runs the entries triggered at `i`. */
+  private tryAt(
+    text: string,
+    i: number,
+    entries: Sticky[],
+    found: (Match & { order: number })[],
+    lastEnd: Map<Detector, number>,
+  ): void {
+    for (const entry of entries) {
+      if (entry.prefix !== undefined && !text.startsWith(entry.prefix, i)) continue;
+      if (entry.detector.quick && !entry.detector.quick(text, i)) continue;
+      const from = entry.anchor ? leftmost(text, i, entry.anchor) : i;
+      for (let at = from; at <= i; at++) {
+        if (at < (lastEnd.get(entry.detector) ?? 0)) continue;
+        entry.sticky.lastIndex = at;
+        const m = entry.sticky.exec(text);
+        if (m === null) continue;
+        let length = m[0].length;
+        if (entry.detector.valid && !entry.detector.valid(m[0])) {
+          // An IBAN followed by a word of capitals reads as a longer, invalid one: retry at its
+          // country's length before giving up.
+          const trimmed = entry.detector.name === 'iban' ? ibanPrefix(m[0]) : null;
+          if (trimmed === null) break;
+          length = trimmed;
+        }
+        found.push({ detector: entry.detector, start: at, end: at + length, order: entry.order });
+        lastEnd.set(entry.detector, at + length);
+        break;
+      }
     }
   }
+}
+
+/** The leftmost index from which `anchor.left` characters run up to `at`. */
+function leftmost(text: string, at: number, anchor: NonNullable<Detector['anchor']>): number {
+  let from = at;
+  while (from > 0 && at - from < anchor.maxLeft && anchor.left.test(text[from - 1]!)) from--;
+  return from;
+}
+
+/** Every valid match of a detector without starts or anchor, scanning the whole text. */
+function globalMatches(text: string, detector: Detector): Match[] {
+  const matches: Match[] = [];
+  const pattern = detector.pattern;
+  pattern.lastIndex = 0;
+  for (let m = pattern.exec(text); m !== null; m = pattern.exec(text)) {
+    const found = m[0];
+    if (found.length === 0) {
+      pattern.lastIndex++;
+      continue;
+    }
+    if (detector.valid && !detector.valid(found)) {
+      // An IBAN followed by a word of capitals reads as a longer, invalid one: retry at its
+      // country's length before giving up.
+      const trimmed = detector.name === 'iban' ? ibanPrefix(found) : null;
+      if (trimmed !== null) matches.push({ detector, start: m.index, end: m.index + trimmed });
+      continue;
+    }
+    matches.push({ detector, start: m.index, end: m.index + found.length });
+  }
   return matches;
+}
+
+/** Every valid match of every detector in `text`, in detector order (compiles a plan each call). */
+export function findMatches(text: string, detectors: readonly Detector[]): Match[] {
+  return new DetectorPlan(detectors).matches(text);
 }
 
 /** The length of the longest valid IBAN at the start of `match` (spaces included), or null. */

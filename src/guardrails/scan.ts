@@ -4,7 +4,7 @@
  * policy reads as `input.findings` (attached by the decision service, never by the client).
  */
 import { createHash } from 'node:crypto';
-import { type Detector, detectorsFor, type FindingKind, findMatches } from './detectors.ts';
+import { type Detector, DetectorPlan, detectorsFor, type FindingKind } from './detectors.ts';
 
 /** The actions whose content is scanned. */
 export const CONTENT_ACTIONS: ReadonlySet<string> = new Set([
@@ -59,22 +59,28 @@ function sha256(text: string): string {
 /** Runs the detectors over content: precompiled once, shared by every decision. */
 export class ContentScanner {
   readonly detectors: readonly Detector[];
+  private readonly all: DetectorPlan;
+  private readonly withoutInjection: DetectorPlan;
 
   /** `regions`: the national identifiers to look for (default: every region Verdict knows). */
   constructor(options: { regions?: readonly string[] } = {}) {
     this.detectors = detectorsFor(options.regions);
+    this.all = new DetectorPlan(this.detectors);
+    this.withoutInjection = new DetectorPlan(this.detectors.filter((d) => d.kind !== 'prompt_injection'));
   }
 
   /**
    * Every finding in `content`. The parts of an array are scanned as one text (joined with
    * nothing), so that a secret split across two parts — two chunks of a streamed response — is
-   * still found; such a match yields one finding per part it covers.
+   * still found; such a match yields one finding per part it covers. `injection: false` skips the
+   * prompt-injection detectors (the policy judges injections only in text from untrusted sources).
    */
-  scan(content: unknown): Finding[] {
+  scan(content: unknown, options: { injection?: boolean } = {}): Finding[] {
     const texts = contentTexts(content);
     if (texts === null || texts.length === 0) return [];
     const joined = texts.length === 1 ? texts[0]!.text : texts.map((t) => t.text).join('');
-    const matches = findMatches(joined, this.detectors);
+    const plan = options.injection === false ? this.withoutInjection : this.all;
+    const matches = plan.matches(joined);
     if (matches.length === 0) return [];
     const findings: Finding[] = [];
     for (const { detector, start, end } of matches) {
