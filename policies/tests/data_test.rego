@@ -100,3 +100,32 @@ test_grant_settings if {
 	g.approval_max_uses == 1
 	g.on_behalf_of_may_approve == false
 }
+
+# Guardrails settings (policies/content.rego): national-identifier regions are strings the
+# detectors know (src/guardrails/detectors.ts: us, gb), destinations are known ones.
+test_content_settings if {
+	c := data.verdict_data.content
+	every r in c.pii.regions {
+		r in {"us", "gb"}
+	}
+	every d in array.concat(c.secrets.guarded_destinations, c.secrets.deny_destinations) {
+		d in {"user", "external", "tool", "model"}
+	}
+	every _, by_destination in c.pii.purposes {
+		every d, detectors in by_destination {
+			d in {"user", "external", "tool", "model"}
+			is_array(detectors)
+		}
+	}
+	every t in c.injection.deny_tiers {
+		t in {1, 2, 3}
+	}
+	every _, m in data.verdict_data.models {
+		m.risk_tier in {1, 2, 3}
+	}
+	every _, thresholds in c.moderation.thresholds {
+		every _, v in thresholds {
+			is_number(v)
+		}
+	}
+}

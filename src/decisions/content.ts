@@ -4,8 +4,10 @@
  * as server fields of the input, and say what the decision log may keep — the same input with
  * every finding redacted. Every other action passes through untouched, at the cost of one lookup.
  */
+
+import { PII_REGIONS } from '../guardrails/detectors.ts';
 import { redactContent } from '../guardrails/redact.ts';
-import { CONTENT_ACTIONS, type ContentScanner, contentDigest } from '../guardrails/scan.ts';
+import { CONTENT_ACTIONS, ContentScanner, contentDigest } from '../guardrails/scan.ts';
 import { canonicalJson } from './canonical-json.ts';
 
 type Json = Record<string, unknown>;
@@ -17,6 +19,40 @@ function isObject(value: unknown): value is Json {
 /** True when the envelope is one of the content actions. */
 export function isContentInput(input: unknown): input is Json {
   return isObject(input) && isObject(input.action) && CONTENT_ACTIONS.has(input.action.name as string);
+}
+
+/**
+ * The scanner for a policy revision: national identifiers are configured per region in the
+ * bundle's data (`verdict_data.content.pii.regions`, e.g. `["us", "gb"]`; absent → every region
+ * Verdict knows), so a bundle activation changes them with the policy that reads them. One scanner
+ * per distinct region list, compiled once.
+ */
+export class ContentScanners {
+  private readonly byData = new WeakMap<object, ContentScanner>();
+  private readonly byRegions = new Map<string, ContentScanner>();
+
+  for(data: unknown): ContentScanner {
+    const key = isObject(data) ? data : null;
+    const cached = key ? this.byData.get(key) : undefined;
+    if (cached) return cached;
+    const regions = regionsOf(data);
+    const id = regions.join(',');
+    let scanner = this.byRegions.get(id);
+    if (!scanner) {
+      scanner = new ContentScanner({ regions });
+      this.byRegions.set(id, scanner);
+    }
+    if (key) this.byData.set(key, scanner);
+    return scanner;
+  }
+}
+
+function regionsOf(data: unknown): readonly string[] {
+  const verdictData = isObject(data) && isObject(data.verdict_data) ? data.verdict_data : {};
+  const content = isObject(verdictData.content) ? verdictData.content : {};
+  const pii = isObject(content.pii) ? content.pii : {};
+  const regions = pii.regions;
+  return Array.isArray(regions) ? regions.filter((r): r is string => typeof r === 'string') : PII_REGIONS;
 }
 
 /** A content envelope as the policy sees it, and as the log keeps it. */

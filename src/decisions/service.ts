@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { ActivePolicy, PolicyEngine } from '../engine/engine.ts';
-import { ContentScanner } from '../guardrails/scan.ts';
+import type { ContentScanner } from '../guardrails/scan.ts';
 import { canonicalJson, inputDigest } from './canonical-json.ts';
-import { isContentInput, scanContentInput } from './content.ts';
+import { ContentScanners, isContentInput, scanContentInput } from './content.ts';
 import { evaluateDecision, isContractSurface } from './evaluate.ts';
 import { type AttachedGrants, type DecisionGrants, needsSettlement, type Settlement } from './grants.ts';
 import { decisionId } from './ids.ts';
@@ -148,7 +148,7 @@ export class DecisionService {
   private readonly shadow: ShadowPolicy | undefined;
   private readonly onShadowDivergence: ShadowObserver | undefined;
   private readonly grants: DecisionGrants | undefined;
-  private readonly content: ContentScanner;
+  private readonly content: ContentScanner | ContentScanners;
 
   constructor(deps: {
     policy: ActivePolicy;
@@ -160,7 +160,10 @@ export class DecisionService {
     onShadowDivergence?: ShadowObserver;
     /** PDP-held waivers and approvals (src/approvals/grants.ts); absent without a database. */
     grants?: DecisionGrants;
-    /** The detectors run on content actions (src/guardrails); default: every detector, every region. */
+    /**
+     * The detectors run on content actions (src/guardrails); default: every detector, national
+     * identifiers of the regions the active bundle's data names (src/decisions/content.ts).
+     */
     content?: ContentScanner;
   }) {
     this.policy = deps.policy;
@@ -170,7 +173,7 @@ export class DecisionService {
     this.shadow = deps.shadow;
     this.onShadowDivergence = deps.onShadowDivergence;
     this.grants = deps.grants;
-    this.content = deps.content ?? new ContentScanner();
+    this.content = deps.content ?? new ContentScanners();
   }
 
   /** True when the active bundle has the entrypoint (so a route can answer 404 before deciding). */
@@ -388,7 +391,11 @@ export class DecisionService {
       : query.input;
     // Guardrails (issue 25): content actions get the server's findings; the log keeps them redacted.
     let logged: unknown;
-    if (isContentInput(input)) ({ input, logged } = scanContentInput(input, this.content));
+    if (isContentInput(input)) {
+      const scanner =
+        this.content instanceof ContentScanners ? this.content.for(engine.bundle.data) : this.content;
+      ({ input, logged } = scanContentInput(input, scanner));
+    }
     // NOTE: one serialisation serves both the engine and the digest: canonical JSON (RFC 8785) is
     // valid JSON, and hashing it lets an auditor recompute the digest from the stored input.
     const inputJson = input === undefined ? undefined : canonicalJson(input);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { base62, crc32, ibanValid, luhnValid } from '../../src/guardrails/checksums.ts';
+import { ContentScanners } from '../../src/decisions/content.ts';
 import { PII_REGIONS } from '../../src/guardrails/detectors.ts';
 import { redactContent } from '../../src/guardrails/redact.ts';
 import { ContentScanner } from '../../src/guardrails/scan.ts';
@@ -125,6 +126,12 @@ describe('detectors', () => {
     const usOnly = new ContentScanner({ regions: ['us'] });
     expect(usOnly.scan('JG 10 37 59 A').map((f) => f.detector)).toEqual([]);
     expect(usOnly.scan('536-22-8726').map((f) => f.detector)).toEqual(['us-ssn']);
+    // The decision service takes them from the active bundle's data.
+    const scanners = new ContentScanners();
+    const data = { verdict_data: { content: { pii: { regions: ['gb'] } } } };
+    expect(scanners.for(data).scan('JG 10 37 59 A, 536-22-8726').map((f) => f.detector)).toEqual(['gb-nino']);
+    expect(scanners.for(data)).toBe(scanners.for(data));
+    expect(scanners.for({}).scan('JG 10 37 59 A, 536-22-8726')).toHaveLength(2);
   });
 
   it('reports JavaScript string indexes on non-ASCII text (emoji, CJK)', () => {
