@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { base62, crc32, ibanValid, luhnValid } from '../../src/guardrails/checksums.ts';
 import { ContentScanners } from '../../src/decisions/content.ts';
+import { base62, crc32, ibanValid, luhnValid } from '../../src/guardrails/checksums.ts';
 import { PII_REGIONS } from '../../src/guardrails/detectors.ts';
 import { redactContent } from '../../src/guardrails/redact.ts';
 import { ContentScanner } from '../../src/guardrails/scan.ts';
@@ -129,7 +129,12 @@ describe('detectors', () => {
     // The decision service takes them from the active bundle's data.
     const scanners = new ContentScanners();
     const data = { verdict_data: { content: { pii: { regions: ['gb'] } } } };
-    expect(scanners.for(data).scan('JG 10 37 59 A, 536-22-8726').map((f) => f.detector)).toEqual(['gb-nino']);
+    expect(
+      scanners
+        .for(data)
+        .scan('JG 10 37 59 A, 536-22-8726')
+        .map((f) => f.detector),
+    ).toEqual(['gb-nino']);
     expect(scanners.for(data)).toBe(scanners.for(data));
     expect(scanners.for({}).scan('JG 10 37 59 A, 536-22-8726')).toHaveLength(2);
   });
