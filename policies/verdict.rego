@@ -4,6 +4,7 @@
 # domain handles is denied with DEFAULT-DENY. verdict/allow is the boolean for simple clients.
 package verdict
 
+import data.verdict.content
 import data.verdict.data as data_access
 import data.verdict.exceptions
 import data.verdict.release
@@ -26,10 +27,13 @@ decision := release.decision if release.in_scope
 
 decision := data_access.decision if data_access.in_scope
 
+decision := content.decision if content.in_scope
+
 decision := exceptions.deny_out_of_scope if {
 	not tool.in_scope
 	not release.in_scope
 	not data_access.in_scope
+	not content.in_scope
 }
 
 default allow := false

@@ -81,10 +81,10 @@ test_control_catalog if {
 	}
 	controls["DEFAULT-DENY"].waivable == false
 	controls["INPUT-001"].waivable == false
-	every id in {"TOOL-001", "TOOL-002", "TOOL-003", "TOOL-004", "TOOL-005", "TOOL-006", "TOOL-007", "REL-001", "REL-002", "REL-003", "REL-004", "REL-005", "REL-006", "REL-007", "DATA-001", "DATA-002", "DATA-003", "DATA-004"} {
+	every id in {"TOOL-001", "TOOL-002", "TOOL-003", "TOOL-004", "TOOL-005", "TOOL-006", "TOOL-007", "REL-001", "REL-002", "REL-003", "REL-004", "REL-005", "REL-006", "REL-007", "DATA-001", "DATA-002", "DATA-003", "DATA-004", "CONTENT-001", "CONTENT-002", "CONTENT-003", "CONTENT-004"} {
 		controls[id].waivable == true
 	}
-	count(controls) == 20
+	count(controls) == 24
 }
 
 test_grant_settings if {
@@ -99,4 +99,33 @@ test_grant_settings if {
 	g.approval_window_minutes == 15
 	g.approval_max_uses == 1
 	g.on_behalf_of_may_approve == false
+}
+
+# Guardrails settings (policies/content.rego): national-identifier regions are strings the
+# detectors know (src/guardrails/detectors.ts: us, gb), destinations are known ones.
+test_content_settings if {
+	c := data.verdict_data.content
+	every r in c.pii.regions {
+		r in {"us", "gb"}
+	}
+	every d in array.concat(c.secrets.guarded_destinations, c.secrets.deny_destinations) {
+		d in {"user", "external", "tool", "model"}
+	}
+	every _, by_destination in c.pii.purposes {
+		every d, detectors in by_destination {
+			d in {"user", "external", "tool", "model"}
+			is_array(detectors)
+		}
+	}
+	every t in c.injection.deny_tiers {
+		t in {1, 2, 3}
+	}
+	every _, m in data.verdict_data.models {
+		m.risk_tier in {1, 2, 3}
+	}
+	every _, thresholds in c.moderation.thresholds {
+		every _, v in thresholds {
+			is_number(v)
+		}
+	}
 }

@@ -1,7 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import type { ActivePolicy, PolicyEngine } from '../engine/engine.ts';
+import type { ContentScanner } from '../guardrails/scan.ts';
 import { isObject } from '../json/values.ts';
 import { canonicalJson, inputDigest } from './canonical-json.ts';
+import { ContentScanners, isContentInput, scanContentInput } from './content.ts';
 import { evaluateDecision, isContractSurface } from './evaluate.ts';
 import { type AttachedGrants, type DecisionGrants, needsSettlement, type Settlement } from './grants.ts';
 import { decisionId } from './ids.ts';
@@ -127,7 +129,13 @@ function withServerFields(
   now: string,
   grants: AttachedGrants | undefined,
 ): Record<string, unknown> {
-  const { grants: _clientGrants, ...rest } = envelope;
+  // Guardrails (issue 25): a client-sent `findings` or `content_sha256` is dropped like `grants`.
+  const {
+    grants: _clientGrants,
+    findings: _clientFindings,
+    content_sha256: _clientDigest,
+    ...rest
+  } = envelope;
   const input: Record<string, unknown> = { ...rest, caller, now };
   if (grants !== undefined) input.grants = grants;
   return input;
@@ -145,6 +153,7 @@ export class DecisionService {
   private readonly shadow: ShadowPolicy | undefined;
   private readonly onShadowDivergence: ShadowObserver | undefined;
   private readonly grants: DecisionGrants | undefined;
+  private readonly content: ContentScanner | ContentScanners;
 
   constructor(deps: {
     policy: ActivePolicy;
@@ -156,6 +165,11 @@ export class DecisionService {
     onShadowDivergence?: ShadowObserver;
     /** PDP-held waivers and approvals (src/grants/stored-grants.ts); absent without a database. */
     grants?: DecisionGrants;
+    /**
+     * The detectors run on content actions (src/guardrails); default: every detector, national
+     * identifiers of the regions the active bundle's data names (src/decisions/content.ts).
+     */
+    content?: ContentScanner;
   }) {
     this.policy = deps.policy;
     this.recorder = deps.recorder;
@@ -164,6 +178,7 @@ export class DecisionService {
     this.shadow = deps.shadow;
     this.onShadowDivergence = deps.onShadowDivergence;
     this.grants = deps.grants;
+    this.content = deps.content ?? new ContentScanners();
   }
 
   /** True when the active bundle has the entrypoint (so a route can answer 404 before deciding). */
@@ -376,15 +391,22 @@ export class DecisionService {
       throw new UnknownEntrypointError(query.entrypoint);
     const decidedAt = now.toISOString();
     // NOTE: `grants`, like `caller` and `now`, is the server's: a client-sent one is dropped.
-    const input = contract
+    let input = contract
       ? withServerFields(query.input as Record<string, unknown>, query.caller, decidedAt, grants)
       : query.input;
+    // Guardrails (issue 25): content actions get the server's findings; the log keeps them redacted.
+    let logged: unknown;
+    if (isContentInput(input)) {
+      const scanner =
+        this.content instanceof ContentScanners ? this.content.for(engine.bundle.data) : this.content;
+      ({ input, logged } = scanContentInput(input, scanner));
+    }
     // NOTE: one serialisation serves both the engine and the digest: canonical JSON (RFC 8785) is
     // valid JSON, and hashing it lets an auditor recompute the digest from the stored input.
     const inputJson = input === undefined ? undefined : canonicalJson(input);
     const evaluation = evaluateDecision(engine, query.surface, query.entrypoint, inputJson);
     const { result, error, allow } = evaluation;
-    return { contract, decidedAt, input, inputJson, evaluation, result, error, allow };
+    return { contract, decidedAt, input, inputJson, evaluation, result, error, allow, logged };
   }
 
   private evaluate(
@@ -394,7 +416,7 @@ export class DecisionService {
     grants: AttachedGrants | undefined,
   ): { decision: Decision; record: DecisionRecord; input: unknown } {
     const now = this.clock();
-    const { contract, decidedAt, input, inputJson, evaluation, result, error, allow } = this.judge(
+    const { contract, decidedAt, input, inputJson, evaluation, result, error, allow, logged } = this.judge(
       engine,
       query,
       now,
@@ -420,23 +442,31 @@ export class DecisionService {
       const direction = divergence(allow, shadow);
       if (direction) this.onShadowDivergence?.({ entrypoint: query.entrypoint, direction });
     }
-    const record = this.recordOf(engine, query, input, inputJson, {
-      id,
-      decidedAt,
-      allow,
-      result: contract ? result : (evaluation.value ?? null),
-      inputSha256,
-      exceptions: result.exceptions,
-      shadow,
-      evalMicros: evaluation.evalMicros,
-      error,
-    });
+    const record = this.recordOf(
+      engine,
+      query,
+      input,
+      inputJson,
+      {
+        id,
+        decidedAt,
+        allow,
+        result: contract ? result : (evaluation.value ?? null),
+        inputSha256,
+        exceptions: result.exceptions,
+        shadow,
+        evalMicros: evaluation.evalMicros,
+        error,
+      },
+      logged,
+    );
     return { decision, record, input };
   }
 
   /**
    * The record of a decision: what the query and the engine say, the outcome `fields`, and the
    * input as it may be stored (masked; its canonical JSON reused when masking changed nothing).
+   * `logged`: what may be stored of a content input (its findings redacted), masked in turn.
    */
   private recordOf(
     engine: PolicyEngine,
@@ -455,8 +485,9 @@ export class DecisionService {
       | 'evalMicros'
       | 'error'
     >,
+    logged?: unknown,
   ): DecisionRecord {
-    const stored = this.masked(engine, input, inputJson);
+    const stored = this.masked(engine, logged ?? input, inputJson);
     return {
       ...fields,
       surface: query.surface,

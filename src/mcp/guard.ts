@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  applyRedactions,
   type DecisionResult,
   type VerdictClient,
   VerdictClient as VerdictClientClass,
@@ -195,6 +196,41 @@ export class McpGuard {
   }
 
   /**
+   * Guardrails (issue 25): judges what a tool returned as a `tool.result` decision before the host
+   * (and its model) sees it. The text items of the result are the content's parts; the `redact`
+   * obligations are applied to them; a `mark_untrusted` obligation (a prompt injection found in
+   * the result, even from a closed-world tool) marks the session untrusted, so TOOL-002 applies to
+   * the next side-effecting call. A deny, or no answer from Verdict, replaces the result with an
+   * MCP tool error: the host never sees text Verdict could not judge.
+   */
+  async judgeResult(name: string, result: unknown, traceparent?: string): Promise<unknown> {
+    const items = isToolResult(result) ? result.content : [];
+    const texts = items.flatMap((item, index) =>
+      isTextItem(item) ? [{ index, part: { role: 'tool', text: item.text } }] : [],
+    );
+    if (texts.length === 0) return result;
+    const content = texts.map((t) => t.part);
+    const decision = await this.client.decide(
+      {
+        subject: this.subject(),
+        action: { name: 'tool.result' },
+        resource: { type: 'tool', id: name, properties: { content } },
+        context: this.context({ destination: 'model' }),
+      },
+      traceparent ? { traceparent } : {},
+    );
+    if (decision.obligations.some((o) => o.type === 'mark_untrusted')) this.session.untrusted_content = true;
+    if (!decision.allow) return deniedResult(name, decision, 'result');
+    const redacted = applyRedactions(content, decision.obligations);
+    if (redacted === content) return result;
+    const replaced = [...items];
+    texts.forEach((t, k) => {
+      replaced[t.index] = { ...(items[t.index] as object), text: redacted[k]!.text };
+    });
+    return { ...(result as object), content: replaced };
+  }
+
+  /**
    * Marks the session untrusted when a result comes from a tool that may reach the open world
    * (MCP's default, or a tool the server never listed). TOOL-002 reads it.
    */
@@ -203,11 +239,33 @@ export class McpGuard {
   }
 }
 
-/** The MCP tool error for a denied call: its text names the violated controls and any approval request. */
-export function deniedResult(name: string, decision: DecisionResult): McpToolResult {
+function isToolResult(value: unknown): value is { content: unknown[] } {
+  return (
+    typeof value === 'object' && value !== null && Array.isArray((value as { content?: unknown }).content)
+  );
+}
+
+function isTextItem(item: unknown): item is { type: 'text'; text: string } {
+  return (
+    typeof item === 'object' &&
+    item !== null &&
+    (item as { type?: unknown }).type === 'text' &&
+    typeof (item as { text?: unknown }).text === 'string'
+  );
+}
+
+/**
+ * The MCP tool error for a denied call (or, `of: 'result'`, a denied tool result): its text names
+ * the violated controls and any approval request.
+ */
+export function deniedResult(
+  name: string,
+  decision: DecisionResult,
+  of: 'call' | 'result' = 'call',
+): McpToolResult {
   const controls = [...new Set(decision.violations.map((v) => v.control))];
   const lines = [
-    `Verdict denied the call to "${name}": ${controls.join(', ') || 'no allow'}`,
+    `Verdict denied the ${of} ${of === 'call' ? 'to' : 'of'} "${name}": ${controls.join(', ') || 'no allow'}`,
     ...decision.violations.map((v) => `- ${v.control}: ${v.message}`),
   ];
   const approval = decision.decided ? decision.approval_request : undefined;

@@ -100,6 +100,17 @@ export async function proxyMcp(options: {
       const waiting = pending.get(key);
       pending.delete(key);
       if (waiting?.kind === 'call') guard.observeResult(waiting.name);
+      // Guardrails (issue 25): a tool's result is judged (and redacted) before the host sees it.
+      if (waiting?.kind === 'call' && isJSONRPCResultResponse(message)) {
+        try {
+          return forward(host, {
+            ...message,
+            result: (await guard.judgeResult(waiting.name, message.result)) as never,
+          });
+        } catch (err) {
+          return refuse(host, message.id, `Verdict could not judge the result: ${(err as Error).message}`);
+        }
+      }
       if (waiting?.kind === 'list' && isJSONRPCResultResponse(message)) {
         const result = message.result as { tools?: McpTool[] };
         try {

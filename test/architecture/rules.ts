@@ -78,10 +78,15 @@ const engine = folder(
   'bundle parsing, the wasm module cache, evaluation: `PolicyEngine`, `ActivePolicy`, `RevisionRef`',
   [json],
 );
+const guardrails = folder(
+  'guardrails',
+  'the detectors on text models read and write: secrets, personal data, prompt injection (`detectors.ts`, `checksums.ts`), the content scanner that turns a content into `findings` (`scan.ts`), the redaction the log applies (`redact.ts`)',
+  [],
+);
 const decisions = folder(
   'decisions',
-  'the evaluation core (`evaluateDecision`), the result contract, the decision service (`decide`, `decideMany`, `decideSearch`), the `DecisionRecord`, its input digest and masking',
-  [engine, json],
+  'the evaluation core (`evaluateDecision`), the result contract, the decision service (`decide`, `decideMany`, `decideSearch`), the `DecisionRecord`, its input digest and masking, the content actions’ findings and redacted record (`content.ts`)',
+  [engine, guardrails, json],
 );
 const store = folder(
   'store',
@@ -149,6 +154,7 @@ export const RULES: ArchitectureRules = {
     json,
     config,
     engine,
+    guardrails,
     decisions,
     audit,
     bundles,

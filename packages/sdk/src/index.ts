@@ -13,4 +13,6 @@ export {
   type VerdictClientOptions,
   VerdictError,
 } from './client.ts';
+// Guardrails (issue 25): applying `redact` obligations to content.
+export { applyRedactions, type Content, type RedactionSpan, redactionSpans } from './redact.ts';
 export type * from './wire.ts';

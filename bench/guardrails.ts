@@ -1,0 +1,263 @@
+/**
+ * Guardrails on text (issue 25): what scanning costs a decision, and whether it stays flat.
+ *
+ *   node bench/guardrails.ts [--quick] [--scans <n>] [--http-seconds <s>] [--database-url <url>]
+ *
+ * 1. In process (target: p99 ≤ 1 ms): a 10 KB `model.response` (prose with a secret, an email
+ *    address and a card number planted) scanned and decided by the decision core
+ *    (`DecisionService.decide`, nothing recorded), p50/p99 over interleaved blocks; beside it the
+ *    scan alone, and a tool call through the same core (the path that never scans).
+ * 2. Through HTTP (target: ≥ 50 % of the tool call's decisions/s): one Verdict server (sync audit,
+ *    1 worker, its own database), saturated in turn by tool calls and by 10 KB `model.response`
+ *    decisions; decisions/s of each and their ratio.
+ * 3. Memory (target: flat): `--scans` scans (default 1,000,000) of a 1 KB response with findings;
+ *    the heap after a forced GC at every tenth, growth from the first sample to the last.
+ *    Needs `--expose-gc` (the script re-runs itself with it).
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { DisabledRecorder } from '../src/audit/memory-recorder.ts';
+import { ActiveBundle, loadBundleFile } from '../src/bundles/active.ts';
+import { type DecisionQuery, DecisionService } from '../src/decisions/service.ts';
+import { ContentScanner } from '../src/guardrails/scan.ts';
+import { runLoadProcess } from './load.ts';
+import type { RequestSpec } from './scenarios.ts';
+import { BENCH_CALLER, killAll, mintToken, startSystem, withDatabase } from './systems.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+const BUNDLE = path.join(root, 'policies/bundle/bundle.tar.gz');
+
+const PROSE =
+  'Thanks for reaching out. The refund for order 88231 was issued on 2026-11-20 and should appear within ' +
+  'five business days (version 2.14.1 of the billing service handled it). 返金は処理済みです 🙂. ';
+
+/** A response of about `bytes` characters with a secret, an email address and a card number planted. */
+export function response(bytes: number): string {
+  const planted =
+    ' Your temporary key is AKIAQWERTYUIOPASDFGH; write to dana.kowalski@corp-mail.io; card 4539 1488 0343 6467. ';
+  let text = '';
+  while (text.length + planted.length < bytes) text += PROSE;
+  const half = Math.floor(text.length / 2);
+  return (text.slice(0, half) + planted + text.slice(half)).slice(0, bytes);
+}
+
+const responseEnvelope = (content: string) => ({
+  subject: { type: 'agent', id: 'support-bot' },
+  action: { name: 'model.response' },
+  resource: { type: 'model', id: 'support-llm', properties: { content } },
+  context: { destination: 'user', data_classification: 'internal' },
+});
+
+const toolEnvelope = {
+  subject: { type: 'agent', id: 'code-agent' },
+  action: { name: 'tool.call' },
+  resource: { type: 'tool', id: 'read_file', properties: { arguments: { path: '/workspace/src/main.ts' } } },
+  context: { session: { untrusted_content: false, tool_calls: 3 }, data_classification: 'internal' },
+};
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+/**
+ * p50 and p99 of each block, and the median of those over the blocks: on a host shared with other
+ * work a burst of contention lands whole in one block, and the median drops it (bench/paths.ts).
+ */
+function summary(blocks: number[][]) {
+  const per = blocks.map((b) => {
+    const sorted = [...b].sort((x, y) => x - y);
+    return { p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99) };
+  });
+  const median = (xs: number[]) =>
+    quantile(
+      [...xs].sort((a, b) => a - b),
+      0.5,
+    );
+  const all = blocks.flat().sort((a, b) => a - b);
+  return {
+    p50: median(per.map((p) => p.p50)),
+    p99: median(per.map((p) => p.p99)),
+    p99Pooled: quantile(all, 0.99),
+  };
+}
+
+async function inProcess(quick: boolean) {
+  const policy = new ActiveBundle(await loadBundleFile(BUNDLE));
+  const service = new DecisionService({ policy, recorder: new DisabledRecorder() });
+  const scanner = new ContentScanner();
+  // Flat, as a parsed request body's string is (a string built by concatenation scans slower).
+  const content = JSON.parse(JSON.stringify(response(10 * 1024))) as string;
+  const query = (input: unknown): DecisionQuery => ({
+    surface: 'native',
+    entrypoint: 'verdict/decision',
+    input,
+    caller: BENCH_CALLER,
+    traceId: null,
+  });
+  const contentQuery = query(responseEnvelope(content));
+  const toolQuery = query(toolEnvelope);
+  const check = await service.decide(contentQuery);
+  if (!check.allow || check.result.obligations.length !== 2)
+    throw new Error(`unexpected decision: ${JSON.stringify(check.result)}`);
+  const rounds = quick ? 10 : 40;
+  const perRound = 250;
+  const decide: number[][] = [];
+  const scan: number[][] = [];
+  const tool: number[][] = [];
+  for (let r = 0; r < rounds + 2; r++) {
+    const warm = r < 2;
+    const block = { decide: [] as number[], scan: [] as number[], tool: [] as number[] };
+    for (let i = 0; i < perRound; i++) {
+      let t = performance.now();
+      await service.decide(contentQuery);
+      block.decide.push((performance.now() - t) * 1000);
+      t = performance.now();
+      scanner.scan(content, { injection: false });
+      block.scan.push((performance.now() - t) * 1000);
+      t = performance.now();
+      await service.decide(toolQuery);
+      block.tool.push((performance.now() - t) * 1000);
+    }
+    if (warm) continue;
+    decide.push(block.decide);
+    scan.push(block.scan);
+    tool.push(block.tool);
+  }
+  return {
+    bytes: content.length,
+    decisions: decide.flat().length,
+    responseDecideMicros: summary(decide),
+    scanMicros: summary(scan),
+    toolCallDecideMicros: summary(tool),
+  };
+}
+
+async function http(seconds: number, databaseUrl: string) {
+  const workDir = mkdtempSync(path.join(tmpdir(), 'verdict-guardrails-'));
+  const secret = randomBytes(32).toString('base64url');
+  try {
+    return await withDatabase(databaseUrl, 'verdict_bench_guardrails', false, async (url) => {
+      const server = await startSystem(
+        { id: 'verdict-guardrails', kind: 'verdict', auditMode: 'sync', workers: 1 },
+        { bundlePath: BUNDLE, opaBundleDir: '', databaseUrl: url, jwtSecret: secret, workDir, cpus: null },
+      );
+      try {
+        const headers = { authorization: `Bearer ${mintToken(secret)}`, 'content-type': 'application/json' };
+        const post = (body: unknown): RequestSpec => ({
+          method: 'POST',
+          path: '/v1/decisions',
+          headers,
+          body: JSON.stringify(body),
+        });
+        const phase = (requests: RequestSpec[]) =>
+          runLoadProcess(
+            {
+              url: server.url,
+              requests,
+              connections: 16,
+              warmupSeconds: Math.min(2, seconds / 2),
+              durationSeconds: seconds,
+            },
+            path.join(workDir, 'guardrails-load.json'),
+          );
+        const tools = [post(toolEnvelope)];
+        const responses = [post(responseEnvelope(response(10 * 1024)))];
+        await phase(tools); // warm-up: JIT, pool
+        const tool = await phase(tools);
+        const model = await phase(responses);
+        return {
+          toolCall: { perSecond: tool.requestsPerSecond, p99Ms: tool.latencyMs.p99, failed: tool.failed },
+          modelResponse: {
+            perSecond: model.requestsPerSecond,
+            p99Ms: model.latencyMs.p99,
+            failed: model.failed,
+          },
+          ratio: model.requestsPerSecond / tool.requestsPerSecond,
+        };
+      } finally {
+        await server.stop();
+      }
+    });
+  } finally {
+    rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+function memory(scans: number) {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  const scanner = new ContentScanner();
+  const content = response(1024);
+  const every = Math.max(1, Math.floor(scans / 10));
+  const heap: number[] = [];
+  const started = performance.now();
+  let findings = 0;
+  for (let i = 0; i < scans; i++) {
+    findings += scanner.scan(content).length;
+    if (i % every === 0 || i === scans - 1) {
+      gc();
+      heap.push(process.memoryUsage().heapUsed);
+    }
+  }
+  const mb = (b: number) => b / 1024 / 1024;
+  return {
+    scans,
+    seconds: (performance.now() - started) / 1000,
+    findingsPerScan: findings / scans,
+    heapMb: heap.map((h) => Math.round(mb(h) * 100) / 100),
+    growthMb: mb(heap[heap.length - 1]! - heap[1]!),
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      scans: { type: 'string', default: '1000000' },
+      'http-seconds': { type: 'string', default: '5' },
+      'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+      'memory-only': { type: 'boolean', default: false },
+      'skip-http': { type: 'boolean', default: false },
+    },
+  });
+  if (values['memory-only']) {
+    console.log(JSON.stringify(memory(Number(values.scans))));
+    return;
+  }
+  const f = (n: number) => n.toFixed(1);
+  const ip = await inProcess(values.quick);
+  const decideBlocks = values.quick ? 10 : 40;
+  console.log(
+    `in process, ${ip.bytes} B model.response, ${ip.decisions} decisions: decide p50 ${f(ip.responseDecideMicros.p50)} µs, p99 ${f(ip.responseDecideMicros.p99)} µs (median of ${decideBlocks} blocks; pooled p99 ${f(ip.responseDecideMicros.p99Pooled)} µs) (target p99 ≤ 1000 µs: ${ip.responseDecideMicros.p99 <= 1000 ? 'met' : 'MISSED'}); scan alone p50 ${f(ip.scanMicros.p50)} µs, p99 ${f(ip.scanMicros.p99)} µs; tool.call decide p50 ${f(ip.toolCallDecideMicros.p50)} µs, p99 ${f(ip.toolCallDecideMicros.p99)} µs (pooled ${f(ip.toolCallDecideMicros.p99Pooled)} µs)`,
+  );
+  if (!values['skip-http']) {
+    const h = await http(Number(values['http-seconds']), values['database-url']);
+    console.log(
+      `HTTP (sync audit, 1 worker, 16 connections): tool.call ${f(h.toolCall.perSecond)}/s (p99 ${h.toolCall.p99Ms.toFixed(2)} ms), 10 KB model.response ${f(h.modelResponse.perSecond)}/s (p99 ${h.modelResponse.p99Ms.toFixed(2)} ms): ${(h.ratio * 100).toFixed(0)} % (target ≥ 50 %: ${h.ratio >= 0.5 ? 'met' : 'MISSED'}); failed ${h.toolCall.failed + h.modelResponse.failed}`,
+    );
+  }
+  // The memory run in its own process, with --expose-gc.
+  const child = spawnSync(
+    process.execPath,
+    ['--expose-gc', import.meta.filename, '--memory-only', '--scans', values.scans],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const m = JSON.parse(child.stdout) as ReturnType<typeof memory>;
+  console.log(
+    `memory, ${m.scans.toLocaleString('en-US')} scans of a 1 KB response (${m.findingsPerScan} findings each) in ${f(m.seconds)} s: heap after GC ${m.heapMb.join(', ')} MB; growth ${m.growthMb.toFixed(2)} MB (target flat: ${Math.abs(m.growthMb) < 1 ? 'met' : 'MISSED'})`,
+  );
+}
+
+if (import.meta.main) {
+  process.on('exit', killAll);
+  main().catch((err) => {
+    console.error(`guardrails: ${err instanceof Error ? err.stack : String(err)}`);
+    killAll();
+    process.exitCode = 1;
+  });
+}

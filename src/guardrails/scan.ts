@@ -1,0 +1,116 @@
+/**
+ * Scanning the content of a `model.prompt`, `model.response` or `tool.result` envelope: the text is
+ * `resource.properties.content`, a string or an array of `{role, text}` parts. Findings are what the
+ * policy reads as `input.findings` (attached by the decision service, never by the client).
+ */
+import { createHash } from 'node:crypto';
+import { type Detector, DetectorPlan, detectorsFor, type FindingKind } from './detectors.ts';
+
+/** The actions whose content is scanned. */
+export const CONTENT_ACTIONS: ReadonlySet<string> = new Set([
+  'model.prompt',
+  'model.response',
+  'tool.result',
+]);
+
+/** What a detector found, as the policy reads it. */
+export interface Finding {
+  detector: string;
+  kind: FindingKind;
+  /** JSON pointer into the content: `""` for a string content, `/<i>/text` for a part. */
+  path: string;
+  /** `[start, end)` in JavaScript string (UTF-16 code unit) indexes of the text at `path`. */
+  start: number;
+  end: number;
+  /**
+   * Secrets only: SHA-256 (hex) of the whole matched text (UTF-8), so that an auditor holding a
+   * leaked credential can find where it passed. Not kept for personal data, whose small value
+   * spaces a hash would not hide.
+   */
+  sha256?: string;
+}
+
+/** A content part as the actions define it. */
+interface Part {
+  role?: unknown;
+  text: string;
+}
+
+/**
+ * The texts of a content value, in order, with their pointers; null when the content is neither a
+ * string nor an array of objects with a string `text` (the policy denies it as malformed).
+ */
+export function contentTexts(content: unknown): { path: string; text: string }[] | null {
+  if (typeof content === 'string') return [{ path: '', text: content }];
+  if (!Array.isArray(content)) return null;
+  const texts: { path: string; text: string }[] = [];
+  for (let i = 0; i < content.length; i++) {
+    const part = content[i] as Part | null;
+    if (typeof part !== 'object' || part === null || typeof part.text !== 'string') return null;
+    texts.push({ path: `/${i}/text`, text: part.text });
+  }
+  return texts;
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** Runs the detectors over content: precompiled once, shared by every decision. */
+export class ContentScanner {
+  readonly detectors: readonly Detector[];
+  private readonly all: DetectorPlan;
+  private readonly withoutInjection: DetectorPlan;
+
+  /** `regions`: the national identifiers to look for (default: every region Verdict knows). */
+  constructor(options: { regions?: readonly string[] } = {}) {
+    this.detectors = detectorsFor(options.regions);
+    this.all = new DetectorPlan(this.detectors);
+    this.withoutInjection = new DetectorPlan(this.detectors.filter((d) => d.kind !== 'prompt_injection'));
+  }
+
+  /**
+   * Every finding in `content`. The parts of an array are scanned as one text (joined with
+   * nothing), so that a secret split across two parts — two chunks of a streamed response — is
+   * still found; such a match yields one finding per part it covers. `injection: false` skips the
+   * prompt-injection detectors (the policy judges injections only in text from untrusted sources).
+   */
+  scan(content: unknown, options: { injection?: boolean } = {}): Finding[] {
+    const texts = contentTexts(content);
+    if (texts === null || texts.length === 0) return [];
+    const joined = texts.length === 1 ? texts[0]!.text : texts.map((t) => t.text).join('');
+    const plan = options.injection === false ? this.withoutInjection : this.all;
+    const matches = plan.matches(joined);
+    if (matches.length === 0) return [];
+    const findings: Finding[] = [];
+    for (const { detector, start, end } of matches) {
+      const hash = detector.kind === 'secret' ? sha256(joined.slice(start, end)) : undefined;
+      let offset = 0;
+      for (const { path, text } of texts) {
+        const partEnd = offset + text.length;
+        if (start < partEnd && end > offset) {
+          const finding: Finding = {
+            detector: detector.name,
+            kind: detector.kind,
+            path,
+            start: Math.max(start, offset) - offset,
+            end: Math.min(end, partEnd) - offset,
+          };
+          if (hash !== undefined) finding.sha256 = hash;
+          findings.push(finding);
+        }
+        offset = partEnd;
+        if (offset >= end) break;
+      }
+    }
+    return findings;
+  }
+}
+
+/** SHA-256 (hex) of the content as the client sent it: of its text for a string, of its JSON otherwise. */
+export function contentDigest(
+  content: unknown,
+  canonicalJson: (value: unknown) => string | undefined,
+): string {
+  return sha256(typeof content === 'string' ? content : (canonicalJson(content) ?? 'null'));
+}
