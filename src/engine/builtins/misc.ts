@@ -1,0 +1,163 @@
+/**
+ * OPA's remaining host builtins that Verdict provides: numbers.range_step, json.patch, trace and
+ * print (no-ops: a decision's only output is its value), and the two "random" builtins, which
+ * Verdict answers from a digest of the evaluation's input so that a replay gives the same answer.
+ */
+import { compareValues, RegoSet } from '../rego-value.ts';
+import { inputSeed } from './time.ts';
+import { fail, type HostBuiltin, int } from './types.ts';
+
+/** A JSON Patch path: a JSON pointer ("/a/0", `~0` `~1` escapes) or an array of segments. */
+function pathSegments(path: unknown): string[] {
+  if (Array.isArray(path)) return path.map((p) => (typeof p === 'string' ? p : JSON.stringify(p)));
+  if (typeof path !== 'string') fail('invalid patch path');
+  if (path === '') return [];
+  if (!path.startsWith('/')) fail(`invalid JSON pointer ${path}`);
+  return path
+    .slice(1)
+    .split('/')
+    .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'));
+}
+
+function clone(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(clone);
+  if (value instanceof RegoSet) return new RegoSet(value.members.map(clone));
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, clone(v)]));
+  }
+  return value;
+}
+
+function arrayIndex(segment: string, length: number, forAdd: boolean): number {
+  if (forAdd && segment === '-') return length;
+  if (!/^(0|[1-9]\d*)$/.test(segment)) fail(`invalid array index ${segment}`);
+  const i = Number(segment);
+  if (i > length || (!forAdd && i === length)) fail(`array index ${segment} out of range`);
+  return i;
+}
+
+/** Applies one operation to `doc`, returning the new document (containers are modified in place). */
+function walkTo(doc: unknown, segments: string[]): unknown {
+  let node = doc;
+  for (const s of segments) {
+    if (Array.isArray(node)) node = node[arrayIndex(s, node.length, false)];
+    else if (
+      typeof node === 'object' &&
+      node !== null &&
+      !(node instanceof RegoSet) &&
+      Object.hasOwn(node, s)
+    ) {
+      node = (node as Record<string, unknown>)[s];
+    } else fail(`path /${segments.join('/')} does not exist`);
+  }
+  return node;
+}
+
+function add(doc: unknown, segments: string[], value: unknown): unknown {
+  if (segments.length === 0) return value;
+  const parent = walkTo(doc, segments.slice(0, -1));
+  const last = segments.at(-1)!;
+  if (Array.isArray(parent)) parent.splice(arrayIndex(last, parent.length, true), 0, value);
+  else if (typeof parent === 'object' && parent !== null && !(parent instanceof RegoSet)) {
+    (parent as Record<string, unknown>)[last] = value;
+  } else fail('cannot add into a scalar or a set');
+  return doc;
+}
+
+function remove(doc: unknown, segments: string[]): unknown {
+  if (segments.length === 0) fail('cannot remove the root');
+  const parent = walkTo(doc, segments.slice(0, -1));
+  const last = segments.at(-1)!;
+  if (Array.isArray(parent)) parent.splice(arrayIndex(last, parent.length, false), 1);
+  else if (
+    typeof parent === 'object' &&
+    parent !== null &&
+    !(parent instanceof RegoSet) &&
+    Object.hasOwn(parent, last)
+  ) {
+    delete (parent as Record<string, unknown>)[last];
+  } else fail(`path /${segments.join('/')} does not exist`);
+  return doc;
+}
+
+/** RFC 6902 over Rego values; any failed operation (a `test` too) is an error, so undefined. */
+function patch(target: unknown, operations: unknown): unknown {
+  if (!Array.isArray(operations)) fail('operand 2 must be an array');
+  let doc = clone(target);
+  for (const op of operations) {
+    if (typeof op !== 'object' || op === null || Array.isArray(op))
+      fail('a patch operation must be an object');
+    const o = op as Record<string, unknown>;
+    const path = pathSegments(o.path);
+    switch (o.op) {
+      case 'add':
+        if (!Object.hasOwn(o, 'value')) fail('add needs a value');
+        doc = add(doc, path, clone(o.value));
+        break;
+      case 'remove':
+        doc = remove(doc, path);
+        break;
+      case 'replace':
+        if (!Object.hasOwn(o, 'value')) fail('replace needs a value');
+        walkTo(doc, path);
+        doc = add(path.length === 0 ? doc : remove(doc, path), path, clone(o.value));
+        break;
+      case 'move': {
+        const from = pathSegments(o.from);
+        const value = walkTo(doc, from);
+        doc = add(remove(doc, from), path, value);
+        break;
+      }
+      case 'copy': {
+        const value = clone(walkTo(doc, pathSegments(o.from)));
+        doc = add(doc, path, value);
+        break;
+      }
+      case 'test':
+        if (compareValues(walkTo(doc, path), o.value) !== 0) fail('test failed');
+        break;
+      default:
+        fail(`unknown patch operation ${JSON.stringify(o.op)}`);
+    }
+  }
+  return doc;
+}
+
+/** Bytes of a digest as a UUID of version 4 (RFC 4122 variant), as uuid.rfc4122 answers. */
+function uuidFrom(bytes: Buffer): string {
+  const b = Buffer.from(bytes.subarray(0, 16));
+  b[6] = (b[6]! & 0x0f) | 0x40;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/** The remaining builtins Verdict provides. */
+export const MISC_BUILTINS: Record<string, HostBuiltin> = {
+  'numbers.range_step': ([a, b, step]) => {
+    const start = int(a, 'operand 1');
+    const end = int(b, 'operand 2');
+    const s = int(step, 'operand 3');
+    if (s <= 0n) fail('numbers.range_step: step must be a positive integer');
+    const out: bigint[] = [];
+    if (start <= end) for (let x = start; x <= end; x += s) out.push(x);
+    else for (let x = start; x >= end; x -= s) out.push(x);
+    return out;
+  },
+  'json.patch': ([target, operations]) => patch(target, operations),
+  // A decision's only output is its value: the notes of trace and print go nowhere, as in OPA
+  // without --explain or --enable-print.
+  trace: () => true,
+  'internal.print': () => true,
+  'rand.intn': ([seed, n], context) => {
+    if (typeof seed !== 'string') fail('operand 1 must be a string');
+    let bound = int(n, 'operand 2');
+    if (bound === 0n) return 0n;
+    if (bound < 0n) bound = -bound;
+    return BigInt(`0x${inputSeed(context, 'rand.intn', seed, bound.toString()).toString('hex')}`) % bound;
+  },
+  'uuid.rfc4122': ([seed], context) => {
+    if (typeof seed !== 'string') fail('operand 1 must be a string');
+    return uuidFrom(inputSeed(context, 'uuid.rfc4122', seed));
+  },
+};
