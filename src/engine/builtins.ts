@@ -16,7 +16,7 @@ import { STRING_BUILTINS } from './builtins/strings.ts';
 import { rfc3339Nanos, TIME_BUILTINS } from './builtins/time.ts';
 import { fail, type HostBuiltin } from './builtins/types.ts';
 import { UNITS_BUILTINS } from './builtins/units.ts';
-import { plain, RegoSet } from './rego-value.ts';
+import { plain, RegoNumber, RegoSet } from './rego-value.ts';
 
 export { rfc3339Nanos };
 
@@ -215,7 +215,13 @@ export const VERDICT_BUILTINS: Record<string, (...args: unknown[]) => unknown> =
         }
         if (result === undefined) return undefined;
         const text = JSON.stringify(result, (_k, v) =>
-          typeof v === 'bigint' ? `\u0000${v}\u0000` : v instanceof RegoSet ? v.members : v,
+          typeof v === 'bigint'
+            ? `\u0000${v}\u0000`
+            : v instanceof RegoSet
+              ? v.members
+              : v instanceof RegoNumber
+                ? Number(v.text)
+                : v,
         ).replace(/"\\u0000(-?\d+)\\u0000"/g, '$1');
         return encoder.encode(text).buffer as ArrayBuffer;
       },

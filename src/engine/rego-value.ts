@@ -15,6 +15,14 @@ export class RegoSet {
   }
 }
 
+/** A number as its exact decimal text (Go's big.Rat printed), which a JS number would round. */
+export class RegoNumber {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+}
+
 function kind(value: unknown): number {
   if (value === null || value === undefined) return 0;
   switch (typeof value) {
@@ -94,6 +102,8 @@ export interface ParseOptions {
   exactIntegers: boolean;
 }
 
+const NUMBER = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
+
 /** A hand-written parser for the value format: JSON.parse cannot read sets. */
 class ValueParser {
   private i = 0;
@@ -158,7 +168,8 @@ class ValueParser {
         return literal;
       }
     }
-    const m = /^-?\d+(\.\d+)?([eE][+-]?\d+)?/.exec(this.text.slice(this.i, this.i + 400));
+    NUMBER.lastIndex = this.i;
+    const m = NUMBER.exec(this.text);
     if (!m) this.fail();
     this.i += m[0].length;
     const n = Number(m[0]);
@@ -229,6 +240,7 @@ export function parseValue(text: string, options: ParseOptions): unknown {
 /** A value with its sets as sorted arrays and its BigInts as numbers: what JSON can carry. */
 export function plain(value: unknown): unknown {
   if (value instanceof RegoSet) return value.members.map(plain);
+  if (value instanceof RegoNumber) return Number(value.text);
   if (typeof value === 'bigint') return Number(value);
   if (Array.isArray(value)) return value.map(plain);
   if (typeof value === 'object' && value !== null) {
@@ -253,6 +265,7 @@ export function valueText(value: unknown): string {
     case 'string':
       return JSON.stringify(value);
   }
+  if (value instanceof RegoNumber) return value.text;
   if (value instanceof RegoSet) {
     return value.members.length === 0 ? 'set()' : `{${value.members.map(valueText).join(',')}}`;
   }

@@ -158,6 +158,11 @@ export class WasmPolicy {
    * memory and the result set comes back in the value format, sets sorted as OPA sorts them.
    */
   evaluateDirect(entrypoint: number, inputJson: string | undefined): unknown {
+    return readResultSet(this.evaluateText(entrypoint, inputJson));
+  }
+
+  /** The result set as the module writes it in the value format (exact numbers, sets unsorted). */
+  evaluateText(entrypoint: number, inputJson: string | undefined): string {
     this.context = { inputJson };
     let inputAddr = 0;
     let inputLength = 0;
@@ -172,7 +177,7 @@ export class WasmPolicy {
     const heap = this.dataHeapPtr + inputLength;
     // Format 1 is the value format: sets stay sets.
     const resultAddr = this.exports.opa_eval!(0, entrypoint, this.dataAddr, inputAddr, inputLength, heap, 1);
-    return readResultSet(readText(this.mem, resultAddr));
+    return readText(this.mem, resultAddr);
   }
 
   /** Evaluates through the multi-call ABI (every 1.x version): what modules older than 1.2 need. */

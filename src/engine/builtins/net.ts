@@ -133,17 +133,52 @@ function formatNetwork(n: Network): string {
   return `${formatIP(n.first, n.bits)}/${n.prefix}`;
 }
 
-/** OPA's `generateIPNet`: an address is its own /32 or /128 network; otherwise a CIDR. */
-function network(term: unknown): Network {
-  if (typeof term !== 'string') fail('element must be string');
-  const ip = parseIP(term);
-  if (ip) return { first: ip.value, prefix: ip.bits, bits: ip.bits };
-  const parsed = parseCIDR(term);
-  if (!parsed) fail(`invalid CIDR address: ${term}`);
-  return parsed;
+const MAPPED = 0xffffn << 32n;
+const isMapped = (v: bigint) => v >> 32n === 0xffffn;
+
+/** A network in OPA's merge: its range in one 128-bit space (IPv4 mapped) and how Go prints it. */
+interface MergeRange {
+  first: bigint;
+  last: bigint;
+  /** Go's IPNet.String() of the network as given; null once merged. */
+  text: string | null;
 }
 
-/** The fewest CIDR blocks that cover [first, last] exactly. */
+/** Go's IPNet.String() for a parsed CIDR (a 16-byte IPv4-mapped network prints dotted). */
+function networkText(n: Network): string {
+  if (n.bits === 128 && isMapped(n.first)) return `${formatIP(n.first, 128)}/${Math.max(n.prefix - 96, 0)}`;
+  return `${formatIP(n.first, n.bits)}/${n.prefix}`;
+}
+
+/**
+ * OPA's `generateIPNet` and `GetAddressRange`: a bare IPv4 address is its classful network
+ * (IP.DefaultMask: /8, /16, /24), printed with the address unmasked; a bare IPv6 address is an
+ * error; IPv4 ranges live in the IPv4-mapped part of the IPv6 space, as OPA compares them.
+ */
+function mergeRange(term: unknown): MergeRange {
+  if (typeof term !== 'string') fail('element must be string');
+  const ip = parseIP(term);
+  if (ip) {
+    if (ip.bits === 128) fail('IPv6 invalid: needs prefix length');
+    const octet = Number(ip.value >> 24n);
+    // NOTE: Go has no default mask for class D and E (224.0.0.0 and above): OPA then prints
+    // "<nil>" and merges an empty range, which Verdict does not reproduce.
+    if (octet >= 224) fail(`net.cidr_merge: ${term} has no default mask (class D/E)`);
+    const prefix = octet < 128 ? 8 : octet < 192 ? 16 : 24;
+    const size = BigInt(32 - prefix);
+    const first = (ip.value >> size) << size;
+    return {
+      first: MAPPED | first,
+      last: MAPPED | (first + (1n << size) - 1n),
+      text: `${formatIP(ip.value, 32)}/${prefix}`,
+    };
+  }
+  const n = parseCIDR(term);
+  if (!n) fail(`invalid CIDR address: ${term}`);
+  const base = n.bits === 32 ? MAPPED | n.first : n.first;
+  return { first: base, last: base + (1n << BigInt(n.bits - n.prefix)) - 1n, text: networkText(n) };
+}
+
 function blocks(first: bigint, last: bigint, bits: 32 | 128): Network[] {
   const out: Network[] = [];
   let start = first;
@@ -166,46 +201,83 @@ function members(value: unknown): unknown[] {
   fail('operand must be an array');
 }
 
-function merge(list: unknown): RegoSet {
-  const networks = members(list).map(network);
-  const result: string[] = [];
-  for (const bits of [32, 128] as const) {
-    const ranges = networks
-      .filter((n) => n.bits === bits)
-      .map((n) => [n.first, lastOf(n)] as [bigint, bigint])
-      .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    const merged: [bigint, bigint][] = [];
-    for (const [first, last] of ranges) {
-      const top = merged.at(-1);
-      if (!top || first > top[1] + 1n) merged.push([first, last]);
-      else if (last > top[1]) top[1] = last;
-    }
-    for (const [first, last] of merged) result.push(...blocks(first, last, bits).map(formatNetwork));
+/** The fewest CIDR blocks that cover [first, last], as OPA prints them. */
+function blockTexts(first: bigint, last: bigint): string[] {
+  // A range that starts in the IPv4-mapped space is split as IPv4 (OPA's createSpanningCIDR).
+  if (isMapped(first) && isMapped(last)) {
+    return blocks(first & 0xffffffffn, last & 0xffffffffn, 32).map(
+      (b) => `${formatIP(b.first, 32)}/${b.prefix}`,
+    );
   }
-  return new RegoSet(result);
+  return blocks(first, last, 128).map((b) => networkText(b));
+}
+
+/** OPA's evalNetCIDRMerge: sorted by last then first address, merged from the end. */
+function merge(list: unknown): RegoSet {
+  const ranges = members(list).map(mergeRange);
+  ranges.sort((a, b) =>
+    a.last !== b.last ? (a.last < b.last ? -1 : 1) : a.first < b.first ? -1 : a.first > b.first ? 1 : 0,
+  );
+  for (let i = ranges.length - 1; i > 0; i--) {
+    const current = ranges[i]!;
+    const previous = ranges[i - 1]!;
+    // Go's GetPreviousIP stops at 0.0.0.0 and ::.
+    const floor = current.first === MAPPED || current.first === 0n;
+    const before = floor ? current.first : current.first - 1n;
+    if (before <= previous.last) {
+      ranges[i - 1] = {
+        first: previous.first < current.first ? previous.first : current.first,
+        last: current.last,
+        text: null,
+      };
+      ranges.splice(i, 1);
+    }
+  }
+  return new RegoSet(ranges.flatMap((r) => (r.text !== null ? [r.text] : blockTexts(r.first, r.last))));
 }
 
 /** A PDP answers in bounded time: OPA expands any CIDR; Verdict refuses one larger than this. */
 const EXPAND_LIMIT = 1n << 16n;
 
-/** OPA's `getCIDRMatchTerms`: keys and the CIDR (or address) each names. */
-function matchTerms(value: unknown): [unknown, string][] {
-  const cidrOf = (v: unknown): string => {
+/** OPA's evalNetCIDRContainsMatchesOperand: (key, cidr term) pairs; other types yield none. */
+function matchTerms(value: unknown, operand: number): [unknown, unknown][] {
+  const cidrOf = (v: unknown): unknown => {
     if (typeof v === 'string') return v;
-    if (Array.isArray(v)) {
-      if (v.length === 0) fail('embedded array cannot be empty');
-      if (typeof v[0] !== 'string') fail('cidr must be string');
-      return v[0];
-    }
-    fail('operand must be string or non-empty array');
+    if (Array.isArray(v) && v.length > 0) return v[0];
+    fail(`operand ${operand}: element must be string or non-empty array`);
   };
   if (typeof value === 'string') return [[value, value]];
   if (Array.isArray(value)) return value.map((v, i) => [i, cidrOf(v)]);
   if (value instanceof RegoSet) return value.members.map((v) => [v, cidrOf(v)]);
-  if (typeof value === 'object' && value !== null) {
+  if (typeof value === 'object' && value !== null)
     return Object.entries(value).map(([k, v]) => [k, cidrOf(v)]);
+  return [];
+}
+
+/** A network as Go's IPNet.Contains sees it: an IPv4-mapped IPv6 network is IPv4. */
+function containsView(n: Network): Network {
+  if (n.bits === 128 && isMapped(n.first) && n.prefix >= 96) {
+    return { first: n.first & 0xffffffffn, prefix: n.prefix - 96, bits: 32 };
   }
-  fail('operand must be string, array, set or object');
+  return n;
+}
+
+/** OPA's net.cidr_contains(a, b): b an address or a CIDR. */
+function cidrContains(a: unknown, b: unknown): boolean {
+  if (typeof a !== 'string') fail('operand 1 must be a string');
+  const outerParsed = parseCIDR(a);
+  if (!outerParsed) fail(`invalid CIDR address: ${a}`);
+  const outer = containsView(outerParsed);
+  if (typeof b !== 'string') fail('operand 2 must be a string');
+  const ip = parseIP(b);
+  let inner: Network;
+  if (ip) inner = { first: ip.value, prefix: ip.bits, bits: ip.bits };
+  else {
+    const parsed = parseCIDR(b);
+    if (!parsed) fail(`not a valid textual representation of an IP address or CIDR: ${b}`);
+    inner = containsView(parsed);
+  }
+  return outer.bits === inner.bits && inner.first >= outer.first && lastOf(inner) <= lastOf(outer);
 }
 
 /** The network/address builtins. */
@@ -227,22 +299,11 @@ export const NET_BUILTINS: Record<string, HostBuiltin> = {
   },
   'net.cidr_contains_matches': ([a, b]) => {
     const out: unknown[] = [];
-    const left = matchTerms(a);
-    const right = matchTerms(b);
+    const left = matchTerms(a, 1);
+    if (left.length === 0) return new RegoSet([]);
+    const right = matchTerms(b, 2);
     for (const [ka, ca] of left) {
-      const outer = parseCIDR(ca);
-      if (!outer) fail(`invalid CIDR address: ${ca}`);
-      for (const [kb, cb] of right) {
-        const ip = parseIP(cb);
-        let inner: Network | undefined;
-        if (ip) inner = { first: ip.value, prefix: ip.bits, bits: ip.bits };
-        else {
-          inner = parseCIDR(cb);
-          if (!inner) fail(`invalid CIDR address: ${cb}`);
-        }
-        const sameFamily = (outer.bits === 32) === (inner.bits === 32);
-        if (sameFamily && inner.first >= outer.first && lastOf(inner) <= lastOf(outer)) out.push([ka, kb]);
-      }
+      for (const [kb, cb] of right) if (cidrContains(ca, cb)) out.push([ka, kb]);
     }
     return new RegoSet(out);
   },

@@ -1,8 +1,8 @@
 /**
  * OPA's `semver.is_valid` and `semver.compare` (v1/topdown/semver.go over OPA's internal/semver).
- * Not on the npm `semver` package: OPA's parser is its own — a leading "v" is dropped, leading zeros
- * are accepted ("01.2.3"), "1.2.3-" and "1.2.3+" are valid, and an all-digit pre-release identifier
- * too large for an int compares as 0 — and the differential test holds Verdict to it.
+ * Not on the npm `semver` package: OPA's parser is its own — a leading "v" is dropped, an all-digit
+ * pre-release identifier too large for an int compares as the largest int (Go's strconv.Atoi) —
+ * and the differential test holds Verdict to it.
  */
 import { fail, type HostBuiltin } from './types.ts';
 
@@ -15,9 +15,9 @@ function cut(s: string, sep: string): [string, string] {
   return i < 0 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)];
 }
 
-/** Go's strconv.ParseInt(s, 10, 64). */
+/** OPA's parseNumeric: digits without a sign or a leading zero, within an int64. */
 function parseInt64(s: string): bigint | undefined {
-  if (!/^[+-]?\d+$/.test(s)) return undefined;
+  if (!/^(0|[1-9]\d*)$/.test(s)) return undefined;
   const n = BigInt(s);
   return n > INT64_MAX || n < -INT64_MAX - 1n ? undefined : n;
 }
@@ -31,20 +31,25 @@ export interface SemVer {
 }
 
 export function parseSemVer(text: string): SemVer | undefined {
-  const [withPre, metadata] = cut(text.startsWith('v') ? text.slice(1) : text, '+');
-  if (metadata !== '' && !IDENTIFIERS.test(metadata)) return undefined;
+  const body = text.startsWith('v') ? text.slice(1) : text;
+  const [withPre, metadata] = cut(body, '+');
+  if (withPre !== body && !IDENTIFIERS.test(metadata)) return undefined;
   const [version, preRelease] = cut(withPre, '-');
-  if (preRelease !== '' && !IDENTIFIERS.test(preRelease)) return undefined;
+  if (version !== withPre) {
+    if (!IDENTIFIERS.test(preRelease)) return undefined;
+    // A numeric pre-release identifier has no leading zero.
+    if (preRelease.split('.').some((id) => id.length > 1 && /^0\d*$/.test(id))) return undefined;
+  }
   if (version.split('.').length !== 3) return undefined;
   const [major, minor, patch] = version.split('.').map(parseInt64);
   if (major === undefined || minor === undefined || patch === undefined) return undefined;
   return { major, minor, patch, preRelease };
 }
 
-/** Go's strconv.Atoi, whose error OPA ignores (0). */
+/** Go's strconv.Atoi, whose range error OPA ignores: the value is then clamped to the int64 maximum. */
 function atoi(s: string): bigint {
   const n = BigInt(s);
-  return n > INT64_MAX ? 0n : n;
+  return n > INT64_MAX ? INT64_MAX : n;
 }
 
 export function compareSemVer(v: SemVer, o: SemVer): number {

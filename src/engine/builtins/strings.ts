@@ -167,6 +167,26 @@ function expand(template: string, match: RegExpExecArray): string {
   return out;
 }
 
+/** Go's `Regexp.allMatches`: at most `limit` matches; no empty match right after a match. */
+function goMatches(re: RegExp, text: string, limit: number): RegExpExecArray[] {
+  const out: RegExpExecArray[] = [];
+  let prevEnd = -1;
+  for (let pos = 0; out.length < limit && pos <= text.length; ) {
+    re.lastIndex = pos;
+    const m = re.exec(text);
+    if (!m) break;
+    const end = m.index + m[0].length;
+    let accept = true;
+    if (end === pos) {
+      if (m.index === prevEnd) accept = false;
+      pos += (text.codePointAt(pos) ?? 0) > 0xffff ? 2 : 1;
+    } else pos = end;
+    prevEnd = end;
+    if (accept) out.push(m);
+  }
+  return out;
+}
+
 /** The string, URL query and regex builtins. */
 export const STRING_BUILTINS: Record<string, HostBuiltin> = {
   'strings.any_prefix_match': ([search, base]) => {
@@ -217,39 +237,30 @@ export const STRING_BUILTINS: Record<string, HostBuiltin> = {
     const re = re2(str(pattern), true);
     const text = str(value);
     const limit = Number(int(n));
-    const out: string[] = [];
-    // Go's FindAllString: after an empty match the next may not start at the same place.
-    let previousEnd = -1;
-    for (const match of text.matchAll(re)) {
-      if (limit >= 0 && out.length >= limit) break;
-      if (match[0] === '' && match.index === previousEnd) continue;
-      out.push(match[0]);
-      previousEnd = match.index + match[0].length;
-    }
-    return out;
+    return goMatches(re, text, limit < 0 ? Number.POSITIVE_INFINITY : limit).map((m) => m[0]);
   },
   'regex.replace': ([base, pattern, value]) => {
     const text = str(base);
-    const re = re2(str(pattern), false);
+    const re = re2(str(pattern), true);
     const template = str(value);
-    // OPA matches the rest of the string after each match (so `^` anchors there too).
+    // Go's Regexp.ReplaceAllString: an empty match right after a match is not replaced.
     let out = '';
-    let rest = text;
-    for (;;) {
-      const match = re.exec(rest);
-      if (!match) {
-        out += rest;
-        break;
-      }
-      out += rest.slice(0, match.index) + expand(template, match);
-      const end = match.index + match[0].length;
-      if (end === 0) {
-        // An empty match at the start would not advance; OPA's loop would not end either.
-        fail('regex.replace: the pattern matches the empty string');
-      }
-      rest = rest.slice(end);
-      if (rest === '') break;
+    let lastEnd = 0;
+    let searchPos = 0;
+    while (searchPos <= text.length) {
+      re.lastIndex = searchPos;
+      const m = re.exec(text);
+      if (!m) break;
+      const start = m.index;
+      const end = start + m[0].length;
+      out += text.slice(lastEnd, start);
+      if (end > lastEnd || start === 0) out += expand(template, m);
+      lastEnd = end;
+      const width = (text.codePointAt(searchPos) ?? 0) > 0xffff ? 2 : 1;
+      if (searchPos + width > end) searchPos += width;
+      else if (searchPos + 1 > end) searchPos++;
+      else searchPos = end;
     }
-    return out;
+    return out + text.slice(lastEnd);
   },
 };

@@ -172,7 +172,7 @@ function instant(value: unknown): { nanos: bigint; zone: string; layout: string 
   let zone = 'UTC';
   let layout: string | undefined;
   if (Array.isArray(value)) {
-    if (value.length < 1 || value.length > 3) fail('array argument must have 1 to 3 elements');
+    if (value.length === 0) fail('operand 1 must be either number (ns) or [number (ns), string (tz)]');
     ns = value[0];
     if (value.length > 1) zone = str(value[1], 'timezone');
     if (value.length > 2) layout = str(value[2], 'layout');
@@ -181,7 +181,8 @@ function instant(value: unknown): { nanos: bigint; zone: string; layout: string 
   if (typeof ns === 'number' && !Number.isInteger(ns)) fail('timestamp too big');
   const nanos = BigInt(ns);
   if (nanos < INT64_MIN || nanos > INT64_MAX) fail('timestamp too big');
-  return { nanos, zone, layout };
+  // OPA reads a layout of "" as none.
+  return { nanos, zone, layout: layout === '' ? undefined : layout };
 }
 
 const WEEKDAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
@@ -258,15 +259,27 @@ export function parseDuration(text: string): bigint {
     if (v > 2n ** 63n / unit) fail(`time: invalid duration "${text}"`);
     let value = v * unit;
     if (frac) {
-      // Go keeps the fraction's digits while its scale fits an int64, then rounds down.
+      // Go's leadingFraction keeps digits while they fit, with a float64 scale, and adds
+      // float64(f) * (float64(unit) / scale), truncated: float arithmetic, emulated as such.
       let f = 0n;
-      let scale = 1n;
+      let scale = 1;
+      let overflow = false;
       for (const d of frac) {
-        if (f > (2n ** 63n - 1n) / 10n) break;
-        f = f * 10n + BigInt(d);
-        scale *= 10n;
+        if (overflow) continue;
+        if (f > (2n ** 63n - 1n) / 10n) {
+          overflow = true;
+          continue;
+        }
+        const y = f * 10n + BigInt(d);
+        if (y > 2n ** 63n) {
+          overflow = true;
+          continue;
+        }
+        f = y;
+        scale *= 10;
       }
-      value += (f * unit) / scale;
+      if (f > 0n) value += BigInt(Math.trunc(Number(f) * (Number(unit) / scale)));
+      if (value > 2n ** 63n) fail(`time: invalid duration "${text}"`);
     }
     total += value;
     if (total > 2n ** 63n) fail(`time: invalid duration "${text}"`);
@@ -274,6 +287,50 @@ export function parseDuration(text: string): bigint {
   if (negative) return -total;
   if (total > INT64_MAX) fail(`time: invalid duration "${text}"`);
   return total;
+}
+
+// The layout names OPA accepts (topdown/time.go acceptedTimeFormats); any other layout goes to Go as
+// it is ("Kitchen" is not a name there).
+/** A float64 as Go's strconv.FormatFloat(x, 'f', -1, 64): the shortest digits, never an exponent. */
+function formatFloatF(x: number): string {
+  const text = String(x);
+  const m = /^(-?)(\d+)(?:\.(\d+))?e([+-]\d+)$/.exec(text);
+  if (!m) return text;
+  const digits = m[2]! + (m[3] ?? '');
+  const point = m[2]!.length + Number(m[4]);
+  if (point <= 0) return `${m[1]}0.${'0'.repeat(-point)}${digits}`;
+  if (point >= digits.length) return m[1] + digits + '0'.repeat(point - digits.length);
+  return `${m[1]}${digits.slice(0, point)}.${digits.slice(point)}`;
+}
+
+const EXTENDED_UNITS: Record<string, number> = { d: 24, w: 7 * 24, y: 365 * 24 };
+
+/**
+ * OPA's parseExtendedDuration: Go's time.ParseDuration, plus the units d, w and y, which OPA
+ * rewrites into hours (as float64, printed by FormatFloat 'f') before Go parses the result.
+ */
+export function parseExtendedDuration(text: string): bigint {
+  if (text === '') fail('time: invalid duration ""');
+  if (!/[dwy]/.test(text)) return parseDuration(text);
+  // OPA's PEG grammar: a sign, then segments of [0-9.]+ and a unit ("ms" / "us" / "µs" / "ns" / [a-z]).
+  const m = /^([-+]?)((?:[0-9.]+(?:ms|us|µs|ns|[a-z]))+)$/.exec(text);
+  if (!m) fail(`time: invalid duration ${JSON.stringify(text)}`);
+  let rewritten = m[1]!;
+  for (const seg of m[2]!.matchAll(/([0-9.]+)(ms|us|µs|ns|[a-z])/g)) {
+    const coefficient = EXTENDED_UNITS[seg[2]!];
+    if (coefficient === undefined) {
+      rewritten += seg[0];
+      continue;
+    }
+    // Go's strconv.ParseFloat: digits with at most one '.', at least one digit.
+    if (!/^(\d+\.?\d*|\.\d+)$/.test(seg[1]!)) fail(`time: invalid duration ${JSON.stringify(text)}`);
+    rewritten += `${formatFloatF(Number(seg[1]) * coefficient)}h`;
+  }
+  try {
+    return parseDuration(rewritten);
+  } catch {
+    fail(`time: invalid duration ${JSON.stringify(text)}`);
+  }
 }
 
 const NAMED_LAYOUTS: Record<string, string> = {
@@ -287,15 +344,8 @@ const NAMED_LAYOUTS: Record<string, string> = {
   RFC1123Z: 'Mon, 02 Jan 2006 15:04:05 -0700',
   RFC3339: '2006-01-02T15:04:05Z07:00',
   RFC3339Nano: '2006-01-02T15:04:05.999999999Z07:00',
-  Kitchen: '3:04PM',
-  Stamp: 'Jan _2 15:04:05',
-  StampMilli: 'Jan _2 15:04:05.000',
-  StampMicro: 'Jan _2 15:04:05.000000',
-  StampNano: 'Jan _2 15:04:05.000000000',
-  DateTime: '2006-01-02 15:04:05',
-  DateOnly: '2006-01-02',
-  TimeOnly: '15:04:05',
 };
+const RFC3339_NANO = NAMED_LAYOUTS.RFC3339Nano!;
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 
@@ -557,13 +607,10 @@ export const TIME_BUILTINS: Record<string, HostBuiltin> = {
     }
     return [year, month, day, hour, minute, second_];
   },
-  'time.parse_duration_ns': ([value]) => parseDuration(str(value)),
+  'time.parse_duration_ns': ([value]) => parseExtendedDuration(str(value)),
   'time.format': ([x]) => {
     const { nanos, zone, layout } = instant(x);
     const c = civil(nanos, zone);
-    return formatLayout(
-      c,
-      layout === undefined ? NAMED_LAYOUTS.RFC3339Nano! : (NAMED_LAYOUTS[layout] ?? layout),
-    );
+    return formatLayout(c, layout === undefined ? RFC3339_NANO : (NAMED_LAYOUTS[layout] ?? layout));
   },
 };

@@ -3,6 +3,7 @@
  * bits of mantissa, then truncated): topdown/parse_units.go and topdown/parse_bytes.go. Emulated
  * with BigInt, because the rounding of a 64-bit mantissa is part of the answer ("0.3kb").
  */
+import { RegoNumber } from '../rego-value.ts';
 import { fail, type HostBuiltin, str } from './types.ts';
 
 const MAX_EXPONENT_DIGITS = 6;
@@ -170,6 +171,6 @@ export const UNITS_BUILTINS: Record<string, HostBuiltin> = {
     const n = value[0] * multiplier[0];
     const d = value[1] * multiplier[1];
     if (n % d === 0n) return n / d;
-    return Number(floatString10(n, d));
+    return new RegoNumber(floatString10(n, d));
   },
 };
