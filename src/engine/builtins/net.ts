@@ -127,12 +127,6 @@ export function formatIP(value: bigint, bits: 32 | 128): string {
   return `${hex.slice(0, bestStart).join(':')}::${hex.slice(bestStart + bestLength).join(':')}`;
 }
 
-function formatNetwork(n: Network): string {
-  // Go prints a 16-byte network whose address is IPv4-mapped with the dotted address and the
-  // 128-bit prefix length.
-  return `${formatIP(n.first, n.bits)}/${n.prefix}`;
-}
-
 const MAPPED = 0xffffn << 32n;
 const isMapped = (v: bigint) => v >> 32n === 0xffffn;
 
@@ -226,6 +220,7 @@ function merge(list: unknown): RegoSet {
     const before = floor ? current.first : current.first - 1n;
     if (before <= previous.last) {
       ranges[i - 1] = {
+        // biome-ignore lint/complexity/useMathMinMax: BigInts, which Math.min cannot take
         first: previous.first < current.first ? previous.first : current.first,
         last: current.last,
         text: null,
