@@ -102,6 +102,7 @@ export const WASM_HOST_BUILTINS: readonly string[] = [
   'strings.any_suffix_match',
   'strings.count',
   'strings.render_template',
+  'strings.split_n',
   'time.add_date',
   'time.clock',
   'time.date',

@@ -294,9 +294,7 @@ function asymmetric(): Record<string, unknown[][]> {
     );
     cases(
       `io.jwt.verify_ps${bits}`,
-      token(`PS${bits}`, (d) =>
-        sign(hash, d, { key: rsa.privateKey, padding: 6, saltLength: 32 }),
-      ),
+      token(`PS${bits}`, (d) => sign(hash, d, { key: rsa.privateKey, padding: 6, saltLength: 32 })),
       rsa.publicKey,
       other.publicKey,
     );
@@ -601,6 +599,14 @@ export function builtinCases(): Record<string, unknown[][]> {
       150,
     ),
     'strings.count': sample(fc.tuple(smallText, fc.oneof(smallText, fc.constant(''))), 150),
+    'strings.split_n': [
+      ...sample(
+        fc.tuple(smallText, fc.constantFrom('', '.', '/', 'ab', 'é'), fc.integer({ min: -4, max: 4 })),
+        150,
+      ),
+      ['a.b.c', '.', 9223372036854775807n],
+      ['a.b.c', '.', 1.5],
+    ],
     indexof_n: sample(fc.tuple(smallText, smallText), 150),
     'urlquery.encode': strs.map((s) => [s]),
     'urlquery.decode': [...strs, '%', '%4', '%e9', '%C3%A9', 'a+b'].map((s) => [s]),

@@ -167,6 +167,26 @@ function expand(template: string, match: RegExpExecArray): string {
   return out;
 }
 
+/** Go's `strings.SplitN` (n < 0: all; an empty separator splits into code points). */
+function goSplitN(text: string, sep: string, n: number): string[] {
+  if (n === 0) return [];
+  if (sep === '') {
+    const runes = [...text];
+    if (n < 0 || n >= runes.length) return runes;
+    return [...runes.slice(0, n - 1), runes.slice(n - 1).join('')];
+  }
+  const parts: string[] = [];
+  let i = 0;
+  while (n < 0 || parts.length < n - 1) {
+    const j = text.indexOf(sep, i);
+    if (j < 0) break;
+    parts.push(text.slice(i, j));
+    i = j + sep.length;
+  }
+  parts.push(text.slice(i));
+  return parts;
+}
+
 /** Go's `Regexp.allMatches`: at most `limit` matches; no empty match right after a match. */
 function goMatches(re: RegExp, text: string, limit: number): RegExpExecArray[] {
   const out: RegExpExecArray[] = [];
@@ -200,6 +220,15 @@ export const STRING_BUILTINS: Record<string, HostBuiltin> = {
     return xs.some((x) => suffixes.some((s) => x.endsWith(s)));
   },
   'strings.count': ([search, substring]) => count(str(search), str(substring)),
+  // OPA's builtinSplitN: n >= 0 keeps the first n pieces of SplitN(n + 1); n < 0 the last -n of Split.
+  'strings.split_n': ([text, delimiter, n]) => {
+    const s = str(text);
+    const d = str(delimiter);
+    const limit = Number(int(n));
+    if (limit >= 0) return goSplitN(s, d, limit + 1).slice(0, limit);
+    const parts = goSplitN(s, d, -1);
+    return parts.slice(Math.max(parts.length + limit, 0));
+  },
   indexof_n: ([haystack, needle]) => {
     const base = [...str(haystack)];
     const search = [...str(needle)];
