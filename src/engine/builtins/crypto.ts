@@ -6,6 +6,7 @@ import {
   createHash,
   createHmac,
   createPublicKey,
+  createSecretKey,
   type KeyObject,
   timingSafeEqual,
   verify,
@@ -19,8 +20,22 @@ const digest = (algorithm: string) => (args: unknown[]) =>
     .update(bytesOf(str(args[0])))
     .digest('hex');
 
+// NOTE: an HMAC keyed by a KeyObject costs a tenth of one keyed by bytes (node:crypto imports the
+// key on every call); a policy uses few keys, so the last ones are kept.
+const secretKeys = new Map<string, KeyObject>();
+
+function secretKey(secret: string): KeyObject {
+  let key = secretKeys.get(secret);
+  if (!key) {
+    if (secretKeys.size >= 64) secretKeys.delete(secretKeys.keys().next().value!);
+    key = createSecretKey(bytesOf(secret));
+    secretKeys.set(secret, key);
+  }
+  return key;
+}
+
 const hmac = (algorithm: string) => (args: unknown[]) =>
-  createHmac(algorithm, bytesOf(str(args[1], 'key')))
+  createHmac(algorithm, secretKey(str(args[1], 'key')))
     .update(bytesOf(str(args[0])))
     .digest('hex');
 
@@ -69,7 +84,7 @@ function verifyHmac(algorithm: string): HostBuiltin {
     const key = str(secret, 'secret');
     const parts = sections(token);
     const signature = base64UrlDecode(parts.signature);
-    const mac = createHmac(algorithm, bytesOf(key)).update(`${parts.header}.${parts.payload}`).digest();
+    const mac = createHmac(algorithm, secretKey(key)).update(`${parts.header}.${parts.payload}`).digest();
     return signature.length === mac.length && timingSafeEqual(signature, mac);
   };
 }
