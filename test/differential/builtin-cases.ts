@@ -364,6 +364,27 @@ function patchArb(): fc.Arbitrary<unknown> {
   return fc.array(op, { minLength: 1, maxLength: 1 });
 }
 
+/** Small JSON values (objects, arrays, scalars) from few keys and members: subsets are likely. */
+function valueArb(): fc.Arbitrary<unknown> {
+  const leaf = fc.oneof(fc.constantFrom(1, 2, 'a', 'b', null, true), fc.constant([1, 2]));
+  return fc.oneof(
+    fc.dictionary(
+      fc.constantFrom('a', 'b', 'c'),
+      fc.oneof(leaf, fc.dictionary(fc.constantFrom('a', 'b'), leaf)),
+    ),
+    fc.array(fc.constantFrom(1, 2, 3, 'a'), { maxLength: 5 }),
+    leaf,
+  );
+}
+
+/** Graphs over a few nodes, edges as arrays (with cycles, self-loops, unknown nodes). */
+function graphArb(): fc.Arbitrary<unknown> {
+  return fc.dictionary(
+    fc.constantFrom('a', 'b', 'c', 'd'),
+    fc.array(fc.constantFrom('a', 'b', 'c', 'd', 'z'), { maxLength: 3 }),
+  );
+}
+
 /** For each builtin, the argument lists to call it with. */
 export function builtinCases(): Record<string, unknown[][]> {
   const instants = [...EDGE_INSTANTS, ...sample(instantArb, 120)];
@@ -659,6 +680,31 @@ export function builtinCases(): Record<string, unknown[][]> {
       100,
     ),
     trace: [['note']],
+    'object.subset': [
+      ...sample(fc.tuple(valueArb(), valueArb()), 200),
+      [{ a: { b: [1, 2, 3] } }, { a: { b: [2, 3] } }],
+      [
+        [1, 2, 3, 2],
+        [2, 3, 2],
+      ],
+      [
+        [1, 1],
+        [1, 2],
+      ],
+      [[], []],
+      [1, 1],
+    ],
+    'glob.quote_meta': [...strs, '*.{a,b}[!x]?\\', 'a-b,c!'].map((s) => [s]),
+    'graph.reachable_paths': [
+      ...sample(
+        fc.tuple(graphArb(), fc.array(fc.constantFrom('a', 'b', 'c', 'd', 'x'), { maxLength: 3 })),
+        150,
+      ),
+      [{ a: ['b'], b: ['a'] }, ['a']],
+      [{ a: [] }, ['a']],
+      [{ a: 1 }, ['a']],
+      [[], ['a']],
+    ],
   };
   return cases;
 }

@@ -123,6 +123,92 @@ function patch(target: unknown, operations: unknown): unknown {
   return doc;
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof RegoSet);
+const equal = (a: unknown, b: unknown) => compareValues(a, b) === 0;
+const setHas = (set: RegoSet, x: unknown) => set.members.some((m) => equal(m, x));
+
+/** OPA's objectSubset (topdown/subset.go): recursive on objects, sets and arrays. */
+function objectSubset(sup: Record<string, unknown>, sub: Record<string, unknown>): boolean {
+  for (const [key, subValue] of Object.entries(sub)) {
+    if (!Object.hasOwn(sup, key)) return false;
+    const supValue = sup[key];
+    if (equal(subValue, supValue)) continue;
+    if (isObject(supValue) && isObject(subValue)) {
+      if (!objectSubset(supValue, subValue)) return false;
+    } else if (supValue instanceof RegoSet && subValue instanceof RegoSet) {
+      if (!subValue.members.every((m) => setHas(supValue, m))) return false;
+    } else if (Array.isArray(supValue) && Array.isArray(subValue)) {
+      if (!arraySubset(supValue, subValue)) return false;
+    } else return false;
+  }
+  return true;
+}
+
+/** OPA's arraySubset: `sub` appears contiguously in `sup`. */
+function arraySubset(sup: unknown[], sub: unknown[]): boolean {
+  if (sub.length > sup.length) return false;
+  if (equal(sub, sup)) return true;
+  let supCursor = 0;
+  let subCursor = 0;
+  for (;;) {
+    if (subCursor === sub.length) return true;
+    if (supCursor + subCursor === sup.length) return false;
+    if (equal(sup[supCursor + subCursor], sub[subCursor])) subCursor++;
+    else {
+      supCursor++;
+      subCursor = 0;
+    }
+  }
+}
+
+/**
+ * OPA's arraySetSubset, as written: it counts the array's elements found in the set (a repeated
+ * element counts again) and answers true once that count reaches the set's size.
+ */
+function arraySetSubset(sup: unknown[], sub: RegoSet): boolean {
+  let unmatched = sub.members.length;
+  for (const x of sup) {
+    if (setHas(sub, x)) unmatched--;
+    if (unmatched === 0) return true;
+  }
+  return false;
+}
+
+/** The edges of a node in a graph object (OPA's graph.Get: only a string is a key from JSON). */
+function edgesOf(graph: Record<string, unknown>, node: unknown): unknown[] | undefined {
+  if (typeof node !== 'string' || !Object.hasOwn(graph, node)) return undefined;
+  const edges = graph[node];
+  if (Array.isArray(edges)) return edges;
+  if (edges instanceof RegoSet) return edges.members;
+  return [];
+}
+
+/** OPA's pathBuilder (topdown/reachable.go). */
+function pathBuilder(
+  graph: Record<string, unknown>,
+  root: unknown,
+  path: unknown[],
+  out: unknown[],
+  reached: unknown[],
+) {
+  const edges = edgesOf(graph, root);
+  if (edges === undefined) {
+    out.push(path);
+    return;
+  }
+  const next = [...path, root];
+  if (edges.length === 0) {
+    out.push(next);
+    return;
+  }
+  const seen = [...reached, root];
+  for (const neighbor of edges) {
+    if (seen.some((r) => equal(r, neighbor))) out.push(next);
+    else pathBuilder(graph, neighbor, next, out, seen);
+  }
+}
+
 /** Bytes of a digest as a UUID of version 4 (RFC 4122 variant), as uuid.rfc4122 answers. */
 function uuidFrom(bytes: Buffer): string {
   const b = Buffer.from(bytes.subarray(0, 16));
@@ -145,6 +231,33 @@ export const MISC_BUILTINS: Record<string, HostBuiltin> = {
     return out;
   },
   'json.patch': ([target, operations]) => patch(target, operations),
+  'object.subset': ([sup, sub]) => {
+    if (isObject(sup) && isObject(sub)) return objectSubset(sup, sub);
+    if (sup instanceof RegoSet && sub instanceof RegoSet) return sub.members.every((m) => setHas(sup, m));
+    if (Array.isArray(sup) && Array.isArray(sub)) return arraySubset(sup, sub);
+    if (Array.isArray(sup) && sub instanceof RegoSet) return arraySetSubset(sup, sub);
+    fail('both arguments object.subset must be of the same type or array and set');
+  },
+  // gobwas/glob QuoteMeta: a backslash before each of * ? \ [ ] { }.
+  'glob.quote_meta': ([pattern]) => {
+    if (typeof pattern !== 'string') fail('operand 1 must be a string');
+    return pattern.replace(/[*?\\[\]{}]/g, '\\$&');
+  },
+  'graph.reachable_paths': ([graph, initial]) => {
+    if (!isObject(graph)) fail('operand 1 must be an object');
+    let queue: unknown[];
+    if (Array.isArray(initial)) queue = initial;
+    else if (initial instanceof RegoSet) queue = initial.members;
+    else fail('operand 2 must be one of {array, set}');
+    const out: unknown[] = [];
+    for (const node of queue) {
+      const edges = edgesOf(graph, node);
+      if (edges === undefined) continue;
+      if (edges.length === 0) out.push([node]);
+      else for (const neighbor of edges) pathBuilder(graph, neighbor, [node], out, [node]);
+    }
+    return new RegoSet(out);
+  },
   // A decision's only output is its value: the notes of trace and print go nowhere, as in OPA
   // without --explain or --enable-print.
   trace: () => true,
