@@ -4,7 +4,7 @@
  * each family is known for (leap days and month ends, pre-release and build metadata, IPv6,
  * malformed and expired tokens, invalid UTF-8, empty strings). Deterministic: a fixed seed.
  */
-import { createHmac, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { createHmac, generateKeyPairSync, type KeyObject, sign, sign as signWith } from 'node:crypto';
 import fc from 'fast-check';
 import { daysFromCivil } from '../../src/engine/builtins/time.ts';
 
@@ -385,6 +385,80 @@ function graphArb(): fc.Arbitrary<unknown> {
   );
 }
 
+/** Tokens and constraints for io.jwt.decode_verify: claims, headers and constraints combined. */
+function decodeVerifyCases(): unknown[][] {
+  const secret = 'sekrit';
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const pem = rsa.publicKey.export({ type: 'spki', format: 'pem' }).toString();
+  const jwk = rsa.publicKey.export({ format: 'jwk' });
+  const jwks = (extra: Record<string, unknown>) => JSON.stringify({ keys: [{ ...jwk, ...extra }] });
+  const NOW = 1_800_000_000;
+  const claims = fc.record(
+    {
+      iss: fc.constantFrom('issuer', 'other', 7),
+      aud: fc.oneof(fc.constantFrom('api', 'web'), fc.constant(['web', 'api']), fc.constant([1])),
+      exp: fc.oneof(fc.constantFrom(NOW - 1, NOW, NOW + 1, NOW + 3600), fc.constant('soon')),
+      nbf: fc.constantFrom(NOW - 10, NOW, NOW + 10),
+      sub: fc.string({ maxLength: 4 }),
+    },
+    { requiredKeys: ['sub'] },
+  );
+  const header = fc.record(
+    {
+      alg: fc.constantFrom('HS256', 'HS384', 'RS256', 'none', 'PS256'),
+      kid: fc.constantFrom('k1', 'k2'),
+      typ: fc.constantFrom('JWT', 7),
+      crit: fc.constantFrom(['x'], ['kid'], []),
+      x: fc.constant(1),
+    },
+    { requiredKeys: ['alg'] },
+  );
+  const constraints = fc.record(
+    {
+      secret: fc.constantFrom(secret, 'wrong'),
+      cert: fc.constantFrom(
+        pem,
+        jwks({ kid: 'k1' }),
+        jwks({ alg: 'RS256', kid: 'k2' }),
+        jwks({ alg: 'XX1' }),
+        jwks({ alg: 'RSA-OAEP' }),
+        'junk',
+      ),
+      alg: fc.constantFrom('HS256', 'RS256'),
+      iss: fc.constantFrom('issuer', 'nobody'),
+      aud: fc.constantFrom('api', 'nobody'),
+      time: fc.constantFrom(NOW * 1e9, (NOW - 5) * 1e9, (NOW + 5) * 1e9, -1),
+      bogus: fc.constant(1),
+    },
+    { requiredKeys: ['time'] },
+  );
+  const sign = (h: Record<string, unknown>, p: unknown) => {
+    const data = `${b64(JSON.stringify(h))}.${b64(JSON.stringify(p))}`;
+    const alg = String(h.alg);
+    let sig = Buffer.alloc(0);
+    if (alg.startsWith('HS'))
+      sig = createHmac(`sha${alg.slice(2)}`, secret)
+        .update(data)
+        .digest();
+    else if (alg === 'RS256') sig = signWith('sha256', Buffer.from(data), rsa.privateKey);
+    else if (alg === 'PS256')
+      sig = signWith('sha256', Buffer.from(data), { key: rsa.privateKey, padding: 6, saltLength: 32 });
+    return `${data}.${sig.toString('base64url')}`;
+  };
+  const generated = sample(fc.tuple(header, claims, constraints), 300).map(([h, p, c]) => [sign(h, p), c]);
+  const nested = sign({ alg: 'HS256', cty: 'JWT' }, sign({ alg: 'HS256' }, { sub: 'inner' }));
+  return [
+    ...generated,
+    [sign({ alg: 'HS256' }, { sub: 'ok' }), { secret, time: NOW * 1e9 }],
+    [sign({ alg: 'RS256', kid: 'k1' }, { sub: 'ok' }), { cert: jwks({ kid: 'k1' }), time: NOW * 1e9 }],
+    [nested, { secret, time: NOW * 1e9 }],
+    [sign({ alg: 'HS256' }, { sub: 'ok' }), { time: NOW * 1e9 }],
+    [sign({ alg: 'HS256' }, { sub: 'ok' }), { secret, cert: pem, time: NOW * 1e9 }],
+    ['a.b', { secret, time: NOW * 1e9 }],
+    [sign({ alg: 'HS256' }, { sub: 'ok' }), 'not an object'],
+  ];
+}
+
 /** For each builtin, the argument lists to call it with. */
 export function builtinCases(): Record<string, unknown[][]> {
   const instants = [...EDGE_INSTANTS, ...sample(instantArb, 120)];
@@ -563,6 +637,7 @@ export function builtinCases(): Record<string, unknown[][]> {
     ].map((s) => [s]),
     'base64url.encode_no_pad': strs.map((s) => [s]),
     'io.jwt.decode': toks.map((t) => [t]),
+    'io.jwt.decode_verify': decodeVerifyCases(),
     'io.jwt.verify_hs256': [...toks.map((t) => [t, secret]), [toks[0], ''], [toks[0], 'sekri']],
     'io.jwt.verify_hs384': [[toks[0], secret]],
     'io.jwt.verify_hs512': [

@@ -13,6 +13,7 @@ import {
 } from 'node:crypto';
 import { parseValue } from '../rego-value.ts';
 import { base64UrlDecode, bytesOf, goString } from './encoding.ts';
+import { decisionNow } from './time.ts';
 import { fail, type HostBuiltin, str } from './types.ts';
 
 const digest = (algorithm: string) => (args: unknown[]) =>
@@ -147,6 +148,224 @@ const ecdsa =
   (data, signature, key) =>
     key.asymmetricKeyType === 'ec' && verify(hash, data, { key, dsaEncoding: 'ieee-p1363' }, signature);
 
+const TOKEN_ALGORITHMS = new Set([
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'HS256',
+  'HS384',
+  'HS512',
+  'EdDSA',
+]);
+
+// RFC 7518's algorithm names (signatures, key management, content encryption).
+const JWA_ALGORITHMS = new Set([
+  ...TOKEN_ALGORITHMS,
+  'none',
+  'Ed25519',
+  'ES256K',
+  'RSA1_5',
+  'RSA-OAEP',
+  'RSA-OAEP-256',
+  'RSA-OAEP-384',
+  'RSA-OAEP-512',
+  'A128KW',
+  'A192KW',
+  'A256KW',
+  'dir',
+  'ECDH-ES',
+  'ECDH-ES+A128KW',
+  'ECDH-ES+A192KW',
+  'ECDH-ES+A256KW',
+  'A128GCMKW',
+  'A192GCMKW',
+  'A256GCMKW',
+  'PBES2-HS256+A128KW',
+  'PBES2-HS384+A192KW',
+  'PBES2-HS512+A256KW',
+  'A128CBC-HS256',
+  'A192CBC-HS384',
+  'A256CBC-HS512',
+  'A128GCM',
+  'A192GCM',
+  'A256GCM',
+]);
+
+/** A verification key of decode_verify's `cert`: the key and, from a JWK, its alg and kid. */
+interface VerificationKey {
+  key: KeyObject;
+  alg: string;
+  kid: string;
+}
+
+/** OPA's parseKeysFromCertOrJWK: a PEM certificate or public key, or a JWK (set). */
+function verificationKeys(certificate: string): VerificationKey[] {
+  if (certificate.startsWith('-----BEGIN'))
+    return publicKeys(certificate).map((key) => ({ key, alg: '', kid: '' }));
+  let parsed: { keys?: unknown[] };
+  try {
+    parsed = JSON.parse(certificate);
+  } catch {
+    fail('failed to parse a JWK key (set)');
+  }
+  const jwks = Array.isArray(parsed.keys) ? parsed.keys : [parsed];
+  const out: VerificationKey[] = [];
+  for (const jwk of jwks as Record<string, unknown>[]) {
+    const alg = typeof jwk.alg === 'string' ? jwk.alg : '';
+    // The JWK parser (lestrrat-go/jwx) refuses an "alg" that is no JWA algorithm; OPA then skips
+    // the keys whose algorithm is not a signature algorithm it verifies.
+    if (alg !== '' && !JWA_ALGORITHMS.has(alg)) fail('failed to parse a JWK key (set)');
+    if (alg !== '' && !TOKEN_ALGORITHMS.has(alg)) continue;
+    let key: KeyObject;
+    try {
+      key =
+        jwk.kty === 'oct'
+          ? createSecretKey(Buffer.from(String(jwk.k), 'base64url'))
+          : createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+    } catch {
+      fail('failed to parse a JWK key (set)');
+    }
+    out.push({ key, alg, kid: typeof jwk.kid === 'string' ? jwk.kid : '' });
+  }
+  return out;
+}
+
+/** jwsbb.Verify: the JWS algorithm `alg` over `data` with `key` (a secret for HS*). */
+function verifyJws(key: KeyObject, alg: string, data: Buffer, signature: Buffer): boolean {
+  try {
+    const bits = alg.slice(2);
+    switch (alg.slice(0, 2)) {
+      case 'HS': {
+        if (key.type !== 'secret' || !['256', '384', '512'].includes(bits)) return false;
+        const mac = createHmac(`sha${bits}`, key).update(data).digest();
+        return mac.length === signature.length && timingSafeEqual(mac, signature);
+      }
+      case 'RS':
+        return ['256', '384', '512'].includes(bits) && rsa(`sha${bits}`)(data, signature, key);
+      case 'PS':
+        return ['256', '384', '512'].includes(bits) && pss(`sha${bits}`)(data, signature, key);
+      case 'ES':
+        return ['256', '384', '512'].includes(bits) && ecdsa(`sha${bits}`)(data, signature, key);
+    }
+    return alg === 'EdDSA' && key.asymmetricKeyType === 'ed25519' && verify(null, data, key, signature);
+  } catch {
+    return false;
+  }
+}
+
+/** What decode_verify reads of a token's header (OPA's parseTokenHeader + valid()). */
+function tokenHeader(header: Record<string, unknown>): {
+  alg: string;
+  kid: string;
+  cty: string;
+  valid: boolean;
+} {
+  const fields = { alg: '', kid: '', typ: '', cty: '' };
+  let crit: Set<string> | undefined;
+  const unknown: string[] = [];
+  for (const [k, v] of Object.entries(header)) {
+    if (k === 'alg' || k === 'kid' || k === 'typ' || k === 'cty') {
+      if (typeof v !== 'string') fail(`${k}: must be a string`);
+      fields[k] = v;
+    } else if (k === 'crit') {
+      if (!Array.isArray(v)) fail('crit: must be a list');
+      crit = new Set();
+      // OPA stops at the first element that is not a string, and ignores that error.
+      for (const e of v) {
+        if (typeof e !== 'string') break;
+        crit.add(e);
+      }
+      if (crit.size === 0) fail('crit: must be a nonempty list');
+    } else unknown.push(k);
+  }
+  const valid = fields.alg !== '' && !unknown.some((u) => crit?.has(u));
+  return { alg: fields.alg, kid: fields.kid, cty: fields.cty, valid };
+}
+
+/**
+ * OPA's io.jwt.decode_verify (topdown/tokens.go builtinJWTDecodeVerify): [valid, header, payload];
+ * `[false, {}, {}]` when the signature or a constraint fails, an error when the token or the
+ * constraints are malformed. Without a `time` constraint the instant is the decision's (`now`).
+ */
+function decodeVerify(token: unknown, constraintsArg: unknown, now: () => bigint): unknown {
+  if (typeof constraintsArg !== 'object' || constraintsArg === null || Array.isArray(constraintsArg)) {
+    fail('operand 2 must be an object');
+  }
+  const unverified = [false, {}, {}];
+  let keys: VerificationKey[] | undefined;
+  const c = { secret: '', alg: '', iss: '', aud: '' };
+  let time = -1;
+  for (const [name, value] of Object.entries(constraintsArg as Record<string, unknown>)) {
+    if (name === 'cert') {
+      if (typeof value !== 'string') fail('cert constraint: must be a string');
+      keys = verificationKeys(value);
+    } else if (name === 'secret' || name === 'alg' || name === 'iss' || name === 'aud') {
+      if (typeof value !== 'string') fail(`${name} constraint: must be a string`);
+      c[name] = value;
+    } else if (name === 'time') {
+      if (typeof value !== 'number' && typeof value !== 'bigint')
+        fail('token time constraint: must be a number');
+      time = Number(value);
+      if (time < 0) fail('token time constraint: must not be negative');
+    } else fail(`unknown token validation constraint: ${name}`);
+  }
+  if (time === -1) time = Number(now());
+  const keyCount = (keys !== undefined ? 1 : 0) + (c.secret !== '' ? 1 : 0);
+  if (keyCount > 1) fail('duplicate key constraints');
+  if (keyCount < 1) fail('no key constraint');
+  let current = token;
+  let header: Record<string, unknown>;
+  let payloadBytes: Buffer;
+  for (;;) {
+    const parts = sections(current);
+    header = jsonObject(base64UrlDecode(parts.header), 'JWT header');
+    if (header.enc !== undefined) fail('JWT is a JWE object, which is not supported');
+    const h = tokenHeader(header);
+    if (!h.valid) return unverified;
+    if (c.alg !== '' && c.alg !== h.alg) return unverified;
+    const signature = base64UrlDecode(parts.signature);
+    const data = Buffer.from(`${parts.header}.${parts.payload}`);
+    let verified: boolean;
+    if (keys !== undefined) {
+      const byKid = h.kid !== '' ? keys.find((k) => k.kid === h.kid) : undefined;
+      verified = byKid
+        ? verifyJws(byKid.key, h.alg, data, signature)
+        : keys.some((k) => (k.alg === '' || k.alg === h.alg) && verifyJws(k.key, h.alg, data, signature));
+    } else verified = verifyJws(secretKey(c.secret), h.alg, data, signature);
+    if (!verified) return unverified;
+    payloadBytes = base64UrlDecode(parts.payload);
+    if (h.cty.toLowerCase() === 'jwt') {
+      current = goString(payloadBytes);
+      continue;
+    }
+    break;
+  }
+  const payload = jsonObject(payloadBytes, 'JWT payload');
+  if (c.iss !== '' && payload.iss !== c.iss) return unverified;
+  if (payload.aud !== undefined) {
+    const aud = payload.aud;
+    const ok = typeof aud === 'string' ? aud === c.aud : Array.isArray(aud) && aud.some((a) => a === c.aud);
+    if (!ok) return unverified;
+  } else if (c.aud !== '') return unverified;
+  const seconds = time / 1e9;
+  for (const [claim, expired] of [
+    ['exp', (v: number) => seconds >= v],
+    ['nbf', (v: number) => seconds < v],
+  ] as const) {
+    const v = payload[claim];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' && typeof v !== 'bigint') fail(`${claim} value must be a number`);
+    if (expired(Number(v))) return unverified;
+  }
+  return [true, header!, payload];
+}
+
 /** The digest, HMAC, hex and JWT builtins. */
 export const CRYPTO_BUILTINS: Record<string, HostBuiltin> = {
   'crypto.md5': digest('md5'),
@@ -171,6 +390,8 @@ export const CRYPTO_BUILTINS: Record<string, HostBuiltin> = {
   },
   'base64url.encode_no_pad': ([x]) => bytesOf(str(x)).toString('base64url'),
   'io.jwt.decode': ([token]) => decode(token),
+  'io.jwt.decode_verify': ([token, constraints], context) =>
+    decodeVerify(token, constraints, () => decisionNow(context)),
   'io.jwt.verify_hs256': verifyHmac('sha256'),
   'io.jwt.verify_hs384': verifyHmac('sha384'),
   'io.jwt.verify_hs512': verifyHmac('sha512'),

@@ -523,7 +523,7 @@ export function formatLayout(c: Civil, layout: string): string {
 }
 
 /** The decision's instant: the server-set `now` of the input (RFC 3339), read once per evaluation. */
-function decisionNow(context: EvaluationContext): bigint {
+export function decisionNow(context: EvaluationContext): bigint {
   if (context.input === undefined && context.inputJson !== undefined)
     context.input = JSON.parse(context.inputJson);
   const now = (context.input as { now?: unknown } | null | undefined)?.now;
