@@ -307,7 +307,7 @@ async function assemble(
     policy,
     recorder,
     clock: overrides.clock,
-    onDecision: observeDecisions(metrics, policy),
+    onDecision: observeDecisions(metrics, policy, overrides.log),
     grants: grants?.decisions ?? legacyOnlyGrants(config),
     shadow: replica?.shadow,
     onShadowDivergence: ({ entrypoint, direction }) =>
