@@ -366,77 +366,111 @@ function zoneText(
   return out;
 }
 
-// Go's layout tokens (time.nextStdChunk), longest first where one is a prefix of another.
-const LAYOUT_TOKENS = [
-  'January',
-  'Jan',
-  'Monday',
-  'Mon',
-  'MST',
-  '2006',
-  '002',
-  '__2',
-  '_2',
-  '01',
-  '02',
-  '03',
-  '04',
-  '05',
-  '06',
-  '15',
-  '1',
-  '2',
-  '3',
-  '4',
-  '5',
-  'PM',
-  'pm',
-  'Z070000',
-  'Z07:00:00',
-  'Z0700',
-  'Z07:00',
-  'Z07',
-  '-070000',
-  '-07:00:00',
-  '-0700',
-  '-07:00',
-  '-07',
-];
+/** A layout element of Go's time package: `std` is the token ('2006', '01', 'Z07:00', '.000', …). */
+interface LayoutChunk {
+  prefix: string;
+  std: string;
+  suffix: string;
+}
 
-/** Go's `time.Time.Format` for a layout (the tokens of src/time/format.go). */
+const lowerStart = (s: string) => s.length > 0 && s[0]! >= 'a' && s[0]! <= 'z';
+
+/** Go's `time.nextStdChunk` (src/time/format.go), token for token. */
+export function nextStdChunk(layout: string): LayoutChunk | undefined {
+  const at = (i: number, std: string): LayoutChunk => ({
+    prefix: layout.slice(0, i),
+    std,
+    suffix: layout.slice(i + std.length),
+  });
+  for (let i = 0; i < layout.length; i++) {
+    const c = layout[i]!;
+    const rest = layout.slice(i);
+    switch (c) {
+      case 'J':
+        if (rest.startsWith('Jan')) {
+          if (rest.startsWith('January')) return at(i, 'January');
+          if (!lowerStart(rest.slice(3))) return at(i, 'Jan');
+        }
+        break;
+      case 'M':
+        if (rest.startsWith('Mon')) {
+          if (rest.startsWith('Monday')) return at(i, 'Monday');
+          if (!lowerStart(rest.slice(3))) return at(i, 'Mon');
+        }
+        if (rest.startsWith('MST')) return at(i, 'MST');
+        break;
+      case '0':
+        if (rest.length >= 2 && rest[1]! >= '1' && rest[1]! <= '6') return at(i, rest.slice(0, 2));
+        if (rest.startsWith('002')) return at(i, '002');
+        break;
+      case '1':
+        if (rest.startsWith('15')) return at(i, '15');
+        return at(i, '1');
+      case '2':
+        if (rest.startsWith('2006')) return at(i, '2006');
+        return at(i, '2');
+      case '_':
+        if (rest.startsWith('_2')) {
+          // "_2006" is a literal '_' and the long year.
+          if (rest.startsWith('_2006'))
+            return { prefix: layout.slice(0, i + 1), std: '2006', suffix: layout.slice(i + 5) };
+          return at(i, '_2');
+        }
+        if (rest.startsWith('__2')) return at(i, '__2');
+        break;
+      case '3':
+      case '4':
+      case '5':
+        return at(i, c);
+      case 'P':
+        if (rest.startsWith('PM')) return at(i, 'PM');
+        break;
+      case 'p':
+        if (rest.startsWith('pm')) return at(i, 'pm');
+        break;
+      case '-':
+        for (const t of ['-070000', '-07:00:00', '-0700', '-07:00', '-07'])
+          if (rest.startsWith(t)) return at(i, t);
+        break;
+      case 'Z':
+        for (const t of ['Z070000', 'Z07:00:00', 'Z0700', 'Z07:00', 'Z07'])
+          if (rest.startsWith(t)) return at(i, t);
+        break;
+      case '.':
+      case ',':
+        if (rest[1] === '0' || rest[1] === '9') {
+          let j = 1;
+          while (j < rest.length && rest[j] === rest[1]) j++;
+          if (!(rest[j]! >= '0' && rest[j]! <= '9')) return at(i, rest.slice(0, j));
+        }
+        break;
+    }
+  }
+  return undefined;
+}
+
+/** Go's `time.Time.Format` for a layout. */
 export function formatLayout(c: Civil, layout: string): string {
   let out = '';
-  let i = 0;
-  while (i < layout.length) {
-    const rest = layout.slice(i);
-    // Fractional seconds: ".000" (fixed) or ".999" (trailing zeros trimmed), also after ','.
-    const frac = /^[.,](0+|9+)(?!\d)/.exec(rest);
-    if (frac && (i === 0 || !/\d/.test(layout[i - 1]!) || true)) {
-      const digits = frac[1]!.length;
+  let rest = layout;
+  for (;;) {
+    const chunk = nextStdChunk(rest);
+    if (!chunk) return out + rest;
+    out += chunk.prefix;
+    rest = chunk.suffix;
+    const std = chunk.std;
+    const hour12 = c.hour % 12 === 0 ? 12 : c.hour % 12;
+    if (std[0] === '.' || std[0] === ',') {
+      const digits = std.length - 1;
       const text = pad(c.nanos, 9).slice(0, Math.min(digits, 9));
-      if (frac[1]![0] === '0') out += rest[0] + text;
+      if (std[1] === '0') out += std[0] + text;
       else {
         const trimmed = text.replace(/0+$/, '');
-        if (trimmed !== '') out += rest[0] + trimmed;
+        if (trimmed !== '') out += std[0] + trimmed;
       }
-      i += frac[0].length;
       continue;
     }
-    const token = LAYOUT_TOKENS.find((t) => rest.startsWith(t));
-    if (!token || (token === 'Mon' && rest.startsWith('Month'))) {
-      out += layout[i];
-      i++;
-      continue;
-    }
-    // Go: "Jan" and "Mon" are words only when not followed by a lower-case letter.
-    if ((token === 'Jan' || token === 'Mon') && /^[a-z]/.test(rest.slice(3)) && !rest.startsWith('Monday')) {
-      out += layout[i];
-      i++;
-      continue;
-    }
-    i += token.length;
-    const hour12 = c.hour % 12 === 0 ? 12 : c.hour % 12;
-    switch (token) {
+    switch (std) {
       case 'January':
         out += MONTHS[c.month - 1];
         break;
@@ -507,8 +541,8 @@ export function formatLayout(c: Civil, layout: string): string {
         out += c.hour >= 12 ? 'pm' : 'am';
         break;
       default: {
-        const zulu = token.startsWith('Z');
-        const body = token.slice(1);
+        const zulu = std.startsWith('Z');
+        const body = std.slice(1);
         out += zoneText(
           c.offset,
           body.includes(':'),
@@ -519,7 +553,310 @@ export function formatLayout(c: Civil, layout: string): string {
       }
     }
   }
-  return out;
+}
+
+const SHORT_DAYS = WEEKDAYS.map((d) => d.slice(0, 3));
+const SHORT_MONTHS = MONTHS.map((m) => m.slice(0, 3));
+
+/** Go's time.atoi: an optional sign and digits, nothing after. */
+function goAtoi(s: string): number | undefined {
+  const m = /^([+-]?)(\d+)$/.exec(s);
+  if (!m) return undefined;
+  const n = Number(m[2]);
+  return m[1] === '-' ? -n : n;
+}
+
+/** Go's getnum: one or two digits (exactly two when fixed). */
+function getnum(s: string, fixed: boolean): [number, string] | undefined {
+  const d = (i: number) => s[i] !== undefined && s[i]! >= '0' && s[i]! <= '9';
+  if (!d(0)) return undefined;
+  if (!d(1)) return fixed ? undefined : [Number(s[0]), s.slice(1)];
+  return [Number(s.slice(0, 2)), s.slice(2)];
+}
+
+/** Go's lookup: a case-insensitive (ASCII letters) prefix match against a table. */
+function lookupName(table: string[], value: string): [number, string] | undefined {
+  for (const [i, v] of table.entries()) {
+    if (value.length >= v.length && value.slice(0, v.length).toLowerCase() === v.toLowerCase()) {
+      const a = value.slice(0, v.length);
+      // Go folds only letters: other characters must be equal.
+      if ([...a].every((ch, k) => ch === v[k] || /[a-z]/i.test(ch))) return [i, value.slice(v.length)];
+    }
+  }
+  return undefined;
+}
+
+/** Go's parseTimeZone: the length of a zone abbreviation at the start of value, or 0. */
+function parseTimeZone(value: string): number {
+  if (value.length < 3) return 0;
+  if (value.startsWith('ChST') || value.startsWith('MeST')) return 4;
+  if (value.startsWith('GMT')) return 3 + signedOffset(value.slice(3));
+  if (value[0] === '+' || value[0] === '-') return signedOffset(value);
+  let upper = 0;
+  while (upper < 6 && upper < value.length && value[upper]! >= 'A' && value[upper]! <= 'Z') upper++;
+  if (upper === 5) return value[4] === 'T' ? 5 : 0;
+  if (upper === 4) return value[3] === 'T' || value.startsWith('WITA') ? 4 : 0;
+  return upper === 3 ? 3 : 0;
+}
+
+function signedOffset(value: string): number {
+  if (value === '') return 0;
+  if (value[0] !== '-' && value[0] !== '+') return 0;
+  const m = /^\d+/.exec(value.slice(1));
+  if (!m || Number(m[0]) > 23) return 0;
+  return 1 + m[0].length;
+}
+
+/** Go's parseNanoseconds: a '.' or ',' and up to nine digits (more are cut). */
+function parseNanos(value: string, nbytes: number): number | undefined {
+  if (value[0] !== '.' && value[0] !== ',') return undefined;
+  const n = goAtoi(value.slice(1, Math.min(nbytes, 10)));
+  if (n === undefined || n < 0) return undefined;
+  return n * 10 ** (10 - Math.min(nbytes, 10));
+}
+
+const DAYS_BEFORE = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334, 365];
+
+/**
+ * Go's `time.Parse(layout, value)` (src/time/format.go `parse`), in UTC: nanoseconds since the
+ * epoch, or a builtin error. A zone abbreviation other than UTC does not move the instant (the
+ * host's zone is UTC and knows no other name), except GMT±h, as Go.
+ */
+export function parseLayout(layoutText: string, valueText: string): bigint {
+  const bad = () => fail(`parsing time ${JSON.stringify(valueText)} as ${JSON.stringify(layoutText)}`);
+  let layout = layoutText;
+  let value = valueText;
+  let year = 0;
+  let month = -1;
+  let day = -1;
+  let yday = -1;
+  let hour = 0;
+  let min = 0;
+  let sec = 0;
+  let nsec = 0;
+  let zoneOffset: number | undefined;
+  // Go's z = UTC ("UTC" for MST, "Z" for Z07:00): it wins over any numeric offset.
+  let zoneUTC = false;
+  let amSet = false;
+  let pmSet = false;
+  for (;;) {
+    const chunk = nextStdChunk(layout);
+    // skip: the literal prefix, where a space matches any run of spaces.
+    let prefix = chunk ? chunk.prefix : layout;
+    while (prefix.length > 0) {
+      if (prefix[0] === ' ') {
+        if (value.length > 0 && value[0] !== ' ') bad();
+        prefix = prefix.replace(/^ +/, '');
+        value = value.replace(/^ +/, '');
+        continue;
+      }
+      if (value.length === 0 || value[0] !== prefix[0]) bad();
+      prefix = prefix.slice(1);
+      value = value.slice(1);
+    }
+    if (!chunk) {
+      if (value.length !== 0)
+        fail(`parsing time ${JSON.stringify(valueText)}: extra text: ${JSON.stringify(value)}`);
+      break;
+    }
+    layout = chunk.suffix;
+    const std = chunk.std;
+    let r: [number, string] | undefined;
+    switch (std) {
+      case '06': {
+        if (value.length < 2) bad();
+        const y = goAtoi(value.slice(0, 2));
+        if (y === undefined) bad();
+        year = y! >= 69 ? y! + 1900 : y! + 2000;
+        value = value.slice(2);
+        break;
+      }
+      case '2006': {
+        if (value.length < 4 || !(value[0]! >= '0' && value[0]! <= '9')) bad();
+        const y = goAtoi(value.slice(0, 4));
+        if (y === undefined) bad();
+        year = y!;
+        value = value.slice(4);
+        break;
+      }
+      case 'Jan':
+      case 'January':
+        r = lookupName(std === 'Jan' ? SHORT_MONTHS : MONTHS, value) ?? bad();
+        month = r[0] + 1;
+        value = r[1];
+        break;
+      case 'Mon':
+      case 'Monday':
+        r = lookupName(std === 'Mon' ? SHORT_DAYS : WEEKDAYS, value) ?? bad();
+        value = r[1];
+        break;
+      case '1':
+      case '01':
+        r = getnum(value, std === '01') ?? bad();
+        [month, value] = r;
+        if (month <= 0 || month > 12) fail('month out of range');
+        break;
+      case '2':
+      case '_2':
+      case '02':
+        if (std === '_2' && value[0] === ' ') value = value.slice(1);
+        r = getnum(value, std === '02') ?? bad();
+        [day, value] = r;
+        break;
+      case '__2':
+      case '002': {
+        for (let k = 0; k < 2; k++) if (std === '__2' && value[0] === ' ') value = value.slice(1);
+        const m = /^\d{1,3}/.exec(value);
+        if (!m || (std === '002' && m[0].length !== 3)) bad();
+        yday = Number(m![0]);
+        value = value.slice(m![0].length);
+        break;
+      }
+      case '15':
+        r = getnum(value, false) ?? bad();
+        [hour, value] = r;
+        if (hour >= 24) fail('hour out of range');
+        break;
+      case '3':
+      case '03':
+        r = getnum(value, std === '03') ?? bad();
+        [hour, value] = r;
+        if (hour > 12) fail('hour out of range');
+        break;
+      case '4':
+      case '04':
+        r = getnum(value, std === '04') ?? bad();
+        [min, value] = r;
+        if (min >= 60) fail('minute out of range');
+        break;
+      case '5':
+      case '05': {
+        r = getnum(value, std === '05') ?? bad();
+        [sec, value] = r;
+        if (sec >= 60) fail('second out of range');
+        // A fraction after the seconds is read even when the layout has none.
+        if (value.length >= 2 && (value[0] === '.' || value[0] === ',') && /\d/.test(value[1]!)) {
+          const next = nextStdChunk(layout)?.std ?? '';
+          if (/^[.,](0+|9+)$/.test(next)) break;
+          let n = 2;
+          while (n < value.length && /\d/.test(value[n]!)) n++;
+          nsec = parseNanos(value, n) ?? bad();
+          value = value.slice(n);
+        }
+        break;
+      }
+      case 'PM':
+      case 'pm': {
+        if (value.length < 2) bad();
+        const p = value.slice(0, 2);
+        value = value.slice(2);
+        if (p === (std === 'PM' ? 'PM' : 'pm')) pmSet = true;
+        else if (p === (std === 'PM' ? 'AM' : 'am')) amSet = true;
+        else bad();
+        break;
+      }
+      case 'MST': {
+        if (value.startsWith('UTC')) {
+          value = value.slice(3);
+          zoneUTC = true;
+          break;
+        }
+        const n = parseTimeZone(value);
+        if (n === 0) bad();
+        // Only GMT±h is a known offset; see the function's comment. The instant does not move.
+        value = value.slice(n);
+        break;
+      }
+      default: {
+        if (std[0] === '.' || std[0] === ',') {
+          if (std[1] === '0') {
+            const ndigit = std.length;
+            if (value.length < ndigit) bad();
+            nsec = parseNanos(value, ndigit) ?? bad();
+            value = value.slice(ndigit);
+          } else {
+            if (value.length < 2 || (value[0] !== '.' && value[0] !== ',') || !/\d/.test(value[1]!)) break;
+            let i = 0;
+            while (i + 1 < value.length && /\d/.test(value[i + 1]!)) i++;
+            nsec = parseNanos(value, 1 + i) ?? bad();
+            value = value.slice(1 + i);
+          }
+          break;
+        }
+        // Zone offsets: Z07:00 and friends accept "Z"; -07:00 and friends do not.
+        if (std[0] === 'Z' && value[0] === 'Z') {
+          value = value.slice(1);
+          zoneUTC = true;
+          break;
+        }
+        const form = std.slice(1);
+        let sign: string;
+        let hh: string;
+        let mm = '00';
+        let ss = '00';
+        if (form === '07:00') {
+          if (value.length < 6 || value[3] !== ':') bad();
+          [sign, hh, mm] = [value[0]!, value.slice(1, 3), value.slice(4, 6)];
+          value = value.slice(6);
+        } else if (form === '07') {
+          if (value.length < 3) bad();
+          [sign, hh] = [value[0]!, value.slice(1, 3)];
+          value = value.slice(3);
+        } else if (form === '07:00:00') {
+          if (value.length < 9 || value[3] !== ':' || value[6] !== ':') bad();
+          [sign, hh, mm, ss] = [value[0]!, value.slice(1, 3), value.slice(4, 6), value.slice(7, 9)];
+          value = value.slice(9);
+        } else if (form === '070000') {
+          if (value.length < 7) bad();
+          [sign, hh, mm, ss] = [value[0]!, value.slice(1, 3), value.slice(3, 5), value.slice(5, 7)];
+          value = value.slice(7);
+        } else {
+          if (value.length < 5) bad();
+          [sign, hh, mm] = [value[0]!, value.slice(1, 3), value.slice(3, 5)];
+          value = value.slice(5);
+        }
+        const h = getnum(hh, true);
+        const m = h && getnum(mm, true);
+        const s2 = m && getnum(ss, true);
+        if (!h || !m || !s2) bad();
+        if (h![0] > 24) fail('time zone offset hour out of range');
+        if (m![0] > 60) fail('time zone offset minute out of range');
+        if (s2![0] > 60) fail('time zone offset second out of range');
+        const offset = (h![0] * 60 + m![0]) * 60 + s2![0];
+        if (sign! === '+') zoneOffset = offset;
+        else if (sign! === '-') zoneOffset = -offset;
+        else bad();
+      }
+    }
+  }
+  if (pmSet && hour < 12) hour += 12;
+  else if (amSet && hour === 12) hour = 0;
+  if (yday >= 0) {
+    let d = 0;
+    let m = 0;
+    if (isLeap(year)) {
+      if (yday === 31 + 29) {
+        m = 2;
+        d = 29;
+      } else if (yday > 31 + 29) yday--;
+    }
+    if (yday < 1 || yday > 365) fail('day-of-year out of range');
+    if (m === 0) {
+      m = Math.floor((yday - 1) / 31) + 1;
+      if (DAYS_BEFORE[m]! < yday) m++;
+      d = yday - DAYS_BEFORE[m - 1]!;
+    }
+    if (month >= 0 && month !== m) fail('day-of-year does not match month');
+    month = m;
+    if (day >= 0 && day !== d) fail('day-of-year does not match day');
+    day = d;
+  } else {
+    if (month < 0) month = 1;
+    if (day < 0) day = 1;
+  }
+  if (day < 1 || day > daysInMonth(year, month)) fail('day out of range');
+  const seconds = BigInt(daysFromCivil(year, month, day)) * 86_400n + BigInt(hour * 3600 + min * 60 + sec);
+  return (seconds - BigInt(zoneUTC ? 0 : (zoneOffset ?? 0))) * NS_PER_SECOND + BigInt(nsec);
 }
 
 /** The decision's instant: the server-set `now` of the input (RFC 3339), read once per evaluation. */
@@ -608,6 +945,12 @@ export const TIME_BUILTINS: Record<string, HostBuiltin> = {
     return [year, month, day, hour, minute, second_];
   },
   'time.parse_duration_ns': ([value]) => parseExtendedDuration(str(value)),
+  'time.parse_ns': ([layout, value]) => {
+    const text = str(layout, 'layout');
+    const nanos = parseLayout(NAMED_LAYOUTS[text] ?? text, str(value, 'value'));
+    if (nanos < INT64_MIN || nanos > INT64_MAX) fail('time outside of valid range');
+    return nanos;
+  },
   'time.format': ([x]) => {
     const { nanos, zone, layout } = instant(x);
     const c = civil(nanos, zone);
