@@ -12,10 +12,12 @@ import { CRYPTO_BUILTINS } from './builtins/crypto.ts';
 import { MISC_BUILTINS } from './builtins/misc.ts';
 import { NET_BUILTINS } from './builtins/net.ts';
 import { SEMVER_BUILTINS } from './builtins/semver.ts';
+import { sprintf } from './builtins/sprintf.ts';
 import { STRING_BUILTINS } from './builtins/strings.ts';
 import { rfc3339Nanos, TIME_BUILTINS } from './builtins/time.ts';
 import { fail, type HostBuiltin } from './builtins/types.ts';
 import { UNITS_BUILTINS } from './builtins/units.ts';
+import { YAML_BUILTINS } from './builtins/yaml.ts';
 import { plain, RegoNumber, RegoSet } from './rego-value.ts';
 
 export { rfc3339Nanos };
@@ -148,7 +150,17 @@ const sdkDir = sdkRequire.resolve('@open-policy-agent/opa-wasm').replace(/index\
 const SDK_BUILTINS: Record<string, HostBuiltin> = Object.fromEntries(
   Object.entries(
     sdkRequire(`${sdkDir}builtins/index.js`) as Record<string, (...args: unknown[]) => unknown>,
-  ).map(([name, impl]) => [name, (args: unknown[]) => impl(...args.map(plain))]),
+  ).map(([name, impl]) => [
+    name,
+    (args: unknown[]) => {
+      try {
+        return impl(...args.map(plain));
+      } catch (err) {
+        // The SDK throws for what OPA's builtin reports as its error (a YAML syntax error…).
+        fail(err instanceof Error ? err.message : String(err));
+      }
+    },
+  ]),
 );
 
 /** Deprecated v0 casts (v0 bundles only): the value when it already is that type. */
@@ -177,6 +189,8 @@ export const HOST_BUILTINS: Readonly<Record<string, HostBuiltin>> = {
   ...UNITS_BUILTINS,
   ...STRING_BUILTINS,
   ...MISC_BUILTINS,
+  ...YAML_BUILTINS,
+  sprintf,
 };
 
 /** How Verdict runs a builtin a module imports. */

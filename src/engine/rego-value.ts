@@ -100,6 +100,8 @@ export interface ParseOptions {
   sets: boolean;
   /** Integers beyond 2^53 as BigInt (builtin arguments: nanoseconds); otherwise JS numbers. */
   exactIntegers: boolean;
+  /** Every number as RegoNumber, its text as written (`1.0` is not `1` to Go's sprintf). */
+  rawNumbers?: boolean;
 }
 
 const NUMBER = /-?\d+(\.\d+)?([eE][+-]?\d+)?/y;
@@ -172,6 +174,7 @@ class ValueParser {
     const m = NUMBER.exec(this.text);
     if (!m) this.fail();
     this.i += m[0].length;
+    if (this.options.rawNumbers) return new RegoNumber(m[0]);
     const n = Number(m[0]);
     if (this.options.exactIntegers && !Number.isSafeInteger(n) && m[1] === undefined && m[2] === undefined) {
       return BigInt(m[0]);

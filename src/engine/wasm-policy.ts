@@ -125,8 +125,13 @@ export class WasmPolicy {
   private callBuiltin(name: string, host: Record<string, HostBuiltin>, addrs: number[]): number {
     const impl = host[name];
     if (!impl) throw new Error(`builtin ${name} is not provided by Verdict`);
+    const rawNumbers = (impl as { rawNumbers?: boolean }).rawNumbers === true;
     const args = addrs.map((addr) =>
-      parseValue(readText(this.mem, this.exports.opa_value_dump(addr)), { sets: true, exactIntegers: true }),
+      parseValue(readText(this.mem, this.exports.opa_value_dump(addr)), {
+        sets: true,
+        exactIntegers: true,
+        rawNumbers,
+      }),
     );
     let result: unknown;
     try {

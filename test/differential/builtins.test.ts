@@ -31,11 +31,6 @@ const NOT_COMPARED: Record<string, string> = {
   cast_object: 'v0 Rego only',
   cast_set: 'v0 Rego only',
   cast_string: 'v0 Rego only',
-  sprintf: "the npm SDK's",
-  'regex.split': "the npm SDK's",
-  'yaml.is_valid': "the npm SDK's",
-  'yaml.marshal': "the npm SDK's",
-  'yaml.unmarshal': "the npm SDK's",
   'json.is_valid': "the npm SDK's (compiled natively by OPA 1.22.3)",
 };
 

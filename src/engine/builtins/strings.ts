@@ -262,6 +262,22 @@ export const STRING_BUILTINS: Record<string, HostBuiltin> = {
     return parts.join('&');
   },
   'urlquery.decode_object': ([x]) => parseQuery(str(x)),
+  // Go's Regexp.Split(s, -1): the npm SDK's version reads its pattern as JavaScript's, not RE2's.
+  'regex.split': ([pattern, value]) => {
+    const re = re2(str(pattern), true);
+    const text = str(value);
+    if (pattern !== '' && text === '') return [''];
+    const out: string[] = [];
+    let beg = 0;
+    let end = 0;
+    for (const m of goMatches(re, text, Number.POSITIVE_INFINITY)) {
+      end = m.index;
+      if (m.index + m[0].length !== 0) out.push(text.slice(beg, end));
+      beg = m.index + m[0].length;
+    }
+    if (end !== text.length) out.push(text.slice(beg));
+    return out;
+  },
   'regex.find_n': ([pattern, value, n]) => {
     const re = re2(str(pattern), true);
     const text = str(value);
