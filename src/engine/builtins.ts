@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { CRYPTO_BUILTINS } from './builtins/crypto.ts';
-import { MISC_BUILTINS } from './builtins/misc.ts';
+import { MISC_BUILTINS, marshalWithOptions } from './builtins/misc.ts';
 import { NET_BUILTINS } from './builtins/net.ts';
 import { SEMVER_BUILTINS } from './builtins/semver.ts';
 import { sprintf } from './builtins/sprintf.ts';
@@ -191,6 +191,7 @@ export const HOST_BUILTINS: Readonly<Record<string, HostBuiltin>> = {
   ...MISC_BUILTINS,
   ...YAML_BUILTINS,
   sprintf,
+  'json.marshal_with_options': marshalWithOptions,
 };
 
 /** How Verdict runs a builtin a module imports. */

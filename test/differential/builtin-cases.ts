@@ -1000,6 +1000,36 @@ export function builtinCases(): Record<string, unknown[][]> {
       [[], []],
       [1, 1],
     ],
+    'json.marshal_with_options': [
+      ...sample(
+        fc.tuple(
+          valueArb(),
+          fc.record(
+            {
+              pretty: fc.boolean(),
+              indent: fc.constantFrom('', '  ', '\t', '--'),
+              prefix: fc.constantFrom('', '>'),
+            },
+            { requiredKeys: [] },
+          ),
+        ),
+        120,
+      ),
+      [
+        {
+          html: '<a href="x">&</a>',
+          u: '\u2028',
+          c: '\u0001\b\f\n',
+          n: [1.0, 1e2, 0.5],
+          k: { b: 1, a: 2, B: 3, é: 4 },
+        },
+        {},
+      ],
+      [{ a: [], b: {} }, { pretty: true }],
+      [{ a: 1 }, { bogus: 1 }],
+      [{ a: 1 }, { pretty: 'yes' }],
+      [[1, 2], { indent: '  ', pretty: false }],
+    ],
     'glob.quote_meta': [...strs, '*.{a,b}[!x]?\\', 'a-b,c!'].map((s) => [s]),
     'graph.reachable_paths': [
       ...sample(

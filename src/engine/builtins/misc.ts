@@ -3,7 +3,7 @@
  * print (no-ops: a decision's only output is its value), and the two "random" builtins, which
  * Verdict answers from a digest of the evaluation's input so that a replay gives the same answer.
  */
-import { compareValues, RegoSet } from '../rego-value.ts';
+import { compareValues, RegoNumber, RegoSet } from '../rego-value.ts';
 import { inputSeed } from './time.ts';
 import { fail, type HostBuiltin, int } from './types.ts';
 
@@ -274,3 +274,70 @@ export const MISC_BUILTINS: Record<string, HostBuiltin> = {
     return uuidFrom(inputSeed(context, 'uuid.rfc4122', seed));
   },
 };
+
+/** Go's encoding/json string: HTML-safe (<, >, & escaped), \b \f \n \r \t, other controls \u00XX. */
+function goJsonString(s: string): string {
+  let out = '"';
+  for (const ch of s) {
+    const cp = ch.codePointAt(0)!;
+    if (ch === '"' || ch === '\\') out += `\\${ch}`;
+    else if (ch === '\n') out += '\\n';
+    else if (ch === '\r') out += '\\r';
+    else if (ch === '\t') out += '\\t';
+    else if (ch === '\b') out += '\\b';
+    else if (ch === '\f') out += '\\f';
+    else if (cp < 0x20 || ch === '<' || ch === '>' || ch === '&' || cp === 0x2028 || cp === 0x2029) {
+      out += `\\u${cp.toString(16).padStart(4, '0')}`;
+    } else out += ch;
+  }
+  return `${out}"`;
+}
+
+/** Go's json.Marshal / MarshalIndent of OPA's ast.JSON of a value (sets as sorted arrays). */
+function goJson(value: unknown, prefix: string, indent: string | undefined, depth = 0): string {
+  if (value instanceof RegoNumber) return value.text;
+  if (value === null || value === undefined) return 'null';
+  if (typeof value === 'boolean' || typeof value === 'number' || typeof value === 'bigint')
+    return String(value);
+  if (typeof value === 'string') return goJsonString(value);
+  const newline = (d: number) => (indent === undefined ? '' : `\n${prefix}${indent.repeat(d)}`);
+  const items = value instanceof RegoSet ? value.members : Array.isArray(value) ? value : undefined;
+  if (items) {
+    if (items.length === 0) return '[]';
+    return `[${items.map((v) => newline(depth + 1) + goJson(v, prefix, indent, depth + 1)).join(',')}${newline(depth)}]`;
+  }
+  // Go sorts map keys by their bytes.
+  const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) =>
+    Buffer.compare(Buffer.from(a), Buffer.from(b)),
+  );
+  if (entries.length === 0) return '{}';
+  const sep = indent === undefined ? ':' : ': ';
+  return `{${entries
+    .map(([k, v]) => newline(depth + 1) + goJsonString(k) + sep + goJson(v, prefix, indent, depth + 1))
+    .join(',')}${newline(depth)}}`;
+}
+
+/** OPA's json.marshal_with_options (topdown/encoding.go): prefix, indent, pretty. */
+export const marshalWithOptions: HostBuiltin & { rawNumbers: true } = Object.assign(
+  ([value, options]: unknown[]) => {
+    if (!isObject(options)) fail('operand 2 must be an object');
+    let indent = '\t';
+    let prefix = '';
+    let implicit = false;
+    let explicit: boolean | undefined;
+    for (const [key, v] of Object.entries(options)) {
+      if (key === 'prefix' || key === 'indent') {
+        if (typeof v !== 'string') fail(`key ${key} failed cast to string`);
+        if (key === 'prefix') prefix = v;
+        else indent = v;
+        implicit = true;
+      } else if (key === 'pretty') {
+        if (typeof v !== 'boolean') fail(`key ${key} failed cast to bool`);
+        explicit = v;
+      } else fail(`object contained unknown key ${key}`);
+    }
+    const pretty = explicit ?? implicit;
+    return pretty ? prefix + goJson(value, prefix, indent) : goJson(value, prefix, undefined);
+  },
+  { rawNumbers: true as const },
+);
