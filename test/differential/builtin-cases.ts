@@ -1030,6 +1030,22 @@ export function builtinCases(): Record<string, unknown[][]> {
       [{ a: 1 }, { pretty: 'yes' }],
       [[1, 2], { indent: '  ', pretty: false }],
     ],
+    'uuid.parse': [
+      ...sample(fc.uuid(), 60).map((u) => [u]),
+      ...sample(fc.uint8Array({ minLength: 16, maxLength: 16 }), 80).map((b) => {
+        const h = Buffer.from(b).toString('hex');
+        return [`${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`];
+      }),
+      ['c3d7f2a4-4d2e-11ee-be56-0242ac120002'],
+      ['000003e8-4d2e-21ee-8256-0242ac120002'],
+      ['urn:uuid:C3D7F2A4-4D2E-11EE-BE56-0242AC120002'],
+      ['{c3d7f2a4-4d2e-11ee-be56-0242ac120002}'],
+      ['xc3d7f2a4-4d2e-11ee-be56-0242ac120002y'],
+      ['c3d7f2a44d2e11eebe560242ac120002'],
+      ['c3d7f2a4-4d2e-11ee-be56-0242ac12000'],
+      ['g3d7f2a4-4d2e-11ee-be56-0242ac120002'],
+      [''],
+    ],
     'glob.quote_meta': [...strs, '*.{a,b}[!x]?\\', 'a-b,c!'].map((s) => [s]),
     'graph.reachable_paths': [
       ...sample(

@@ -220,6 +220,7 @@ function uuidFrom(bytes: Buffer): string {
 
 /** The remaining builtins Verdict provides. */
 export const MISC_BUILTINS: Record<string, HostBuiltin> = {
+  'uuid.parse': (args) => uuidParse(args),
   'numbers.range_step': ([a, b, step]) => {
     const start = int(a, 'operand 1');
     const end = int(b, 'operand 2');
@@ -341,3 +342,86 @@ export const marshalWithOptions: HostBuiltin & { rawNumbers: true } = Object.ass
   },
   { rawNumbers: true as const },
 );
+
+/** google/uuid's Parse (v1.6): 36 characters, a 9-byte `urn:uuid:` prefix, any 2-character frame, or 32 hex. */
+function parseUuid(text: string): Buffer | undefined {
+  let s = Buffer.from(text);
+  const hex = (i: number) => {
+    const pair = s.subarray(i, i + 2).toString('latin1');
+    return /^[0-9a-fA-F]{2}$/.test(pair) ? Number.parseInt(pair, 16) : undefined;
+  };
+  const out = Buffer.alloc(16);
+  if (s.length === 32) {
+    for (let i = 0; i < 16; i++) {
+      const b = hex(i * 2);
+      if (b === undefined) return undefined;
+      out[i] = b;
+    }
+    return out;
+  }
+  if (s.length === 45) {
+    if (s.subarray(0, 9).toString('latin1').toLowerCase() !== 'urn:uuid:') return undefined;
+    s = s.subarray(9);
+  } else if (s.length === 38) s = s.subarray(1);
+  else if (s.length !== 36) return undefined;
+  if (s[8] !== 0x2d || s[13] !== 0x2d || s[18] !== 0x2d || s[23] !== 0x2d) return undefined;
+  const offsets = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+  for (const [i, x] of offsets.entries()) {
+    const b = hex(x);
+    if (b === undefined) return undefined;
+    out[i] = b;
+  }
+  return out;
+}
+
+// 100-ns intervals between 1582-10-15 and 1970-01-01 (google/uuid g1582ns100).
+const G1582_NS100 = 122_192_928_000_000_000n;
+
+/** OPA's uuid.parse (internal/uuid fillMap): version, variant and, for v1/v2, time, node, clock. */
+export function uuidParse([value]: unknown[]): unknown {
+  if (typeof value !== 'string') fail('operand 1 must be a string');
+  const u = parseUuid(value);
+  // OPA answers undefined (no error) for what does not parse.
+  if (!u) return undefined;
+  const version = u[6]! >> 4;
+  const v8 = u[8]!;
+  const variant =
+    (v8 & 0xc0) === 0x80
+      ? 'RFC4122'
+      : (v8 & 0xe0) === 0xc0
+        ? 'Microsoft'
+        : (v8 & 0xe0) === 0xe0
+          ? 'Future'
+          : 'Reserved';
+  const out: Record<string, unknown> = { version, variant };
+  if (version === 1 || version === 2) {
+    const t =
+      BigInt(u.readUInt32BE(0)) |
+      (BigInt(u.readUInt16BE(4)) << 32n) |
+      (BigInt(u.readUInt16BE(6) & 0xfff) << 48n);
+    const since = t - G1582_NS100;
+    // Go's int64 arithmetic: truncating division, and wrapping on overflow.
+    const sec = since / 10_000_000n;
+    const nsec = (since % 10_000_000n) * 100n;
+    out.time = BigInt.asIntN(64, sec * 1_000_000_000n + nsec);
+    const node = u.subarray(10, 16);
+    out.nodeid = [...node].map((b) => b.toString(16).padStart(2, '0')).join('-');
+    const first = node[0]!;
+    out.macvariables =
+      (first & 3) === 3
+        ? 'local:multicast'
+        : (first & 1) === 1
+          ? 'global:multicast'
+          : (first & 2) === 2
+            ? 'local:unicast'
+            : 'global:unicast';
+    out.clocksequence = u.readUInt16BE(8) & 0x3fff;
+    if (version === 2) {
+      out.id = u.readUInt32BE(0);
+      const domain = u[9]!;
+      out.domain =
+        domain === 0 ? 'Person' : domain === 1 ? 'Group' : domain === 2 ? 'Org' : `Domain${domain}`;
+    }
+  }
+  return out;
+}
