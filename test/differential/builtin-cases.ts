@@ -1046,6 +1046,31 @@ export function builtinCases(): Record<string, unknown[][]> {
       ['g3d7f2a4-4d2e-11ee-be56-0242ac120002'],
       [''],
     ],
+    'regex.template_match': [
+      ...sample(
+        fc.tuple(
+          fc.constantFrom(
+            'urn:foo:{.*}',
+            'urn:foo:{[a-z]+}:bar',
+            'a.b{\\d+}c',
+            '<[a-c]+>/x',
+            '{a{b}c}',
+            '{unbalanced',
+            'x}y',
+            'é{[^é]*}',
+            '{(}',
+          ),
+          smallText.map((t) => t),
+          fc.constantFrom('{', '<', 'é', ''),
+          fc.constantFrom('}', '>', 'ab'),
+        ),
+        150,
+      ),
+      ['urn:foo:{.*}', 'urn:foo:bar:baz', '{', '}'],
+      ['urn:foo:{[a-z]+}:bar', 'urn:foo:abc:bar', '{', '}'],
+      ['a.b{\\d+}c', 'a.b12c', '{', '}'],
+      ['a.b{\\d+}c', 'axb12c', '{', '}'],
+    ],
     'glob.quote_meta': [...strs, '*.{a,b}[!x]?\\', 'a-b,c!'].map((s) => [s]),
     'graph.reachable_paths': [
       ...sample(

@@ -118,10 +118,43 @@ export function re2(pattern: string, global: boolean): RegExp {
     fail(`regex: this RE2 syntax is not supported by Verdict: ${pattern}`);
   }
   try {
-    return new RegExp(source, flags);
+    return new RegExp(literalBraces(source), flags);
   } catch (err) {
     fail(`error parsing regexp: ${(err as Error).message}`);
   }
+}
+
+/**
+ * RE2 reads a `{` that starts no repetition (`{2}`, `{2,}`, `{2,5}`), and a `}` or `]` outside
+ * one, as a literal; JavaScript's unicode mode refuses them. Escaped here, outside classes.
+ */
+function literalBraces(source: string): string {
+  let out = '';
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '\\') {
+      out += c + (source[i + 1] ?? '');
+      i++;
+    } else if (inClass) {
+      if (c === ']') inClass = false;
+      out += c;
+    } else if (c === '[') {
+      inClass = true;
+      out += c;
+      // A ']' right after '[' or '[^' is a member, as in RE2.
+      if (source[i + 1] === '^') out += source[++i];
+      if (source[i + 1] === ']') out += `\\${source[++i]}`;
+    } else if (c === '{') {
+      const q = /^\{\d+(,\d*)?\}/.exec(source.slice(i));
+      if (q) {
+        out += q[0];
+        i += q[0].length - 1;
+      } else out += '\\{';
+    } else if (c === '}' || c === ']') out += `\\${c}`;
+    else out += c;
+  }
+  return out;
 }
 
 /** Go's `Regexp.Expand` template: `$1`, `${1}`, `$name`, `${name}`, `$$`; a name is the longest word. */
@@ -207,6 +240,39 @@ function goMatches(re: RegExp, text: string, limit: number): RegExpExecArray[] {
   return out;
 }
 
+/** Go's regexp.QuoteMeta. */
+function quoteMeta(s: string): string {
+  return s.replace(/[\\.+*?()|[\]{}^$]/g, '\\$&');
+}
+
+/** OPA's generateRegexTemplate (topdown/regex_template.go): delimited parts are patterns. */
+function templatePattern(template: string, open: string, close: string): string {
+  const idxs: number[] = [];
+  let level = 0;
+  let start = 0;
+  for (let i = 0; i < template.length; i++) {
+    if (template[i] === open) {
+      level++;
+      if (level === 1) start = i;
+    } else if (template[i] === close) {
+      level--;
+      if (level === 0) idxs.push(start, i + 1);
+      else if (level < 0) fail(`unbalanced braces in ${JSON.stringify(template)}`);
+    }
+  }
+  if (level !== 0) fail(`unbalanced braces in ${JSON.stringify(template)}`);
+  let pattern = '^';
+  let end = 0;
+  for (let i = 0; i < idxs.length; i += 2) {
+    const raw = template.slice(end, idxs[i]);
+    end = idxs[i + 1]!;
+    const part = template.slice(idxs[i]! + 1, end - 1);
+    re2(`^${part}$`, false); // each part must compile on its own
+    pattern += `${quoteMeta(raw)}(${part})`;
+  }
+  return `${pattern + quoteMeta(template.slice(end))}$`;
+}
+
 /** The string, URL query and regex builtins. */
 export const STRING_BUILTINS: Record<string, HostBuiltin> = {
   'strings.any_prefix_match': ([search, base]) => {
@@ -262,6 +328,15 @@ export const STRING_BUILTINS: Record<string, HostBuiltin> = {
     return parts.join('&');
   },
   'urlquery.decode_object': ([x]) => parseQuery(str(x)),
+  'regex.template_match': ([template, value, open, close]) => {
+    const t = str(template);
+    const v = str(value);
+    const o = str(open);
+    const c = str(close);
+    if (Buffer.byteLength(o) !== 1) fail('start delimiter has to be exactly one character long');
+    if (Buffer.byteLength(c) !== 1) fail('end delimiter has to be exactly one character long');
+    return re2(templatePattern(t, o, c), false).test(v);
+  },
   // Go's Regexp.Split(s, -1): the npm SDK's version reads its pattern as JavaScript's, not RE2's.
   'regex.split': ([pattern, value]) => {
     const re = re2(str(pattern), true);
