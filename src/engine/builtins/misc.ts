@@ -295,7 +295,12 @@ function goJsonString(s: string): string {
 }
 
 /** Go's json.Marshal / MarshalIndent of OPA's ast.JSON of a value (sets as sorted arrays). */
-function goJson(value: unknown, prefix: string, indent: string | undefined, depth = 0): string {
+export function goJson(
+  value: unknown,
+  prefix = '',
+  indent: string | undefined = undefined,
+  depth = 0,
+): string {
   if (value instanceof RegoNumber) return value.text;
   if (value === null || value === undefined) return 'null';
   if (typeof value === 'boolean' || typeof value === 'number' || typeof value === 'bigint')
