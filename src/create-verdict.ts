@@ -462,7 +462,7 @@ function buildDecisionService(
     policy,
     recorder: parts.recorder,
     clock: overrides.clock,
-    onDecision: observeDecisions(metrics, policy),
+    onDecision: observeDecisions(metrics, policy, overrides.log),
     grants: parts.grants?.decisions ?? legacyOnlyGrants(config),
     shadow: parts.replica?.shadow,
     onShadowDivergence: ({ entrypoint, direction }) =>

@@ -105,7 +105,7 @@ function percentiles(row: { count?: unknown; median?: unknown; p90?: unknown } |
 }
 
 /**
- * Statements of tables that audit/ does not own, given by the composition root (src/verdict.ts):
+ * Statements of tables that audit/ does not own, given by the composition root (src/create-verdict.ts):
  * the waiver store's (grants/) imports audit/, so audit/ cannot import it.
  */
 export interface KpiSources {

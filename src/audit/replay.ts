@@ -130,8 +130,9 @@ export class DecisionReplayer {
     if (cached) return cached;
     const bundle = await this.revisions.get(digest);
     if (!bundle) return null;
-    // The engine's module cache makes a revision seen before cheap to load again.
-    const engine = PolicyEngine.fromBundle(bundle);
+    // The engine's module cache makes a revision seen before cheap to load again. A revision stored
+    // before builtins were checked at upload replays as it was decided: the call fails, not the load.
+    const engine = PolicyEngine.fromBundle(bundle, { refuseUnsupported: false });
     if (this.engines.size >= ENGINE_CACHE_LIMIT) {
       const oldest = this.engines.keys().next().value;
       if (oldest !== undefined) this.engines.delete(oldest);

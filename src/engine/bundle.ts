@@ -30,7 +30,8 @@ export type BundleErrorCode =
   | 'bundle_invalid'
   | 'bundle_not_wasm'
   | 'bundle_signature_invalid'
-  | 'bundle_missing_entrypoint';
+  | 'bundle_missing_entrypoint'
+  | 'bundle_unsupported_builtin';
 
 /** Why a bundle was refused (an invalid request); the message is safe to show to the uploader. */
 export class BundleError extends Error {

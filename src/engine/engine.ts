@@ -1,8 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import type { LoadedPolicy } from '@open-policy-agent/opa-wasm';
-import * as opaWasm from '@open-policy-agent/opa-wasm';
-import { VERDICT_BUILTINS } from './builtins.ts';
+import { HOST_BUILTINS, unsupportedBuiltins } from './builtins.ts';
 import { BundleError, type ParsedBundle } from './bundle.ts';
+import { WasmPolicy } from './wasm-policy.ts';
 
 /** The outcome of evaluating one entrypoint on one input. Never throws: errors are data. */
 export interface Evaluation {
@@ -24,12 +23,6 @@ export interface RevisionRef {
 export interface ActivePolicy {
   current(): PolicyEngine;
 }
-
-// NOTE: the SDK's ESM entry exports only the async loader by name; its default export is the
-// CommonJS module, which has the synchronous one (it lets an instance be replaced in the middle of a
-// request). Its type declarations name only the named exports, hence the cast.
-const { loadPolicySync } = (opaWasm as unknown as { default: typeof import('@open-policy-agent/opa-wasm') })
-  .default;
 
 // NOTE: compiling a policy module is the expensive step (tens of ms); instantiating one is cheap.
 // Modules are cached per bundle digest so that reloading, replaying or recycling an instance of a
@@ -59,58 +52,6 @@ const RECYCLE_MEMORY_BYTES = 64 * 1024 * 1024;
 const MEMORY = { initial: 5, maximum: 4096 }; // 64 KiB pages: 320 KiB initial, 256 MiB cap
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-const WASM_PAGE_BYTES = 64 * 1024;
-
-/**
- * What the direct `opa_eval` call below reads from the SDK's LoadedPolicy (opa-wasm 1.10, pinned).
- * test/engine/engine.test.ts evaluates through it, so an SDK that renamed these fails there.
- */
-interface PolicyInternals {
-  minorVersion: number;
-  mem: WebAssembly.Memory;
-  wasmInstance: WebAssembly.Instance;
-  dataAddr: number;
-  dataHeapPtr: number;
-  entrypoints: Record<string, number>;
-}
-
-type OpaEval = (
-  reserved: number,
-  entrypoint: number,
-  data: number,
-  input: number,
-  inputLength: number,
-  heap: number,
-  format: number,
-) => number;
-
-/**
- * One evaluation through OPA's single-call ABI (1.2+), as the SDK's `evaluate` does, minus its
- * per-call costs: the input text is encoded straight into linear memory (no intermediate buffer),
- * the result's end is found with a native scan, and one TextDecoder serves every call. Returns the
- * result set (`[{result}]`, empty when undefined). Throws what the module throws.
- */
-function evaluateDirect(policy: PolicyInternals, entrypoint: number, inputJson: string | undefined): unknown {
-  // The input goes where the heap starts (after the data); address 0 means no input.
-  let inputAddr = 0;
-  let inputLength = 0;
-  if (inputJson !== undefined) {
-    inputAddr = policy.dataHeapPtr;
-    // UTF-8 needs at most 3 bytes per UTF-16 code unit.
-    const room = inputJson.length * 3;
-    const missing = inputAddr + room - policy.mem.buffer.byteLength;
-    if (missing > 0) policy.mem.grow(Math.ceil(missing / WASM_PAGE_BYTES));
-    inputLength = encoder.encodeInto(inputJson, new Uint8Array(policy.mem.buffer, inputAddr, room)).written;
-  }
-  const opaEval = policy.wasmInstance.exports.opa_eval as OpaEval;
-  // Evaluation allocates after the input; format 0 asks for the result set as JSON text.
-  const heap = policy.dataHeapPtr + inputLength;
-  const resultAddr = opaEval(0, entrypoint, policy.dataAddr, inputAddr, inputLength, heap, 0);
-  const memory = new Uint8Array(policy.mem.buffer);
-  const end = memory.indexOf(0, resultAddr);
-  return JSON.parse(decoder.decode(memory.subarray(resultAddr, end)));
-}
 
 function walk(value: unknown, segments: string[]): unknown {
   let node = value;
@@ -126,7 +67,21 @@ function walk(value: unknown, segments: string[]): unknown {
 function message(err: unknown): string {
   if (typeof err === 'string') return err;
   if (err instanceof Error) return err.message;
-  return String(err);
+  // An object thrown with a message (as the npm SDK throws) must not print as [object Object].
+  if (typeof err === 'object' && err !== null && typeof (err as { message?: unknown }).message === 'string') {
+    return (err as { message: string }).message;
+  }
+  return JSON.stringify(err) ?? String(err);
+}
+
+/** How an engine is built. */
+export interface EngineOptions {
+  /**
+   * Refuse a module that imports a builtin Verdict does not run (the default: upload, activation and
+   * boot). Replay and offline evidence checks of a revision stored before that check existed pass
+   * false: a call of such a builtin is then the evaluation error it was when the decision was made.
+   */
+  refuseUnsupported?: boolean;
 }
 
 /**
@@ -138,11 +93,13 @@ export class PolicyEngine {
   readonly ref: RevisionRef;
   readonly entrypoints: readonly string[];
   private readonly dataJson: ArrayBuffer;
-  private policy: LoadedPolicy;
+  private readonly refuseUnsupported: boolean;
+  private policy: WasmPolicy;
   private recycles = 0;
 
-  private constructor(bundle: ParsedBundle) {
+  private constructor(bundle: ParsedBundle, options: EngineOptions) {
     this.bundle = bundle;
+    this.refuseUnsupported = options.refuseUnsupported ?? true;
     this.ref = { revision: bundle.revision, digest: bundle.digest };
     this.dataJson = encoder.encode(JSON.stringify(bundle.data)).buffer as ArrayBuffer;
     this.policy = this.instantiate();
@@ -150,20 +107,38 @@ export class PolicyEngine {
   }
 
   /** Compiles (or reuses the compiled module of) a parsed bundle and loads its data. */
-  static fromBundle(bundle: ParsedBundle): PolicyEngine {
-    return new PolicyEngine(bundle);
+  static fromBundle(bundle: ParsedBundle, options: EngineOptions = {}): PolicyEngine {
+    return new PolicyEngine(bundle, options);
   }
 
-  private instantiate(): LoadedPolicy {
-    let policy: LoadedPolicy;
+  private instantiate(): WasmPolicy {
+    let policy: WasmPolicy;
     try {
-      policy = loadPolicySync(compiledModule(this.bundle), { ...MEMORY }, VERDICT_BUILTINS);
-      policy.setData(this.dataJson);
+      policy = new WasmPolicy(compiledModule(this.bundle), { ...MEMORY }, HOST_BUILTINS);
     } catch (err) {
       if (err instanceof BundleError) throw err;
       throw new BundleError(`policy.wasm cannot be instantiated: ${message(err)}`);
     }
+    // NOTE: checked before the data is loaded and before any evaluation, so that upload,
+    // activation and boot (VERDICT_BUNDLE, VERDICT_BUNDLE_URL) all refuse the bundle the same way.
+    const unsupported = this.refuseUnsupported ? unsupportedBuiltins(policy.builtinNames) : null;
+    if (unsupported) {
+      throw new BundleError(
+        `the policy calls builtins Verdict does not run: ${unsupported} (see docs/builtins.md)`,
+        'bundle_unsupported_builtin',
+      );
+    }
+    try {
+      policy.setData(this.dataJson);
+    } catch (err) {
+      throw new BundleError(`policy.wasm cannot be instantiated: ${message(err)}`);
+    }
     return policy;
+  }
+
+  /** The builtins the policy module imports from the host, sorted. */
+  get hostBuiltins(): readonly string[] {
+    return this.policy.builtinNames;
   }
 
   hasEntrypoint(entrypoint: string): boolean {
@@ -202,11 +177,11 @@ export class PolicyEngine {
     }
     let evaluation: Evaluation;
     try {
-      const internals = this.policy as unknown as PolicyInternals;
+      const policy = this.policy;
       const resultSet = (
-        internals.minorVersion >= 2
-          ? evaluateDirect(internals, internals.entrypoints[entrypoint]!, inputJson)
-          : this.policy.evaluate(
+        policy.minorVersion >= 2
+          ? policy.evaluateDirect(policy.entrypoints[entrypoint]!, inputJson)
+          : policy.evaluate(
               inputJson === undefined ? undefined : (encoder.encode(inputJson).buffer as ArrayBuffer),
               entrypoint,
             )

@@ -418,7 +418,7 @@ function loadBundles({ manifest, entries, problem }: Checking): Map<string, Poli
         problem('bundle', bundle.path, `swapped: it is revision ${parsed.digest}, not ${bundle.digest}`);
         continue;
       }
-      engines.set(parsed.digest, PolicyEngine.fromBundle(parsed));
+      engines.set(parsed.digest, PolicyEngine.fromBundle(parsed, { refuseUnsupported: false }));
     } catch (err) {
       problem('bundle', bundle.path, `not a loadable bundle: ${(err as Error).message}`);
     }

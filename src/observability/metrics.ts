@@ -22,6 +22,8 @@ export interface Metrics {
   readonly decisionDuration: Histogram<'entrypoint'>;
   /** Policy evaluation only (the wasm call), 50 µs to 1 s. */
   readonly evaluationDuration: Histogram<'entrypoint'>;
+  /** Evaluations that failed (a wasm abort, a builtin's engine failure), by entrypoint. */
+  readonly evaluationErrors: Counter<'entrypoint'>;
   /** HTTP requests by route template (never the raw URL), method and status code. */
   readonly httpRequests: Counter<'route' | 'method' | 'status'>;
   readonly httpDuration: Histogram<'route' | 'method' | 'status'>;
@@ -175,6 +177,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       help: 'Policy evaluation time of one decision (the wasm call only).',
       labelNames: ['entrypoint'] as const,
       buckets: EVALUATION_BUCKETS,
+      registers,
+    }),
+    evaluationErrors: new Counter({
+      name: 'verdict_policy_evaluation_errors_total',
+      help: 'Policy evaluations that failed with an error (not undefined), by entrypoint.',
+      labelNames: ['entrypoint'] as const,
       registers,
     }),
     httpRequests: new Counter({

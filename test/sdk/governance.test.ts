@@ -50,9 +50,7 @@ describe('bundles', () => {
     expect(rolledBack.state.active).toBe(before);
     // NOTE: this replica applies the rollback when the bus notice arrives; the waiver test below
     // needs the default bundle's control catalog, so wait until it serves the rolled-back revision.
-    await expect
-      .poll(() => verdict.verdict.policy.current().ref.digest, { timeout: 10_000 })
-      .toBe(before);
+    await expect.poll(() => verdict.verdict.policy.current().ref.digest, { timeout: 10_000 }).toBe(before);
     const events = (await ops.bundleEvents({ action: 'activate' })).events;
     expect(events.map((e) => e.to_digest).slice(0, 2)).toEqual([before, pushed.digest]);
   });
