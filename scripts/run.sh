@@ -6,7 +6,9 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ "${1:-}" = "--opa" ]; then export VERDICT_TOOLS_OPA=1; shift; fi
 source "$root/scripts/tools.sh"
-if [ ! -f "$root/node_modules/.package-lock.json" ] || [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; then
+# NOTE: a node_modules that is a link belongs to another checkout (a test's scratch clone, a git
+# worktree): `npm ci` would empty it through the link, so it is never installed from here.
+if [ ! -L "$root/node_modules" ] && { [ ! -f "$root/node_modules/.package-lock.json" ] || [ "$root/package-lock.json" -nt "$root/node_modules/.package-lock.json" ]; }; then
   echo "run: installing npm dependencies (npm ci)" >&2
   (cd "$root" && npm ci --no-audit --no-fund >&2)
 fi
