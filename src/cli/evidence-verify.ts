@@ -51,6 +51,10 @@ export async function run(argv: readonly string[], io: EvidenceIo = defaultIo): 
   const args = [...argv];
   if (args[0] === 'evidence') args.shift();
   if (args[0] === 'verify') args.shift();
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(EVIDENCE_USAGE);
+    return 0;
+  }
   const option = (name: string) => {
     const i = args.indexOf(name);
     if (i < 0) return undefined;

@@ -27,6 +27,8 @@ options:
 /** What the proxy needs from its process. */
 export interface McpProxyIo {
   env: Record<string, string | undefined>;
+  /** Only for --help: once the proxy runs, stdout is the protocol's. */
+  stdout: (text: string) => void;
   stderr: (text: string) => void;
 }
 
@@ -53,7 +55,7 @@ export async function runMcpProxy(argv: string[], io: McpProxyIo): Promise<numbe
     return 2;
   }
   if (values.help) {
-    io.stderr(`${MCP_PROXY_USAGE}\n`);
+    io.stdout(`${MCP_PROXY_USAGE}\n`);
     return 0;
   }
   const usage = (message: string) => {
@@ -102,7 +104,11 @@ export async function runMcpProxy(argv: string[], io: McpProxyIo): Promise<numbe
 }
 
 if (import.meta.main) {
-  runMcpProxy(process.argv.slice(2), { env: process.env, stderr: (t) => process.stderr.write(t) }).then(
+  runMcpProxy(process.argv.slice(2), {
+    env: process.env,
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+  }).then(
     (code) => {
       process.exitCode = code;
     },

@@ -8,6 +8,7 @@ import { type CliIo, CliRefusal, CliUsageError } from './client.ts';
 import { EVIDENCE_USAGE, run as evidenceVerify } from './evidence-verify.ts';
 import { GATE_USAGE, gateCommand } from './gate.ts';
 import { MCP_PROXY_USAGE, runMcpProxy } from './mcp-proxy.ts';
+import { cliVersion } from './version.ts';
 
 /**
  * One command of the `verdict` CLI. Each group parses its own arguments and returns an exit code;
@@ -22,6 +23,13 @@ interface CommandGroup {
 }
 
 const SRC = path.resolve(import.meta.dirname, '..');
+
+const AUDIT_USAGE = `usage: verdict audit verify [--from ISO] [--to ISO]
+
+verdict audit verify --help shows its options.`;
+
+/** `--help`, `-h` or `help`: asks for usage, never acts. */
+const isHelp = (arg: string | undefined) => arg === '--help' || arg === '-h' || arg === 'help';
 
 /** A group that runs an existing script (relative to src/) with the rest of the arguments. */
 function script(file: string, summary: string, usage: string): CommandGroup {
@@ -50,11 +58,15 @@ export const COMMANDS: Record<string, CommandGroup> = {
   ),
   audit: {
     summary: 'audit verify: check the hash chains of the decision log and the platform events',
-    usage: 'usage: verdict audit verify [options of npm run audit:verify]',
+    usage: AUDIT_USAGE,
     run: async (argv, io) => {
       const [sub, ...rest] = argv;
+      if (isHelp(sub)) {
+        io.stdout(`${AUDIT_USAGE}\n`);
+        return 0;
+      }
       if (sub !== 'verify') {
-        io.stderr(`verdict: audit: unknown command "${sub ?? ''}"\nusage: verdict audit verify\n`);
+        io.stderr(`verdict: audit: unknown command "${sub ?? ''}"\n${AUDIT_USAGE}\n`);
         return 2;
       }
       return script('cli/audit-verify.ts', '', '').run(rest, io);
@@ -86,13 +98,13 @@ export const COMMANDS: Record<string, CommandGroup> = {
   'mcp-proxy': {
     summary: 'guard a stdio MCP server: tools listed and called only as Verdict decides',
     usage: MCP_PROXY_USAGE,
-    run: (argv, io) => runMcpProxy(argv, { env: io.env, stderr: io.stderr }),
+    run: (argv, io) => runMcpProxy(argv, { env: io.env, stdout: io.stdout, stderr: io.stderr }),
   },
   evidence: {
     summary: 'verify an evidence package offline: verify FILE [--key PEM | --jwks URL]',
     usage: EVIDENCE_USAGE,
     run: async (argv, io) => {
-      if (argv[0] === '--help' || argv[0] === '-h') {
+      if (isHelp(argv[0])) {
         io.stdout(`${EVIDENCE_USAGE}\n`);
         return 0;
       }
@@ -105,7 +117,7 @@ export const COMMANDS: Record<string, CommandGroup> = {
   },
 };
 
-export const USAGE = `usage: verdict <command> …
+export const USAGE = `usage: verdict <command> …   (verdict --version: the version)
 
 commands:
 ${Object.entries(COMMANDS)
@@ -117,7 +129,11 @@ verdict <command> --help shows a command's options. From a checkout: npm run ver
 /** Runs the CLI on `argv` (without node and the script) and returns the exit code: 0 ok, 1 refused, 2 usage. */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === '--version' || name === '-V') {
+    io.stdout(`verdict ${cliVersion()}\n`);
+    return 0;
+  }
+  if (name === undefined || isHelp(name)) {
     io.stdout(`${USAGE}\n`);
     return name === undefined ? 2 : 0;
   }
