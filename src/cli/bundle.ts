@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { AdminApiClient, type CliIo, CliRefusal, CliUsageError } from './client.ts';
 
@@ -102,7 +103,7 @@ export async function bundleCommand(argv: string[], io: CliIo): Promise<number> 
       if (!file || rest.length > 1) throw new CliUsageError('push: one bundle FILE is needed');
       let bytes: Buffer;
       try {
-        bytes = await io.readFile(file);
+        bytes = await io.readFile(path.resolve(io.cwd ?? process.cwd(), file));
       } catch (err) {
         throw new CliRefusal(
           0,

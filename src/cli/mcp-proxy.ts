@@ -27,6 +27,8 @@ options:
 /** What the proxy needs from its process. */
 export interface McpProxyIo {
   env: Record<string, string | undefined>;
+  /** The server command's working directory (default: this process's). */
+  cwd?: string;
   /** Only for --help: once the proxy runs, stdout is the protocol's. */
   stdout: (text: string) => void;
   stderr: (text: string) => void;
@@ -96,7 +98,13 @@ export async function runMcpProxy(argv: string[], io: McpProxyIo): Promise<numbe
   }
   await proxyMcp({
     host: new StdioServerTransport(),
-    server: new StdioClientTransport({ command, args, env, stderr: 'inherit' }),
+    server: new StdioClientTransport({
+      command,
+      args,
+      env,
+      stderr: 'inherit',
+      ...(io.cwd ? { cwd: io.cwd } : {}),
+    }),
     guard,
     log: (line) => io.stderr(`verdict mcp-proxy: ${line}\n`),
   });

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT_UNDECIDED } from '../gate/report.ts';
 import { BUNDLE_USAGE, bundleCommand } from './bundle.ts';
-import { type CliIo, CliRefusal, CliUsageError } from './client.ts';
+import { type CliIo, CliRefusal, CliUsageError, userDirectory } from './client.ts';
 import { EVIDENCE_USAGE, run as evidenceVerify } from './evidence-verify.ts';
 import { GATE_USAGE, gateCommand } from './gate.ts';
 import { MCP_PROXY_USAGE, runMcpProxy } from './mcp-proxy.ts';
@@ -85,6 +85,7 @@ export const COMMANDS: Record<string, CommandGroup> = {
       try {
         return await gateCommand(argv, {
           env: io.env,
+          cwd: io.cwd,
           stdout: io.stdout,
           stderr: io.stderr,
           fetch: io.fetch,
@@ -98,7 +99,7 @@ export const COMMANDS: Record<string, CommandGroup> = {
   'mcp-proxy': {
     summary: 'guard a stdio MCP server: tools listed and called only as Verdict decides',
     usage: MCP_PROXY_USAGE,
-    run: (argv, io) => runMcpProxy(argv, { env: io.env, stdout: io.stdout, stderr: io.stderr }),
+    run: (argv, io) => runMcpProxy(argv, { env: io.env, cwd: io.cwd, stdout: io.stdout, stderr: io.stderr }),
   },
   evidence: {
     summary: 'verify an evidence package offline: verify FILE [--key PEM | --jwks URL]',
@@ -110,6 +111,7 @@ export const COMMANDS: Record<string, CommandGroup> = {
       }
       if (argv[0] !== 'verify') throw new CliUsageError(`unknown evidence command "${argv[0] ?? ''}"`);
       return evidenceVerify(argv, {
+        cwd: io.cwd,
         out: (line) => io.stdout(`${line}\n`),
         err: (line) => io.stderr(`${line}\n`),
       });
@@ -161,6 +163,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
 /** The process's own IO. */
 export const PROCESS_IO: CliIo = {
   env: process.env,
+  cwd: userDirectory(process.env),
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   fetch: globalThis.fetch,
