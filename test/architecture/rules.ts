@@ -134,7 +134,7 @@ const shutdown = folder('shutdown', 'graceful shutdown and the readiness drain (
 ]);
 const mcp = folder(
   'mcp',
-  'the MCP guard: `McpGuard` (one MCP session’s decisions and state) and `proxyMcp` (the guard between two transports)',
+  'the MCP guard: `McpGuard` (one MCP session’s decisions and state), `proxyMcp` (the guard between two transports) and `ServerProcessTransport` (the guarded server in a process group of its own)',
   [SDK],
 );
 const gate = folder(
