@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT_UNDECIDED } from '../gate/report.ts';
@@ -7,7 +8,6 @@ import { BUNDLE_USAGE, bundleCommand } from './bundle.ts';
 import { type CliIo, CliRefusal, CliUsageError, userDirectory } from './client.ts';
 import { EVIDENCE_USAGE, run as evidenceVerify } from './evidence-verify.ts';
 import { GATE_USAGE, gateCommand } from './gate.ts';
-import { MCP_PROXY_USAGE, runMcpProxy } from './mcp-proxy.ts';
 import { cliVersion } from './version.ts';
 
 /**
@@ -15,11 +15,24 @@ import { cliVersion } from './version.ts';
  * `verdict --help` lists them all. The older entry points (`npm run token`, `npm run audit:verify`,
  * `npm run migrate`) are groups too: each runs its script as a child process with the same
  * arguments, environment and terminal, so `verdict token …` is exactly `npm run token -- …`.
+ *
+ * The `@verdict/cli` package (packages/cli, ADR 0019) ships the groups that only talk to a Verdict
+ * over HTTP or read files (bundle, gate, evidence verify, …). The groups that need the service's own
+ * code and dependencies (token, audit verify, migrate, mcp-proxy) are loaded only when run, and say
+ * so when they are not there.
  */
 interface CommandGroup {
   summary: string;
   usage: string;
   run(argv: string[], io: CliIo): Promise<number>;
+}
+
+/** A group that is not in this installation (the `@verdict/cli` package): it says where it is. */
+function notInstalled(name: string, io: CliIo): number {
+  io.stderr(
+    `verdict ${name}: not in this installation (the @verdict/cli package); run it from a checkout of Verdict (node src/cli/verdict.ts ${name} …) or its container image\n`,
+  );
+  return 1;
 }
 
 const SRC = path.resolve(import.meta.dirname, '..');
@@ -32,12 +45,13 @@ verdict audit verify --help shows its options.`;
 const isHelp = (arg: string | undefined) => arg === '--help' || arg === '-h' || arg === 'help';
 
 /** A group that runs an existing script (relative to src/) with the rest of the arguments. */
-function script(file: string, summary: string, usage: string): CommandGroup {
+function script(name: string, file: string, summary: string, usage: string): CommandGroup {
   return {
     summary,
     usage,
-    run: (argv) =>
+    run: (argv, io) =>
       new Promise((resolve) => {
+        if (!existsSync(path.join(SRC, file))) return resolve(notInstalled(name, io));
         const child = spawn(process.execPath, [path.join(SRC, file), ...argv], { stdio: 'inherit' });
         child.on('error', () => resolve(1));
         child.on('close', (code) => resolve(code ?? 1));
@@ -52,6 +66,7 @@ export const COMMANDS: Record<string, CommandGroup> = {
     run: bundleCommand,
   },
   token: script(
+    'token',
     'auth/token-cli.ts',
     'mint a bearer token (JWT_SECRET or the embedded development secret)',
     'usage: verdict token [--scope "…"] [--sub name] [--ttl 1h] [--client-id id] [--human]',
@@ -69,10 +84,11 @@ export const COMMANDS: Record<string, CommandGroup> = {
         io.stderr(`verdict: audit: unknown command "${sub ?? ''}"\n${AUDIT_USAGE}\n`);
         return 2;
       }
-      return script('cli/audit-verify.ts', '', '').run(rest, io);
+      return script('audit verify', 'cli/audit-verify.ts', '', '').run(rest, io);
     },
   },
   migrate: script(
+    'migrate',
     'cli/migrate.ts',
     'apply pending migrations to the configured database',
     'usage: verdict migrate',
@@ -98,8 +114,18 @@ export const COMMANDS: Record<string, CommandGroup> = {
   },
   'mcp-proxy': {
     summary: 'guard a stdio MCP server: tools listed and called only as Verdict decides',
-    usage: MCP_PROXY_USAGE,
-    run: (argv, io) => runMcpProxy(argv, { env: io.env, cwd: io.cwd, stdout: io.stdout, stderr: io.stderr }),
+    usage: 'usage: verdict mcp-proxy --agent ID [options] -- <server command…>',
+    run: async (argv, io) => {
+      // NOTE: loaded when run: the MCP SDK is not a dependency of the @verdict/cli package.
+      let proxy: typeof import('./mcp-proxy.ts');
+      try {
+        proxy = await import('./mcp-proxy.ts');
+      } catch (err) {
+        if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return notInstalled('mcp-proxy', io);
+        throw err;
+      }
+      return proxy.runMcpProxy(argv, { env: io.env, cwd: io.cwd, stdout: io.stdout, stderr: io.stderr });
+    },
   },
   evidence: {
     summary: 'verify an evidence package offline: verify FILE [--key PEM | --jwks URL]',
