@@ -4,10 +4,13 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EXIT_UNDECIDED } from '../gate/report.ts';
+import { runApiGroup } from './api-group.ts';
 import { BUNDLE_USAGE, bundleCommand } from './bundle.ts';
 import { type CliIo, CliRefusal, CliUsageError, userDirectory } from './client.ts';
+import { DECISIONS } from './decisions.ts';
 import { EVIDENCE_USAGE, run as evidenceVerify } from './evidence-verify.ts';
 import { GATE_USAGE, gateCommand } from './gate.ts';
+import { APPROVALS, WAIVERS } from './grants.ts';
 import { cliVersion } from './version.ts';
 
 /**
@@ -61,9 +64,24 @@ function script(name: string, file: string, summary: string, usage: string): Com
 
 export const COMMANDS: Record<string, CommandGroup> = {
   bundle: {
-    summary: 'ship policy bundles: push, activate, rollback, shadow, status',
+    summary: 'ship policy bundles: push, activate, rollback, shadow, status, list, events, shadow-report',
     usage: BUNDLE_USAGE,
     run: bundleCommand,
+  },
+  decisions: {
+    summary: 'the recorded decisions: search (the API’s filters as flags), get, replay',
+    usage: DECISIONS.usage,
+    run: (argv, io) => runApiGroup(DECISIONS, argv, io),
+  },
+  waivers: {
+    summary: 'waivers of controls: list, show, request, approve, reject, revoke',
+    usage: WAIVERS.usage,
+    run: (argv, io) => runApiGroup(WAIVERS, argv, io),
+  },
+  approvals: {
+    summary: 'human approvals of agent actions: list, show, approve, deny',
+    usage: APPROVALS.usage,
+    run: (argv, io) => runApiGroup(APPROVALS, argv, io),
   },
   token: script(
     'token',

@@ -144,7 +144,7 @@ const gate = folder(
 );
 const cli = folder(
   'cli',
-  'the `verdict` command (`verdict.ts`): bundles over the HTTP API, `gate release`, `mcp-proxy`, `token`, `audit verify`, `migrate`, `evidence verify`',
+  'the `verdict` command (`verdict.ts`): bundles, decisions, waivers and approvals over the HTTP API (`api-group.ts`), `gate release`, `mcp-proxy`, `token`, `audit verify`, `migrate`, `evidence verify`; packed as `@verdict/cli` (`packages/cli`)',
   [audit, auth, config, evidence, store, mcp, gate, SDK],
 );
 // When the operator console arrives: `folder('console', …, […], { fastify: true })`.
