@@ -4,7 +4,8 @@ import { SCOPES, type Scope } from './caller.ts';
 import { DEV_ISSUER, loadOrCreateDevSecret, mintToken, parseTtl } from './dev-token.ts';
 import { KeySourceError } from './keys.ts';
 
-const USAGE = `usage: npm run token -- [--scope "decisions:evaluate audit:read"] [--sub name] [--ttl 1h] [--client-id id] [--human]
+const USAGE = `usage: verdict token [--scope "decisions:evaluate audit:read"] [--sub name] [--ttl 1h] [--client-id id] [--human]
+       (npm run token -- …)
 
 Mints an HS256 bearer token from JWT_SECRET or, in the embedded mode, from the generated secret in
 $VERDICT_DATA_DIR/dev-jwt-secret. Default: every scope, sub "dev", 12h. --human adds the claim

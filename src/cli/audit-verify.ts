@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import {
   type CheckpointReport,
   loadCheckpointKey,
@@ -143,18 +144,36 @@ async function askService(
   return printReport(report, ` by the running service (pid ${holder.pid}, ${url.origin})`, seconds);
 }
 
+const AUDIT_VERIFY_USAGE = `usage: verdict audit verify [--from ISO] [--to ISO]   (npm run audit:verify -- …)
+
+Recomputes every hash chain of the configured database (DATABASE_URL, or the embedded store in
+$VERDICT_DATA_DIR) and checks the signed checkpoints; the platform events are always checked whole.
+  --from, --to   only the decisions recorded in [from, to)
+Exit codes: 0 verified, 1 a chain is broken or a checkpoint does not hold, 2 could not verify.`;
+
 /**
  * `npm run audit:verify [-- --from ISO --to ISO]`: recomputes every hash chain of the configured
  * database; prints progress every 100k rows; exits 1 when a chain is broken, 2 when it could not
  * verify. On the embedded store while the service runs, the service is asked (it holds the store).
  */
-async function main(): Promise<ExitCode> {
-  const args = process.argv.slice(2);
-  const option = (name: string) => {
-    const i = args.indexOf(name);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const range = { from: option('--from'), to: option('--to') };
+async function main(argv: string[]): Promise<ExitCode> {
+  // NOTE: parsed before the configuration is read: `--help` must never touch the database.
+  let values: { from?: string; to?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { from: { type: 'string' }, to: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`audit:verify: ${(err as Error).message}\n${AUDIT_VERIFY_USAGE}\n`);
+    return 2;
+  }
+  if (values.help) {
+    process.stdout.write(`${AUDIT_VERIFY_USAGE}\n`);
+    return 0;
+  }
+  const range = { from: values.from, to: values.to };
   const config = resolveConfig();
   let release = () => {};
   if (config.databaseUrl === undefined) {
@@ -195,7 +214,7 @@ async function main(): Promise<ExitCode> {
   }
 }
 
-main().then(
+main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
     process.stderr.write(`audit:verify: failed: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,4 +1,7 @@
+import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { runApiGroup } from './api-group.ts';
+import { BUNDLE_READS } from './bundle-reads.ts';
 import { AdminApiClient, type CliIo, CliRefusal, CliUsageError } from './client.ts';
 
 export const BUNDLE_USAGE = `usage: verdict bundle <command> [options]
@@ -13,11 +16,17 @@ commands:
   shadow DIGEST [--reason TEXT]            evaluate DIGEST beside the active revision on every decision
   shadow --off [--reason TEXT]             stop shadowing
   status                                   the active and shadow revisions and what each replica serves
+  list [--limit N] [--before DIGEST]       stored revisions, newest first, each with its state
+  events [--action A] [--limit N] [--before ID]
+                                           policy events (upload, activate, shadow_set, shadow_clear, refuse)
+  shadow-report [--from ISO] [--to ISO] [--digest DIGEST]
+                                           decisions whose outcome the shadow revision flips (audit:read)
 
 options (every command):
   --url URL      the Verdict API (default $VERDICT_URL)
   --token TOKEN  a bearer token with bundles:write / bundles:read (default $VERDICT_TOKEN)
   --json         print the API's JSON answer instead of a summary
+  --quiet        push: print only the digest (DIGEST=$(verdict bundle push FILE --quiet))
 
 Any refusal (a bad bundle, a conflict, a missing scope) exits 1 with the reason on stderr.`;
 
@@ -64,6 +73,8 @@ function digestArg(value: string | undefined, what: string): string {
 
 /** `verdict bundle …`: returns the exit code. */
 export async function bundleCommand(argv: string[], io: CliIo): Promise<number> {
+  if (argv[0] !== undefined && Object.hasOwn(BUNDLE_READS, argv[0]))
+    return runApiGroup({ name: 'bundle', usage: BUNDLE_USAGE, subcommands: BUNDLE_READS }, argv, io);
   const { values, positionals } = parseArgs({
     args: argv,
     options: {
@@ -74,6 +85,7 @@ export async function bundleCommand(argv: string[], io: CliIo): Promise<number> 
       reason: { type: 'string' },
       expect: { type: 'string' },
       off: { type: 'boolean' },
+      quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -102,7 +114,7 @@ export async function bundleCommand(argv: string[], io: CliIo): Promise<number> 
       if (!file || rest.length > 1) throw new CliUsageError('push: one bundle FILE is needed');
       let bytes: Buffer;
       try {
-        bytes = await io.readFile(file);
+        bytes = await io.readFile(path.resolve(io.cwd ?? process.cwd(), file));
       } catch (err) {
         throw new CliRefusal(
           0,
@@ -121,6 +133,10 @@ export async function bundleCommand(argv: string[], io: CliIo): Promise<number> 
           type: 'application/gzip',
         },
       );
+      if (values.quiet) {
+        io.stdout(`${body.digest}\n`);
+        return 0;
+      }
       print(
         body,
         `${status === 201 ? 'uploaded' : 'already stored'} ${body.digest} (revision ${body.revision}, ${body.size} bytes${body.signed ? ', signed' : ''}); state: ${body.state}`,

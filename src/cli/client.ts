@@ -1,10 +1,36 @@
+import path from 'node:path';
+
 /** Where the CLI talks to a running Verdict, and how it reports what it got back. */
 export interface CliIo {
   env: Record<string, string | undefined>;
+  /** The directory the user's relative paths are relative to (see `userDirectory`; default: the working directory). */
+  cwd?: string;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   fetch: typeof fetch;
   readFile: (path: string) => Promise<Buffer>;
+}
+
+/**
+ * The directory the user typed the command in. `npm run verdict -- …` runs the CLI in the checkout's
+ * root, not where the user was: npm names that in INIT_CWD. Only for the `verdict` script, whose
+ * arguments are all the user's; another script's paths were written relative to its package.
+ */
+export function userDirectory(env: Record<string, string | undefined>, cwd: string = process.cwd()): string {
+  return env.npm_lifecycle_event === 'verdict' && env.INIT_CWD ? path.resolve(cwd, env.INIT_CWD) : cwd;
+}
+
+/** `value` when it is an http(s) URL; a CliUsageError naming `flag` and the value otherwise. */
+export function httpUrl(value: string, flag: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    throw new CliUsageError(`${flag} ${JSON.stringify(value)} is not an http(s) URL`);
+  return value;
 }
 
 /** A refusal from the server (any non-2xx) or a transport failure: the CLI prints it and exits 1. */

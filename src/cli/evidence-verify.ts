@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   type EvidenceKeys,
@@ -10,6 +11,8 @@ import {
 
 /** Where the command writes: stdout and stderr by default (tests pass their own). */
 export interface EvidenceIo {
+  /** What relative paths are relative to (default: the working directory). */
+  cwd?: string;
   out(line: string): void;
   err(line: string): void;
 }
@@ -22,6 +25,18 @@ bundles, and re-evaluates every decision on its own bundle. Exit 0 only when all
   --key   the Ed25519 public (or private) key, PEM text or a PEM file
   --jwks  a JWKS URL, e.g. https://verdict.example.com/v1/evidence/keys
   --json  print the whole report as JSON`;
+
+/** Why a fetch failed, from its cause ("ECONNREFUSED 127.0.0.1:9", "ENOTFOUND …"), not "fetch failed". */
+function fetchFailure(err: unknown): string {
+  const error = err as Error & { cause?: Error & { code?: string; errors?: Error[] } };
+  if (error.name === 'TimeoutError') return 'no answer within 10 s';
+  const cause = error.cause;
+  if (!cause) return error.message;
+  // A refused connection to a host with several addresses is an AggregateError of each attempt.
+  const first = cause.errors?.[0] as (Error & { code?: string }) | undefined;
+  const detail = cause.message || first?.message || '';
+  return [cause.code ?? first?.code, detail].filter(Boolean).join(': ') || error.message;
+}
 
 /** Prints the report; the exit code: 0 everything holds, 1 something does not. */
 function print(report: EvidenceReport, io: EvidenceIo, json: boolean): number {
@@ -51,6 +66,10 @@ export async function run(argv: readonly string[], io: EvidenceIo = defaultIo): 
   const args = [...argv];
   if (args[0] === 'evidence') args.shift();
   if (args[0] === 'verify') args.shift();
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(EVIDENCE_USAGE);
+    return 0;
+  }
   const option = (name: string) => {
     const i = args.indexOf(name);
     if (i < 0) return undefined;
@@ -63,19 +82,29 @@ export async function run(argv: readonly string[], io: EvidenceIo = defaultIo): 
   const pem = option('--key');
   const jwks = option('--jwks');
   const file = args[0];
-  if (!file || args.length > 1 || (pem === undefined && jwks === undefined)) {
-    io.err(EVIDENCE_USAGE);
+  const usage = (message: string) => {
+    io.err(`evidence: ${message}\n${EVIDENCE_USAGE}`);
     return 2;
-  }
+  };
+  if (!file) return usage('no package FILE was given');
+  if (args.length > 1) return usage(`one package FILE, not ${args.length}: ${args.join(' ')}`);
+  if (pem === undefined && jwks === undefined)
+    return usage('no key was given: pass --key PEM (or a PEM file) or --jwks URL');
+  const resolve = (p: string) => path.resolve(io.cwd ?? process.cwd(), p);
   let keys: EvidenceKeys = new Map();
   try {
     if (pem !== undefined) {
-      const text = pem.includes('-----BEGIN') ? pem : readFileSync(pem, 'utf8');
+      const text = pem.includes('-----BEGIN') ? pem : readFileSync(resolve(pem), 'utf8');
       keys = keysFromPem(text);
     }
     if (jwks !== undefined) {
-      const response = await fetch(jwks, { signal: AbortSignal.timeout(10_000) });
-      if (!response.ok) throw new Error(`${jwks} answered ${response.status}`);
+      let response: Response;
+      try {
+        response = await fetch(jwks, { signal: AbortSignal.timeout(10_000) });
+      } catch (err) {
+        throw new Error(`cannot fetch the JWKS at ${jwks}: ${fetchFailure(err)}`);
+      }
+      if (!response.ok) throw new Error(`the JWKS at ${jwks} answered ${response.status}`);
       for (const [kid, key] of keysFromJwks(await response.json())) keys.set(kid, key);
     }
   } catch (err) {
@@ -84,7 +113,7 @@ export async function run(argv: readonly string[], io: EvidenceIo = defaultIo): 
   }
   let archive: Buffer;
   try {
-    archive = readFileSync(file);
+    archive = readFileSync(resolve(file));
   } catch (err) {
     io.err(`evidence: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     return 2;

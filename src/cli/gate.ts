@@ -4,6 +4,7 @@
  * 0 allowed, 1 denied, 2 could not decide — never 0 unless Verdict answered allow.
  */
 import { appendFile as appendFileFs, readFile as readFileFs } from 'node:fs/promises';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { VerdictClient } from '../../packages/sdk/src/index.ts';
 import { buildReleaseEnvelope, GateInputError, type ReleaseEnvelope, readEnvelope } from '../gate/release.ts';
@@ -20,6 +21,7 @@ import {
   sarifReport,
   textReport,
 } from '../gate/report.ts';
+import { httpUrl } from './client.ts';
 
 export const GATE_USAGE = `usage: verdict gate release [options]
 
@@ -55,6 +57,8 @@ $GITHUB_STEP_SUMMARY when it is set.`;
 /** What the gate needs from its process. */
 export interface GateIo {
   env: Record<string, string | undefined>;
+  /** What the files' relative paths are relative to (default: the working directory). */
+  cwd?: string;
   stdout: (text: string) => void;
   stderr: (text: string) => void;
   readFile?: (path: string) => Promise<string>;
@@ -113,7 +117,9 @@ export async function gateCommand(argv: string[], io: GateIo): Promise<number> {
     io.stderr(`verdict gate: --format must be text, json, github, junit or sarif\n`);
     return EXIT_UNDECIDED;
   }
-  const read = io.readFile ?? ((file: string) => readFileFs(file, 'utf8'));
+  // Paths stay as given in the reports (SARIF locates controls in them); only reads resolve them.
+  const readAt = io.readFile ?? ((file: string) => readFileFs(file, 'utf8'));
+  const read = (file: string) => readAt(path.resolve(io.cwd ?? process.cwd(), file));
   const sources = {
     modelCard: values['model-card'],
     evals: values.evals,
@@ -123,7 +129,9 @@ export async function gateCommand(argv: string[], io: GateIo): Promise<number> {
     incidents: values.incidents,
   };
   const outcome = await decideRelease(values, sources, read, io);
-  await report(format, outcome, values.output, io);
+  const output =
+    values.output === undefined ? undefined : path.resolve(io.cwd ?? process.cwd(), values.output);
+  await report(format, outcome, output, io);
   return exitCodeOf(outcome);
 }
 
@@ -162,7 +170,12 @@ async function decideRelease(
     }
   } catch (err) {
     if (err instanceof GateInputError)
-      return { kind: 'undecided', reason: `bad input: ${err.message}`, sources };
+      return {
+        kind: 'undecided',
+        reason: `bad input: ${err.message}`,
+        sources,
+        environment: str('environment'),
+      };
     throw err;
   }
   const url = str('url') ?? io.env.VERDICT_URL;
@@ -174,6 +187,11 @@ async function decideRelease(
       envelope,
       sources,
     };
+  }
+  try {
+    httpUrl(url, str('url') === undefined ? 'VERDICT_URL' : '--url');
+  } catch (err) {
+    return { kind: 'undecided', reason: `bad input: ${(err as Error).message}`, envelope, sources };
   }
   const timeoutMs = str('timeout-ms') === undefined ? 10_000 : Number(str('timeout-ms'));
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) {

@@ -4,10 +4,10 @@
  * Verdict (src/mcp/). stdout is the protocol; diagnostics go to stderr.
  */
 import { parseArgs } from 'node:util';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { McpGuard } from '../mcp/guard.ts';
 import { proxyMcp } from '../mcp/proxy.ts';
+import { ServerProcessTransport } from '../mcp/server-process.ts';
 
 export const MCP_PROXY_USAGE = `usage: verdict mcp-proxy --agent ID [--on-behalf-of USER] [options] -- <server command…>
 
@@ -27,6 +27,10 @@ options:
 /** What the proxy needs from its process. */
 export interface McpProxyIo {
   env: Record<string, string | undefined>;
+  /** The server command's working directory (default: this process's). */
+  cwd?: string;
+  /** Only for --help: once the proxy runs, stdout is the protocol's. */
+  stdout: (text: string) => void;
   stderr: (text: string) => void;
 }
 
@@ -53,7 +57,7 @@ export async function runMcpProxy(argv: string[], io: McpProxyIo): Promise<numbe
     return 2;
   }
   if (values.help) {
-    io.stderr(`${MCP_PROXY_USAGE}\n`);
+    io.stdout(`${MCP_PROXY_USAGE}\n`);
     return 0;
   }
   const usage = (message: string) => {
@@ -92,17 +96,53 @@ export async function runMcpProxy(argv: string[], io: McpProxyIo): Promise<numbe
   for (const [key, value] of Object.entries(io.env)) {
     if (value !== undefined && key !== 'VERDICT_TOKEN') env[key] = value;
   }
-  await proxyMcp({
-    host: new StdioServerTransport(),
-    server: new StdioClientTransport({ command, args, env, stderr: 'inherit' }),
-    guard,
-    log: (line) => io.stderr(`verdict mcp-proxy: ${line}\n`),
-  });
+  const host = new StdioServerTransport();
+  const stopWatching = whenHostGoes(() => void host.close());
+  try {
+    await proxyMcp({
+      host,
+      server: new ServerProcessTransport({ command, args, env, ...(io.cwd ? { cwd: io.cwd } : {}) }),
+      guard,
+      log: (line) => io.stderr(`verdict mcp-proxy: ${line}\n`),
+    });
+  } finally {
+    stopWatching();
+  }
   return 0;
 }
 
+/**
+ * Calls `stop` when the host is gone: end of input on stdin (the host closed it, or died and the
+ * pipe closed), a broken stdout, a signal (SIGTERM, SIGINT, SIGHUP), or a new parent (the host was
+ * killed while something else still holds the pipe). Returns the function that stops watching.
+ */
+function whenHostGoes(stop: () => void): () => void {
+  const parent = process.ppid;
+  const signals = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+  process.stdin.once('end', stop);
+  process.stdin.once('close', stop);
+  process.stdout.on('error', stop);
+  for (const signal of signals) process.once(signal, stop);
+  const orphaned = setInterval(() => {
+    if (process.ppid !== parent) stop();
+  }, 1000);
+  orphaned.unref();
+  return () => {
+    clearInterval(orphaned);
+    process.stdin.off('end', stop);
+    process.stdin.off('close', stop);
+    for (const signal of signals) process.off(signal, stop);
+    // Nothing more is read: stdin must not keep the process alive once the session is over.
+    process.stdin.destroy();
+  };
+}
+
 if (import.meta.main) {
-  runMcpProxy(process.argv.slice(2), { env: process.env, stderr: (t) => process.stderr.write(t) }).then(
+  runMcpProxy(process.argv.slice(2), {
+    env: process.env,
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+  }).then(
     (code) => {
       process.exitCode = code;
     },

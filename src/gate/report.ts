@@ -18,7 +18,14 @@ export type GateOutcome =
       decision: DecisionResult & { decided: true };
       sources: ReleaseSources;
     }
-  | { kind: 'undecided'; reason: string; envelope?: ReleaseEnvelope; sources: ReleaseSources };
+  | {
+      kind: 'undecided';
+      reason: string;
+      envelope?: ReleaseEnvelope;
+      sources: ReleaseSources;
+      /** The --environment given, for the summary when no envelope could be built. */
+      environment?: string;
+    };
 
 export function exitCodeOf(outcome: GateOutcome): number {
   if (outcome.kind === 'allow') return EXIT_ALLOWED;
@@ -57,7 +64,9 @@ function releaseName(outcome: GateOutcome): string {
 }
 
 function environmentOf(outcome: GateOutcome): string {
-  const env = outcome.envelope?.context?.environment;
+  const env =
+    outcome.envelope?.context?.environment ??
+    (outcome.kind === 'undecided' ? outcome.environment : undefined);
   return typeof env === 'string' ? env : 'prod (none given)';
 }
 

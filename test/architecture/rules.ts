@@ -134,7 +134,7 @@ const shutdown = folder('shutdown', 'graceful shutdown and the readiness drain (
 ]);
 const mcp = folder(
   'mcp',
-  'the MCP guard: `McpGuard` (one MCP session’s decisions and state) and `proxyMcp` (the guard between two transports)',
+  'the MCP guard: `McpGuard` (one MCP session’s decisions and state), `proxyMcp` (the guard between two transports) and `ServerProcessTransport` (the guarded server in a process group of its own)',
   [SDK],
 );
 const gate = folder(
@@ -144,7 +144,7 @@ const gate = folder(
 );
 const cli = folder(
   'cli',
-  'the `verdict` command (`verdict.ts`): bundles over the HTTP API, `gate release`, `mcp-proxy`, `token`, `audit verify`, `migrate`, `evidence verify`',
+  'the `verdict` command (`verdict.ts`): bundles, decisions, waivers and approvals over the HTTP API (`api-group.ts`), `gate release`, `mcp-proxy`, `token`, `audit verify`, `migrate`, `evidence verify`; packed as `@verdict/cli` (`packages/cli`)',
   [audit, auth, config, evidence, store, mcp, gate, SDK],
 );
 // When the operator console arrives: `folder('console', …, […], { fastify: true })`.

@@ -85,11 +85,12 @@ describe('README: Ship a policy', () => {
       timeout: 120_000,
     });
 
-    // 3. push: stored, not active
-    expect(stdout).toMatch(
-      /uploaded sha256:[0-9a-f]{64} \(revision sha256:[0-9a-f]{64}, \d+ bytes\); state: inactive/,
-    );
-    const digest = /uploaded (sha256:[0-9a-f]{64})/.exec(stdout)![1]!;
+    // 3. push --quiet: stored, not active; only its digest is printed (captured in DIGEST), once
+    expect(stdout).not.toContain('uploaded');
+    const digest = /^shadow: (sha256:[0-9a-f]{64})$/m.exec(stdout)![1]!;
+    expect(
+      (await verdict.lifecycle!.events()).filter((e) => `${e.action}:${e.actor}` === 'upload:author'),
+    ).toHaveLength(1);
     // 4. shadow, and the decision keeps the active policy's answer
     expect(stdout).toContain(`shadow: ${digest}`);
     const decision = jsonAt(stdout, '{"decision_id"');

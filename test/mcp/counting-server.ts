@@ -1,9 +1,13 @@
 /**
  * A real stdio MCP server for the guard's tests (McpServer from the SDK). Every tool call it receives
  * is appended to $COUNT_FILE (one JSON line: tool, arguments, whether VERDICT_TOKEN reached it), so a
- * test can prove that a denied call never arrived.
+ * test can prove that a denied call never arrived. `search_kb` with the query "slow" answers after a
+ * minute. With $HOLD_PIPES set it behaves as a server started through a shell or npm does: it starts
+ * a child that inherits its stdio (holding the host's stderr) and keeps it alive after end of input;
+ * both pids go to $COUNT_FILE.pids.
  */
-import { appendFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { z } from 'zod';
@@ -29,6 +33,7 @@ server.registerTool(
   },
   async (args) => {
     seen('search_kb', args);
+    if (args.query === 'slow') await new Promise((resolve) => setTimeout(resolve, 60_000));
     return text(`3 articles about ${args.query}`);
   },
 );
@@ -80,5 +85,10 @@ server.registerResource('readme', 'file:///readme', { description: 'a resource' 
   seen('resources/read', uri.href);
   return { contents: [{ uri: uri.href, text: 'hello' }] };
 });
+
+if (process.env.HOLD_PIPES) {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'inherit' });
+  writeFileSync(`${countFile}.pids`, JSON.stringify({ server: process.pid, child: child.pid }));
+}
 
 await server.connect(new StdioServerTransport());

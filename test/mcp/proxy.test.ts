@@ -53,10 +53,13 @@ function shellWords(line: string): string[] {
   return [...line.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
 }
 
-/** The proxy's arguments in README.md's `npm run verdict -- mcp-proxy … -- <server>` line, without the server. */
+/**
+ * The proxy's arguments in README.md's `node src/cli/verdict.ts mcp-proxy … -- <server>` line, without
+ * the server: started with node, so that stdout is the protocol alone (npm prints its banner there).
+ */
 function readmeProxyArgs(): string[] {
   const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
-  const prefix = 'npm run verdict -- mcp-proxy ';
+  const prefix = 'node src/cli/verdict.ts mcp-proxy ';
   const line = readme.split('\n').find((l) => l.startsWith(prefix));
   if (!line) throw new Error('README.md has no mcp-proxy command');
   const words = shellWords(line.slice(prefix.length));
@@ -95,13 +98,16 @@ async function connect(options: { url?: string; agent?: string; args?: string[];
   transport.stderr?.on('data', (chunk) => stderr.push(String(chunk)));
   const client = new Client({ name: 'test-host', version: '1.0.0' });
   clients.push(client);
+  // Anything on the proxy's stdout that is not a protocol message is a parse error here.
+  const errors: Error[] = [];
+  client.onerror = (err) => errors.push(err);
   await client.connect(transport);
   const seen = (): Seen[] =>
     readFileSync(countFile, 'utf8')
       .split('\n')
       .filter(Boolean)
       .map((line) => JSON.parse(line) as Seen);
-  return { client, seen, stderr };
+  return { client, seen, stderr, errors };
 }
 
 const textOf = (result: Record<string, unknown>) =>
@@ -172,7 +178,7 @@ describe('verdict mcp-proxy', () => {
   it('runs as README.md shows it', async () => {
     const args = readmeProxyArgs();
     expect(args.slice(0, 4)).toEqual(['--agent', 'support-bot', '--on-behalf-of', 'user:42']);
-    const { client, seen } = await connect({ args });
+    const { client, seen, errors } = await connect({ args });
     expect((await client.listTools()).tools.map((t) => t.name).sort()).toEqual([
       'create_ticket',
       'search_kb',
@@ -180,6 +186,7 @@ describe('verdict mcp-proxy', () => {
     const search = await client.callTool({ name: 'search_kb', arguments: { query: 'refunds' } });
     expect(search.isError).toBeFalsy();
     expect(seen().map((s) => s.tool)).toEqual(['search_kb']);
+    expect(errors).toEqual([]);
   });
 
   it('denies everything when Verdict cannot be reached', async () => {

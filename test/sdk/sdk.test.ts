@@ -131,6 +131,14 @@ describe('the SDK against a real Verdict with its audit trail', () => {
 });
 
 describe('fail closed', () => {
+  it('refuses a URL that is not http(s) at construction, naming it, instead of denying every call later', () => {
+    for (const url of ['not a url', '', 'ftp://verdict:8080', 'verdict:8080'])
+      expect(() => new VerdictClient({ url, token: 't' })).toThrow(
+        new TypeError(`VerdictClient: url ${JSON.stringify(url)} is not an http(s) URL`),
+      );
+    expect(() => new VerdictClient({ url: 'https://verdict.example.com/', token: 't' })).not.toThrow();
+  });
+
   it('an unreachable Verdict is a deny that says so (or a throw, when asked)', async () => {
     const url = `http://127.0.0.1:${await freePort()}`;
     const client = new VerdictClient({ url, token: 't' });

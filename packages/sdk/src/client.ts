@@ -153,6 +153,19 @@ export interface ApiRequest {
   idempotent: boolean;
 }
 
+/** The base URL without trailing slashes; a TypeError naming the value when it is not http(s). */
+function baseUrl(value: unknown): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(String(value));
+  } catch {
+    parsed = undefined;
+  }
+  if (typeof value !== 'string' || !parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:'))
+    throw new TypeError(`VerdictClient: url ${JSON.stringify(value)} is not an http(s) URL`);
+  return value.replace(/\/+$/, '');
+}
+
 /**
  * Verdict's client. Decision calls (`decide`, `decideMany`, `evaluation`, `evaluations`) fail
  * closed: when Verdict does not answer, they resolve to a deny that says why (or throw, with
@@ -168,8 +181,9 @@ export class VerdictClient {
   private readonly traceparentOf: (() => string | undefined) | undefined;
   private token: Promise<string> | undefined;
 
+  /** Throws a TypeError when `options.url` is not an http(s) URL: every call would fail otherwise. */
   constructor(options: VerdictClientOptions) {
-    this.url = options.url.replace(/\/+$/, '');
+    this.url = baseUrl(options.url);
     this.tokenSource = options.token;
     this.timeoutMs = options.timeoutMs ?? 2000;
     this.throwOnError = options.throwOnError ?? false;
