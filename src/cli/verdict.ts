@@ -19,7 +19,7 @@ import { cliVersion } from './version.ts';
  * `npm run migrate`) are groups too: each runs its script as a child process with the same
  * arguments, environment and terminal, so `verdict token …` is exactly `npm run token -- …`.
  *
- * The `@verdict/cli` package (packages/cli, ADR 0019) ships the groups that only talk to a Verdict
+ * The `@verdict/cli` package (packages/cli, ADR 0020) ships the groups that only talk to a Verdict
  * over HTTP or read files (bundle, gate, evidence verify, …). The groups that need the service's own
  * code and dependencies (token, audit verify, migrate, mcp-proxy) are loaded only when run, and say
  * so when they are not there.

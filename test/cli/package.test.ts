@@ -1,5 +1,5 @@
 /**
- * The CLI ships on its own (`@verdict/cli`, ADR 0019): `npm pack` compiles it (prepack: tsc) and
+ * The CLI ships on its own (`@verdict/cli`, ADR 0020): `npm pack` compiles it (prepack: tsc) and
  * bundles its few runtime dependencies; the tarball installs into an empty folder with the system's
  * npm on Node 20, offline and with an empty cache; and the installed `verdict evidence verify`, on
  * Node 20, verifies an evidence package downloaded from a running Verdict.

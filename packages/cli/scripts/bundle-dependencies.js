@@ -1,6 +1,6 @@
 // prepack of @verdict/cli: copies its runtime dependencies, and theirs, from the checkout's
 // node_modules into packages/cli/node_modules, in the same layout, so that `npm pack` bundles them
-// (bundleDependencies) and the tarball installs with no registry (ADR 0019). The versions are the
+// (bundleDependencies) and the tarball installs with no registry (ADR 0020). The versions are the
 // checkout's: test/cli/package.test.ts checks that package.json pins the same ones.
 import { cpSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
