@@ -151,7 +151,12 @@ export class McpGuard {
     const results = await this.client.decideMany(
       tools.map((tool) => ({ resource: this.resource(tool.name) })),
       {
-        defaults: { subject: this.subject(), action: { name: 'tool.call' }, context: this.context() },
+        // `listing: true`: Verdict opens no approval request for a listing deny (no call to approve).
+        defaults: {
+          subject: this.subject(),
+          action: { name: 'tool.call' },
+          context: this.context({ listing: true }),
+        },
       },
     );
     const failed = results.find((r) => !r.decided);
