@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { type BundleConfig, resolveBundleConfig } from './bundles.ts';
 import { ConfigError, type Env, integer, text } from './env.ts';
+import { resolveSignIn, type SignInConfig } from './sign-in.ts';
 
 export { ConfigError } from './env.ts';
 
@@ -93,6 +94,8 @@ export interface Config {
   bundles: BundleConfig;
   /** PDP-held waivers and human approvals (issue 13). */
   grants: GrantsConfig;
+  /** Console sign-in: OIDC and whether token sign-in is on (issue 24; src/config/sign-in.ts). */
+  signIn: SignInConfig;
 }
 
 /**
@@ -367,5 +370,6 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
       ),
     },
     grants: resolveGrants(env),
+    signIn: resolveSignIn(env),
   };
 }
