@@ -150,6 +150,22 @@ describe('mcp-proxy --wait-for-approval', () => {
     expect(seen()).toEqual([]);
   });
 
+  it('never forwards a held call the host cancelled, even when a human approves it later', async () => {
+    const { client, seen } = await host('user:cancel', '30s');
+    const abort = new AbortController();
+    const call = client.callTool({ name: 'deploy_service', arguments: { service: 'cache' } }, undefined, {
+      signal: abort.signal,
+      timeout: 40_000,
+    });
+    const request = await pendingOf('user:cancel');
+    abort.abort('the user gave up');
+    await expect(call).rejects.toThrow();
+    await human.decideApproval(request.id, 'approve');
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(seen()).toEqual([]);
+    expect((await human.getApproval(request.id)).uses).toBe(0);
+  });
+
   it('answers the tool error when no one decides within the wait', async () => {
     const { client, seen } = await host('user:timeout', '2s');
     const started = Date.now();
