@@ -9,7 +9,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { ConfigError } from '../config/env.ts';
-import type { OidcConfig } from '../config/sign-in.ts';
+import type { OidcConfig } from '../config/oidc.ts';
 import type { Caller } from '../decisions/types.ts';
 import { SCOPES, type Scope } from './caller.ts';
 

@@ -70,7 +70,7 @@ export const SDK: OutsidePath = { path: 'packages/sdk', label: 'the SDK (`packag
 const json = folder('json', 'tests on parsed JSON values (`values.ts`: `isObject`); imports nothing', []);
 const config = folder(
   'config',
-  'one typed `Config` and its pure resolver (`resolve-config.ts`), the env parsers (`env.ts`), the console sign-in settings (`sign-in.ts`); nothing else reads `process.env`',
+  'one typed `Config` and its pure resolver (`resolve-config.ts`), the env parsers (`env.ts`), the console’s OIDC settings (`oidc.ts`); nothing else reads `process.env`',
   [],
 );
 const engine = folder(

@@ -13,7 +13,7 @@ import {
   type OidcSignInError,
   type PendingSignIn,
 } from '../../src/auth/oidc.ts';
-import { parseScopeMap, resolveSignIn } from '../../src/config/sign-in.ts';
+import { parseScopeMap, resolveOidc } from '../../src/config/oidc.ts';
 
 const CLIENT_ID = 'verdict-console';
 const CLIENT_SECRET = 'a-client-secret-for-the-oidc-suite';
@@ -67,7 +67,7 @@ afterAll(async () => {
 const SCOPE_MAP = 'verdict-approvers=approvals:grant,audit:read;verdict-auditors=audit:read';
 
 function signIn(extra: Record<string, string> = {}): OidcSignIn {
-  const config = resolveSignIn({
+  const config = resolveOidc({
     VERDICT_OIDC_ISSUER: issuer,
     VERDICT_OIDC_CLIENT_ID: CLIENT_ID,
     VERDICT_OIDC_CLIENT_SECRET: CLIENT_SECRET,
@@ -75,7 +75,7 @@ function signIn(extra: Record<string, string> = {}): OidcSignIn {
     VERDICT_OIDC_SCOPE_MAP: SCOPE_MAP,
     ...extra,
   });
-  return new OidcSignIn(config.oidc!);
+  return new OidcSignIn(config!);
 }
 
 /**
@@ -226,23 +226,28 @@ describe('OIDC sign-in (authorization code + PKCE) against oidc-provider', () =>
 });
 
 describe('the sign-in configuration', () => {
-  it('turns token sign-in off by default when OIDC is configured, and on without it', () => {
-    const oidc = { VERDICT_OIDC_ISSUER: 'https://id.example.com', VERDICT_OIDC_CLIENT_ID: 'c' };
-    expect(resolveSignIn({}).tokenLogin).toBe(true);
-    expect(resolveSignIn(oidc).tokenLogin).toBe(false);
-    expect(resolveSignIn({ ...oidc, VERDICT_CONSOLE_TOKEN_LOGIN: 'true' }).tokenLogin).toBe(true);
-    expect(resolveSignIn({ VERDICT_CONSOLE_TOKEN_LOGIN: 'false' }).tokenLogin).toBe(false);
-    expect(resolveSignIn(oidc).oidc).toMatchObject({ scopeClaim: 'groups', requestScopes: 'openid profile' });
+  it('is off without an issuer, and has defaults', () => {
+    expect(resolveOidc({})).toBeUndefined();
+    expect(
+      resolveOidc({ VERDICT_OIDC_ISSUER: 'https://id.example.com', VERDICT_OIDC_CLIENT_ID: 'c' }),
+    ).toEqual({
+      issuer: 'https://id.example.com',
+      clientId: 'c',
+      clientSecret: undefined,
+      requestScopes: 'openid profile',
+      scopeClaim: 'groups',
+      scopeMap: {},
+    });
   });
 
   it('names the variable at fault', () => {
-    expect(() => resolveSignIn({ VERDICT_OIDC_ISSUER: 'https://id.example.com' })).toThrow(
+    expect(() => resolveOidc({ VERDICT_OIDC_ISSUER: 'https://id.example.com' })).toThrow(
       /VERDICT_OIDC_CLIENT_ID: is required/,
     );
     expect(() =>
-      resolveSignIn({ VERDICT_OIDC_ISSUER: 'http://id.example.com', VERDICT_OIDC_CLIENT_ID: 'c' }),
+      resolveOidc({ VERDICT_OIDC_ISSUER: 'http://id.example.com', VERDICT_OIDC_CLIENT_ID: 'c' }),
     ).toThrow(/VERDICT_OIDC_ISSUER: must use https/);
-    expect(() => resolveSignIn({ VERDICT_OIDC_CLIENT_ID: 'c' })).toThrow(/VERDICT_OIDC_ISSUER is not/);
+    expect(() => resolveOidc({ VERDICT_OIDC_CLIENT_ID: 'c' })).toThrow(/VERDICT_OIDC_ISSUER is not/);
     expect(() => parseScopeMap('verdict-approvers')).toThrow(/VERDICT_OIDC_SCOPE_MAP/);
     expect(() => parseScopeMap('a=audit:read;a=admin')).toThrow(/mapped twice/);
     expect(() => signIn({ VERDICT_OIDC_SCOPE_MAP: 'ops=audit:reed' })).toThrow(

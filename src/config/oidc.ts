@@ -23,17 +23,6 @@ export interface OidcConfig {
   scopeMap: Readonly<Record<string, readonly string[]>>;
 }
 
-/** How people sign in to the console. */
-export interface SignInConfig {
-  /** Absent unless VERDICT_OIDC_ISSUER is set. */
-  oidc: OidcConfig | undefined;
-  /**
-   * VERDICT_CONSOLE_TOKEN_LOGIN: whether the console accepts a pasted bearer token. Default: on
-   * without OIDC, off when OIDC is configured (people then sign in with their identity provider).
-   */
-  tokenLogin: boolean;
-}
-
 export const OIDC_DEFAULTS = { requestScopes: 'openid profile', scopeClaim: 'groups' } as const;
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
@@ -84,39 +73,29 @@ function issuerUrl(raw: string): string {
   return raw;
 }
 
-/** Reads VERDICT_OIDC_* and VERDICT_CONSOLE_TOKEN_LOGIN. */
-export function resolveSignIn(env: Env): SignInConfig {
+/** Reads VERDICT_OIDC_*; undefined when VERDICT_OIDC_ISSUER is not set (no OIDC sign-in). */
+export function resolveOidc(env: Env): OidcConfig | undefined {
   const issuer = text(env, 'VERDICT_OIDC_ISSUER');
-  const clientId = text(env, 'VERDICT_OIDC_CLIENT_ID');
-  let oidc: OidcConfig | undefined;
-  if (issuer !== undefined) {
-    if (clientId === undefined) {
-      throw new ConfigError('VERDICT_OIDC_CLIENT_ID', 'is required with VERDICT_OIDC_ISSUER');
-    }
-    const requestScopes = text(env, 'VERDICT_OIDC_SCOPES') ?? OIDC_DEFAULTS.requestScopes;
-    if (!requestScopes.split(/\s+/).includes('openid')) {
-      throw new ConfigError('VERDICT_OIDC_SCOPES', 'must include "openid"');
-    }
-    oidc = {
-      issuer: issuerUrl(issuer),
-      clientId,
-      clientSecret: text(env, 'VERDICT_OIDC_CLIENT_SECRET'),
-      requestScopes,
-      scopeClaim: text(env, 'VERDICT_OIDC_SCOPE_CLAIM') ?? OIDC_DEFAULTS.scopeClaim,
-      scopeMap: parseScopeMap(text(env, 'VERDICT_OIDC_SCOPE_MAP')),
-    };
-  } else {
+  if (issuer === undefined) {
     for (const name of ['VERDICT_OIDC_CLIENT_ID', 'VERDICT_OIDC_CLIENT_SECRET', 'VERDICT_OIDC_SCOPE_MAP']) {
       if (text(env, name) !== undefined) throw new ConfigError(name, 'is set but VERDICT_OIDC_ISSUER is not');
     }
+    return undefined;
   }
-  const rawTokenLogin = text(env, 'VERDICT_CONSOLE_TOKEN_LOGIN');
-  let tokenLogin = oidc === undefined;
-  if (rawTokenLogin !== undefined) {
-    if (rawTokenLogin === 'true' || rawTokenLogin === '1') tokenLogin = true;
-    else if (rawTokenLogin === 'false' || rawTokenLogin === '0') tokenLogin = false;
-    else
-      throw new ConfigError('VERDICT_CONSOLE_TOKEN_LOGIN', `must be true or false, got "${rawTokenLogin}"`);
+  const clientId = text(env, 'VERDICT_OIDC_CLIENT_ID');
+  if (clientId === undefined) {
+    throw new ConfigError('VERDICT_OIDC_CLIENT_ID', 'is required with VERDICT_OIDC_ISSUER');
   }
-  return { oidc, tokenLogin };
+  const requestScopes = text(env, 'VERDICT_OIDC_SCOPES') ?? OIDC_DEFAULTS.requestScopes;
+  if (!requestScopes.split(/\s+/).includes('openid')) {
+    throw new ConfigError('VERDICT_OIDC_SCOPES', 'must include "openid"');
+  }
+  return {
+    issuer: issuerUrl(issuer),
+    clientId,
+    clientSecret: text(env, 'VERDICT_OIDC_CLIENT_SECRET'),
+    requestScopes,
+    scopeClaim: text(env, 'VERDICT_OIDC_SCOPE_CLAIM') ?? OIDC_DEFAULTS.scopeClaim,
+    scopeMap: parseScopeMap(text(env, 'VERDICT_OIDC_SCOPE_MAP')),
+  };
 }
