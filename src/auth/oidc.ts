@@ -57,7 +57,10 @@ export interface OidcIdentity {
   name: string;
   /** The scope claim's values as the provider sent them (for the console's "why these scopes"). */
   claimValues: string[];
-  /** When the ID token expires (ISO 8601): a session should not outlive the provider's say-so by much. */
+  /**
+   * When the ID token expires (ISO 8601), for information: an ID token's lifetime is how long it may
+   * be presented, not how long a console session lasts (the console's idle and absolute limits).
+   */
   expiresAt: string | null;
 }
 
