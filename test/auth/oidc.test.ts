@@ -24,15 +24,20 @@ const GROUPS: Record<string, string[]> = {
   mallory: ['contractors'],
 };
 
-let server: Server;
+const servers: Server[] = [];
+/** A provider that puts groups in the ID token (Okta, Entra ID, Keycloak can be set up so). */
 let issuer: string;
+/** One that follows OIDC Core 5.4 strictly: scope-requested claims only at userinfo. */
+let strictIssuer: string;
 
-beforeAll(async () => {
+/** Runs oidc-provider on 127.0.0.1; `groupsInIdToken` false keeps them at userinfo. */
+async function startProvider(groupsInIdToken: boolean): Promise<string> {
   let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
-  server = createServer((req, res) => handle(req, res));
+  const server = createServer((req, res) => handle(req, res));
+  servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const provider = new Provider(issuer, {
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const provider = new Provider(url, {
     clients: [
       {
         client_id: CLIENT_ID,
@@ -45,8 +50,7 @@ beforeAll(async () => {
     ],
     claims: { openid: ['sub'], profile: ['name'], groups: ['groups'] },
     scopes: ['openid', 'profile', 'groups'],
-    // Groups in the ID token, as Okta, Entra ID and Keycloak can be set up to send them.
-    conformIdTokenClaims: false,
+    conformIdTokenClaims: !groupsInIdToken,
     features: { devInteractions: { enabled: true } },
     cookies: { keys: ['a-cookie-key-for-the-oidc-suite'] },
     findAccount: (_ctx, id) => ({
@@ -59,9 +63,15 @@ beforeAll(async () => {
     }),
   });
   handle = provider.callback();
+  return url;
+}
+
+beforeAll(async () => {
+  issuer = await startProvider(true);
+  strictIssuer = await startProvider(false);
 });
 afterAll(async () => {
-  await new Promise((resolve) => server?.close(resolve));
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
 });
 
 const SCOPE_MAP = 'verdict-approvers=approvals:grant,audit:read;verdict-auditors=audit:read';
@@ -163,6 +173,17 @@ describe('OIDC sign-in (authorization code + PKCE) against oidc-provider', () =>
 
     const bob = await oidc.startSignIn(REDIRECT_URI);
     expect((await oidc.finishSignIn(await browse(bob.url, 'bob'), bob)).scopes).toEqual(['audit:read']);
+  });
+
+  it('reads the claim from userinfo when the ID token does not carry it', async () => {
+    const oidc = signIn({ VERDICT_OIDC_ISSUER: strictIssuer });
+    const started = await oidc.startSignIn(REDIRECT_URI);
+    const identity = await oidc.finishSignIn(await browse(started.url, 'alice'), started);
+    expect(identity).toMatchObject({
+      sub: 'alice',
+      iss: strictIssuer,
+      scopes: ['audit:read', 'approvals:grant'],
+    });
   });
 
   it('gives no scopes to a person whose groups map to none', async () => {
