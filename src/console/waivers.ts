@@ -246,6 +246,7 @@ export async function waiverPages(app: FastifyInstance, opts: { deps: ConsoleDep
             <div><label for="reason">Reason</label>
               <textarea id="reason" name="reason" maxlength="4000" aria-describedby="reason-hint"></textarea>
               <p class="hint" id="reason-hint">Required to reject or revoke.</p></div>
+            ${stored === 'pending' && waiver.requested_by === personOf(request).sub ? html`<p class="hint">You requested this waiver: another person must approve it (Verdict refuses your approval).</p>` : ''}
             <div class="actions">${verbs.map(
               (verb) =>
                 html`<button type="submit" name="verdict" value="${verb}"${verb === 'approve' ? '' : html` class="danger"`}>${verb[0]?.toUpperCase()}${verb.slice(1)}</button>`,

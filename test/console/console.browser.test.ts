@@ -4,7 +4,8 @@ import { expectAccessible, launchBrowser, newPerson, screenshot } from '../suppo
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
 // End to end in a real Chromium: token sign-in, the live approvals inbox, approving an agent's
-// call that the agent then retries, sign-out. axe-core on every page visited.
+// call that the agent then retries, a waiver requested, refused to its requester and approved by a
+// second person, sign-out (the old cookie is refused after). axe-core on every page visited.
 
 /** A high-risk read_file call by code-agent for user:42: TOOL-003 asks for a human approval. */
 function call(path: string, extra: Record<string, unknown> = {}) {
@@ -93,5 +94,94 @@ describe('the console in a real browser', () => {
     expect(history?.find((e) => e.action === 'grant')?.actor).toBe('alice@example.com');
     expect(cspViolations).toEqual([]);
     await page.context().close();
+  });
+
+  it('a waiver is requested, refused to its requester, approved by a second person', async () => {
+    const bob = await newPerson(browser);
+    await signIn(
+      bob.page,
+      verdict.token('bob@example.com', ['exceptions:request', 'exceptions:approve'], true),
+    );
+    await bob.page.goto(`${verdict.url}/console/waivers`);
+    await expectAccessible(bob.page);
+    await bob.page.getByRole('link', { name: 'Request a waiver' }).click();
+    await expect.poll(() => new URL(bob.page.url()).pathname).toBe('/console/waivers/new');
+    await expectAccessible(bob.page);
+    // The maximum per severity is shown, and the date field carries it.
+    expect(await bob.page.locator('#expires_on-hint').textContent()).toMatch(/critical 30 days/);
+    const inTenDays = new Date(Date.now() + 10 * 86_400_000).toISOString().slice(0, 10);
+    await bob.page.getByLabel('Control', { exact: true }).selectOption('TOOL-006');
+    await bob.page.getByLabel('Subject', { exact: true }).fill('code-agent');
+    await bob.page.getByLabel('Resource', { exact: true }).fill('search_kb');
+    await bob.page.getByLabel('Action', { exact: true }).fill('tool.call');
+    await bob.page.getByLabel('Reason', { exact: true }).fill('rate limit too low for the migration week');
+    await bob.page.getByLabel('Compensating controls').fill('manual review of the logs\ndaily report');
+    await bob.page.getByLabel('Ticket').fill('JIRA:SEC-123');
+    await bob.page.getByLabel('Expires on').fill(inTenDays);
+    await bob.page.getByRole('button', { name: 'Request waiver' }).click();
+    await expect.poll(() => bob.page.getByRole('status').textContent()).toContain('Waiver requested');
+    const waiverUrl = bob.page.url().replace(/\?.*$/, '');
+    const waiverId = new URL(waiverUrl).pathname.split('/').pop() as string;
+    expect(waiverId).toMatch(/^exc_/);
+    await expectAccessible(bob.page);
+    await screenshot(bob.page, 'waiver-pending');
+
+    // The requester may not approve their own waiver: the store refuses, the page says why.
+    await bob.page.getByRole('button', { name: 'Approve' }).click();
+    await expect.poll(() => bob.page.getByRole('alert').textContent()).toContain('cannot approve');
+    await expectAccessible(bob.page);
+    expect((await verdict.verdict.grants?.waivers.get(waiverId))?.state).toBe('pending');
+
+    const carol = await newPerson(browser);
+    await signIn(carol.page, verdict.token('carol@example.com', ['exceptions:approve'], true));
+    await carol.page.goto(waiverUrl);
+    await expectAccessible(carol.page);
+    await carol.page.getByLabel('Reason').fill('compensated by the daily report');
+    await carol.page.getByRole('button', { name: 'Approve' }).click();
+    await expect.poll(() => carol.page.getByRole('status').textContent()).toContain('Approved');
+    expect(await carol.page.locator('dl').first().textContent()).toContain('active');
+    await expectAccessible(carol.page);
+    const history = await verdict.verdict.grants?.waivers.history(waiverId);
+    expect(history?.map((e) => [e.action, e.actor])).toEqual([
+      ['request', 'bob@example.com'],
+      ['activate', 'carol@example.com'],
+    ]);
+    await carol.page.goto(`${verdict.url}/console/waivers?state=active`);
+    expect(await carol.page.locator(`tr[data-waiver="${waiverId}"]`).count()).toBe(1);
+    await expectAccessible(carol.page);
+    expect([...bob.cspViolations, ...carol.cspViolations]).toEqual([]);
+    await bob.context.close();
+    await carol.context.close();
+  });
+
+  it('signs out: the session ends on the server, and the old cookie is refused after', async () => {
+    const { context, page } = await newPerson(browser);
+    await signIn(page, verdict.token('dave@example.com', ['audit:read'], true));
+    await expect.poll(() => new URL(page.url()).pathname).toBe('/console/approvals');
+    const cookie = (await context.cookies()).find((c) => c.name === 'verdict_session');
+    expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/console' });
+    const copied = `verdict_session=${cookie?.value}`;
+    const before = await fetch(`${verdict.url}/console/approvals`, {
+      headers: { cookie: copied },
+      redirect: 'manual',
+    });
+    expect(before.status).toBe(200);
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await expect.poll(() => page.getByRole('status').textContent()).toContain('signed out');
+    await expectAccessible(page);
+    expect((await context.cookies()).find((c) => c.name === 'verdict_session')).toBeUndefined();
+
+    // The copied cookie no longer opens anything, from any client.
+    const after = await fetch(`${verdict.url}/console/approvals`, {
+      headers: { cookie: copied },
+      redirect: 'manual',
+    });
+    expect(after.status).toBe(303);
+    expect(after.headers.get('location')).toMatch(/^\/console\/login/);
+    await context.addCookies([{ ...(cookie as NonNullable<typeof cookie>) }]);
+    await page.goto(`${verdict.url}/console/approvals`);
+    expect(new URL(page.url()).pathname).toBe('/console/login');
+    await context.close();
   });
 });
