@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { StoredApproval } from '../grants/approval-store.ts';
 import { grantSettings } from '../grants/control-catalog.ts';
-import { can, personOf } from './access.ts';
+import { can, personOf } from './console-access.ts';
 import type { ConsoleDeps } from './console-plugin.ts';
 import { historyTable, json, list, timeLeft, when } from './format.ts';
 import { type FormBody, FormError, optionalField } from './forms.ts';

@@ -12,9 +12,9 @@ import type { ApprovalStore, StoredApproval } from '../grants/approval-store.ts'
 import type { WaiverStore } from '../grants/waiver-store.ts';
 import type { SessionStore } from '../sessions/session-store.ts';
 import type { Bus } from '../store/bus.ts';
-import { type ConsoleAccess, CSRF_COOKIE, can, SESSION_COOKIE } from './access.ts';
 import { approvalPages } from './approvals.ts';
 import { consoleAssets } from './assets.ts';
+import { type ConsoleAccess, CSRF_COOKIE, can, SESSION_COOKIE } from './console-access.ts';
 import { html } from './html.ts';
 import { sendPage } from './layout.ts';
 import { ApprovalFeed } from './live.ts';
@@ -96,7 +96,7 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): Pr
   });
   await app.register(fastifySSE, { heartbeatInterval: 15_000 });
 
-  // Every console route declares who may open it (src/console/access.ts); none may forget.
+  // Every console route declares who may open it (src/console/console-access.ts); none may forget.
   app.addHook('onRoute', (route) => {
     if (!route.url.startsWith('/console')) return;
     if (route.method === 'HEAD') return;

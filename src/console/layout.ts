@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Scope } from '../auth/caller.ts';
-import { can, csrfTokenOf } from './access.ts';
+import { can, csrfTokenOf } from './console-access.ts';
 import { html, type Markup } from './html.ts';
 
 /** One entry of the console's navigation: shown to people who hold one of its scopes. */

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { SESSION_COOKIE, safeNext } from './access.ts';
+import { SESSION_COOKIE, safeNext } from './console-access.ts';
 import type { ConsoleDeps } from './console-plugin.ts';
 import { type FormBody, optionalField } from './forms.ts';
 import { html } from './html.ts';

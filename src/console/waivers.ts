@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { controlCatalog, grantSettings, maxWaiverDays } from '../grants/control-catalog.ts';
 import type { StoredWaiver, WaiverRequest, WaiverState } from '../grants/waiver-store.ts';
-import { can, personOf } from './access.ts';
+import { can, personOf } from './console-access.ts';
 import type { ConsoleDeps } from './console-plugin.ts';
 import { historyTable, list, timeLeft, when } from './format.ts';
 import { type FormBody, FormError, optionalField, requiredField } from './forms.ts';

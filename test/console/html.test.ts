@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { safeNext } from '../../src/console/access.ts';
+import { safeNext } from '../../src/console/console-access.ts';
 import { consoleCsp } from '../../src/console/console-plugin.ts';
 import { escapeHtml, href, html, raw } from '../../src/console/html.ts';
 

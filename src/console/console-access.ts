@@ -18,7 +18,7 @@ export type ConsoleAccess =
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Who may open this console route (src/console/access.ts). */
+    /** Who may open this console route (src/console/console-access.ts). */
     console?: ConsoleAccess;
   }
   interface FastifyRequest {
