@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectAccessible, launchBrowser, newPerson, screenshot } from '../support/browser.ts';
 import { freePort } from '../support/net.ts';
 
+/** Polls a page (a live update, a navigation) for up to 10 s: the machine may be busy. */
+const poll = <T>(probe: () => T | Promise<T>) => expect.poll(probe, { timeout: 10_000, interval: 50 });
+
 // The README's quick start, in a real Chromium: `npm start` in the embedded mode prints the
 // console's URL with a one-time sign-in link; the link signs the dev user in (once); the banner's
 // denied call appears in the inbox. The screenshot of that inbox is the README's
@@ -75,7 +78,7 @@ describe('the embedded quick start: the banner links to the console', () => {
     await page.goto(link);
     await expectAccessible(page);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect.poll(() => new URL(page.url()).pathname).toBe('/console/approvals');
+    await poll(() => new URL(page.url()).pathname).toBe('/console/approvals');
     expect(await page.getByText('Signed in as').textContent()).toContain('dev');
     await page.locator(`tr[data-approval="${decision.approval_request.id}"]`).waitFor();
     await expectAccessible(page);

@@ -7,6 +7,9 @@ import { expectAccessible, launchBrowser, newPerson } from '../support/browser.t
 import { withForgedSignature } from '../support/tokens.ts';
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
+/** Polls a page (a live update, a navigation) for up to 10 s: the machine may be busy. */
+const poll = <T>(probe: () => T | Promise<T>) => expect.poll(probe, { timeout: 10_000, interval: 50 });
+
 // Security in a real Chromium: script payloads in every agent-controlled field run nothing on any
 // page; a cross-site (and a same-site, cross-origin) form post changes nothing; a forged or expired
 // token does not sign in; a non-human principal cannot approve; an auditor sees no Approve button
@@ -125,7 +128,7 @@ describe('console security in a real browser', () => {
   it('a cross-site or cross-origin form post changes nothing', async () => {
     const { page, context } = await newPerson(browser);
     await signIn(page, verdict.token('alice@example.com', ['approvals:grant'], true));
-    await expect.poll(() => new URL(page.url()).pathname).toBe('/console/approvals');
+    await poll(() => new URL(page.url()).pathname).toBe('/console/approvals');
     const port = (attacker.address() as AddressInfo).port;
     const target = `${verdict.url}/console/approvals/${approvalId}/decide`;
     // localhost is another site than 127.0.0.1 (SameSite cookies stay home); 127.0.0.1 on another
@@ -171,7 +174,7 @@ describe('console security in a real browser', () => {
     await page.goto(`${verdict.url}/console/approvals/${approvalId}`);
     expect(await page.locator('main').textContent()).toContain('not a human principal');
     await page.getByRole('button', { name: 'Approve' }).click();
-    await expect.poll(() => page.getByRole('alert').textContent()).toContain('only a human principal');
+    await poll(() => page.getByRole('alert').textContent()).toContain('only a human principal');
     expect((await verdict.verdict.grants?.approvals.get(approvalId))?.state).toBe('pending');
     await context.close();
   });

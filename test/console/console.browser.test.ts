@@ -1,7 +1,10 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectAccessible, launchBrowser, newPerson, screenshot } from '../support/browser.ts';
+import { expectAccessible, launchBrowser, newPerson, screenshot, tabTo } from '../support/browser.ts';
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
+
+/** Polls a page (a live update, a navigation) for up to 10 s: the machine may be busy. */
+const poll = <T>(probe: () => T | Promise<T>) => expect.poll(probe, { timeout: 10_000, interval: 50 });
 
 // End to end in a real Chromium: token sign-in, the live approvals inbox, approving an agent's
 // call that the agent then retries, a waiver requested, refused to its requester and approved by a
@@ -61,9 +64,9 @@ describe('the console in a real browser', () => {
     await expectAccessible(page);
     await page.getByLabel('Access token').fill(verdict.token('alice@example.com', ['approvals:grant'], true));
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await expect.poll(() => new URL(page.url()).pathname).toBe('/console/approvals');
-    await expect.poll(() => page.getByText('Signed in as').textContent()).toContain('alice@example.com');
-    await expect.poll(() => page.locator('#inbox-empty').count()).toBe(1);
+    await poll(() => new URL(page.url()).pathname).toBe('/console/approvals');
+    await poll(() => page.getByText('Signed in as').textContent()).toContain('alice@example.com');
+    await poll(() => page.locator('#inbox-empty').count()).toBe(1);
     await expectAccessible(page);
 
     // The agent's call is denied for want of an approval: the open inbox shows it, no reload.
@@ -78,11 +81,14 @@ describe('the console in a real browser', () => {
     await screenshot(page, 'approvals-inbox');
 
     await row.getByRole('link', { name: id }).click();
-    await expect.poll(() => new URL(page.url()).pathname).toBe(`/console/approvals/${id}`);
+    await poll(() => new URL(page.url()).pathname).toBe(`/console/approvals/${id}`);
     await expectAccessible(page);
-    await page.getByLabel('Reason').fill('checked the path with the user');
-    await page.getByRole('button', { name: 'Approve' }).click();
-    await expect.poll(() => page.getByRole('status').textContent()).toContain('Approved');
+    // With the keyboard only: Tab to the Reason, type it, Tab to Approve, Enter.
+    await tabTo(page, '#reason');
+    await page.keyboard.type('checked the path with the user');
+    await tabTo(page, 'button[value="approve"]');
+    await page.keyboard.press('Enter');
+    await poll(() => page.getByRole('status').textContent()).toContain('Approved');
     await expectAccessible(page);
     expect(await page.locator('main').textContent()).toContain('granted');
 
@@ -105,7 +111,7 @@ describe('the console in a real browser', () => {
     await bob.page.goto(`${verdict.url}/console/waivers`);
     await expectAccessible(bob.page);
     await bob.page.getByRole('link', { name: 'Request a waiver' }).click();
-    await expect.poll(() => new URL(bob.page.url()).pathname).toBe('/console/waivers/new');
+    await poll(() => new URL(bob.page.url()).pathname).toBe('/console/waivers/new');
     await expectAccessible(bob.page);
     // The maximum per severity is shown, and the date field carries it.
     expect(await bob.page.locator('#expires_on-hint').textContent()).toMatch(/critical 30 days/);
@@ -119,7 +125,7 @@ describe('the console in a real browser', () => {
     await bob.page.getByLabel('Ticket').fill('JIRA:SEC-123');
     await bob.page.getByLabel('Expires on').fill(inTenDays);
     await bob.page.getByRole('button', { name: 'Request waiver' }).click();
-    await expect.poll(() => bob.page.getByRole('status').textContent()).toContain('Waiver requested');
+    await poll(() => bob.page.getByRole('status').textContent()).toContain('Waiver requested');
     const waiverUrl = bob.page.url().replace(/\?.*$/, '');
     const waiverId = new URL(waiverUrl).pathname.split('/').pop() as string;
     expect(waiverId).toMatch(/^exc_/);
@@ -128,7 +134,7 @@ describe('the console in a real browser', () => {
 
     // The requester may not approve their own waiver: the store refuses, the page says why.
     await bob.page.getByRole('button', { name: 'Approve' }).click();
-    await expect.poll(() => bob.page.getByRole('alert').textContent()).toContain('cannot approve');
+    await poll(() => bob.page.getByRole('alert').textContent()).toContain('cannot approve');
     await expectAccessible(bob.page);
     expect((await verdict.verdict.grants?.waivers.get(waiverId))?.state).toBe('pending');
 
@@ -138,7 +144,7 @@ describe('the console in a real browser', () => {
     await expectAccessible(carol.page);
     await carol.page.getByLabel('Reason').fill('compensated by the daily report');
     await carol.page.getByRole('button', { name: 'Approve' }).click();
-    await expect.poll(() => carol.page.getByRole('status').textContent()).toContain('Approved');
+    await poll(() => carol.page.getByRole('status').textContent()).toContain('Approved');
     expect(await carol.page.locator('dl').first().textContent()).toContain('active');
     await expectAccessible(carol.page);
     const history = await verdict.verdict.grants?.waivers.history(waiverId);
@@ -156,8 +162,13 @@ describe('the console in a real browser', () => {
 
   it('signs out: the session ends on the server, and the old cookie is refused after', async () => {
     const { context, page } = await newPerson(browser);
-    await signIn(page, verdict.token('dave@example.com', ['audit:read'], true));
-    await expect.poll(() => new URL(page.url()).pathname).toBe('/console/approvals');
+    // Signing in with the keyboard only.
+    await page.goto(`${verdict.url}/console/login`);
+    await tabTo(page, '#token');
+    await page.keyboard.type(verdict.token('dave@example.com', ['audit:read'], true));
+    await tabTo(page, 'button[type="submit"]:not(.who button)');
+    await page.keyboard.press('Enter');
+    await poll(() => new URL(page.url()).pathname).toBe('/console/approvals');
     const cookie = (await context.cookies()).find((c) => c.name === 'verdict_session');
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/console' });
     const copied = `verdict_session=${cookie?.value}`;
@@ -168,7 +179,7 @@ describe('the console in a real browser', () => {
     expect(before.status).toBe(200);
 
     await page.getByRole('button', { name: 'Sign out' }).click();
-    await expect.poll(() => page.getByRole('status').textContent()).toContain('signed out');
+    await poll(() => page.getByRole('status').textContent()).toContain('signed out');
     await expectAccessible(page);
     expect((await context.cookies()).find((c) => c.name === 'verdict_session')).toBeUndefined();
 

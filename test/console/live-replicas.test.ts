@@ -103,11 +103,12 @@ describe('the live inbox on every replica (Postgres, Redis bus)', () => {
 
     const denied = (await a.call('POST', '/v1/decisions', agentRuntime, call('/workspace/live.yaml'))).json();
     const approvalId = denied.approval_request.id as string;
-    expect(await within(1_000, () => events.some((e) => e.includes(approvalId)))).toBeLessThan(1_000);
+    // Within a second on an idle machine; 2 s leaves a busy CI host its slack.
+    expect(await within(2_000, () => events.some((e) => e.includes(approvalId)))).toBeLessThan(2_000);
 
     const granted = await a.call('POST', `/v1/approvals/${approvalId}/approve`, alice, { reason: 'ok' });
     expect(granted.statusCode).toBe(200);
-    expect(await within(1_000, () => !(events.at(-1) as string).includes(approvalId))).toBeLessThan(1_000);
+    expect(await within(2_000, () => !(events.at(-1) as string).includes(approvalId))).toBeLessThan(2_000);
   });
 
   it('refuses the live feed without a session', async () => {

@@ -154,3 +154,15 @@ export async function expectAccessible(page: Page): Promise<void> {
     );
   }
 }
+
+/**
+ * Presses Tab until the focused element matches `selector` (at most `max` presses): a keyboard
+ * user reaches it in the page's own order. Fails when it is never reached.
+ */
+export async function tabTo(page: Page, selector: string, max = 30): Promise<void> {
+  for (let i = 0; i < max; i++) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate((s) => document.activeElement?.matches(s) === true, selector)) return;
+  }
+  throw new Error(`${selector} is not reachable with Tab within ${max} presses on ${page.url()}`);
+}
