@@ -82,11 +82,17 @@ export async function approvalPages(
       // NOTE: the first table is sent before the handler returns (that writes the stream's
       // headers); later ones are chained, so two updates never interleave on one connection.
       await sse.send({ event: 'inbox', data: inboxTable(await pending()).text });
+      const session = request.consoleState.session;
       let sending = Promise.resolve();
       const push = () => {
         sending = sending
           .then(async () => {
             if (!sse.isConnected) return;
+            // A stream outlives no session: signed out, expired or idle, it closes.
+            if (!session || !(await opts.deps.sessions.isLive(session.idHash))) {
+              sse.close();
+              return;
+            }
             await sse.send({ event: 'inbox', data: inboxTable(await pending()).text });
           })
           .catch((err: unknown) => request.log.warn({ err }, 'console: live inbox update failed'));

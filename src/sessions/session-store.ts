@@ -4,6 +4,7 @@ import type { Database } from '../store/types.ts';
 import {
   insertLinkSql,
   insertSessionSql,
+  liveSessionSql,
   pruneSessionsSql,
   revokeSessionSql,
   revokeSessionsOfSql,
@@ -129,6 +130,18 @@ export class SessionStore {
       lastSeenAt: iso(row.last_seen_at),
       expiresAt: iso(row.expires_at),
     };
+  }
+
+  /**
+   * Whether a session (by its id hash) is still live, without counting as activity: what a
+   * long-lived stream (the live inbox) checks before each push, so that sign-out, expiry and
+   * the idle limit end it too.
+   */
+  async isLive(idHash: string): Promise<boolean> {
+    const now = this.clock();
+    const idleSince = new Date(now.getTime() - this.limits.idleMs).toISOString();
+    const { rows } = await this.db.query(liveSessionSql(idHash, now.toISOString(), idleSince));
+    return rows.length > 0;
   }
 
   /** Ends the session a cookie's id names (sign out). */

@@ -38,6 +38,15 @@ export function touchSessionSql(idHash: string, now: string, idleSince: string):
   };
 }
 
+/** Whether the session with this id hash is still live, without counting as activity. */
+export function liveSessionSql(idHash: string, now: string, idleSince: string): SessionSql {
+  return {
+    text: `SELECT 1 AS live FROM console_sessions
+           WHERE id_hash = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_seen_at > $3`,
+    values: [idHash, now, idleSince],
+  };
+}
+
 /** Ends a session (sign out); a no-op on an unknown or ended one. */
 export function revokeSessionSql(idHash: string, now: string): SessionSql {
   return {

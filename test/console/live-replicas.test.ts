@@ -26,15 +26,20 @@ function call(path: string) {
   };
 }
 
-/** Reads an SSE stream's `inbox` events into `events` until aborted. */
-async function follow(url: string, cookie: string, events: string[], signal: AbortSignal): Promise<void> {
+/** Reads an SSE stream's `inbox` events into `events` until aborted; `ended` settles when the server ends it. */
+async function follow(
+  url: string,
+  cookie: string,
+  events: string[],
+  signal: AbortSignal,
+): Promise<{ ended: Promise<void> }> {
   const res = await fetch(url, { headers: { cookie, accept: 'text/event-stream' }, signal });
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toContain('text/event-stream');
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   let buffer = '';
-  void (async () => {
+  const ended = (async () => {
     try {
       for (;;) {
         const { value, done } = await reader.read();
@@ -60,6 +65,7 @@ async function follow(url: string, cookie: string, events: string[], signal: Abo
       // aborted
     }
   })();
+  return { ended };
 }
 
 async function within(ms: number, probe: () => boolean): Promise<number> {
@@ -109,6 +115,28 @@ describe('the live inbox on every replica (Postgres, Redis bus)', () => {
     const granted = await a.call('POST', `/v1/approvals/${approvalId}/approve`, alice, { reason: 'ok' });
     expect(granted.statusCode).toBe(200);
     expect(await within(2_000, () => !(events.at(-1) as string).includes(approvalId))).toBeLessThan(2_000);
+  });
+
+  it('a stream ends with its session: after sign-out, the next change closes it', async () => {
+    const sessions = b.verdict.sessions as NonNullable<typeof b.verdict.sessions>;
+    const url = `http://127.0.0.1:${(b.verdict.app.server.address() as { port: number }).port}`;
+    const { id } = await sessions.open(aliceCaller, 'token');
+    const events: string[] = [];
+    const { ended } = await follow(
+      `${url}/console/approvals/live`,
+      `verdict_session=${id}`,
+      events,
+      aborter.signal,
+    );
+    await within(5_000, () => events.length >= 1);
+    await sessions.revoke(id);
+    await a.call('POST', '/v1/decisions', agentRuntime, call('/workspace/after-sign-out.yaml'));
+    let closed = false;
+    void ended.then(() => {
+      closed = true;
+    });
+    await within(5_000, () => closed);
+    expect(events).toHaveLength(1);
   });
 
   it('refuses the live feed without a session', async () => {
