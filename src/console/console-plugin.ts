@@ -127,6 +127,9 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): Pr
       if (site !== undefined && site !== 'same-origin' && site !== 'none') {
         return refuse(request, reply, 403, 'This form was sent from another site; nothing was changed.');
       }
+      // NOTE: @fastify/csrf-protection's check answers a refusal with `reply.send(error)`; given a
+      // stand-in whose `send` only reports it, the console answers with its own page instead.
+      // (With the cookie secret unsigned, the check touches nothing else of the reply.)
       const refused = await new Promise<unknown>((resolve) => {
         app.csrfProtection(request, { send: resolve } as never, () => resolve(null));
       });
@@ -156,7 +159,10 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): Pr
   app.setErrorHandler((error, request, reply) => {
     const refusal = refusalOf(error);
     if (refusal) return refuse(request, reply, refusal.status, refusal.message);
-    const status = (error as { statusCode?: number }).statusCode ?? 500;
+    const status =
+      (error as { statusCode?: number; status?: number }).statusCode ??
+      (error as { status?: number }).status ??
+      500;
     if (status >= 400 && status < 500)
       return refuse(request, reply, status, 'The request was not understood.');
     request.log.error({ err: error }, 'console: request failed');

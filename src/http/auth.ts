@@ -244,6 +244,11 @@ class VerifiedTokens {
 }
 
 function protectionOfRequest(request: FastifyRequest): Protection {
+  // An unmatched URL under /console reaches only the console's own "no such page" (its 404
+  // handler): people get that page, not the API's token challenge. No handler is reached by it.
+  if (request.is404 && (request.url === '/console' || request.url.startsWith('/console/'))) {
+    return { kind: 'public' };
+  }
   return protectionOf(request.method, request.routeOptions.url, request.routeOptions.config?.scope);
 }
 

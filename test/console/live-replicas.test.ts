@@ -139,12 +139,17 @@ describe('the live inbox on every replica (Postgres, Redis bus)', () => {
     expect(events).toHaveLength(1);
   });
 
-  it('refuses the live feed without a session', async () => {
+  it('refuses the live feed without a session; an unknown console page is a 404 page', async () => {
     const url = `http://127.0.0.1:${(b.verdict.app.server.address() as { port: number }).port}`;
     const res = await fetch(`${url}/console/approvals/live`, {
       headers: { accept: 'text/event-stream' },
       redirect: 'manual',
     });
     expect(res.status).toBe(303);
+    // An unknown console page is the console's own 404 page, not the API's token challenge.
+    const missing = await fetch(`${url}/console/no-such-page`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toContain('text/html');
+    expect(await missing.text()).toContain('There is no such page');
   });
 });
