@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { StoredDecision } from '../audit/queries.ts';
 import type { StoredApproval } from '../grants/approval-store.ts';
 import { grantSettings } from '../grants/control-catalog.ts';
+import { isObject } from '../json/values.ts';
 import { can, personOf } from './console-access.ts';
 import type { ConsoleDeps } from './console-plugin.ts';
 import { historyTable, json, list, timeLeft, when } from './format.ts';
@@ -41,11 +43,29 @@ export function inboxTable(approvals: readonly StoredApproval[], now: number = D
   </table>`;
 }
 
-/** The arguments an approval is bound to: as the request carries them (masked), else the digest. */
-function boundArguments(approval: StoredApproval): Markup {
-  const shown = (approval as StoredApproval & { arguments?: unknown }).arguments;
-  return html`${shown === undefined ? '' : json(shown)}
-    <p>Arguments digest (SHA-256 of their canonical JSON): <code>${approval.arguments_digest}</code></p>`;
+/** `input.resource.properties.arguments` of a recorded decision (as the log keeps it), if any. */
+function recordedArguments(input: unknown): unknown {
+  const resource = isObject(input) ? input.resource : undefined;
+  const properties = isObject(resource) ? resource.properties : undefined;
+  return isObject(properties) && 'arguments' in properties ? properties.arguments : undefined;
+}
+
+/**
+ * The arguments an approval is bound to: as the request carries them (masked), else as the
+ * decision that asked for it recorded them (after the bundle's log mask), and always the digest
+ * the binding is checked against.
+ */
+function boundArguments(approval: StoredApproval, decision: StoredDecision | null): Markup {
+  const carried = (approval as StoredApproval & { arguments?: unknown }).arguments;
+  const recorded = decision ? recordedArguments(decision.input) : undefined;
+  const shown =
+    carried !== undefined
+      ? html`<p>As the request carries them (masked):</p>${json(carried)}`
+      : recorded !== undefined
+        ? html`<p>As the decision that asked for it recorded them (the bundle's log mask applied):</p>${json(recorded)}`
+        : html`<p class="muted">The arguments themselves are not shown: neither the request nor a recorded decision carries them.</p>`;
+  return html`${shown}
+    <p>Arguments digest (SHA-256 of their canonical JSON; the approval is valid only for these): <code>${approval.arguments_digest}</code></p>`;
 }
 
 /**
@@ -160,7 +180,7 @@ export async function approvalPages(
           <dt>Decided</dt><dd>${approval.decided_by ? html`${when(approval.decided_at)} by ${approval.decided_by}: ${approval.decided_reason ?? ''}` : '—'}</dd>
         </dl>
         <h2>Bound arguments</h2>
-        ${boundArguments(approval)}
+        ${boundArguments(approval, decision)}
         <h2>The decision that asked for it</h2>
         ${
           decision

@@ -83,6 +83,8 @@ describe('the console in a real browser', () => {
     await row.getByRole('link', { name: id }).click();
     await poll(() => new URL(page.url()).pathname).toBe(`/console/approvals/${id}`);
     await expectAccessible(page);
+    // The exact arguments the approval is bound to: as recorded, and their digest.
+    expect(await page.locator('main').textContent()).toContain('/workspace/deploy.yaml');
     // With the keyboard only: Tab to the Reason, type it, Tab to Approve, Enter.
     await tabTo(page, '#reason');
     await page.keyboard.type('checked the path with the user');
@@ -158,6 +160,21 @@ describe('the console in a real browser', () => {
     expect([...bob.cspViolations, ...carol.cspViolations]).toEqual([]);
     await bob.context.close();
     await carol.context.close();
+  });
+
+  it('works without JavaScript: sign in, find the request, deny it', async () => {
+    const context = await browser.newContext({ javaScriptEnabled: false });
+    const page = await context.newPage();
+    const denied = await decide(call('/workspace/no-script.yaml'));
+    const id = denied.approval_request?.id as string;
+    await signIn(page, verdict.token('erin@example.com', ['approvals:grant'], true));
+    await poll(() => new URL(page.url()).pathname).toBe('/console/approvals');
+    await page.locator(`tr[data-approval="${id}"]`).getByRole('link').click();
+    await page.getByLabel('Reason').fill('not during the freeze');
+    await page.getByRole('button', { name: 'Deny' }).click();
+    await poll(() => page.getByRole('status').textContent()).toContain('Denied');
+    expect((await verdict.verdict.grants?.approvals.get(id))?.state).toBe('denied');
+    await context.close();
   });
 
   it('signs out: the session ends on the server, and the old cookie is refused after', async () => {
