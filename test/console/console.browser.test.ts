@@ -85,6 +85,7 @@ describe('the console in a real browser', () => {
     await expectAccessible(page);
     // The exact arguments the approval is bound to: as recorded, and their digest.
     expect(await page.locator('main').textContent()).toContain('/workspace/deploy.yaml');
+    await screenshot(page, 'approval-detail');
     // With the keyboard only: Tab to the Reason, type it, Tab to Approve, Enter.
     await tabTo(page, '#reason');
     await page.keyboard.type('checked the path with the user');
