@@ -115,6 +115,9 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): Pr
     reply.header('content-security-policy', consoleCsp(nonce));
     reply.header('cache-control', 'no-store');
     reply.header('x-frame-options', 'DENY');
+    // Public routes (sign-in, assets) never need the session: no database round trip for them.
+    const access = request.routeOptions.config?.console;
+    if (access && 'access' in access && access.access === 'public') return;
     const id = request.cookies[SESSION_COOKIE];
     if (id) request.consoleState.session = await deps.sessions.resume(id);
   });
@@ -163,6 +166,11 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): Pr
       (error as { statusCode?: number; status?: number }).statusCode ??
       (error as { status?: number }).status ??
       500;
+    if (status === 429 || status === 503) {
+      const retry = (error as { headers?: Record<string, string> }).headers?.['retry-after'];
+      if (retry) reply.header('retry-after', retry);
+      return refuse(request, reply, status, 'Verdict is busy; try again in a few seconds.');
+    }
     if (status >= 400 && status < 500)
       return refuse(request, reply, status, 'The request was not understood.');
     request.log.error({ err: error }, 'console: request failed');
