@@ -86,7 +86,7 @@ export async function approvalPages(
       title: 'Approvals',
       current: '/console/approvals',
       main: html`<p>Agent actions waiting for a person. This list updates by itself.</p>
-        <div id="inbox" hx-ext="sse" sse-connect="/console/approvals/live" sse-swap="inbox" aria-live="polite">
+        <div id="inbox" hx-ext="sse" sse-connect="/console/approvals/live" sse-swap="inbox">
           ${inboxTable(await pending())}
         </div>`,
     }),
@@ -101,7 +101,8 @@ export async function approvalPages(
       sse.keepAlive();
       // NOTE: the first table is sent before the handler returns (that writes the stream's
       // headers); later ones are chained, so two updates never interleave on one connection.
-      await sse.send({ event: 'inbox', data: inboxTable(await pending()).text });
+      let last = inboxTable(await pending()).text;
+      await sse.send({ event: 'inbox', data: last });
       const session = request.consoleState.session;
       let sending = Promise.resolve();
       const push = () => {
@@ -113,7 +114,11 @@ export async function approvalPages(
               sse.close();
               return;
             }
-            await sse.send({ event: 'inbox', data: inboxTable(await pending()).text });
+            // Only what changed is sent (a tick that changes nothing sends nothing).
+            const table = inboxTable(await pending()).text;
+            if (table === last) return;
+            last = table;
+            await sse.send({ event: 'inbox', data: table });
           })
           .catch((err: unknown) => request.log.warn({ err }, 'console: live inbox update failed'));
       };
