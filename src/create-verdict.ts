@@ -204,7 +204,7 @@ async function assemble(config: Config, overrides: VerdictOverrides, owned: Owne
       ),
     );
   }
-  const sessions = storage ? startSessions(config, overrides, storage.database, late) : null;
+  const sessions = storage ? startSessions(config, overrides, storage.database, early) : null;
   const decisions = buildDecisionService(config, overrides, { policy, recorder, metrics, grants, replica });
   const readiness = new DrainableReadiness(
     overrides.readinessCheck ?? defaultReadiness(config, database, replica),
@@ -575,7 +575,7 @@ function startSessions(
   config: Config,
   overrides: VerdictOverrides,
   database: Database,
-  late: Closable[],
+  early: Closable[],
 ): SessionStore {
   const sessions = new SessionStore({
     db: database,
@@ -592,7 +592,8 @@ function startSessions(
   void prune();
   const timer = setInterval(prune, 3_600_000);
   timer.unref();
-  late.push({ name: 'console sessions', close: async () => clearInterval(timer) });
+  // Stopped with the other background users of the database (before the bus and the database).
+  early.push({ name: 'console sessions', close: async () => clearInterval(timer) });
   return sessions;
 }
 
