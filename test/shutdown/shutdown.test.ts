@@ -81,11 +81,12 @@ describe('graceful shutdown of a real process (node src/main.ts)', () => {
       DRAIN_MS - 50,
     );
     const steps = logs.filter((l) => l.msg === 'closed');
-    // The waiver cache and the webhook stop with the recorder; the policy lifecycle's follower and the
+    // The waiver cache, the webhook and the console sessions' pruning stop with the recorder; the policy lifecycle's follower and the
     // notice bus close after them and before the database they use.
     expect(steps.map((l) => l.step)).toEqual([
       'audit recorder',
       'grants',
+      'console sessions',
       'bundle follower',
       'notice bus',
       'database',
