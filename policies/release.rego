@@ -198,8 +198,9 @@ licenses_present if {
 
 violations contains {
 	"control": "REL-004",
-	"message": "a license is not on the allowlist",
+	"message": sprintf("license not on the allowlist: %v", [l]),
 	"severity": "high",
+	"license": l,
 } if {
 	is_array(props.licenses)
 	some l in props.licenses

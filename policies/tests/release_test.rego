@@ -143,6 +143,15 @@ test_rel_004_not_allowlisted if {
 	t.denied(props({"licenses": [{"spdx": "MIT"}]}), "REL-004")
 }
 
+test_rel_004_names_each_license_off_the_allowlist if {
+	r := t.decision(props({"licenses": ["MIT", "GPL-3.0-only", "CC-BY-NC-4.0"]}))
+	found := {[v.license, v.message] | some v in r.violations; v.control == "REL-004"}
+	found == {
+		["GPL-3.0-only", "license not on the allowlist: GPL-3.0-only"],
+		["CC-BY-NC-4.0", "license not on the allowlist: CC-BY-NC-4.0"],
+	}
+}
+
 test_rel_004_missing_or_empty if {
 	t.denied(without("licenses"), "REL-004")
 	t.denied(props({"licenses": []}), "REL-004")
