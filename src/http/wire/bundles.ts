@@ -142,7 +142,9 @@ export const ShadowReportQueryV1 = Type.Object(
   {
     from: Type.Optional(Type.String({ maxLength: 64, description: 'inclusive; default 24 h ago' })),
     to: Type.Optional(Type.String({ maxLength: 64, description: 'exclusive; default now' })),
-    digest: Type.Optional(Type.String({ maxLength: 80, description: 'only this shadow revision' })),
+    digest: Type.Optional(
+      Type.String({ maxLength: 80, description: 'only this shadow revision; default: the current one' }),
+    ),
   },
   { additionalProperties: false },
 );
