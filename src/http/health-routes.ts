@@ -19,12 +19,30 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ readiness: Readiness }> =
     },
     async () => ({ service: 'verdict' as const, docs: '/docs', openapi: '/openapi.json', health: '/health' }),
   );
-  app.get('/health/live', { schema: { hide: true, response: { 200: LivenessV1 } } }, async () => ({
-    status: 'ok' as const,
-  }));
+  app.get(
+    '/health/live',
+    {
+      schema: {
+        summary: 'Liveness: the process runs',
+        tags: ['service'],
+        security: [],
+        response: { 200: LivenessV1, ...ProblemResponses },
+      },
+    },
+    async () => ({
+      status: 'ok' as const,
+    }),
+  );
   app.get(
     '/health/ready',
-    { schema: { hide: true, response: { 200: ReadinessV1, 503: ReadinessV1 } } },
+    {
+      schema: {
+        summary: 'Readiness: a bundle is loaded and the stores answer (503 otherwise)',
+        tags: ['service'],
+        security: [],
+        response: { 200: ReadinessV1, 503: ReadinessV1, ...ProblemResponses },
+      },
+    },
     async (_request, reply) => {
       const { ready, checks } = await opts.readiness();
       if (ready) return reply.code(200).send({ status: 'ready', checks });
