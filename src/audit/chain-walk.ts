@@ -161,24 +161,8 @@ export class ChainWalker<Row extends ChainedRow> {
   }
 }
 
-/**
- * Walks the rows `pages` yields (in chain order) and stops at the first break: the break, or null
- * when every chain holds. `onChecked` sees the count of rows checked after each one that passed.
- */
-export async function firstBreak<Row extends ChainedRow>(
-  walker: ChainWalker<Row>,
-  pages: AsyncIterable<readonly Row[]>,
-  onChecked?: (checked: number) => void,
-): Promise<ChainBreakAt | null> {
-  for await (const page of pages) {
-    for (const row of page) {
-      const [broken] = walker.step(row);
-      if (broken) return broken;
-      onChecked?.(walker.checked);
-    }
-  }
-  return walker.finish()[0] ?? null;
-}
+/** How many breaks a verification report lists; past it they are only counted. */
+export const MAX_BREAKS_REPORTED = 100;
 
 /** Every break of a walk, bounded: the first `max` in chain order, and how many there were. */
 export interface ChainBreaks {

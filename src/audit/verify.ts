@@ -1,6 +1,6 @@
 import type { Database } from '../store/types.ts';
 import { chainHash } from './chain.ts';
-import { type ChainBreak, ChainWalker, everyBreak } from './chain-walk.ts';
+import { type ChainBreak, ChainWalker, everyBreak, MAX_BREAKS_REPORTED } from './chain-walk.ts';
 import {
   chainHeadsSql,
   chainPageSql,
@@ -33,9 +33,6 @@ export interface VerifyReport {
   /** How many breaks there were in all (more than `breaks` holds when over the bound). */
   breakCount?: number;
 }
-
-/** How many breaks a report lists; past it they are only counted. */
-export const MAX_BREAKS_REPORTED = 100;
 
 /** Optional time window (ISO strings or Dates) and progress callback. */
 export interface VerifyOptions {

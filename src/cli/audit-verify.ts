@@ -65,8 +65,14 @@ function printReport(report: FullReport, where: string, seconds: string): ExitCo
     );
   }
   if (eventsBroken) {
+    for (const broken of events?.breaks ?? [eventsBroken]) {
+      out(
+        `BROKEN — platform events: writer ${broken.writerId} at seq ${broken.seq} (event ${broken.eventId ?? 'none'}): ${broken.reason}`,
+      );
+    }
+    const count = events?.breakCount ?? 1;
     out(
-      `BROKEN — platform events: writer ${eventsBroken.writerId} at seq ${eventsBroken.seq} (event ${eventsBroken.eventId ?? 'none'}): ${eventsBroken.reason}; ${events!.checked} events verified before it${where}`,
+      `${count} break${count === 1 ? '' : 's'} in the platform events; ${events!.checked} events verified before the first${where}`,
     );
   }
   const m = mismatch;
