@@ -173,6 +173,14 @@ test_rel_005_incomplete if {
 
 # REL-006 ----------------------------------------------------------------------------------------
 
+test_rel_006_names_the_incident if {
+	r := t.decision(props({"open_incidents": [{"id": "INC-4", "severity": "SEV1"}]}))
+	some v in r.violations
+	v.control == "REL-006"
+	v.incident == {"id": "INC-4", "severity": "SEV1"}
+	v.message == "open sev1/sev2 incident blocks the release: INC-4"
+}
+
 test_rel_006_no_blocking_incidents if {
 	t.clean(base, "REL-006")
 	t.clean(props({"open_incidents": []}), "REL-006")
