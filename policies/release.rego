@@ -198,8 +198,9 @@ licenses_present if {
 
 violations contains {
 	"control": "REL-004",
-	"message": "a license is not on the allowlist",
+	"message": sprintf("license not on the allowlist: %v", [l]),
 	"severity": "high",
+	"license": l,
 } if {
 	is_array(props.licenses)
 	some l in props.licenses
@@ -241,8 +242,9 @@ violations contains {
 
 violations contains {
 	"control": "REL-006",
-	"message": "open sev1/sev2 incident blocks the release",
+	"message": concat("", ["open sev1/sev2 incident blocks the release: ", lib.str_or(lib.get(i, "id"), "(no id)")]),
 	"severity": "critical",
+	"incident": i,
 } if {
 	is_array(props.open_incidents)
 	some i in props.open_incidents

@@ -455,8 +455,9 @@ entitled(e) if {
 
 violations contains {
 	"control": "TOOL-007",
-	"message": "the user the agent acts for lacks the tool's required entitlement",
+	"message": sprintf("the user the agent acts for lacks the tool's required entitlement: %v", [e]),
 	"severity": "high",
+	"entitlement": e,
 } if {
 	on_behalf_of
 	some e in required_entitlements

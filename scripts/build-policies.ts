@@ -42,8 +42,37 @@ export const ENTRYPOINTS = [
   'system/log/mask',
 ];
 
-/** Bundle roots: the policy packages (data.verdict.*, data.system.log.*) and the data document. */
-export const ROOTS = ['verdict', 'verdict_data', 'system/log'];
+/**
+ * Bundle roots: the policy packages (data.verdict.*, data.system.log.*), the data document and the
+ * AuthZEN entity catalog derived from it (data.authzen.catalog, see entityCatalog).
+ */
+export const ROOTS = ['verdict', 'verdict_data', 'system/log', 'authzen'];
+
+/**
+ * The AuthZEN entity catalog of the built-in policies (docs/api.md, "Entity catalog"), derived from
+ * their own data so that it cannot drift from it: the registered agents as `agent` subjects, the
+ * known tools as `tool` resources, and `tool.call` as the action on a tool. Properties stay empty:
+ * the policy reads an agent's or a tool's registration from `verdict_data` by id.
+ */
+export function entityCatalog(data: {
+  verdict_data?: { agents?: Record<string, unknown>; tools?: Record<string, unknown> };
+}): { authzen: { catalog: Record<string, unknown> } } {
+  const ids = (o: Record<string, unknown> | undefined) =>
+    Object.fromEntries(
+      Object.keys(o ?? {})
+        .sort()
+        .map((id) => [id, {}]),
+    );
+  return {
+    authzen: {
+      catalog: {
+        subjects: { agent: ids(data.verdict_data?.agents) },
+        resources: { tool: ids(data.verdict_data?.tools) },
+        actions: { tool: ['tool.call'] },
+      },
+    },
+  };
+}
 
 /**
  * Builtins that OPA's wasm compiler implements natively, copied from `builtinsFunctions` in
@@ -208,6 +237,9 @@ function build(outFile: string, files: string[], revision: string, capsFile: str
       copyFileSync(path.join(policiesDir, file), path.join(staging, file));
     }
     writeFileSync(path.join(staging, '.manifest'), JSON.stringify({ roots: ROOTS }));
+    const data = JSON.parse(readFileSync(path.join(policiesDir, 'data.json'), 'utf8'));
+    mkdirSync(path.join(staging, 'authzen'));
+    writeFileSync(path.join(staging, 'authzen', 'data.json'), JSON.stringify(entityCatalog(data).authzen));
     const args = [
       'build',
       '-t',

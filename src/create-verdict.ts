@@ -528,7 +528,14 @@ function buildHttpApp(
     metrics,
     redis: parts.redis,
     evidence: storage
-      ? evidenceApi(storage.database, storage.revisions, checkpointKey, config, parts.checkpointer)
+      ? evidenceApi(
+          storage.database,
+          storage.revisions,
+          checkpointKey,
+          config,
+          parts.checkpointer,
+          overrides.log,
+        )
       : overrides.http?.evidence,
     audit: storage
       ? auditApi(storage.database, storage.revisions, policy, {
@@ -604,8 +611,16 @@ function evidenceApi(
   checkpointKey: SigningKey | undefined,
   config: Config,
   checkpointer: Checkpointer | null,
+  log: VerdictOverrides['log'],
 ): EvidenceDeps {
   const evidenceKey = loadEvidenceKey(config, checkpointKey);
+  // Said at start, not first when an auditor asks: GET /v1/evidence answers 503 without a key.
+  if (!evidenceKey) {
+    log?.warn(
+      { route: '/v1/evidence' },
+      'evidence packages cannot be signed: set VERDICT_CHECKPOINT_KEY (or VERDICT_EVIDENCE_KEY) for the auditor routes',
+    );
+  }
   return {
     build: evidenceKey
       ? async (query) =>

@@ -143,6 +143,15 @@ test_rel_004_not_allowlisted if {
 	t.denied(props({"licenses": [{"spdx": "MIT"}]}), "REL-004")
 }
 
+test_rel_004_names_each_license_off_the_allowlist if {
+	r := t.decision(props({"licenses": ["MIT", "GPL-3.0-only", "CC-BY-NC-4.0"]}))
+	found := {[v.license, v.message] | some v in r.violations; v.control == "REL-004"}
+	found == {
+		["GPL-3.0-only", "license not on the allowlist: GPL-3.0-only"],
+		["CC-BY-NC-4.0", "license not on the allowlist: CC-BY-NC-4.0"],
+	}
+}
+
 test_rel_004_missing_or_empty if {
 	t.denied(without("licenses"), "REL-004")
 	t.denied(props({"licenses": []}), "REL-004")
@@ -163,6 +172,14 @@ test_rel_005_incomplete if {
 }
 
 # REL-006 ----------------------------------------------------------------------------------------
+
+test_rel_006_names_the_incident if {
+	r := t.decision(props({"open_incidents": [{"id": "INC-4", "severity": "SEV1"}]}))
+	some v in r.violations
+	v.control == "REL-006"
+	v.incident == {"id": "INC-4", "severity": "SEV1"}
+	v.message == "open sev1/sev2 incident blocks the release: INC-4"
+}
 
 test_rel_006_no_blocking_incidents if {
 	t.clean(base, "REL-006")

@@ -418,6 +418,14 @@ test_tool_007_user_lacks_entitlement if {
 	t.denied(object.union(obo, {"context": {"user": {"entitlements": "email:send"}}}), "TOOL-007")
 }
 
+test_tool_007_names_the_entitlement if {
+	r := t.decision(object.union(obo, {"context": {"user": {"entitlements": ["orders:read"]}}}))
+	some v in r.violations
+	v.control == "TOOL-007"
+	v.entitlement == "email:send"
+	v.message == "the user the agent acts for lacks the tool's required entitlement: email:send"
+}
+
 test_tool_007_request_entitlement_is_checked_too if {
 	t.denied(object.union(obo, {"resource": {"properties": {"required_entitlement": "email:bulk"}}}), "TOOL-007")
 	t.denied(object.union(obo, {"resource": {"properties": {"required_entitlement": 5}}}), "TOOL-007")

@@ -161,21 +161,42 @@ export class ChainWalker<Row extends ChainedRow> {
   }
 }
 
+/** How many breaks a verification report lists; past it they are only counted. */
+export const MAX_BREAKS_REPORTED = 100;
+
+/** Every break of a walk, bounded: the first `max` in chain order, and how many there were. */
+export interface ChainBreaks {
+  breaks: ChainBreakAt[];
+  count: number;
+  /** Rows that passed before the first break (every row that passed, when none broke). */
+  checkedBeforeFirst: number;
+}
+
 /**
- * Walks the rows `pages` yields (in chain order) and stops at the first break: the break, or null
- * when every chain holds. `onChecked` sees the count of rows checked after each one that passed.
+ * Walks every row `pages` yields (in chain order) and keeps going past a break, so that one report
+ * names every break in the window — an edited row and a deleted one further on are two findings,
+ * not one. Keeps the first `max` breaks and counts the rest.
  */
-export async function firstBreak<Row extends ChainedRow>(
+export async function everyBreak<Row extends ChainedRow>(
   walker: ChainWalker<Row>,
   pages: AsyncIterable<readonly Row[]>,
+  max: number,
   onChecked?: (checked: number) => void,
-): Promise<ChainBreakAt | null> {
+): Promise<ChainBreaks> {
+  const found: ChainBreaks = { breaks: [], count: 0, checkedBeforeFirst: 0 };
+  const add = (breaks: ChainBreakAt[]) => {
+    if (breaks.length > 0 && found.count === 0) found.checkedBeforeFirst = walker.checked;
+    found.count += breaks.length;
+    for (const b of breaks) if (found.breaks.length < max) found.breaks.push(b);
+  };
   for await (const page of pages) {
     for (const row of page) {
-      const [broken] = walker.step(row);
-      if (broken) return broken;
-      onChecked?.(walker.checked);
+      const broken = walker.step(row);
+      if (broken.length > 0) add(broken);
+      else onChecked?.(walker.checked);
     }
   }
-  return walker.finish()[0] ?? null;
+  add(walker.finish());
+  if (found.count === 0) found.checkedBeforeFirst = walker.checked;
+  return found;
 }

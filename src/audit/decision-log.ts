@@ -9,7 +9,7 @@
  */
 import { keysetConditions } from '../store/keyset.ts';
 import type { Sql } from '../store/types.ts';
-import { ROLLUP_CTES } from './kpi-sql.ts';
+import { ROLLUP_CTES, UNDEFINED_DATA_PATH } from './kpi-sql.ts';
 
 /**
  * One decision_log row exactly as stored, column by column. Every column except `hash` is hashed
@@ -114,7 +114,7 @@ const STORE_BATCH = {
            SELECT * FROM jsonb_populate_recordset(NULL::decision_log, $1::jsonb)
            ON CONFLICT DO NOTHING
            RETURNING id, decided_at, writer_id, entrypoint, action_name, resource_type, resource_id, allow,
-                     violated_controls, exceptions, shadow
+                     violated_controls, exceptions, shadow, ${UNDEFINED_DATA_PATH}
          ), heads AS (
            INSERT INTO chain_heads (writer_id, seq, hash)
            SELECT * FROM unnest($2::text[], $3::bigint[], $4::text[])

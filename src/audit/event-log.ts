@@ -3,7 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { canonicalJson } from '../decisions/canonical-json.ts';
 import type { Database, Queryable, Sql } from '../store/types.ts';
 import { GENESIS_HASH } from './chain.ts';
-import { type ChainBreak, ChainWalker, firstBreak } from './chain-walk.ts';
+import { type ChainBreak, ChainWalker, everyBreak, MAX_BREAKS_REPORTED } from './chain-walk.ts';
 import { type KpiWindow, PERCENTILES } from './kpi-sql.ts';
 
 /**
@@ -279,11 +279,16 @@ export interface EventVerifyReport {
   checked: number;
   writers: number;
   firstBroken?: EventBrokenLink;
+  /** Every break, in chain order: the first MAX_BREAKS_REPORTED of them. */
+  breaks?: EventBrokenLink[];
+  /** How many breaks there were in all. */
+  breakCount?: number;
 }
 
 /**
  * Recomputes every writer's event chain from seq 1 (events are never dropped by retention) and
- * compares each chain's end with its head row. Stops at the first break.
+ * compares each chain's end with its head row. Reports every break (bounded); `checked` counts the
+ * events verified before the first.
  */
 export async function verifyEvents(db: Database | Queryable, pageSize = 1_000): Promise<EventVerifyReport> {
   const heads = await db.query<{ writer_id: string; seq: string }>(eventHeadsSql());
@@ -292,11 +297,20 @@ export async function verifyEvents(db: Database | Queryable, pageSize = 1_000): 
     heads: new Map(heads.rows.map((row) => [row.writer_id, Number(row.seq)])),
     toHeads: true,
   });
-  const broken = await firstBreak(walker, eventChainPages(db, pageSize));
-  const report: EventVerifyReport = { ok: broken === null, checked: walker.checked, writers: walker.chains };
-  if (!broken) return report;
-  const { id, writerId, seq, reason } = broken;
-  return { ...report, firstBroken: { eventId: id, writerId, seq, reason } };
+  const found = await everyBreak(walker, eventChainPages(db, pageSize), MAX_BREAKS_REPORTED);
+  const report: EventVerifyReport = {
+    ok: found.count === 0,
+    checked: found.checkedBeforeFirst,
+    writers: walker.chains,
+  };
+  if (found.count === 0) return report;
+  const breaks = found.breaks.map(({ id, writerId, seq, reason }) => ({
+    eventId: id,
+    writerId,
+    seq,
+    reason,
+  }));
+  return { ...report, firstBroken: breaks[0], breaks, breakCount: found.count };
 }
 
 /** Every row of platform_events in chain order, in keyset pages. */

@@ -11,6 +11,15 @@ import type { Sql } from '../store/types.ts';
 export type KpiWindow = readonly [from: string, to: string];
 
 /**
+ * The batch statement's RETURNING column `undefined_path`: the row is an OPA data-API path with no
+ * value (no such rule, or a path below a rule that leads nowhere) — recorded like any decision, but
+ * no governance figure: the rollups skip it (migrations/0012_kpis_skip_undefined_paths.sql does the
+ * same on a rebuild).
+ */
+export const UNDEFINED_DATA_PATH = `(surface = 'data' AND (result IS NULL OR result = 'null'::jsonb
+                                   OR error->>'code' = 'unknown_entrypoint')) AS undefined_path`;
+
+/**
  * The KPI rollups (migrations/0008_kpi_rollups.sql, per writer since 0009: a writer's batch locks
  * only its own rollup rows, so replicas' group commits do not queue behind each other) maintained
  * from the rows the batch statement really inserted — these CTEs read storeBatchSql's `inserted`: a replayed duplicate is skipped by ON CONFLICT DO NOTHING, is not in `inserted`,
@@ -26,7 +35,7 @@ export const ROLLUP_CTES = `keyed AS (
            FROM (SELECT d.*, (d.shadow IS NOT NULL AND jsonb_typeof(d.shadow->'allow') = 'boolean') AS has_shadow,
                         ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(d.shadow->'controls') = 'array'
                                                                     THEN d.shadow->'controls' ELSE '[]'::jsonb END)) AS shadow_controls
-                 FROM inserted d) i
+                 FROM inserted d WHERE NOT d.undefined_path) i
            CROSS JOIN LATERAL (
              SELECT '' AS control, true AS counted, i.has_shadow AS shadowed,
                     (i.has_shadow AND (i.shadow->>'allow')::boolean <> i.allow) AS flipped

@@ -1,6 +1,6 @@
 import type { Database } from '../store/types.ts';
 import { chainHash } from './chain.ts';
-import { type ChainBreak, ChainWalker, firstBreak } from './chain-walk.ts';
+import { type ChainBreak, ChainWalker, everyBreak, MAX_BREAKS_REPORTED } from './chain-walk.ts';
 import {
   chainHeadsSql,
   chainPageSql,
@@ -28,6 +28,10 @@ export interface VerifyReport {
   /** Writer chains seen. */
   writers: number;
   firstBroken?: BrokenLink;
+  /** Every break in the window, in chain order: the first MAX_BREAKS_REPORTED of them. */
+  breaks?: BrokenLink[];
+  /** How many breaks there were in all (more than `breaks` holds when over the bound). */
+  breakCount?: number;
 }
 
 /** Optional time window (ISO strings or Dates) and progress callback. */
@@ -40,7 +44,8 @@ export interface VerifyOptions {
 
 /**
  * Recomputes every writer's hash chain from the stored rows, streaming them in keyset pages of
- * `pageSize` rows (constant memory apart from one entry per writer), and stops at the first break.
+ * `pageSize` rows (constant memory apart from one entry per writer), and reports every break
+ * (bounded), not only the first. `checked` counts the rows verified before the first break.
  *
  * Without a window, each chain must start at seq 1 with the genesis hash and end at its chain_heads
  * row. With `from`, or after retention dropped old partitions, a chain's first row in view is taken
@@ -58,13 +63,27 @@ export async function verifyChains(db: Database, options: VerifyOptions = {}): P
     toHeads: to === undefined,
     anchored: from !== undefined || retention.rows.length > 0,
   });
-  const broken = await firstBreak(walker, chainPages(db, { from, to, pageSize }), (checked) => {
-    if (checked % 100_000 === 0) options.onProgress?.(checked);
-  });
-  const report: VerifyReport = { ok: broken === null, checked: walker.checked, writers: walker.chains };
-  if (!broken) return report;
-  const { id, writerId, seq, reason } = broken;
-  return { ...report, firstBroken: { decisionId: id, writerId, seq, reason } };
+  const found = await everyBreak(
+    walker,
+    chainPages(db, { from, to, pageSize }),
+    MAX_BREAKS_REPORTED,
+    (checked) => {
+      if (checked % 100_000 === 0) options.onProgress?.(checked);
+    },
+  );
+  const report: VerifyReport = {
+    ok: found.count === 0,
+    checked: found.checkedBeforeFirst,
+    writers: walker.chains,
+  };
+  if (found.count === 0) return report;
+  const breaks = found.breaks.map(({ id, writerId, seq, reason }) => ({
+    decisionId: id,
+    writerId,
+    seq,
+    reason,
+  }));
+  return { ...report, firstBroken: breaks[0], breaks, breakCount: found.count };
 }
 
 /** Every row of decision_log in chain order (within [from, to) when given), in keyset pages. */

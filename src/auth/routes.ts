@@ -6,6 +6,8 @@ import type { Scope } from './caller.ts';
  * (`/health/../v1/decisions`, encoded slashes) can reach a protected handler through this list.
  */
 export const PUBLIC_ROUTES: readonly string[] = [
+  // Where to start: points to the API description.
+  '/',
   // OPA's health API (probes written for OPA send no token).
   '/health',
   '/health/live',
@@ -30,7 +32,10 @@ export type Protection =
   | { kind: 'scope'; scope: Scope | readonly Scope[] }
   /** Registered without a scope and not public: only `admin` may call it (fail closed). */
   | { kind: 'unscoped' }
-  /** No route matched: a valid token is required before the 404, so probing reveals nothing. */
+  /**
+   * No route matched: answered 404 with or without a token. The route table is public anyway
+   * (`/openapi.json`), so a 401 here hid nothing and only misled callers with a typo in the path.
+   */
   | { kind: 'unknown' };
 
 function isPublicPattern(url: string): boolean {

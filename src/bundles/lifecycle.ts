@@ -427,9 +427,13 @@ export class PolicyLifecycle {
     return last?.from_digest ?? null;
   }
 
-  /** What the shadow revision would have changed in a window (see shadowReport). */
-  shadowReport(window: { from: string; to: string; digest?: string | null }): Promise<ShadowReport> {
-    return shadowReport(this.deps.db, window);
+  /**
+   * What a shadow revision would have changed in a window (see shadowReport): `digest`'s, else the
+   * current shadow revision's — not mixed with the flips of earlier ones — else every revision's.
+   */
+  async shadowReport(window: { from: string; to: string; digest?: string | null }): Promise<ShadowReport> {
+    const digest = window.digest ?? (await this.state()).state.shadow;
+    return shadowReport(this.deps.db, { ...window, digest });
   }
 
   /** Every live replica and what it serves, with the committed state. */

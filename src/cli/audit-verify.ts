@@ -53,13 +53,27 @@ function printReport(report: FullReport, where: string, seconds: string): ExitCo
     return 0;
   }
   if (decisionsBroken) {
+    // Every break of the window (the report lists the first MAX_BREAKS_REPORTED), then the count.
+    for (const broken of report.breaks ?? [decisionsBroken]) {
+      out(
+        `BROKEN — writer ${broken.writerId} at seq ${broken.seq} (decision ${broken.decisionId ?? 'none'}): ${broken.reason}`,
+      );
+    }
+    const count = report.breakCount ?? 1;
+    const listed = report.breaks?.length ?? 1;
     out(
-      `BROKEN — writer ${decisionsBroken.writerId} at seq ${decisionsBroken.seq} (decision ${decisionsBroken.decisionId ?? 'none'}): ${decisionsBroken.reason}; ${report.checked} rows verified before it${where}`,
+      `${count} break${count === 1 ? '' : 's'} in the decision log${count > listed ? ` (the first ${listed} listed)` : ''}; ${report.checked} rows verified before the first${where}`,
     );
   }
   if (eventsBroken) {
+    for (const broken of events?.breaks ?? [eventsBroken]) {
+      out(
+        `BROKEN — platform events: writer ${broken.writerId} at seq ${broken.seq} (event ${broken.eventId ?? 'none'}): ${broken.reason}`,
+      );
+    }
+    const count = events?.breakCount ?? 1;
     out(
-      `BROKEN — platform events: writer ${eventsBroken.writerId} at seq ${eventsBroken.seq} (event ${eventsBroken.eventId ?? 'none'}): ${eventsBroken.reason}; ${events!.checked} events verified before it${where}`,
+      `${count} break${count === 1 ? '' : 's'} in the platform events; ${events!.checked} events verified before the first${where}`,
     );
   }
   const m = mismatch;

@@ -53,8 +53,19 @@ export interface DecisionGrants {
   settle(items: SettleItem[]): Promise<Settlement[]>;
 }
 
-/** True when the decision needs `settle`: it relied on an approval, or a deny asks for one. */
+/**
+ * True when the decision needs `settle`: it relied on an approval, or a deny asks for one that
+ * could turn it into an allow — every violation not waived is one a `human_approval` obligation
+ * names. A deny that also breaks a control no human can lift (TOOL-005 `rm -rf /`, TOOL-001,
+ * TOOL-004, TOOL-007…) opens no request: granting it would change nothing.
+ */
 export function needsSettlement(result: PolicyResult, allow: boolean): boolean {
   if (allow) return (result.approvals?.length ?? 0) > 0;
-  return result.obligations.some((o) => o.type === 'human_approval');
+  const approvable = new Set(
+    result.obligations.filter((o) => o.type === 'human_approval').map((o) => o.control),
+  );
+  if (approvable.size === 0) return false;
+  // An obligation that names no control (a custom policy's) may lift anything: ask.
+  if (approvable.has(undefined)) return true;
+  return result.violations.every((v) => v.waived_by !== undefined || approvable.has(v.control));
 }

@@ -331,7 +331,7 @@ export const authentication = fp(
     // limiter below still counts the request (by IP) before the refusal.
     app.addHook('onRequest', (request, _reply, done) => {
       const protection = protectionOfRequest(request);
-      if (protection.kind === 'public') return done();
+      if (protection.kind === 'public' || protection.kind === 'unknown') return done();
       const failed = (reason: AuthFailureReason) => {
         (request as unknown as Record<symbol, Failure>)[failureOf] = { reason };
         done();
@@ -385,7 +385,7 @@ export const authentication = fp(
 
     app.addHook('onRequest', (request, _reply, done) => {
       const protection = protectionOfRequest(request);
-      if (protection.kind === 'public') return done();
+      if (protection.kind === 'public' || protection.kind === 'unknown') return done();
       const failure = (request as unknown as Record<symbol, Failure | null>)[failureOf];
       if (failure) {
         options.events?.onAuthFailure?.(failure.reason);

@@ -144,7 +144,14 @@ export const authzenRoutes: FastifyPluginAsyncTypebox<DecisionRouteDeps> = async
 
   app.get(
     '/.well-known/authzen-configuration',
-    { schema: { hide: true, response: { 200: AuthzenConfigurationV1 } } },
+    {
+      schema: {
+        summary: 'AuthZEN discovery: this PDP and its endpoints',
+        tags: ['authzen'],
+        security: [],
+        response: { 200: AuthzenConfigurationV1, ...ProblemResponses },
+      },
+    },
     async (request) => {
       const base = (config.publicUrl ?? `${request.protocol}://${request.host}`).replace(/\/+$/, '');
       return {

@@ -141,7 +141,7 @@ interface SchemaError {
   instancePath?: string;
   message?: string;
   keyword?: string;
-  params?: { additionalProperty?: unknown };
+  params?: { additionalProperty?: unknown; missingProperty?: unknown };
 }
 
 /** Longest client-sent name echoed in an error entry; a longer one is cut (it is still refused). */
@@ -150,7 +150,7 @@ const MAX_NAME_IN_ERROR = 64;
 /**
  * One `errors[]` entry. An unknown property or query parameter is named in its path and message
  * (`?limt=5` → `{path: "/limt", message: "unknown query parameter 'limt'"}`), not reported at `/`
- * where the client cannot tell which of its parameters was refused.
+ * where the client cannot tell which of its parameters was refused; a missing one likewise.
  */
 function schemaErrorEntry(v: SchemaError, context: string | undefined): { path: string; message: string } {
   const extra = v.params?.additionalProperty;
@@ -159,6 +159,12 @@ function schemaErrorEntry(v: SchemaError, context: string | undefined): { path: 
     const pointer = name.replaceAll('~', '~0').replaceAll('/', '~1');
     const what = context === 'querystring' ? 'query parameter' : 'property';
     return { path: `${v.instancePath ?? ''}/${pointer}`, message: `unknown ${what} '${name}'` };
+  }
+  const missing = v.params?.missingProperty;
+  if (v.keyword === 'required' && typeof missing === 'string') {
+    const name = missing.length > MAX_NAME_IN_ERROR ? `${missing.slice(0, MAX_NAME_IN_ERROR)}…` : missing;
+    const pointer = name.replaceAll('~', '~0').replaceAll('/', '~1');
+    return { path: `${v.instancePath ?? ''}/${pointer}`, message: `missing required property '${name}'` };
   }
   return { path: v.instancePath || '/', message: v.message ?? 'invalid' };
 }

@@ -6,7 +6,7 @@ import { METRICS_CONTENT_TYPE, type Metrics } from '../observability/metrics.ts'
 import { traceIdOf } from './envelope.ts';
 import { logEnabled } from './logging.ts';
 import { REQUEST_ID_HEADER } from './request-id.ts';
-import { MetricsResponseV1 } from './wire/index.ts';
+import { MetricsResponseV1, ProblemResponses } from './wire/index.ts';
 
 /** Options of the HTTP observability plugin. */
 export interface HttpObservabilityOptions {
@@ -102,7 +102,14 @@ export const httpObservability = fp(
 
     app.get(
       '/metrics',
-      { schema: { hide: true, response: { 200: MetricsResponseV1 } } },
+      {
+        schema: {
+          summary: 'Prometheus metrics',
+          tags: ['service'],
+          security: [],
+          response: { 200: MetricsResponseV1, ...ProblemResponses },
+        },
+      },
       async (_request, reply) => {
         const text = await scrape();
         return reply.type(METRICS_CONTENT_TYPE).send(text);

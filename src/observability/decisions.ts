@@ -67,7 +67,18 @@ export function observeDecisions(
   };
   return (decision, record, { recorded, seconds }) => {
     const entrypoint = policy.current().hasEntrypoint(record.entrypoint) ? record.entrypoint : OTHER;
-    const outcome = !recorded || decision.error ? 'error' : decision.allow ? 'allow' : 'deny';
+    // An OPA data-API path with no value (no such rule, or below one) is undefined, as OPA answers
+    // it (200, no result): not a policy error.
+    const undefinedPath =
+      record.surface === 'data' && (!decision.defined || decision.error?.code === 'unknown_entrypoint');
+    const outcome =
+      !recorded || (decision.error && !undefinedPath)
+        ? 'error'
+        : undefinedPath
+          ? 'undefined'
+          : decision.allow
+            ? 'allow'
+            : 'deny';
     const first = decision.result.violations[0];
     const control = first ? controlLabel(first.control) : 'none';
     metrics.decisions.inc({ entrypoint, outcome, control });

@@ -161,7 +161,7 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     registry,
     decisions: new Counter({
       name: 'verdict_decisions_total',
-      help: 'Decisions made, by entrypoint, outcome (allow, deny, error) and first violated control.',
+      help: 'Decisions made, by entrypoint, outcome (allow, deny, error, undefined: a /v1/data path with no value) and first violated control.',
       labelNames: ['entrypoint', 'outcome', 'control'] as const,
       registers,
     }),

@@ -81,6 +81,15 @@ describe('platform event log', () => {
     expect(report.firstBroken).toMatchObject({ eventId: second!.id, reason: 'edited', seq: 2 });
   });
 
+  it('reports every broken event, not only the first, with a count', async () => {
+    await append('w1', 5);
+    await database.db.exec(`UPDATE platform_events SET actor = 'mallory' WHERE seq IN (2, 4)`);
+    const report = await verifyEvents(database.db);
+    expect(report.breaks?.map((b) => `${b.seq}:${b.reason}`)).toEqual(['2:edited', '4:edited']);
+    expect(report.breakCount).toBe(2);
+    expect(report.checked).toBe(1);
+  });
+
   it('detects a deleted event and a truncated tail', async () => {
     await append('w1', 3);
     await database.db.exec(`DELETE FROM platform_events WHERE seq = 2`);

@@ -158,6 +158,24 @@ describe('KPI rollups', () => {
         shadow: { allow: true, controls: [] },
       }),
     ]);
+    // Undefined OPA data-API paths (no such rule; below a rule): recorded, but no governance figure.
+    await writer.record([
+      decisionRecord(14, {
+        decidedAt: at(14),
+        surface: 'data',
+        entrypoint: 'no/such/rule',
+        allow: false,
+        result: null,
+        error: { code: 'unknown_entrypoint', message: 'entrypoint no/such/rule is not in the bundle' },
+      }),
+      decisionRecord(15, {
+        decidedAt: at(15),
+        surface: 'data',
+        entrypoint: 'verdict/decision/nope',
+        allow: false,
+        result: null,
+      }),
+    ]);
     await writer.close();
 
     // A spool replay of a batch already stored: ON CONFLICT DO NOTHING, nothing counted again.
@@ -197,6 +215,8 @@ describe('KPI rollups', () => {
       bucket: 'hour',
     });
     expect(kpis.decisions).toMatchObject({ total: 10, denies: 4, deny_rate: 0.4 });
+    expect(kpis.decisions.by_entrypoint.map((e) => e.entrypoint)).not.toContain('no/such/rule');
+    expect(kpis.decisions.by_entrypoint.map((e) => e.entrypoint)).not.toContain('verdict/decision/nope');
     expect(kpis.decisions.by_control).toEqual([
       { control: 'REL-002', violations: 2, denies: 2 },
       { control: 'REL-003', violations: 1, denies: 1 },

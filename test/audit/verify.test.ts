@@ -1,7 +1,11 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { chainHash, rowFromDatabase } from '../../src/audit/chain.ts';
 import { verifyChains } from '../../src/audit/verify.ts';
 import type { AuditWriter } from '../../src/audit/writer.ts';
+import { runAuditVerify } from '../support/checkpoints.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { decisionRecord, decisionRecords, testWriter } from './records.support.ts';
 
@@ -55,6 +59,38 @@ describe('verifyChains', () => {
       reason: 'edited',
     });
     expect(report.checked).toBe(5);
+  });
+
+  it('reports every break in the window, not only the first, with a count', async () => {
+    const rows = await chainOf12();
+    await test.db.query({
+      text: 'UPDATE decision_log SET allow = NOT allow WHERE id = ANY($1)',
+      values: [[rows.get(3)!.id, rows.get(10)!.id]],
+    });
+    await test.db.query({ text: 'DELETE FROM decision_log WHERE id = $1', values: [rows.get(7)!.id] });
+    const report = await verifyChains(test.db);
+    expect(report.ok).toBe(false);
+    expect(report.firstBroken).toMatchObject({ seq: 3, reason: 'edited' });
+    expect(report.breaks?.map((b) => `${b.seq}:${b.reason}`)).toEqual(['3:edited', '8:deleted', '10:edited']);
+    expect(report.breakCount).toBe(3);
+    expect(report.checked).toBe(2);
+  });
+
+  it('npm run audit:verify prints every break and their count (exit 1)', async () => {
+    const rows = await chainOf12();
+    await test.db.query({
+      text: 'UPDATE decision_log SET allow = NOT allow WHERE id = ANY($1)',
+      values: [[rows.get(3)!.id, rows.get(10)!.id]],
+    });
+    const { code, stdout } = await runAuditVerify({
+      DATABASE_URL: test.url,
+      JWT_SECRET: 'verify-breaks-test-secret-0123456789abcdef',
+      VERDICT_DATA_DIR: mkdtempSync(path.join(tmpdir(), 'verdict-verify-breaks-')),
+    });
+    expect(code, stdout).toBe(1);
+    expect(stdout).toMatch(/BROKEN — writer \S+ at seq 3 \(decision \S+\): edited/);
+    expect(stdout).toMatch(/BROKEN — writer \S+ at seq 10 \(decision \S+\): edited/);
+    expect(stdout).toContain('2 breaks in the decision log; 2 rows verified before the first');
   });
 
   it('reports an edited jsonb field even when the editor kept the key order', async () => {

@@ -81,8 +81,15 @@ describe('route protection', () => {
     }
   });
 
+  it('GET / points to the API description, without a token', async () => {
+    const response = await app.inject({ method: 'GET', url: '/' });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ docs: '/docs', openapi: '/openapi.json' });
+  });
+
   it('public routes answer without a token', async () => {
     for (const url of [
+      '/',
       '/health/live',
       '/health/ready',
       '/metrics',
@@ -112,10 +119,10 @@ describe('route protection', () => {
     expect(admin.statusCode).toBe(200);
   });
 
-  it('unknown routes need a token before the 404 (no unauthenticated route probing)', async () => {
+  it('unknown routes answer 404 with or without a token (the route table is public anyway)', async () => {
     const anonymous = await app.inject({ method: 'GET', url: '/v1/secret-admin-console' });
-    expect(anonymous.statusCode).toBe(401);
-    expect(anonymous.json().code).toBe('missing_token');
+    expect(anonymous.statusCode).toBe(404);
+    expect(anonymous.json().code).toBe('not_found');
     const known = await app.inject({
       method: 'GET',
       url: '/v1/secret-admin-console',

@@ -1,7 +1,7 @@
 /**
- * README, "Evidence for an auditor", run as written: a model release is gated and denied (one
- * license off the allowlist), waived once (requested by one person, approved by another), passes on
- * the waiver, then passes on its own once fixed; the auditor downloads the evidence package and
+ * README, "Evidence for an auditor", in depth (test/deploy/readme-blocks.test.ts runs its blocks as
+ * written): a model release is gated and denied (one license off the allowlist), waived once
+ * (requested by one person, approved by another), passes on the waiver, then passes on its own once fixed; the auditor downloads the evidence package and
  * verifies it offline with `verdict evidence verify`, and reads the KPIs. Real Postgres, the real
  * policy bundle.
  */
@@ -68,7 +68,7 @@ describe('README: Evidence for an auditor', () => {
     for (const needle of [
       'POST /v1/exceptions',
       '/v1/evidence?resource_type=model_release&resource_id=',
-      'verdict evidence verify',
+      'evidence verify evidence.tar.gz',
       '--jwks',
       '/v1/kpis',
     ])

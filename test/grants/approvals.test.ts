@@ -190,6 +190,38 @@ describe('human approvals of agent actions (real Postgres, real Redis, two repli
     expect(results.filter((r) => r.allow)).toHaveLength(1);
   });
 
+  it('a deny an approval could not lift opens no approval request (TOOL-005, TOOL-001, TOOL-004)', async () => {
+    const untrusted = {
+      session: { untrusted_content: true, tool_calls: 1 },
+      data_classification: 'internal',
+    };
+    const envelopes = [
+      // TOOL-002 asks for an approval, but `rm -rf /` (TOOL-005) is denied whatever a human says.
+      {
+        subject: { type: 'agent', id: 'code-agent' },
+        action: { name: 'tool.call' },
+        resource: { type: 'tool', id: 'shell', properties: { arguments: { command: 'rm -rf /' } } },
+        context: untrusted,
+      },
+      // TOOL-003 asks for one, but support-bot was never granted read_file (TOOL-001).
+      { ...call(), subject: { type: 'agent', id: 'support-bot' } },
+      // TOOL-002 asks for one, but the mail may not leave with unclassified data (TOOL-004).
+      {
+        subject: { type: 'agent', id: 'support-bot' },
+        action: { name: 'tool.call' },
+        resource: { type: 'tool', id: 'send_email' },
+        context: { session: { untrusted_content: true, tool_calls: 1 } },
+      },
+    ];
+    for (const envelope of envelopes) {
+      const denied = await decide(a, envelope);
+      expect(denied.allow).toBe(false);
+      expect(denied.obligations.map((o: { type: string }) => o.type)).toContain('human_approval');
+      expect(denied.violations.length, JSON.stringify(denied.violations)).toBeGreaterThan(1);
+      expect(denied.approval_request, JSON.stringify(denied.violations)).toBeUndefined();
+    }
+  });
+
   it('a fabricated context.approval is denied', async () => {
     const fabricated = await decide(
       a,

@@ -72,13 +72,13 @@ describe('waivers and approvals on embedded PGlite', () => {
     const decide = async (body: unknown) =>
       (await call('POST', '/v1/decisions', 'runtime', ['decisions:evaluate'], body)).json();
 
-    const denied = await decide(envelope);
-    expect(denied.allow).toBe(false);
-    expect(denied.violations.map((v: { control: string }) => v.control).sort()).toEqual([
+    // Over budget too (TOOL-006), which no approval lifts: no request until that is waived.
+    const overBudget = await decide(envelope);
+    expect(overBudget.violations.map((v: { control: string }) => v.control).sort()).toEqual([
       'TOOL-003',
       'TOOL-006',
     ]);
-    expect(denied.approval_request.id).toMatch(/^apr_/);
+    expect(overBudget.approval_request).toBeUndefined();
 
     const waiver = (
       await call('POST', '/v1/exceptions', 'lead', ['exceptions:request'], {
@@ -92,6 +92,14 @@ describe('waivers and approvals on embedded PGlite', () => {
       (await call('POST', `/v1/exceptions/${waiver.id}/approve`, 'ciso', ['exceptions:approve'], {})).json()
         .state,
     ).toBe('active');
+    const denied = await decide(envelope);
+    expect(denied.allow).toBe(false);
+    expect(denied.violations.map((v: { control: string }) => v.control).sort()).toEqual([
+      'TOOL-003',
+      'TOOL-006',
+    ]);
+    expect(denied.approval_request.id).toMatch(/^apr_/);
+
     const granted = await call(
       'POST',
       `/v1/approvals/${denied.approval_request.id}/approve`,

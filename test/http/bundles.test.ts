@@ -218,6 +218,20 @@ describe('the bundle API', () => {
       'invalid_parameter',
     );
 
+    // Another shadow revision: the report defaults to it, not to the flips of the earlier one.
+    const next = await call('POST', `/v1/bundles/${seedDigest.slice(7)}/shadow`, {
+      body: { reason: 'try the seed' },
+    });
+    expect(next.statusCode, next.body).toBe(200);
+    await verdict.replica!.waitFor(next.json().state.version);
+    await decide();
+    const current = (await call('GET', '/v1/bundles/shadow/report', { scopes: ['audit:read'] })).json();
+    expect(current).toMatchObject({ digest: seedDigest, compared: 1, shadow_digests: [seedDigest] });
+    const earlier = await call('GET', `/v1/bundles/shadow/report?digest=${denyDigest}`, {
+      scopes: ['audit:read'],
+    });
+    expect(earlier.json()).toMatchObject({ compared: 3, shadow_digests: [denyDigest] });
+
     const cleared = await call('DELETE', '/v1/bundles/shadow?reason=seen+enough');
     expect(cleared.json()).toMatchObject({ changed: true, state: { shadow: null } });
   });
@@ -282,6 +296,7 @@ describe('the bundle API', () => {
       'activate:alice',
       'shadow_clear:author',
       'shadow_set:author',
+      'shadow_set:author',
       'refuse:author',
       'upload:alice',
       'activate:system',
@@ -291,7 +306,7 @@ describe('the bundle API', () => {
     expect(refusals).toHaveLength(1);
     const verify = (await call('GET', '/v1/audit/verify', { scopes: ['audit:read'] })).json();
     expect(verify.ok).toBe(true);
-    expect(verify.events).toMatchObject({ ok: true, checked: 10 });
+    expect(verify.events).toMatchObject({ ok: true, checked: 11 });
 
     await database.db.query({
       text: `UPDATE platform_events SET reason = 'nothing to see' WHERE id = $1`,

@@ -73,6 +73,19 @@ describe('POST /v1/decisions', () => {
     expect(fixture.recorder.records).toHaveLength(0);
   });
 
+  it('a schema error lists every missing field, each at its own path', async () => {
+    const response = await decide({ context: {} });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors).toEqual(
+      expect.arrayContaining(
+        ['subject', 'action', 'resource'].map((field) => ({
+          path: `/${field}`,
+          message: `missing required property '${field}'`,
+        })),
+      ),
+    );
+  });
+
   it('a fixture.recorder that rejects → 503 audit_unavailable, and the allow is never answered', async () => {
     fixture.recorder.failWith = new Error('disk on fire at /var/lib/secret');
     const response = await decide(envelope('read'));

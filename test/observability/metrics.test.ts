@@ -175,6 +175,25 @@ describe('GET /metrics after real decisions', () => {
     expect(text).not.toContain('entrypoint="verdict/decision/allow"');
   });
 
+  it('counts undefined /v1/data paths as outcome "undefined", not as errors', async () => {
+    const headers = await authHeaders();
+    const undefinedOutcome = { entrypoint: 'other', outcome: 'undefined', control: 'none' };
+    const before = await scrape();
+    const undefined0 = sampleValue(before, 'verdict_decisions_total', undefinedOutcome) ?? 0;
+    const error0 =
+      sampleValue(before, 'verdict_decisions_total', { ...undefinedOutcome, outcome: 'error' }) ?? 0;
+    for (const url of ['/v1/data/no/such/rule', '/v1/data/verdict/decision/no_such_field']) {
+      const r = await app.inject({ method: 'POST', url, headers, payload: { input: envelope('read') } });
+      expect(r.statusCode, url).toBe(200);
+      expect(r.json().result, url).toBeUndefined();
+    }
+    const after = await scrape();
+    expect(sampleValue(after, 'verdict_decisions_total', undefinedOutcome)).toBe(undefined0 + 2);
+    expect(
+      sampleValue(after, 'verdict_decisions_total', { ...undefinedOutcome, outcome: 'error' }) ?? 0,
+    ).toBe(error0);
+  });
+
   it('reports the active bundle revision and audit writer gauges', async () => {
     expect(app.metrics).toBe(metrics);
     const text = await scrape();

@@ -96,7 +96,7 @@ beforeAll(async () => {
 describe('default policy bundle', () => {
   it('has a source-derived revision, its roots and every entrypoint', () => {
     expect(manifest.revision).toMatch(/^sha256:[0-9a-f]{16}$/);
-    expect(manifest.roots).toEqual(['verdict', 'verdict_data', 'system/log']);
+    expect(manifest.roots).toEqual(['verdict', 'verdict_data', 'system/log', 'authzen']);
     expect(Object.keys(policy.entrypoints).sort()).toEqual([
       'system/log/mask',
       'verdict/allow',

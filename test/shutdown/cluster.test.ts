@@ -122,7 +122,7 @@ describe('VERDICT_WORKERS=2: gauges of shared state', () => {
       resource: {
         type: 'tool',
         id: 'read_file',
-        properties: { risk: 'high', arguments: { path: '/w/deploy.yaml' } },
+        properties: { risk: 'high', arguments: { path: '/workspace/deploy.yaml' } },
       },
       context: { session: { untrusted_content: false, tool_calls: 1 }, data_classification: 'internal' },
     });

@@ -7,7 +7,17 @@ const Loose = Type.Object({}, Open);
 /** AuthZEN 1.0 access evaluation: the entities are checked by the route (400 naming the field). */
 export const EvaluationRequestV1 = Type.Object(
   { subject: Loose, action: Loose, resource: Loose, context: Type.Optional(Loose) },
-  Open,
+  {
+    ...Open,
+    examples: [
+      {
+        subject: { type: 'agent', id: 'support-bot' },
+        action: { name: 'tool.call' },
+        resource: { type: 'tool', id: 'search_kb' },
+        context: { session: { tool_calls: 2 }, data_classification: 'internal' },
+      },
+    ],
+  },
 );
 export type EvaluationRequestV1 = Static<typeof EvaluationRequestV1>;
 
@@ -34,7 +44,20 @@ export const EvaluationsRequestV1 = Type.Object(
       ),
     ),
   },
-  Open,
+  {
+    ...Open,
+    examples: [
+      {
+        subject: { type: 'agent', id: 'support-bot' },
+        action: { name: 'tool.call' },
+        context: { session: { tool_calls: 2 }, data_classification: 'internal' },
+        evaluations: [
+          { resource: { type: 'tool', id: 'search_kb' } },
+          { resource: { type: 'tool', id: 'shell' } },
+        ],
+      },
+    ],
+  },
 );
 export type EvaluationsRequestV1 = Static<typeof EvaluationsRequestV1>;
 
@@ -76,7 +99,17 @@ export const EvaluationsResponseV1 = Type.Union([
 export const SEARCH_KINDS = ['subject', 'resource', 'action'] as const;
 
 /** A search body: checked field by field by the route (400 naming the first bad field). */
-export const SearchRequestV1 = Type.Record(Type.String(), Type.Unknown());
+// The same example serves the three searches: the searched entity's id (or the action) is ignored.
+export const SearchRequestV1 = Type.Record(Type.String(), Type.Unknown(), {
+  examples: [
+    {
+      subject: { type: 'agent', id: 'support-bot' },
+      action: { name: 'tool.call' },
+      resource: { type: 'tool', id: 'search_kb' },
+      context: { session: { tool_calls: 2 }, data_classification: 'internal' },
+    },
+  ],
+});
 
 export const SearchResponseV1 = Type.Object({
   results: Type.Array(Type.Object({}, Open)),

@@ -77,11 +77,11 @@ export const ActivateRequestV1 = Type.Object(
       Nullable(Type.String({ maxLength: 80, description: 'compare-and-set: the digest you expect active' })),
     ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ reason: 'allowlist reviewed' }] },
 );
 export const ShadowRequestV1 = Type.Object(
   { reason: Type.Optional(Reason) },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ reason: 'try it on live traffic' }] },
 );
 export const ReasonQueryV1 = Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false });
 
@@ -142,7 +142,9 @@ export const ShadowReportQueryV1 = Type.Object(
   {
     from: Type.Optional(Type.String({ maxLength: 64, description: 'inclusive; default 24 h ago' })),
     to: Type.Optional(Type.String({ maxLength: 64, description: 'exclusive; default now' })),
-    digest: Type.Optional(Type.String({ maxLength: 80, description: 'only this shadow revision' })),
+    digest: Type.Optional(
+      Type.String({ maxLength: 80, description: 'only this shadow revision; default: the current one' }),
+    ),
   },
   { additionalProperties: false },
 );

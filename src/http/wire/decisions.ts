@@ -30,7 +30,18 @@ export const DecisionRequestV1 = Type.Object(
     context: Type.Optional(Properties),
     policy: Type.Optional(EntrypointV1),
   },
-  { additionalProperties: true, $id: 'DecisionRequestV1' },
+  {
+    additionalProperties: true,
+    $id: 'DecisionRequestV1',
+    examples: [
+      {
+        subject: { type: 'agent', id: 'support-bot' },
+        action: { name: 'tool.call' },
+        resource: { type: 'tool', id: 'search_kb' },
+        context: { session: { tool_calls: 2 }, data_classification: 'internal' },
+      },
+    ],
+  },
 );
 export type DecisionRequestV1 = Static<typeof DecisionRequestV1>;
 
@@ -57,7 +68,29 @@ export const BatchRequestV1 = Type.Object(
     items: Type.Array(BatchItemV1, { minItems: 1 }),
     defaults: Type.Optional(BatchItemV1),
   },
-  { additionalProperties: true, $id: 'BatchRequestV1' },
+  {
+    additionalProperties: true,
+    $id: 'BatchRequestV1',
+    examples: [
+      {
+        defaults: {
+          subject: { type: 'agent', id: 'code-agent' },
+          action: { name: 'tool.call' },
+          context: { session: { tool_calls: 7 }, data_classification: 'internal' },
+        },
+        items: [
+          {
+            resource: {
+              type: 'tool',
+              id: 'read_file',
+              properties: { arguments: { path: '/workspace/README.md' } },
+            },
+          },
+          { resource: { type: 'tool', id: 'shell', properties: { arguments: { command: 'rm -rf /' } } } },
+        ],
+      },
+    ],
+  },
 );
 export type BatchRequestV1 = Static<typeof BatchRequestV1>;
 

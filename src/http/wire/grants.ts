@@ -26,15 +26,32 @@ export const ExceptionRequestV1 = Type.Object(
     ),
     expires_at: Type.String({ format: 'date-time', maxLength: 64 }),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        control: 'TOOL-006',
+        subject_id: 'code-agent',
+        action: 'tool.call',
+        reason: 'batch refactoring run',
+        compensating_controls: ['read-only sandbox'],
+        ticket: { system: 'jira', key: 'SEC-42' },
+        // Computed when the service starts, so the example never names a date already past.
+        expires_at: new Date(Date.now() + 14 * 86_400_000).toISOString(),
+      },
+    ],
+  },
 );
 export type ExceptionRequestV1 = Static<typeof ExceptionRequestV1>;
 
 /** Reject and revoke need a reason; approve may give one. */
-export const ReasonRequestV1 = Type.Object({ reason: Text(4_000) }, { additionalProperties: false });
+export const ReasonRequestV1 = Type.Object(
+  { reason: Text(4_000) },
+  { additionalProperties: false, examples: [{ reason: 'run finished' }] },
+);
 export const OptionalReasonRequestV1 = Type.Object(
   { reason: Type.Optional(Text(4_000)) },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ reason: 'ok until the run ends' }] },
 );
 
 export const EXCEPTION_STATES = ['pending', 'active', 'expired', 'revoked', 'rejected'] as const;
@@ -95,5 +112,5 @@ export const ApprovalListV1 = Type.Object({ approvals: Type.Array(ApprovalV1) })
 /** Grant or deny an approval request. */
 export const ApprovalDecisionRequestV1 = Type.Object(
   { reason: Type.Optional(Type.String({ minLength: 1, maxLength: 4_000 })) },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ reason: 'release notes checked' }] },
 );

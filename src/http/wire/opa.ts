@@ -7,7 +7,22 @@ const Open = { additionalProperties: true };
 export const DataPathParamsV1 = Type.Object({ '*': Type.String() });
 
 /** `POST /v1/data/{path}`: `{"input": …}`; without `input` the answer carries OPA's warning. */
-export const DataRequestV1 = Type.Object({ input: Type.Optional(Type.Unknown()) }, Open);
+export const DataRequestV1 = Type.Object(
+  { input: Type.Optional(Type.Unknown()) },
+  {
+    ...Open,
+    examples: [
+      {
+        input: {
+          subject: { type: 'agent', id: 'support-bot' },
+          action: { name: 'tool.call' },
+          resource: { type: 'tool', id: 'search_kb' },
+          context: { session: { tool_calls: 2 }, data_classification: 'internal' },
+        },
+      },
+    ],
+  },
+);
 export type DataRequestV1 = Static<typeof DataRequestV1>;
 
 /**
@@ -32,13 +47,43 @@ export const DataResponseV1 = Type.Object({
 export type DataResponseV1 = Static<typeof DataResponseV1>;
 
 /** `POST /`: the body is the input of the default decision. */
-export const DefaultDecisionRequestV1 = Type.Object({}, Open);
+export const DefaultDecisionRequestV1 = Type.Object(
+  {},
+  {
+    ...Open,
+    examples: [
+      {
+        subject: { type: 'agent', id: 'support-bot' },
+        action: { name: 'tool.call' },
+        resource: { type: 'tool', id: 'search_kb' },
+        context: { session: { tool_calls: 2 }, data_classification: 'internal' },
+      },
+    ],
+  },
+);
 
 /** `POST /`: the bare value of the default decision (no `result` wrapper, no decision id). */
 export const DefaultDecisionResponseV1 = Type.Unknown();
 
 /** `POST /v1/batch/data/{path}`: `{"inputs": {id: input…}}` (the route checks `inputs`). */
-export const BatchDataRequestV1 = Type.Object({ inputs: Type.Optional(Type.Unknown()) }, Open);
+export const BatchDataRequestV1 = Type.Object(
+  { inputs: Type.Optional(Type.Unknown()) },
+  {
+    ...Open,
+    examples: [
+      {
+        inputs: {
+          first: {
+            subject: { type: 'agent', id: 'support-bot' },
+            action: { name: 'tool.call' },
+            resource: { type: 'tool', id: 'search_kb' },
+            context: { session: { tool_calls: 2 }, data_classification: 'internal' },
+          },
+        },
+      },
+    ],
+  },
+);
 
 /**
  * One item of a batch answer: `{result?, decision_id}`, or OPA's `{code, message, errors,

@@ -1,5 +1,13 @@
 import { Type } from 'typebox';
 
+/** `GET /`: where to start (no token needed). */
+export const ServiceIndexV1 = Type.Object({
+  service: Type.Literal('verdict'),
+  docs: Type.String({ description: 'The interactive API description' }),
+  openapi: Type.String({ description: 'The OpenAPI 3.1 document' }),
+  health: Type.String({ description: 'Readiness, as OPA answers it' }),
+});
+
 /** `GET /health/live`: the process runs. */
 export const LivenessV1 = Type.Object({ status: Type.Literal('ok') });
 
