@@ -236,6 +236,29 @@ export function searchDecisionsSql(filter: DecisionFilter, after: Cursor | null,
   };
 }
 
+/**
+ * Impact analysis's page (src/bundles/impact.ts): the next `limit` records after `after` matching
+ * `filter`, in (decided_at, id) order, with only what a re-evaluation needs. The input comes back as
+ * its JSON text, so that the reader never parses what a worker thread evaluates.
+ */
+export function impactPageSql(filter: DecisionFilter, after: Cursor | null, limit: number): Sql {
+  const { where, values } = conditions(filter, after);
+  values.push(limit);
+  return {
+    text: `SELECT id::text AS id,
+             to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS decided_at,
+             surface, entrypoint, allow, violated_controls, input::text AS input, input_sha256
+           FROM decision_log d ${where} ORDER BY d.decided_at, d.id LIMIT $${values.length}`,
+    values,
+  };
+}
+
+/** How many records match `filter` (impact analysis's total, for its progress). */
+export function countDecisionsSql(filter: DecisionFilter): Sql {
+  const { where, values } = conditions(filter, null);
+  return { text: `SELECT count(*)::bigint AS count FROM decision_log d ${where}`, values };
+}
+
 /** How many records, in time order, a control search examines before it asks the GIN index. */
 export const CONTROL_WALK_ROWS = 20_000;
 

@@ -12,3 +12,4 @@ export * from './grants.ts';
 export * from './opa.ts';
 export * from './problem.ts';
 export * from './service.ts';
+export * from './impact.ts';
