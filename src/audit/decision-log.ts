@@ -238,17 +238,26 @@ export function searchDecisionsSql(filter: DecisionFilter, after: Cursor | null,
 
 /**
  * Impact analysis's page (src/bundles/impact.ts): the next `limit` records after `after` matching
- * `filter`, in (decided_at, id) order, with only what a re-evaluation needs. The input comes back as
- * its JSON text, so that the reader never parses what a worker thread evaluates.
+ * `filter`, in (decided_at, id) order, with only what a re-evaluation needs — as one row: how many,
+ * the last one's position (the next page's cursor) and the records as one JSON text. The reader
+ * parses nothing: the text goes whole to a worker thread (the replica's main thread stays free for
+ * live decisions).
  */
 export function impactPageSql(filter: DecisionFilter, after: Cursor | null, limit: number): Sql {
   const { where, values } = conditions(filter, after);
   values.push(limit);
   return {
-    text: `SELECT id::text AS id,
-             to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS decided_at,
-             surface, entrypoint, allow, violated_controls, input::text AS input, input_sha256
-           FROM decision_log d ${where} ORDER BY d.decided_at, d.id LIMIT $${values.length}`,
+    text: `WITH page AS (
+             SELECT id::text AS id,
+                    to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS decided_at,
+                    surface, entrypoint, allow, violated_controls, input, input_sha256
+               FROM decision_log d ${where} ORDER BY d.decided_at, d.id LIMIT $${values.length}
+           )
+           SELECT count(*)::int AS count,
+                  (array_agg(decided_at ORDER BY decided_at DESC, id DESC))[1] AS last_decided_at,
+                  (array_agg(id ORDER BY decided_at DESC, id DESC))[1] AS last_id,
+                  coalesce(json_agg(page), '[]')::text AS records
+             FROM page`,
     values,
   };
 }

@@ -11,8 +11,8 @@ export interface ImpactRecord {
   entrypoint: string;
   allow: boolean;
   violated_controls: string[];
-  /** The stored input's JSON text (null: the data API was asked without input). */
-  input: string | null;
+  /** The stored input (null: the data API was asked without input). */
+  input: unknown;
   input_sha256: string;
 }
 
@@ -91,7 +91,7 @@ export function evaluateImpactPage(
   };
   for (const record of records) {
     const noInput = record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256;
-    const input: unknown = record.input === null ? null : JSON.parse(record.input);
+    const input = record.input;
     const reason = skipReason(record, input);
     if (reason) {
       outcome.skipped[reason] = (outcome.skipped[reason] ?? 0) + 1;
@@ -99,13 +99,10 @@ export function evaluateImpactPage(
     }
     // Masked exactly when the stored input's digest is not the recorded digest of the input the
     // policy saw (the record keeps the digest of the unmasked input; replay's rule).
-    const masked = !noInput && inputDigest(canonicalJson(input)) !== record.input_sha256;
-    const evaluation = evaluateDecision(
-      engine,
-      record.surface,
-      record.entrypoint,
-      noInput ? undefined : (record.input ?? undefined),
-    );
+    // The canonical text serves twice: the digest, and the input the candidate evaluates.
+    const inputJson = noInput ? undefined : canonicalJson(input);
+    const masked = !noInput && inputDigest(inputJson) !== record.input_sha256;
+    const evaluation = evaluateDecision(engine, record.surface, record.entrypoint, inputJson);
     outcome.evaluated += 1;
     if (masked) outcome.masked += 1;
     if (evaluation.error) {

@@ -11,12 +11,7 @@ import {
 } from '../audit/queries.ts';
 import { PolicyEngine } from '../engine/engine.ts';
 import type { Database } from '../store/types.ts';
-import {
-  type FlipDirection,
-  IMPACT_SAMPLE_IDS,
-  type ImpactPageOutcome,
-  type ImpactRecord,
-} from './impact-page.ts';
+import { type FlipDirection, IMPACT_SAMPLE_IDS, type ImpactPageOutcome } from './impact-page.ts';
 import {
   cancelImpactRunSql,
   failImpactRunsSql,
@@ -122,6 +117,11 @@ export interface ImpactDeps {
   defaultEntrypoint: string;
   /** Worker threads per run; default: every core (os.availableParallelism()). */
   workers?: number;
+  /**
+   * The nice value of the worker threads (Linux: per thread); default 10, so that live decisions
+   * on the same replica take the cores first. 0 keeps normal priority.
+   */
+  workerNice?: number;
   /** Records per keyset page; default 2,000. */
   pageSize?: number;
   /** A running run whose heartbeat is older is failed by whoever reads it; default 30 s. */
@@ -269,10 +269,10 @@ class ImpactWorkerPool {
   private next = 0;
   private failure: Error | null = null;
 
-  constructor(bundle: Buffer, size: number) {
+  constructor(bundle: Buffer, size: number, nice: number) {
     this.workers = Array.from({ length: size }, () => {
       const worker = new Worker(new URL('./impact-worker.ts', import.meta.url), {
-        workerData: { bundle: new Uint8Array(bundle) },
+        workerData: { bundle: new Uint8Array(bundle), nice },
       });
       worker.on('message', (message: { page: number; outcome?: ImpactPageOutcome; error?: string }) => {
         const waiting = this.pending.get(message.page);
@@ -295,7 +295,7 @@ class ImpactWorkerPool {
     this.pending.clear();
   }
 
-  evaluate(records: ImpactRecord[]): Promise<ImpactPageOutcome> {
+  evaluate(records: string): Promise<ImpactPageOutcome> {
     if (this.failure) return Promise.reject(this.failure);
     const page = this.next++;
     const worker = this.workers[page % this.workers.length] as Worker;
@@ -309,6 +309,14 @@ class ImpactWorkerPool {
     this.failure ??= new Error('the worker pool is closed');
     await Promise.all(this.workers.map((worker) => worker.terminate()));
   }
+}
+
+/** A page as decision-log.ts `impactPageSql` returns it: one row. */
+interface ImpactPageRow {
+  count: number;
+  last_decided_at: string | null;
+  last_id: string | null;
+  records: string;
 }
 
 /** The run this replica is working on. */
@@ -532,7 +540,7 @@ export class ImpactAnalyzer {
         total = Number(rows[0]?.count ?? 0);
       })
       .catch(() => {});
-    const pool = new ImpactWorkerPool(bundle, this.workers);
+    const pool = new ImpactWorkerPool(bundle, this.workers, this.deps.workerNice ?? 10);
     const progress = () => ({
       total,
       evaluated: summary.evaluated,
@@ -547,11 +555,13 @@ export class ImpactAnalyzer {
       let lastProgress = Date.now();
       for (;;) {
         if (active.stop) break;
-        const { rows } = await this.deps.db.query<ImpactRecord>(impactPageSql(filter, after, this.pageSize));
-        if (rows.length === 0) break;
-        const last = rows[rows.length - 1] as ImpactRecord;
-        after = { decidedAt: last.decided_at, id: last.id };
-        inFlight.push(pool.evaluate(rows));
+        const { rows }: { rows: ImpactPageRow[] } = await this.deps.db.query<ImpactPageRow>(
+          impactPageSql(filter, after, this.pageSize),
+        );
+        const page: ImpactPageRow | undefined = rows[0];
+        if (!page || page.count === 0 || page.last_decided_at === null || page.last_id === null) break;
+        after = { decidedAt: page.last_decided_at, id: page.last_id };
+        inFlight.push(pool.evaluate(page.records));
         while (inFlight.length >= this.workers * 2)
           summary.add(await (inFlight.shift() as Promise<ImpactPageOutcome>));
         if (Date.now() - lastProgress >= this.progressMs) {
@@ -561,7 +571,7 @@ export class ImpactAnalyzer {
           if (still.length === 0)
             active.stop ??= { code: 'impact_cancelled', message: 'the run was cancelled' };
         }
-        if (rows.length < this.pageSize) break;
+        if (page.count < this.pageSize) break;
       }
       for (const page of inFlight) summary.add(await page);
       await counted;

@@ -130,7 +130,9 @@ export interface LifecycleDeps {
   /** Told when a notice could not be published (replicas then converge by polling). */
   onPublishFailed?: (topic: string) => void;
   /** Impact analysis's settings (workers, page size, lease); its defaults otherwise. */
-  impact?: Partial<Pick<ImpactDeps, 'workers' | 'pageSize' | 'leaseMs' | 'progressMs' | 'onError'>>;
+  impact?: Partial<
+    Pick<ImpactDeps, 'workers' | 'workerNice' | 'pageSize' | 'leaseMs' | 'progressMs' | 'onError'>
+  >;
 }
 
 /** A checked bundle, ready to store or serve. */
