@@ -4,7 +4,7 @@
  * (`GET /v1/audit/export`) and evaluate every input with `opa run --server` on the candidate.
  *
  *   node bench/impact.ts [--records 1000000] [--url postgres://…/verdict_bench_impact] [--reseed]
- *                        [--opa-records N] [--live-seconds 5] [--workers N]
+ *                        [--opa-records N] [--live-seconds 5] [--workers N] [--nice N]
  *
  * (Run through `bash scripts/run.sh --opa node bench/impact.ts …` or with the pinned `opa` on PATH.)
  *
@@ -20,7 +20,7 @@
  *    waiver of TOOL-005 for code-agent, built with `opa build -t wasm`, stored as a revision.
  * 3. Verdict (createVerdict on that database), live decisions/s without a run (closed loop of
  *    `decide()`, 16 in flight, `--live-seconds`).
- * 4. The run alone: `lifecycle.impact.start()` over the window, wall time, records/s, RSS sampled
+ * 4. The run alone: `impact.start()` over the window, wall time, records/s, RSS sampled
  *    every 250 ms (spread after the first 10 % of the records, against the mean).
  * 5. A second run with the live loop beside it: live decisions/s during a run; then it is cancelled.
  * 6. The user's way: the export of the same window to an NDJSON file (timed), then `opa run
@@ -48,6 +48,8 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Agent, request } from 'undici';
 import { mintToken } from '../src/auth/dev-token.ts';
+import { ImpactAnalyzer } from '../src/bundles/impact.ts';
+import { RevisionStore } from '../src/bundles/revisions.ts';
 import { resolveConfig } from '../src/config/resolve-config.ts';
 import { createVerdict } from '../src/create-verdict.ts';
 import { canonicalJson, inputDigest } from '../src/decisions/canonical-json.ts';
@@ -58,6 +60,7 @@ import { createMetrics } from '../src/observability/metrics.ts';
 import { InProcessBus } from '../src/store/bus.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { openDatabase } from '../src/store/open-database.ts';
+import type { Database } from '../src/store/types.ts';
 import { generateEnvelopes } from '../test/support/envelopes.ts';
 import { startOpaServer } from '../test/support/opa-server.ts';
 
@@ -70,6 +73,7 @@ const { values: args } = parseArgs({
     'opa-records': { type: 'string' },
     'live-seconds': { type: 'string', default: '5' },
     workers: { type: 'string' },
+    nice: { type: 'string' },
   },
 });
 const RECORDS = Number(args.records);
@@ -283,8 +287,19 @@ async function main(): Promise<void> {
   if (!lifecycle) throw new Error('no lifecycle');
   const { revision } = await lifecycle.upload(bytes, 'bench');
   const digest = revision.digest;
-  const workers = args.workers === undefined ? undefined : Number(args.workers);
-  if (workers !== undefined) (lifecycle.impact as unknown as { workers: number }).workers = workers;
+  // The replica's analyzer unless --workers / --nice ask for other settings (then one on the same
+  // database, built as the lifecycle builds its own).
+  const impact =
+    args.workers === undefined && args.nice === undefined
+      ? lifecycle.impact
+      : new ImpactAnalyzer({
+          db: verdict.database as Database,
+          revisions: new RevisionStore(verdict.database as Database),
+          replicaId: 'bench-impact',
+          defaultEntrypoint: config.defaultEntrypoint,
+          workers: args.workers === undefined ? undefined : Number(args.workers),
+          workerNice: args.nice === undefined ? undefined : Number(args.nice),
+        });
 
   // Live decisions: a closed loop of decide() with 16 in flight, for `seconds`.
   const inputs = pool()
@@ -320,7 +335,7 @@ async function main(): Promise<void> {
   // The run alone.
   const rss: { at: number; read: number; mb: number }[] = [];
   const started = Date.now();
-  const run = await lifecycle.impact.start({ digest, from: window.from, to: window.to, actor: 'bench' });
+  const run = await impact.start({ digest, from: window.from, to: window.to, actor: 'bench' });
   let last = run;
   const sampler = setInterval(
     () => rss.push({ at: Date.now() - started, read: last.evaluated + last.skipped, mb: rssMb() }),
@@ -328,7 +343,7 @@ async function main(): Promise<void> {
   );
   for (;;) {
     await new Promise((r) => setTimeout(r, 250));
-    last = (await lifecycle.impact.get(run.id)) ?? last;
+    last = (await impact.get(run.id)) ?? last;
     if (last.state !== 'running') break;
   }
   clearInterval(sampler);
@@ -345,12 +360,12 @@ async function main(): Promise<void> {
   );
 
   // Live decisions during a run.
-  const second = await lifecycle.impact.start({ digest, from: window.from, to: window.to, actor: 'bench' });
+  const second = await impact.start({ digest, from: window.from, to: window.to, actor: 'bench' });
   await new Promise((r) => setTimeout(r, 500));
   const liveDuring = await live(LIVE_SECONDS);
-  const during = await lifecycle.impact.get(second.id);
-  await lifecycle.impact.cancel(second.id, 'bench').catch(() => {});
-  await lifecycle.impact.settled();
+  const during = await impact.get(second.id);
+  await impact.cancel(second.id, 'bench').catch(() => {});
+  await impact.settled();
   log(
     `live decisions during a run: ${liveDuring.toFixed(0)}/s (${(((liveDuring - liveAlone) / liveAlone) * 100).toFixed(1)} %); the run read ${during?.evaluated.toLocaleString('en')} meanwhile`,
   );
@@ -417,6 +432,7 @@ async function main(): Promise<void> {
     loadavg_before: load,
     loadavg_after: loadavg(),
     records: RECORDS,
+    worker_nice: args.nice === undefined ? 10 : Number(args.nice),
     impact: {
       state: last.state,
       seconds,
@@ -447,7 +463,11 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
-  const out = path.join(root, 'bench/results', `impact-${result.date.slice(0, 10)}.json`);
+  const out = path.join(
+    root,
+    'bench/results',
+    `impact-${result.date.slice(0, 10)}-nice${result.worker_nice}.json`,
+  );
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
   log(`written ${path.relative(root, out)}`);
 }
