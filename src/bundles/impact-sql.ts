@@ -1,5 +1,5 @@
 /**
- * The SQL of impact analysis runs (the `impact_runs` table, migrations/0011_impact_runs.sql): pure
+ * The SQL of impact analysis runs (the `impact_runs` table, migrations/0012_impact_runs.sql): pure
  * builders returning `{text, values}`; nothing here runs a query. See impact.ts.
  */
 import type { Sql } from '../store/types.ts';

@@ -80,7 +80,7 @@ export interface ImpactRun {
   /** Why records were skipped, by reason. */
   skippedReasons: Record<string, number>;
   unchanged: number;
-  /** Evaluated records whose stored input was masked (see ADR 0017). */
+  /** Evaluated records whose stored input was masked (see ADR 0021). */
   masked: number;
   flips: ImpactFlips[];
   byControl: ImpactControlFlips[];
@@ -332,7 +332,7 @@ interface ActiveRun {
  * evaluation core, in worker threads; the answer is the shadow report's flips and controls, at once,
  * over any past window. Runs live in `impact_runs`, so any replica answers for any run; one run at
  * a time per replica (a second is refused, 409 `impact_busy`). A run's start and end are chained
- * policy events (`impact_start`, `impact_finish`). See docs/decisions/0017-impact-analysis.md.
+ * policy events (`impact_start`, `impact_finish`). See docs/decisions/0021-impact-analysis.md.
  */
 export class ImpactAnalyzer {
   private readonly deps: ImpactDeps;

@@ -2,7 +2,7 @@
 -- A run belongs to the replica that runs it (`replica_id`); it moves `heartbeat_at` forward while it
 -- works, so a run whose replica died is found (its heartbeat older than the lease) and marked failed
 -- by whichever replica reads it next. Any replica answers for any run: the state lives here.
--- (0011, not 0010: another branch in flight takes 0010.)
+-- (0012: branches in flight take 0010 and 0011.)
 CREATE TABLE IF NOT EXISTS impact_runs (
   id            uuid PRIMARY KEY,
   digest        text NOT NULL,
