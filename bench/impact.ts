@@ -328,7 +328,7 @@ async function main(): Promise<void> {
     );
     return count / seconds;
   };
-  await live(1); // warm-up
+  await live(LIVE_SECONDS); // warm-up (JIT, pool connections, the writer's first batches)
   const liveAlone = await live(LIVE_SECONDS);
   log(`live decisions without a run: ${liveAlone.toFixed(0)}/s`);
 
@@ -438,7 +438,14 @@ async function main(): Promise<void> {
       seconds,
       records_per_s: last.evaluated / seconds,
       flips: last.flips.map((f) => ({ direction: f.direction, count: f.count })),
-      rss_mb: { min: spread[0], max: spread[1], mean, samples: steady.length },
+      rss_mb: {
+        min: spread[0],
+        max: spread[1],
+        mean,
+        samples: steady.length,
+        // Every 20th sample: [ms since start, records read, MB], to see whether the heaps level off.
+        series: rss.filter((_, i) => i % 20 === 0).map((r) => [r.at, r.read, Math.round(r.mb)]),
+      },
     },
     live: {
       alone_per_s: liveAlone,

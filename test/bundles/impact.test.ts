@@ -347,6 +347,10 @@ decision := {"allow": true, "violations": [], "obligations": [], "exceptions": [
     expect(unknown.json.code).toBe('bundle_not_found');
     const window = await call('POST', `/v1/bundles/${candidate}/impact`, writer, { from: 'yesterday' });
     expect(window.status).toBe(400);
+    // The body is a JSON object, `{}` for the defaults.
+    const bodiless = await call('POST', `/v1/bundles/${candidate}/impact`, writer);
+    expect(bodiless.status).toBe(400);
+    expect(bodiless.json.code).toBe('invalid_request');
     const scope = await call('POST', `/v1/bundles/${candidate}/impact`, reader, {});
     expect(scope.status).toBe(403);
   });
