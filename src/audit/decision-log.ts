@@ -250,7 +250,7 @@ export function impactPageSql(filter: DecisionFilter, after: Cursor | null, limi
     text: `WITH page AS (
              SELECT id::text AS id,
                     to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS decided_at,
-                    surface, entrypoint, allow, violated_controls, input, input_sha256
+                    surface, entrypoint, allow, violated_controls, input, input_sha256, error
                FROM decision_log d ${where} ORDER BY d.decided_at, d.id LIMIT $${values.length}
            )
            SELECT count(*)::int AS count,

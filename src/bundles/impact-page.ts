@@ -14,6 +14,8 @@ export interface ImpactRecord {
   /** The stored input (null: the data API was asked without input). */
   input: unknown;
   input_sha256: string;
+  /** Why the recorded decision failed closed, if it did. */
+  error?: { code?: unknown } | null;
 }
 
 export type FlipDirection = 'allow_to_deny' | 'deny_to_allow';
@@ -53,6 +55,10 @@ const EMPTY_INPUT_SHA256 = inputDigest(undefined);
 
 /** Why a record is not evaluated; null when it is. */
 function skipReason(record: ImpactRecord, input: unknown): string | null {
+  // Denied by the decision service after the policy allowed (the approval it relied on was used up
+  // meanwhile): what the candidate would have answered depends on that settlement, not only on
+  // the input, so a re-evaluation cannot say it.
+  if (record.error?.code === 'approval_unusable') return 'approval_unusable';
   // An AuthZEN search is one record for a whole page of candidates, judged in a loop by the
   // decision service (decideSearch): one evaluation of its input would not be that answer.
   if (isContractSurface(record.surface) && isObject(input) && typeof input.search === 'string') {

@@ -69,6 +69,9 @@ describe('evaluateImpactPage', () => {
     ]);
     expect(page.skipped).toEqual({ search_page: 1 });
     expect(page.evaluated).toBe(1);
+    // Denied by the service after the policy allowed (an approval used up in a race): not guessed.
+    const settled = record('u', allowed, false, { error: { code: 'approval_unusable' } });
+    expect(evaluateImpactPage(engine, [settled]).skipped).toEqual({ approval_unusable: 1 });
     expect(Object.keys(page.errors)).toHaveLength(1);
     expect(Object.values(page.errors)[0]).toMatchObject({ count: 1, sampleIds: ['e'] });
     expect(page.flips).toEqual([

@@ -104,6 +104,8 @@ describe('impact analysis (issue 22)', () => {
   let start: string;
   /** Decisions recorded in the window (the waived one included). */
   let recorded = 1;
+  /** The decision a human approval allowed (its approval is used up now). */
+  let approvedId: string;
 
   const call = async (method: string, url: string, token: string, body?: unknown) => {
     const res = await fetch(`${tv.url}${url}`, {
@@ -179,6 +181,32 @@ describe('impact analysis (issue 22)', () => {
     expect(decided?.exceptions).toEqual([created.json.id]);
     waived = decided?.decision_id as string;
 
+    // A human approval: denied with a request, granted, used once (allowed), then used up (denied).
+    const deploy = {
+      subject: { type: 'agent', id: 'ops-agent', properties: { on_behalf_of: 'user:42' } },
+      action: { name: 'tool.call' },
+      resource: {
+        type: 'tool',
+        id: 'deploy_service',
+        properties: { arguments: { service: 'billing', version: '2.4.1' } },
+      },
+      context: { session: { tool_calls: 1 }, user: { id: 'user:42', entitlements: ['ops:deploy'] } },
+    };
+    const asked = (await call('POST', '/v1/decisions', agent, deploy)).json;
+    expect(asked.allow).toBe(false);
+    const human = tv.token('alice', ['approvals:grant'], true);
+    const granted = await call('POST', `/v1/approvals/${asked.approval_request.id}/approve`, human, {
+      reason: 'ok',
+    });
+    expect(granted.json.state).toBe('granted');
+    const retry = { ...deploy, context: { ...deploy.context, approval_id: asked.approval_request.id } };
+    const used = (await call('POST', '/v1/decisions', agent, retry)).json;
+    expect(used.allow).toBe(true);
+    approvedId = used.decision_id;
+    const usedUp = (await call('POST', '/v1/decisions', agent, retry)).json;
+    expect(usedUp.allow).toBe(false);
+    recorded += 3;
+
     // Thousands of mixed decisions: agents, tools, budgets, releases, data reads, unknown actions.
     const envelopes = generateEnvelopes(RECORDS, 22);
     let next = 0;
@@ -246,8 +274,9 @@ decision := {"allow": true, "violations": [], "obligations": [], "exceptions": [
       violated_controls: string[];
       input: unknown;
       input_sha256: string;
+      error: { code: string } | null;
     }>({
-      text: `SELECT id::text AS id, allow, violated_controls, input, input_sha256 FROM decision_log
+      text: `SELECT id::text AS id, allow, violated_controls, input, input_sha256, error FROM decision_log
              WHERE entrypoint = 'verdict/decision' AND decided_at >= $1 ORDER BY decided_at, id`,
       values: [start],
     });
@@ -294,18 +323,24 @@ decision := {"allow": true, "violations": [], "obligations": [], "exceptions": [
     for (const f of report.flips)
       for (const id of f.sample_ids) expect(flips.get(f.direction)?.has(id)).toBe(true);
     // Masking is reported, never hidden: the count is the records whose stored input is not the one decided on.
-    const masked = rows.filter((r) => inputDigest(canonicalJson(r.input)) !== r.input_sha256).length;
+    const masked = rows.filter(
+      (r) => r.error?.code !== 'approval_unusable' && inputDigest(canonicalJson(r.input)) !== r.input_sha256,
+    ).length;
     expect(report.masked).toBe(masked);
     // The decision the waiver allowed flips: the candidate no longer honours a TOOL-001 waiver.
     expect(flips.get('allow_to_deny')?.has(waived)).toBe(true);
     expect(opa.get(waived)?.controls).toContain('TOOL-001');
   }, 120_000);
 
-  it('uses the grants recorded in the input, not today’s: the same policy flips nothing after the waiver is revoked', async () => {
+  it('uses the grants recorded in the input, not today’s: the same policy flips nothing after the waiver is revoked and the approval used up', async () => {
     const report = await run(sameAsActive);
     expect(report.state).toBe('done');
     expect(report.flips.map((f: { count: number }) => f.count)).toEqual([0, 0]);
+    // The approval-allowed decision is re-evaluated with the approval as recorded (granted, unused),
+    // not as it is today (used up): it stays allowed.
     expect(report.unchanged).toBe(recorded);
+    const approvedRecord = await call('GET', `/v1/decisions/${approvedId}`, reader);
+    expect(approvedRecord.json.input.grants.approval).toMatchObject({ state: 'granted' });
   }, 60_000);
 
   it('counts a failing candidate’s evaluations as denies and reports the error', async () => {

@@ -62,7 +62,8 @@ export const ImpactRunV1 = Type.Object(
     evaluated: Type.Integer(),
     skipped: Type.Integer(),
     skipped_reasons: Type.Record(Type.String(), Type.Integer(), {
-      description: 'search_page: an AuthZEN search record (a page of candidates), not one evaluation',
+      description:
+        'search_page: an AuthZEN search record (a page of candidates); approval_unusable: denied by the service after the policy allowed (the approval was used up)',
     }),
     unchanged: Type.Integer(),
     masked: Type.Integer({
