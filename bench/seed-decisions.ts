@@ -4,6 +4,7 @@
  * `INSERT … SELECT … FROM generate_series`, so nothing crosses the wire but the statement.
  *
  *   node bench/seed-decisions.ts --rows 10000000 [--months 12] [--url postgres://…/verdict_bench]
+ *   node bench/seed-decisions.ts --count 10000000 --database-url postgres://…/verdict_bench   (the same)
  *
  * (`--rows` is the size: the KPI target is stated for 10 million rows; smaller runs take minutes.)
  * The KPI rollups (decision_rollup_hourly, release_gates) are rebuilt from the log after the load.
@@ -27,22 +28,25 @@ import pg from 'pg';
 const root = path.resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
   options: {
-    rows: { type: 'string', default: '1000000' },
+    rows: { type: 'string' },
+    count: { type: 'string' },
     months: { type: 'string', default: '12' },
-    url: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/verdict_bench' },
+    url: { type: 'string' },
+    'database-url': { type: 'string' },
     chunk: { type: 'string', default: '250000' },
   },
 });
-const rows = Number(args.rows);
+const rows = Number(args.count ?? args.rows ?? '1000000');
+const url = args['database-url'] ?? args.url ?? 'postgres://postgres@127.0.0.1:5432/verdict_bench';
 const months = Number(args.months);
 const chunk = Number(args.chunk);
 if (!Number.isInteger(rows) || rows < 1) throw new Error('--rows must be a positive integer');
 if (!Number.isInteger(months) || months < 1 || months > 120) throw new Error('--months must be 1..120');
 
-const target = new URL(args.url);
+const target = new URL(url);
 const dbName = target.pathname.slice(1);
 if (!/^[a-z_][a-z0-9_]*$/.test(dbName)) throw new Error(`unsafe database name ${dbName}`);
-const admin = new URL(args.url);
+const admin = new URL(url);
 admin.pathname = '/postgres';
 
 function migrationScripts(): string[] {

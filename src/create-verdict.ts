@@ -699,6 +699,8 @@ async function startLifecycle(
     onPublishFailed: (topic) =>
       log?.warn({ topic }, 'could not publish a change notice; replicas will find it by polling'),
   });
+  // Impact analysis stops (its run failed, its workers ended) before the database closes.
+  late.push({ name: 'impact analysis', close: () => lifecycle.impact.close() });
   await seedActiveRevision(lifecycle, config.bundlePath);
   const replica = await BundleReplica.start({
     db: database,

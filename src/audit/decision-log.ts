@@ -236,6 +236,38 @@ export function searchDecisionsSql(filter: DecisionFilter, after: Cursor | null,
   };
 }
 
+/**
+ * Impact analysis's page (src/bundles/impact.ts): the next `limit` records after `after` matching
+ * `filter`, in (decided_at, id) order, with only what a re-evaluation needs — as one row: how many,
+ * the last one's position (the next page's cursor) and the records as one JSON text. The reader
+ * parses nothing: the text goes whole to a worker thread (the replica's main thread stays free for
+ * live decisions).
+ */
+export function impactPageSql(filter: DecisionFilter, after: Cursor | null, limit: number): Sql {
+  const { where, values } = conditions(filter, after);
+  values.push(limit);
+  return {
+    text: `WITH page AS (
+             SELECT id::text AS id,
+                    to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS decided_at,
+                    surface, entrypoint, allow, violated_controls, input, input_sha256, error
+               FROM decision_log d ${where} ORDER BY d.decided_at, d.id LIMIT $${values.length}
+           )
+           SELECT count(*)::int AS count,
+                  (array_agg(decided_at ORDER BY decided_at DESC, id DESC))[1] AS last_decided_at,
+                  (array_agg(id ORDER BY decided_at DESC, id DESC))[1] AS last_id,
+                  coalesce(json_agg(page), '[]')::text AS records
+             FROM page`,
+    values,
+  };
+}
+
+/** How many records match `filter` (impact analysis's total, for its progress). */
+export function countDecisionsSql(filter: DecisionFilter): Sql {
+  const { where, values } = conditions(filter, null);
+  return { text: `SELECT count(*)::bigint AS count FROM decision_log d ${where}`, values };
+}
+
 /** How many records, in time order, a control search examines before it asks the GIN index. */
 export const CONTROL_WALK_ROWS = 20_000;
 

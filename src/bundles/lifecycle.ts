@@ -11,6 +11,7 @@ import {
   writeFleetState,
 } from '../store/fleet.ts';
 import type { Database, Queryable } from '../store/types.ts';
+import { ImpactAnalyzer, type ImpactDeps } from './impact.ts';
 import { listRevisionInfoSql, putRevisionSql, RevisionStore, revisionInfoSql } from './revisions.ts';
 import { type ShadowReport, shadowReport } from './shadow-report.ts';
 import { type BundleVerificationConfig, verifyBundleBytes } from './signature.ts';
@@ -128,6 +129,10 @@ export interface LifecycleDeps {
   clock?: () => Date;
   /** Told when a notice could not be published (replicas then converge by polling). */
   onPublishFailed?: (topic: string) => void;
+  /** Impact analysis's settings (workers, page size, lease); its defaults otherwise. */
+  impact?: Partial<
+    Pick<ImpactDeps, 'workers' | 'workerNice' | 'pageSize' | 'leaseMs' | 'progressMs' | 'onError'>
+  >;
 }
 
 /** A checked bundle, ready to store or serve. */
@@ -146,11 +151,20 @@ export class PolicyLifecycle {
   private readonly deps: LifecycleDeps;
   private readonly revisions: RevisionStore;
   private readonly clock: () => Date;
+  /** Impact analysis of candidate revisions on recorded decisions (upload → impact → shadow → activate). */
+  readonly impact: ImpactAnalyzer;
 
   constructor(deps: LifecycleDeps) {
     this.deps = deps;
     this.revisions = new RevisionStore(deps.db);
     this.clock = deps.clock ?? (() => new Date());
+    this.impact = new ImpactAnalyzer({
+      ...deps.impact,
+      db: deps.db,
+      revisions: this.revisions,
+      replicaId: deps.writerId,
+      defaultEntrypoint: deps.defaultEntrypoint,
+    });
   }
 
   /**

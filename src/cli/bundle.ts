@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runApiGroup } from './api-group.ts';
+import { runImpact } from './bundle-impact.ts';
 import { BUNDLE_READS } from './bundle-reads.ts';
 import { AdminApiClient, type CliIo, CliRefusal, CliUsageError } from './client.ts';
 
@@ -8,7 +9,13 @@ export const BUNDLE_USAGE = `usage: verdict bundle <command> [options]
 
 commands:
   push FILE [--activate] [--reason TEXT]   upload an OPA wasm bundle (opa build -t wasm …); with
-                                           --activate, make it the active revision too
+                                           --activate, make it the active revision too; with
+                                           --impact, run \`impact\` on it right after the upload
+  impact DIGEST [--from T] [--to T] [--filter NAME=VALUE …]
+                                           what DIGEST would have changed on the recorded decisions
+                                           of a window (default the last 7 days); filters are those
+                                           of GET /v1/decisions (action=tool.call, subject_id=…);
+                                           exit 0 when done, 2 when it failed or could not start
   activate DIGEST [--reason TEXT] [--expect DIGEST]
                                            make a stored revision active on every replica
                                            (--expect: refuse unless DIGEST is active now)
@@ -86,6 +93,10 @@ export async function bundleCommand(argv: string[], io: CliIo): Promise<number> 
       expect: { type: 'string' },
       off: { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
+      impact: { type: 'boolean' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      filter: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -141,8 +152,13 @@ export async function bundleCommand(argv: string[], io: CliIo): Promise<number> 
         body,
         `${status === 201 ? 'uploaded' : 'already stored'} ${body.digest} (revision ${body.revision}, ${body.size} bytes${body.signed ? ', signed' : ''}); state: ${body.state}`,
       );
+      // Upload → impact → shadow → activate: the impact of what was just uploaded.
+      if (values.impact) return runImpact(client, io, hex(body.digest), { ...values, json: false });
       return 0;
     }
+    case 'impact':
+      if (rest.length > 1) throw new CliUsageError('impact: one DIGEST is needed');
+      return runImpact(client, io, digestArg(rest[0], 'impact'), values);
     case 'activate': {
       const digest = digestArg(rest[0], 'activate');
       const expected =

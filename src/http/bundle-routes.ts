@@ -12,6 +12,7 @@ import type { BundleReplica } from '../bundles/replica.ts';
 import { BundleError } from '../engine/bundle.ts';
 import { isObject } from '../json/values.ts';
 import type { FleetState, ReplicaRecord } from '../store/fleet.ts';
+import { impactRoutes } from './impact-routes.ts';
 import { ProblemError } from './problem.ts';
 import {
   ActivateRequestV1,
@@ -435,4 +436,6 @@ export const bundleRoutes: FastifyPluginAsyncTypebox<BundleRouteDeps> = async (a
   await app.register(fleetReads, opts);
   await app.register(shadowReport, opts);
   await app.register(bundleLifecycle, opts);
+  // Impact analysis (issue 22): src/http/impact-routes.ts.
+  await app.register(impactRoutes, { lifecycle: opts.lifecycle });
 };

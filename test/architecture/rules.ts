@@ -100,8 +100,8 @@ const audit = folder(
 );
 const bundles = folder(
   'bundles',
-  'the policy lifecycle: revisions by digest, signatures, upload / activate / shadow (`lifecycle.ts`), each replica’s follower (`replica.ts`), seeding, the bundle-service puller, the shadow report',
-  [engine, audit, store, config, json],
+  'the policy lifecycle: revisions by digest, signatures, upload / activate / shadow (`lifecycle.ts`), each replica’s follower (`replica.ts`), seeding, the bundle-service puller, the shadow report, impact analysis (`impact.ts`: a candidate on recorded decisions in worker threads, `impact-worker.ts`; its runs’ SQL, `impact-sql.ts`)',
+  [engine, decisions, audit, store, config, json],
 );
 const grants = folder(
   'grants',
@@ -227,6 +227,7 @@ export const RULES: ArchitectureRules = {
     platform_events: sql(audit, 'event-log.ts'),
     platform_event_heads: sql(audit, 'event-log.ts'),
     policy_revisions: sql(bundles, 'revisions.ts'),
+    impact_runs: sql(bundles, 'impact-sql.ts'),
     fleet_state: sql(store, 'fleet.ts'),
     replicas: sql(store, 'fleet.ts'),
     exceptions: sql(grants, 'grants-sql.ts'),

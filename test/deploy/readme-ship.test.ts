@@ -91,6 +91,8 @@ describe('README: Ship a policy', () => {
     expect(
       (await verdict.lifecycle!.events()).filter((e) => `${e.action}:${e.actor}` === 'upload:author'),
     ).toHaveLength(1);
+    // 3b. impact on the decisions already recorded (issue 22)
+    expect(stdout).toMatch(new RegExp(`impact of ${digest} on verdict/decision, .*: done in`));
     // 4. shadow, and the decision keeps the active policy's answer
     expect(stdout).toContain(`shadow: ${digest}`);
     const decision = jsonAt(stdout, '{"decision_id"');
@@ -112,10 +114,12 @@ describe('README: Ship a policy', () => {
     expect(stdout).toMatch(/rolled back: sha256:[0-9a-f]{12} → sha256:/);
     expect((await verdict.lifecycle!.state()).state.active).toBe(seeded);
     const actions = (await verdict.lifecycle!.events()).map((e) => `${e.action}:${e.actor}`);
-    expect(actions.slice(0, 4)).toEqual([
+    expect(actions.slice(0, 6)).toEqual([
       'activate:author',
       'activate:author',
       'shadow_set:author',
+      'impact_finish:author',
+      'impact_start:author',
       'upload:author',
     ]);
     // Each npm run starts a process: on a busy 2-core host the block takes tens of seconds.

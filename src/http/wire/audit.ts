@@ -6,7 +6,7 @@ import { Nullable, StringEnum } from './problem.ts';
 
 const Param = (description: string) => Type.Optional(Type.String({ maxLength: 256, description }));
 
-const FilterParams = {
+export const FilterParams = {
   from: Param('Inclusive lower bound on decided_at: ISO-8601 date or date-time with zone'),
   to: Param('Exclusive upper bound on decided_at: ISO-8601 date or date-time with zone'),
   caller_sub: Param('The caller (token subject) that asked'),

@@ -87,7 +87,15 @@ export const ReasonQueryV1 = Type.Object({ reason: Type.Optional(Reason) }, { ad
 
 export const ChangeResponseV1 = Type.Object({ changed: Type.Boolean(), state: BundlesStateV1 });
 
-export const POLICY_EVENT_ACTIONS = ['upload', 'activate', 'shadow_set', 'shadow_clear', 'refuse'] as const;
+export const POLICY_EVENT_ACTIONS = [
+  'upload',
+  'activate',
+  'shadow_set',
+  'shadow_clear',
+  'refuse',
+  'impact_start',
+  'impact_finish',
+] as const;
 
 export const PolicyEventQueryV1 = Type.Object(
   {
@@ -103,7 +111,7 @@ export const PolicyEventQueryV1 = Type.Object(
 export const PolicyEventV1 = Type.Object({
   id: Type.String(),
   occurred_at: Type.String(),
-  action: Type.String({ description: 'upload, activate, shadow_set, shadow_clear, refuse' }),
+  action: Type.String({ description: POLICY_EVENT_ACTIONS.join(', ') }),
   actor: Type.String(),
   subject: Nullable(Type.String()),
   from_digest: Nullable(Type.String()),

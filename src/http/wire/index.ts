@@ -9,6 +9,7 @@ export * from './authzen.ts';
 export * from './bundles.ts';
 export * from './decisions.ts';
 export * from './grants.ts';
+export * from './impact.ts';
 export * from './opa.ts';
 export * from './problem.ts';
 export * from './service.ts';
