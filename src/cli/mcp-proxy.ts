@@ -22,7 +22,12 @@ options:
                         (its "session" is always the guard's own)
   --url URL             Verdict's base URL (default $VERDICT_URL)
   --token TOKEN         bearer token with decisions:evaluate (default $VERDICT_TOKEN)
-  --timeout-ms N        per-decision timeout (default 2000)`;
+  --timeout-ms N        per-decision timeout (default 2000)
+  --wait-for-approval DURATION
+                        hold a call denied with a human-approval request for up to DURATION (30s,
+                        10m, 1h): the host gets MCP progress notifications while a human decides;
+                        approved, the call is decided again and forwarded; denied, expired or not
+                        decided in time, it answers the tool error (default: answer the deny at once)`;
 
 /** What the proxy needs from its process. */
 export interface McpProxyIo {
@@ -45,6 +50,7 @@ export async function runMcpProxy(argv: string[], io: McpProxyIo): Promise<numbe
         url: { type: 'string' },
         token: { type: 'string' },
         'timeout-ms': { type: 'string' },
+        'wait-for-approval': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -80,6 +86,12 @@ export async function runMcpProxy(argv: string[], io: McpProxyIo): Promise<numbe
   }
   const timeoutMs = values['timeout-ms'] === undefined ? 2000 : Number(values['timeout-ms']);
   if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) return usage('--timeout-ms is not a positive integer');
+  let waitForApproval: { timeoutMs: number } | undefined;
+  if (values['wait-for-approval'] !== undefined) {
+    const ms = durationMs(values['wait-for-approval'] as string);
+    if (ms === null) return usage('--wait-for-approval must be a duration such as 30s, 10m or 1h');
+    waitForApproval = { timeoutMs: ms };
+  }
 
   const guard = new McpGuard({
     agent,
@@ -97,8 +109,17 @@ export async function runMcpProxy(argv: string[], io: McpProxyIo): Promise<numbe
     server: new StdioClientTransport({ command, args, env, stderr: 'inherit' }),
     guard,
     log: (line) => io.stderr(`verdict mcp-proxy: ${line}\n`),
+    ...(waitForApproval ? { waitForApproval } : {}),
   });
   return 0;
+}
+
+/** `500ms`, `30s`, `10m`, `1h` (a bare number is seconds) → milliseconds; null when malformed or 0. */
+function durationMs(text: string): number | null {
+  const match = /^(\d+)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) return null;
+  const ms = Number(match[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 's'];
+  return ms > 0 && ms <= 24 * 3_600_000 ? ms : null;
 }
 
 if (import.meta.main) {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { type BundleConfig, resolveBundleConfig } from './bundles.ts';
 import { ConfigError, type Env, integer, text } from './env.ts';
+import { type OidcConfig, resolveOidc } from './oidc.ts';
 
 export { ConfigError } from './env.ts';
 
@@ -46,6 +47,8 @@ export interface Config {
     audience: string | undefined;
     clockSkewSeconds: number;
   };
+  /** The console's OpenID Connect sign-in (issue 24; src/config/oidc.ts); absent → off. */
+  oidc: OidcConfig | undefined;
   /** Per-caller request budget per window; `max` 0 = off (the default, ADR 0006). */
   rateLimit: { max: number; windowMs: number };
   audit: {
@@ -313,6 +316,7 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
       .map((origin) => origin.trim())
       .filter((origin) => origin !== ''),
     jwt,
+    oidc: resolveOidc(env),
     rateLimit: {
       max: integer(env, 'VERDICT_RATE_LIMIT_MAX', DEFAULTS.rateLimitMax, 0, 100_000_000),
       windowMs: integer(env, 'VERDICT_RATE_LIMIT_WINDOW_MS', DEFAULTS.rateLimitWindowMs, 100, 86_400_000),

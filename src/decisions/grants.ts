@@ -21,6 +21,11 @@ export interface SettleItem {
   decisionId: string;
   /** The input as evaluated (envelope, caller, now, grants). */
   input: Record<string, unknown>;
+  /**
+   * The input as the decision record stores it: masked by `system/log/mask` (null when none may be
+   * stored). What of the input a grant may show a human (an approval request's arguments).
+   */
+  recordedInput: unknown;
   caller: Caller;
   result: PolicyResult;
   allow: boolean;

@@ -336,6 +336,7 @@ export class DecisionService {
         indexes.map((i) => ({
           decisionId: decisions[i]!.id,
           input: inputs[i] as Record<string, unknown>,
+          recordedInput: records[i]!.input,
           caller: queries[i]!.caller,
           result: decisions[i]!.result,
           allow: decisions[i]!.allow,

@@ -30,6 +30,13 @@ export type ApprovalState = 'pending' | 'granted' | 'denied' | 'expired';
 /** One stored approval (the API's wire shape). */
 export interface StoredApproval extends ApprovalBinding {
   id: string;
+  /**
+   * The call's arguments (resource.properties.arguments) as the decision record stores its input:
+   * masked by the bundle's `system/log/mask`, so an erased value is absent and an upserted one
+   * appears as the mask wrote it. Null when the call had none or the mask removed them (or the mask
+   * policy failed). Only the digest binds the approval; these are for the human who decides it.
+   */
+  arguments: unknown;
   controls: string[];
   reasons: string[];
   decision_id: string | null;
@@ -63,6 +70,16 @@ export interface Approver {
   human: boolean;
 }
 
+/** Why a request is opened: the deny that asked for it, and the masked arguments to show. */
+export interface ApprovalRequestReason {
+  controls: string[];
+  reasons: string[];
+  decisionId: string;
+  requestedBy: string;
+  /** The call's arguments as masked for the decision record (StoredApproval.arguments). */
+  arguments: unknown;
+}
+
 /** How long a replica reuses the pending request it answered for a binding without reading it again. */
 const PENDING_MEMO_MS = 2_000;
 /** Bindings remembered at most (the memo is dropped whole past it: it is only a shortcut). */
@@ -87,6 +104,7 @@ function fromRow(row: Record<string, unknown>, now: Date | null): StoredApproval
     on_behalf_of: (row.on_behalf_of as string | null) ?? null,
     tool: row.tool as string,
     arguments_digest: row.arguments_digest as string,
+    arguments: row.arguments ?? null,
     controls: (row.controls as string[]) ?? [],
     reasons: (row.reasons as string[]) ?? [],
     decision_id: (row.decision_id as string | null) ?? null,
@@ -135,7 +153,7 @@ export class ApprovalStore {
    */
   async requestFor(
     binding: ApprovalBinding,
-    why: { controls: string[]; reasons: string[]; decisionId: string; requestedBy: string },
+    why: ApprovalRequestReason,
     settings: GrantSettings,
   ): Promise<{ approval: StoredApproval; created: boolean }> {
     const now = this.clock();
@@ -167,7 +185,7 @@ export class ApprovalStore {
   /** Opens the binding's request (expiring a lapsed one), or reads the one another replica opened. */
   private openRequest(
     binding: ApprovalBinding,
-    why: { controls: string[]; reasons: string[]; decisionId: string; requestedBy: string },
+    why: ApprovalRequestReason,
     settings: GrantSettings,
     now: Date,
   ): Promise<{ approval: StoredApproval; created: boolean }> {
@@ -193,6 +211,7 @@ export class ApprovalStore {
           on_behalf_of: binding.on_behalf_of,
           tool: binding.tool,
           arguments_digest: binding.arguments_digest,
+          arguments: why.arguments ?? null,
           controls: why.controls,
           reasons: why.reasons,
           decision_id: why.decisionId,

@@ -84,7 +84,13 @@ export class ApprovalWebhook {
         on_behalf_of: approval.on_behalf_of,
         requested_by: approval.requested_by,
       },
-      what: { action: 'tool.call', tool: approval.tool, arguments_digest: approval.arguments_digest },
+      what: {
+        action: 'tool.call',
+        tool: approval.tool,
+        arguments_digest: approval.arguments_digest,
+        // Masked as the decision record's input is (StoredApproval.arguments).
+        arguments: approval.arguments,
+      },
       why: { controls: approval.controls, reasons: approval.reasons, decision_id: approval.decision_id },
       requested_at: approval.requested_at,
       expires_at: approval.expires_at,

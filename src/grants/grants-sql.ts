@@ -18,8 +18,8 @@ const WAIVER_COLUMNS = `id, control, severity, subject_id, resource_id, action, 
   expires_at, state, requested_by, requested_at, approvers_required, approvals, closed_by, closed_at,
   closed_reason`;
 
-const APPROVAL_COLUMNS = `id, agent, on_behalf_of, tool, arguments_digest, controls, reasons, decision_id, requested_by,
-  requested_at, state, expires_at, window_minutes, max_uses, uses, decided_by, decided_at, decided_reason`;
+const APPROVAL_COLUMNS = `id, agent, on_behalf_of, tool, arguments_digest, arguments, controls, reasons, decision_id,
+  requested_by, requested_at, state, expires_at, window_minutes, max_uses, uses, decided_by, decided_at, decided_reason`;
 
 /** The two grant tables, with the columns a listing reads. */
 const TABLES = {
@@ -213,8 +213,8 @@ export type NewApprovalRow = Omit<
 export function insertApprovalSql(row: NewApprovalRow): GrantSql {
   return {
     text: `INSERT INTO approvals (id, agent, on_behalf_of, tool, arguments_digest, controls, reasons, decision_id,
-             requested_by, requested_at, state, expires_at, window_minutes, max_uses, uses, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6::text[], $7::jsonb, $8, $9, $10, 'pending', $11, $12, $13, 0, $10)
+             requested_by, requested_at, state, expires_at, window_minutes, max_uses, uses, updated_at, arguments)
+           VALUES ($1, $2, $3, $4, $5, $6::text[], $7::jsonb, $8, $9, $10, 'pending', $11, $12, $13, 0, $10, $14::jsonb)
            ON CONFLICT (agent, COALESCE(on_behalf_of, ''), tool, arguments_digest) WHERE state = 'pending'
            DO NOTHING
            RETURNING ${APPROVAL_COLUMNS}`,
@@ -232,6 +232,8 @@ export function insertApprovalSql(row: NewApprovalRow): GrantSql {
       row.expires_at,
       row.window_minutes,
       row.max_uses,
+      // SQL NULL, not JSON null, when there are none: `arguments IS NULL` reads the same either way.
+      row.arguments === null ? null : JSON.stringify(row.arguments),
     ],
   };
 }

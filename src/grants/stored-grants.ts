@@ -20,10 +20,27 @@ export function argumentsDigest(envelope: Record<string, unknown>): string {
   return crypto.hash('sha256', canonicalJson(args === undefined ? null : args) ?? 'null', 'hex');
 }
 
-/** The approval binding of a tool-call envelope; null for anything else. */
+/**
+ * True for a listing decision (`context.listing: true`, as the MCP guard marks `tools/list`): it
+ * asks whether a tool may be shown, not whether a call may run, so it has no call to approve.
+ */
+export function isListing(envelope: Record<string, unknown>): boolean {
+  return field(envelope.context, 'listing') === true;
+}
+
+/**
+ * The call's arguments as the decision record keeps them (masked by `system/log/mask`), or null
+ * when the record keeps none.
+ */
+export function recordedArguments(recordedInput: unknown): unknown {
+  return field(field(field(recordedInput, 'resource'), 'properties'), 'arguments') ?? null;
+}
+
+/** The approval binding of a tool-call envelope; null for anything else, listings included. */
 export function bindingOf(envelope: Record<string, unknown>): ApprovalBinding | null {
   if (field(envelope.action, 'name') !== 'tool.call' || field(envelope.resource, 'type') !== 'tool')
     return null;
+  if (isListing(envelope)) return null;
   const agent = field(envelope.subject, 'id');
   const tool = field(envelope.resource, 'id');
   if (!nonEmpty(agent) || !nonEmpty(tool)) return null;
@@ -144,6 +161,7 @@ export class StoredGrants implements DecisionGrants {
           reasons: asking.map((o) => String(o.reason ?? '')).filter(Boolean),
           decisionId: item.decisionId,
           requestedBy: item.caller.sub,
+          arguments: recordedArguments(item.recordedInput),
         },
         this.settings(),
       );

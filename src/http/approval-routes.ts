@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { hasScope } from '../auth/caller.ts';
 import type { Caller } from '../decisions/types.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
 import type { ApprovalStore, StoredApproval } from '../grants/approval-store.ts';
@@ -24,6 +25,17 @@ export interface ApprovalDeps {
 /** The approver of a grant or deny: a human principal, checked by the store against the request. */
 function approverOf(caller: Caller) {
   return { sub: caller.sub, human: caller.principalType === 'human' };
+}
+
+/**
+ * An approval as `caller` may read it: the arguments only with `approvals:grant` (an approver must
+ * see what they approve); an agent runtime polling its request's status with `decisions:evaluate`
+ * gets everything else, since another agent's arguments are none of its business.
+ */
+function readableBy(caller: Caller, approval: StoredApproval) {
+  if (hasScope(caller, 'approvals:grant')) return approval;
+  const { arguments: _withheld, ...rest } = approval;
+  return rest;
 }
 
 /**
@@ -58,9 +70,10 @@ export const approvalRoutes: FastifyPluginAsyncTypebox<ApprovalDeps> = async (ap
   app.get(
     '/v1/approvals/:id',
     {
-      config: { scope: 'decisions:evaluate' },
+      config: { scope: ['approvals:grant', 'decisions:evaluate'] },
       schema: {
-        summary: 'One approval request and its history (the status_url of a deny)',
+        summary:
+          'One approval request and its history (the status_url of a deny); its arguments need approvals:grant',
         tags: ['approvals'],
         params: GrantIdParamsV1,
         response: { 200: ApprovalV1, ...ProblemResponses },
@@ -70,7 +83,7 @@ export const approvalRoutes: FastifyPluginAsyncTypebox<ApprovalDeps> = async (ap
       const { id } = request.params;
       const found = await store.get(id);
       if (!found) throw new ProblemError(404, 'approval_not_found', `no approval ${id}`);
-      return { ...found, history: await store.history(id) };
+      return { ...readableBy(request.caller, found), history: await store.history(id) };
     },
   );
 

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import {
+  type ApprovalWait,
   applyRedactions,
   type DecisionResult,
   type VerdictClient,
@@ -151,7 +152,12 @@ export class McpGuard {
     const results = await this.client.decideMany(
       tools.map((tool) => ({ resource: this.resource(tool.name) })),
       {
-        defaults: { subject: this.subject(), action: { name: 'tool.call' }, context: this.context() },
+        // `listing: true`: Verdict opens no approval request for a listing deny (no call to approve).
+        defaults: {
+          subject: this.subject(),
+          action: { name: 'tool.call' },
+          context: this.context({ listing: true }),
+        },
       },
     );
     const failed = results.find((r) => !r.decided);
@@ -188,6 +194,44 @@ export class McpGuard {
     const approval = decision.decided ? decision.approval_request : undefined;
     if (approval) this.approvals.set(key, approval.id);
     return { allow: false, decision, result: deniedResult(name, decision) };
+  }
+
+  /**
+   * Holds a denied call until a human decides its approval request (issue 24): polls the request's
+   * status through the SDK (`waitForApproval`) for at most `timeoutMs`. Granted → the same call is
+   * decided again (it now carries `context.approval_id`, and Verdict, not the guard, judges the
+   * approval) and that decision is the answer. Denied, expired or not decided in time → the tool
+   * error that says so. A status that cannot be read is tried again until the time is up.
+   */
+  async awaitApproval(
+    name: string,
+    args: unknown,
+    denied: CallVerdict & { allow: false },
+    options: {
+      timeoutMs: number;
+      intervalMs?: number;
+      signal?: AbortSignal;
+      traceparent?: string;
+      onProgress?: (progress: { elapsedMs: number; timeoutMs: number; approvalId: string }) => void;
+    },
+  ): Promise<CallVerdict> {
+    const request = denied.decision.decided ? denied.decision.approval_request : undefined;
+    if (!request) return denied;
+    const wait = await this.client.waitForApproval(request.id, {
+      timeoutMs: options.timeoutMs,
+      ...(options.intervalMs !== undefined ? { intervalMs: options.intervalMs } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      onProgress: ({ elapsedMs, timeoutMs }) =>
+        options.onProgress?.({ elapsedMs, timeoutMs, approvalId: request.id }),
+    });
+    if (wait.state === 'granted') return this.authorizeCall(name, args, options.traceparent);
+    // The request is over (or no longer waited for): a later retry opens or finds its own.
+    this.approvals.delete(callKey(name, args));
+    return {
+      allow: false,
+      decision: denied.decision,
+      result: unapprovedResult(name, request.id, wait, options.timeoutMs),
+    };
   }
 
   /** Counts a forwarded call (TOOL-006). */
@@ -237,6 +281,28 @@ export class McpGuard {
   observeResult(name: string): void {
     if (!closedWorld(this.tools.get(name))) this.session.untrusted_content = true;
   }
+}
+
+/** The MCP tool error for a held call that no human approved: denied, expired, or not in time. */
+export function unapprovedResult(
+  name: string,
+  approvalId: string,
+  wait: ApprovalWait,
+  timeoutMs: number,
+): McpToolResult {
+  const by = wait.approval?.decided_by ? ` by ${wait.approval.decided_by}` : '';
+  const why = wait.approval?.decided_reason ? `: ${wait.approval.decided_reason}` : '';
+  const text = {
+    granted: `approval ${approvalId} was granted`,
+    denied: `a human denied approval ${approvalId}${by}${why}`,
+    expired: `approval request ${approvalId} expired before a human decided it`,
+    timed_out: `no human decided approval request ${approvalId} within ${Math.round(timeoutMs / 1000)} s (it stays pending until it expires)`,
+  }[wait.state];
+  return {
+    content: [{ type: 'text', text: `Verdict denied the call to "${name}": ${text}.` }],
+    isError: true,
+    _meta: { 'verdict/approval': { id: approvalId, state: wait.state } },
+  };
 }
 
 function isToolResult(value: unknown): value is { content: unknown[] } {

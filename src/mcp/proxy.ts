@@ -13,6 +13,7 @@ import {
   type JSONRPCMessage,
   type RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
+import { HeldCalls } from './approval-hold.ts';
 import type { McpGuard, McpTool } from './guard.ts';
 
 /** Host → server requests that carry no decision and pass as they are. */
@@ -45,6 +46,11 @@ export async function proxyMcp(options: {
   guard: McpGuard;
   /** Diagnostics (never stdout: that is the protocol). */
   log?: (line: string) => void;
+  /**
+   * `--wait-for-approval`: hold a call denied with an approval request for up to `timeoutMs` until a
+   * human decides it (src/mcp/approval-hold.ts); absent → the deny is answered at once.
+   */
+  waitForApproval?: { timeoutMs: number; intervalMs?: number };
 }): Promise<void> {
   const { host, server, guard } = options;
   const log = options.log ?? (() => {});
@@ -76,6 +82,12 @@ export async function proxyMcp(options: {
           log(
             `denied tools/call ${params.name}: ${verdict.decision.violations.map((v) => v.control).join(', ')}`,
           );
+          if (options.waitForApproval && verdict.decision.decided && verdict.decision.approval_request) {
+            // NOTE: held off the queue: the session goes on (pings, other calls, a cancel of this one).
+            const trace = typeof traceparent === 'string' ? traceparent : undefined;
+            held.hold(message, params.name, params.arguments ?? {}, verdict, trace);
+            return;
+          }
           return forward(host, { jsonrpc: '2.0', id, result: verdict.result });
         }
         guard.recordCall();
@@ -86,6 +98,7 @@ export async function proxyMcp(options: {
       return refuse(host, id, `denied by Verdict's MCP guard: "${method}" is not mapped to a decision`);
     }
     if (isJSONRPCNotification(message)) {
+      if (message.method === 'notifications/cancelled') held.cancel(message.params?.requestId);
       if (PASSING_HOST_NOTIFICATIONS.has(message.method)) return forward(server, message);
       log(`dropped notification ${message.method}`);
       return;
@@ -136,6 +149,19 @@ export async function proxyMcp(options: {
     }
   };
 
+  const held = new HeldCalls({
+    guard,
+    waitForApproval: options.waitForApproval,
+    log,
+    answer: (id, result) => forward(host, { jsonrpc: '2.0', id, result: result as never }),
+    progress: (params) => forward(host, { jsonrpc: '2.0', method: 'notifications/progress', params }),
+    send: (message, name) => {
+      guard.recordCall();
+      pending.set(keyOf(message.id), { kind: 'call', name });
+      return forward(server, message);
+    },
+  });
+
   // NOTE: messages of one side are handled in arrival order: a call's decision completes before the
   // next host message is looked at, so the session state each decision sees is the one before it.
   const queue = (handle: (m: JSONRPCMessage) => Promise<void>) => {
@@ -152,6 +178,7 @@ export async function proxyMcp(options: {
     const close = () => {
       if (closed) return;
       closed = true;
+      held.cancelAll();
       Promise.allSettled([host.close(), server.close()]).then(() => resolve());
     };
     host.onclose = close;

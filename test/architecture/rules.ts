@@ -70,7 +70,7 @@ export const SDK: OutsidePath = { path: 'packages/sdk', label: 'the SDK (`packag
 const json = folder('json', 'tests on parsed JSON values (`values.ts`: `isObject`); imports nothing', []);
 const config = folder(
   'config',
-  'one typed `Config` and its pure resolver (`resolve-config.ts`), the env parsers (`env.ts`); nothing else reads `process.env`',
+  'one typed `Config` and its pure resolver (`resolve-config.ts`), the env parsers (`env.ts`), the console’s OIDC settings (`oidc.ts`); nothing else reads `process.env`',
   [],
 );
 const engine = folder(
@@ -110,7 +110,7 @@ const grants = folder(
 );
 const auth = folder(
   'auth',
-  'token verification (JWT, JWKS), scopes, caller identity, key sources, the development token',
+  'token verification (JWT, JWKS), scopes, caller identity, key sources, the development token, the console’s OIDC sign-in and its claim → scope mapping (`oidc.ts`)',
   [decisions, config],
 );
 const observability = folder(

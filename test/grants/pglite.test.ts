@@ -101,6 +101,8 @@ describe('waivers and approvals on embedded PGlite', () => {
       true,
     );
     expect(granted.json().state).toBe('granted');
+    // The request carries the call's arguments (jsonb on PGlite too; issue 24).
+    expect(granted.json().arguments).toEqual({ path: '/workspace/x' });
 
     const allowed = await decide({
       ...envelope,

@@ -136,6 +136,39 @@ interface Answer {
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
 const MAX_BACKOFF_MS = 2000;
 
+/** Options of `waitForApproval`. */
+export interface WaitForApprovalOptions {
+  /** How long to wait for a human, in milliseconds. */
+  timeoutMs: number;
+  /** Time between two status reads; default 1000. */
+  intervalMs?: number;
+  signal?: AbortSignal;
+  /** Told after each read that found the request still pending. Must not throw. */
+  onProgress?: (progress: { elapsedMs: number; timeoutMs: number; approval: Approval | null }) => void;
+}
+
+/** How a wait for a human ended: their answer, the request's lapse, or the wait's own timeout. */
+export interface ApprovalWait {
+  state: 'granted' | 'denied' | 'expired' | 'timed_out';
+  /** The approval as last read (null when no read succeeded). */
+  approval: Approval | null;
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** A request to any Verdict route (see `VerdictClient.call`). */
 export interface ApiRequest {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -515,6 +548,38 @@ export class VerdictClient {
       { method: 'GET', path: `/v1/approvals/${encodeURIComponent(id)}`, idempotent: true },
       options,
     );
+  }
+
+  /**
+   * Waits until a human decides approval request `id` (or it lapses), asking its status every
+   * `intervalMs` (default 1000): resolves `granted`, `denied` or `expired` with the approval as last
+   * read, or `timed_out` when `timeoutMs` passed first while it was still pending. A status read
+   * that fails (Verdict briefly unreachable) is tried again at the next tick; a 4xx (an unknown id,
+   * a token without the scope) rejects. `signal` aborts the wait (rejects with its reason);
+   * `onProgress` is told after every read, e.g. to send MCP progress notifications.
+   */
+  async waitForApproval(id: string, options: WaitForApprovalOptions): Promise<ApprovalWait> {
+    const { timeoutMs, signal, onProgress } = options;
+    const intervalMs = Math.max(10, options.intervalMs ?? 1000);
+    const started = Date.now();
+    let approval: Approval | null = null;
+    for (;;) {
+      signal?.throwIfAborted();
+      try {
+        approval = await this.getApproval(id, { ...(signal ? { signal } : {}) });
+      } catch (err) {
+        signal?.throwIfAborted();
+        if (err instanceof VerdictError && err.kind === 'rejected') throw err;
+      }
+      const elapsedMs = Date.now() - started;
+      if (approval && approval.state !== 'pending') {
+        return { state: approval.state as ApprovalWait['state'], approval };
+      }
+      onProgress?.({ elapsedMs, timeoutMs, approval });
+      const left = timeoutMs - elapsedMs;
+      if (left <= 0) return { state: 'timed_out', approval };
+      await sleep(Math.min(intervalMs, left), signal);
+    }
   }
 
   /** Approval requests, newest first. */

@@ -1,5 +1,6 @@
 export {
   type ApiRequest,
+  type ApprovalWait,
   type CallOptions,
   type Decided,
   type DecisionResult,
@@ -12,6 +13,7 @@ export {
   VerdictClient,
   type VerdictClientOptions,
   VerdictError,
+  type WaitForApprovalOptions,
 } from './client.ts';
 // Guardrails (issue 25): applying `redact` obligations to content.
 export { applyRedactions, type Content, type RedactionSpan, redactionSpans } from './redact.ts';

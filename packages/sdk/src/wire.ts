@@ -286,11 +286,27 @@ export interface Waiver {
 /** A human approval request of an agent action, as the approvals API answers it. */
 export interface Approval {
   id: string;
-  state: string;
+  /** `pending`, `granted`, `denied` or `expired` (a lapsed request or approval window). */
+  state: 'pending' | 'granted' | 'denied' | 'expired' | (string & {});
   agent?: string;
   on_behalf_of?: string | null;
   tool?: string;
+  /** SHA-256 hex of the RFC 8785 canonical JSON of the call's arguments: what the approval binds. */
+  arguments_digest?: string;
+  /**
+   * The call's arguments, masked as the decision record's input is masked (the bundle's
+   * `system/log/mask`): masked values appear as the mask writes them (an erased key is absent, an
+   * upserted one shows the mask's value). Null when the call had none or the mask removed them.
+   * Sent only to callers with `approvals:grant`; absent for a status read with `decisions:evaluate`.
+   */
+  arguments?: unknown;
   controls?: string[];
+  reasons?: string[];
+  decision_id?: string | null;
+  requested_at?: string;
   expires_at?: string;
+  decided_by?: string | null;
+  decided_at?: string | null;
+  decided_reason?: string | null;
   [key: string]: unknown;
 }

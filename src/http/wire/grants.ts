@@ -73,7 +73,21 @@ export const ApprovalListQueryV1 = Type.Object(
 
 /** An approval request as stored, with its history on a read of one. */
 export const ApprovalV1 = Type.Object(
-  { id: Type.String(), state: Type.String() },
+  {
+    id: Type.String(),
+    state: Type.String(),
+    arguments_digest: Type.Optional(
+      Type.String({
+        description: 'SHA-256 (hex) of the RFC 8785 canonical JSON of the arguments: the binding',
+      }),
+    ),
+    arguments: Type.Optional(
+      Type.Unknown({
+        description:
+          "The call's arguments, masked as the decision record's input is (system/log/mask): masked values appear as the mask writes them (an erased key is absent, an upserted one shows the mask's value); null when there were none or the mask removed them. Only for callers with approvals:grant.",
+      }),
+    ),
+  },
   { additionalProperties: true },
 );
 export const ApprovalListV1 = Type.Object({ approvals: Type.Array(ApprovalV1) });
