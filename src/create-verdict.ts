@@ -44,6 +44,7 @@ import {
   observeSiemForwarder,
   trackActiveBundle,
 } from './observability/metrics.ts';
+import { SessionStore } from './sessions/session-store.ts';
 import { type Closable, DrainableReadiness } from './shutdown/graceful-shutdown.ts';
 import { type Bus, openBus } from './store/bus.ts';
 import { type ReplicaIdentity, replicaIdentity } from './store/fleet.ts';
@@ -127,6 +128,8 @@ export interface Verdict {
   replica: BundleReplica | null;
   /** Waivers and human approvals; null without a database. */
   grants: Grants | null;
+  /** The console's sessions and sign-in links; null without a database (no console then). */
+  sessions: SessionStore | null;
   /**
    * What Verdict opened, in the order to close it after the HTTP server has stopped accepting and
    * answered every request (so every decision is recorded or failed closed before the audit trail
@@ -201,6 +204,7 @@ async function assemble(config: Config, overrides: VerdictOverrides, owned: Owne
       ),
     );
   }
+  const sessions = storage ? startSessions(config, overrides, storage.database, late) : null;
   const decisions = buildDecisionService(config, overrides, { policy, recorder, metrics, grants, replica });
   const readiness = new DrainableReadiness(
     overrides.readinessCheck ?? defaultReadiness(config, database, replica),
@@ -218,6 +222,7 @@ async function assemble(config: Config, overrides: VerdictOverrides, owned: Owne
     lifecycle,
     replica,
     grants,
+    sessions,
   });
   return {
     app,
@@ -235,6 +240,7 @@ async function assemble(config: Config, overrides: VerdictOverrides, owned: Owne
     lifecycle,
     replica,
     grants,
+    sessions,
     resources: owned.resources(),
     async close() {
       await app.close();
@@ -508,9 +514,10 @@ function buildHttpApp(
     lifecycle: PolicyLifecycle | null;
     replica: BundleReplica | null;
     grants: Awaited<ReturnType<typeof wireGrants>> | null;
+    sessions: SessionStore | null;
   },
 ): Promise<App> {
-  const { storage, policy, metrics, lifecycle, grants, checkpointKey } = parts;
+  const { storage, policy, metrics, lifecycle, grants, checkpointKey, sessions } = parts;
   return buildApp({
     ...overrides.http,
     config,
@@ -544,7 +551,49 @@ function buildHttpApp(
           approvals: { store: grants.approvals, policy, onGranted: grants.onGranted },
         }
       : overrides.http?.grants,
+    console:
+      storage && grants && sessions
+        ? {
+            config,
+            sessions,
+            policy,
+            approvals: grants.approvals,
+            waivers: grants.waivers,
+            decisionLog: new DecisionLogReader(storage.database),
+            bus: storage.bus,
+            onApprovalGranted: grants.onGranted,
+          }
+        : undefined,
   });
+}
+
+/**
+ * The console's session store on the database, with its limits from the config; what ended more
+ * than a day ago is pruned at start and hourly (best effort: an ended session is refused anyway).
+ */
+function startSessions(
+  config: Config,
+  overrides: VerdictOverrides,
+  database: Database,
+  late: Closable[],
+): SessionStore {
+  const sessions = new SessionStore({
+    db: database,
+    clock: overrides.clock,
+    limits: {
+      idleMs: config.console.idleMinutes * 60_000,
+      absoluteMs: config.console.absoluteHours * 3_600_000,
+    },
+  });
+  const prune = () =>
+    sessions
+      .prune()
+      .catch((err) => overrides.log?.warn({ err }, 'console sessions: prune failed; will retry'));
+  void prune();
+  const timer = setInterval(prune, 3_600_000);
+  timer.unref();
+  late.push({ name: 'console sessions', close: async () => clearInterval(timer) });
+  return sessions;
 }
 
 /** Evidence packages (signed with VERDICT_EVIDENCE_KEY or the checkpoint key) and the JWKS. */

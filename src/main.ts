@@ -1,11 +1,12 @@
 import pino from 'pino';
-import { devTokenBanner, resolveStartupKeys, type StartupKeys } from './auth/dev-token.ts';
+import { devConsoleCaller, devTokenBanner, resolveStartupKeys, type StartupKeys } from './auth/dev-token.ts';
 import { KeySourceError } from './auth/keys.ts';
 import { isClusterWorker, runPrimary, workerMetrics } from './cluster.ts';
 import { ConfigError, resolveConfig } from './config/resolve-config.ts';
 import { createVerdict } from './create-verdict.ts';
 import { loggerOptions } from './observability/logging.ts';
 import { createMetrics } from './observability/metrics.ts';
+import { SIGN_IN_LINK_TTL_MS } from './sessions/session-store.ts';
 import { installGracefulShutdown } from './shutdown/graceful-shutdown.ts';
 import { acquireEmbeddedLock, type EmbeddedLock, EmbeddedStoreBusyError } from './store/embedded-lock.ts';
 
@@ -85,7 +86,12 @@ async function main(): Promise<void> {
   const address = app.server.address();
   if (address !== null && typeof address === 'object')
     storeLock?.update({ port: address.port, host: config.host });
-  if (startup.devSecretFile && !isClusterWorker()) process.stdout.write(devTokenBanner(config, startup));
+  if (startup.devSecretFile && !isClusterWorker()) {
+    // The console's one-time sign-in link for the dev user (a code stored hashed; used once).
+    const code = await verdict.sessions?.createLink(devConsoleCaller(config), SIGN_IN_LINK_TTL_MS);
+    const link = code ? `/console/login/link?code=${code}` : undefined;
+    process.stdout.write(devTokenBanner(config, startup, link));
+  }
 }
 
 main().catch((err) => {

@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'nod
 import path from 'node:path';
 import { createSigner } from 'fast-jwt';
 import type { Config } from '../config/resolve-config.ts';
+import type { Caller } from '../decisions/types.ts';
 import { SCOPES, type Scope } from './caller.ts';
 import { configuredKeySource, type KeySource, KeySourceError } from './keys.ts';
 
@@ -63,6 +64,20 @@ export function resolveStartupKeys(config: Config): StartupKeys {
     keys: { kind: 'secret', secret, algorithms: ['HS256'] },
     devSecretFile: path.join(config.dataDir, DEV_SECRET_FILE),
   };
+}
+
+/**
+ * The embedded mode's console user: `dev`, a human principal (so that it may approve agent
+ * actions), with every scope — the banner's one-time sign-in link signs in as it.
+ */
+export function devConsoleCaller(config: Config): Caller {
+  return Object.freeze({
+    sub: 'dev',
+    iss: config.jwt.issuer ?? DEV_ISSUER,
+    clientId: null,
+    scopes: [...SCOPES],
+    principalType: 'human',
+  });
 }
 
 /** What a locally minted token says. */
@@ -160,7 +175,7 @@ export function isLoopbackHost(host: string): boolean {
  * (`SCOPES`: those of the routes that exist, and admin). Written to
  * stdout, not to the log: logs redact tokens, and a token has no business in a log pipeline.
  */
-export function devTokenBanner(config: Config, startup: StartupKeys): string {
+export function devTokenBanner(config: Config, startup: StartupKeys, consoleLink?: string): string {
   if (startup.keys.kind !== 'secret') return '';
   const token = mintToken(startup.keys.secret, {
     sub: 'dev',
@@ -186,6 +201,12 @@ export function devTokenBanner(config: Config, startup: StartupKeys): string {
     'verdict: try (with the built-in policies):',
     ...examples,
     'verdict: mint more with: npm run token -- --scope "decisions:evaluate audit:read" --sub my-agent --ttl 1h',
+    ...(consoleLink
+      ? [
+          `verdict: console: http://${urlHost}:${config.port}/console — sign in once with this link (the dev user, human, every scope; valid 15 min):`,
+          `http://${urlHost}:${config.port}${consoleLink}`,
+        ]
+      : []),
     '',
     '',
   ].join('\n');

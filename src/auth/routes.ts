@@ -17,6 +17,10 @@ export const PUBLIC_ROUTES: readonly string[] = [
   '/.well-known/authzen-configuration',
   // The public keys auditors verify evidence packages and checkpoints with.
   '/v1/evidence/keys',
+  // The console: people sign in there and carry a session cookie, not a bearer token; every console
+  // route checks its session and scopes itself (src/console/, docs/console.md).
+  '/console',
+  '/console/*',
 ];
 
 /** How a route is guarded. */

@@ -96,6 +96,22 @@ export interface Config {
   bundles: BundleConfig;
   /** PDP-held waivers and human approvals (issue 13). */
   grants: GrantsConfig;
+  /** The governance console at /console (issue 24; docs/console.md). */
+  console: ConsoleConfig;
+}
+
+/** The console's sign-in and sessions (docs/console.md, 'Sessions'). */
+export interface ConsoleConfig {
+  /**
+   * The token sign-in form at /console/login (a JWT the key source verifies). Default: on in the
+   * embedded development mode (no DATABASE_URL, no JWT_* key source), off otherwise;
+   * VERDICT_CONSOLE_TOKEN_LOGIN=true|false decides.
+   */
+  tokenLogin: boolean;
+  /** A session ends after this long without a request (VERDICT_CONSOLE_IDLE_MINUTES, default 30). */
+  idleMinutes: number;
+  /** A session ends this long after sign-in, whatever happens (VERDICT_CONSOLE_SESSION_HOURS, default 8). */
+  absoluteHours: number;
 }
 
 /**
@@ -220,6 +236,15 @@ function flag(env: Env, name: string): boolean {
   if (raw === 'true' || raw === '1') return true;
   if (raw === 'false' || raw === '0') return false;
   throw new ConfigError(name, `must be true or false, got "${raw}"`);
+}
+
+function resolveConsole(env: Env, embedded: boolean): ConsoleConfig {
+  const tokenLogin = text(env, 'VERDICT_CONSOLE_TOKEN_LOGIN');
+  return {
+    tokenLogin: tokenLogin === undefined ? embedded : flag(env, 'VERDICT_CONSOLE_TOKEN_LOGIN'),
+    idleMinutes: integer(env, 'VERDICT_CONSOLE_IDLE_MINUTES', 30, 1, 24 * 60),
+    absoluteHours: integer(env, 'VERDICT_CONSOLE_SESSION_HOURS', 8, 1, 7 * 24),
+  };
 }
 
 function resolveGrants(env: Env): GrantsConfig {
@@ -371,5 +396,6 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
       ),
     },
     grants: resolveGrants(env),
+    console: resolveConsole(env, devSecret),
   };
 }

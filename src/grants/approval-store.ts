@@ -141,9 +141,13 @@ export class ApprovalStore {
    */
   private readonly pendingMemo = new Map<string, { approval: StoredApproval; until: number }>();
 
-  constructor(deps: { db: Database; clock?: () => Date }) {
+  /** Told after each committed change that a live view shows (opened, granted, denied). */
+  private readonly onChange: (approval: StoredApproval) => void;
+
+  constructor(deps: { db: Database; clock?: () => Date; onChange?: (approval: StoredApproval) => void }) {
     this.db = deps.db;
     this.clock = deps.clock ?? (() => new Date());
+    this.onChange = deps.onChange ?? (() => {});
   }
 
   /**
@@ -169,6 +173,7 @@ export class ApprovalStore {
         ? { approval: pending, created: false }
         : await this.openRequest(binding, why, settings, now);
     this.remember(key, answer.approval, now);
+    if (answer.created) this.onChange(answer.approval);
     return answer;
   }
 
@@ -286,7 +291,7 @@ export class ApprovalStore {
   ): Promise<StoredApproval> {
     const now = this.clock();
     this.forget(id);
-    return this.db.transaction(async (tx) => {
+    const decided = await this.db.transaction(async (tx) => {
       const { rows: found } = await tx.query<Record<string, unknown>>(grantByIdSql('approvals', id, true));
       if (!found[0]) throw new GrantError('not_found', 'approval_not_found', `no approval ${id}`);
       const current = fromRow(found[0], now);
@@ -337,6 +342,8 @@ export class ApprovalStore {
       );
       return fromRow(rows[0]!, now);
     });
+    this.onChange(decided);
+    return decided;
   }
 
   /**

@@ -5,6 +5,7 @@ import type { Database } from '../store/types.ts';
 import { ApprovalStore, type StoredApproval } from './approval-store.ts';
 import { ApprovalWebhook, type WebhookEvents } from './approval-webhook.ts';
 import { grantSettings } from './control-catalog.ts';
+import { APPROVALS_TOPIC } from './grants-version.ts';
 import { type ApprovalEvents, StoredGrants } from './stored-grants.ts';
 import { WaiverCache } from './waiver-cache.ts';
 import { readActiveWaivers, WaiverStore } from './waiver-store.ts';
@@ -54,7 +55,15 @@ export async function createGrants(deps: {
   });
   await cache.start();
   const waivers = new WaiverStore({ db, clock, propagation: { cache, bus, origin: deps.replicaId } });
-  const approvals = new ApprovalStore({ db, clock: deps.clock });
+  // NOTE: a notice on the bus after each committed request or decision, not awaited: the live inbox
+  // re-reads on it, and nothing in a decision waits for it (publishing never rejects).
+  const approvals = new ApprovalStore({
+    db,
+    clock: deps.clock,
+    onChange: () => {
+      void bus.publish({ topic: APPROVALS_TOPIC, version: Date.now(), origin: deps.replicaId });
+    },
+  });
   const webhook = config.grants.webhookUrl
     ? new ApprovalWebhook({
         url: config.grants.webhookUrl,

@@ -21,3 +21,10 @@ export async function readGrantsVersion(db: Queryable): Promise<number> {
 
 /** The event chain every grant event is appended to (one chain, serialised by its head row). */
 export const GRANTS_EVENT_WRITER = 'grants';
+
+/**
+ * The bus topic of approval changes (a request opened, granted or denied): a notice only, so that
+ * live views (the console's inbox) re-read the pending requests. It has no fleet_state version —
+ * nothing in a decision depends on it — so its notices carry the publisher's clock as `version`.
+ */
+export const APPROVALS_TOPIC = 'approvals';

@@ -11,6 +11,7 @@ import Fastify, {
 import type { Redis } from 'ioredis';
 import { configuredKeySource, type KeySource } from '../auth/keys.ts';
 import type { Config } from '../config/resolve-config.ts';
+import { type ConsoleDeps, consoleRoutes } from '../console/console-plugin.ts';
 import type { DecisionService } from '../decisions/service.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
 import { createMetrics, initialiseLabelValues, type Metrics } from '../observability/metrics.ts';
@@ -68,6 +69,11 @@ export interface AppDeps {
   bundles?: BundleRouteDeps;
   /** Waivers and approvals (issue 13); their routes exist only when given (a database is needed). */
   grants?: { waivers: WaiverDeps; approvals: ApprovalDeps };
+  /**
+   * The governance console at /console (docs/console.md); served only when given (it needs the
+   * database: sessions, grants). Its token sign-in verifies with this app's own token verification.
+   */
+  console?: Omit<ConsoleDeps, 'verifyToken'>;
   /** This app's metrics (shared with the decision service's observer); default a fresh registry. */
   metrics?: Metrics;
   /** What GET /metrics serves; default this app's registry (a cluster worker asks the primary). */
@@ -179,6 +185,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   if (deps.grants) {
     await app.register(waiverRoutes, deps.grants.waivers);
     await app.register(approvalRoutes, deps.grants.approvals);
+  }
+  if (deps.console) {
+    const verifyToken: ConsoleDeps['verifyToken'] = (request, token) => app.verifyAccessToken(request, token);
+    await app.register(consoleRoutes, { ...deps.console, verifyToken, prefix: '/console' });
   }
   for (const plugin of deps.plugins ?? []) await app.register(plugin);
   app.addHook('onReady', async () => {

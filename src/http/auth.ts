@@ -74,6 +74,11 @@ export interface AuthOptions {
   events?: AuthEvents;
 }
 
+/** What `verifyAccessToken` found: the caller and the token's expiry (ms), or why not. */
+export type TokenVerification =
+  | { ok: true; caller: Caller; expiresAt: number }
+  | { ok: false; reason: AuthFailureReason };
+
 /** One route and how it is guarded; `app.routeProtection()` lists them for review and tests. */
 export interface RouteProtection {
   method: string;
@@ -97,6 +102,12 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Every registered route with its guard (see src/auth/routes.ts). */
     routeProtection(): RouteProtection[];
+    /**
+     * Verifies a token given in a request's body (the console's token sign-in) exactly as the
+     * bearer hook verifies a header: the same key source, algorithms, issuer, audience, clock skew
+     * and required claims. Never throws: a refusal names its reason.
+     */
+    verifyAccessToken(request: FastifyRequest, token: string): Promise<TokenVerification>;
   }
 }
 
@@ -293,6 +304,19 @@ export const authentication = fp(
       }
     });
     app.decorate('routeProtection', () => [...routes]);
+
+    app.decorate('verifyAccessToken', async (request: FastifyRequest, token: string) => {
+      const trimmed = token.trim();
+      if (trimmed === '' || /\s/.test(trimmed)) return { ok: false, reason: 'malformed_token' } as const;
+      try {
+        const claims = await request.jwtVerify<Claims>({ verify: { extractToken: () => trimmed } } as never);
+        return { ok: true, caller: callerFromClaims(claims), expiresAt: Number(claims.exp) * 1000 } as const;
+      } catch (err) {
+        const reason = classify(err);
+        options.events?.onAuthFailure?.(reason);
+        return { ok: false, reason } as const;
+      }
+    });
 
     app.decorateRequest('caller', null as unknown as Caller);
     app.decorateRequest(failureOf, null);

@@ -140,8 +140,8 @@ describe('the rules as data', () => {
     expect(references.filter((f) => !entries.has(f))).toEqual([]);
   });
 
-  it('allow Fastify in http/ only', () => {
-    expect(RULES.folders.filter((f) => f.fastify).map((f) => f.name)).toEqual(['http']);
+  it('allow Fastify in console/ and http/ only', () => {
+    expect(RULES.folders.filter((f) => f.fastify).map((f) => f.name)).toEqual(['console', 'http']);
   });
 });
 
@@ -218,7 +218,7 @@ describe('each rule fails on a planted violation', () => {
     ];
     const violations = checkImports(tree, RULES);
     expect(at(violations, 'fastify', 'auth/planted.ts')).toEqual([
-      '[fastify] auth/planted.ts:1: imports fastify (Fastify belongs to http/)',
+      '[fastify] auth/planted.ts:1: imports fastify (Fastify belongs to console/, http/)',
     ]);
     expect(at(violations, 'fastify', 'evidence/planted.ts')).toHaveLength(1);
     expect(at(violations, 'fastify', 'mcp/planted.ts')).toHaveLength(1);
@@ -280,8 +280,8 @@ describe('each rule fails on a planted violation', () => {
 
   it('folder-table: a folder missing from the table, and a row for a folder src/ lacks', () => {
     const folders = [...new Set(files.map((f) => f.path.split('/')[0]!).filter((f) => !f.endsWith('.ts')))];
-    expect(checkFolderTable([...folders, 'console'], RULES).map(describeViolation)).toContain(
-      '[folder-table] console/: the folder has no row in the rules',
+    expect(checkFolderTable([...folders, 'reports'], RULES).map(describeViolation)).toContain(
+      '[folder-table] reports/: the folder has no row in the rules',
     );
     const withoutGate = { ...RULES, folders: RULES.folders.filter((f) => f.name !== 'gate') };
     expect(checkFolderTable(folders, withoutGate).map(describeViolation)).toEqual([
@@ -293,12 +293,12 @@ describe('each rule fails on a planted violation', () => {
         RULES,
       ).map(describeViolation),
     ).toEqual(['[folder-table] gate/: the rules name a folder src/ does not have']);
-    const tree = [...files, planted('console/page.ts', "import fp from 'fastify-plugin';")];
+    const tree = [...files, planted('reports/page.ts', "import fp from 'fastify-plugin';")];
     expect(
       checkArchitecture(tree, tables, RULES)
         .filter((v) => v.rule === 'folder-table')
         .map(describeViolation),
-    ).toEqual(['[folder-table] console/: the folder has no row in the rules']);
+    ).toEqual(['[folder-table] reports/: the folder has no row in the rules']);
   });
 
   it('table-owner: SQL on a table from a module that does not own it, however the SQL names it', () => {
@@ -330,8 +330,8 @@ describe('each rule fails on a planted violation', () => {
   });
 
   it('table-list: a migration table no module owns, an owner of no table, an owner that does not exist', () => {
-    expect(checkTableList(files, [...tables, 'console_sessions'], RULES).map(describeViolation)).toEqual([
-      '[table-list] console_sessions: a migration creates it; no module owns it',
+    expect(checkTableList(files, [...tables, 'report_runs'], RULES).map(describeViolation)).toEqual([
+      '[table-list] report_runs: a migration creates it; no module owns it',
     ]);
     const { replicas: _, ...withoutReplicas } = RULES.tables;
     expect(

@@ -113,6 +113,11 @@ const auth = folder(
   'token verification (JWT, JWKS), scopes, caller identity, key sources, the development token, the console’s OIDC sign-in and its claim → scope mapping (`oidc.ts`)',
   [decisions, config],
 );
+const sessions = folder(
+  'sessions',
+  'the console’s server-side sessions and one-time sign-in links (`session-store.ts`: `SessionStore`); their SQL (`sessions-sql.ts`)',
+  [decisions, store],
+);
 const observability = folder(
   'observability',
   'the metrics registry and names, logger options, the decision observer',
@@ -123,10 +128,30 @@ const evidence = folder(
   'evidence packages: build a signed tar.gz about one resource (`package.ts`), verify one offline (`verify.ts`)',
   [audit, decisions, engine, grants, json, store],
 );
+const consoleFolder = folder(
+  'console',
+  'the governance console at `/console` (`console-plugin.ts`: `consoleRoutes`): server-rendered pages (`html.ts`: the escaping template tag), sign-in and sessions, CSRF, CSP, the live approvals inbox, the waiver pages; reads and changes state only through the capabilities’ modules (no SQL)',
+  [audit, auth, config, decisions, engine, grants, json, sessions, store],
+  { fastify: true },
+);
 const http = folder(
   'http',
   'the app (`app.ts`: `buildApp`) and every Fastify plugin: the routes with their TypeBox schemas (`wire/`), the one error mapper (`errors.ts`), the auth hook, body parsing, problem+json errors, security headers, request ids, request metrics, load shedding',
-  [audit, auth, bundles, config, decisions, engine, evidence, grants, json, observability, store],
+  [
+    audit,
+    auth,
+    bundles,
+    config,
+    consoleFolder,
+    decisions,
+    engine,
+    evidence,
+    grants,
+    json,
+    observability,
+    sessions,
+    store,
+  ],
   { fastify: true },
 );
 const shutdown = folder('shutdown', 'graceful shutdown and the readiness drain (`graceful-shutdown.ts`)', [
@@ -147,7 +172,6 @@ const cli = folder(
   'the `verdict` command (`verdict.ts`): bundles over the HTTP API, `gate release`, `mcp-proxy`, `token`, `audit verify`, `migrate`, `evidence verify`',
   [audit, auth, config, evidence, store, mcp, gate, SDK],
 );
-// When the operator console arrives: `folder('console', …, […], { fastify: true })`.
 
 export const RULES: ArchitectureRules = {
   folders: [
@@ -161,6 +185,8 @@ export const RULES: ArchitectureRules = {
     grants,
     auth,
     store,
+    sessions,
+    consoleFolder,
     http,
     observability,
     shutdown,
@@ -180,6 +206,7 @@ export const RULES: ArchitectureRules = {
       bundles,
       grants,
       auth,
+      sessions,
       observability,
       evidence,
       http,
@@ -204,6 +231,8 @@ export const RULES: ArchitectureRules = {
     replicas: sql(store, 'fleet.ts'),
     exceptions: sql(grants, 'grants-sql.ts'),
     approvals: sql(grants, 'grants-sql.ts'),
+    console_sessions: sql(sessions, 'sessions-sql.ts'),
+    console_sign_in_links: sql(sessions, 'sessions-sql.ts'),
   },
 };
 

@@ -25,6 +25,8 @@ export interface TestVerdict {
   database: TestDatabase;
   /** `http://127.0.0.1:<port>` */
   url: string;
+  /** The HS256 secret its tokens are signed with (tests that mint odd tokens: expired, forged…). */
+  secret: string;
   /** A token for `sub` with `scopes`; `human` adds principal_type "human" (approvers). */
   token(sub: string, scopes: readonly Scope[], human?: boolean): string;
   /** Closes Verdict and its bus, then drops the database. */
@@ -72,6 +74,7 @@ export async function startTestVerdict(
     verdict,
     database,
     url,
+    secret,
     token: (sub, scopes, human) =>
       mintToken(secret, {
         sub,

@@ -1,0 +1,204 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { StoredApproval } from '../grants/approval-store.ts';
+import { grantSettings } from '../grants/control-catalog.ts';
+import { can, personOf } from './console-access.ts';
+import type { ConsoleDeps } from './console-plugin.ts';
+import { historyTable, json, list, timeLeft, when } from './format.ts';
+import { type FormBody, FormError, optionalField } from './forms.ts';
+import { href, html, type Markup } from './html.ts';
+import { csrfField, sendPage } from './layout.ts';
+import type { ApprovalFeed } from './live.ts';
+
+/** Who may see approvals: approvers, and auditors (read only). */
+const READ = ['approvals:grant', 'audit:read'] as const;
+
+/** Approval ids as the API accepts them (`apr_…`); anything else is a 404 without a database read. */
+const APPROVAL_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** What the page says after a decision made here. */
+const DONE = { approve: 'Approved: the agent may retry its call.', deny: 'Denied.' } as const;
+
+/** The inbox's table of pending requests (the page's content and each live update). */
+export function inboxTable(approvals: readonly StoredApproval[], now: number = Date.now()): Markup {
+  if (approvals.length === 0) return html`<p id="inbox-empty">No pending approval requests.</p>`;
+  return html`<table id="inbox-table">
+    <caption class="muted">${approvals.length} pending, newest first</caption>
+    <thead><tr>
+      <th scope="col">Request</th><th scope="col">Agent</th><th scope="col">On behalf of</th><th scope="col">Tool</th>
+      <th scope="col">Controls</th><th scope="col">Reason</th><th scope="col">Time left</th>
+    </tr></thead>
+    <tbody>${approvals.map(
+      (a) => html`<tr data-approval="${a.id}">
+        <td><a href="${href`/console/approvals/${a.id}`}">${a.id}</a></td>
+        <td class="text">${a.agent}</td>
+        <td class="text">${a.on_behalf_of ?? '—'}</td>
+        <td class="text">${a.tool}</td>
+        <td>${list(a.controls)}</td>
+        <td class="text">${a.reasons.join('; ')}</td>
+        <td>${timeLeft(a.expires_at, now)}</td>
+      </tr>`,
+    )}</tbody>
+  </table>`;
+}
+
+/** The arguments an approval is bound to: as the request carries them (masked), else the digest. */
+function boundArguments(approval: StoredApproval): Markup {
+  const shown = (approval as StoredApproval & { arguments?: unknown }).arguments;
+  return html`${shown === undefined ? '' : json(shown)}
+    <p>Arguments digest (SHA-256 of their canonical JSON): <code>${approval.arguments_digest}</code></p>`;
+}
+
+/**
+ * The approvals inbox (`/console/approvals`, live over server-sent events on every replica) and one
+ * request (`/console/approvals/:id`: what it is bound to, the decision that asked for it, its
+ * chained history, and Approve / Deny with a Reason). Granting and denying go through the
+ * approval store — the API's path: a human principal, not the agent, not the user it acts for.
+ */
+export async function approvalPages(
+  app: FastifyInstance,
+  opts: { deps: ConsoleDeps; feed: ApprovalFeed },
+): Promise<void> {
+  const { approvals, policy, decisionLog } = opts.deps;
+  const pending = () => approvals.list({ state: 'pending', limit: 200 });
+
+  app.get('/approvals', { config: { console: { scope: READ } } }, async (request, reply) =>
+    sendPage(request, reply, {
+      title: 'Approvals',
+      current: '/console/approvals',
+      main: html`<p>Agent actions waiting for a person. This list updates by itself.</p>
+        <div id="inbox" hx-ext="sse" sse-connect="/console/approvals/live" sse-swap="inbox" aria-live="polite">
+          ${inboxTable(await pending())}
+        </div>`,
+    }),
+  );
+
+  // The inbox's live feed: the table again after every change on any replica (and every 30 s).
+  app.get(
+    '/approvals/live',
+    { config: { console: { scope: READ } }, sse: { kind: 'only', serializer: String } },
+    async (request, reply) => {
+      const sse = reply.sse;
+      sse.keepAlive();
+      // NOTE: the first table is sent before the handler returns (that writes the stream's
+      // headers); later ones are chained, so two updates never interleave on one connection.
+      await sse.send({ event: 'inbox', data: inboxTable(await pending()).text });
+      const session = request.consoleState.session;
+      let sending = Promise.resolve();
+      const push = () => {
+        sending = sending
+          .then(async () => {
+            if (!sse.isConnected) return;
+            // A stream outlives no session: signed out, expired or idle, it closes.
+            if (!session || !(await opts.deps.sessions.isLive(session.idHash))) {
+              sse.close();
+              return;
+            }
+            await sse.send({ event: 'inbox', data: inboxTable(await pending()).text });
+          })
+          .catch((err: unknown) => request.log.warn({ err }, 'console: live inbox update failed'));
+      };
+      const stop = opts.feed.listen(push);
+      sse.onClose(stop);
+    },
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/approvals/:id',
+    { config: { console: { scope: READ } } },
+    async (request, reply) => {
+      const done = (request.query as Record<string, unknown>).done;
+      const notice =
+        done === 'approve' || done === 'deny' ? { kind: 'ok' as const, text: DONE[done] } : undefined;
+      return renderApproval(request, reply, request.params.id, notice);
+    },
+  );
+
+  const renderApproval = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    id: string,
+    notice?: { kind: 'ok' | 'error'; text: string },
+  ) => {
+    const approval = APPROVAL_ID.test(id) ? await approvals.get(id) : null;
+    if (!approval)
+      throw Object.assign(new Error(`no approval ${id}`), { kind: 'not_found', code: 'approval_not_found' });
+    const [history, decision] = await Promise.all([
+      approvals.history(id),
+      approval.decision_id && decisionLog ? decisionLog.get(approval.decision_id) : null,
+    ]);
+    const person = personOf(request);
+    const actions =
+      approval.state === 'pending' && can(request, 'approvals:grant')
+        ? html`<h2>Decide</h2>
+          <form class="stack" method="post" action="${href`/console/approvals/${approval.id}/decide`}">
+            ${csrfField(request, reply)}
+            <div>
+              <label for="reason">Reason</label>
+              <textarea id="reason" name="reason" maxlength="4000"></textarea>
+            </div>
+            ${person.principalType === 'human' ? '' : html`<p class="hint">Your sign-in is not a human principal (principal_type "human"): Verdict will refuse your decision.</p>`}
+            <div class="actions">
+              <button type="submit" name="verdict" value="approve">Approve</button>
+              <button type="submit" name="verdict" value="deny" class="danger">Deny</button>
+            </div>
+          </form>`
+        : '';
+    return sendPage(request, reply, {
+      title: `Approval ${approval.id}`,
+      current: '/console/approvals',
+      notice,
+      main: html`<dl>
+          <dt>State</dt><dd>${approval.state}</dd>
+          <dt>Agent</dt><dd>${approval.agent}</dd>
+          <dt>On behalf of</dt><dd>${approval.on_behalf_of ?? '—'}</dd>
+          <dt>Tool</dt><dd>${approval.tool}</dd>
+          <dt>Controls</dt><dd>${list(approval.controls)}</dd>
+          <dt>Reasons</dt><dd>${approval.reasons.join('; ')}</dd>
+          <dt>Requested</dt><dd>${when(approval.requested_at)} by ${approval.requested_by}</dd>
+          <dt>${approval.state === 'granted' ? 'Window ends' : 'Expires'}</dt><dd>${when(approval.expires_at)} (${timeLeft(approval.expires_at)})</dd>
+          <dt>Uses</dt><dd>${approval.uses} of ${approval.max_uses}; window ${approval.window_minutes} min once granted</dd>
+          <dt>Decided</dt><dd>${approval.decided_by ? html`${when(approval.decided_at)} by ${approval.decided_by}: ${approval.decided_reason ?? ''}` : '—'}</dd>
+        </dl>
+        <h2>Bound arguments</h2>
+        ${boundArguments(approval)}
+        <h2>The decision that asked for it</h2>
+        ${
+          decision
+            ? html`<dl>
+                <dt>Decision</dt><dd><code>${decision.id}</code></dd>
+                <dt>Decided</dt><dd>${when(decision.decided_at)}</dd>
+                <dt>Allow</dt><dd>${String(decision.allow)}</dd>
+                <dt>Violated controls</dt><dd>${list(decision.violated_controls)}</dd>
+                <dt>Revision</dt><dd><code>${decision.bundle_revision}</code></dd>
+                <dt>Caller</dt><dd>${decision.caller_sub}</dd>
+              </dl>`
+            : html`<p class="muted">${approval.decision_id ? html`Decision <code>${approval.decision_id}</code> is not in the log.` : 'None recorded.'}</p>`
+        }
+        ${actions}
+        <h2>History</h2>
+        ${historyTable(history, 'Chained events of this approval, oldest first')}`,
+    });
+  };
+
+  app.post<{ Params: { id: string } }>(
+    '/approvals/:id/decide',
+    { config: { console: { scope: 'approvals:grant' } } },
+    async (request, reply) => {
+      const body = request.body as FormBody;
+      const verdict = body?.verdict;
+      if (verdict !== 'approve' && verdict !== 'deny') throw new FormError('Choose Approve or Deny');
+      const reason = optionalField(body, 'reason', 'Reason', 4_000);
+      const person = personOf(request);
+      const approver = { sub: person.sub, human: person.principalType === 'human' };
+      const settings = grantSettings(policy.current());
+      const id = request.params.id;
+      if (verdict === 'approve') {
+        opts.deps.onApprovalGranted?.(await approvals.grant(id, approver, reason, settings));
+      } else {
+        await approvals.deny(id, approver, reason, settings);
+      }
+      // Post/redirect/get: a reload shows the outcome, it does not post again.
+      return reply.redirect(`${href`/console/approvals/${id}`}?done=${verdict}`, 303);
+    },
+  );
+}
