@@ -17,6 +17,7 @@ import { DecisionReplayer } from './audit/replay.ts';
 import { SiemForwarder } from './audit/siem-forwarder.ts';
 import { verifyChains } from './audit/verify.ts';
 import { configuredKeySource, type KeySource } from './auth/keys.ts';
+import { OidcSignIn } from './auth/oidc.ts';
 import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
 import { PolicyLifecycle } from './bundles/lifecycle.ts';
 import { BundleServicePuller } from './bundles/puller.ts';
@@ -562,6 +563,7 @@ function buildHttpApp(
             decisionLog: new DecisionLogReader(storage.database),
             bus: storage.bus,
             onApprovalGranted: grants.onGranted,
+            oidc: config.oidc ? new OidcSignIn(config.oidc) : undefined,
           }
         : undefined,
   });

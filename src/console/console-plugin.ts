@@ -5,6 +5,7 @@ import formbody from '@fastify/formbody';
 import { fastifySSE } from '@fastify/sse';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { DecisionLogReader } from '../audit/queries.ts';
+import type { OidcSignIn } from '../auth/oidc.ts';
 import type { Config } from '../config/resolve-config.ts';
 import type { Caller } from '../decisions/types.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
@@ -15,9 +16,11 @@ import type { Bus } from '../store/bus.ts';
 import { approvalPages } from './approvals.ts';
 import { consoleAssets } from './assets.ts';
 import { type ConsoleAccess, CSRF_COOKIE, can, SESSION_COOKIE } from './console-access.ts';
+import { decisionPages } from './decisions.ts';
 import { html } from './html.ts';
 import { sendPage } from './layout.ts';
 import { ApprovalFeed } from './live.ts';
+import { oidcPages } from './oidc-routes.ts';
 import { signInPages } from './sign-in.ts';
 import { waiverPages } from './waivers.ts';
 
@@ -38,6 +41,8 @@ export interface ConsoleDeps {
   bus: Bus;
   /** Verifies a pasted token exactly as the API verifies a bearer token. */
   verifyToken(request: FastifyRequest, token: string): Promise<TokenCheck>;
+  /** Sign-in with the organisation's OpenID provider (src/console/oidc-routes.ts); absent → off. */
+  oidc?: OidcSignIn;
   /** Told of each grant made in the console (the request → grant latency metric, as the API's). */
   onApprovalGranted?: (approval: StoredApproval) => void;
 }
@@ -170,8 +175,10 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): Pr
 
   await app.register(consoleAssets);
   await app.register(signInPages, { deps, secureCookies });
+  await app.register(oidcPages, { deps, secureCookies });
   await app.register(approvalPages, { deps, feed });
   await app.register(waiverPages, { deps });
+  await app.register(decisionPages, { deps });
   app.get('/', { config: { console: { access: 'public' } } }, async (_request, reply) =>
     reply.redirect('/console/approvals', 303),
   );

@@ -19,6 +19,7 @@ export const NAV: readonly NavItem[] = [
     path: '/console/waivers',
     scope: ['exceptions:request', 'exceptions:approve', 'audit:read'],
   },
+  { label: 'Decisions', path: '/console/decisions', scope: 'audit:read' },
 ];
 
 /** What a page hands to the layout. */
