@@ -519,6 +519,16 @@ function buildHttpApp(
   },
 ): Promise<App> {
   const { storage, policy, metrics, lifecycle, grants, checkpointKey, sessions } = parts;
+  // The same audit and evidence objects serve the API and the console.
+  const audit = storage
+    ? auditApi(storage.database, storage.revisions, policy, {
+        key: checkpointKey,
+        file: config.checkpoint.file,
+      })
+    : undefined;
+  const evidence = storage
+    ? evidenceApi(storage.database, storage.revisions, checkpointKey, config, parts.checkpointer)
+    : undefined;
   return buildApp({
     ...overrides.http,
     config,
@@ -528,15 +538,8 @@ function buildHttpApp(
     readiness: parts.readiness.readiness,
     metrics,
     redis: parts.redis,
-    evidence: storage
-      ? evidenceApi(storage.database, storage.revisions, checkpointKey, config, parts.checkpointer)
-      : overrides.http?.evidence,
-    audit: storage
-      ? auditApi(storage.database, storage.revisions, policy, {
-          key: checkpointKey,
-          file: config.checkpoint.file,
-        })
-      : overrides.http?.audit,
+    evidence: evidence ?? overrides.http?.evidence,
+    audit: audit ?? overrides.http?.audit,
     bundles: lifecycle
       ? {
           lifecycle,
@@ -564,6 +567,12 @@ function buildHttpApp(
             bus: storage.bus,
             onApprovalGranted: grants.onGranted,
             oidc: config.oidc ? new OidcSignIn(config.oidc) : undefined,
+            lifecycle: lifecycle ?? undefined,
+            revisions: storage.revisions,
+            replayer: audit?.replayer,
+            kpis: audit?.kpis,
+            verifyChains: audit?.verify,
+            buildEvidence: evidence?.build,
           }
         : undefined,
   });

@@ -80,7 +80,7 @@ function outcome(d: StoredDecision): Markup {
  * `audit:read`.
  */
 export async function decisionPages(app: FastifyInstance, opts: { deps: ConsoleDeps }): Promise<void> {
-  const { decisionLog, policy } = opts.deps;
+  const { decisionLog, policy, replayer } = opts.deps;
   if (!decisionLog) return;
 
   app.get('/decisions', { config: { console: { scope: 'audit:read' } } }, async (request, reply) => {
@@ -169,6 +169,10 @@ export async function decisionPages(app: FastifyInstance, opts: { deps: ConsoleD
       title: `Decision ${d.id}`,
       current: '/console/decisions',
       main: html`<p><a href="/console/decisions">Back to the decisions</a></p>
+      <div class="actions">
+        ${replayer ? html`<form method="get" action="${href`/console/decisions/${d.id}/replay`}"><button type="submit">Replay</button></form>` : ''}
+        <form method="get" action="/console/playground"><input type="hidden" name="decision" value="${d.id}"><button type="submit" class="secondary">Open in the playground</button></form>
+      </div>
       <dl class="facts">
         <dt>Outcome</dt><dd id="outcome">${outcome(d)}</dd>
         <dt>When</dt><dd>${when(d.decided_at)}</dd>
@@ -202,4 +206,39 @@ export async function decisionPages(app: FastifyInstance, opts: { deps: ConsoleD
       ${jsonBlock(d.input, 'Input')}`,
     });
   });
+
+  app.get(
+    '/decisions/:id/replay',
+    { config: { console: { scope: 'audit:read' } } },
+    async (request, reply) => {
+      const { id } = request.params as { id: string };
+      const report = replayer && isUuid(id) ? await replayer.replay(id) : null;
+      if (!report) {
+        return sendPage(request, reply.code(404), {
+          title: 'Not found',
+          main: html`<p><a href="/console/decisions">Back to the decisions</a></p>`,
+          notice: { kind: 'error', text: 'There is no such decision.' },
+        });
+      }
+      const outcomeOf = (o: typeof report.stored, caption: string) => html`<section aria-label="${caption}">
+      <h2>${caption}</h2>
+      <p>Revision <code>${o.revision ?? ''}</code> (<code>${o.digest}</code>)</p>
+      ${
+        !o.available || o.error
+          ? html`<p class="notice error">${o.error?.message ?? 'not evaluated'}</p>`
+          : html`<p>${o.allow ? html`<span class="badge ok">allow</span>` : html`<span class="badge deny">deny</span>`}
+            — ${o.matches ? 'the same result as recorded' : html`<strong>differs from the recorded result</strong>`}</p>
+            ${jsonBlock(o.result, `Result on ${caption}`)}`
+      }
+    </section>`;
+      return sendPage(request, reply, {
+        title: `Replay of ${id}`,
+        current: '/console/decisions',
+        main: html`<p><a href="${href`/console/decisions/${id}`}">Back to the decision</a></p>
+        <p>Recorded: ${report.recorded.allow ? html`<span class="badge ok">allow</span>` : html`<span class="badge deny">deny</span>`} on <code>${report.recorded.revision}</code>.
+        ${report.masked ? 'The recorded input was masked: the replays ran on less than the policy saw.' : ''}</p>
+        <div id="replay">${outcomeOf(report.stored, 'On its own revision')}${outcomeOf(report.active, 'On the active revision')}</div>`,
+      });
+    },
+  );
 }

@@ -1,9 +1,11 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectAccessible, launchBrowser, newPerson, screenshot } from '../support/browser.ts';
+import { contractFixtureBundle } from '../support/bundle.ts';
 import { freePort } from '../support/net.ts';
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
@@ -20,8 +22,10 @@ const GROUPS: Record<string, string[]> = {
   alice: ['verdict-approvers'],
   bob: ['verdict-auditors'],
   mallory: ['contractors'],
+  carol: ['verdict-policy-authors'],
 };
-const SCOPE_MAP = 'verdict-approvers=approvals:grant,audit:read;verdict-auditors=audit:read';
+const SCOPE_MAP =
+  'verdict-approvers=approvals:grant,audit:read;verdict-auditors=audit:read;verdict-policy-authors=bundles:write,audit:read';
 
 /** Script payloads an agent controls (its subject id, a tool argument). */
 const PAYLOAD_SUBJECT = 'code-agent"><img src=x onerror="window.__pwned=1">';
@@ -198,5 +202,142 @@ describe('the console pages in a real browser, signed in with OIDC', () => {
   it('a callback without its pending sign-in is refused', async () => {
     const res = await fetch(`${verdict.url}/console/callback?code=abc&state=def`);
     expect(res.status).toBe(401);
+  });
+
+  it('replays a decision and opens it in the playground, which evaluates without recording', async () => {
+    const denied = await decide(call('replay-agent', '/etc/passwd'));
+    const { page, cspViolations } = await newPerson(browser);
+    await page.goto(`${verdict.url}/console/decisions/${denied.decision_id}`);
+    await signInWithOrganisation(page, 'alice');
+    await poll(() => new URL(page.url()).pathname).toBe(`/console/decisions/${denied.decision_id}`);
+
+    await page.getByRole('button', { name: 'Replay' }).click();
+    await poll(() => new URL(page.url()).pathname).toBe(`/console/decisions/${denied.decision_id}/replay`);
+    const replay = await page.locator('#replay').textContent();
+    expect(replay).toContain('On its own revision');
+    expect(replay).toContain('On the active revision');
+    expect(replay).toContain('the same result as recorded');
+    await expectAccessible(page);
+    await screenshot(page, 'console-replay');
+
+    await page.goto(`${verdict.url}/console/decisions/${denied.decision_id}`);
+    await page.getByRole('button', { name: 'Open in the playground' }).click();
+    await poll(() => new URL(page.url()).pathname).toBe('/console/playground');
+    expect(await page.getByLabel('Input').inputValue()).toContain('replay-agent');
+    const count = async () => {
+      const res = await fetch(`${verdict.url}/v1/decisions?limit=1000`, {
+        headers: { authorization: `Bearer ${verdict.token('auditor', ['audit:read'])}` },
+      });
+      return ((await res.json()) as { items: unknown[] }).items.length;
+    };
+    const before = await count();
+    await page.getByRole('button', { name: 'Evaluate' }).click();
+    await page.locator('#result').waitFor({ timeout: 10_000 });
+    const result = await page.locator('#result').textContent();
+    expect(result).toContain('deny');
+    expect(result).toContain('TOOL-005');
+    expect(await count()).toBe(before);
+    await expectAccessible(page);
+    await screenshot(page, 'console-playground');
+
+    // A pasted input, hostile strings included, on the active revision.
+    await page.getByLabel('Input').fill(JSON.stringify(call(PAYLOAD_SUBJECT, PAYLOAD_PATH)));
+    await page.getByRole('button', { name: 'Evaluate' }).click();
+    await poll(() => page.locator('#result').textContent()).toContain('TOOL-001');
+    expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(cspViolations).toEqual([]);
+    await page.context().close();
+  });
+
+  it('shows the KPIs as charts and the chain status, and downloads an evidence package', async () => {
+    await decide(call('kpi-agent', '/workspace/a.txt'));
+    const { page, cspViolations } = await newPerson(browser);
+    await page.goto(`${verdict.url}/console/kpis`);
+    await signInWithOrganisation(page, 'bob');
+    await poll(() => new URL(page.url()).pathname).toBe('/console/kpis');
+    expect(await page.locator('#kpi-summary').textContent()).toMatch(/Decisions\s*\d+, \d+ denied/);
+    expect(await page.locator('svg.chart rect').count()).toBeGreaterThan(0);
+    await page.getByLabel('Group by').selectOption('hour');
+    await page.getByRole('button', { name: 'Show' }).click();
+    await poll(() => new URL(page.url()).searchParams.get('bucket')).toBe('hour');
+    await expectAccessible(page);
+    await screenshot(page, 'console-kpis');
+
+    await page.getByRole('link', { name: 'Evidence' }).click();
+    await poll(() => new URL(page.url()).pathname).toBe('/console/evidence');
+    expect(await page.locator('#chain-status').textContent()).toContain('intact');
+    await expectAccessible(page);
+    await page.getByLabel('Resource type').fill('tool');
+    await page.getByLabel('Resource', { exact: true }).fill('read_file');
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', { name: 'Download the evidence package' }).click(),
+    ]);
+    expect(download.suggestedFilename()).toBe('evidence-tool-read_file.tar.gz');
+    const file = await download.path();
+    expect(readFileSync(file).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    await screenshot(page, 'console-evidence');
+    expect(cspViolations).toEqual([]);
+    await page.context().close();
+  });
+
+  it('shadows and activates an uploaded revision from the policies page; an auditor sees no action', async () => {
+    const upload = await fetch(`${verdict.url}/v1/bundles?reason=console%20test`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${verdict.token('release-bot', ['bundles:write'])}`,
+        'content-type': 'application/gzip',
+      },
+      body: readFileSync(contractFixtureBundle()),
+    });
+    expect(upload.status).toBe(201);
+    const uploaded = (await upload.json()) as { digest: string; revision: string };
+
+    const auditor = await newPerson(browser);
+    await auditor.page.goto(`${verdict.url}/console/policies`);
+    await signInWithOrganisation(auditor.page, 'bob');
+    await poll(() => new URL(auditor.page.url()).pathname).toBe('/console/policies');
+    expect(await auditor.page.getByRole('button', { name: /Activate|Shadow|Roll back/ }).count()).toBe(0);
+    await expectAccessible(auditor.page);
+    // The action itself is refused, not only hidden: a same-origin POST with a valid CSRF token
+    // (the Sign out form's) gets the 403 of the missing scope.
+    const refused = await auditor.page.evaluate(async (digest) => {
+      const token = (document.querySelector('input[name="_csrf"]') as HTMLInputElement).value;
+      const res = await fetch(`/console/policies/${digest}/activate`, {
+        method: 'POST',
+        headers: { 'x-csrf-token': token, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'expected_active=none',
+      });
+      return { status: res.status, text: await res.text() };
+    }, uploaded.digest);
+    expect(refused.status).toBe(403);
+    expect(refused.text).toContain('Your sign-in does not allow this.');
+    await auditor.context.close();
+
+    const { page, cspViolations } = await newPerson(browser);
+    await page.goto(`${verdict.url}/console/policies`);
+    await signInWithOrganisation(page, 'carol');
+    await poll(() => new URL(page.url()).pathname).toBe('/console/policies');
+    const row = page.locator(`tr[data-revision="${uploaded.revision}"]`);
+    await row.waitFor({ timeout: 10_000 });
+    expect(await row.textContent()).toContain('inactive');
+    await expectAccessible(page);
+
+    await row.getByRole('button', { name: 'Shadow' }).click();
+    await poll(() => page.locator('#shadow-revision').textContent()).toContain(uploaded.digest);
+    await poll(() => page.locator('.notice.ok').textContent()).toContain('shadow');
+    await row.getByRole('button', { name: 'Activate' }).click();
+    await poll(() => page.locator('#active-revision').textContent()).toContain(uploaded.digest);
+    expect(await page.locator('#shadow-revision').textContent()).toContain('none');
+    expect(await row.textContent()).toContain('active');
+    await expectAccessible(page);
+    await screenshot(page, 'console-policies');
+
+    // Roll back: the previously active revision again.
+    await page.getByRole('button', { name: 'Roll back' }).click();
+    await poll(() => page.locator('.notice.ok').textContent()).toContain('Rolled back');
+    expect(await page.locator('#active-revision').textContent()).not.toContain(uploaded.digest);
+    expect(cspViolations).toEqual([]);
+    await page.context().close();
   });
 });
