@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectAccessible, launchBrowser, newPerson, screenshot } from '../support/browser.ts';
+import { expectAccessible, launchBrowser, newPerson, screenshot, tabTo } from '../support/browser.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { freePort } from '../support/net.ts';
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
@@ -231,7 +231,10 @@ describe('the console pages in a real browser, signed in with OIDC', () => {
       return ((await res.json()) as { items: unknown[] }).items.length;
     };
     const before = await count();
-    await page.getByRole('button', { name: 'Evaluate' }).click();
+    // Keyboard only: the Evaluate button is reached with Tab and pressed with Enter.
+    await page.locator('body').focus();
+    await tabTo(page, 'form[action="/console/playground"] button[type="submit"]');
+    await page.keyboard.press('Enter');
     await page.locator('#result').waitFor({ timeout: 10_000 });
     const result = await page.locator('#result').textContent();
     expect(result).toContain('deny');
