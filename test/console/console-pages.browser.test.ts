@@ -336,6 +336,17 @@ describe('the console pages in a real browser, signed in with OIDC', () => {
     await expectAccessible(page);
     await screenshot(page, 'console-policies');
 
+    // The playground evaluates on any uploaded revision (here the one active before), unrecorded.
+    await page.goto(`${verdict.url}/console/playground`);
+    await page.getByLabel('Input').fill(JSON.stringify(call('playground-agent', '/workspace/a')));
+    const other = page.getByLabel('Revision').locator('option').nth(1);
+    await page.getByLabel('Revision').selectOption((await other.getAttribute('value')) as string);
+    await page.getByRole('button', { name: 'Evaluate' }).click();
+    await poll(() => page.locator('#result').textContent()).toContain('Outcome');
+    expect(await page.locator('#result').textContent()).not.toContain(uploaded.digest);
+    await expectAccessible(page);
+    await page.goto(`${verdict.url}/console/policies`);
+
     // Roll back: the previously active revision again.
     await page.getByRole('button', { name: 'Roll back' }).click();
     await poll(() => page.locator('.notice.ok').textContent()).toContain('Rolled back');
