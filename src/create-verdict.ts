@@ -17,6 +17,7 @@ import { DecisionReplayer } from './audit/replay.ts';
 import { SiemForwarder } from './audit/siem-forwarder.ts';
 import { verifyChains } from './audit/verify.ts';
 import { configuredKeySource, type KeySource } from './auth/keys.ts';
+import { OidcSignIn } from './auth/oidc.ts';
 import { ActiveBundle, loadBundleFile } from './bundles/active.ts';
 import { PolicyLifecycle } from './bundles/lifecycle.ts';
 import { BundleServicePuller } from './bundles/puller.ts';
@@ -518,6 +519,23 @@ function buildHttpApp(
   },
 ): Promise<App> {
   const { storage, policy, metrics, lifecycle, grants, checkpointKey, sessions } = parts;
+  // The same audit and evidence objects serve the API and the console.
+  const audit = storage
+    ? auditApi(storage.database, storage.revisions, policy, {
+        key: checkpointKey,
+        file: config.checkpoint.file,
+      })
+    : undefined;
+  const evidence = storage
+    ? evidenceApi(
+        storage.database,
+        storage.revisions,
+        checkpointKey,
+        config,
+        parts.checkpointer,
+        overrides.log,
+      )
+    : undefined;
   return buildApp({
     ...overrides.http,
     config,
@@ -527,22 +545,8 @@ function buildHttpApp(
     readiness: parts.readiness.readiness,
     metrics,
     redis: parts.redis,
-    evidence: storage
-      ? evidenceApi(
-          storage.database,
-          storage.revisions,
-          checkpointKey,
-          config,
-          parts.checkpointer,
-          overrides.log,
-        )
-      : overrides.http?.evidence,
-    audit: storage
-      ? auditApi(storage.database, storage.revisions, policy, {
-          key: checkpointKey,
-          file: config.checkpoint.file,
-        })
-      : overrides.http?.audit,
+    evidence: evidence ?? overrides.http?.evidence,
+    audit: audit ?? overrides.http?.audit,
     bundles: lifecycle
       ? {
           lifecycle,
@@ -569,6 +573,13 @@ function buildHttpApp(
             decisionLog: new DecisionLogReader(storage.database),
             bus: storage.bus,
             onApprovalGranted: grants.onGranted,
+            oidc: config.oidc ? new OidcSignIn(config.oidc) : undefined,
+            lifecycle: lifecycle ?? undefined,
+            revisions: storage.revisions,
+            replayer: audit?.replayer,
+            kpis: audit?.kpis,
+            verifyChains: audit?.verify,
+            buildEvidence: evidence?.build,
           }
         : undefined,
   });

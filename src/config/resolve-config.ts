@@ -104,8 +104,8 @@ export interface Config {
 export interface ConsoleConfig {
   /**
    * The token sign-in form at /console/login (a JWT the key source verifies). Default: on in the
-   * embedded development mode (no DATABASE_URL, no JWT_* key source), off otherwise;
-   * VERDICT_CONSOLE_TOKEN_LOGIN=true|false decides.
+   * embedded development mode (no DATABASE_URL, no JWT_* key source) without OIDC sign-in
+   * (VERDICT_OIDC_ISSUER), off otherwise; VERDICT_CONSOLE_TOKEN_LOGIN=true|false decides.
    */
   tokenLogin: boolean;
   /** A session ends after this long without a request (VERDICT_CONSOLE_IDLE_MINUTES, default 30). */
@@ -238,10 +238,10 @@ function flag(env: Env, name: string): boolean {
   throw new ConfigError(name, `must be true or false, got "${raw}"`);
 }
 
-function resolveConsole(env: Env, embedded: boolean): ConsoleConfig {
+function resolveConsole(env: Env, embedded: boolean, oidc: boolean): ConsoleConfig {
   const tokenLogin = text(env, 'VERDICT_CONSOLE_TOKEN_LOGIN');
   return {
-    tokenLogin: tokenLogin === undefined ? embedded : flag(env, 'VERDICT_CONSOLE_TOKEN_LOGIN'),
+    tokenLogin: tokenLogin === undefined ? embedded && !oidc : flag(env, 'VERDICT_CONSOLE_TOKEN_LOGIN'),
     idleMinutes: integer(env, 'VERDICT_CONSOLE_IDLE_MINUTES', 30, 1, 24 * 60),
     absoluteHours: integer(env, 'VERDICT_CONSOLE_SESSION_HOURS', 8, 1, 7 * 24),
   };
@@ -307,6 +307,7 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
   // signed with the generated development secret and the banner prints an all-scopes token, so the
   // service is not exposed beyond this machine unless HOST says so.
   const devSecret = keySources === 0 && databaseUrl === undefined;
+  const oidc = resolveOidc(env);
   const bundles = resolveBundleConfig(env);
   return {
     bundles,
@@ -341,7 +342,7 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
       .map((origin) => origin.trim())
       .filter((origin) => origin !== ''),
     jwt,
-    oidc: resolveOidc(env),
+    oidc,
     rateLimit: {
       max: integer(env, 'VERDICT_RATE_LIMIT_MAX', DEFAULTS.rateLimitMax, 0, 100_000_000),
       windowMs: integer(env, 'VERDICT_RATE_LIMIT_WINDOW_MS', DEFAULTS.rateLimitWindowMs, 100, 86_400_000),
@@ -396,6 +397,6 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
       ),
     },
     grants: resolveGrants(env),
-    console: resolveConsole(env, devSecret),
+    console: resolveConsole(env, devSecret, oidc !== undefined),
   };
 }

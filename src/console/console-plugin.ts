@@ -4,10 +4,18 @@ import csrf from '@fastify/csrf-protection';
 import formbody from '@fastify/formbody';
 import { fastifySSE } from '@fastify/sse';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { CheckpointReport } from '../audit/checkpoints.ts';
+import type { EventVerifyReport } from '../audit/event-log.ts';
+import type { KpiBucket, KpiReport } from '../audit/kpis.ts';
 import type { DecisionLogReader } from '../audit/queries.ts';
+import type { DecisionReplayer, RevisionSource } from '../audit/replay.ts';
+import type { VerifyReport } from '../audit/verify.ts';
+import type { OidcSignIn } from '../auth/oidc.ts';
+import type { PolicyLifecycle } from '../bundles/lifecycle.ts';
 import type { Config } from '../config/resolve-config.ts';
 import type { Caller } from '../decisions/types.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
+import type { EvidenceQuery } from '../evidence/package.ts';
 import type { ApprovalStore, StoredApproval } from '../grants/approval-store.ts';
 import type { WaiverStore } from '../grants/waiver-store.ts';
 import type { SessionStore } from '../sessions/session-store.ts';
@@ -15,9 +23,15 @@ import type { Bus } from '../store/bus.ts';
 import { approvalPages } from './approvals.ts';
 import { consoleAssets } from './assets.ts';
 import { type ConsoleAccess, CSRF_COOKIE, can, SESSION_COOKIE } from './console-access.ts';
+import { decisionPages } from './decisions.ts';
+import { evidencePages } from './evidence.ts';
 import { html } from './html.ts';
+import { kpiPages } from './kpis.ts';
 import { sendPage } from './layout.ts';
 import { ApprovalFeed } from './live.ts';
+import { oidcPages } from './oidc-routes.ts';
+import { playgroundPages } from './playground.ts';
+import { policyPages } from './policies.ts';
 import { signInPages } from './sign-in.ts';
 import { waiverPages } from './waivers.ts';
 
@@ -38,6 +52,23 @@ export interface ConsoleDeps {
   bus: Bus;
   /** Verifies a pasted token exactly as the API verifies a bearer token. */
   verifyToken(request: FastifyRequest, token: string): Promise<TokenCheck>;
+  /** The policy lifecycle (the policies page, the playground's revisions); absent without a database. */
+  lifecycle?: PolicyLifecycle;
+  /** Stored revisions' bundles (the playground evaluates any of them). */
+  revisions?: RevisionSource;
+  /** Replays a recorded decision on its own and on the active revision. */
+  replayer?: DecisionReplayer;
+  /** The governance KPIs of a window (the KPIs page); the API's `/v1/kpis` computation. */
+  kpis?: (range: { from: Date; to: Date; bucket: KpiBucket }) => Promise<KpiReport>;
+  /** Verifies the hash chains and checkpoints (the evidence page); the API's `/v1/audit/verify`. */
+  verifyChains?: (range: {
+    from?: Date;
+    to?: Date;
+  }) => Promise<VerifyReport & { events?: EventVerifyReport; checkpoints?: CheckpointReport }>;
+  /** Builds an evidence package (the evidence page's download); the API's `/v1/evidence`. */
+  buildEvidence?: (query: EvidenceQuery) => Promise<NodeJS.ReadableStream>;
+  /** Sign-in with the organisation's OpenID provider (src/console/oidc-routes.ts); absent → off. */
+  oidc?: OidcSignIn;
   /** Told of each grant made in the console (the request → grant latency metric, as the API's). */
   onApprovalGranted?: (approval: StoredApproval) => void;
 }
@@ -184,8 +215,14 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): Pr
 
   await app.register(consoleAssets);
   await app.register(signInPages, { deps, secureCookies });
+  await app.register(oidcPages, { deps, secureCookies });
   await app.register(approvalPages, { deps, feed });
   await app.register(waiverPages, { deps });
+  await app.register(decisionPages, { deps });
+  await app.register(policyPages, { deps });
+  await app.register(playgroundPages, { deps });
+  await app.register(kpiPages, { deps });
+  await app.register(evidencePages, { deps });
   app.get('/', { config: { console: { access: 'public' } } }, async (_request, reply) =>
     reply.redirect('/console/approvals', 303),
   );

@@ -19,6 +19,11 @@ export const NAV: readonly NavItem[] = [
     path: '/console/waivers',
     scope: ['exceptions:request', 'exceptions:approve', 'audit:read'],
   },
+  { label: 'Decisions', path: '/console/decisions', scope: 'audit:read' },
+  { label: 'Policies', path: '/console/policies', scope: ['bundles:read', 'audit:read'] },
+  { label: 'Playground', path: '/console/playground', scope: ['bundles:read', 'audit:read'] },
+  { label: 'KPIs', path: '/console/kpis', scope: 'audit:read' },
+  { label: 'Evidence', path: '/console/evidence', scope: 'audit:read' },
 ];
 
 /** What a page hands to the layout. */

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SESSION_COOKIE, safeNext } from './console-access.ts';
 import type { ConsoleDeps } from './console-plugin.ts';
 import { type FormBody, optionalField } from './forms.ts';
-import { html } from './html.ts';
+import { href, html } from './html.ts';
 import { csrfField, sendPage } from './layout.ts';
 
 /** Why a pasted token did not sign in, in words (the reason codes are the API's). */
@@ -54,9 +54,12 @@ export async function signInPages(
           <div><button type="submit">Sign in</button></div>
         </form>`
       : html`<p>Token sign-in is off on this Verdict (VERDICT_CONSOLE_TOKEN_LOGIN).</p>`;
+    const organisation = deps.oidc
+      ? html`<p><a class="button" href="${href`/console/login/oidc?next=${next}`}">Sign in with your organisation</a></p>`
+      : '';
     return sendPage(request, reply, {
       title: 'Sign in',
-      main: form,
+      main: html`${organisation}${deps.oidc && !config.console.tokenLogin ? '' : form}`,
       notice: notice
         ? { kind: 'error', text: notice }
         : signedOut

@@ -175,7 +175,44 @@ export class SessionStore {
     const { rows } = await this.db.query<Record<string, unknown>>(
       useLinkSql(hashOf(code), this.clock().toISOString()),
     );
-    return rows[0] ? callerOf(rows[0].caller) : null;
+    const caller = rows[0] ? callerOf(rows[0].caller) : null;
+    return caller && caller.sub !== '' ? caller : null;
+  }
+
+  /**
+   * Keeps a started sign-in's secrets (OIDC state, PKCE verifier, nonce…) server side as a one-time
+   * item valid `ttlMs`; answers the id the browser carries (in a cookie) to its callback. Stored
+   * beside the one-time links, under a separate hash domain: an item's id is never a link's code.
+   */
+  async keepPending(item: Record<string, string>, ttlMs: number): Promise<string> {
+    const now = this.clock();
+    const id = newSecret();
+    await this.db.query(
+      insertLinkSql(
+        hashOf(`pending:${id}`),
+        { pending: item },
+        now.toISOString(),
+        new Date(now.getTime() + ttlMs).toISOString(),
+      ),
+    );
+    return id;
+  }
+
+  /** Takes a pending item once: what `keepPending` kept, or null (unknown, taken or expired). */
+  async takePending(id: string): Promise<Record<string, string> | null> {
+    if (id.length < 16 || id.length > 128) return null;
+    const { rows } = await this.db.query<Record<string, unknown>>(
+      useLinkSql(hashOf(`pending:${id}`), this.clock().toISOString()),
+    );
+    const stored = rows[0]?.caller;
+    const raw = (typeof stored === 'string' ? JSON.parse(stored) : stored) as
+      | { pending?: unknown }
+      | undefined;
+    const pending = raw?.pending;
+    if (typeof pending !== 'object' || pending === null) return null;
+    return Object.fromEntries(
+      Object.entries(pending).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+    );
   }
 
   /** Deletes what ended more than a day ago. */

@@ -130,8 +130,8 @@ const evidence = folder(
 );
 const consoleFolder = folder(
   'console',
-  'the governance console at `/console` (`console-plugin.ts`: `consoleRoutes`): server-rendered pages (`html.ts`: the escaping template tag), sign-in and sessions, CSRF, CSP, the live approvals inbox, the waiver pages; reads and changes state only through the capabilities’ modules (no SQL)',
-  [audit, auth, config, decisions, engine, grants, json, sessions, store],
+  'the governance console at `/console` (`console-plugin.ts`: `consoleRoutes`): server-rendered pages (`html.ts`: the escaping template tag), sign-in and sessions, CSRF, CSP, the live approvals inbox, the waiver pages, the decision explorer, the policy register, the playground, KPIs and evidence pages, OIDC sign-in routes; reads and changes state only through the capabilities’ modules (no SQL)',
+  [audit, auth, bundles, config, decisions, engine, evidence, grants, json, sessions, store],
   { fastify: true },
 );
 const http = folder(

@@ -2,6 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULTS, resolveConfig } from '../../src/config/resolve-config.ts';
 
 describe('resolveConfig', () => {
+  it('token sign-in to the console defaults to on only when embedded without OIDC', () => {
+    const oidc = { VERDICT_OIDC_ISSUER: 'https://idp.example.com', VERDICT_OIDC_CLIENT_ID: 'verdict' };
+    expect(resolveConfig({}).console.tokenLogin).toBe(true);
+    expect(resolveConfig(oidc).console.tokenLogin).toBe(false);
+    expect(resolveConfig({ ...oidc, VERDICT_CONSOLE_TOKEN_LOGIN: 'true' }).console.tokenLogin).toBe(true);
+    expect(resolveConfig({ JWT_SECRET: 'k'.repeat(32) }).console.tokenLogin).toBe(false);
+  });
+
   it('fills in the defaults on an empty environment', () => {
     const config = resolveConfig({}, '/srv');
     expect(config.port).toBe(DEFAULTS.port);

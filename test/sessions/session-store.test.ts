@@ -111,4 +111,25 @@ describe.each(['postgres', 'pglite'] as const)('console sessions on %s', (kind) 
     expect(await sessions.useLink(late)).toBeNull();
     await sessions.prune();
   });
+
+  it('a pending sign-in (OIDC) is taken once, before it expires, and is never a link', async () => {
+    const sessions = store();
+    const item = {
+      state: 's',
+      codeVerifier: 'v',
+      nonce: 'n',
+      redirectUri: 'https://v/console/callback',
+      next: '/console',
+    };
+    const id = await sessions.keepPending(item, 10 * MINUTE);
+    // Another hash domain: a pending id used as a link's code signs nobody in.
+    expect(await sessions.useLink(id)).toBeNull();
+    expect(await sessions.takePending(id)).toEqual(item);
+    expect(await sessions.takePending(id)).toBeNull();
+    const code = await sessions.createLink(alice, 15 * MINUTE);
+    expect(await sessions.takePending(code)).toBeNull();
+    const late = await sessions.keepPending(item, 10 * MINUTE);
+    now += 11 * MINUTE;
+    expect(await sessions.takePending(late)).toBeNull();
+  });
 });

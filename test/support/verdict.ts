@@ -41,7 +41,12 @@ export interface TestVerdict {
  */
 export async function startTestVerdict(
   label: string,
-  options: { bundle?: string; env?: Record<string, string>; bus?: 'in-process' | 'redis' } = {},
+  options: {
+    bundle?: string;
+    env?: Record<string, string>;
+    bus?: 'in-process' | 'redis';
+    port?: number;
+  } = {},
 ): Promise<TestVerdict> {
   const database = await createTestDatabase(label);
   const secret = randomBytes(32).toString('base64url');
@@ -69,7 +74,7 @@ export async function startTestVerdict(
     redis: null,
     metrics: createMetrics({ defaultMetrics: false }),
   });
-  const url = await verdict.app.listen({ port: 0, host: '127.0.0.1' });
+  const url = await verdict.app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   return {
     verdict,
     database,
