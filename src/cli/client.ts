@@ -111,3 +111,26 @@ export class AdminApiClient {
     return { status: response.status, body: parsed as T };
   }
 }
+
+/** The process's environment and standard streams, for a command run as the entry point. */
+export const STANDARD_IO = {
+  env: process.env,
+  stdout: (text: string) => void process.stdout.write(text),
+  stderr: (text: string) => void process.stderr.write(text),
+};
+
+/**
+ * Runs `command` as the process's entry point: its answer is the exit code; a command that fails
+ * instead is reported on stderr as `name: failed: …` and exits with `failureCode`.
+ */
+export function runAsMain(name: string, command: () => Promise<number>, failureCode: number): void {
+  command().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err) => {
+      process.stderr.write(`${name}: failed: ${(err as Error).message}\n`);
+      process.exitCode = failureCode;
+    },
+  );
+}

@@ -1,4 +1,5 @@
 /** `verdict decisions search|get|replay`: the recorded decisions (GET /v1/decisions…, audit:read). */
+import type { DecisionRecord } from '../../packages/sdk/src/index.ts';
 import { type ApiGroup, COMMON_OPTIONS_USAGE, queryOf, segment } from './api-group.ts';
 
 /** The filters of GET /v1/decisions, as flags (`--subject-id` is `subject_id`). */
@@ -19,23 +20,6 @@ const FILTERS = [
   'limit',
   'cursor',
 ] as const;
-
-/** A decision record as the audit API answers it (the fields the summaries print). */
-interface DecisionRecord {
-  id: string;
-  decided_at: string;
-  caller_sub: string;
-  subject_type: string | null;
-  subject_id: string | null;
-  action_name: string | null;
-  resource_type: string | null;
-  resource_id: string | null;
-  allow: boolean;
-  violated_controls: string[];
-  exceptions: string[];
-  bundle_revision: string;
-  bundle_digest: string;
-}
 
 interface ReplayOutcome {
   revision: string | null;

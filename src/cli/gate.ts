@@ -21,7 +21,7 @@ import {
   sarifReport,
   textReport,
 } from '../gate/report.ts';
-import { httpUrl } from './client.ts';
+import { httpUrl, runAsMain, STANDARD_IO } from './client.ts';
 
 export const GATE_USAGE = `usage: verdict gate release [options]
 
@@ -230,18 +230,5 @@ async function report(format: GateFormat, outcome: GateOutcome, output: string |
   }
 }
 
-if (import.meta.main) {
-  gateCommand(process.argv.slice(2), {
-    env: process.env,
-    stdout: (t) => process.stdout.write(t),
-    stderr: (t) => process.stderr.write(t),
-  }).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err) => {
-      process.stderr.write(`verdict gate: failed: ${(err as Error).message}\n`);
-      process.exitCode = EXIT_UNDECIDED;
-    },
-  );
-}
+if (import.meta.main)
+  runAsMain('verdict gate', () => gateCommand(process.argv.slice(2), STANDARD_IO), EXIT_UNDECIDED);

@@ -8,6 +8,7 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { McpGuard } from '../mcp/guard.ts';
 import { proxyMcp } from '../mcp/proxy.ts';
 import { ServerProcessTransport } from '../mcp/server-process.ts';
+import { runAsMain, STANDARD_IO } from './client.ts';
 
 export const MCP_PROXY_USAGE = `usage: verdict mcp-proxy --agent ID [--on-behalf-of USER] [options] -- <server command…>
 
@@ -158,18 +159,5 @@ function durationMs(text: string): number | null {
   return ms > 0 && ms <= 24 * 3_600_000 ? ms : null;
 }
 
-if (import.meta.main) {
-  runMcpProxy(process.argv.slice(2), {
-    env: process.env,
-    stdout: (t) => process.stdout.write(t),
-    stderr: (t) => process.stderr.write(t),
-  }).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err) => {
-      process.stderr.write(`verdict mcp-proxy: failed: ${(err as Error).message}\n`);
-      process.exitCode = 1;
-    },
-  );
-}
+if (import.meta.main)
+  runAsMain('verdict mcp-proxy', () => runMcpProxy(process.argv.slice(2), STANDARD_IO), 1);

@@ -1,5 +1,5 @@
 import { type Static, Type } from 'typebox';
-import { DecisionResponseV1 } from './decisions.ts';
+import { DecisionResponseV1, EXAMPLE_TOOL_CALL } from './decisions.ts';
 
 const Open = { additionalProperties: true };
 const Loose = Type.Object({}, Open);
@@ -9,14 +9,7 @@ export const EvaluationRequestV1 = Type.Object(
   { subject: Loose, action: Loose, resource: Loose, context: Type.Optional(Loose) },
   {
     ...Open,
-    examples: [
-      {
-        subject: { type: 'agent', id: 'support-bot' },
-        action: { name: 'tool.call' },
-        resource: { type: 'tool', id: 'search_kb' },
-        context: { session: { tool_calls: 2 }, data_classification: 'internal' },
-      },
-    ],
+    examples: [EXAMPLE_TOOL_CALL],
   },
 );
 export type EvaluationRequestV1 = Static<typeof EvaluationRequestV1>;
@@ -101,14 +94,7 @@ export const SEARCH_KINDS = ['subject', 'resource', 'action'] as const;
 /** A search body: checked field by field by the route (400 naming the first bad field). */
 // The same example serves the three searches: the searched entity's id (or the action) is ignored.
 export const SearchRequestV1 = Type.Record(Type.String(), Type.Unknown(), {
-  examples: [
-    {
-      subject: { type: 'agent', id: 'support-bot' },
-      action: { name: 'tool.call' },
-      resource: { type: 'tool', id: 'search_kb' },
-      context: { session: { tool_calls: 2 }, data_classification: 'internal' },
-    },
-  ],
+  examples: [EXAMPLE_TOOL_CALL],
 });
 
 export const SearchResponseV1 = Type.Object({

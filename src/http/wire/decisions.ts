@@ -21,6 +21,14 @@ export const EntrypointV1 = Type.String({
   pattern: '^[A-Za-z0-9_]+(/[A-Za-z0-9_]+)*$',
 });
 
+/** The request examples' envelope (OpenAPI's "Try it out"): an agent's tool call. */
+export const EXAMPLE_TOOL_CALL = {
+  subject: { type: 'agent', id: 'support-bot' },
+  action: { name: 'tool.call' },
+  resource: { type: 'tool', id: 'search_kb' },
+  context: { session: { tool_calls: 2 }, data_classification: 'internal' },
+};
+
 /** The native decision request: the envelope of DESIGN.md without caller and now. */
 export const DecisionRequestV1 = Type.Object(
   {
@@ -33,14 +41,7 @@ export const DecisionRequestV1 = Type.Object(
   {
     additionalProperties: true,
     $id: 'DecisionRequestV1',
-    examples: [
-      {
-        subject: { type: 'agent', id: 'support-bot' },
-        action: { name: 'tool.call' },
-        resource: { type: 'tool', id: 'search_kb' },
-        context: { session: { tool_calls: 2 }, data_classification: 'internal' },
-      },
-    ],
+    examples: [EXAMPLE_TOOL_CALL],
   },
 );
 export type DecisionRequestV1 = Static<typeof DecisionRequestV1>;

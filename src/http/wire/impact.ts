@@ -22,7 +22,10 @@ export const ImpactRequestV1 = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    examples: [{ filters: { action: 'tool.call', subject_id: 'support-bot' } }],
+  },
 );
 export type ImpactRequestV1 = Static<typeof ImpactRequestV1>;
 

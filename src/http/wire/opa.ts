@@ -1,4 +1,5 @@
 import { type Static, Type } from 'typebox';
+import { EXAMPLE_TOOL_CALL } from './decisions.ts';
 import { OpaErrorV1 } from './problem.ts';
 
 const Open = { additionalProperties: true };
@@ -13,12 +14,7 @@ export const DataRequestV1 = Type.Object(
     ...Open,
     examples: [
       {
-        input: {
-          subject: { type: 'agent', id: 'support-bot' },
-          action: { name: 'tool.call' },
-          resource: { type: 'tool', id: 'search_kb' },
-          context: { session: { tool_calls: 2 }, data_classification: 'internal' },
-        },
+        input: EXAMPLE_TOOL_CALL,
       },
     ],
   },
@@ -51,14 +47,7 @@ export const DefaultDecisionRequestV1 = Type.Object(
   {},
   {
     ...Open,
-    examples: [
-      {
-        subject: { type: 'agent', id: 'support-bot' },
-        action: { name: 'tool.call' },
-        resource: { type: 'tool', id: 'search_kb' },
-        context: { session: { tool_calls: 2 }, data_classification: 'internal' },
-      },
-    ],
+    examples: [EXAMPLE_TOOL_CALL],
   },
 );
 
@@ -73,12 +62,7 @@ export const BatchDataRequestV1 = Type.Object(
     examples: [
       {
         inputs: {
-          first: {
-            subject: { type: 'agent', id: 'support-bot' },
-            action: { name: 'tool.call' },
-            resource: { type: 'tool', id: 'search_kb' },
-            context: { session: { tool_calls: 2 }, data_classification: 'internal' },
-          },
+          first: EXAMPLE_TOOL_CALL,
         },
       },
     ],
