@@ -173,7 +173,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     app.swagger(),
   );
 
-  await app.register(healthRoutes, { readiness: deps.readiness });
+  await app.register(healthRoutes, { readiness: deps.readiness, console: deps.console !== undefined });
   await app.register(decisionRoutes, { decisions: deps.decisions, config: deps.config });
   await app.register(dataRoutes, { decisions: deps.decisions, jsonLimits: deps.config.json });
   await app.register(authzenRoutes, { decisions: deps.decisions, config: deps.config });

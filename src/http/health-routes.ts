@@ -5,19 +5,29 @@ import { LivenessV1, ProblemResponses, ReadinessV1, ServiceIndexV1 } from './wir
 export type Readiness = () => Promise<{ ready: boolean; checks: Record<string, boolean> }>;
 
 /** Liveness says the process runs; readiness says a bundle is loaded and the stores answer. */
-export const healthRoutes: FastifyPluginAsyncTypebox<{ readiness: Readiness }> = async (app, opts) => {
-  // A browser or a curl at the bare address gets pointed at the API description, not a 404.
+export const healthRoutes: FastifyPluginAsyncTypebox<{ readiness: Readiness; console: boolean }> = async (
+  app,
+  opts,
+) => {
+  // A browser or a curl at the bare address gets pointed at the API description (and the console
+  // for people, where it is served), not a 404.
   app.get(
     '/',
     {
       schema: {
-        summary: 'Where to start: links to the API description',
+        summary: 'Where to start: links to the API description and the console',
         tags: ['service'],
         security: [],
         response: { 200: ServiceIndexV1, ...ProblemResponses },
       },
     },
-    async () => ({ service: 'verdict' as const, docs: '/docs', openapi: '/openapi.json', health: '/health' }),
+    async () => ({
+      service: 'verdict' as const,
+      docs: '/docs',
+      openapi: '/openapi.json',
+      health: '/health',
+      ...(opts.console ? { console: '/console' } : {}),
+    }),
   );
   app.get(
     '/health/live',

@@ -6,6 +6,7 @@ export const ServiceIndexV1 = Type.Object({
   docs: Type.String({ description: 'The interactive API description' }),
   openapi: Type.String({ description: 'The OpenAPI 3.1 document' }),
   health: Type.String({ description: 'Readiness, as OPA answers it' }),
+  console: Type.Optional(Type.String({ description: 'The console for people, where it is served' })),
 });
 
 /** `GET /health/live`: the process runs. */
