@@ -80,6 +80,16 @@ export async function approvalPages(
 ): Promise<void> {
   const { approvals, policy, decisionLog } = opts.deps;
   const pending = () => approvals.list({ state: 'pending', limit: 200 });
+  // NOTE: the inbox table does not depend on its viewer, so one read and one render per change
+  // serve every open inbox of this replica (20 open inboxes re-reading 200 rows on each notice
+  // halved decisions/s under a stream of new requests: bench/README.md, console-live).
+  let shared: { generation: number; table: Promise<string> } | null = null;
+  const liveTable = (): Promise<string> => {
+    const { generation } = opts.feed;
+    if (shared?.generation !== generation)
+      shared = { generation, table: pending().then((rows) => inboxTable(rows).text) };
+    return shared.table;
+  };
 
   app.get('/approvals', { config: { console: { scope: READ } } }, async (request, reply) =>
     sendPage(request, reply, {
@@ -115,7 +125,7 @@ export async function approvalPages(
               return;
             }
             // Only what changed is sent (a tick that changes nothing sends nothing).
-            const table = inboxTable(await pending()).text;
+            const table = await liveTable();
             if (table === last) return;
             last = table;
             await sse.send({ event: 'inbox', data: table });

@@ -21,6 +21,7 @@ export class ApprovalFeed {
   private unsubscribe: (() => Promise<void>) | null = null;
   private pending: NodeJS.Timeout | null = null;
   private tick: NodeJS.Timeout | null = null;
+  private fanOuts = 0;
 
   constructor(deps: { bus: Bus }) {
     this.bus = deps.bus;
@@ -38,6 +39,11 @@ export class ApprovalFeed {
     return () => this.listeners.delete(listener);
   }
 
+  /** How many times the listeners were told so far: one change, one number, for every inbox. */
+  get generation(): number {
+    return this.fanOuts;
+  }
+
   /** Open inboxes on this replica (tests, metrics). */
   get size(): number {
     return this.listeners.size;
@@ -47,6 +53,7 @@ export class ApprovalFeed {
     if (this.pending || this.listeners.size === 0) return;
     this.pending = setTimeout(() => {
       this.pending = null;
+      this.fanOuts += 1;
       for (const listener of this.listeners) listener();
     }, COALESCE_MS);
   }

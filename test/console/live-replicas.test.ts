@@ -117,6 +117,35 @@ describe('the live inbox on every replica (Postgres, Redis bus)', () => {
     expect(await within(2_000, () => !(events.at(-1) as string).includes(approvalId))).toBeLessThan(2_000);
   });
 
+  it('one read of the pending requests per change serves every open inbox of a replica', async () => {
+    const sessions = b.verdict.sessions as NonNullable<typeof b.verdict.sessions>;
+    const url = `http://127.0.0.1:${(b.verdict.app.server.address() as { port: number }).port}`;
+    const inboxes = Array.from({ length: 5 }, () => [] as string[]);
+    for (const events of inboxes) {
+      const { id } = await sessions.open(aliceCaller, 'token');
+      await follow(`${url}/console/approvals/live`, `verdict_session=${id}`, events, aborter.signal);
+    }
+    await within(5_000, () => inboxes.every((events) => events.length >= 1));
+    const store = (b.verdict.grants as NonNullable<typeof b.verdict.grants>).approvals;
+    const list = store.list.bind(store);
+    let reads = 0;
+    store.list = (query) => {
+      reads += 1;
+      return list(query);
+    };
+    try {
+      const denied = (
+        await a.call('POST', '/v1/decisions', agentRuntime, call('/workspace/shared.yaml'))
+      ).json();
+      const approvalId = denied.approval_request.id as string;
+      await within(2_000, () => inboxes.every((events) => events.some((e) => e.includes(approvalId))));
+      // One notice, one read: not one per open inbox (the 30 s tick may add one more).
+      expect(reads).toBeLessThanOrEqual(2);
+    } finally {
+      store.list = list;
+    }
+  });
+
   it('a stream ends with its session: after sign-out, the next change closes it', async () => {
     const sessions = b.verdict.sessions as NonNullable<typeof b.verdict.sessions>;
     const url = `http://127.0.0.1:${(b.verdict.app.server.address() as { port: number }).port}`;
