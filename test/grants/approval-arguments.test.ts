@@ -41,13 +41,20 @@ afterAll(async () => {
 const client = (sub: string, scopes: Parameters<TestVerdict['token']>[1], human = false) =>
   new VerdictClient({ url: verdict.url, token: verdict.token(sub, scopes, human), throwOnError: true });
 
-/** deploy_service is high-risk (TOOL-003): a deny with a human_approval obligation. */
+/**
+ * deploy_service is high-risk (TOOL-003): a deny with a human_approval obligation, and nothing else
+ * (a session budget, TOOL-006, is given: a deny that an approval cannot lift opens no request).
+ */
 function deploy(args: Record<string, unknown>, context: Record<string, unknown> = {}) {
   return {
     subject: { type: 'agent', id: 'ops-agent', properties: { on_behalf_of: 'user:42' } },
     action: { name: 'tool.call' },
     resource: { type: 'tool', id: 'deploy_service', properties: { arguments: args } },
-    context: { user: { id: 'user:42', entitlements: ['ops:deploy'] }, ...context },
+    context: {
+      user: { id: 'user:42', entitlements: ['ops:deploy'] },
+      session: { tool_calls: 1 },
+      ...context,
+    },
   };
 }
 
