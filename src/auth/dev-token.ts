@@ -145,18 +145,20 @@ export const BANNER_EXAMPLES: readonly BannerExample[] = [
     expect: { allow: true, controls: [], obligations: [] },
   },
   {
-    title: 'a denied one (support-bot emails confidential data after reading untrusted content)',
+    // NOTE: denied only by what a person can approve (TOOL-002), so the deny opens an approval
+    // request that waits in the console's inbox; a deny an approval cannot lift opens none.
+    title: 'a denied one a person can approve (support-bot sends an email after reading untrusted content)',
     body: {
       subject: { type: 'agent', id: 'support-bot' },
       action: { name: 'tool.call' },
       resource: { type: 'tool', id: 'send_email' },
-      context: { session: { tool_calls: 3, untrusted_content: true }, data_classification: 'confidential' },
+      context: { session: { tool_calls: 3, untrusted_content: true }, data_classification: 'internal' },
     },
-    expect: { allow: false, controls: ['TOOL-002', 'TOOL-004'], obligations: ['human_approval'] },
+    expect: { allow: false, controls: ['TOOL-002'], obligations: ['human_approval'] },
   },
 ];
 
-/** The answer an example expects, in words: `"allow": false, violations TOOL-002, TOOL-004, …`. */
+/** The answer an example expects, in words: `"allow": false; violations TOOL-002; obligation …`. */
 export function describeExpectation(expect: BannerExample['expect']): string {
   const parts = [`"allow": ${expect.allow}`];
   if (expect.controls.length > 0) parts.push(`violations ${expect.controls.join(', ')}`);

@@ -60,7 +60,7 @@ describe('the start banner examples', () => {
       expect(before.trimEnd().split('\n').at(-1)).toContain(`expect ${describeExpectation(example.expect)}`);
     });
     expect(banner).toContain('"allow": true');
-    expect(banner).toContain('"allow": false; violations TOOL-002, TOOL-004; obligation human_approval');
+    expect(banner).toContain('"allow": false; violations TOOL-002; obligation human_approval');
     expect(banner).toContain('listening on 127.0.0.1:8080 only');
   });
 
