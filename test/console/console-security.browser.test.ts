@@ -22,7 +22,11 @@ function call(agent: string, extra: Record<string, unknown> = {}) {
   return {
     subject: { type: 'agent', id: agent, properties: { on_behalf_of: `user:${PAYLOAD}` } },
     action: { name: 'tool.call' },
-    resource: { type: 'tool', id: 'read_file', properties: { risk: 'high', arguments: { path: PAYLOAD } } },
+    resource: {
+      type: 'tool',
+      id: 'read_file',
+      properties: { risk: 'high', arguments: { path: `/workspace/${PAYLOAD}` } },
+    },
     context: {
       session: { untrusted_content: false, tool_calls: 1 },
       data_classification: 'internal',
@@ -64,7 +68,23 @@ describe('console security in a real browser', () => {
   beforeAll(async () => {
     verdict = await startTestVerdict('console_security', { env: { VERDICT_CONSOLE_TOKEN_LOGIN: 'true' } });
     browser = await launchBrowser();
-    // An approval request whose agent, user and arguments are script payloads.
+    // An approval request whose agent, user and arguments are script payloads. A deny opens one
+    // only when an approval could lift it: the payload-named agent is on no allowlist (TOOL-001),
+    // so that control is waived for it first, through the four-eyes workflow like any waiver.
+    const allowlisted = await api('POST', '/v1/exceptions', verdict.token('owner', ['exceptions:request']), {
+      control: 'TOOL-001',
+      subject_id: `agent${PAYLOAD}`,
+      reason: 'the console security test: an agent whose id is a script payload',
+      expires_at: new Date(Date.now() + 86_400_000).toISOString(),
+    });
+    expect(allowlisted.status).toBe(201);
+    const approvedWaiver = await api(
+      'POST',
+      `/v1/exceptions/${allowlisted.json.id as string}/approve`,
+      verdict.token('risk-owner', ['exceptions:approve']),
+      { reason: 'test' },
+    );
+    expect(approvedWaiver.status).toBe(200);
     const agentToken = verdict.token('svc-agent-runtime', ['decisions:evaluate']);
     const denied = await api('POST', '/v1/decisions', agentToken, call(`agent${PAYLOAD}`));
     expect(denied.status).toBe(200);

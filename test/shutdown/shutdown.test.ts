@@ -88,6 +88,7 @@ describe('graceful shutdown of a real process (node src/main.ts)', () => {
       'grants',
       'console sessions',
       'bundle follower',
+      'impact analysis',
       'notice bus',
       'database',
     ]);
