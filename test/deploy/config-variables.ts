@@ -16,6 +16,9 @@ export function configVariables(): Set<string> {
       },
     });
   resolveConfig(observe({}), '/');
-  resolveConfig(observe({ VERDICT_OIDC_ISSUER: 'http://127.0.0.1:9/', VERDICT_OIDC_CLIENT_ID: 'console' }), '/');
+  resolveConfig(
+    observe({ VERDICT_OIDC_ISSUER: 'http://127.0.0.1:9/', VERDICT_OIDC_CLIENT_ID: 'console' }),
+    '/',
+  );
   return read;
 }
