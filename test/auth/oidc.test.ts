@@ -3,9 +3,6 @@
  * 127.0.0.1 with its development interactions (a login form that takes any name, then a consent
  * form), driven with plain HTTP — fetch and a cookie jar, the way a browser would follow it.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import Provider from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   callerOfIdentity,
@@ -14,6 +11,7 @@ import {
   type PendingSignIn,
 } from '../../src/auth/oidc.ts';
 import { parseScopeMap, resolveOidc } from '../../src/config/oidc.ts';
+import { startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.ts';
 
 const CLIENT_ID = 'verdict-console';
 const CLIENT_SECRET = 'a-client-secret-for-the-oidc-suite';
@@ -24,54 +22,29 @@ const GROUPS: Record<string, string[]> = {
   mallory: ['contractors'],
 };
 
-const servers: Server[] = [];
 /** A provider that puts groups in the ID token (Okta, Entra ID, Keycloak can be set up so). */
 let issuer: string;
 /** One that follows OIDC Core 5.4 strictly: scope-requested claims only at userinfo. */
 let strictIssuer: string;
+const providers: TestOidcProvider[] = [];
 
-/** Runs oidc-provider on 127.0.0.1; `groupsInIdToken` false keeps them at userinfo. */
-async function startProvider(groupsInIdToken: boolean): Promise<string> {
-  let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
-  const server = createServer((req, res) => handle(req, res));
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const provider = new Provider(url, {
-    clients: [
-      {
-        client_id: CLIENT_ID,
-        client_secret: CLIENT_SECRET,
-        redirect_uris: [REDIRECT_URI],
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
-        token_endpoint_auth_method: 'client_secret_basic',
-      },
-    ],
-    claims: { openid: ['sub'], profile: ['name'], groups: ['groups'] },
-    scopes: ['openid', 'profile', 'groups'],
-    conformIdTokenClaims: !groupsInIdToken,
-    features: { devInteractions: { enabled: true } },
-    cookies: { keys: ['a-cookie-key-for-the-oidc-suite'] },
-    findAccount: (_ctx, id) => ({
-      accountId: id,
-      claims: () => ({
-        sub: id,
-        name: `${id[0]!.toUpperCase()}${id.slice(1)} Example`,
-        groups: GROUPS[id] ?? [],
-      }),
-    }),
+const startProvider = async (groupsInIdToken: boolean) => {
+  const provider = await startOidcProvider({
+    client: { id: CLIENT_ID, secret: CLIENT_SECRET, redirectUri: REDIRECT_URI },
+    groups: GROUPS,
+    groupsInIdToken,
+    name: (id) => `${id[0]!.toUpperCase()}${id.slice(1)} Example`,
   });
-  handle = provider.callback();
-  return url;
-}
+  providers.push(provider);
+  return provider.issuer;
+};
 
 beforeAll(async () => {
   issuer = await startProvider(true);
   strictIssuer = await startProvider(false);
 });
 afterAll(async () => {
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  await Promise.all(providers.map((provider) => provider.close()));
 });
 
 const SCOPE_MAP = 'verdict-approvers=approvals:grant,audit:read;verdict-auditors=audit:read';

@@ -1,12 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import Provider from 'oidc-provider';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectAccessible, launchBrowser, newPerson, screenshot, tabTo } from '../support/browser.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { freePort } from '../support/net.ts';
+import { startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.ts';
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
 // End to end in a real Chromium against a real OpenID provider (oidc-provider, development
@@ -31,37 +29,6 @@ const SCOPE_MAP =
 const PAYLOAD_SUBJECT = 'code-agent"><img src=x onerror="window.__pwned=1">';
 const PAYLOAD_PATH = '</pre><script>window.__pwned=2</script>';
 
-async function startProvider(redirectUri: string, servers: Server[]): Promise<string> {
-  let handle: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => res.end();
-  const server = createServer((req, res) => handle(req, res));
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const provider = new Provider(url, {
-    clients: [
-      {
-        client_id: CLIENT_ID,
-        client_secret: CLIENT_SECRET,
-        redirect_uris: [redirectUri],
-        grant_types: ['authorization_code'],
-        response_types: ['code'],
-        token_endpoint_auth_method: 'client_secret_basic',
-      },
-    ],
-    claims: { openid: ['sub'], profile: ['name'], groups: ['groups'] },
-    scopes: ['openid', 'profile', 'groups'],
-    conformIdTokenClaims: false,
-    features: { devInteractions: { enabled: true } },
-    cookies: { keys: ['a-cookie-key-for-the-console-pages-suite'] },
-    findAccount: (_ctx, id) => ({
-      accountId: id,
-      claims: () => ({ sub: id, name: id, groups: GROUPS[id] ?? [] }),
-    }),
-  });
-  handle = provider.callback();
-  return url;
-}
-
 function call(subject: string, path: string) {
   return {
     subject: { type: 'agent', id: subject, properties: { on_behalf_of: 'user:42' } },
@@ -77,12 +44,17 @@ function call(subject: string, path: string) {
 describe('the console pages in a real browser, signed in with OIDC', () => {
   let verdict: TestVerdict;
   let browser: Browser;
-  const servers: Server[] = [];
+  let provider: TestOidcProvider | undefined;
 
   beforeAll(async () => {
     const port = await freePort();
     const publicUrl = `http://127.0.0.1:${port}`;
-    const issuer = await startProvider(`${publicUrl}/console/callback`, servers);
+    provider = await startOidcProvider({
+      client: { id: CLIENT_ID, secret: CLIENT_SECRET, redirectUri: `${publicUrl}/console/callback` },
+      groups: GROUPS,
+      groupsInIdToken: true,
+    });
+    const issuer = provider.issuer;
     verdict = await startTestVerdict('console_pages', {
       port,
       env: {
@@ -99,7 +71,7 @@ describe('the console pages in a real browser, signed in with OIDC', () => {
   afterAll(async () => {
     await browser?.close();
     await verdict?.close();
-    await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+    await provider?.close();
   });
 
   const decide = async (envelope: unknown) => {
