@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectAccessible, launchBrowser, newPerson, screenshot, tabTo } from '../support/browser.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { freePort } from '../support/net.ts';
-import { startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.ts';
+import {
+  signInWithOrganisation,
+  startOidcProvider,
+  type TestOidcProvider,
+} from '../support/oidc-provider.ts';
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
 // End to end in a real Chromium against a real OpenID provider (oidc-provider, development
@@ -85,22 +89,6 @@ describe('the console pages in a real browser, signed in with OIDC', () => {
     });
     expect(res.status).toBe(200);
     return (await res.json()) as { allow: boolean; decision_id: string };
-  };
-
-  /** From the console's login page through the provider's login and consent forms. */
-  const signInWithOrganisation = async (page: Page, login: string) => {
-    await page.getByRole('link', { name: 'Sign in with your organisation' }).click();
-    await page.locator('input[name="login"]').waitFor({ timeout: 10_000 });
-    await page.locator('input[name="login"]').fill(login);
-    await page.locator('input[name="password"]').fill('any');
-    await page.locator('button[type="submit"]').click();
-    // The consent form (first sign-in of this account to this client).
-    await page.waitForURL(
-      (url) => url.pathname.startsWith('/console') || url.pathname.includes('interaction'),
-    );
-    if (!new URL(page.url()).pathname.startsWith('/console')) {
-      await page.locator('button[type="submit"]').click();
-    }
   };
 
   it('signs in with the organisation, finds a denial in the explorer and shows why; agent strings run nothing', async () => {
