@@ -274,8 +274,41 @@ export async function axeFindings(page: Page): Promise<AxeFinding[]> {
   });
 }
 
-/** Fails with the findings when axe-core finds anything critical or serious on the page. */
+/**
+ * Fails when the page is wider than its window (a table or a long string pushed it past the right
+ * edge: the reader has to scroll sideways), naming the elements that stick out.
+ */
+export async function expectNoHorizontalOverflow(page: Page): Promise<void> {
+  const { scrollWidth, innerWidth, outside } = await page.evaluate(() => {
+    const width = window.innerWidth;
+    const outside: string[] = [];
+    for (const element of document.body.querySelectorAll('*')) {
+      const box = element.getBoundingClientRect();
+      if (
+        box.right > width + 0.5 &&
+        ![...element.children].some((c) => c.getBoundingClientRect().right > width + 0.5)
+      ) {
+        outside.push(
+          `${element.tagName.toLowerCase()}${element.id ? `#${element.id}` : ''} (right edge ${Math.round(box.right)} px)`,
+        );
+        if (outside.length === 5) break;
+      }
+    }
+    return { scrollWidth: document.documentElement.scrollWidth, innerWidth: width, outside };
+  });
+  if (scrollWidth > innerWidth) {
+    throw new Error(
+      `${page.url()} is ${scrollWidth} px wide in a ${innerWidth} px window; past the edge: ${outside.join(', ')}`,
+    );
+  }
+}
+
+/**
+ * Fails with the findings when axe-core finds anything critical or serious on the page, or when
+ * the page does not fit its window's width.
+ */
 export async function expectAccessible(page: Page): Promise<void> {
+  await expectNoHorizontalOverflow(page);
   const findings = await axeFindings(page);
   if (findings.length > 0) {
     throw new Error(
