@@ -282,11 +282,11 @@ export async function expectNoHorizontalOverflow(page: Page): Promise<void> {
   const { scrollWidth, innerWidth, outside } = await page.evaluate(() => {
     const width = window.innerWidth;
     const outside: string[] = [];
-    for (const element of document.body.querySelectorAll('*')) {
+    for (const element of Array.from(document.body.querySelectorAll('*'))) {
       const box = element.getBoundingClientRect();
       if (
         box.right > width + 0.5 &&
-        ![...element.children].some((c) => c.getBoundingClientRect().right > width + 0.5)
+        !Array.from(element.children).some((c) => c.getBoundingClientRect().right > width + 0.5)
       ) {
         outside.push(
           `${element.tagName.toLowerCase()}${element.id ? `#${element.id}` : ''} (right edge ${Math.round(box.right)} px)`,
