@@ -168,5 +168,5 @@ describe('mcp-proxy --wait-for-approval through a console approval, in a real br
     expect(await page.locator(`tr[data-approval="${id}"]`).count()).toBe(0);
     expect(cspViolations).toEqual([]);
     await page.context().close();
-  });
+  }, 60_000); // two processes started (the proxy and the MCP server): slack for a busy host
 });

@@ -360,5 +360,5 @@ describe('the console pages in a real browser, signed in with OIDC', () => {
     expect(await page.locator('#active-revision').textContent()).not.toContain(uploaded.digest);
     expect(cspViolations).toEqual([]);
     await page.context().close();
-  });
+  }, 60_000); // many steps (an upload, an impact run, three lifecycle actions): slack for a busy host
 });
