@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -32,6 +32,7 @@ describe('mcp-proxy --wait-for-approval through a console approval, in a real br
   let browser: Browser;
   let provider: TestOidcProvider | undefined;
   let client: Client | undefined;
+  let dir: string | undefined;
 
   beforeAll(async () => {
     const port = await freePort();
@@ -59,6 +60,7 @@ describe('mcp-proxy --wait-for-approval through a console approval, in a real br
     await browser?.close();
     await verdict?.close();
     await provider?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('holds the agent’s call while a person approves it in the open inbox, then forwards it', async () => {
@@ -70,7 +72,7 @@ describe('mcp-proxy --wait-for-approval through a console approval, in a real br
     await poll(() => page.getByText('Signed in as').textContent()).toContain('alice');
 
     // The agent: an MCP host connected to a real MCP server through the proxy, which waits 60 s.
-    const dir = mkdtempSync(path.join(tmpdir(), 'verdict-console-mcp-'));
+    dir = mkdtempSync(path.join(tmpdir(), 'verdict-console-mcp-'));
     const countFile = path.join(dir, 'calls.ndjson');
     writeFileSync(countFile, '');
     const seen = () =>
