@@ -5,6 +5,7 @@
  *
  *   node bench/seed-decisions.ts --rows 10000000 [--months 12] [--url postgres://…/verdict_bench]
  *   node bench/seed-decisions.ts --count 10000000 --database-url postgres://…/verdict_bench   (the same)
+ *   node bench/seed-decisions.ts --rows 10000000 --valid-chains   (rows whose hash chains verify)
  *
  * (`--rows` is the size: the KPI target is stated for 10 million rows; smaller runs take minutes.)
  * The KPI rollups (decision_rollup_hourly, release_gates) are rebuilt from the log after the load.
@@ -19,11 +20,24 @@
  * violates one control out of 24 (skewed: TOOL-001 is common, the REL-/DATA- ones rare); 4 writers;
  * 20 bundle revisions in time order; times spread evenly over the last `months` months, monthly
  * partitions included.
+ *
+ * With `--valid-chains` the rows are made in this process instead, with the same distributions,
+ * chained by the service's own `Chain` (src/audit/chain.ts: one chain per writer, prev_hash and
+ * hash as the audit writer computes them) and streamed in with one COPY FROM STDIN (CSV), the
+ * writers' chain_heads set at the end: `verdict audit:verify` and the console's chain status then
+ * pass on the seeded log. Slower than the server-side generator (SHA-256 and canonical JSON per
+ * row in one Node process); a progress line every million rows says how fast.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { v7 as uuidv7 } from 'uuid';
+import { Chain, DECISION_COLUMNS, type DecisionRow } from '../src/audit/chain.ts';
+import type { DecisionRecord } from '../src/decisions/types.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -34,8 +48,10 @@ const { values: args } = parseArgs({
     url: { type: 'string' },
     'database-url': { type: 'string' },
     chunk: { type: 'string', default: '250000' },
+    'valid-chains': { type: 'boolean', default: false },
   },
 });
+const validChains = args['valid-chains'] === true;
 const rows = Number(args.count ?? args.rows ?? '1000000');
 const url = args['database-url'] ?? args.url ?? 'postgres://postgres@127.0.0.1:5432/verdict_bench';
 const months = Number(args.months);
@@ -118,6 +134,171 @@ FROM (
   ) draws
 ) s`;
 
+const CONTROLS = [
+  'TOOL-001',
+  'TOOL-001',
+  'TOOL-001',
+  'TOOL-001',
+  'TOOL-002',
+  'TOOL-002',
+  'TOOL-003',
+  'TOOL-004',
+  'TOOL-005',
+  'TOOL-006',
+  'TOOL-007',
+  'DATA-001',
+  'DATA-002',
+  'DATA-003',
+  'DATA-004',
+  'REL-001',
+  'REL-002',
+  'REL-003',
+  'REL-004',
+  'REL-005',
+  'REL-006',
+  'REL-007',
+  'REL-008',
+  'EXC-001',
+];
+const WRITERS = 4;
+
+/** mulberry32: a small seeded generator, so that two seeds of the same size hold the same rows. */
+function random32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** Row i of `total` as a DecisionRecord, drawn as the SQL generator draws it. */
+function recordAt(
+  i: number,
+  total: number,
+  startMs: number,
+  spanMs: number,
+  random: () => number,
+): DecisionRecord {
+  const [r1, r2, r3, r4, r5, r6] = [random(), random(), random(), random(), random(), random()];
+  const at = Math.floor(startMs + (i / total) * spanMs);
+  const callerSub = `svc-${String(Math.floor(r1 ** 3 * 20)).padStart(2, '0')}`;
+  const subjectType = r2 < 0.6 ? 'agent' : r2 < 0.85 ? 'user' : 'pipeline';
+  const subjectId =
+    r2 < 0.6
+      ? `agent-${Math.floor(r3 * 500)}`
+      : r2 < 0.85
+        ? `user-${Math.floor(r3 * 5000)}`
+        : `pipeline-${Math.floor(r3 * 50)}`;
+  const actionName = r4 < 0.7 ? 'tool.call' : r4 < 0.9 ? 'data.read' : 'release.deploy';
+  const resourceType = r4 < 0.7 ? 'tool' : r4 < 0.9 ? 'dataset' : 'model';
+  const resourceId =
+    r4 < 0.7
+      ? `tool-${Math.floor(r3 * r5 * 200)}`
+      : r4 < 0.9
+        ? `dataset-${Math.floor(r5 * 1000)}`
+        : `model-${Math.floor(r5 * 100)}`;
+  const allow = r5 < 0.85;
+  const control = CONTROLS[Math.floor(r6 ** 2 * 24)] as string;
+  const revision = Math.floor((i * 20) / total);
+  const decidedAt = new Date(at).toISOString();
+  return {
+    id: uuidv7({ msecs: at }),
+    decidedAt,
+    surface: 'native',
+    caller: { sub: callerSub, iss: 'https://idp.example', clientId: null, scopes: ['decisions:evaluate'] },
+    entrypoint: actionName === 'release.deploy' ? 'verdict/release' : 'verdict/decision',
+    bundle: {
+      revision: `rev-${String(revision).padStart(2, '0')}`,
+      digest: `sha256:${String(revision).padStart(64, '0')}`,
+    },
+    subjectType,
+    subjectId,
+    actionName,
+    resourceType,
+    resourceId,
+    allow,
+    result: {
+      allow,
+      violations: allow ? [] : [{ control, message: `control ${control} failed`, severity: 'high' }],
+      obligations: [],
+      exceptions: [],
+    },
+    input: {
+      subject: { type: subjectType, id: subjectId },
+      action: { name: actionName },
+      resource: { type: resourceType, id: resourceId },
+      context: { environment: 'prod', session: { untrusted_content: r6 < 0.3 } },
+      caller: { sub: callerSub },
+      now: decidedAt,
+    },
+    inputSha256: (i.toString(16) + r1.toString(16).slice(2)).padEnd(64, '0').slice(0, 64),
+    exceptions: [],
+    shadow: null,
+    evalMicros: Math.floor(50 + r6 * 400),
+    traceId: null,
+    error: null,
+  };
+}
+
+/** A CSV field for COPY (text arrays as Postgres array literals, objects as JSON). */
+function csvField(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  let text: string;
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string'))
+    text = `{${v.map((x) => `"${x.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`).join(',')}}`;
+  else if (typeof v === 'object') text = JSON.stringify(v);
+  else text = String(v);
+  return `"${text.replaceAll('"', '""')}"`;
+}
+
+/**
+ * Makes `total` rows in time order, row i on writer i mod 4, chains them with the service's Chain,
+ * and streams them into decision_log with one COPY; then sets chain_heads. Progress every million.
+ */
+async function seedValidChains(
+  client: pg.Client,
+  total: number,
+  startMs: number,
+  spanMs: number,
+  loadStarted: number,
+): Promise<void> {
+  const chains = Array.from({ length: WRITERS }, (_, w) => new Chain(`bench-${w}`));
+  const random = random32(20_261_207);
+  const BATCH = 4_000;
+  async function* csv(): AsyncGenerator<string> {
+    let nextReport = 1_000_000;
+    for (let lo = 0; lo < total; lo += BATCH) {
+      const hi = Math.min(total, lo + BATCH);
+      const perWriter: DecisionRecord[][] = chains.map(() => []);
+      for (let i = lo; i < hi; i++) perWriter[i % WRITERS]?.push(recordAt(i, total, startMs, spanMs, random));
+      const rows: DecisionRow[] = perWriter.flatMap((records, w) => (chains[w] as Chain).append(records));
+      yield `${rows.map((row) => DECISION_COLUMNS.map((c) => csvField(row[c])).join(',')).join('\n')}\n`;
+      if (hi >= nextReport || hi === total) {
+        const elapsed = (Date.now() - loadStarted) / 1000;
+        process.stdout.write(
+          `seed: ${hi.toLocaleString('en')} rows chained (${Math.round(hi / elapsed).toLocaleString('en')}/s, ${elapsed.toFixed(0)} s)\n`,
+        );
+        while (nextReport <= hi) nextReport += 1_000_000;
+      }
+    }
+  }
+  await pipeline(
+    Readable.from(csv()),
+    client.query(copyFrom(`COPY decision_log (${DECISION_COLUMNS.join(',')}) FROM STDIN WITH (FORMAT csv)`)),
+  );
+  for (const chain of chains) {
+    if (chain.last.seq === 0) continue;
+    await client.query('INSERT INTO chain_heads (writer_id, seq, hash) VALUES ($1, $2, $3)', [
+      chain.writerId,
+      chain.last.seq,
+      chain.last.hash,
+    ]);
+  }
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   await recreateDatabase();
@@ -154,11 +335,12 @@ async function main(): Promise<void> {
   );
   for (const { name } of indexes) await client.query(`DROP INDEX ${name}`);
   process.stdout.write(
-    `seed: ${rows} rows over ${months} months into ${dbName} (indexes dropped for the load)\n`,
+    `seed: ${rows} rows over ${months} months into ${dbName} (indexes dropped for the load${validChains ? '; valid hash chains, COPY' : ''})\n`,
   );
 
-  let nextReport = 1_000_000;
-  for (let lo = 0; lo < rows; lo += chunk) {
+  let nextReport = validChains ? Number.POSITIVE_INFINITY : 1_000_000;
+  if (validChains) await seedValidChains(client, rows, new Date(start).getTime(), seconds * 1000, Date.now());
+  for (let lo = 0; !validChains && lo < rows; lo += chunk) {
     const hi = Math.min(rows, lo + chunk) - 1;
     await client.query(INSERT, [lo, hi, rows, start, seconds]);
     const done = hi + 1;

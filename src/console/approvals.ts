@@ -9,7 +9,7 @@ import { historyTable, json, list, timeLeft, when } from './format.ts';
 import { type FormBody, FormError, optionalField } from './forms.ts';
 import { href, html, type Markup } from './html.ts';
 import { csrfField, sendPage } from './layout.ts';
-import type { ApprovalFeed } from './live.ts';
+import { type ChangeFeed, serveLive } from './live.ts';
 
 /** Who may see approvals: approvers, and auditors (read only). */
 const READ = ['approvals:grant', 'audit:read'] as const;
@@ -76,7 +76,7 @@ function boundArguments(approval: StoredApproval, decision: StoredDecision | nul
  */
 export async function approvalPages(
   app: FastifyInstance,
-  opts: { deps: ConsoleDeps; feed: ApprovalFeed },
+  opts: { deps: ConsoleDeps; feed: ChangeFeed },
 ): Promise<void> {
   const { approvals, policy, decisionLog } = opts.deps;
   const pending = () => approvals.list({ state: 'pending', limit: 200 });
@@ -106,35 +106,13 @@ export async function approvalPages(
   app.get(
     '/approvals/live',
     { config: { console: { scope: READ } }, sse: { kind: 'only', serializer: String } },
-    async (request, reply) => {
-      const sse = reply.sse;
-      sse.keepAlive();
-      // NOTE: the first table is sent before the handler returns (that writes the stream's
-      // headers); later ones are chained, so two updates never interleave on one connection.
-      let last = inboxTable(await pending()).text;
-      await sse.send({ event: 'inbox', data: last });
-      const session = request.consoleState.session;
-      let sending = Promise.resolve();
-      const push = () => {
-        sending = sending
-          .then(async () => {
-            if (!sse.isConnected) return;
-            // A stream outlives no session: signed out, expired or idle, it closes.
-            if (!session || !(await opts.deps.sessions.isLive(session.idHash))) {
-              sse.close();
-              return;
-            }
-            // Only what changed is sent (a tick that changes nothing sends nothing).
-            const table = await liveTable();
-            if (table === last) return;
-            last = table;
-            await sse.send({ event: 'inbox', data: table });
-          })
-          .catch((err: unknown) => request.log.warn({ err }, 'console: live inbox update failed'));
-      };
-      const stop = opts.feed.listen(push);
-      sse.onClose(stop);
-    },
+    async (request, reply) =>
+      serveLive(request, reply, {
+        feed: opts.feed,
+        sessions: opts.deps.sessions,
+        event: 'inbox',
+        render: liveTable,
+      }),
   );
 
   app.get<{ Params: { id: string } }>(

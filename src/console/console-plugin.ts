@@ -17,6 +17,7 @@ import type { Caller } from '../decisions/types.ts';
 import type { ActivePolicy } from '../engine/engine.ts';
 import type { EvidenceQuery } from '../evidence/package.ts';
 import type { ApprovalStore, StoredApproval } from '../grants/approval-store.ts';
+import { APPROVALS_TOPIC, GRANTS_TOPIC } from '../grants/grants-version.ts';
 import type { WaiverStore } from '../grants/waiver-store.ts';
 import type { SessionStore } from '../sessions/session-store.ts';
 import type { Bus } from '../store/bus.ts';
@@ -28,7 +29,7 @@ import { evidencePages } from './evidence.ts';
 import { html } from './html.ts';
 import { kpiPages } from './kpis.ts';
 import { sendPage } from './layout.ts';
-import { ApprovalFeed } from './live.ts';
+import { ChangeFeed } from './live.ts';
 import { oidcPages } from './oidc-routes.ts';
 import { playgroundPages } from './playground.ts';
 import { policyPages } from './policies.ts';
@@ -209,15 +210,22 @@ export async function consoleRoutes(app: FastifyInstance, deps: ConsoleDeps): Pr
   });
   app.setNotFoundHandler((request, reply) => refuse(request, reply, 404, 'There is no such page.'));
 
-  const feed = new ApprovalFeed(deps);
+  // The live pages' feeds: the approvals inbox, and the waiver register (every waiver change
+  // bumps the grants version and publishes it on the bus, for the replicas' waiver caches).
+  const feed = new ChangeFeed({ bus: deps.bus, topic: APPROVALS_TOPIC });
+  const waiverFeed = new ChangeFeed({ bus: deps.bus, topic: GRANTS_TOPIC });
   await feed.start();
-  app.addHook('onClose', async () => feed.stop());
+  await waiverFeed.start();
+  app.addHook('onClose', async () => {
+    await feed.stop();
+    await waiverFeed.stop();
+  });
 
   await app.register(consoleAssets);
   await app.register(signInPages, { deps, secureCookies });
   await app.register(oidcPages, { deps, secureCookies });
   await app.register(approvalPages, { deps, feed });
-  await app.register(waiverPages, { deps });
+  await app.register(waiverPages, { deps, feed: waiverFeed });
   await app.register(decisionPages, { deps });
   await app.register(policyPages, { deps });
   await app.register(playgroundPages, { deps });

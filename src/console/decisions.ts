@@ -100,7 +100,7 @@ export async function decisionPages(app: FastifyInstance, opts: { deps: ConsoleD
           <option value="false"${params.allow === 'false' ? html` selected` : ''}>Denied</option>
           <option value="true"${params.allow === 'true' ? html` selected` : ''}>Allowed</option>
         </select></div>
-      <div><button type="submit">Search</button> <a href="/console/decisions">Clear</a></div>
+      <div class="buttons"><button type="submit">Search</button> <a href="/console/decisions">Clear</a></div>
     </form>`;
     const rows =
       result.items.length === 0

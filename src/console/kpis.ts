@@ -29,7 +29,8 @@ function barChart(label: string, points: readonly { name: string; total: number;
   const height = 180;
   const max = Math.max(1, ...points.map((p) => p.total));
   const step = points.length === 0 ? width : width / points.length;
-  const bar = Math.max(1, step * 0.7);
+  // At most 48 px wide: a period with one bucket is one bar, not a block across the chart.
+  const bar = Math.min(48, Math.max(1, step * 0.7));
   return html`<svg class="chart" role="img" aria-label="${label}" viewBox="0 0 ${width} ${height + 20}" width="100%" height="${height + 20}">
     <title>${label}</title>
     ${points.map((p, i) => {
@@ -41,7 +42,13 @@ function barChart(label: string, points: readonly { name: string; total: number;
         <rect class="part" x="${x}" y="${(height - Number(hv)).toFixed(1)}" width="${bar.toFixed(1)}" height="${hv}"></rect></g>`;
     })}
     <line class="axis" x1="0" y1="${height}" x2="${width}" y2="${height}"></line>
-    ${points.length > 0 ? html`<text x="0" y="${height + 15}">${points[0]?.name ?? ''}</text><text x="${width}" y="${height + 15}" text-anchor="end">${points.at(-1)?.name ?? ''}</text>` : ''}
+    ${
+      points.length === 1
+        ? html`<text class="label" x="${(step / 2).toFixed(1)}" y="${height + 15}" text-anchor="middle">${points[0]?.name ?? ''}</text>`
+        : points.length > 1
+          ? html`<text class="label" x="0" y="${height + 15}">${points[0]?.name ?? ''}</text><text class="label" x="${width}" y="${height + 15}" text-anchor="end">${points.at(-1)?.name ?? ''}</text>`
+          : ''
+    }
   </svg>`;
 }
 

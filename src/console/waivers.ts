@@ -7,6 +7,7 @@ import { historyTable, list, timeLeft, when } from './format.ts';
 import { type FormBody, FormError, optionalField, requiredField } from './forms.ts';
 import { href, html, type Markup } from './html.ts';
 import { csrfField, sendPage } from './layout.ts';
+import { type ChangeFeed, serveLive } from './live.ts';
 
 /** Who may see the register: requesters, approvers, auditors. */
 const READ = ['exceptions:request', 'exceptions:approve', 'audit:read'] as const;
@@ -87,24 +88,55 @@ function expiryOf(text: string): string {
  * waiver store — the API's path, with its rules: the active bundle's catalog and maximum
  * durations, four eyes (the requester never approves), revocation by an approver or an admin.
  */
-export async function waiverPages(app: FastifyInstance, opts: { deps: ConsoleDeps }): Promise<void> {
+export async function waiverPages(
+  app: FastifyInstance,
+  opts: { deps: ConsoleDeps; feed: ChangeFeed },
+): Promise<void> {
   const { waivers, policy } = opts.deps;
 
-  app.get('/waivers', { config: { console: { scope: READ } } }, async (request, reply) => {
-    const query = request.query as Record<string, unknown>;
+  /** The register's filter from the query: a state, and/or 'expiring within' (active ones). */
+  const filterOf = (query: Record<string, unknown>) => {
     const state = STATES.find((s) => s === query.state);
     const days = EXPIRING_WITHIN.find((d) => String(d) === query.expiring_within);
+    return { state, days };
+  };
+
+  /** The register's sections for a filter (the page's content, and each live update). */
+  const register = async ({ state, days }: ReturnType<typeof filterOf>): Promise<Markup> => {
     const filter =
       days === undefined ? {} : { state: 'active' as const, expiringWithinSeconds: days * 86_400 };
     const found = await waivers.list({ ...(state ? { state } : {}), ...filter, limit: 500 });
     const shown = state ? [state] : days === undefined ? STATES : (['active'] as const);
-    const sections = shown.map(
-      (s) => html`<h2>${s[0]?.toUpperCase()}${s.slice(1)}</h2>
+    return html`${shown.map(
+      (s) => html`<section id="waivers-${s}"><h2>${s[0]?.toUpperCase()}${s.slice(1)}</h2>
         ${registerTable(
           found.filter((w) => w.state === s),
           `${s} waivers, newest request first`,
-        )}`,
-    );
+        )}</section>`,
+    )}`;
+  };
+
+  // NOTE: the register does not depend on its viewer: one read and one render per change and
+  // filter serve every open register of this replica (as the approvals inbox does).
+  let shared: { generation: number; byFilter: Map<string, Promise<string>> } | null = null;
+  const liveRegister = (filter: ReturnType<typeof filterOf>): Promise<string> => {
+    const { generation } = opts.feed;
+    if (shared?.generation !== generation) shared = { generation, byFilter: new Map() };
+    const key = `${filter.state ?? ''}/${filter.days ?? ''}`;
+    let fragment = shared.byFilter.get(key);
+    if (!fragment) {
+      fragment = register(filter).then((m) => m.text);
+      shared.byFilter.set(key, fragment);
+    }
+    return fragment;
+  };
+
+  app.get('/waivers', { config: { console: { scope: READ } } }, async (request, reply) => {
+    const { state, days } = filterOf(request.query as Record<string, unknown>);
+    const live = new URLSearchParams({
+      ...(state ? { state } : {}),
+      ...(days !== undefined ? { expiring_within: String(days) } : {}),
+    }).toString();
     return sendPage(request, reply, {
       title: 'Waivers',
       current: '/console/waivers',
@@ -120,9 +152,28 @@ export async function waiverPages(app: FastifyInstance, opts: { deps: ConsoleDep
             )}</select></div>
           <div><button type="submit" class="secondary">Show</button></div>
         </form>
-        ${sections}`,
+        <p class="muted">This register updates by itself.</p>
+        <div id="register" hx-ext="sse" sse-connect="/console/waivers/live${live ? `?${live}` : ''}" sse-swap="register">
+          ${await register({ state, days })}
+        </div>`,
     });
   });
+
+  // The register's live feed: its sections again after every waiver change on any replica (every
+  // change publishes the grants version) and every 30 s (waivers lapse).
+  app.get(
+    '/waivers/live',
+    { config: { console: { scope: READ } }, sse: { kind: 'only', serializer: String } },
+    async (request, reply) => {
+      const filter = filterOf(request.query as Record<string, unknown>);
+      return serveLive(request, reply, {
+        feed: opts.feed,
+        sessions: opts.deps.sessions,
+        event: 'register',
+        render: () => liveRegister(filter),
+      });
+    },
+  );
 
   const newForm = (request: FastifyRequest, reply: FastifyReply, error?: string, values: FormBody = {}) => {
     const engine = policy.current();

@@ -1,10 +1,14 @@
 import { readFileSync } from 'node:fs';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectAccessible, launchBrowser, newPerson, screenshot, tabTo } from '../support/browser.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { freePort } from '../support/net.ts';
-import { startOidcProvider, type TestOidcProvider } from '../support/oidc-provider.ts';
+import {
+  signInWithOrganisation,
+  startOidcProvider,
+  type TestOidcProvider,
+} from '../support/oidc-provider.ts';
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
 // End to end in a real Chromium against a real OpenID provider (oidc-provider, development
@@ -24,6 +28,9 @@ const GROUPS: Record<string, string[]> = {
 };
 const SCOPE_MAP =
   'verdict-approvers=approvals:grant,audit:read;verdict-auditors=audit:read;verdict-policy-authors=bundles:write,audit:read';
+
+const UPLOAD_REASON =
+  'built from /home/releasebot/workspace/verdictpolicies/contractfixture/build/output/release/bundle.tar.gz';
 
 /** Script payloads an agent controls (its subject id, a tool argument). */
 const PAYLOAD_SUBJECT = 'code-agent"><img src=x onerror="window.__pwned=1">';
@@ -85,22 +92,6 @@ describe('the console pages in a real browser, signed in with OIDC', () => {
     });
     expect(res.status).toBe(200);
     return (await res.json()) as { allow: boolean; decision_id: string };
-  };
-
-  /** From the console's login page through the provider's login and consent forms. */
-  const signInWithOrganisation = async (page: Page, login: string) => {
-    await page.getByRole('link', { name: 'Sign in with your organisation' }).click();
-    await page.locator('input[name="login"]').waitFor({ timeout: 10_000 });
-    await page.locator('input[name="login"]').fill(login);
-    await page.locator('input[name="password"]').fill('any');
-    await page.locator('button[type="submit"]').click();
-    // The consent form (first sign-in of this account to this client).
-    await page.waitForURL(
-      (url) => url.pathname.startsWith('/console') || url.pathname.includes('interaction'),
-    );
-    if (!new URL(page.url()).pathname.startsWith('/console')) {
-      await page.locator('button[type="submit"]').click();
-    }
   };
 
   it('signs in with the organisation, finds a denial in the explorer and shows why; agent strings run nothing', async () => {
@@ -236,6 +227,26 @@ describe('the console pages in a real browser, signed in with OIDC', () => {
     await page.getByRole('button', { name: 'Show' }).click();
     await poll(() => new URL(page.url()).searchParams.get('bucket')).toBe('hour');
     await expectAccessible(page);
+    // A bar is a bar however few the buckets (one bucket drew a block across the chart), and one
+    // bucket's label is written once, under it.
+    const bars = page.locator('svg.chart rect.total');
+    for (const width of await bars.evaluateAll((rects) =>
+      rects.map((r) => r.getBoundingClientRect().width),
+    )) {
+      expect(width).toBeLessThanOrEqual(48);
+    }
+    if ((await bars.count()) === 1) expect(await page.locator('svg.chart text.label').count()).toBe(1);
+    // The form's fields sit on one line, each under its label (a label beside its select put the
+    // select out of line).
+    const fields = await page.locator('form.filters input, form.filters select').evaluateAll((elements) =>
+      elements.map((f) => {
+        const label = document.querySelector(`label[for="${f.id}"]`)?.getBoundingClientRect();
+        const box = f.getBoundingClientRect();
+        return { bottom: Math.round(box.bottom), under: label !== undefined && label.bottom <= box.top + 1 };
+      }),
+    );
+    expect(fields.map((f) => f.under)).toEqual([true, true, true]);
+    expect(new Set(fields.map((f) => f.bottom)).size).toBe(1);
     await screenshot(page, 'console-kpis');
 
     await page.getByRole('link', { name: 'Evidence' }).click();
@@ -257,14 +268,19 @@ describe('the console pages in a real browser, signed in with OIDC', () => {
   });
 
   it('shadows and activates an uploaded revision from the policies page; an auditor sees no action', async () => {
-    const upload = await fetch(`${verdict.url}/v1/bundles?reason=console%20test`, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${verdict.token('release-bot', ['bundles:write'])}`,
-        'content-type': 'application/gzip',
+    const upload = await fetch(
+      // A long reason with no hyphen or space to break at (a path on the uploader's machine): the
+      // revisions table must still fit the page (expectAccessible checks the width).
+      `${verdict.url}/v1/bundles?reason=${encodeURIComponent(UPLOAD_REASON)}`,
+      {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${verdict.token('release-bot', ['bundles:write'])}`,
+          'content-type': 'application/gzip',
+        },
+        body: readFileSync(contractFixtureBundle()),
       },
-      body: readFileSync(contractFixtureBundle()),
-    });
+    );
     expect(upload.status).toBe(201);
     const uploaded = (await upload.json()) as { digest: string; revision: string };
 
@@ -324,6 +340,7 @@ describe('the console pages in a real browser, signed in with OIDC', () => {
     expect(await page.locator('#shadow-revision').textContent()).toContain('none');
     expect(await row.textContent()).toContain('active');
     await expectAccessible(page);
+    expect(await row.textContent()).toContain(UPLOAD_REASON);
     await screenshot(page, 'console-policies');
 
     // The playground evaluates on any uploaded revision (here the one active before), unrecorded.
@@ -343,5 +360,5 @@ describe('the console pages in a real browser, signed in with OIDC', () => {
     expect(await page.locator('#active-revision').textContent()).not.toContain(uploaded.digest);
     expect(cspViolations).toEqual([]);
     await page.context().close();
-  });
+  }, 60_000); // many steps (an upload, an impact run, three lifecycle actions): slack for a busy host
 });

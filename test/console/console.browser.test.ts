@@ -141,6 +141,11 @@ describe('the console in a real browser', () => {
     await expectAccessible(bob.page);
     expect((await verdict.verdict.grants?.waivers.get(waiverId))?.state).toBe('pending');
 
+    // Bob keeps the register open: the waiver is pending there.
+    await bob.page.goto(`${verdict.url}/console/waivers`);
+    await bob.page.locator(`#waivers-pending tr[data-waiver="${waiverId}"]`).waitFor({ timeout: 10_000 });
+    await expectAccessible(bob.page);
+
     const carol = await newPerson(browser);
     await signIn(carol.page, verdict.token('carol@example.com', ['exceptions:approve'], true));
     await carol.page.goto(waiverUrl);
@@ -155,6 +160,11 @@ describe('the console in a real browser', () => {
       ['request', 'bob@example.com'],
       ['activate', 'carol@example.com'],
     ]);
+    // Bob's open register follows, without a reload: the waiver has moved to the active ones.
+    await poll(() => bob.page.locator(`#waivers-active tr[data-waiver="${waiverId}"]`).count()).toBe(1);
+    expect(await bob.page.locator(`#waivers-pending tr[data-waiver="${waiverId}"]`).count()).toBe(0);
+    await expectAccessible(bob.page);
+    await screenshot(bob.page, 'waivers-register');
     await carol.page.goto(`${verdict.url}/console/waivers?state=active`);
     expect(await carol.page.locator(`tr[data-waiver="${waiverId}"]`).count()).toBe(1);
     await expectAccessible(carol.page);

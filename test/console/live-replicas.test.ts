@@ -82,6 +82,7 @@ describe('the live inbox on every replica (Postgres, Redis bus)', () => {
   let a: Replica;
   let b: Replica;
   let close: () => Promise<void>;
+  let bUrl: string;
   const aborter = new AbortController();
 
   beforeAll(async () => {
@@ -89,6 +90,7 @@ describe('the live inbox on every replica (Postgres, Redis bus)', () => {
     const started = await startReplicas(tdb.url, 2, { VERDICT_GRANTS_POLL_MS: '60000' });
     [a, b] = started.replicas as [Replica, Replica];
     close = started.close;
+    bUrl = await b.verdict.app.listen({ port: 0, host: '127.0.0.1' });
   });
   afterAll(async () => {
     aborter.abort();
@@ -96,8 +98,33 @@ describe('the live inbox on every replica (Postgres, Redis bus)', () => {
     await tdb?.drop();
   });
 
+  it('an inbox opened after a change that no open inbox heard shows it (no stale shared table)', async () => {
+    const sessions = b.verdict.sessions as NonNullable<typeof b.verdict.sessions>;
+    const { id } = await sessions.open(aliceCaller, 'token');
+    // An inbox opens on B, renders the (empty) table, and closes: B has no open inbox.
+    const first = new AbortController();
+    const before: string[] = [];
+    await follow(`${bUrl}/console/approvals/live`, `verdict_session=${id}`, before, first.signal);
+    await within(5_000, () => before.length >= 1);
+    first.abort();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // A request opens while no inbox listens on B; the next inbox opened there shows it at once.
+    const denied = (
+      await a.call('POST', '/v1/decisions', agentRuntime, call('/workspace/unheard.yaml'))
+    ).json();
+    const approvalId = denied.approval_request.id as string;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const after: string[] = [];
+    await follow(`${bUrl}/console/approvals/live`, `verdict_session=${id}`, after, aborter.signal);
+    await within(5_000, () => after.length >= 1);
+    expect(after[0]).toContain(approvalId);
+    const decided = await a.call('POST', `/v1/approvals/${approvalId}/deny`, alice, { reason: 'test' });
+    expect(decided.statusCode).toBe(200);
+    await within(2_000, () => !(after.at(-1) as string).includes(approvalId));
+  });
+
   it('a request opened on A appears on B’s open inbox, and leaves it when decided on A', async () => {
-    const url = await b.verdict.app.listen({ port: 0, host: '127.0.0.1' });
+    const url = bUrl;
     const { id } = await (b.verdict.sessions as NonNullable<typeof b.verdict.sessions>).open(
       aliceCaller,
       'token',

@@ -73,7 +73,7 @@ server.registerTool(
   'deploy_service',
   {
     description: 'Deploys a service (high risk: a human approves)',
-    inputSchema: { service: z.string() },
+    inputSchema: { service: z.string(), version: z.string().optional() },
     annotations: { readOnlyHint: false, openWorldHint: false, destructiveHint: true },
   },
   async (args) => {

@@ -1,7 +1,13 @@
 /**
- * A real Chromium for the console's tests (playwright-core, no downloaded browser build): the
- * system's `chromium` (Debian's package; `.ci/run` installs it when missing), found here or — as
- * root with apt-get — installed here; a loud failure when none can be had, never a skip.
+ * A real Chromium for the console's tests (playwright-core, no browser build downloaded from a CDN):
+ *   1. $VERDICT_CHROMIUM (a path; or `registry` to force step 4);
+ *   2. the system's `chromium` (Debian's package; `.ci/run` installs it when missing);
+ *   3. as root with apt-get, Debian's package installed now;
+ *   4. else the Chromium binary shipped inside the npm package @sparticuz/chromium (pinned below,
+ *      x64 Linux), installed from the npm registry into node_modules/.cache/ and unpacked there.
+ * A loud failure, saying what to install, only when none of these can be had; never a skip.
+ * (Playwright's own `playwright install chromium` downloads from a CDN, which machines limited to
+ * the package registries cannot reach; a registry package that ships the binary installs as usual.)
  *
  *   const browser = await launchBrowser();
  *   const page = await browser.newPage();          // a fresh context: its own cookies
@@ -11,7 +17,7 @@
  *   await browser.close();
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -26,15 +32,36 @@ const CANDIDATES = [
   '/usr/bin/google-chrome-stable',
 ];
 
-/** The Chromium to drive: $VERDICT_CHROMIUM, else a system one, else Debian's, installed now (root). */
-export function findChromium(): string {
+/** The registry package whose tarball ships a Chromium binary (brotli-compressed, x64 Linux). */
+export const REGISTRY_CHROMIUM = { name: '@sparticuz/chromium', version: '153.0.0' } as const;
+const REGISTRY_CACHE = path.resolve(
+  import.meta.dirname,
+  `../../node_modules/.cache/verdict-chromium/${REGISTRY_CHROMIUM.version}`,
+);
+
+/** A Chromium to drive: its binary, where it came from, and what its process needs in its environment. */
+export interface FoundChromium {
+  executablePath: string;
+  source: 'VERDICT_CHROMIUM' | 'system' | 'apt-get' | 'registry';
+  env?: Record<string, string>;
+}
+
+const WHAT_TO_INSTALL =
+  "install Debian's package (apt-get install chromium), or point VERDICT_CHROMIUM at a Chromium or " +
+  `Chrome binary; on x64 Linux the tests can also use ${REGISTRY_CHROMIUM.name}@${REGISTRY_CHROMIUM.version} ` +
+  'from the npm registry';
+
+/** The Chromium to drive, found in the order above. */
+export function findChromium(): FoundChromium {
   const fromEnv = process.env.VERDICT_CHROMIUM;
+  if (fromEnv === 'registry') return registryChromium();
   if (fromEnv) {
     if (!existsSync(fromEnv)) throw new Error(`VERDICT_CHROMIUM=${fromEnv} does not exist`);
-    return fromEnv;
+    return { executablePath: fromEnv, source: 'VERDICT_CHROMIUM' };
   }
   const found = CANDIDATES.find((candidate) => existsSync(candidate));
-  if (found) return found;
+  if (found) return { executablePath: found, source: 'system' };
+  let aptFailure = 'not root with apt-get';
   if (process.getuid?.() === 0 && existsSync('/usr/bin/apt-get')) {
     process.stderr.write(
       "browser tests: no chromium; installing Debian's package (apt-get install chromium)\n",
@@ -46,21 +73,123 @@ export function findChromium(): string {
         env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
       });
     } catch (err) {
-      throw new Error(`browser tests: chromium is missing and apt-get could not install it: ${String(err)}`);
+      aptFailure = `apt-get could not install it: ${String(err)}`;
     }
     const installed = CANDIDATES.find((candidate) => existsSync(candidate));
-    if (installed) return installed;
+    if (installed) return { executablePath: installed, source: 'apt-get' };
   }
-  throw new Error(
-    'browser tests: no Chromium found (tried $VERDICT_CHROMIUM, ' +
-      `${CANDIDATES.join(', ')}); install Debian's package: apt-get install chromium`,
+  process.stderr.write(
+    `browser tests: no system Chromium (tried ${CANDIDATES.join(', ')}; ${aptFailure}); ` +
+      `falling back to ${REGISTRY_CHROMIUM.name}@${REGISTRY_CHROMIUM.version} from the npm registry\n`,
   );
+  return registryChromium();
+}
+
+/**
+ * The Chromium shipped inside @sparticuz/chromium: the package installed (once) with npm into
+ * node_modules/.cache/verdict-chromium/<version>/, its binary, fonts and (when the system lacks
+ * them) NSS libraries unpacked beside it by the package's own code, run with TMPDIR pointing there
+ * (it unpacks into the temporary directory, and must not share a world-writable /tmp).
+ */
+function registryChromium(): FoundChromium {
+  mkdirSync(REGISTRY_CACHE, { recursive: true });
+  // Test files run in parallel workers: one installs and unpacks, the others wait for it.
+  const lock = path.join(REGISTRY_CACHE, '.lock');
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      if (Date.now() > deadline) {
+        throw new Error(`browser tests: ${lock} held for 5 minutes (a killed run?): remove it and run again`);
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    }
+  }
+  try {
+    return installRegistryChromium();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function installRegistryChromium(): FoundChromium {
+  const spec = `${REGISTRY_CHROMIUM.name}@${REGISTRY_CHROMIUM.version}`;
+  if (process.platform !== 'linux' || process.arch !== 'x64') {
+    throw new Error(
+      `browser tests: no Chromium found, and ${spec} ships a binary for x64 Linux only ` +
+        `(this is ${process.platform}/${process.arch}); ${WHAT_TO_INSTALL.split('; on x64')[0]}`,
+    );
+  }
+  const packageDir = path.join(REGISTRY_CACHE, 'node_modules', REGISTRY_CHROMIUM.name);
+  if (!existsSync(path.join(packageDir, 'bin', 'chromium.br'))) {
+    process.stderr.write(`browser tests: npm install ${spec} into ${REGISTRY_CACHE} (about 70 MB)\n`);
+    try {
+      execFileSync(
+        'npm',
+        [
+          'install',
+          '--no-save',
+          '--no-package-lock',
+          '--no-audit',
+          '--no-fund',
+          '--prefix',
+          REGISTRY_CACHE,
+          spec,
+        ],
+        { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' },
+      );
+    } catch (err) {
+      const stderr = (err as { stderr?: string }).stderr ?? String(err);
+      throw new Error(
+        `browser tests: no Chromium found, and npm could not install ${spec}:\n${stderr.trim()}\n` +
+          `To run the browser tests, ${WHAT_TO_INSTALL.split('; on x64')[0]}.`,
+      );
+    }
+  }
+  const unpacked = path.join(REGISTRY_CACHE, 'unpacked');
+  mkdirSync(unpacked, { recursive: true });
+  const unpack = `
+    import Chromium, { inflate } from '${REGISTRY_CHROMIUM.name}';
+    import { fileURLToPath } from 'node:url';
+    const bin = fileURLToPath(new URL('../bin/', import.meta.resolve('${REGISTRY_CHROMIUM.name}')));
+    const executablePath = await Chromium.executablePath(bin);
+    const libs = await inflate(bin + 'al2023.tar.br');
+    process.stdout.write(JSON.stringify({ executablePath, libs: libs + '/lib' }));
+  `;
+  const { executablePath, libs } = JSON.parse(
+    execFileSync(process.execPath, ['--input-type=module', '-e', unpack], {
+      cwd: REGISTRY_CACHE,
+      env: { ...process.env, TMPDIR: unpacked },
+      encoding: 'utf8',
+    }),
+  ) as { executablePath: string; libs: string };
+  const env: Record<string, string> = {};
+  // The binary needs NSS (libnss3 and kin): the system's when it has them, else the package's.
+  const missing = execFileSync('ldd', [executablePath], { encoding: 'utf8' }).includes('not found');
+  if (missing) env.LD_LIBRARY_PATH = [libs, process.env.LD_LIBRARY_PATH].filter(Boolean).join(':');
+  // Fonts: the system's fontconfig when there is one, else the package's fonts.
+  if (!existsSync('/etc/fonts/fonts.conf')) {
+    const conf = path.join(REGISTRY_CACHE, 'fonts.conf');
+    writeFileSync(
+      conf,
+      `<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n<fontconfig>\n` +
+        `  <dir>/usr/share/fonts</dir>\n  <dir>${path.join(unpacked, 'fonts')}</dir>\n` +
+        `  <cachedir>${path.join(REGISTRY_CACHE, 'fonts-cache')}</cachedir>\n</fontconfig>\n`,
+    );
+    env.FONTCONFIG_FILE = conf;
+  }
+  return { executablePath, source: 'registry', env };
 }
 
 /** Launches headless Chromium with a fresh profile, no network of its own, no sandbox (root). */
 export async function launchBrowser(): Promise<Browser> {
+  const found = findChromium();
   return chromium.launch({
-    executablePath: findChromium(),
+    executablePath: found.executablePath,
+    ...(found.env ? { env: { ...(process.env as Record<string, string>), ...found.env } } : {}),
     headless: true,
     args: [
       '--headless',
@@ -145,8 +274,41 @@ export async function axeFindings(page: Page): Promise<AxeFinding[]> {
   });
 }
 
-/** Fails with the findings when axe-core finds anything critical or serious on the page. */
+/**
+ * Fails when the page is wider than its window (a table or a long string pushed it past the right
+ * edge: the reader has to scroll sideways), naming the elements that stick out.
+ */
+export async function expectNoHorizontalOverflow(page: Page): Promise<void> {
+  const { scrollWidth, innerWidth, outside } = await page.evaluate(() => {
+    const width = window.innerWidth;
+    const outside: string[] = [];
+    for (const element of Array.from(document.body.querySelectorAll('*'))) {
+      const box = element.getBoundingClientRect();
+      if (
+        box.right > width + 0.5 &&
+        !Array.from(element.children).some((c) => c.getBoundingClientRect().right > width + 0.5)
+      ) {
+        outside.push(
+          `${element.tagName.toLowerCase()}${element.id ? `#${element.id}` : ''} (right edge ${Math.round(box.right)} px)`,
+        );
+        if (outside.length === 5) break;
+      }
+    }
+    return { scrollWidth: document.documentElement.scrollWidth, innerWidth: width, outside };
+  });
+  if (scrollWidth > innerWidth) {
+    throw new Error(
+      `${page.url()} is ${scrollWidth} px wide in a ${innerWidth} px window; past the edge: ${outside.join(', ')}`,
+    );
+  }
+}
+
+/**
+ * Fails with the findings when axe-core finds anything critical or serious on the page, or when
+ * the page does not fit its window's width.
+ */
 export async function expectAccessible(page: Page): Promise<void> {
+  await expectNoHorizontalOverflow(page);
   const findings = await axeFindings(page);
   if (findings.length > 0) {
     throw new Error(

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Provider from 'oidc-provider';
+import type { Page } from 'playwright-core';
 
 /** The provider and its server, to stop after the suite. */
 export interface TestOidcProvider {
@@ -50,4 +51,21 @@ export async function startOidcProvider(options: {
   });
   handle = provider.callback();
   return { issuer, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/**
+ * In a browser: from the console's login page through the provider's development login and consent
+ * forms (any password), back to the console.
+ */
+export async function signInWithOrganisation(page: Page, login: string): Promise<void> {
+  await page.getByRole('link', { name: 'Sign in with your organisation' }).click();
+  await page.locator('input[name="login"]').waitFor({ timeout: 10_000 });
+  await page.locator('input[name="login"]').fill(login);
+  await page.locator('input[name="password"]').fill('any');
+  await page.locator('button[type="submit"]').click();
+  // The consent form (first sign-in of this account to this client).
+  await page.waitForURL((url) => url.pathname.startsWith('/console') || url.pathname.includes('interaction'));
+  if (!new URL(page.url()).pathname.startsWith('/console')) {
+    await page.locator('button[type="submit"]').click();
+  }
 }
