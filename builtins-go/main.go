@@ -28,6 +28,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/topdown"
+	"github.com/open-policy-agent/opa/v1/topdown/cache"
 )
 
 // Provided lists the builtins this module answers; any other name is refused ("h").
@@ -56,6 +57,17 @@ var Provided = map[string]bool{
 
 var input []byte
 var output []byte
+
+// valueCache keeps what OPA's builtins compile from a value (a JSON schema, a GraphQL schema)
+// between calls, as OPA's server does; bounded, and it changes no answer.
+var valueCache = func() cache.InterQueryValueCache {
+	config, err := cache.ParseCachingConfig([]byte(`{"inter_query_builtin_value_cache":
+		{"max_num_entries": 1000, "named": {"graphql": {"max_num_entries": 100}}}}`))
+	if err != nil {
+		panic(err)
+	}
+	return cache.NewInterQueryValueCache(context.Background(), config)
+}()
 
 //go:wasmexport verdict_input
 func verdictInput(size int32) int32 {
@@ -152,9 +164,10 @@ func Call(text []byte) (reply []byte) {
 		return []byte("hbuiltin " + req.Name + " is not registered by OPA")
 	}
 	bctx := topdown.BuiltinContext{
-		Context: context.Background(),
-		Metrics: metrics.New(),
-		Time:    req.Now,
+		Context:                     context.Background(),
+		Metrics:                     metrics.NoOp(),
+		Time:                        req.Now,
+		InterQueryBuiltinValueCache: valueCache,
 		// No remote $ref in a JSON schema: nothing may leave the PDP.
 		Capabilities: &ast.Capabilities{AllowNet: []string{}},
 	}

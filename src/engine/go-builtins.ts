@@ -120,13 +120,14 @@ const decoder = new TextDecoder();
 
 /**
  * One instance of the module. Calls are synchronous; the Go runtime keeps its heap between them.
- * The realtime clock the Go code reads (x509 chain verification without a `CurrentTime`) is the
- * decision's `now`, as `time.now_ns` is, so that a replay gives the same answer.
+ * The realtime clock the Go code reads is the decision's `now` for x509 chain verification without
+ * a `CurrentTime` (as `time.now_ns` answers, so that a replay gives the same answer), the Unix epoch
+ * for every other call.
  */
 export class GoBuiltinsModule {
   private readonly exports: GoExports;
-  private context: EvaluationContext | undefined;
-  private clockError: string | undefined;
+  /** What the realtime clock reads during the current call (see `callText`). */
+  private now = 0n;
   /** Milliseconds the instantiation (Go runtime start and OPA's package init) took. */
   readonly startMillis: number;
 
@@ -149,7 +150,7 @@ export class GoBuiltinsModule {
       },
       environ_get: () => SUCCESS,
       clock_time_get: (id: number, _precision: bigint, timePtr: number) => {
-        view().setBigUint64(timePtr, id === CLOCK_REALTIME ? this.realtime() : process.hrtime.bigint(), true);
+        view().setBigUint64(timePtr, id === CLOCK_REALTIME ? this.now : process.hrtime.bigint(), true);
         return SUCCESS;
       },
       random_get: (ptr: number, length: number) => {
@@ -200,27 +201,16 @@ export class GoBuiltinsModule {
     this.startMillis = performance.now() - started;
   }
 
-  /** The decision's `now` in nanoseconds; outside a call, or without one, the Unix epoch. */
-  private realtime(): bigint {
-    if (!this.context) return 0n;
-    try {
-      return decisionNow(this.context);
-    } catch (err) {
-      this.clockError = (err as Error).message.replace(/^time\.now_ns/, 'this builtin reads the time');
-      return 0n;
-    }
-  }
-
   /**
-   * Calls builtin `name` on operands in OPA's value format. Returns the result in that format, or
-   * undefined; throws BuiltinError for the builtin's error (undefined in OPA's non-strict
-   * evaluation) and Error for one that halts evaluation.
+   * Calls builtin `name` on operands in OPA's value format; the Go code's realtime clock reads `now`
+   * (nanoseconds since the Unix epoch). Returns the result in that format, or undefined; throws
+   * BuiltinError for the builtin's error (undefined in OPA's non-strict evaluation) and Error for
+   * one that halts evaluation.
    */
-  callText(name: string, operands: string[], context: EvaluationContext): string | undefined {
+  callText(name: string, operands: string[], now = 0n): string | undefined {
     const request = encoder.encode(`{"name":${JSON.stringify(name)},"args":[${operands.join(',')}]}`);
     const x = this.exports;
-    this.context = context;
-    this.clockError = undefined;
+    this.now = now;
     let reply: string;
     try {
       const at = x.verdict_input(request.byteLength);
@@ -232,9 +222,8 @@ export class GoBuiltinsModule {
       if (loaded === this) loaded = undefined;
       throw new Error(`${name}: OPA's Go builtins module failed: ${(err as Error).message}`);
     } finally {
-      this.context = undefined;
+      this.now = 0n;
     }
-    if (this.clockError !== undefined) throw new Error(`${name}: ${this.clockError}`);
     switch (reply[0]) {
       case 'v':
         return reply.slice(1);
@@ -248,12 +237,33 @@ export class GoBuiltinsModule {
   }
 }
 
+/**
+ * The decision time a call verifies at, for the builtins whose answer depends on the clock: x509
+ * chain verification (Go's `x509.Verify` at `time.Now()`), unless the options give `CurrentTime`.
+ * Other builtins get the Unix epoch: the Go runtime reads the clock for itself (its collector), but
+ * their answers never depend on it (the differential test runs them at the wall clock in OPA).
+ */
+function decisionTime(name: string, args: unknown[], context: EvaluationContext): bigint {
+  if (name === 'crypto.x509.parse_and_verify_certificates_with_options') {
+    const options = args[1];
+    const isObject = typeof options === 'object' && options !== null && !Array.isArray(options);
+    if (!isObject || Object.hasOwn(options, 'CurrentTime')) return 0n;
+  } else if (name !== 'crypto.x509.parse_and_verify_certificates') return 0n;
+  try {
+    return decisionNow(context);
+  } catch (err) {
+    throw new Error(
+      `${name} verifies at the decision time: ${(err as Error).message.replace(/^time\.now_ns: /, '')}`,
+    );
+  }
+}
+
 /** A host builtin that calls the module (loaded by the engine before any evaluation). */
 function goBuiltin(name: string): HostBuiltin {
   const impl: HostBuiltin = (args, context) => {
     const module = goBuiltinsModule();
     if (typeof module === 'string') throw new Error(`${name} ${module}`);
-    const text = module.callText(name, args.map(valueText), context);
+    const text = module.callText(name, args.map(valueText), decisionTime(name, args, context));
     return text === undefined
       ? undefined
       : parseValue(text, { sets: true, exactIntegers: true, rawNumbers: true });
