@@ -71,7 +71,8 @@ fi
 if [ -f "$VERDICT_ROOT/builtins-go/main.go" ]; then
 go_key="$OPA_VERSION-$( { printf '%s\n' "$OPA_VERSION"; cat "$VERDICT_ROOT/builtins-go/go.mod" \
   "$VERDICT_ROOT/builtins-go/go.sum" "$VERDICT_ROOT/builtins-go/main.go"; } | sha256sum | cut -c1-16)"
-go_wasm="$VERDICT_TOOLS/go-builtins/$go_key/verdict-builtins.wasm"
+# Always in this checkout's .tools/, whatever VERDICT_TOOLS says: where the runtime looks.
+go_wasm="$VERDICT_ROOT/.tools/go-builtins/$go_key/verdict-builtins.wasm"
 if [ ! -f "$go_wasm" ]; then
   echo "tools: building OPA $OPA_VERSION's Go builtins for wasm into $go_wasm" >&2
   command -v go >/dev/null 2>&1 || { echo "tools: Go is needed to build OPA's Go builtins" >&2; return 1 2>/dev/null || exit 1; }
