@@ -96,7 +96,7 @@ describe("OPA's Go builtins module", () => {
     }
     expect(failures).toEqual([]);
     expect(answered).toBeGreaterThan(300);
-  });
+  }, 120_000);
 
   it('reads no file: a JSON schema $ref to a local file fails as a builtin error (undefined)', () => {
     const file = path.join(dir, 'schema.json');
