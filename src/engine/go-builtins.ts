@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { decisionNow } from './builtins/time.ts';
 import { BuiltinError, type EvaluationContext, type HostBuiltin } from './builtins/types.ts';
-import { parseValue, valueText } from './rego-value.ts';
+import { parseValue, valueText as valueTextOf } from './rego-value.ts';
 
 /** The builtins answered by OPA's Go implementation, sorted. */
 export const GO_BUILTINS: readonly string[] = [
@@ -242,12 +242,13 @@ export class GoBuiltinsModule {
  * chain verification (Go's `x509.Verify` at `time.Now()`), unless the options give `CurrentTime`.
  * Other builtins get the Unix epoch: the Go runtime reads the clock for itself (its collector), but
  * their answers never depend on it (the differential test runs them at the wall clock in OPA).
+ * `options` is the second operand in OPA's value format (read only for `…_with_options`).
  */
-function decisionTime(name: string, args: unknown[], context: EvaluationContext): bigint {
+function decisionTime(name: string, options: () => unknown, context: EvaluationContext): bigint {
   if (name === 'crypto.x509.parse_and_verify_certificates_with_options') {
-    const options = args[1];
-    const isObject = typeof options === 'object' && options !== null && !Array.isArray(options);
-    if (!isObject || Object.hasOwn(options, 'CurrentTime')) return 0n;
+    const value = options();
+    const isObject = typeof value === 'object' && value !== null && !Array.isArray(value);
+    if (!isObject || Object.hasOwn(value, 'CurrentTime')) return 0n;
   } else if (name !== 'crypto.x509.parse_and_verify_certificates') return 0n;
   try {
     return decisionNow(context);
@@ -258,18 +259,35 @@ function decisionTime(name: string, args: unknown[], context: EvaluationContext)
   }
 }
 
-/** A host builtin that calls the module (loaded by the engine before any evaluation). */
+function loadedModule(name: string): GoBuiltinsModule {
+  const module = goBuiltinsModule();
+  if (typeof module === 'string') throw new Error(`${name} ${module}`);
+  return module;
+}
+
+/**
+ * A host builtin that calls the module (loaded by the engine before any evaluation). The engine
+ * calls `valueText`, with the module's own dumps of the operands; the plain form serves callers
+ * that hold JavaScript values (the npm SDK's calling convention, tests).
+ */
 function goBuiltin(name: string): HostBuiltin {
-  const impl: HostBuiltin = (args, context) => {
-    const module = goBuiltinsModule();
-    if (typeof module === 'string') throw new Error(`${name} ${module}`);
-    const text = module.callText(name, args.map(valueText), decisionTime(name, args, context));
+  const valueText = (operands: string[], context: EvaluationContext) =>
+    loadedModule(name).callText(
+      name,
+      operands,
+      decisionTime(
+        name,
+        () => parseValue(operands[1] ?? 'null', { sets: true, exactIntegers: true }),
+        context,
+      ),
+    );
+  const impl = (args: unknown[], context: EvaluationContext) => {
+    const text = valueText(args.map(valueTextOf), context);
     return text === undefined
       ? undefined
       : parseValue(text, { sets: true, exactIntegers: true, rawNumbers: true });
   };
-  // Numbers reach Go as written (1.0 stays 1.0, as OPA's operand holds it).
-  return Object.assign(impl, { rawNumbers: true });
+  return Object.assign(impl, { valueText });
 }
 
 /** The host builtins of the module, by name. */

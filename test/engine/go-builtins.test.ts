@@ -98,6 +98,29 @@ describe("OPA's Go builtins module", () => {
     expect(answered).toBeGreaterThan(300);
   }, 120_000);
 
+  it('hands Go the operands as the module holds them: a key that is not a string stays one, as in opa eval', () => {
+    const rego = `package k
+schema := json.match_schema({1: input.x}, {"type": "object", "properties": {"1": {"type": "integer"}}})
+template := strings.render_template("{{.m}}", {"m": {1: input.x}})
+`;
+    const keyed = build(rego, ['k/schema', 'k/template']);
+    writeFileSync(path.join(dir, 'k.json'), '{"x": "a"}');
+    const opa = (rule: string) =>
+      JSON.parse(
+        execFileSync('opa', ['eval', '-d', 'p.rego', '-i', 'k.json', '-f', 'json', `data.k.${rule}`], {
+          cwd: dir,
+          encoding: 'utf8',
+        }),
+      ).result?.[0]?.expressions[0].value;
+    expect(keyed.evaluate('k/schema', { x: 'a' }).value).toEqual(opa('schema'));
+    // OPA refuses a map whose key is not a string (undefined); a key made a string would print map[1:a].
+    expect(opa('template')).toBeUndefined();
+    expect(keyed.evaluate('k/template', { x: 'a' })).toMatchObject({ defined: false, error: null });
+    expect(
+      GO_HOST_BUILTINS['strings.render_template']!(['{{.m}}', { m: { 1: 'a' } }], { inputJson: '{}' }),
+    ).toBe('map[1:a]');
+  });
+
   it('reads no file: a JSON schema $ref to a local file fails as a builtin error (undefined)', () => {
     const file = path.join(dir, 'schema.json');
     writeFileSync(file, '{"type": "object"}');
