@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Verdict container image. Three build stages, one small runtime stage:
-#   opa       builds the pinned OPA CLI (.opa-version) — build time only, never in the final image
+#   opa       builds the pinned OPA CLI (.opa-version) — build time only, never in the final image —
+#             and OPA's Go builtins compiled to wasm (builtins-go/), which the image does carry
 #   policies  compiles policies/ into the default wasm bundle with that CLI
 #   deps      installs production dependencies only (npm ci --omit=dev)
 #   runtime   node:24 slim, non-root, read-only-root-filesystem friendly, HEALTHCHECK
@@ -14,6 +15,10 @@ WORKDIR /src
 COPY .opa-version ./
 RUN GOBIN=/out CGO_ENABLED=0 go install "github.com/open-policy-agent/opa@$(tr -d ' \n' < .opa-version)" \
  && /out/opa version
+# OPA's own Go builtins compiled to wasm (builtins-go/, ADR 0022), for the runtime stage.
+COPY builtins-go/ builtins-go/
+RUN cd builtins-go && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -ldflags=-s \
+      -o /out/verdict-builtins.wasm .
 
 FROM ${NODE_IMAGE} AS policies
 WORKDIR /app
@@ -37,7 +42,8 @@ ENV NODE_ENV=production \
     PORT=8080 \
     VERDICT_LOG_FORMAT=json \
     VERDICT_DATA_DIR=/var/lib/verdict \
-    VERDICT_BUNDLE=/app/policies/bundle/bundle.tar.gz
+    VERDICT_BUNDLE=/app/policies/bundle/bundle.tar.gz \
+    VERDICT_GO_BUILTINS_WASM=/app/lib/verdict-builtins.wasm
 WORKDIR /app
 COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --chown=root:root package.json ./
@@ -46,6 +52,7 @@ COPY --chown=root:root src/ ./src/
 COPY --chown=root:root packages/sdk/src/ ./packages/sdk/src/
 COPY --chown=root:root migrations/ ./migrations/
 COPY --from=policies --chown=root:root /app/policies/bundle/bundle.tar.gz ./policies/bundle/bundle.tar.gz
+COPY --from=opa --chown=root:root /out/verdict-builtins.wasm ./lib/verdict-builtins.wasm
 # The only writable path: the embedded database, dev secret and audit spool. Mount a volume here
 # (the root filesystem can then be read-only); the code itself stays root-owned and immutable.
 # `verdict` on PATH: the CLI the CI pipelines of deploy/ci/ run in this image (gate, mcp-proxy, …).

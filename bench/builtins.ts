@@ -1,6 +1,8 @@
 /**
  * What the host builtins on the decision path cost, beside the policy's own evaluation: a policy
- * that calls one builtin family per entrypoint (time, JWT decode + HS256 verify, semver, CIDR),
+ * that calls one builtin family per entrypoint (time, JWT decode + HS256 verify, semver, CIDR, and
+ * four answered by OPA's Go builtins module: uri.parse, regex.globs_match, json.match_schema,
+ * strings.render_template),
  * compiled by the real `opa build -t wasm`, evaluated in-process through PolicyEngine on varied
  * inputs — no HTTP, no recording. The baseline is the committed default policy's decision.
  *
@@ -17,6 +19,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { parseBundle } from '../src/engine/bundle.ts';
 import { PolicyEngine } from '../src/engine/engine.ts';
+import { goBuiltinsModule } from '../src/engine/go-builtins.ts';
 import { loadInputs } from './inputs.ts';
 import { BENCH_CALLER } from './systems.ts';
 
@@ -35,6 +38,17 @@ matches := net.cidr_contains_matches(input.networks, input.ip)
 
 const ENTRYPOINTS = ['b/age', 'b/parts', 'b/next_month', 'b/token', 'b/version', 'b/networks', 'b/matches'];
 
+/** Builtins answered by OPA's Go builtins module (ADR 0022), one per entrypoint. */
+const GO_POLICY = `package g
+
+parsed_url := uri.parse(input.url)
+globs := regex.globs_match(input.glob, "tools/[a-z]+")
+args_valid := json.match_schema(input.args, {"type": "object", "properties": {"path": {"type": "string", "maxLength": 64}}, "required": ["path"]})
+message := strings.render_template("{{.tool}} on {{.args.path}}", input)
+`;
+
+const GO_ENTRYPOINTS = ['g/parsed_url', 'g/globs', 'g/args_valid', 'g/message'];
+
 function token(i: number): string {
   const b64 = (x: unknown) => Buffer.from(JSON.stringify(x)).toString('base64url');
   const data = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ sub: `agent-${i}`, exp: 1_900_000_000 + i, scope: 'tools' })}`;
@@ -50,6 +64,10 @@ function inputs(): string[] {
       version: `1.${i % 12}.${i % 5}${i % 3 === 0 ? '-rc.2' : ''}`,
       networks: [`10.${i}.0.0/24`, `10.${i}.1.0/24`, '192.168.0.0/16', `2001:db8:${i.toString(16)}::/48`],
       ip: `10.${i}.1.${i}`,
+      url: `https://api.example.com:8443/v1/tools/${i}?q=${i}&x=%20y#f`,
+      glob: i % 2 === 0 ? 'tools/.*' : 'files/[0-9]+',
+      tool: `tool-${i}`,
+      args: i % 5 === 0 ? { path: 1 } : { path: `/srv/data/${i}` },
     }),
   );
 }
@@ -102,6 +120,31 @@ async function main(): Promise<void> {
     results.push(
       measure(entrypoint, seconds, jsons, (j) => {
         engine.evaluateJson(entrypoint, j);
+      }),
+    );
+  }
+  // OPA's Go builtins module: its one-time load (read, compile, start the Go runtime), then calls.
+  writeFileSync(path.join(dir, 'go.rego'), GO_POLICY);
+  execFileSync(
+    'opa',
+    ['build', '-t', 'wasm', '-o', 'go.tar.gz', ...GO_ENTRYPOINTS.flatMap((e) => ['-e', e]), 'go.rego'],
+    { cwd: dir, stdio: 'pipe' },
+  );
+  const loadStarted = performance.now();
+  const goEngine = PolicyEngine.fromBundle(parseBundle(readFileSync(path.join(dir, 'go.tar.gz'))));
+  const loadMillis = performance.now() - loadStarted;
+  const goModule = goBuiltinsModule();
+  if (typeof goModule === 'string') throw new Error(goModule);
+  console.error(
+    `go builtins module: first bundle load ${loadMillis.toFixed(0)} ms (of which Go runtime start ${goModule.startMillis.toFixed(0)} ms)`,
+  );
+  for (const entrypoint of GO_ENTRYPOINTS) {
+    const check = goEngine.evaluateJson(entrypoint, jsons[0]);
+    if (check.error || !check.defined)
+      throw new Error(`${entrypoint}: ${check.error?.message ?? 'undefined'}`);
+    results.push(
+      measure(entrypoint, seconds, jsons, (j) => {
+        goEngine.evaluateJson(entrypoint, j);
       }),
     );
   }

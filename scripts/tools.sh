@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Source this file: it puts a Node that runs .ts files without a flag (and, with VERDICT_TOOLS_OPA=1,
-# the pinned OPA CLI) on PATH, installing them into .tools/ when the machine lacks them. When the
+# the pinned OPA CLI) on PATH, installing them into .tools/ when the machine lacks them; with
+# VERDICT_TOOLS_OPA=1 it also builds OPA's Go builtins to wasm into .tools/go-builtins/. When the
 # system Node is older than the floor (22.18.0 on the 22 line, 23.6.0 on the 23 line: where type
 # stripping became unflagged; package.json `engines` says the same), the Node pinned in
 # .node-version comes from the npm registry's `node` package (the machines here ship Node 20); OPA is built with
@@ -62,6 +63,24 @@ if ! opa_ok; then
   GOBIN="$VERDICT_TOOLS/bin" GOFLAGS=-mod=mod go install "github.com/open-policy-agent/opa@$OPA_VERSION" >&2
   hash -r
   opa_ok || { echo "tools: OPA $OPA_VERSION not usable after install" >&2; return 1 2>/dev/null || exit 1; }
+fi
+# OPA's own Go builtins compiled to wasm (builtins-go/, ADR 0022), keyed by the OPA version and a
+# digest of the Go sources, the key src/engine/go-builtins.ts computes: a changed source or OPA
+# version builds anew, an unchanged one is reused.
+# (Skipped in a copy of these scripts without builtins-go/, as tests make.)
+if [ -f "$VERDICT_ROOT/builtins-go/main.go" ]; then
+go_key="$OPA_VERSION-$( { printf '%s\n' "$OPA_VERSION"; cat "$VERDICT_ROOT/builtins-go/go.mod" \
+  "$VERDICT_ROOT/builtins-go/go.sum" "$VERDICT_ROOT/builtins-go/main.go"; } | sha256sum | cut -c1-16)"
+# Always in this checkout's .tools/, whatever VERDICT_TOOLS says: where the runtime looks.
+go_wasm="$VERDICT_ROOT/.tools/go-builtins/$go_key/verdict-builtins.wasm"
+if [ ! -f "$go_wasm" ]; then
+  echo "tools: building OPA $OPA_VERSION's Go builtins for wasm into $go_wasm" >&2
+  command -v go >/dev/null 2>&1 || { echo "tools: Go is needed to build OPA's Go builtins" >&2; return 1 2>/dev/null || exit 1; }
+  mkdir -p "$(dirname "$go_wasm")"
+  (cd "$VERDICT_ROOT/builtins-go" && GOOS=wasip1 GOARCH=wasm GOFLAGS="-mod=readonly -buildvcs=false" \
+    go build -buildmode=c-shared -trimpath -ldflags=-s -o "$go_wasm.tmp" .) >&2
+  mv "$go_wasm.tmp" "$go_wasm"
+fi
 fi
 fi
 eval "$_verdict_saved_opts"

@@ -29,6 +29,7 @@ import type { DecisionGrants } from './decisions/grants.ts';
 import { DecisionService } from './decisions/service.ts';
 import type { DecisionRecorder } from './decisions/types.ts';
 import type { PolicyEngine } from './engine/engine.ts';
+import { useGoBuiltinsModule } from './engine/go-builtins.ts';
 import { buildEvidenceFiles, packEvidence } from './evidence/package.ts';
 import { createGrants, type Grants } from './grants/create-grants.ts';
 import { waiverExpirySql } from './grants/grants-sql.ts';
@@ -155,6 +156,7 @@ export async function createVerdict(config: Config, overrides: VerdictOverrides 
   const closeAll = async () => {
     for (const resource of resources()) await resource.close();
   };
+  useGoBuiltinsModule(config.goBuiltinsWasm);
   try {
     return await assemble(config, overrides, { early, late, resources, closeAll });
   } catch (err) {

@@ -29,6 +29,11 @@ export interface Config {
   nodeEnv: string;
   /** Path of the bundle served when none was uploaded (a directory or a .tar.gz). */
   bundlePath: string;
+  /**
+   * OPA's Go builtins compiled to wasm (`verdict-builtins.wasm`, ADR 0022); undefined: the build of
+   * scripts/tools.sh in this checkout (`.tools/go-builtins/`).
+   */
+  goBuiltinsWasm: string | undefined;
   /** Entrypoint used by the native and AuthZEN APIs when the request names none. */
   defaultEntrypoint: string;
   /** The path `POST /` evaluates (OPA's `default_decision`), without leading slash: `system/main`. */
@@ -261,6 +266,10 @@ function resolveGrants(env: Env): GrantsConfig {
   };
 }
 
+function optionalPath(cwd: string, value: string | undefined): string | undefined {
+  return value === undefined ? undefined : path.resolve(cwd, value);
+}
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** Validates the environment and fills in defaults. Pure: the same env gives the same Config. */
@@ -321,6 +330,7 @@ export function resolveConfig(env: Env = process.env, cwd: string = process.cwd(
     logFormat: oneOf(env, 'VERDICT_LOG_FORMAT', ['auto', 'json', 'pretty'] as const, DEFAULTS.logFormat),
     nodeEnv: text(env, 'NODE_ENV') ?? 'development',
     bundlePath: path.resolve(cwd, text(env, 'VERDICT_BUNDLE') ?? DEFAULTS.bundlePath),
+    goBuiltinsWasm: optionalPath(cwd, text(env, 'VERDICT_GO_BUILTINS_WASM')),
     defaultEntrypoint: text(env, 'VERDICT_DEFAULT_ENTRYPOINT') ?? DEFAULTS.defaultEntrypoint,
     defaultDecision: dataPath(env, 'VERDICT_DEFAULT_DECISION', DEFAULTS.defaultDecision),
     batchLimit: integer(env, 'VERDICT_BATCH_LIMIT', DEFAULTS.batchLimit, 1, 10_000),

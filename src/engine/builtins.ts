@@ -2,10 +2,12 @@
  * Which of OPA's builtins Verdict runs, and how. OPA's wasm target compiles many builtins into the
  * module; the rest (WASM_HOST_BUILTINS: read from what `opa build -t wasm` of OPA 1.22.3 imports,
  * checked by test/engine/builtins-doc.test.ts) are calls out to the host. Verdict provides them in
- * JavaScript with OPA's (Go's) semantics (src/engine/builtins/*.ts, held to `opa eval` by
- * test/differential/builtins.test.ts), except those a PDP must not run (REFUSED_BUILTINS) and those
- * not provided yet: a bundle that imports either is refused at upload, activation and boot with
- * `bundle_unsupported_builtin`, naming them (docs/builtins.md, ADR 0016).
+ * JavaScript with OPA's (Go's) semantics (src/engine/builtins/*.ts), or — the 20 whose answers are
+ * Go structures marshalled by Go — with OPA's own Go code compiled to wasm (src/engine/go-builtins.ts,
+ * ADR 0022), all held to `opa eval` by test/differential/builtins.test.ts; except those a PDP must
+ * not run (REFUSED_BUILTINS): a bundle that imports one, or one of the 20 when their module is not
+ * built, is refused at upload, activation and boot with `bundle_unsupported_builtin`, naming them
+ * (docs/builtins.md, ADR 0016).
  */
 import { CRYPTO_BUILTINS } from './builtins/crypto.ts';
 import { MISC_BUILTINS, marshalWithOptions } from './builtins/misc.ts';
@@ -17,6 +19,7 @@ import { rfc3339Nanos, TIME_BUILTINS } from './builtins/time.ts';
 import { fail, type HostBuiltin } from './builtins/types.ts';
 import { UNITS_BUILTINS } from './builtins/units.ts';
 import { YAML_BUILTINS } from './builtins/yaml.ts';
+import { GO_BUILTINS, GO_HOST_BUILTINS, goBuiltinsModule } from './go-builtins.ts';
 import { RegoNumber, RegoSet } from './rego-value.ts';
 
 export { rfc3339Nanos };
@@ -195,21 +198,38 @@ export const HOST_BUILTINS: Readonly<Record<string, HostBuiltin>> = {
   ...YAML_BUILTINS,
   sprintf,
   'json.marshal_with_options': marshalWithOptions,
+  ...GO_HOST_BUILTINS,
 };
 
-/** How Verdict runs a builtin a module imports. */
-export type BuiltinSupport = 'provided' | 'refused' | 'not_provided';
+/**
+ * How Verdict runs a builtin a module imports: in JavaScript (`provided`), by OPA's own Go
+ * implementation compiled to wasm (`provided_go`, src/engine/go-builtins.ts, ADR 0022), or not.
+ */
+export type BuiltinSupport = 'provided' | 'provided_go' | 'refused' | 'not_provided';
 
 export function builtinSupport(name: string): BuiltinSupport {
   if (Object.hasOwn(REFUSED_BUILTINS, name)) return 'refused';
+  if (GO_BUILTINS.includes(name)) return 'provided_go';
   return Object.hasOwn(HOST_BUILTINS, name) ? 'provided' : 'not_provided';
 }
 
-/** Why a module cannot run here: one line per builtin it imports that Verdict does not run, or null. */
+/**
+ * Why a module cannot run here: one line per builtin it imports that Verdict does not run, or null.
+ * A module that imports a builtin of OPA's Go builtins module loads that module here (once per
+ * process); when it is not built, those builtins are refused, saying how to build it.
+ */
 export function unsupportedBuiltins(names: readonly string[]): string | null {
-  const reasons = names
-    .filter((name) => builtinSupport(name) !== 'provided')
-    .map((name) => `${name} (${REFUSED_BUILTINS[name] ?? 'not provided by Verdict'})`);
+  const reasons: string[] = [];
+  const go = names.filter((name) => builtinSupport(name) === 'provided_go');
+  const module = go.length > 0 ? goBuiltinsModule() : undefined;
+  for (const name of names) {
+    const support = builtinSupport(name);
+    if (support === 'refused' || support === 'not_provided') {
+      reasons.push(`${name} (${REFUSED_BUILTINS[name] ?? 'not provided by Verdict'})`);
+    } else if (support === 'provided_go' && typeof module === 'string') {
+      reasons.push(`${name} (${module})`);
+    }
+  }
   return reasons.length === 0 ? null : reasons.join('; ');
 }
 

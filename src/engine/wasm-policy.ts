@@ -125,6 +125,7 @@ export class WasmPolicy {
   private callBuiltin(name: string, host: Record<string, HostBuiltin>, addrs: number[]): number {
     const impl = host[name];
     if (!impl) throw new Error(`builtin ${name} is not provided by Verdict`);
+    if (impl.valueText) return this.callValueText(name, impl.valueText, addrs);
     const rawNumbers = (impl as { rawNumbers?: boolean }).rawNumbers === true;
     const args = addrs.map((addr) =>
       parseValue(readText(this.mem, this.exports.opa_value_dump(addr)), {
@@ -144,6 +145,25 @@ export class WasmPolicy {
     }
     if (result === undefined) return 0;
     const bytes = encoder.encode(valueText(result));
+    const addr = this.exports.opa_malloc(bytes.byteLength);
+    new Uint8Array(this.mem.buffer).set(bytes, addr);
+    const parsed = this.exports.opa_value_parse(addr, bytes.byteLength);
+    if (parsed === 0) throw new Error(`builtin ${name} produced a value the module cannot read`);
+    return parsed;
+  }
+
+  /** A builtin that takes and gives OPA's value format as it is (HostBuiltin.valueText). */
+  private callValueText(name: string, impl: NonNullable<HostBuiltin['valueText']>, addrs: number[]): number {
+    const operands = addrs.map((addr) => readText(this.mem, this.exports.opa_value_dump(addr)));
+    let text: string | undefined;
+    try {
+      text = impl(operands, this.context);
+    } catch (err) {
+      if (err instanceof BuiltinError) return 0;
+      throw err;
+    }
+    if (text === undefined) return 0;
+    const bytes = encoder.encode(text);
     const addr = this.exports.opa_malloc(bytes.byteLength);
     new Uint8Array(this.mem.buffer).set(bytes, addr);
     const parsed = this.exports.opa_value_parse(addr, bytes.byteLength);

@@ -72,6 +72,20 @@ describe('Dockerfile', () => {
     ).toBe(true);
   });
 
+  it("carries OPA's Go builtins compiled to wasm (ADR 0022), built from builtins-go/ beside OPA", () => {
+    const goStage = stages.find((s) => s.from.startsWith('golang:'))!;
+    const build = goStage.body.find((i) => i.op === 'RUN' && i.args.includes('GOOS=wasip1'));
+    expect(build?.args).toContain('-buildmode=c-shared');
+    expect(build?.args).toContain('-o /out/verdict-builtins.wasm');
+    const copied = inFinal('COPY').find((i) => i.args.includes('/out/verdict-builtins.wasm'));
+    const target = copied?.args.split(/\s+/).at(-1)?.replace(/^\.\//, '/app/');
+    expect(target).toBe('/app/lib/verdict-builtins.wasm');
+    const env = inFinal('ENV')
+      .map((i) => i.args)
+      .join(' ');
+    expect(env).toContain(`VERDICT_GO_BUILTINS_WASM=${target}`);
+  });
+
   it('ships production dependencies only', () => {
     const copyModules = inFinal('COPY').find((i) => i.args.includes('node_modules'));
     const from = /--from=(\S+)/.exec(copyModules!.args)![1];

@@ -8,6 +8,7 @@ import { createHmac, generateKeyPairSync, type KeyObject, sign, sign as signWith
 import fc from 'fast-check';
 import { daysFromCivil } from '../../src/engine/builtins/time.ts';
 import { HOST_BUILTINS } from '../../src/engine/builtins.ts';
+import { goBuiltinCases } from './go-builtin-cases.ts';
 
 const SEED = 20261207;
 let run = 0;
@@ -1120,6 +1121,7 @@ export function builtinCases(): Record<string, unknown[][]> {
       [{ a: 1 }, ['a']],
       [[], ['a']],
     ],
+    ...goBuiltinCases(),
   };
   return cases;
 }

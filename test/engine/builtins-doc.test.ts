@@ -96,6 +96,8 @@ function how(b: Capability): string {
   switch (builtinSupport(b.name)) {
     case 'provided':
       return `provided by Verdict (${FAMILY.find(([re]) => re.test(b.name))![1]})`;
+    case 'provided_go':
+      return "provided by Verdict: OPA's own Go implementation compiled to wasm (src/engine/go-builtins.ts, ADR 0022)";
     case 'refused':
       return `**refused** at upload: ${REFUSED_BUILTINS[b.name]}`;
     default:
@@ -108,7 +110,11 @@ function table(): string {
     .sort((a, b) => (a.name < b.name ? -1 : 1))
     .map((b) => `| \`${b.name}\`${b.deprecated ? ' (deprecated, v0)' : ''} | ${how(b)} |`);
   const count = (pred: (b: Capability) => boolean) => capabilities.filter(pred).length;
-  const provided = count((b) => imported.includes(b.name) && builtinSupport(b.name) === 'provided');
+  const provided = count(
+    (b) =>
+      imported.includes(b.name) &&
+      (builtinSupport(b.name) === 'provided' || builtinSupport(b.name) === 'provided_go'),
+  );
   const refused = count((b) => imported.includes(b.name) && builtinSupport(b.name) === 'refused');
   const missing = count((b) => imported.includes(b.name) && builtinSupport(b.name) === 'not_provided');
   return [

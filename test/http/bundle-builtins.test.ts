@@ -17,6 +17,7 @@ import { createVerdict, type Verdict } from '../../src/create-verdict.ts';
 import { REFUSED_BUILTINS } from '../../src/engine/builtins.ts';
 import { parseBundle } from '../../src/engine/bundle.ts';
 import { PolicyEngine } from '../../src/engine/engine.ts';
+import { GO_BUILTINS_BUILD_COMMAND, useGoBuiltinsModule } from '../../src/engine/go-builtins.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { InProcessBus } from '../../src/store/bus.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -103,10 +104,64 @@ describe('upload of a bundle that calls a builtin Verdict does not run', () => {
     },
   );
 
-  it('refuses one not provided yet the same way', async () => {
-    const response = await upload(bundleCalling('probe := graphql.is_valid(input.q, input.s)', 'graphql'));
-    expect(response.statusCode).toBe(400);
-    expect(JSON.stringify(response.json())).toContain('graphql.is_valid (not provided by Verdict)');
+  it("refuses one of OPA's Go builtins when their module is not built, saying how to build it", async () => {
+    const missing = path.join(dir, 'absent', 'verdict-builtins.wasm');
+    useGoBuiltinsModule(missing);
+    try {
+      const response = await upload(bundleCalling('probe := graphql.is_valid(input.q, input.s)', 'graphql'));
+      expect(response.statusCode).toBe(400);
+      expect(response.headers['content-type']).toContain('application/problem+json');
+      const body = response.json() as { code: string };
+      expect(body.code).toBe('bundle_unsupported_builtin');
+      const text = JSON.stringify(body);
+      expect(text).toContain("graphql.is_valid (needs OPA's Go builtins module, which is not built");
+      expect(text).toContain(missing);
+      expect(text).toContain(GO_BUILTINS_BUILD_COMMAND);
+    } finally {
+      useGoBuiltinsModule(undefined);
+    }
+    expect(resolveConfig({ VERDICT_GO_BUILTINS_WASM: 'lib/x.wasm' }, '/app').goBuiltinsWasm).toBe(
+      '/app/lib/x.wasm',
+    );
+  });
+
+  it("accepts one of OPA's Go builtins when their module is built, and it answers as opa eval does", async () => {
+    const call =
+      '[uri.parse(input.u), graphql.is_valid(input.q, input.s), strings.render_template(input.t, input)]';
+    const response = await upload(bundleCalling(`probe := ${call}`, 'go-builtins'));
+    expect([200, 201]).toContain(response.statusCode);
+    const digest = (response.json() as { digest: string }).digest;
+    const activated = await verdict.app.inject({
+      method: 'POST',
+      url: `/v1/bundles/${digest.replace(/^sha256:/, '')}/activate`,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ reason: 'go builtins' }),
+    });
+    expect(activated.statusCode).toBe(200);
+    await verdict.replica!.waitFor((activated.json() as { state: { version: number } }).state.version);
+    const input = {
+      u: 'https://user@example.com:8443/a%2Fb?x=1#f',
+      q: '{ a }',
+      s: 'type Query { a: Int }',
+      t: '{{.u}} {{len .s}}',
+    };
+    const answer = await verdict.app.inject({
+      method: 'POST',
+      url: '/v1/data/verdict/extra',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      payload: JSON.stringify({ input }),
+    });
+    expect(answer.statusCode).toBe(200);
+    writeFileSync(path.join(dir, 'go.rego'), `package verdict\nextra := ${call}\n`);
+    writeFileSync(path.join(dir, 'go.json'), JSON.stringify(input));
+    const opa = JSON.parse(
+      execFileSync('opa', ['eval', '-d', 'go.rego', '-i', 'go.json', '-f', 'json', 'data.verdict.extra'], {
+        cwd: dir,
+        encoding: 'utf8',
+      }),
+    ).result[0].expressions[0].value;
+    expect((answer.json() as { result: unknown }).result).toEqual(opa);
+    expect((opa as unknown[])[1]).toBe(true);
   });
 
   it('accepts a bundle whose builtins are all provided, and its decisions answer as opa eval does', async () => {

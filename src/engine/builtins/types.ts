@@ -11,7 +11,14 @@ export interface EvaluationContext {
  * RegoSet, integers beyond 2^53 as BigInt); the result goes back the same way; `undefined` means
  * the call is undefined.
  */
-export type HostBuiltin = (args: unknown[], context: EvaluationContext) => unknown;
+export type HostBuiltin = ((args: unknown[], context: EvaluationContext) => unknown) & {
+  /**
+   * The same builtin on operands and result in OPA's value format, as the module dumps and parses
+   * them (undefined: the call is undefined). The engine prefers it: nothing is lost in JavaScript's
+   * value model (an object key that is not a string), nothing is parsed twice.
+   */
+  valueText?: (operands: string[], context: EvaluationContext) => string | undefined;
+};
 
 /**
  * A builtin's error, as OPA's Go builtin returns one. OPA (non-strict, the default of `opa eval` and
