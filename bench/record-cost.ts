@@ -199,6 +199,8 @@ const levers: Arm[] = [
   ...lever,
 }));
 for (const lever of levers) ARMS[lever.name] = lever;
+// The new schema written by the old statement: the indexes alone, without the rollups' rewrite.
+ARMS.indexes = { name: 'indexes', migrations: () => true, batch: LEGACY_STORE_BATCH, lingerAlone: false };
 // On top of the new schema: input, result and caller as json (text kept as sent, no jsonb build).
 ARMS.json = {
   name: 'json',

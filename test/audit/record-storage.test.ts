@@ -1,6 +1,6 @@
 /**
- * The decision log across migration 0014 (issue 27: leaner indexes, partial GIN on non-empty
- * arrays) on real Postgres: rows written before the migration and after it verify as one log, the
+ * The decision log across migration 0014 (issue 27: leaner indexes, partial ones for denies and
+ * non-empty arrays) on real Postgres: rows written before the migration and after it verify as one log, the
  * searches by control, waiver and subject find both, the partial indexes serve those searches, and
  * the KPI rollups kept by the batch statement still equal a rebuild from the log.
  */
@@ -71,13 +71,16 @@ describe('the decision log across migration 0014', () => {
     expect(await searchIds({ subjectType: 'agent', subjectId: 'agent-3' })).toEqual([before[3]]);
     expect(await searchIds({ subjectType: 'agent', subjectId: 'agent-9' })).toEqual([after[3]]);
     expect(await searchIds({ resourceType: 'tool', resourceId: 'send_email' })).toEqual(all);
+    expect(await searchIds({ allow: false })).toEqual(pick((n) => n % 2 === 1));
+    expect(await searchIds({ allow: true, subjectId: 'agent-8' })).toEqual([after[2]]);
   });
 
-  it('serves the control and waiver searches from the partial GIN indexes', async () => {
+  it('serves the deny, control and waiver searches from the partial indexes', async () => {
     const plans: string[] = [];
     for (const sql of [
       controlIndexSql({ control: 'TOOL-002' }, null, 10),
       searchDecisionsSql({ exception: 'exc_1' }, null, 10),
+      searchDecisionsSql({ allow: false }, null, 10),
     ]) {
       const plan = await test.db.transaction(async (tx) => {
         // The table is tiny: without this the planner reads it whole, index or not.
@@ -97,20 +100,27 @@ describe('the decision log across migration 0014', () => {
     // Both GIN indexes of the partition are the partial ones, and each search scans one of them.
     expect(rows).toHaveLength(2);
     for (const row of rows) expect(row.indexdef).toMatch(/WHERE \(\w+ <> '\{\}'::text\[\]\)/);
-    const [control, waiver] = plans as [string, string];
+    const [control, waiver, denies] = plans as [string, string, string];
     const controlIndex = rows.find((row) => row.indexdef.includes('(violated_controls)'))!.indexname;
     const waiverIndex = rows.find((row) => row.indexdef.includes('(exceptions)'))!.indexname;
     expect(control).toContain(`Bitmap Index Scan on ${controlIndex}`);
     expect(waiver).toContain(`Bitmap Index Scan on ${waiverIndex}`);
+    const { rows: partial } = await test.db.query<{ indexname: string }>({
+      text: `SELECT indexname FROM pg_indexes WHERE tablename = 'decision_log_p202612'
+               AND indexdef LIKE '%(decided_at, id) WHERE (NOT allow)'`,
+    });
+    expect(partial).toHaveLength(1);
+    expect(denies).toContain(`Index Scan using ${partial[0]!.indexname} `);
   });
 
-  it('drops the two indexes no search needs', async () => {
+  it('drops the indexes no search needs', async () => {
     const { rows } = await test.db.query<{ indexdef: string }>({
       text: `SELECT indexdef FROM pg_indexes WHERE tablename = 'decision_log'`,
     });
     const defs = rows.map((row) => row.indexdef);
     expect(defs.some((d) => d.includes('(subject_type, subject_id'))).toBe(false);
     expect(defs.some((d) => d.includes('(resource_type, resource_id'))).toBe(false);
+    expect(defs.some((d) => d.includes('(allow, decided_at'))).toBe(false);
     expect(defs.some((d) => d.includes('(subject_id, decided_at, id)'))).toBe(true);
     expect(defs.some((d) => d.includes('(resource_id, decided_at, id)'))).toBe(true);
   });
