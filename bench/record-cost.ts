@@ -18,13 +18,17 @@
  * on the host (WAL writer and checkpointer included, other sessions' too), WAL bytes per decision
  * (pg_current_wal_lsn() delta: the whole server's), and table + index + TOAST bytes per decision.
  * The exact WAL of the batch statement, unshared, is read apart with EXPLAIN (ANALYZE, WAL) on a
- * few batches per arm. Medians over rounds and the new/old ratios are printed; on a shared host,
+ * few batches per arm. Medians over rounds and each arm's ratio to the first are printed; on a shared host,
  * read the ratios.
  *
  * `--sequential N` then measures one decision at a time (what an agent does): N records recorded
  * one after another through each arm's writer, with the group commit lingering always (the old
  * writer) and only with company (the new); the bare batch statement for one row, with no writer
  * around it (the commit's own round trip and fsync); p50/p99 of each.
+ *
+ * `--http N` measures the same through HTTP: two Verdict servers (`node src/main.ts`, one worker,
+ * `sync` and `off` audit, this checkout's code) answer N sequential tool-call decisions each, in
+ * alternating blocks of 50, beside the bare batch statement in the same minutes.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -44,7 +48,14 @@ import { loadMigrations, migrate } from '../src/store/migrate.ts';
 import { PostgresDatabase } from '../src/store/postgres.ts';
 import type { Database, Queryable, QueryResult, Sql } from '../src/store/types.ts';
 import { loadInputs } from './inputs.ts';
-import { BENCH_CALLER, postgresCpuSecondsSince, postgresTicks } from './systems.ts';
+import {
+  BENCH_CALLER,
+  mintToken,
+  postgresCpuSecondsSince,
+  postgresTicks,
+  runBenchMain,
+  startSystem,
+} from './systems.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values: args } = parseArgs({
@@ -54,6 +65,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '32' },
     kind: { type: 'string', default: 'tool-call' },
     sequential: { type: 'string', default: '400' },
+    http: { type: 'string', default: '0' },
     arms: { type: 'string', default: 'old,new' },
     'explain-batches': { type: 'string', default: '5' },
     'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
@@ -64,6 +76,7 @@ const decisions = Number(args.decisions);
 const rounds = Number(args.rounds);
 const concurrency = Number(args.concurrency);
 const sequential = Number(args.sequential);
+const httpRequests = Number(args.http);
 
 /**
  * The batch statement of migrations 0001–0013 (src/audit/decision-log.ts before issue 27), kept
@@ -432,36 +445,111 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function sequentialLatency(s: Setup, made: DecisionRecord[], lingerAlone: boolean): Promise<number[]> {
-  const writer = writerOf(s, lingerAlone);
-  await writer.start();
-  for (let i = 0; i < 20; i++) await writer.record([recordAt(made, i)]);
-  const times: number[] = [];
-  for (let i = 0; i < sequential; i++) {
-    const record = recordAt(made, i);
-    const t = performance.now();
-    await writer.record([record]);
-    times.push(performance.now() - t);
+/**
+ * One record at a time through two writers on the same database — one lingering always (the old
+ * group commit), one only with company (the new) — and the bare batch statement, in alternating
+ * blocks of 25 so that the three share the host's moments.
+ */
+async function sequentialLatency(s: Setup, made: DecisionRecord[]): Promise<Record<string, number[]>> {
+  const writers = { always: writerOf(s, true), company: writerOf(s, false) };
+  const times: Record<string, number[]> = { bare: [], always: [], company: [] };
+  for (const writer of Object.values(writers)) {
+    await writer.start();
+    for (let i = 0; i < 20; i++) await writer.record([recordAt(made, i)]);
   }
-  await writer.close();
+  await bareCommit(s, made, 20);
+  for (let block = 0; block * 25 < sequential; block++) {
+    times.bare!.push(...(await bareCommit(s, made, 25)));
+    for (const [name, writer] of Object.entries(writers)) {
+      for (let i = 0; i < 25; i++) {
+        const record = recordAt(made, i);
+        const t = performance.now();
+        await writer.record([record]);
+        times[name]!.push(performance.now() - t);
+      }
+    }
+  }
+  for (const writer of Object.values(writers)) await writer.close();
   return times;
 }
 
 /** The batch statement for one row, no writer around it: the commit's own round trip and fsync. */
-async function bareCommit(s: Setup, made: DecisionRecord[]): Promise<number[]> {
+async function bareCommit(s: Setup, made: DecisionRecord[], count: number): Promise<number[]> {
   const { Chain } = await import('../src/audit/chain.ts');
   const chain = new Chain(uuidv7());
   const times: number[] = [];
-  for (let i = 0; i < sequential + 20; i++) {
+  for (let i = 0; i < count; i++) {
     const { rows, json } = chain.appendJson([recordAt(made, i)]);
     const t = performance.now();
     await storeBatch(s.armDb, rows, json);
-    if (i >= 20) times.push(performance.now() - t);
+    times.push(performance.now() - t);
   }
   return times;
 }
 
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
+
+/** The arm that runs this checkout's code as it is (`new`), else the last one. */
+function newest(setups: Setup[]): Setup {
+  return setups.find((s) => s.arm.name === 'new') ?? setups.at(-1)!;
+}
+
+/** One decision at a time through HTTP, `sync` against `off`, with the bare commit beside them. */
+async function httpSequential(s: Setup, made: DecisionRecord[]): Promise<void> {
+  const { toolCalls } = await loadInputs(200, 42);
+  const jwtSecret = `bench-${uuidv7()}`;
+  const token = mintToken(jwtSecret);
+  const workDir = mkdtempSync(path.join(tmpdir(), 'verdict-record-http-'));
+  const env = {
+    bundlePath: path.join(root, 'policies/bundle/bundle.tar.gz'),
+    opaBundleDir: '',
+    databaseUrl: databaseUrl(s.dbName),
+    jwtSecret,
+    workDir,
+    cpus: null,
+  };
+  const servers = [];
+  for (const mode of ['sync', 'off'] as const) {
+    servers.push(
+      await startSystem({ id: `verdict-${mode}-w1`, kind: 'verdict', auditMode: mode, workers: 1 }, env),
+    );
+  }
+  const times = servers.map(() => [] as number[]);
+  const bare: number[] = [];
+  try {
+    const ask = async (url: string, i: number) => {
+      const started = performance.now();
+      const response = await fetch(`${url}/v1/decisions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(toolCalls[i % toolCalls.length]),
+      });
+      await response.arrayBuffer();
+      if (response.status !== 200) throw new Error(`HTTP ${response.status} from ${url}`);
+      return performance.now() - started;
+    };
+    for (const server of servers) for (let i = 0; i < 50; i++) await ask(server.url, i);
+    for (let block = 0; block * 50 < httpRequests; block++) {
+      for (const [k, server] of servers.entries()) {
+        for (let i = 0; i < 50; i++) times[k]!.push(await ask(server.url, block * 50 + i));
+      }
+      bare.push(...(await bareCommit(s, made, 50)));
+    }
+  } finally {
+    for (const server of servers) await server.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  }
+  console.log(`\none tool-call decision at a time through HTTP (${times[0]!.length} each, one worker), ms:`);
+  for (const [k, server] of servers.entries()) {
+    const t = times[k]!;
+    console.log(
+      `  ${server.spec.id.padEnd(16)} p50 ${fmt(percentile(t, 50), 2)} p99 ${fmt(percentile(t, 99), 2)}`,
+    );
+  }
+  console.log(
+    `  the batch statement alone (1 row, commit), same minutes: p50 ${fmt(percentile(bare, 50), 2)} p99 ${fmt(percentile(bare, 99), 2)}`,
+  );
+}
 
 async function main(): Promise<void> {
   const arms = args.arms.split(',').map((name) => {
@@ -516,29 +604,37 @@ async function main(): Promise<void> {
     }
     const names = setups.map((s) => s.arm.name);
     const keys = Object.keys(summary.get(names[0]!)!);
+    const others = names.slice(1);
     console.log(
-      `${''.padEnd(28)}${names.map((n) => n.padStart(12)).join('')}${names.length === 2 ? '   new/old' : ''}`,
+      `${''.padEnd(28)}${names.map((n) => n.padStart(12)).join('')}${others.map((n) => `${n}/${names[0]}`.padStart(14)).join('')}`,
     );
     for (const key of keys) {
       const values = names.map((n) => summary.get(n)![key]!);
-      const ratio = values.length === 2 ? `   ${(values[1]! / values[0]!).toFixed(2)}×` : '';
-      console.log(`${key.padEnd(28)}${values.map((v) => fmt(v).padStart(12)).join('')}${ratio}`);
+      const ratios = values.slice(1).map((v) => `${(v / values[0]!).toFixed(2)}×`.padStart(14));
+      console.log(`${key.padEnd(28)}${values.map((v) => fmt(v).padStart(12)).join('')}${ratios.join('')}`);
     }
     if (sequential > 0) {
-      console.log(`\none decision at a time (${sequential} sequential records), ms:`);
-      for (const s of setups) {
-        const bare = await bareCommit(s, made);
+      // The linger does not depend on the schema: measured on the new arm's database.
+      const times = await sequentialLatency(newest(setups), made);
+      console.log(
+        `\none decision at a time (${times.bare!.length} sequential records each, blocks of 25 alternating), ms:`,
+      );
+      const label: Record<string, string> = {
+        bare: 'the batch statement alone (1 row + commit)',
+        always: 'writer.record, lingers always (old)',
+        company: 'writer.record, lingers with company (new)',
+      };
+      for (const [name, t] of Object.entries(times)) {
         console.log(
-          `  ${s.arm.name}: the batch statement alone (1 row, commit) p50 ${fmt(percentile(bare, 50), 2)} p99 ${fmt(percentile(bare, 99), 2)}`,
+          `  ${label[name]!.padEnd(44)} p50 ${fmt(percentile(t, 50), 2)} p99 ${fmt(percentile(t, 99), 2)}`,
         );
-        for (const lingerAlone of [true, false]) {
-          const times = await sequentialLatency(s, made, lingerAlone);
-          console.log(
-            `  ${s.arm.name}: writer.record, ${lingerAlone ? 'lingers always      ' : 'lingers with company'} p50 ${fmt(percentile(times, 50), 2)} p99 ${fmt(percentile(times, 99), 2)}`,
-          );
-        }
       }
+      const bare = percentile(times.bare!, 50);
+      console.log(
+        `  p50 above the bare statement: old ${fmt(percentile(times.always!, 50) - bare, 2)}, new ${fmt(percentile(times.company!, 50) - bare, 2)}`,
+      );
     }
+    if (httpRequests > 0) await httpSequential(newest(setups), made);
   } finally {
     for (const s of setups) {
       await s.db.close();
@@ -548,4 +644,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+runBenchMain('record-cost', main);
