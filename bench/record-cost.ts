@@ -608,6 +608,7 @@ async function main(): Promise<void> {
         'all postgres CPU µs': median(mine.map((x) => x.postgresMicros)),
         'WAL B (server)': median(mine.map((x) => x.walBytes)),
         'WAL B (statement, EXPLAIN)': median(explained.get(s.arm.name)!.map((x) => x.bytes)),
+        'full-page images per batch': median(explained.get(s.arm.name)!.map((x) => x.fpi)),
         'table+index B': median(mine.map((x) => x.tableBytes)),
       };
       summary.set(s.arm.name, row);
@@ -620,7 +621,9 @@ async function main(): Promise<void> {
     );
     for (const key of keys) {
       const values = names.map((n) => summary.get(n)![key]!);
-      const ratios = values.slice(1).map((v) => `${(v / values[0]!).toFixed(2)}×`.padStart(14));
+      const ratios = values
+        .slice(1)
+        .map((v) => (values[0] ? `${(v / values[0]).toFixed(2)}×` : '—').padStart(14));
       console.log(`${key.padEnd(28)}${values.map((v) => fmt(v).padStart(12)).join('')}${ratios.join('')}`);
     }
     if (sequential > 0) {
