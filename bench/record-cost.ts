@@ -222,6 +222,8 @@ ARMS.lz4new = {
           ALTER COLUMN caller SET COMPRESSION lz4;
         ${PER_PARTITION('ALTER TABLE %s RESET (toast_tuple_target)')}`,
 };
+// The new write path with the old group commit (a lone record lingers too): --concurrency 4.
+ARMS.linger = { name: 'linger', migrations: () => true, lingerAlone: true };
 // The new schema written by the old statement: the indexes alone, without the rollups' rewrite.
 ARMS.indexes = { name: 'indexes', migrations: () => true, batch: LEGACY_STORE_BATCH, lingerAlone: false };
 // On top of the new schema: input, result and caller as json (text kept as sent, no jsonb build).
