@@ -29,7 +29,8 @@ export const UNDEFINED_DATA_PATH = `(surface = 'data' AND (result IS NULL OR res
  * as verdict_rebuild_kpi_rollups() in the migration; test/audit/kpis.test.ts checks they agree.
  * `keyed` takes the common record — no shadow result — by plain set operations (one row per record,
  * one per distinct violated control) and keeps the per-record lateral work for shadowed ones: the
- * lateral form for every record was a quarter of the backend's CPU per batch (bench/record-cost.ts).
+ * rollups were about a quarter of the backend's CPU per batch, and this form took the backend's CPU
+ * per decision to 0.88× (bench/record-cost.ts, bench/README.md's sixth round).
  */
 export const ROLLUP_CTES = `keyed AS (
            SELECT date_trunc('hour', i.decided_at, 'UTC') AS bucket, i.entrypoint,
