@@ -76,6 +76,11 @@ export interface AuditWriterOptions {
   spoolMaxBytes: number;
   /** How often to retry the database while records sit in the spool. */
   retryIntervalMs?: number;
+  /**
+   * Linger `batchMaxWaitMs` for a lone record too (the group commit before issue 27). Off by
+   * default: a batch lingers only when other records are in flight; bench/record-cost.ts A/Bs it.
+   */
+  lingerAlone?: boolean;
   /** Defaults to a fresh UUIDv7: a new chain per process start. */
   writerId?: string;
   logger?: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
@@ -284,8 +289,13 @@ export class AuditWriter implements DecisionRecorder {
       // Group commit: a batch closes batchMaxWaitMs after its first record, or when full. Under load
       // the first record has waited through the previous commit already, so the batch goes at once
       // (waiting again would add the linger to every commit cycle: bench/README.md, ADR 0005).
+      // It lingers only when other records are in flight, like Postgres's commit_delay, which waits
+      // only while commit_siblings transactions are active: a lone record (an agent's sequential
+      // call) goes at once, and waiting for company that is not there would only add the linger to
+      // its answer (bench/record-cost.ts --sequential).
       const lingerMs = this.queue[0]!.at + this.options.batchMaxWaitMs - performance.now();
-      if (this.pending < this.options.batchMaxRecords && lingerMs >= 1 && !this.closing) {
+      const company = this.queue.length > 1 || this.options.lingerAlone === true;
+      if (company && this.pending < this.options.batchMaxRecords && lingerMs >= 1 && !this.closing) {
         await this.sleep(lingerMs);
       }
       const batch: Entry[] = [];

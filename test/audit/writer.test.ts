@@ -244,7 +244,22 @@ describe('AuditWriter behind the decision API (real Postgres)', () => {
     expect((await verifyChains(test.db)).ok).toBe(true);
   });
 
-  it('closes a batch batchMaxWaitMs after its first record: what queued during a commit goes at once', async () => {
+  it('commits a lone record at once: the group commit lingers only when other records are in flight', async () => {
+    const lingerMs = 1_000;
+    const writer = testWriter(test.db, { batchMaxWaitMs: lingerMs });
+    await writer.start();
+    for (let i = 0; i < 3; i++) {
+      const started = performance.now();
+      await writer.record(decisionRecords(1, i));
+      // One real commit, far below the linger: the record did not wait for company.
+      expect(performance.now() - started).toBeLessThan(lingerMs / 2);
+    }
+    expect(writer.stats().batches).toBe(3);
+    await writer.close();
+    expect(await rowCount()).toBe(3);
+  });
+
+  it('closes a batch batchMaxWaitMs after its first record when others are in flight: what queued during a commit goes at once', async () => {
     const db = new SwitchableDatabase(test.db);
     let open!: () => void;
     db.gate = new Promise((resolve) => {
@@ -255,11 +270,16 @@ describe('AuditWriter behind the decision API (real Postgres)', () => {
     const writer = testWriter(db, { batchMaxWaitMs: lingerMs });
     await writer.start();
     const started = performance.now();
-    const first = writer.record(decisionRecords(1)).then(() => performance.now());
-    // An idle writer lingers for the batch to fill; then the commit waits at the gate.
+    // Two records in flight: the writer lingers for the batch to fill; then the commit waits at the gate.
+    const first = Promise.all([writer.record(decisionRecords(1)), writer.record(decisionRecords(1, 1))]).then(
+      () => performance.now(),
+    );
     await until(() => performance.now() - started > lingerMs + 50);
-    const second = writer.record(decisionRecords(1, 1)).then(() => performance.now());
-    // The second record has now been queued for longer than the linger, behind the first commit.
+    const second = Promise.all([
+      writer.record(decisionRecords(1, 2)),
+      writer.record(decisionRecords(1, 3)),
+    ]).then(() => performance.now());
+    // The next two records have now been queued for longer than the linger, behind the first commit.
     await new Promise((r) => setTimeout(r, lingerMs + 50));
     const opened = performance.now();
     db.gate = null;
@@ -269,7 +289,7 @@ describe('AuditWriter behind the decision API (real Postgres)', () => {
     expect((await second) - opened).toBeLessThan(lingerMs * 0.9);
     expect(writer.stats().batches).toBe(2);
     await writer.close();
-    expect(await rowCount()).toBe(2);
+    expect(await rowCount()).toBe(4);
   });
 
   it('in async mode answers before the commit, and close() flushes the queue', async () => {
