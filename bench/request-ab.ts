@@ -50,13 +50,26 @@ const { values } = parseArgs({
 
 /** The old tree: the files a server and engine-micro need, from `git archive`, kept per commit. */
 function oldTree(ref: string): { dir: string; sha: string } {
-  const sha = execFileSync('git', ['rev-parse', '--short', `${ref}^{commit}`], { cwd: root, encoding: 'utf8' }).trim();
+  const sha = execFileSync('git', ['rev-parse', '--short', `${ref}^{commit}`], {
+    cwd: root,
+    encoding: 'utf8',
+  }).trim();
   const dir = path.join(root, '.bench-old', sha);
   if (!existsSync(path.join(dir, 'src', 'main.ts'))) {
     mkdirSync(dir, { recursive: true });
     const tar = execFileSync(
       'git',
-      ['archive', sha, 'src', 'migrations', 'policies', 'packages/sdk/src', 'bench', 'test/support', 'package.json'],
+      [
+        'archive',
+        sha,
+        'src',
+        'migrations',
+        'policies',
+        'packages/sdk/src',
+        'bench',
+        'test/support',
+        'package.json',
+      ],
       { cwd: root, maxBuffer: 1 << 28 },
     );
     execFileSync('tar', ['-x', '-C', dir], { input: tar });
@@ -90,7 +103,11 @@ function micro(dir: string): { policy: number; mask: number } {
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  return s.length === 0
+    ? Number.NaN
+    : s.length % 2
+      ? s[(s.length - 1) / 2]!
+      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
 async function main(): Promise<void> {
@@ -116,7 +133,12 @@ async function main(): Promise<void> {
   await withDatabase(values['database-url'], 'verdict_bench_request_ab', false, async (databaseUrl) => {
     for (const side of sides) {
       side.running = await startSystem(
-        { id: `ab-${side === sides[0] ? 'old' : 'new'}`, kind: 'verdict', auditMode: values.audit as 'off', workers: 1 },
+        {
+          id: `ab-${side === sides[0] ? 'old' : 'new'}`,
+          kind: 'verdict',
+          auditMode: values.audit as 'off',
+          workers: 1,
+        },
         {
           bundlePath: path.join(side.dir, 'policies/bundle/bundle.tar.gz'),
           opaBundleDir: '',
@@ -128,10 +150,20 @@ async function main(): Promise<void> {
         },
       );
     }
-    const phase = async (side: Side, rate: number | undefined): Promise<{ result: LoadResult; cpu: number }> => {
+    const phase = async (
+      side: Side,
+      rate: number | undefined,
+    ): Promise<{ result: LoadResult; cpu: number }> => {
       const running = side.running!;
-      const spec = { url: running.url, requests: scenario.verdict.requests, connections: Number(values.connections) };
-      await runLoadProcess({ ...spec, warmupSeconds: 0, durationSeconds: warmup, rate }, path.join(workDir, 'w.json'));
+      const spec = {
+        url: running.url,
+        requests: scenario.verdict.requests,
+        connections: Number(values.connections),
+      };
+      await runLoadProcess(
+        { ...spec, warmupSeconds: 0, durationSeconds: warmup, rate },
+        path.join(workDir, 'w.json'),
+      );
       const before = cpuSeconds(running.pid);
       const result = await runLoadProcess(
         { ...spec, warmupSeconds: 0, durationSeconds: seconds, rate },
@@ -174,16 +206,23 @@ async function main(): Promise<void> {
     };
   });
   const [o, n] = summary as [(typeof summary)[0], (typeof summary)[0]];
+  // Each round's new/old pair was measured minutes apart at most: the median of the per-round
+  // ratios cancels more of a shared host's drift than the ratio of the medians.
+  const paired = (xs: number[], ys: number[]) => median(xs.map((x, i) => ys[i]! / x));
   const ratios = {
     cpuPerDecision: n.cpuMicrosPerDecision / o.cpuMicrosPerDecision,
     decisionsPerSecond: n.decisionsPerSecond / o.decisionsPerSecond,
+    cpuPerDecisionPaired: paired(sides[0]!.cpuMicros, sides[1]!.cpuMicros),
+    decisionsPerSecondPaired: paired(sides[0]!.rps, sides[1]!.rps),
   };
   const load = os.loadavg()[0]!.toFixed(1);
   if (values.json) {
     console.log(JSON.stringify({ options: values, loadAverage: Number(load), summary, ratios }, null, 2));
     return;
   }
-  console.log(`\n${values.scenario}, audit ${values.audit}, medians of ${values.rounds} rounds (load average now ${load}):`);
+  console.log(
+    `\n${values.scenario}, audit ${values.audit}, medians of ${values.rounds} rounds (load average now ${load}):`,
+  );
   for (const s of summary) {
     console.log(
       `  ${s.side.padEnd(20)} CPU/decision ${s.cpuMicrosPerDecision.toFixed(0)} µs, ${Number.isNaN(s.decisionsPerSecond) ? '-' : Math.round(s.decisionsPerSecond)} decisions/s, p50 ${s.p50Ms.toFixed(2)} ms, ` +
@@ -191,7 +230,8 @@ async function main(): Promise<void> {
     );
   }
   console.log(
-    `  new/old: CPU per decision ${ratios.cpuPerDecision.toFixed(2)}×, decisions/s ${Number.isNaN(ratios.decisionsPerSecond) ? '-' : ratios.decisionsPerSecond.toFixed(2)}×`,
+    `  new/old: CPU per decision ${ratios.cpuPerDecision.toFixed(2)}× (median of per-round ratios ${ratios.cpuPerDecisionPaired.toFixed(2)}×), ` +
+      `decisions/s ${Number.isNaN(ratios.decisionsPerSecond) ? '-' : `${ratios.decisionsPerSecond.toFixed(2)}× (paired ${ratios.decisionsPerSecondPaired.toFixed(2)}×)`}`,
   );
 }
 

@@ -140,13 +140,23 @@ export class TallyHistogram<L extends string = never> {
     this.series.clear();
   }
 
-  async get(): Promise<{ name: string; help: string; type: string; aggregator: string; values: MetricValue[] }> {
+  async get(): Promise<{
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: MetricValue[];
+  }> {
     const values: MetricValue[] = [];
     for (const s of this.series.values()) {
       let cumulative = 0;
       for (let i = 0; i < this.bounds.length; i++) {
         cumulative += s.counts[i]!;
-        values.push({ labels: { le: this.bounds[i]!, ...s.labels }, value: cumulative, metricName: `${this.name}_bucket` });
+        values.push({
+          labels: { le: this.bounds[i]!, ...s.labels },
+          value: cumulative,
+          metricName: `${this.name}_bucket`,
+        });
       }
       values.push({ labels: { le: '+Inf', ...s.labels }, value: s.count, metricName: `${this.name}_bucket` });
       values.push({ labels: { ...s.labels }, value: s.sum, metricName: `${this.name}_sum` });

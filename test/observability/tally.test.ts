@@ -61,7 +61,9 @@ describe('tally metrics', () => {
       }
     }
     const aggregate = async (key: 'prom' | 'tally') =>
-      AggregatorRegistry.aggregate(await Promise.all(workers.map((m) => m[key].getMetricsAsJSON()))).metrics();
+      AggregatorRegistry.aggregate(
+        await Promise.all(workers.map((m) => m[key].getMetricsAsJSON())),
+      ).metrics();
     expect(await aggregate('tally')).toBe(await aggregate('prom'));
   });
 
