@@ -29,6 +29,8 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     audit: { type: 'string', default: 'off' },
     json: { type: 'boolean', default: false },
+    /** Writes a --cpu-prof profile of every proxy process into this directory. */
+    'profile-proxy': { type: 'string' },
     'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
 });
@@ -109,10 +111,13 @@ async function main(): Promise<void> {
       '--',
       ...SERVER,
     ];
-    let proxied = await host(proxyCommand, env);
+    const proxyEnv = values['profile-proxy']
+      ? { ...env, NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${values['profile-proxy']}` }
+      : env;
+    let proxied = await host(proxyCommand, proxyEnv);
     const newSession = async () => {
       await proxied.close();
-      proxied = await host(proxyCommand, env);
+      proxied = await host(proxyCommand, proxyEnv);
     };
     const sdk = new VerdictClient({ url: verdict.url, token });
     const call = (client: () => Client) => async (i: number) => {
