@@ -4,7 +4,7 @@
  * (`git archive <ref>` into `.bench-old/<sha>/`, which finds this checkout's node_modules) — with
  * their load phases alternating (old, new, new, old, …) so that a shared host's drift hits both.
  *
- *   node bench/request-ab.ts [--old main] [--rounds 4] [--seconds 5] [--rate 600] [--audit off]
+ *   node bench/request-ab.ts [--old main] [--new <ref>] [--rounds 4] [--seconds 5] [--rate 600] [--audit off]
  *                            [--connections 16] [--no-saturation] [--json]
  *
  * Per phase: the server's process CPU per decision (`/proc`, user + system, the load generator in
@@ -35,6 +35,8 @@ const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
   options: {
     old: { type: 'string', default: 'main' },
+    /** A commit for the new side too (one lever at a time); default: this checkout as it is. */
+    new: { type: 'string' },
     rounds: { type: 'string', default: '4' },
     seconds: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '1' },
@@ -113,6 +115,7 @@ const median = (xs: number[]) => {
 async function main(): Promise<void> {
   process.on('exit', killAll);
   const old = oldTree(values.old);
+  const next = values.new ? oldTree(values.new) : null;
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'verdict-request-ab-'));
   const jwtSecret = `request-ab-${'x'.repeat(40)}`;
   const inputs = await loadInputs(200, 42);
@@ -124,7 +127,14 @@ async function main(): Promise<void> {
   if (!scenario) throw new Error(`unknown scenario ${values.scenario}`);
   const sides: Side[] = [
     { name: `old (${old.sha})`, dir: old.dir, cpuMicros: [], rps: [], p50: [], failed: 0 },
-    { name: 'new (this checkout)', dir: root, cpuMicros: [], rps: [], p50: [], failed: 0 },
+    {
+      name: next ? `new (${next.sha})` : 'new (this checkout)',
+      dir: next?.dir ?? root,
+      cpuMicros: [],
+      rps: [],
+      p50: [],
+      failed: 0,
+    },
   ];
   for (const side of sides) Object.assign(side, micro(side.dir));
   const seconds = Number(values.seconds);

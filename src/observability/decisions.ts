@@ -59,9 +59,8 @@ export function observeDecisions(
   };
   const controlsSeen = new Set<string>();
   const controlLabel = (control: unknown): string => {
-    // A control seen before passed the pattern then: skip the regex on the request path.
-    if (controlsSeen.has(control as string)) return control as string;
     if (typeof control !== 'string' || !CONTROL_ID.test(control)) return OTHER;
+    if (controlsSeen.has(control)) return control;
     if (controlsSeen.size >= MAX_CONTROLS) return OTHER;
     controlsSeen.add(control);
     return control;

@@ -7,7 +7,6 @@ import {
   Histogram,
   Registry,
 } from 'prom-client';
-import { TallyCounter, TallyHistogram } from './tally.ts';
 
 /**
  * Every metric Verdict exports, by name, held by one prom-client Registry per app instance (tests
@@ -18,16 +17,16 @@ import { TallyCounter, TallyHistogram } from './tally.ts';
 export interface Metrics {
   readonly registry: Registry;
   /** Decisions by entrypoint (bounded to the bundle's entrypoints), outcome and first violated control. */
-  readonly decisions: TallyCounter<'entrypoint' | 'outcome' | 'control'>;
+  readonly decisions: Counter<'entrypoint' | 'outcome' | 'control'>;
   /** Time to decide one request's decisions: evaluation plus recording (the group-commit wait). */
-  readonly decisionDuration: TallyHistogram<'entrypoint'>;
+  readonly decisionDuration: Histogram<'entrypoint'>;
   /** Policy evaluation only (the wasm call), 50 µs to 1 s. */
-  readonly evaluationDuration: TallyHistogram<'entrypoint'>;
+  readonly evaluationDuration: Histogram<'entrypoint'>;
   /** Evaluations that failed (a wasm abort, a builtin's engine failure), by entrypoint. */
   readonly evaluationErrors: Counter<'entrypoint'>;
   /** HTTP requests by route template (never the raw URL), method and status code. */
-  readonly httpRequests: TallyCounter<'route' | 'method' | 'status'>;
-  readonly httpDuration: TallyHistogram<'route' | 'method' | 'status'>;
+  readonly httpRequests: Counter<'route' | 'method' | 'status'>;
+  readonly httpDuration: Histogram<'route' | 'method' | 'status'>;
   /** Requests refused by load shedding (503 + Retry-After). */
   readonly loadShed: Counter<'reason'>;
   /** Requests refused by the rate limiter (429). */
@@ -160,22 +159,20 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
 
   const metrics: Metrics = {
     registry,
-    // NOTE: the five per-request instruments count in plain numbers and reach prom-client at scrape
-    // time (src/observability/tally.ts): prom-client's label hashing per update was measurable.
-    decisions: new TallyCounter({
+    decisions: new Counter({
       name: 'verdict_decisions_total',
       help: 'Decisions made, by entrypoint, outcome (allow, deny, error, undefined: a /v1/data path with no value) and first violated control.',
       labelNames: ['entrypoint', 'outcome', 'control'] as const,
       registers,
     }),
-    decisionDuration: new TallyHistogram({
+    decisionDuration: new Histogram({
       name: 'verdict_decision_duration_seconds',
       help: 'Time to decide and record the decisions of one request (evaluation plus audit commit wait).',
       labelNames: ['entrypoint'] as const,
       buckets: REQUEST_BUCKETS,
       registers,
     }),
-    evaluationDuration: new TallyHistogram({
+    evaluationDuration: new Histogram({
       name: 'verdict_decision_evaluation_seconds',
       help: 'Policy evaluation time of one decision (the wasm call only).',
       labelNames: ['entrypoint'] as const,
@@ -188,13 +185,13 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       labelNames: ['entrypoint'] as const,
       registers,
     }),
-    httpRequests: new TallyCounter({
+    httpRequests: new Counter({
       name: 'verdict_http_requests_total',
       help: 'HTTP requests by route template, method and status code.',
       labelNames: ['route', 'method', 'status'] as const,
       registers,
     }),
-    httpDuration: new TallyHistogram({
+    httpDuration: new Histogram({
       name: 'verdict_http_request_duration_seconds',
       help: 'HTTP request duration, from the first byte read to the response written.',
       labelNames: ['route', 'method', 'status'] as const,
