@@ -2,7 +2,7 @@
  * The proxy's added latency (issue 27): sequential `tools/call`s from a real MCP host (the SDK's
  * Client over stdio) to a real MCP server (test/mcp/counting-server.ts), direct and through
  * `verdict mcp-proxy`, beside the decision itself as the proxy's client makes it (the SDK's
- * `decide()`, sequential, same envelope kind), one Verdict server (`node src/main.ts`, audit `off`
+ * `decide()`, sequential: the call's `tool.call` and the result's `tool.result`), one Verdict server (`node src/main.ts`, audit `off`
  * by default to isolate the proxy; `--audit sync` for the durable figure). Phases alternate
  * (direct, proxy, decide; then the reverse) over `--rounds`.
  *
@@ -133,6 +133,20 @@ async function main(): Promise<void> {
       });
       if (!d.decided) throw new Error(`decide failed: ${d.error.message}`);
     };
+    // The proxy's second decision: the result's text judged as `tool.result` (src/mcp/guard.ts).
+    const judge = async (i: number) => {
+      const d = await sdk.decide({
+        subject: { type: 'agent', id: 'support-bot', properties: { on_behalf_of: 'user:42' } },
+        action: { name: 'tool.result' },
+        resource: {
+          type: 'tool',
+          id: 'lookup_order',
+          properties: { content: [{ role: 'tool', text: `order o-${i}` }] },
+        },
+        context: { ...CONTEXT, destination: 'model' },
+      });
+      if (!d.decided) throw new Error(`decide failed: ${d.error.message}`);
+    };
     const paths: Record<
       string,
       { run: (i: number) => Promise<void>; between?: () => Promise<void>; ms: number[] }
@@ -140,6 +154,7 @@ async function main(): Promise<void> {
       direct: { run: call(() => direct), ms: [] },
       proxy: { run: call(() => proxied), between: newSession, ms: [] },
       decide: { run: decide, ms: [] },
+      judge: { run: judge, ms: [] },
     };
     const names = Object.keys(paths);
     for (let round = 0; round < Number(values.rounds); round++) {
@@ -164,7 +179,9 @@ async function main(): Promise<void> {
       names.map((n) => [n, { p50: quantile(paths[n]!.ms, 0.5), p99: quantile(paths[n]!.ms, 0.99) }]),
     ) as Record<string, { p50: number; p99: number }>;
     const added = stats.proxy!.p50 - stats.direct!.p50;
-    const aboveDecisions = added - perCall * stats.decide!.p50;
+    // The call's decision and, when the proxy made two per call, the result's judgement.
+    const decisionsMs = stats.decide!.p50 + (perCall >= 2 ? stats.judge!.p50 : 0);
+    const aboveDecisions = added - decisionsMs;
     const load = os.loadavg()[0]!.toFixed(1);
     if (values.json) {
       console.log(
@@ -179,7 +196,7 @@ async function main(): Promise<void> {
       console.log(`  ${n.padEnd(7)} p50 ${stats[n]!.p50.toFixed(2)} ms, p99 ${stats[n]!.p99.toFixed(2)} ms`);
     console.log(
       `  proxy − direct: p50 ${added.toFixed(2)} ms; decisions per proxied call ${perCall}; ` +
-        `above ${perCall} × decide p50: ${aboveDecisions.toFixed(2)} ms`,
+        `above the decisions' p50 (decide${perCall >= 2 ? ' + judge' : ''} ${decisionsMs.toFixed(2)} ms): ${aboveDecisions.toFixed(2)} ms`,
     );
   });
 }
