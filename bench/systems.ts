@@ -141,6 +141,8 @@ export interface SystemEnv {
   cpus: string | null;
   /** Extra node flags for Verdict (bench/profile.ts passes --cpu-prof). */
   verdictNodeArgs?: string[];
+  /** Where Verdict's `src/main.ts` is run from (bench/request-ab.ts runs an older tree); default: this checkout. */
+  verdictRoot?: string;
 }
 
 function launch(
@@ -149,11 +151,12 @@ function launch(
   env: NodeJS.ProcessEnv,
   logFile: string,
   cpus: string | null,
+  cwd: string = root,
 ) {
   const out = openSync(logFile, 'a');
   const [cmd, argv] = cpus ? ['taskset', ['-c', cpus, command, ...args]] : [command, args];
   // NOTE: detached → its own process group, so stop() and killAll() reach cluster workers too.
-  const child = spawn(cmd, argv, { cwd: root, env, stdio: ['ignore', out, out], detached: true });
+  const child = spawn(cmd, argv, { cwd, env, stdio: ['ignore', out, out], detached: true });
   live.add(child);
   return child;
 }
@@ -215,6 +218,7 @@ export async function startSystem(spec: SystemSpec, env: SystemEnv): Promise<Run
       },
       logFile,
       env.cpus,
+      env.verdictRoot,
     );
     health = `${url}/health/ready`;
   }

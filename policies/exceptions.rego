@@ -44,7 +44,7 @@ active contains e if {
 	lib.non_empty_string(e.control)
 	waivable(e.control)
 	e.approved == true
-	time.ns(e.expires_at) > lib.now
+	expires_ns(e) > lib.now
 	scoped(e)
 	matches(e, "subject_id", input.subject.id)
 	matches(e, "resource_id", input.resource.id)
@@ -126,3 +126,9 @@ sort_obligations(os) := [o |
 
 # deny_out_of_scope: the result for a request no policy handles.
 deny_out_of_scope := decide({lib.default_deny} | lib.envelope_violations, set())
+
+# expires_ns: a waiver's expiry in nanoseconds: the `expires_at_ns` Verdict's server attaches to each
+# stored waiver (the same instant as `expires_at`) when present, else `expires_at` parsed.
+expires_ns(e) := e.expires_at_ns if is_number(e.expires_at_ns)
+
+else := time.ns(e.expires_at)

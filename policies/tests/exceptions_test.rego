@@ -173,3 +173,22 @@ test_malformed_grants_ignored if {
 	t.denied(object.union(release, {"grants": "all"}), "REL-004")
 	t.denied(object.union(release, {"grants": {"exceptions": [object.union(stored, {"approved": "yes"})]}}), "REL-004")
 }
+
+# The server's nanoseconds (input.now_ns, each stored waiver's expires_at_ns) -----------------------
+
+test_server_nanoseconds_decide_expiry_when_present if {
+	expiry := time.parse_rfc3339_ns(stored.expires_at)
+
+	# The same instants as the strings: the same answers as without them.
+	before := object.union(release, {"now": "2026-11-30T23:59:59.999999999Z", "now_ns": expiry - 1, "grants": {"exceptions": [object.union(stored, {"expires_at_ns": expiry})]}})
+	t.decision(before).allow
+	at := object.union(release, {"now": "2026-12-01T00:00:00Z", "now_ns": expiry, "grants": {"exceptions": [object.union(stored, {"expires_at_ns": expiry})]}})
+	t.denied(at, "REL-004")
+
+	# When present they are what the policy reads (the strings are not parsed again).
+	t.denied(object.union(release, {"now_ns": expiry, "grants": {"exceptions": [stored]}}), "REL-004")
+	t.denied(object.union(release, {"grants": {"exceptions": [object.union(stored, {"expires_at_ns": time.parse_rfc3339_ns(release.now)})]}}), "REL-004")
+
+	# Anything but a number is ignored: the string is parsed as before.
+	t.decision(object.union(release, {"now_ns": "0", "grants": {"exceptions": [object.union(stored, {"expires_at_ns": null})]}})).allow
+}

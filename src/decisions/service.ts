@@ -4,6 +4,7 @@ import type { ContentScanner } from '../guardrails/scan.ts';
 import { isObject } from '../json/values.ts';
 import { canonicalJson, inputDigest } from './canonical-json.ts';
 import { ContentScanners, isContentInput, scanContentInput } from './content.ts';
+import { epochNanos } from './epoch-nanos.ts';
 import { evaluateDecision, isContractSurface } from './evaluate.ts';
 import { type AttachedGrants, type DecisionGrants, needsSettlement, type Settlement } from './grants.ts';
 import { decisionId } from './ids.ts';
@@ -127,6 +128,7 @@ function withServerFields(
   envelope: Record<string, unknown>,
   caller: Caller,
   now: string,
+  nowMs: number,
   grants: AttachedGrants | undefined,
 ): Record<string, unknown> {
   // Guardrails (issue 25): a client-sent `findings` or `content_sha256` is dropped like `grants`.
@@ -134,9 +136,17 @@ function withServerFields(
     grants: _clientGrants,
     findings: _clientFindings,
     content_sha256: _clientDigest,
+    now_ns: _clientNowNs,
     ...rest
   } = envelope;
-  const input: Record<string, unknown> = { ...rest, caller, now };
+  // NOTE: `now_ns` is `now` in nanoseconds, server-side like `now`: the policies read it instead of
+  // parsing `now` (policies/lib/lib.rego), a builtin round trip saved on every decision.
+  const input: Record<string, unknown> = {
+    ...rest,
+    caller,
+    now,
+    now_ns: epochNanos(nowMs),
+  };
   if (grants !== undefined) input.grants = grants;
   return input;
 }
@@ -186,9 +196,8 @@ export class DecisionService {
     return this.policy.current().hasEntrypoint(entrypoint);
   }
 
-  async decide(query: DecisionQuery): Promise<Decision> {
-    const [decision] = await this.decideMany([query]);
-    return decision!;
+  decide(query: DecisionQuery): Promise<Decision> {
+    return this.decideMany([query]).then((decisions) => decisions[0]!);
   }
 
   /**
@@ -214,7 +223,10 @@ export class DecisionService {
     const decisions: Decision[] = [];
     const records: DecisionRecord[] = [];
     const inputs: unknown[] = [];
-    const attached = this.grants ? await this.attachGrants(this.grants, queries) : undefined;
+    // NOTE: no promise unless a query cites something the store must read (an approval id): most
+    // decisions attach their waivers from the replica's cache synchronously.
+    let attached = this.grants ? this.attachGrants(this.grants, queries) : undefined;
+    if (attached instanceof Promise) attached = await attached;
     for (let i = 0; i < queries.length; i++) {
       const { decision, record, input } = this.evaluate(engine, shadow, queries[i]!, attached?.[i]);
       decisions.push(decision);
@@ -223,7 +235,11 @@ export class DecisionService {
       if (options.stopAfter?.(decision)) break;
     }
     if (records.length === 0) return decisions;
-    if (this.grants) await this.settleGrants(this.grants, queries, decisions, records, inputs);
+    if (this.grants) {
+      const indexes = this.toSettle(queries, decisions, inputs);
+      if (indexes.length > 0)
+        await this.settleGrants(this.grants, indexes, queries, decisions, records, inputs);
+    }
     await this.keep(decisions, records, started);
     return decisions;
   }
@@ -294,11 +310,11 @@ export class DecisionService {
     this.observe(decisions, records, true, started);
   }
 
-  /** The grants of each contract-surface query; awaits only when one needs the store. */
-  private async attachGrants(
+  /** The grants of each contract-surface query; a promise only when one needs the store. */
+  private attachGrants(
     grants: DecisionGrants,
     queries: DecisionQuery[],
-  ): Promise<(AttachedGrants | undefined)[]> {
+  ): (AttachedGrants | undefined)[] | Promise<(AttachedGrants | undefined)[]> {
     const attached = queries.map((query) =>
       isContractSurface(query.surface) && isObject(query.input) ? grants.attach(query.input) : undefined,
     );
@@ -307,18 +323,8 @@ export class DecisionService {
       : (attached as (AttachedGrants | undefined)[]);
   }
 
-  /**
-   * Lets the grants settle the decisions that used an approval or ask for one, before anything is
-   * recorded: a use that cannot be consumed turns the allow into the fail-closed deny; a deny that
-   * asks for a human approval gets its approval request (in the response and in the record).
-   */
-  private async settleGrants(
-    grants: DecisionGrants,
-    queries: DecisionQuery[],
-    decisions: Decision[],
-    records: DecisionRecord[],
-    inputs: unknown[],
-  ): Promise<void> {
+  /** The decisions `settleGrants` must see: those that used an approval or ask for one. */
+  private toSettle(queries: DecisionQuery[], decisions: Decision[], inputs: unknown[]): number[] {
     const indexes: number[] = [];
     for (let i = 0; i < decisions.length; i++) {
       const decision = decisions[i]!;
@@ -329,7 +335,22 @@ export class DecisionService {
       )
         indexes.push(i);
     }
-    if (indexes.length === 0) return;
+    return indexes;
+  }
+
+  /**
+   * Lets the grants settle the decisions that used an approval or ask for one, before anything is
+   * recorded: a use that cannot be consumed turns the allow into the fail-closed deny; a deny that
+   * asks for a human approval gets its approval request (in the response and in the record).
+   */
+  private async settleGrants(
+    grants: DecisionGrants,
+    indexes: number[],
+    queries: DecisionQuery[],
+    decisions: Decision[],
+    records: DecisionRecord[],
+    inputs: unknown[],
+  ): Promise<void> {
     let settlements: Settlement[];
     try {
       settlements = await grants.settle(
@@ -393,7 +414,13 @@ export class DecisionService {
     const decidedAt = now.toISOString();
     // NOTE: `grants`, like `caller` and `now`, is the server's: a client-sent one is dropped.
     let input = contract
-      ? withServerFields(query.input as Record<string, unknown>, query.caller, decidedAt, grants)
+      ? withServerFields(
+          query.input as Record<string, unknown>,
+          query.caller,
+          decidedAt,
+          now.getTime(),
+          grants,
+        )
       : query.input;
     // Guardrails (issue 25): content actions get the server's findings; the log keeps them redacted.
     let logged: unknown;

@@ -1,5 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import { appendEvent, type EventRow, listEvents } from '../audit/event-log.ts';
+import { epochNanos } from '../decisions/epoch-nanos.ts';
 import type { Bus } from '../store/bus.ts';
 import type { Database, Queryable } from '../store/types.ts';
 import {
@@ -67,6 +68,11 @@ export interface PolicyWaiver {
   resource_id: string | null;
   action: string | null;
   expires_at: string;
+  /**
+   * `expires_at` in nanoseconds since the epoch (server-side, like the waiver itself): the policies
+   * compare it with `input.now_ns` instead of parsing `expires_at` on every decision.
+   */
+  expires_at_ns: number;
   approved: true;
 }
 
@@ -136,15 +142,19 @@ function fromRow(row: Record<string, unknown>, now: Date): StoredWaiver {
 /** Every active waiver unexpired at `now`, as the policy receives it (the waiver cache's load). */
 export async function readActiveWaivers(db: Queryable, now: Date): Promise<PolicyWaiver[]> {
   const { rows } = await db.query<Record<string, unknown>>(activeWaiversSql(now.toISOString()));
-  return rows.map((row) => ({
-    id: row.id as string,
-    control: row.control as string,
-    subject_id: (row.subject_id as string | null) ?? null,
-    resource_id: (row.resource_id as string | null) ?? null,
-    action: (row.action as string | null) ?? null,
-    expires_at: iso(row.expires_at),
-    approved: true as const,
-  }));
+  return rows.map((row) => {
+    const expiresAt = iso(row.expires_at);
+    return {
+      id: row.id as string,
+      control: row.control as string,
+      subject_id: (row.subject_id as string | null) ?? null,
+      resource_id: (row.resource_id as string | null) ?? null,
+      action: (row.action as string | null) ?? null,
+      expires_at: expiresAt,
+      expires_at_ns: epochNanos(Date.parse(expiresAt)),
+      approved: true as const,
+    };
+  });
 }
 
 /**

@@ -109,12 +109,14 @@ describe('POST /v1/decisions', () => {
     expect(response.statusCode).toBe(200);
     const record = fixture.recorder.records[0]!;
     // verdict/echo returns its input: the record keeps it (as the policy saw it).
-    const seen = record.input as { caller: { sub: string }; now: string };
+    const seen = record.input as { caller: { sub: string }; now: string; now_ns: number };
     expect(seen.caller.sub).not.toBe('attacker');
     expect(seen.caller).toEqual(record.caller);
     expect(seen.now).toBe(record.decidedAt);
     expect(Date.parse(seen.now)).toBeGreaterThanOrEqual(before - 1000);
-    expect(Object.keys(seen).sort()).toEqual(['action', 'caller', 'now', 'resource', 'subject']);
+    // The same instant in nanoseconds (issue 27: the policies compare it instead of parsing `now`).
+    expect(BigInt(JSON.stringify(seen.now_ns))).toBe(BigInt(Date.parse(seen.now)) * 1_000_000n);
+    expect(Object.keys(seen).sort()).toEqual(['action', 'caller', 'now', 'now_ns', 'resource', 'subject']);
   });
 });
 

@@ -1,0 +1,248 @@
+/**
+ * The request around the policy, old against new in one run (issue 27): the tool-call decision
+ * through HTTP on two Verdict servers — this checkout and an older tree of the same repository
+ * (`git archive <ref>` into `.bench-old/<sha>/`, which finds this checkout's node_modules) — with
+ * their load phases alternating (old, new, new, old, …) so that a shared host's drift hits both.
+ *
+ *   node bench/request-ab.ts [--old main] [--new <ref>] [--rounds 4] [--seconds 5] [--rate 600] [--audit off]
+ *                            [--connections 16] [--no-saturation] [--json]
+ *
+ * Per phase: the server's process CPU per decision (`/proc`, user + system, the load generator in
+ * its own process) at a fixed offered load, and decisions/s (2xx only) at saturation. Printed: the
+ * medians per side and the ratios new/old, and each side's overhead over its own policy's
+ * evaluation — (CPU per decision − policy − mask) / policy, the policy and mask timed in-process by
+ * each tree's bench/engine-micro.ts, as bench/report.ts computes it.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadInputs } from './inputs.ts';
+import { type LoadResult, runLoadProcess } from './load.ts';
+import { buildScenarios } from './scenarios.ts';
+import {
+  BENCH_CALLER,
+  cpuSeconds,
+  killAll,
+  mintToken,
+  type RunningSystem,
+  startSystem,
+  withDatabase,
+} from './systems.ts';
+
+const root = path.resolve(import.meta.dirname, '..');
+const { values } = parseArgs({
+  options: {
+    old: { type: 'string', default: 'main' },
+    /** A commit for the new side too (one lever at a time); default: this checkout as it is. */
+    new: { type: 'string' },
+    rounds: { type: 'string', default: '4' },
+    seconds: { type: 'string', default: '5' },
+    warmup: { type: 'string', default: '1' },
+    rate: { type: 'string', default: '600' },
+    audit: { type: 'string', default: 'off' },
+    connections: { type: 'string', default: '16' },
+    scenario: { type: 'string', default: 'tool-call' },
+    'no-saturation': { type: 'boolean', default: false },
+    json: { type: 'boolean', default: false },
+    'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+  },
+});
+
+/** The old tree: the files a server and engine-micro need, from `git archive`, kept per commit. */
+function oldTree(ref: string): { dir: string; sha: string } {
+  const sha = execFileSync('git', ['rev-parse', '--short', `${ref}^{commit}`], {
+    cwd: root,
+    encoding: 'utf8',
+  }).trim();
+  const dir = path.join(root, '.bench-old', sha);
+  if (!existsSync(path.join(dir, 'src', 'main.ts'))) {
+    mkdirSync(dir, { recursive: true });
+    const tar = execFileSync(
+      'git',
+      [
+        'archive',
+        sha,
+        'src',
+        'migrations',
+        'policies',
+        'packages/sdk/src',
+        'bench',
+        'test/support',
+        'package.json',
+      ],
+      { cwd: root, maxBuffer: 1 << 28 },
+    );
+    execFileSync('tar', ['-x', '-C', dir], { input: tar });
+  }
+  return { dir, sha };
+}
+
+interface Side {
+  name: string;
+  dir: string;
+  running?: RunningSystem;
+  cpuMicros: number[];
+  rps: number[];
+  p50: number[];
+  failed: number;
+  policy?: number;
+  mask?: number;
+}
+
+function micro(dir: string): { policy: number; mask: number } {
+  const out = execFileSync(process.execPath, ['bench/engine-micro.ts', '--seconds', '1.5', '--json'], {
+    cwd: dir,
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+  });
+  const results = JSON.parse(out) as { name: string; microsPerEval: number }[];
+  const kind = values.scenario === 'release-gate' ? 'release-gate' : 'tool-call';
+  const at = (name: string) => results.find((r) => r.name === `${kind} ${name}`)!.microsPerEval;
+  return { policy: at('policy'), mask: at('mask') };
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0
+    ? Number.NaN
+    : s.length % 2
+      ? s[(s.length - 1) / 2]!
+      : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+async function main(): Promise<void> {
+  process.on('exit', killAll);
+  const old = oldTree(values.old);
+  const next = values.new ? oldTree(values.new) : null;
+  const workDir = mkdtempSync(path.join(os.tmpdir(), 'verdict-request-ab-'));
+  const jwtSecret = `request-ab-${'x'.repeat(40)}`;
+  const inputs = await loadInputs(200, 42);
+  const scenario = buildScenarios(
+    inputs,
+    { caller: BENCH_CALLER, now: new Date().toISOString() },
+    mintToken(jwtSecret),
+  ).find((s) => s.name === values.scenario);
+  if (!scenario) throw new Error(`unknown scenario ${values.scenario}`);
+  const sides: Side[] = [
+    { name: `old (${old.sha})`, dir: old.dir, cpuMicros: [], rps: [], p50: [], failed: 0 },
+    {
+      name: next ? `new (${next.sha})` : 'new (this checkout)',
+      dir: next?.dir ?? root,
+      cpuMicros: [],
+      rps: [],
+      p50: [],
+      failed: 0,
+    },
+  ];
+  for (const side of sides) Object.assign(side, micro(side.dir));
+  const seconds = Number(values.seconds);
+  const warmup = Number(values.warmup);
+  const per = scenario.verdict.decisionsPerRequest;
+  await withDatabase(values['database-url'], 'verdict_bench_request_ab', false, async (databaseUrl) => {
+    for (const side of sides) {
+      side.running = await startSystem(
+        {
+          id: `ab-${side === sides[0] ? 'old' : 'new'}`,
+          kind: 'verdict',
+          auditMode: values.audit as 'off',
+          workers: 1,
+        },
+        {
+          bundlePath: path.join(side.dir, 'policies/bundle/bundle.tar.gz'),
+          opaBundleDir: '',
+          databaseUrl,
+          jwtSecret,
+          workDir,
+          cpus: null,
+          verdictRoot: side.dir,
+        },
+      );
+    }
+    const phase = async (
+      side: Side,
+      rate: number | undefined,
+    ): Promise<{ result: LoadResult; cpu: number }> => {
+      const running = side.running!;
+      const spec = {
+        url: running.url,
+        requests: scenario.verdict.requests,
+        connections: Number(values.connections),
+      };
+      await runLoadProcess(
+        { ...spec, warmupSeconds: 0, durationSeconds: warmup, rate },
+        path.join(workDir, 'w.json'),
+      );
+      const before = cpuSeconds(running.pid);
+      const result = await runLoadProcess(
+        { ...spec, warmupSeconds: 0, durationSeconds: seconds, rate },
+        path.join(workDir, 'spec.json'),
+      );
+      const cpu = cpuSeconds(running.pid) - before;
+      return { result, cpu };
+    };
+    for (let round = 1; round <= Number(values.rounds); round++) {
+      const order = round % 2 ? [sides[0]!, sides[1]!] : [sides[1]!, sides[0]!];
+      for (const side of order) {
+        const fixed = await phase(side, Number(values.rate));
+        const decisions = (fixed.result.ok + fixed.result.failed) * per;
+        side.cpuMicros.push((fixed.cpu / decisions) * 1e6);
+        side.p50.push(fixed.result.latencyMs.p50);
+        side.failed += fixed.result.failed;
+        let line = `round ${round} ${side.name.padEnd(20)} CPU/decision ${side.cpuMicros.at(-1)!.toFixed(0)} µs @ ${Math.round(fixed.result.requestsPerSecond * per)}/s, p50 ${fixed.result.latencyMs.p50.toFixed(2)} ms`;
+        if (!values['no-saturation']) {
+          const sat = await phase(side, undefined);
+          side.rps.push(sat.result.requestsPerSecond * per);
+          side.failed += sat.result.failed;
+          line += `; saturation ${Math.round(side.rps.at(-1)!)} decisions/s`;
+        }
+        if (!values.json) console.log(line);
+      }
+    }
+    for (const side of sides) await side.running!.stop();
+  });
+  const summary = sides.map((s) => {
+    const cpu = median(s.cpuMicros);
+    return {
+      side: s.name,
+      cpuMicrosPerDecision: cpu,
+      decisionsPerSecond: median(s.rps),
+      p50Ms: median(s.p50),
+      failed: s.failed,
+      policyMicros: s.policy!,
+      maskMicros: s.mask!,
+      overhead: (cpu - s.policy! - s.mask!) / s.policy!,
+    };
+  });
+  const [o, n] = summary as [(typeof summary)[0], (typeof summary)[0]];
+  // Each round's new/old pair was measured minutes apart at most: the median of the per-round
+  // ratios cancels more of a shared host's drift than the ratio of the medians.
+  const paired = (xs: number[], ys: number[]) => median(xs.map((x, i) => ys[i]! / x));
+  const ratios = {
+    cpuPerDecision: n.cpuMicrosPerDecision / o.cpuMicrosPerDecision,
+    decisionsPerSecond: n.decisionsPerSecond / o.decisionsPerSecond,
+    cpuPerDecisionPaired: paired(sides[0]!.cpuMicros, sides[1]!.cpuMicros),
+    decisionsPerSecondPaired: paired(sides[0]!.rps, sides[1]!.rps),
+  };
+  const load = os.loadavg()[0]!.toFixed(1);
+  if (values.json) {
+    console.log(JSON.stringify({ options: values, loadAverage: Number(load), summary, ratios }, null, 2));
+    return;
+  }
+  console.log(
+    `\n${values.scenario}, audit ${values.audit}, medians of ${values.rounds} rounds (load average now ${load}):`,
+  );
+  for (const s of summary) {
+    console.log(
+      `  ${s.side.padEnd(20)} CPU/decision ${s.cpuMicrosPerDecision.toFixed(0)} µs, ${Number.isNaN(s.decisionsPerSecond) ? '-' : Math.round(s.decisionsPerSecond)} decisions/s, p50 ${s.p50Ms.toFixed(2)} ms, ` +
+        `policy ${s.policyMicros.toFixed(1)} µs + mask ${s.maskMicros.toFixed(1)} µs → overhead ${s.overhead.toFixed(1)}×, failed ${s.failed}`,
+    );
+  }
+  console.log(
+    `  new/old: CPU per decision ${ratios.cpuPerDecision.toFixed(2)}× (median of per-round ratios ${ratios.cpuPerDecisionPaired.toFixed(2)}×), ` +
+      `decisions/s ${Number.isNaN(ratios.decisionsPerSecond) ? '-' : `${ratios.decisionsPerSecond.toFixed(2)}× (paired ${ratios.decisionsPerSecondPaired.toFixed(2)}×)`}`,
+  );
+}
+
+await main();
