@@ -22,7 +22,9 @@
  *    `decide()`, 16 in flight, `--live-seconds`).
  * 4. The run alone: `impact.start()` over the window, wall time, records/s, RSS sampled
  *    every 250 ms (spread after the first 10 % of the records, against the mean).
- * 5. A second run with the live loop beside it: live decisions/s during a run; then it is cancelled.
+ * 5. The live loop beside a run that never yields to live traffic (`yieldAbove: 1`), then beside a
+ *    run of the replica's analyzer (yielding, the default), each cancelled afterwards; then the live
+ *    loop alone again (the host's drift shows in the two "alone" figures).
  * 6. The user's way: the export of the same window to an NDJSON file (timed), then `opa run
  *    --server` on the candidate's sources, one `POST /v1/data/verdict/decision` per line, 16 in
  *    flight over keep-alive (timed on the first `--opa-records` lines; the whole file by default).
