@@ -22,7 +22,9 @@
  *    `decide()`, 16 in flight, `--live-seconds`).
  * 4. The run alone: `impact.start()` over the window, wall time, records/s, RSS sampled
  *    every 250 ms (spread after the first 10 % of the records, against the mean).
- * 5. A second run with the live loop beside it: live decisions/s during a run; then it is cancelled.
+ * 5. The live loop beside a run that never yields to live traffic (`yieldAbove: 1`), then beside a
+ *    run of the replica's analyzer (yielding, the default), each cancelled afterwards; then the live
+ *    loop alone again (the host's drift shows in the two "alone" figures).
  * 6. The user's way: the export of the same window to an NDJSON file (timed), then `opa run
  *    --server` on the candidate's sources, one `POST /v1/data/verdict/decision` per line, 16 in
  *    flight over keep-alive (timed on the first `--opa-records` lines; the whole file by default).
@@ -359,16 +361,37 @@ async function main(): Promise<void> {
     )}/s); flips ${last.flips.map((f) => `${f.direction} ${f.count}`).join(', ')}; RSS ${spread[0]?.toFixed(0)}..${spread[1]?.toFixed(0)} MB (mean ${mean.toFixed(0)}, ${((((spread[1] as number) - mean) / mean) * 100).toFixed(1)} % / ${(((mean - (spread[0] as number)) / mean) * 100).toFixed(1)} %)`,
   );
 
-  // Live decisions during a run.
-  const second = await impact.start({ digest, from: window.from, to: window.to, actor: 'bench' });
-  await new Promise((r) => setTimeout(r, 500));
-  const liveDuring = await live(LIVE_SECONDS);
-  const during = await impact.get(second.id);
-  await impact.cancel(second.id, 'bench').catch(() => {});
-  await impact.settled();
-  log(
-    `live decisions during a run: ${liveDuring.toFixed(0)}/s (${(((liveDuring - liveAlone) / liveAlone) * 100).toFixed(1)} %); the run read ${during?.evaluated.toLocaleString('en')} meanwhile`,
-  );
+  // Live decisions during a run: first with a run that never yields to live traffic (yieldAbove 1,
+  // the analyzer before it had that setting), then with the replica's (`impact`); then alone again,
+  // so that a host whose speed drifted shows in the two "alone" figures.
+  const noYield = new ImpactAnalyzer({
+    db: verdict.database as Database,
+    revisions: new RevisionStore(verdict.database as Database),
+    replicaId: 'bench-impact-no-yield',
+    defaultEntrypoint: config.defaultEntrypoint,
+    workers: args.workers === undefined ? undefined : Number(args.workers),
+    workerNice: args.nice === undefined ? undefined : Number(args.nice),
+    yieldAbove: 1,
+  });
+  const duringRun = async (analyzer: ImpactAnalyzer, label: string) => {
+    const second = await analyzer.start({ digest, from: window.from, to: window.to, actor: 'bench' });
+    await new Promise((r) => setTimeout(r, 500));
+    const before = (await analyzer.get(second.id))?.evaluated ?? 0;
+    const rate = await live(LIVE_SECONDS);
+    const read = ((await analyzer.get(second.id))?.evaluated ?? 0) - before;
+    await analyzer.cancel(second.id, 'bench').catch(() => {});
+    await analyzer.settled();
+    log(
+      `live decisions during a run (${label}): ${rate.toFixed(0)}/s (${(((rate - liveAlone) / liveAlone) * 100).toFixed(1)} %); the run read ${read.toLocaleString('en')} meanwhile`,
+    );
+    return { rate, read };
+  };
+  const duringNoYield = await duringRun(noYield, 'never yielding');
+  await noYield.close();
+  const duringYield = await duringRun(impact, 'yielding to live traffic, the default');
+  const liveDuring = duringYield.rate;
+  const liveAgain = await live(LIVE_SECONDS);
+  log(`live decisions without a run, again: ${liveAgain.toFixed(0)}/s`);
 
   // The user's way: export the window as NDJSON, then opa run --server on the candidate.
   const auditToken = mintToken(secret, {
@@ -449,8 +472,15 @@ async function main(): Promise<void> {
     },
     live: {
       alone_per_s: liveAlone,
+      alone_again_per_s: liveAgain,
       during_run_per_s: liveDuring,
       change: (liveDuring - liveAlone) / liveAlone,
+      run_read_per_s: duringYield.read / LIVE_SECONDS,
+      never_yielding: {
+        during_run_per_s: duringNoYield.rate,
+        change: (duringNoYield.rate - liveAlone) / liveAlone,
+        run_read_per_s: duringNoYield.read / LIVE_SECONDS,
+      },
     },
     baseline: {
       export_seconds: exportSeconds,

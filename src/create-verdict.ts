@@ -709,6 +709,8 @@ async function startLifecycle(
     verification: config.bundles.verification,
     maxBytes: config.bundles.maxBytes,
     clock: overrides.clock,
+    // A recorded input is at most a request body: what sizes an impact worker's heap cap.
+    impact: { maxRecordBytes: config.bodyLimitBytes },
     onPublishFailed: (topic) =>
       log?.warn({ topic }, 'could not publish a change notice; replicas will find it by polling'),
   });

@@ -242,26 +242,46 @@ export function searchDecisionsSql(filter: DecisionFilter, after: Cursor | null,
 }
 
 /**
- * Impact analysis's page (src/bundles/impact.ts): the next `limit` records after `after` matching
- * `filter`, in (decided_at, id) order, with only what a re-evaluation needs — as one row: how many,
- * the last one's position (the next page's cursor) and the records as one JSON text. The reader
- * parses nothing: the text goes whole to a worker thread (the replica's main thread stays free for
- * live decisions).
+ * Impact analysis's page (src/bundles/impact.ts): the next records after `after` matching `filter`,
+ * in (decided_at, id) order, with only what a re-evaluation needs — at most `limit` of them, and no
+ * more than `maxBytes` of stored input (`pg_column_size`, as stored) once the first is counted: a
+ * record that starts past the budget waits for the next page, so a page holds at most `maxBytes`
+ * plus one record whatever the inputs' sizes (one record always fits, however large). One row:
+ * `scanned` (records read before the byte cut; fewer than `limit` and all kept means the window
+ * ended), how many were kept, the last kept one's position (the next page's cursor) and the kept
+ * records as one JSON text. The reader parses nothing: the text goes whole to a worker thread (the
+ * replica's main thread stays free for live decisions).
  */
-export function impactPageSql(filter: DecisionFilter, after: Cursor | null, limit: number): Sql {
+export function impactPageSql(
+  filter: DecisionFilter,
+  after: Cursor | null,
+  limit: number,
+  maxBytes: number,
+): Sql {
   const { where, values } = conditions(filter, after);
   values.push(limit);
+  const limitParam = `$${values.length}`;
+  values.push(maxBytes);
+  const bytesParam = `$${values.length}`;
   return {
-    text: `WITH page AS (
+    // NOTE: the window's ORDER BY is the query's (d.decided_at, d.id, unique), so the running sum is
+    // computed on the index order as rows stream, and the LIMIT still stops the scan.
+    text: `WITH scanned AS (
              SELECT id::text AS id,
                     to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS decided_at,
-                    surface, entrypoint, allow, violated_controls, input, input_sha256, error
-               FROM decision_log d ${where} ORDER BY d.decided_at, d.id LIMIT $${values.length}
+                    surface, entrypoint, allow, violated_controls, input, input_sha256, error,
+                    sum(coalesce(pg_column_size(d.input), 0)) OVER (ORDER BY d.decided_at, d.id)
+                      - coalesce(pg_column_size(d.input), 0) AS bytes_before
+               FROM decision_log d ${where} ORDER BY d.decided_at, d.id LIMIT ${limitParam}
+           ), page AS (
+             SELECT id, decided_at, surface, entrypoint, allow, violated_controls, input, input_sha256, error
+               FROM scanned WHERE bytes_before < ${bytesParam}
            )
-           SELECT count(*)::int AS count,
+           SELECT (SELECT count(*) FROM scanned)::int AS scanned,
+                  count(*)::int AS count,
                   (array_agg(decided_at ORDER BY decided_at DESC, id DESC))[1] AS last_decided_at,
                   (array_agg(id ORDER BY decided_at DESC, id DESC))[1] AS last_id,
-                  coalesce(json_agg(page), '[]')::text AS records
+                  coalesce(json_agg(page ORDER BY decided_at, id), '[]')::text AS records
              FROM page`,
     values,
   };

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { v7 as uuidv7 } from 'uuid';
 import { countDecisionsSql, impactPageSql } from '../audit/decision-log.ts';
@@ -122,8 +123,28 @@ export interface ImpactDeps {
    * on the same replica take the cores first. 0 keeps normal priority.
    */
   workerNice?: number;
-  /** Records per keyset page; default 2,000. */
+  /** Records per keyset page, at most; default 2,000. */
   pageSize?: number;
+  /**
+   * Stored input per page, at most (bytes, as Postgres stores it; one record always fits); default
+   * 4 MiB. With `maxRecordBytes` it bounds what a worker holds, and so its heap's cap.
+   */
+  pageBytes?: number;
+  /**
+   * The largest stored input a record can have (the decision API's body limit,
+   * VERDICT_BODY_LIMIT_BYTES); default 1 MiB. A page holds at most `pageBytes` plus one such record.
+   */
+  maxRecordBytes?: number;
+  /**
+   * Live decisions first: before reading its next page, a run waits (50 ms at a time, at most
+   * `yieldMaxMs` per page) while this replica's event loop was busier than this fraction since the
+   * last look (`performance.eventLoopUtilization`) — live traffic, which then gets the cores that
+   * the page query (Postgres, normal priority) and the workers would take. Default 0.5; 1 never
+   * waits. A replica without live traffic is idle between pages, so the run goes at full speed.
+   */
+  yieldAbove?: number;
+  /** The longest a run waits for live traffic before each page; default 1,000 ms (a run always moves). */
+  yieldMaxMs?: number;
   /** A running run whose heartbeat is older is failed by whoever reads it; default 30 s. */
   leaseMs?: number;
   /** How often a run writes its progress (and heartbeat); default 1 s. */
@@ -132,6 +153,24 @@ export interface ImpactDeps {
 }
 
 const DEFAULT_WINDOW_MS = 7 * 86_400_000;
+const MIB = 1_048_576;
+const YIELD_STEP_MS = 50;
+
+/**
+ * The V8 heap limits of an impact worker (`resourceLimits`): a fixed cap sized for what it holds —
+ * at most two pages (the one it evaluates, the one queued), each at most `pageBytes` plus one
+ * record, parsed (JSON objects take a few times their text) — instead of V8's default, which lets
+ * each worker's heap grow towards the host's memory and breathe by a hundred MB between major GCs
+ * (the replica's RSS moved by ±10 % over a run with two workers). The young generation is small for
+ * the same reason; a page's records outlive it anyway. See docs/decisions/0021-impact-analysis.md.
+ */
+export function impactWorkerHeapLimits(
+  pageBytes: number,
+  maxRecordBytes: number,
+): { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number } {
+  const page = (pageBytes + maxRecordBytes) / MIB;
+  return { maxOldGenerationSizeMb: Math.ceil(48 + 2 * 4 * page), maxYoungGenerationSizeMb: 8 };
+}
 const DIRECTIONS: readonly FlipDirection[] = ['allow_to_deny', 'deny_to_allow'];
 
 /** The running sums of one run; what the `report` column keeps. */
@@ -269,10 +308,16 @@ class ImpactWorkerPool {
   private next = 0;
   private failure: Error | null = null;
 
-  constructor(bundle: Buffer, size: number, nice: number) {
+  constructor(
+    bundle: Buffer,
+    size: number,
+    nice: number,
+    resourceLimits: { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number },
+  ) {
     this.workers = Array.from({ length: size }, () => {
       const worker = new Worker(new URL('./impact-worker.ts', import.meta.url), {
         workerData: { bundle: new Uint8Array(bundle), nice },
+        resourceLimits,
       });
       worker.on('message', (message: { page: number; outcome?: ImpactPageOutcome; error?: string }) => {
         const waiting = this.pending.get(message.page);
@@ -313,6 +358,8 @@ class ImpactWorkerPool {
 
 /** A page as decision-log.ts `impactPageSql` returns it: one row. */
 interface ImpactPageRow {
+  /** Records read before the byte budget cut the page. */
+  scanned: number;
   count: number;
   last_decided_at: string | null;
   last_id: string | null;
@@ -337,6 +384,10 @@ interface ActiveRun {
 export class ImpactAnalyzer {
   private readonly deps: ImpactDeps;
   private readonly pageSize: number;
+  private readonly pageBytes: number;
+  private readonly maxRecordBytes: number;
+  private readonly yieldAbove: number;
+  private readonly yieldMaxMs: number;
   private readonly leaseMs: number;
   private readonly progressMs: number;
   private readonly workers: number;
@@ -345,7 +396,11 @@ export class ImpactAnalyzer {
 
   constructor(deps: ImpactDeps) {
     this.deps = deps;
-    this.pageSize = deps.pageSize ?? 2_000;
+    this.pageSize = Math.max(1, deps.pageSize ?? 2_000);
+    this.pageBytes = Math.max(1, deps.pageBytes ?? 4 * MIB);
+    this.maxRecordBytes = Math.max(0, deps.maxRecordBytes ?? MIB);
+    this.yieldAbove = deps.yieldAbove ?? 0.5;
+    this.yieldMaxMs = Math.max(0, deps.yieldMaxMs ?? 1_000);
     this.leaseMs = deps.leaseMs ?? 30_000;
     this.progressMs = deps.progressMs ?? 1_000;
     this.workers = Math.max(1, deps.workers ?? availableParallelism());
@@ -540,7 +595,12 @@ export class ImpactAnalyzer {
         total = Number(rows[0]?.count ?? 0);
       })
       .catch(() => {});
-    const pool = new ImpactWorkerPool(bundle, this.workers, this.deps.workerNice ?? 10);
+    const pool = new ImpactWorkerPool(
+      bundle,
+      this.workers,
+      this.deps.workerNice ?? 10,
+      impactWorkerHeapLimits(this.pageBytes, this.maxRecordBytes),
+    );
     const progress = () => ({
       total,
       evaluated: summary.evaluated,
@@ -549,14 +609,45 @@ export class ImpactAnalyzer {
       report: summary.report(),
     });
     let error: { code: string; message: string } | null = null;
+    // The heartbeat (with the progress) is a timer, not a step of the loop: a run whose last pages
+    // take longer than the lease to evaluate (a candidate that errors on every record is replaced
+    // after each one) keeps beating while it waits for them.
+    let beating: Promise<void> | null = null;
+    const beat = () => {
+      beating ??= this.deps.db
+        .query(impactProgressSql(active.id, progress()))
+        .then(({ rows }) => {
+          // No row: cancelled from some replica, or expired; stop without overwriting that.
+          if (rows.length === 0)
+            active.stop ??= { code: 'impact_cancelled', message: 'the run was cancelled' };
+        })
+        .catch((err: unknown) => {
+          active.stop ??= {
+            code: 'impact_failed',
+            message: `progress could not be written: ${err instanceof Error ? err.message : String(err)}`,
+          };
+        })
+        .finally(() => {
+          beating = null;
+        });
+    };
+    const heartbeat = setInterval(beat, this.progressMs);
+    const inFlight: Promise<ImpactPageOutcome>[] = [];
     try {
-      const inFlight: Promise<ImpactPageOutcome>[] = [];
       let after: Cursor | null = null;
-      let lastProgress = Date.now();
+      let busy = performance.eventLoopUtilization();
       for (;;) {
         if (active.stop) break;
+        // Live decisions first: while the event loop was busy (live traffic), wait before the next page.
+        for (let waited = 0; this.yieldAbove < 1 && waited < this.yieldMaxMs; waited += YIELD_STEP_MS) {
+          const now = performance.eventLoopUtilization();
+          const utilization = performance.eventLoopUtilization(now, busy).utilization;
+          busy = now;
+          if (utilization <= this.yieldAbove || active.stop) break;
+          await new Promise((resolve) => setTimeout(resolve, YIELD_STEP_MS));
+        }
         const { rows }: { rows: ImpactPageRow[] } = await this.deps.db.query<ImpactPageRow>(
-          impactPageSql(filter, after, this.pageSize),
+          impactPageSql(filter, after, this.pageSize, this.pageBytes),
         );
         const page: ImpactPageRow | undefined = rows[0];
         if (!page || page.count === 0 || page.last_decided_at === null || page.last_id === null) break;
@@ -564,23 +655,24 @@ export class ImpactAnalyzer {
         inFlight.push(pool.evaluate(page.records));
         while (inFlight.length >= this.workers * 2)
           summary.add(await (inFlight.shift() as Promise<ImpactPageOutcome>));
-        if (Date.now() - lastProgress >= this.progressMs) {
-          lastProgress = Date.now();
-          const { rows: still } = await this.deps.db.query(impactProgressSql(active.id, progress()));
-          // No row: cancelled from some replica, or expired; stop without overwriting that.
-          if (still.length === 0)
-            active.stop ??= { code: 'impact_cancelled', message: 'the run was cancelled' };
-        }
-        if (page.count < this.pageSize) break;
+        // The window ended: fewer records than a page, and the byte budget cut none of them.
+        if (page.scanned < this.pageSize && page.count === page.scanned) break;
       }
-      for (const page of inFlight) summary.add(await page);
+      for (const page of inFlight) {
+        if (active.stop) break;
+        summary.add(await page);
+      }
       await counted;
       error = active.stop;
     } catch (err) {
       error = { code: 'impact_failed', message: err instanceof Error ? err.message : String(err) };
       this.deps.onError?.(err, active.id);
     } finally {
+      clearInterval(heartbeat);
+      // Pages left unawaited (stopped, or a page failed) reject when the pool closes: handled here.
+      for (const page of inFlight) page.catch(() => {});
       await pool.close();
+      await beating;
     }
     const state = error === null ? 'done' : error.code === 'impact_cancelled' ? 'cancelled' : 'failed';
     try {

@@ -131,7 +131,19 @@ export interface LifecycleDeps {
   onPublishFailed?: (topic: string) => void;
   /** Impact analysis's settings (workers, page size, lease); its defaults otherwise. */
   impact?: Partial<
-    Pick<ImpactDeps, 'workers' | 'workerNice' | 'pageSize' | 'leaseMs' | 'progressMs' | 'onError'>
+    Pick<
+      ImpactDeps,
+      | 'workers'
+      | 'workerNice'
+      | 'pageSize'
+      | 'pageBytes'
+      | 'maxRecordBytes'
+      | 'yieldAbove'
+      | 'yieldMaxMs'
+      | 'leaseMs'
+      | 'progressMs'
+      | 'onError'
+    >
   >;
 }
 

@@ -3,7 +3,9 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { impactPageSql } from '../../src/audit/decision-log.ts';
 import { verifyEvents } from '../../src/audit/event-log.ts';
+import { parseFilter } from '../../src/audit/queries.ts';
 import { ImpactAnalyzer } from '../../src/bundles/impact.ts';
 import { insertImpactRunSql } from '../../src/bundles/impact-sql.ts';
 import { RevisionStore } from '../../src/bundles/revisions.ts';
@@ -419,6 +421,89 @@ decision := {"allow": true, "violations": [], "obligations": [], "exceptions": [
         pageSize: 5,
         progressMs: 0,
       });
+
+    it('pages by stored bytes as well as by count: a budget below one record (one record a page) reports what the defaults report', async () => {
+      const filters = { subject_id: 'code-agent' };
+      const whole = await run(candidate, { filters });
+      expect(whole.evaluated).toBeGreaterThan(7);
+      // The byte budget cuts the page: 7 records read, the first kept (one record always fits).
+      const filter = parseFilter({ ...filters, from: start, to: new Date().toISOString() });
+      filter.entrypoint = 'verdict/decision';
+      const { rows } = await tv.database.db.query<{ scanned: number; count: number; records: string }>(
+        impactPageSql(filter, null, 7, 1),
+      );
+      expect(rows[0]).toMatchObject({ scanned: 7, count: 1 });
+      expect(JSON.parse(rows[0]?.records ?? '[]')).toHaveLength(1);
+      const analyzer = new ImpactAnalyzer({
+        db: tv.database.db,
+        revisions: new RevisionStore(tv.database.db),
+        replicaId: 'replica-bytes',
+        defaultEntrypoint: 'verdict/decision',
+        workers: 1,
+        pageSize: 7,
+        pageBytes: 1,
+        yieldAbove: 1,
+      });
+      const begun = await analyzer.start({
+        digest: `sha256:${candidate}`,
+        from: start,
+        to: whole.to,
+        filters,
+        actor: 'tester',
+      });
+      await analyzer.settled();
+      const paged = await analyzer.get(begun.id);
+      await analyzer.close();
+      expect(paged).toMatchObject({
+        state: 'done',
+        total: whole.total,
+        evaluated: whole.evaluated,
+        skipped: whole.skipped,
+        unchanged: whole.unchanged,
+      });
+      expect(paged?.flips.map((f) => [f.direction, f.count, f.sampleIds])).toEqual(
+        whole.flips.map((f: { direction: string; count: number; sample_ids: string[] }) => [
+          f.direction,
+          f.count,
+          f.sample_ids,
+        ]),
+      );
+    }, 60_000);
+
+    it('yields to live traffic: while the event loop is busier than `yieldAbove`, it waits before each page', async () => {
+      const filters = { subject_id: 'code-agent' };
+      const whole = await run(candidate, { filters });
+      const timed = async (yieldAbove: number) => {
+        const analyzer = new ImpactAnalyzer({
+          db: tv.database.db,
+          revisions: new RevisionStore(tv.database.db),
+          replicaId: `replica-yield-${yieldAbove}`,
+          defaultEntrypoint: 'verdict/decision',
+          workers: 1,
+          // Four pages.
+          pageSize: Math.ceil(whole.evaluated / 4),
+          yieldAbove,
+          yieldMaxMs: 1_500,
+        });
+        const started = Date.now();
+        const begun = await analyzer.start({
+          digest: `sha256:${candidate}`,
+          from: start,
+          to: whole.to,
+          filters,
+          actor: 'tester',
+        });
+        await analyzer.settled();
+        const report = await analyzer.get(begun.id);
+        await analyzer.close();
+        expect(report).toMatchObject({ state: 'done', evaluated: whole.evaluated });
+        return Date.now() - started;
+      };
+      // yieldAbove 0: any work on the event loop is "live traffic", so every page waits its 1.5 s.
+      expect(await timed(0)).toBeGreaterThanOrEqual(4 * 1_400);
+      // yieldAbove 1: never waits.
+      expect(await timed(1)).toBeLessThan(4 * 1_400);
+    }, 60_000);
 
     it('runs one at a time per replica (409 impact_busy) and is cancelled from another replica', async () => {
       const analyzer = slow('replica-b');
