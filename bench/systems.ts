@@ -141,6 +141,8 @@ export interface SystemEnv {
   cpus: string | null;
   /** Extra node flags for Verdict (bench/profile.ts passes --cpu-prof). */
   verdictNodeArgs?: string[];
+  /** Verdict's entry point (default `src/main.ts`; an A/B run points at another checkout's). */
+  verdictMain?: string;
 }
 
 function launch(
@@ -199,7 +201,7 @@ export async function startSystem(spec: SystemSpec, env: SystemEnv): Promise<Run
   } else {
     child = launch(
       process.execPath,
-      [...(env.verdictNodeArgs ?? []), 'src/main.ts'],
+      [...(env.verdictNodeArgs ?? []), env.verdictMain ?? 'src/main.ts'],
       {
         ...process.env,
         PORT: String(port),

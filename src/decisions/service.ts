@@ -3,7 +3,7 @@ import type { ActivePolicy, PolicyEngine } from '../engine/engine.ts';
 import type { ContentScanner } from '../guardrails/scan.ts';
 import { isObject } from '../json/values.ts';
 import { canonicalJson, inputDigest } from './canonical-json.ts';
-import { ContentScanners, isContentInput, scanContentInput } from './content.ts';
+import { ContentScanners, isContentInput, type ScannedInput, scanContentInput } from './content.ts';
 import { evaluateDecision, isContractSurface } from './evaluate.ts';
 import { type AttachedGrants, type DecisionGrants, needsSettlement, type Settlement } from './grants.ts';
 import { decisionId } from './ids.ts';
@@ -396,18 +396,20 @@ export class DecisionService {
       ? withServerFields(query.input as Record<string, unknown>, query.caller, decidedAt, grants)
       : query.input;
     // Guardrails (issue 25): content actions get the server's findings; the log keeps them redacted.
-    let logged: unknown;
+    // The scan also makes the input's JSON (and the logged and mask texts) with the content in once.
+    let scanned: ScannedInput | undefined;
     if (isContentInput(input)) {
       const scanner =
         this.content instanceof ContentScanners ? this.content.for(engine.bundle.data) : this.content;
-      ({ input, logged } = scanContentInput(input, scanner));
+      scanned = scanContentInput(input, scanner);
+      input = scanned.input;
     }
     // NOTE: one serialisation serves both the engine and the digest: canonical JSON (RFC 8785) is
     // valid JSON, and hashing it lets an auditor recompute the digest from the stored input.
-    const inputJson = input === undefined ? undefined : canonicalJson(input);
+    const inputJson = scanned ? scanned.inputJson : input === undefined ? undefined : canonicalJson(input);
     const evaluation = evaluateDecision(engine, query.surface, query.entrypoint, inputJson);
     const { result, error, allow } = evaluation;
-    return { contract, decidedAt, input, inputJson, evaluation, result, error, allow, logged };
+    return { contract, decidedAt, input, inputJson, evaluation, result, error, allow, scanned };
   }
 
   private evaluate(
@@ -417,7 +419,7 @@ export class DecisionService {
     grants: AttachedGrants | undefined,
   ): { decision: Decision; record: DecisionRecord; input: unknown } {
     const now = this.clock();
-    const { contract, decidedAt, input, inputJson, evaluation, result, error, allow, logged } = this.judge(
+    const { contract, decidedAt, input, inputJson, evaluation, result, error, allow, scanned } = this.judge(
       engine,
       query,
       now,
@@ -459,7 +461,7 @@ export class DecisionService {
         evalMicros: evaluation.evalMicros,
         error,
       },
-      logged,
+      scanned,
     );
     return { decision, record, input };
   }
@@ -467,7 +469,8 @@ export class DecisionService {
   /**
    * The record of a decision: what the query and the engine say, the outcome `fields`, and the
    * input as it may be stored (masked; its canonical JSON reused when masking changed nothing).
-   * `logged`: what may be stored of a content input (its findings redacted), masked in turn.
+   * `scanned`: a content input's texts — what may be stored of it (its findings redacted, masked
+   * in turn), that record's JSON and the mask's event.
    */
   private recordOf(
     engine: PolicyEngine,
@@ -486,9 +489,10 @@ export class DecisionService {
       | 'evalMicros'
       | 'error'
     >,
-    logged?: unknown,
+    scanned?: ScannedInput,
   ): DecisionRecord {
-    const stored = this.masked(engine, logged ?? input, inputJson);
+    const logged = scanned ? scanned.logged : input;
+    const stored = this.masked(engine, logged, inputJson, scanned?.maskEventJson);
     return {
       ...fields,
       surface: query.surface,
@@ -497,17 +501,23 @@ export class DecisionService {
       bundle: engine.ref,
       ...keysOf(input),
       input: stored,
-      inputJson: stored === input ? inputJson : undefined,
+      inputJson:
+        stored === input ? inputJson : scanned && stored === scanned.logged ? scanned.loggedJson : undefined,
       traceId: query.traceId,
     };
   }
 
-  private masked(engine: PolicyEngine, input: unknown, inputJson: string | undefined): unknown {
+  private masked(
+    engine: PolicyEngine,
+    input: unknown,
+    inputJson: string | undefined,
+    eventJson?: string,
+  ): unknown {
     if (input === undefined || inputJson === undefined) return null;
     if (!engine.hasEntrypoint(MASK_ENTRYPOINT)) return input;
     // The mask event wraps the canonical JSON already made for the digest rather than serialising
     // the input a second time (bench/README.md: a few % of a release-gate request).
-    const mask = engine.evaluateJson(MASK_ENTRYPOINT, `{"input":${inputJson}}`);
+    const mask = engine.evaluateJson(MASK_ENTRYPOINT, eventJson ?? `{"input":${inputJson}}`);
     // NOTE: when the mask policy itself fails, keep nothing of the input rather than risk storing a
     // secret: the digest still identifies it.
     if (mask.error) return { masked: 'mask policy failed; input withheld' };

@@ -170,6 +170,22 @@ describe('content decisions', () => {
     expect(report.active.matches).toBe(true);
   });
 
+  it("keeps the audit chain whole over content decisions (their records reuse the scan's JSON)", async () => {
+    await decide(response(`key ${AWS_KEY} "quoted" \\ tab\t 🙂 返金`));
+    await decide(
+      response([
+        { role: 'user', text: `mail ${EMAIL}` },
+        { text: 'no role', extra: { n: 1 } },
+      ]),
+    );
+    await decide(response('nothing to find here'));
+    const res = await audit.inject({ method: 'GET', url: '/v1/audit/verify' });
+    expect(res.statusCode, res.body).toBe(200);
+    const report = res.json();
+    expect(report.ok, res.body).toBe(true);
+    expect(report.checked).toBeGreaterThanOrEqual(3);
+  });
+
   it('leaves a tool call without findings', async () => {
     const body = await decide({
       subject: { type: 'agent', id: 'code-agent' },
