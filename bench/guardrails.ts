@@ -343,6 +343,10 @@ async function main(): Promise<void> {
       rounds: { type: 'string', default: '3' },
     },
   });
+  if (values['memory-only']) {
+    console.log(JSON.stringify(memory(Number(values.scans))));
+    return;
+  }
   if (values.profile) {
     const [p] = await http(
       Number(values['http-seconds']),

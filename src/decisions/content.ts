@@ -53,6 +53,19 @@ export class ContentScanners {
   }
 }
 
+/**
+ * Whether the policy reads the content's text: `verdict_data.content.policy_reads_text` in the
+ * bundle's data (absent or not `false` → true). A bundle whose policy reads the findings and never
+ * the text (the default bundle: policies/content.rego) says `false`, and its policy input carries
+ * the content with each text emptied — the wasm no longer parses every character of it (a 10 KB
+ * response: the largest single cost of its decision, bench/README.md).
+ */
+export function policyReadsText(data: unknown): boolean {
+  const verdictData = isObject(data) && isObject(data.verdict_data) ? data.verdict_data : {};
+  const content = isObject(verdictData.content) ? verdictData.content : {};
+  return content.policy_reads_text !== false;
+}
+
 function regionsOf(data: unknown): readonly string[] {
   const verdictData = isObject(data) && isObject(data.verdict_data) ? data.verdict_data : {};
   const content = isObject(verdictData.content) ? verdictData.content : {};
@@ -65,7 +78,11 @@ function regionsOf(data: unknown): readonly string[] {
 export interface ScannedInput {
   /** The envelope with `findings` and `content_sha256` (the server's: a client's are replaced). */
   input: Json;
-  /** The canonical JSON (RFC 8785) of `input`: what the engine reads and the input digest hashes. */
+  /**
+   * What the engine reads and the input digest hashes: the canonical JSON (RFC 8785) of `input`,
+   * or, when the policy does not read the text (policyReadsText), of `input` with each text of
+   * the content emptied.
+   */
   inputJson: string;
   /** `input` with every finding's span of the content replaced by `[REDACTED:<kind>]`. */
   logged: Json;
@@ -96,8 +113,16 @@ function emptied(content: unknown): unknown {
   );
 }
 
-/** Scans a content envelope (see isContentInput). */
-export function scanContentInput(envelope: Json, scanner: ContentScanner): ScannedInput {
+/**
+ * Scans a content envelope (see isContentInput). `policyReadsText: false` (see policyReadsText):
+ * the policy input's content has each text emptied.
+ */
+export function scanContentInput(
+  envelope: Json,
+  scanner: ContentScanner,
+  options: { policyReadsText?: boolean } = {},
+): ScannedInput {
+  const withheld = options.policyReadsText === false;
   const resource = isObject(envelope.resource) ? envelope.resource : undefined;
   const properties = resource && isObject(resource.properties) ? resource.properties : undefined;
   const content = properties?.content;
@@ -120,14 +145,16 @@ export function scanContentInput(envelope: Json, scanner: ContentScanner): Scann
   const at = skeleton?.indexOf(MARK_JSON) ?? -1;
   if (skeleton === undefined || at < 0 || skeleton.indexOf(MARK_JSON, at + 1) >= 0) {
     // No content to splice (or the marker is not where it must be): serialise each whole.
-    const inputJson = canonicalJson(input)!;
-    const loggedJson = logged === input ? inputJson : canonicalJson(logged)!;
-    return { input, inputJson, logged, loggedJson, maskEventJson: `{"input":${inputJson}}` };
+    // (A content that is neither a string nor an array has no text to withhold: emptied() keeps it.)
+    const rawJson = canonicalJson(input)!;
+    const loggedJson = logged === input ? rawJson : canonicalJson(logged)!;
+    return { input, inputJson: rawJson, logged, loggedJson, maskEventJson: `{"input":${rawJson}}` };
   }
   const before = skeleton.slice(0, at);
   const after = skeleton.slice(at + MARK_JSON.length);
-  const inputJson = before + contentJson + after;
-  const loggedJson = logged === input ? inputJson : before + canonicalJson(redacted) + after;
-  const maskEventJson = `{"input":${before}${canonicalJson(emptied(content))}${after}}`;
-  return { input, inputJson, logged, loggedJson, maskEventJson };
+  const emptiedJson = before + canonicalJson(emptied(content)) + after;
+  const rawJson = withheld && logged !== input ? undefined : before + contentJson + after;
+  const inputJson = withheld ? emptiedJson : rawJson!;
+  const loggedJson = logged === input ? rawJson! : before + canonicalJson(redacted) + after;
+  return { input, inputJson, logged, loggedJson, maskEventJson: `{"input":${emptiedJson}}` };
 }

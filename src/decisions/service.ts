@@ -3,7 +3,13 @@ import type { ActivePolicy, PolicyEngine } from '../engine/engine.ts';
 import type { ContentScanner } from '../guardrails/scan.ts';
 import { isObject } from '../json/values.ts';
 import { canonicalJson, inputDigest } from './canonical-json.ts';
-import { ContentScanners, isContentInput, type ScannedInput, scanContentInput } from './content.ts';
+import {
+  ContentScanners,
+  isContentInput,
+  policyReadsText,
+  type ScannedInput,
+  scanContentInput,
+} from './content.ts';
 import { evaluateDecision, isContractSurface } from './evaluate.ts';
 import { type AttachedGrants, type DecisionGrants, needsSettlement, type Settlement } from './grants.ts';
 import { decisionId } from './ids.ts';
@@ -401,7 +407,7 @@ export class DecisionService {
     if (isContentInput(input)) {
       const scanner =
         this.content instanceof ContentScanners ? this.content.for(engine.bundle.data) : this.content;
-      scanned = scanContentInput(input, scanner);
+      scanned = scanContentInput(input, scanner, { policyReadsText: policyReadsText(engine.bundle.data) });
       input = scanned.input;
     }
     // NOTE: one serialisation serves both the engine and the digest: canonical JSON (RFC 8785) is
@@ -501,8 +507,14 @@ export class DecisionService {
       bundle: engine.ref,
       ...keysOf(input),
       input: stored,
-      inputJson:
-        stored === input ? inputJson : scanned && stored === scanned.logged ? scanned.loggedJson : undefined,
+      // A content input's record text is the logged one (the engine may have read the texts emptied).
+      inputJson: scanned
+        ? stored === scanned.logged
+          ? scanned.loggedJson
+          : undefined
+        : stored === input
+          ? inputJson
+          : undefined,
       traceId: query.traceId,
     };
   }

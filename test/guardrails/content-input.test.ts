@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/decisions/canonical-json.ts';
-import { scanContentInput } from '../../src/decisions/content.ts';
+import { policyReadsText, scanContentInput } from '../../src/decisions/content.ts';
 import { ContentScanner } from '../../src/guardrails/scan.ts';
 
 const scanner = new ContentScanner();
@@ -76,6 +76,46 @@ describe('scanContentInput: the texts it makes', () => {
           }
         : scanned.input;
     expect(scanned.maskEventJson).toBe(canonicalJson({ input: masked }));
+  });
+
+  it.each(cases)(
+    '%s, the policy not reading the text: the engine reads the input with each text emptied, the log the redacted text',
+    (_, env) => {
+      const reading = scanContentInput(env, scanner);
+      const scanned = scanContentInput(env, scanner, { policyReadsText: false });
+      expect(scanned.input).toEqual(reading.input);
+      expect(scanned.loggedJson).toBe(reading.loggedJson);
+      expect(scanned.loggedJson).toBe(canonicalJson(scanned.logged));
+      expect(scanned.maskEventJson).toBe(reading.maskEventJson);
+      expect(`{"input":${scanned.inputJson}}`).toBe(scanned.maskEventJson);
+    },
+  );
+
+  it('withholds every text from the policy, keeps structure, roles and findings', () => {
+    const parts = [
+      { role: 'assistant', text: `key ${AWS_KEY}. ` },
+      { role: 'user', text: 'no finding here' },
+    ];
+    const scanned = scanContentInput(envelope(model(parts)), scanner, { policyReadsText: false });
+    const seen = JSON.parse(scanned.inputJson);
+    expect(seen.resource.properties.content).toEqual([
+      { role: 'assistant', text: '' },
+      { role: 'user', text: '' },
+    ]);
+    expect(seen.findings).toEqual(scanned.input.findings);
+    expect(seen.findings).toHaveLength(1);
+    expect(seen.content_sha256).toBe(scanned.input.content_sha256);
+    // Without a finding the log keeps the text as sent; the policy still does not see it.
+    const clean = scanContentInput(envelope(model('nothing to find')), scanner, { policyReadsText: false });
+    expect(JSON.parse(clean.inputJson).resource.properties.content).toBe('');
+    expect(JSON.parse(clean.loggedJson).resource.properties.content).toBe('nothing to find');
+  });
+
+  it("reads the setting from the bundle's data: only an explicit false withholds the text", () => {
+    expect(policyReadsText(undefined)).toBe(true);
+    expect(policyReadsText({ verdict_data: { content: {} } })).toBe(true);
+    expect(policyReadsText({ verdict_data: { content: { policy_reads_text: 'no' } } })).toBe(true);
+    expect(policyReadsText({ verdict_data: { content: { policy_reads_text: false } } })).toBe(false);
   });
 
   it('redacts the logged content and keeps the findings and digest in all three', () => {

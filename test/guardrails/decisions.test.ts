@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../src/decisions/canonical-json.ts';
 import { type AuditTestApp, buildAuditApp } from '../audit/queries.support.ts';
 import { githubToken } from '../fixtures/guardrails/formats.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
@@ -184,6 +185,19 @@ describe('content decisions', () => {
     const report = res.json();
     expect(report.ok, res.body).toBe(true);
     expect(report.checked).toBeGreaterThanOrEqual(3);
+  });
+
+  it("decides on the findings with the text withheld from the default bundle's policy, the log keeping it", async () => {
+    // The default bundle's data says its policy reads no text (policy_reads_text: false): the input
+    // digest is of the input the policy saw, the texts emptied; the record keeps the text as sent.
+    const text = 'a reply with nothing to find';
+    const body = await decide(response(text));
+    const stored = (await audit.log.get(body.decision_id))!;
+    const input = stored.input as { resource: { properties: { content: string } } };
+    expect(input.resource.properties.content).toBe(text);
+    const seen = structuredClone(stored.input) as typeof input;
+    seen.resource.properties.content = '';
+    expect(stored.input_sha256).toBe(createHash('sha256').update(canonicalJson(seen)!).digest('hex'));
   });
 
   it('leaves a tool call without findings', async () => {
