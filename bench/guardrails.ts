@@ -27,7 +27,16 @@ import { type DecisionQuery, DecisionService } from '../src/decisions/service.ts
 import { ContentScanner } from '../src/guardrails/scan.ts';
 import { runLoadProcess } from './load.ts';
 import type { RequestSpec } from './scenarios.ts';
-import { BENCH_CALLER, killAll, mintToken, startSystem, withDatabase } from './systems.ts';
+import {
+  BENCH_CALLER,
+  cpuSeconds,
+  killAll,
+  mintToken,
+  postgresCpuSecondsSince,
+  postgresTicks,
+  startSystem,
+  withDatabase,
+} from './systems.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const BUNDLE = path.join(root, 'policies/bundle/bundle.tar.gz');
@@ -137,51 +146,110 @@ async function inProcess(quick: boolean) {
   };
 }
 
-async function http(seconds: number, databaseUrl: string) {
+/** Saturation results of one server: tool calls, then 10 KB model.response decisions. */
+interface HttpResult {
+  toolCall: PhaseResult;
+  modelResponse: PhaseResult;
+  ratio: number;
+}
+
+/**
+ * One saturation phase. `cpuMicros`: the server's CPU (user + system, /proc) per decision, and
+ * `pgCpuMicros` Postgres's, over warm-up + window divided by the requests of both (as bench/run.ts
+ * counts): on a host shared with other work the decisions/s move with the neighbours, the CPU a
+ * decision costs much less.
+ */
+interface PhaseResult {
+  perSecond: number;
+  p99Ms: number;
+  failed: number;
+  cpuMicros: number;
+  pgCpuMicros: number;
+}
+
+/**
+ * Through HTTP: `servers` Verdict servers in turn (sync audit, 1 worker, one database), each
+ * started fresh, warmed by tool calls, then saturated by tool calls and by 10 KB `model.response`
+ * decisions. `main` is a server's entry point (another checkout's for an A/B run); `profileDir`
+ * runs it under `--cpu-prof` and saturates it with `model.response` decisions only.
+ */
+async function http(
+  seconds: number,
+  databaseUrl: string,
+  servers: { label: string; main?: string }[],
+  profileDir?: string,
+): Promise<{ label: string; result: HttpResult }[]> {
   const workDir = mkdtempSync(path.join(tmpdir(), 'verdict-guardrails-'));
   const secret = randomBytes(32).toString('base64url');
   try {
     return await withDatabase(databaseUrl, 'verdict_bench_guardrails', false, async (url) => {
-      const server = await startSystem(
-        { id: 'verdict-guardrails', kind: 'verdict', auditMode: 'sync', workers: 1 },
-        { bundlePath: BUNDLE, opaBundleDir: '', databaseUrl: url, jwtSecret: secret, workDir, cpus: null },
-      );
-      try {
-        const headers = { authorization: `Bearer ${mintToken(secret)}`, 'content-type': 'application/json' };
-        const post = (body: unknown): RequestSpec => ({
-          method: 'POST',
-          path: '/v1/decisions',
-          headers,
-          body: JSON.stringify(body),
-        });
-        const phase = (requests: RequestSpec[]) =>
-          runLoadProcess(
-            {
-              url: server.url,
-              requests,
-              connections: 16,
-              warmupSeconds: Math.min(2, seconds / 2),
-              durationSeconds: seconds,
-            },
-            path.join(workDir, 'guardrails-load.json'),
-          );
-        const tools = [post(toolEnvelope)];
-        const responses = [post(responseEnvelope(response(10 * 1024)))];
-        await phase(tools); // warm-up: JIT, pool
-        const tool = await phase(tools);
-        const model = await phase(responses);
-        return {
-          toolCall: { perSecond: tool.requestsPerSecond, p99Ms: tool.latencyMs.p99, failed: tool.failed },
-          modelResponse: {
-            perSecond: model.requestsPerSecond,
-            p99Ms: model.latencyMs.p99,
-            failed: model.failed,
+      const results: { label: string; result: HttpResult }[] = [];
+      for (const { label, main } of servers) {
+        const server = await startSystem(
+          { id: `verdict-guardrails-${results.length}`, kind: 'verdict', auditMode: 'sync', workers: 1 },
+          {
+            bundlePath: BUNDLE,
+            opaBundleDir: '',
+            databaseUrl: url,
+            jwtSecret: secret,
+            workDir,
+            cpus: null,
+            ...(main ? { verdictMain: main } : {}),
+            ...(profileDir ? { verdictNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}),
           },
-          ratio: model.requestsPerSecond / tool.requestsPerSecond,
-        };
-      } finally {
-        await server.stop();
+        );
+        try {
+          const headers = {
+            authorization: `Bearer ${mintToken(secret)}`,
+            'content-type': 'application/json',
+          };
+          const post = (body: unknown): RequestSpec => ({
+            method: 'POST',
+            path: '/v1/decisions',
+            headers,
+            body: JSON.stringify(body),
+          });
+          const phase = async (requests: RequestSpec[], duration = seconds): Promise<PhaseResult> => {
+            const warmupSeconds = Math.min(2, duration / 2);
+            const cpuBefore = cpuSeconds(server.pid);
+            const pgBefore = postgresTicks();
+            const load = await runLoadProcess(
+              { url: server.url, requests, connections: 16, warmupSeconds, durationSeconds: duration },
+              path.join(workDir, 'guardrails-load.json'),
+            );
+            const cpu = cpuSeconds(server.pid) - cpuBefore;
+            const pgCpu = postgresCpuSecondsSince(pgBefore);
+            const warmed = load.ok * ((warmupSeconds + load.seconds) / load.seconds);
+            return {
+              perSecond: load.requestsPerSecond,
+              p99Ms: load.latencyMs.p99,
+              failed: load.failed,
+              cpuMicros: (cpu * 1e6) / warmed,
+              pgCpuMicros: (pgCpu * 1e6) / warmed,
+            };
+          };
+          const tools = [post(toolEnvelope)];
+          const responses = [post(responseEnvelope(response(10 * 1024)))];
+          if (profileDir) {
+            const none = { perSecond: 0, p99Ms: 0, failed: 0, cpuMicros: 0, pgCpuMicros: 0 };
+            results.push({
+              label,
+              result: { toolCall: none, modelResponse: await phase(responses), ratio: 0 },
+            });
+            continue;
+          }
+          await phase(tools, Math.min(seconds, 3)); // warm-up: JIT, pool
+          const tool = await phase(tools);
+          const model = await phase(responses);
+          results.push({
+            label,
+            result: { toolCall: tool, modelResponse: model, ratio: model.perSecond / tool.perSecond },
+          });
+        } finally {
+          await server.stop();
+        }
       }
+      return results;
     });
   } finally {
     rmSync(workDir, { recursive: true, force: true });
@@ -214,6 +282,47 @@ function memory(scans: number) {
   };
 }
 
+/** The A/B run (see `--ab-base`): per round both servers, in alternating order. */
+async function ab(base: string, rounds: number, seconds: number, databaseUrl: string): Promise<void> {
+  const baseMain = path.join(path.resolve(base), 'src/main.ts');
+  const servers: { label: string; main?: string }[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const pair = [{ label: 'base', main: baseMain }, { label: 'new' }];
+    servers.push(...(r % 2 === 0 ? pair : pair.reverse()));
+  }
+  const results = await http(seconds, databaseUrl, servers);
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const f = (n: number) => n.toFixed(0);
+  const pct = (n: number) => `${(n * 100).toFixed(0)} %`;
+  const cols: Record<string, number[]> = {};
+  const add = (key: string, value: number) => {
+    cols[key] = [...(cols[key] ?? []), value];
+  };
+  const side = (h: HttpResult) =>
+    `tool.call ${f(h.toolCall.perSecond)}/s (${f(h.toolCall.cpuMicros)} µs CPU + ${f(h.toolCall.pgCpuMicros)} µs Postgres), model.response ${f(h.modelResponse.perSecond)}/s (${f(h.modelResponse.cpuMicros)} µs + ${f(h.modelResponse.pgCpuMicros)} µs): ${pct(h.ratio)}, by server CPU ${pct(h.toolCall.cpuMicros / h.modelResponse.cpuMicros)}`;
+  for (let r = 0; r < rounds; r++) {
+    const pair = results.slice(2 * r, 2 * r + 2);
+    const b = pair.find((p) => p.label === 'base')!.result;
+    const n = pair.find((p) => p.label === 'new')!.result;
+    add('model/s new÷base', n.modelResponse.perSecond / b.modelResponse.perSecond);
+    add('tool/s new÷base', n.toolCall.perSecond / b.toolCall.perSecond);
+    add('model CPU new÷base', n.modelResponse.cpuMicros / b.modelResponse.cpuMicros);
+    add('model Postgres CPU new÷base', n.modelResponse.pgCpuMicros / b.modelResponse.pgCpuMicros);
+    add('ratio base', b.ratio);
+    add('ratio new', n.ratio);
+    add('CPU ratio base', b.toolCall.cpuMicros / b.modelResponse.cpuMicros);
+    add('CPU ratio new', n.toolCall.cpuMicros / n.modelResponse.cpuMicros);
+    const failed = pair.reduce((sum, p) => sum + p.result.toolCall.failed + p.result.modelResponse.failed, 0);
+    console.log(`round ${r + 1} (${pair.map((p) => p.label).join(' → ')}), failed ${failed}`);
+    console.log(`  base: ${side(b)}`);
+    console.log(`  new:  ${side(n)}`);
+  }
+  const m = (key: string) => median(cols[key]!);
+  console.log(
+    `median over ${rounds} rounds: model.response/s new÷base ${m('model/s new÷base').toFixed(2)}× (tool.call/s ${m('tool/s new÷base').toFixed(2)}×); model.response server CPU per decision new÷base ${m('model CPU new÷base').toFixed(2)}×, Postgres CPU ${m('model Postgres CPU new÷base').toFixed(2)}×; model.response/tool.call decisions/s base ${pct(m('ratio base'))}, new ${pct(m('ratio new'))} (target ≥ 50 %); by server CPU per decision base ${pct(m('CPU ratio base'))}, new ${pct(m('CPU ratio new'))}`,
+  );
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -223,10 +332,40 @@ async function main(): Promise<void> {
       'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
       'memory-only': { type: 'boolean', default: false },
       'skip-http': { type: 'boolean', default: false },
+      /** Profile the server (`--cpu-prof` into this directory) under 10 KB model.response load only. */
+      profile: { type: 'string' },
+      /**
+       * A/B through HTTP: the server of another checkout (its root, holding src/main.ts — e.g. a
+       * `git archive` of the base commit inside this one, so it resolves this node_modules) against
+       * this one's, alternating order over `--rounds`; ratios per round and their median.
+       */
+      'ab-base': { type: 'string' },
+      rounds: { type: 'string', default: '3' },
     },
   });
   if (values['memory-only']) {
     console.log(JSON.stringify(memory(Number(values.scans))));
+    return;
+  }
+  if (values.profile) {
+    const [p] = await http(
+      Number(values['http-seconds']),
+      values['database-url'],
+      [{ label: 'current' }],
+      path.resolve(values.profile),
+    );
+    console.log(
+      `profiled: model.response ${p!.result.modelResponse.perSecond.toFixed(1)}/s; profile in ${values.profile}`,
+    );
+    return;
+  }
+  if (values['ab-base']) {
+    await ab(
+      values['ab-base'],
+      Number(values.rounds),
+      Number(values['http-seconds']),
+      values['database-url'],
+    );
     return;
   }
   const f = (n: number) => n.toFixed(1);
@@ -236,9 +375,11 @@ async function main(): Promise<void> {
     `in process, ${ip.bytes} B model.response, ${ip.decisions} decisions: decide p50 ${f(ip.responseDecideMicros.p50)} µs, p99 ${f(ip.responseDecideMicros.p99)} µs (median of ${decideBlocks} blocks; pooled p99 ${f(ip.responseDecideMicros.p99Pooled)} µs) (target p99 ≤ 1000 µs: ${ip.responseDecideMicros.p99 <= 1000 ? 'met' : 'MISSED'}); scan alone p50 ${f(ip.scanMicros.p50)} µs, p99 ${f(ip.scanMicros.p99)} µs; tool.call decide p50 ${f(ip.toolCallDecideMicros.p50)} µs, p99 ${f(ip.toolCallDecideMicros.p99)} µs (pooled ${f(ip.toolCallDecideMicros.p99Pooled)} µs)`,
   );
   if (!values['skip-http']) {
-    const h = await http(Number(values['http-seconds']), values['database-url']);
+    const [{ result: h }] = (await http(Number(values['http-seconds']), values['database-url'], [
+      { label: 'current' },
+    ])) as [{ label: string; result: HttpResult }];
     console.log(
-      `HTTP (sync audit, 1 worker, 16 connections): tool.call ${f(h.toolCall.perSecond)}/s (p99 ${h.toolCall.p99Ms.toFixed(2)} ms), 10 KB model.response ${f(h.modelResponse.perSecond)}/s (p99 ${h.modelResponse.p99Ms.toFixed(2)} ms): ${(h.ratio * 100).toFixed(0)} % (target ≥ 50 %: ${h.ratio >= 0.5 ? 'met' : 'MISSED'}); failed ${h.toolCall.failed + h.modelResponse.failed}`,
+      `HTTP (sync audit, 1 worker, 16 connections): tool.call ${f(h.toolCall.perSecond)}/s (p99 ${h.toolCall.p99Ms.toFixed(2)} ms, server CPU ${f(h.toolCall.cpuMicros)} µs + Postgres ${f(h.toolCall.pgCpuMicros)} µs per decision), 10 KB model.response ${f(h.modelResponse.perSecond)}/s (p99 ${h.modelResponse.p99Ms.toFixed(2)} ms, ${f(h.modelResponse.cpuMicros)} µs + ${f(h.modelResponse.pgCpuMicros)} µs): ${(h.ratio * 100).toFixed(0)} % (target ≥ 50 %: ${h.ratio >= 0.5 ? 'met' : 'MISSED'}; by server CPU per decision ${((h.toolCall.cpuMicros / h.modelResponse.cpuMicros) * 100).toFixed(0)} %); failed ${h.toolCall.failed + h.modelResponse.failed}`,
     );
   }
   // The memory run in its own process, with --expose-gc.

@@ -143,6 +143,8 @@ export interface SystemEnv {
   verdictNodeArgs?: string[];
   /** Where Verdict's `src/main.ts` is run from (bench/request-ab.ts runs an older tree); default: this checkout. */
   verdictRoot?: string;
+  /** Verdict's entry point (default `src/main.ts`; an A/B run points at another checkout's). */
+  verdictMain?: string;
 }
 
 function launch(
@@ -202,7 +204,7 @@ export async function startSystem(spec: SystemSpec, env: SystemEnv): Promise<Run
   } else {
     child = launch(
       process.execPath,
-      [...(env.verdictNodeArgs ?? []), 'src/main.ts'],
+      [...(env.verdictNodeArgs ?? []), env.verdictMain ?? 'src/main.ts'],
       {
         ...process.env,
         PORT: String(port),

@@ -4,6 +4,8 @@
 # or an array of {role, text}); the server's detectors attach what they found as input.findings
 # ([{detector, kind, path, start, end}], kind secret | pii | prompt_injection), like caller and now:
 # the policy reads findings, never the text, so a decision replays on the findings as recorded.
+# data.json says so (verdict_data.content.policy_reads_text: false), and Verdict then hands the
+# policy the content with each text emptied (the structure and roles stay).
 #
 # Verdict finds, the policy decides, the enforcement point acts: a redaction is an obligation
 # {"type": "redact", "control", "reason", "spans": [{path, start, end, kind}]}; an injection in

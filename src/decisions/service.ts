@@ -3,7 +3,13 @@ import type { ActivePolicy, PolicyEngine } from '../engine/engine.ts';
 import type { ContentScanner } from '../guardrails/scan.ts';
 import { isObject } from '../json/values.ts';
 import { canonicalJson, inputDigest } from './canonical-json.ts';
-import { ContentScanners, isContentInput, scanContentInput } from './content.ts';
+import {
+  ContentScanners,
+  isContentInput,
+  policyReadsText,
+  type ScannedInput,
+  scanContentInput,
+} from './content.ts';
 import { epochNanos } from './epoch-nanos.ts';
 import { evaluateDecision, isContractSurface } from './evaluate.ts';
 import { type AttachedGrants, type DecisionGrants, needsSettlement, type Settlement } from './grants.ts';
@@ -423,18 +429,20 @@ export class DecisionService {
         )
       : query.input;
     // Guardrails (issue 25): content actions get the server's findings; the log keeps them redacted.
-    let logged: unknown;
+    // The scan also makes the input's JSON (and the logged and mask texts) with the content in once.
+    let scanned: ScannedInput | undefined;
     if (isContentInput(input)) {
       const scanner =
         this.content instanceof ContentScanners ? this.content.for(engine.bundle.data) : this.content;
-      ({ input, logged } = scanContentInput(input, scanner));
+      scanned = scanContentInput(input, scanner, { policyReadsText: policyReadsText(engine.bundle.data) });
+      input = scanned.input;
     }
     // NOTE: one serialisation serves both the engine and the digest: canonical JSON (RFC 8785) is
     // valid JSON, and hashing it lets an auditor recompute the digest from the stored input.
-    const inputJson = input === undefined ? undefined : canonicalJson(input);
+    const inputJson = scanned ? scanned.inputJson : input === undefined ? undefined : canonicalJson(input);
     const evaluation = evaluateDecision(engine, query.surface, query.entrypoint, inputJson);
     const { result, error, allow } = evaluation;
-    return { contract, decidedAt, input, inputJson, evaluation, result, error, allow, logged };
+    return { contract, decidedAt, input, inputJson, evaluation, result, error, allow, scanned };
   }
 
   private evaluate(
@@ -444,7 +452,7 @@ export class DecisionService {
     grants: AttachedGrants | undefined,
   ): { decision: Decision; record: DecisionRecord; input: unknown } {
     const now = this.clock();
-    const { contract, decidedAt, input, inputJson, evaluation, result, error, allow, logged } = this.judge(
+    const { contract, decidedAt, input, inputJson, evaluation, result, error, allow, scanned } = this.judge(
       engine,
       query,
       now,
@@ -486,7 +494,7 @@ export class DecisionService {
         evalMicros: evaluation.evalMicros,
         error,
       },
-      logged,
+      scanned,
     );
     return { decision, record, input };
   }
@@ -494,7 +502,8 @@ export class DecisionService {
   /**
    * The record of a decision: what the query and the engine say, the outcome `fields`, and the
    * input as it may be stored (masked; its canonical JSON reused when masking changed nothing).
-   * `logged`: what may be stored of a content input (its findings redacted), masked in turn.
+   * `scanned`: a content input's texts — what may be stored of it (its findings redacted, masked
+   * in turn), that record's JSON and the mask's event.
    */
   private recordOf(
     engine: PolicyEngine,
@@ -513,9 +522,10 @@ export class DecisionService {
       | 'evalMicros'
       | 'error'
     >,
-    logged?: unknown,
+    scanned?: ScannedInput,
   ): DecisionRecord {
-    const stored = this.masked(engine, logged ?? input, inputJson);
+    const logged = scanned ? scanned.logged : input;
+    const stored = this.masked(engine, logged, inputJson, scanned?.maskEventJson);
     return {
       ...fields,
       surface: query.surface,
@@ -524,17 +534,29 @@ export class DecisionService {
       bundle: engine.ref,
       ...keysOf(input),
       input: stored,
-      inputJson: stored === input ? inputJson : undefined,
+      // A content input's record text is the logged one (the engine may have read the texts emptied).
+      inputJson: scanned
+        ? stored === scanned.logged
+          ? scanned.loggedJson
+          : undefined
+        : stored === input
+          ? inputJson
+          : undefined,
       traceId: query.traceId,
     };
   }
 
-  private masked(engine: PolicyEngine, input: unknown, inputJson: string | undefined): unknown {
+  private masked(
+    engine: PolicyEngine,
+    input: unknown,
+    inputJson: string | undefined,
+    eventJson?: string,
+  ): unknown {
     if (input === undefined || inputJson === undefined) return null;
     if (!engine.hasEntrypoint(MASK_ENTRYPOINT)) return input;
     // The mask event wraps the canonical JSON already made for the digest rather than serialising
     // the input a second time (bench/README.md: a few % of a release-gate request).
-    const mask = engine.evaluateJson(MASK_ENTRYPOINT, `{"input":${inputJson}}`);
+    const mask = engine.evaluateJson(MASK_ENTRYPOINT, eventJson ?? `{"input":${inputJson}}`);
     // NOTE: when the mask policy itself fails, keep nothing of the input rather than risk storing a
     // secret: the digest still identifies it.
     if (mask.error) return { masked: 'mask policy failed; input withheld' };

@@ -106,11 +106,3 @@ export class ContentScanner {
     return findings;
   }
 }
-
-/** SHA-256 (hex) of the content as the client sent it: of its text for a string, of its JSON otherwise. */
-export function contentDigest(
-  content: unknown,
-  canonicalJson: (value: unknown) => string | undefined,
-): string {
-  return sha256(typeof content === 'string' ? content : (canonicalJson(content) ?? 'null'));
-}

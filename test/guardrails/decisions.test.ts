@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../src/decisions/canonical-json.ts';
 import { type AuditTestApp, buildAuditApp } from '../audit/queries.support.ts';
 import { githubToken } from '../fixtures/guardrails/formats.ts';
 import { DEFAULT_BUNDLE } from '../support/bundle.ts';
@@ -168,6 +169,35 @@ describe('content decisions', () => {
     expect(report.stored).toMatchObject({ available: true, matches: true, error: null });
     expect(report.stored.result.obligations).toEqual(body.obligations);
     expect(report.active.matches).toBe(true);
+  });
+
+  it("keeps the audit chain whole over content decisions (their records reuse the scan's JSON)", async () => {
+    await decide(response(`key ${AWS_KEY} "quoted" \\ tab\t 🙂 返金`));
+    await decide(
+      response([
+        { role: 'user', text: `mail ${EMAIL}` },
+        { text: 'no role', extra: { n: 1 } },
+      ]),
+    );
+    await decide(response('nothing to find here'));
+    const res = await audit.inject({ method: 'GET', url: '/v1/audit/verify' });
+    expect(res.statusCode, res.body).toBe(200);
+    const report = res.json();
+    expect(report.ok, res.body).toBe(true);
+    expect(report.checked).toBeGreaterThanOrEqual(3);
+  });
+
+  it("decides on the findings with the text withheld from the default bundle's policy, the log keeping it", async () => {
+    // The default bundle's data says its policy reads no text (policy_reads_text: false): the input
+    // digest is of the input the policy saw, the texts emptied; the record keeps the text as sent.
+    const text = 'a reply with nothing to find';
+    const body = await decide(response(text));
+    const stored = (await audit.log.get(body.decision_id))!;
+    const input = stored.input as { resource: { properties: { content: string } } };
+    expect(input.resource.properties.content).toBe(text);
+    const seen = structuredClone(stored.input) as typeof input;
+    seen.resource.properties.content = '';
+    expect(stored.input_sha256).toBe(createHash('sha256').update(canonicalJson(seen)!).digest('hex'));
   });
 
   it('leaves a tool call without findings', async () => {
