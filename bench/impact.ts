@@ -76,6 +76,7 @@ const { values: args } = parseArgs({
     'live-seconds': { type: 'string', default: '5' },
     workers: { type: 'string' },
     nice: { type: 'string' },
+    'yield-above': { type: 'string' },
   },
 });
 const RECORDS = Number(args.records);
@@ -292,7 +293,7 @@ async function main(): Promise<void> {
   // The replica's analyzer unless --workers / --nice ask for other settings (then one on the same
   // database, built as the lifecycle builds its own).
   const impact =
-    args.workers === undefined && args.nice === undefined
+    args.workers === undefined && args.nice === undefined && args['yield-above'] === undefined
       ? lifecycle.impact
       : new ImpactAnalyzer({
           db: verdict.database as Database,
@@ -301,6 +302,7 @@ async function main(): Promise<void> {
           defaultEntrypoint: config.defaultEntrypoint,
           workers: args.workers === undefined ? undefined : Number(args.workers),
           workerNice: args.nice === undefined ? undefined : Number(args.nice),
+          yieldAbove: args['yield-above'] === undefined ? undefined : Number(args['yield-above']),
         });
 
   // Live decisions: a closed loop of decide() with 16 in flight, for `seconds`.
