@@ -14,7 +14,7 @@
  * each tree's bench/engine-micro.ts, as bench/report.ts computes it.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -30,6 +30,7 @@ import {
   startSystem,
   withDatabase,
 } from './systems.ts';
+import { treeAt } from './tree-at.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -49,35 +50,6 @@ const { values } = parseArgs({
     'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
 });
-
-/** The old tree: the files a server and engine-micro need, from `git archive`, kept per commit. */
-function oldTree(ref: string): { dir: string; sha: string } {
-  const sha = execFileSync('git', ['rev-parse', '--short', `${ref}^{commit}`], {
-    cwd: root,
-    encoding: 'utf8',
-  }).trim();
-  const dir = path.join(root, '.bench-old', sha);
-  if (!existsSync(path.join(dir, 'src', 'main.ts'))) {
-    mkdirSync(dir, { recursive: true });
-    const tar = execFileSync(
-      'git',
-      [
-        'archive',
-        sha,
-        'src',
-        'migrations',
-        'policies',
-        'packages/sdk/src',
-        'bench',
-        'test/support',
-        'package.json',
-      ],
-      { cwd: root, maxBuffer: 1 << 28 },
-    );
-    execFileSync('tar', ['-x', '-C', dir], { input: tar });
-  }
-  return { dir, sha };
-}
 
 interface Side {
   name: string;
@@ -114,8 +86,8 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   process.on('exit', killAll);
-  const old = oldTree(values.old);
-  const next = values.new ? oldTree(values.new) : null;
+  const old = treeAt(values.old);
+  const next = values.new ? treeAt(values.new) : null;
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'verdict-request-ab-'));
   const jwtSecret = `request-ab-${'x'.repeat(40)}`;
   const inputs = await loadInputs(200, 42);

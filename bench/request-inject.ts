@@ -10,14 +10,13 @@
  *
  *   node bench/request-inject.ts [--old main] [--new <ref>] [--blocks 40] [--requests 300]
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadInputs } from './inputs.ts';
 import { buildScenarios } from './scenarios.ts';
 import { BENCH_CALLER } from './systems.ts';
+import { treeAt } from './tree-at.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -29,34 +28,6 @@ const { values } = parseArgs({
     scenario: { type: 'string', default: 'tool-call' },
   },
 });
-
-function tree(ref: string): { dir: string; sha: string } {
-  const sha = execFileSync('git', ['rev-parse', '--short', `${ref}^{commit}`], {
-    cwd: root,
-    encoding: 'utf8',
-  }).trim();
-  const dir = path.join(root, '.bench-old', sha);
-  if (!existsSync(path.join(dir, 'src', 'main.ts'))) {
-    mkdirSync(dir, { recursive: true });
-    const tar = execFileSync(
-      'git',
-      [
-        'archive',
-        sha,
-        'src',
-        'migrations',
-        'policies',
-        'packages/sdk/src',
-        'bench',
-        'test/support',
-        'package.json',
-      ],
-      { cwd: root, maxBuffer: 1 << 28 },
-    );
-    execFileSync('tar', ['-x', '-C', dir], { input: tar });
-  }
-  return { dir, sha };
-}
 
 interface InjectApp {
   app: {
@@ -86,8 +57,8 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
 
-const old = tree(values.old);
-const next = values.new ? tree(values.new) : { dir: root, sha: 'this checkout' };
+const old = treeAt(values.old);
+const next = values.new ? treeAt(values.new) : { dir: root, sha: 'this checkout' };
 const inputs = await loadInputs(200, 42);
 const scenario = buildScenarios(inputs, { caller: BENCH_CALLER, now: new Date().toISOString() }, 'x').find(
   (s) => s.name === values.scenario,
