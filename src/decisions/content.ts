@@ -61,14 +61,17 @@ export class ContentScanners {
  * response: the largest single cost of its decision, bench/README.md).
  */
 export function policyReadsText(data: unknown): boolean {
+  return contentData(data).policy_reads_text !== false;
+}
+
+/** The bundle's `verdict_data.content` settings, `{}` when it has none. */
+function contentData(data: unknown): Record<string, unknown> {
   const verdictData = isObject(data) && isObject(data.verdict_data) ? data.verdict_data : {};
-  const content = isObject(verdictData.content) ? verdictData.content : {};
-  return content.policy_reads_text !== false;
+  return isObject(verdictData.content) ? verdictData.content : {};
 }
 
 function regionsOf(data: unknown): readonly string[] {
-  const verdictData = isObject(data) && isObject(data.verdict_data) ? data.verdict_data : {};
-  const content = isObject(verdictData.content) ? verdictData.content : {};
+  const content = contentData(data);
   const pii = isObject(content.pii) ? content.pii : {};
   const regions = pii.regions;
   return Array.isArray(regions) ? regions.filter((r): r is string => typeof r === 'string') : PII_REGIONS;

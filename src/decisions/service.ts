@@ -535,13 +535,7 @@ export class DecisionService {
       ...keysOf(input),
       input: stored,
       // A content input's record text is the logged one (the engine may have read the texts emptied).
-      inputJson: scanned
-        ? stored === scanned.logged
-          ? scanned.loggedJson
-          : undefined
-        : stored === input
-          ? inputJson
-          : undefined,
+      inputJson: stored === logged ? (scanned?.loggedJson ?? inputJson) : undefined,
       traceId: query.traceId,
     };
   }
