@@ -55,7 +55,8 @@ export function response(bytes: number): string {
   return (text.slice(0, half) + planted + text.slice(half)).slice(0, bytes);
 }
 
-const responseEnvelope = (content: string) => ({
+/** A `model.response` decision's envelope around `content` (also bench/record-cost.ts's `--kind model-response`). */
+export const responseEnvelope = (content: string) => ({
   subject: { type: 'agent', id: 'support-bot' },
   action: { name: 'model.response' },
   resource: { type: 'model', id: 'support-llm', properties: { content } },

@@ -1,12 +1,16 @@
 /**
  * What recording a decision costs, old write path against new, A/B in one run (issue 27).
  *
- *   node bench/record-cost.ts [--decisions 20000] [--rounds 3] [--concurrency 32] [--kind tool-call]
+ *   node bench/record-cost.ts [--decisions 20000] [--rounds 3] [--concurrency 32]
+ *                             [--kind tool-call|release-gate|model-response]
  *                             [--sequential 400] [--arms old,new] [--database-url postgres://…]
  *
  * Two databases on the local Postgres, `verdict_bench_record_<arm>_<pid>`: `old` holds the schema of
  * migrations 0001–0013 and is written with the batch statement those migrations went with (a frozen
- * copy below), `new` the whole migrations folder and the write path of src/audit as it is. Real
+ * copy below), `v14` the schema of 0001–0014 with that schema's statement (jsonb columns, before
+ * migration 0015), `new` the whole migrations folder and the write path of src/audit as it is.
+ * `--kind model-response` records 10 KB `model.response` decisions (bench/guardrails.ts's response:
+ * a secret, an email address and a card number planted, so the record holds the redacted text). Real
  * decision records are made once by DecisionService on the committed bundle (the run's tool-call or
  * release-gate envelopes, with the mask), then the arms take turns, round after round (the first
  * arm alternates), each writing `--decisions` records through a real AuditWriter (`sync`, the
@@ -47,6 +51,7 @@ import { PolicyEngine } from '../src/engine/engine.ts';
 import { loadMigrations, migrate } from '../src/store/migrate.ts';
 import { PostgresDatabase } from '../src/store/postgres.ts';
 import type { Database, Queryable, QueryResult, Sql } from '../src/store/types.ts';
+import { response, responseEnvelope } from './guardrails.ts';
 import { loadInputs } from './inputs.ts';
 import {
   BENCH_CALLER,
@@ -164,6 +169,20 @@ const ARMS: Record<string, Arm> = {
     batch: LEGACY_STORE_BATCH,
     lingerAlone: true,
   },
+  v14: {
+    name: 'v14',
+    migrations: (name) => name < '0015',
+    batch: {
+      name: 'verdict_store_batch_v3',
+      text: storeBatchSql([])
+        .text.replace(
+          'json_populate_recordset(NULL::decision_log, $1::json)',
+          'jsonb_populate_recordset(NULL::decision_log, $1::jsonb)',
+        )
+        .replace("json_typeof(result) = 'null'", "result = 'null'::jsonb"),
+    },
+    lingerAlone: false,
+  },
   new: { name: 'new', migrations: () => true, lingerAlone: false },
 };
 
@@ -216,7 +235,8 @@ for (const lever of levers) ARMS[lever.name] = lever;
 // them inline and uncompressed up to 8 KB because pglz cost a third of the backend's CPU).
 ARMS.lz4new = {
   name: 'lz4new',
-  migrations: () => true,
+  migrations: (name) => name < '0015',
+  batch: ARMS.v14!.batch,
   lingerAlone: false,
   ddl: `ALTER TABLE decision_log ALTER COLUMN input SET COMPRESSION lz4, ALTER COLUMN result SET COMPRESSION lz4,
           ALTER COLUMN caller SET COMPRESSION lz4;
@@ -225,24 +245,13 @@ ARMS.lz4new = {
 // The new write path with the old group commit (a lone record lingers too): --concurrency 4.
 ARMS.linger = { name: 'linger', migrations: () => true, lingerAlone: true };
 // The new schema written by the old statement: the indexes alone, without the rollups' rewrite.
-ARMS.indexes = { name: 'indexes', migrations: () => true, batch: LEGACY_STORE_BATCH, lingerAlone: false };
-// On top of the new schema: input, result and caller as json (text kept as sent, no jsonb build).
-ARMS.json = {
-  name: 'json',
-  migrations: () => true,
+ARMS.indexes = {
+  name: 'indexes',
+  migrations: (name) => name < '0015',
+  batch: LEGACY_STORE_BATCH,
   lingerAlone: false,
-  ddl: `ALTER TABLE decision_log ALTER COLUMN input TYPE json USING input::json,
-          ALTER COLUMN result TYPE json USING result::json, ALTER COLUMN caller TYPE json USING caller::json;`,
-  batch: {
-    name: 'verdict_store_batch_json',
-    text: storeBatchSql([])
-      .text.replace(
-        'jsonb_populate_recordset(NULL::decision_log, $1::jsonb)',
-        'json_populate_recordset(NULL::decision_log, $1::json)',
-      )
-      .replace("result = 'null'::jsonb", "result::text = 'null'"),
-  },
 };
+// Migration 0015 (input, result and caller as json) was the `json` arm here: it is `new` against `v14`.
 
 /** A Database whose batch statement is the arm's own; everything else passes through. */
 function armDatabase(db: PostgresDatabase, arm: Arm): Database {
@@ -294,7 +303,12 @@ async function makeRecords(): Promise<DecisionRecord[]> {
   const recorder = new MemoryRecorder();
   const service = new DecisionService({ policy: { current: () => engine }, recorder });
   const inputs = await loadInputs(200, 42);
-  const envelopes = args.kind === 'release-gate' ? inputs.releases : inputs.toolCalls;
+  const envelopes =
+    args.kind === 'release-gate'
+      ? inputs.releases
+      : args.kind === 'model-response'
+        ? [responseEnvelope(response(10_240))]
+        : inputs.toolCalls;
   for (const envelope of envelopes) {
     await service.decide({
       surface: 'native',

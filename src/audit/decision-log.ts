@@ -63,7 +63,10 @@ export const DECISION_FACT_COLUMNS = [
   'violated_controls',
 ] as const satisfies readonly (keyof DecisionRow)[];
 
-/** The stored columns, in table order; the hash covers all of them but `hash`. */
+/**
+ * The stored columns (in the table's order before migration 0015 moved caller, result and input to
+ * its end as json); the hash covers all of them but `hash`.
+ */
 export const DECISION_COLUMNS = [
   'id',
   'decided_at',
@@ -86,11 +89,31 @@ export const DECISION_COLUMNS = [
 ] as const satisfies readonly (keyof DecisionRow)[];
 
 /**
+ * The columns stored as `json` since migration 0015; the rows written before it hold their value in
+ * `<column>_jsonb` instead (a row holds it in exactly one of the pair). Readers take
+ * `COALESCE(column, column_jsonb::json)` (SELECT_COLUMNS) or fold the pair (rowFromDatabase).
+ */
+const JSON_COLUMNS = ['caller', 'result', 'input'] as const;
+
+/** `COALESCE(d.column, d.column_jsonb::json)`: the value of a JSON_COLUMNS column in either storage. */
+function jsonColumn(column: (typeof JSON_COLUMNS)[number], table = 'd'): string {
+  return `COALESCE(${table}.${column}, ${table}.${column}_jsonb::json)`;
+}
+
+/**
  * A decision_log row as `pg` or PGlite returns it, turned back into the DecisionRow that was hashed:
- * timestamptz comes back as a Date, bigint as a string.
+ * timestamptz comes back as a Date, bigint as a string, and a row written before migration 0015
+ * has its caller, result and input folded back from their `_jsonb` columns.
  */
 export function rowFromDatabase(raw: Record<string, unknown>): DecisionRow {
   const row = { ...raw } as Record<string, unknown>;
+  for (const column of JSON_COLUMNS) {
+    const legacy = `${column}_jsonb`;
+    if (legacy in row) {
+      row[column] ??= row[legacy];
+      delete row[legacy];
+    }
+  }
   const at = raw.decided_at;
   row.decided_at = at instanceof Date ? at.toISOString() : new Date(String(at)).toISOString();
   row.seq = Number(raw.seq);
@@ -99,8 +122,9 @@ export function rowFromDatabase(raw: Record<string, unknown>): DecisionRow {
 }
 
 /**
- * One statement stores a whole batch: the rows travel as a single jsonb parameter expanded by
- * jsonb_populate_recordset (free of the 65535-parameter limit; INSERT vs COPY measured in
+ * One statement stores a whole batch: the rows travel as a single json parameter expanded by
+ * json_populate_recordset, which stores each row's caller, result and input as the text the chain
+ * made (json columns, migration 0015) (free of the 65535-parameter limit; INSERT vs COPY measured in
  * docs/decisions/0003-audit-durability.md), and the chain heads of the batch's writers move forward
  * in the same statement, so the two are atomic without BEGIN/COMMIT round trips (ADR 0004); so are
  * the KPI rollups (ROLLUP_CTES, src/audit/kpi-sql.ts).
@@ -108,10 +132,10 @@ export function rowFromDatabase(raw: Record<string, unknown>): DecisionRow {
  * a head only moves forward, so replaying an old spool batch after newer ones cannot rewind it.
  */
 const STORE_BATCH = {
-  name: 'verdict_store_batch_v3',
+  name: 'verdict_store_batch_v4',
   text: `WITH inserted AS (
            INSERT INTO decision_log
-           SELECT * FROM jsonb_populate_recordset(NULL::decision_log, $1::jsonb)
+           SELECT * FROM json_populate_recordset(NULL::decision_log, $1::json)
            ON CONFLICT DO NOTHING
            RETURNING id, decided_at, writer_id, entrypoint, action_name, resource_type, resource_id, allow,
                      violated_controls, exceptions, shadow, ${UNDEFINED_DATA_PATH}
@@ -179,9 +203,10 @@ export interface Cursor {
 // time exactly (a JS Date would round to milliseconds and could skip or repeat rows at a boundary).
 const SELECT_COLUMNS = `id::text AS id,
   to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS decided_at,
-  surface, caller_sub, caller, entrypoint, bundle_revision, bundle_digest,
+  surface, caller_sub, ${jsonColumn('caller')} AS caller, entrypoint, bundle_revision, bundle_digest,
   subject_type, subject_id, action_name, resource_type, resource_id, allow, violated_controls,
-  result, input, input_sha256, exceptions, shadow, eval_micros, trace_id, error,
+  ${jsonColumn('result')} AS result, ${jsonColumn('input')} AS input, input_sha256, exceptions, shadow,
+  eval_micros, trace_id, error,
   writer_id, seq::text AS seq, prev_hash, hash`;
 
 function conditions(filter: DecisionFilter, after: Cursor | null): { where: string; values: unknown[] } {
@@ -229,6 +254,9 @@ function conditions(filter: DecisionFilter, after: Cursor | null): { where: stri
   return { where: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', values };
 }
 
+/** A record's stored input size (as stored: compressed or not, in either column of the pair). */
+const STORED_INPUT_BYTES = 'coalesce(pg_column_size(d.input), pg_column_size(d.input_jsonb), 0)';
+
 /** The page of records after `after` (or from the start) matching `filter`, oldest first. */
 export function searchDecisionsSql(filter: DecisionFilter, after: Cursor | null, limit: number): Sql {
   const { where, values } = conditions(filter, after);
@@ -269,9 +297,9 @@ export function impactPageSql(
     text: `WITH scanned AS (
              SELECT id::text AS id,
                     to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS decided_at,
-                    surface, entrypoint, allow, violated_controls, input, input_sha256, error,
-                    sum(coalesce(pg_column_size(d.input), 0)) OVER (ORDER BY d.decided_at, d.id)
-                      - coalesce(pg_column_size(d.input), 0) AS bytes_before
+                    surface, entrypoint, allow, violated_controls, ${jsonColumn('input')} AS input, input_sha256,
+                    error, sum(${STORED_INPUT_BYTES}) OVER (ORDER BY d.decided_at, d.id) - ${STORED_INPUT_BYTES}
+                      AS bytes_before
                FROM decision_log d ${where} ORDER BY d.decided_at, d.id LIMIT ${limitParam}
            ), page AS (
              SELECT id, decided_at, surface, entrypoint, allow, violated_controls, input, input_sha256, error
@@ -339,7 +367,7 @@ export function controlIndexSql(filter: DecisionFilter, after: Cursor | null, li
 
 /** One record by id. */
 export function decisionByIdSql(id: string): Sql {
-  return { text: `SELECT ${SELECT_COLUMNS} FROM decision_log WHERE id = $1::uuid LIMIT 1`, values: [id] };
+  return { text: `SELECT ${SELECT_COLUMNS} FROM decision_log d WHERE id = $1::uuid LIMIT 1`, values: [id] };
 }
 
 /** Every writer's recorded chain head. */
@@ -550,7 +578,7 @@ export function createPartitionScript(partition: MonthPartition): string {
   const from = `'${partition.from.toISOString()}'`;
   const to = `'${partition.to.toISOString()}'`;
   return `
-    CREATE TABLE ${name} (LIKE decision_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS)
+    CREATE TABLE ${name} (LIKE decision_log INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMPRESSION)
       WITH (toast_tuple_target = ${INLINE_ROW_BYTES});
     INSERT INTO ${name}
       SELECT * FROM decision_log_default WHERE decided_at >= ${from} AND decided_at < ${to};

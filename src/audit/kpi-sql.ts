@@ -13,10 +13,11 @@ export type KpiWindow = readonly [from: string, to: string];
 /**
  * The batch statement's RETURNING column `undefined_path`: the row is an OPA data-API path with no
  * value (no such rule, or a path below a rule that leads nowhere) — recorded like any decision, but
- * no governance figure: the rollups skip it (migrations/0012_kpis_skip_undefined_paths.sql does the
- * same on a rebuild).
+ * no governance figure: the rollups skip it (verdict_rebuild_kpi_rollups(), last defined in
+ * migrations/0015_decision_log_json_columns.sql, does the same on a rebuild). It reads only rows
+ * the batch statement inserts, whose `result` is the json column (migration 0015).
  */
-export const UNDEFINED_DATA_PATH = `(surface = 'data' AND (result IS NULL OR result = 'null'::jsonb
+export const UNDEFINED_DATA_PATH = `(surface = 'data' AND (result IS NULL OR json_typeof(result) = 'null'
                                    OR error->>'code' = 'unknown_entrypoint')) AS undefined_path`;
 
 /**

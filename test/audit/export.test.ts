@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DECISION_COLUMNS } from '../../src/audit/decision-log.ts';
 import { exportDecisions } from '../../src/audit/export.ts';
 import { DecisionLogReader } from '../../src/audit/queries.ts';
 import type { Caller } from '../../src/decisions/types.ts';
@@ -36,7 +37,7 @@ beforeAll(async () => {
   // export reads rows, and how they were made does not matter to it. One per millisecond after the
   // first, a fifth of them writes.
   await database.db.query({
-    text: `INSERT INTO decision_log
+    text: `INSERT INTO decision_log (${DECISION_COLUMNS.join(', ')})
            SELECT gen_random_uuid(), d.decided_at + make_interval(secs => i / 1000.0), d.writer_id, d.seq + i,
                   d.prev_hash, d.hash, d.surface, d.caller_sub, d.caller, d.entrypoint, d.bundle_revision,
                   d.bundle_digest, 'agent', 'a' || (i % 97), CASE WHEN i % 5 = 0 THEN 'write' ELSE 'read' END,

@@ -1,21 +1,31 @@
 /**
- * The decision log across migration 0014 (issue 27: leaner indexes, partial ones for denies and
- * non-empty arrays) on real Postgres: rows written before the migration and after it verify as one log, the
- * searches by control, waiver and subject find both, the partial indexes serve those searches, and
- * the KPI rollups kept by the batch statement still equal a rebuild from the log.
+ * The decision log across migrations 0014 and 0015 (issue 27: leaner indexes, partial ones for denies
+ * and non-empty arrays; caller, result and input as json beside the old jsonb columns) on real
+ * Postgres: rows written before the migrations — by the batch statement of that schema — and after
+ * them verify as one log, read back the same (search, by id, impact's pages), the searches by
+ * control, waiver and subject find both, the partial indexes serve those searches, and the KPI
+ * rollups kept by the batch statement still equal a rebuild from the log.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { controlIndexSql, type DecisionFilter, searchDecisionsSql } from '../../src/audit/decision-log.ts';
+import {
+  controlIndexSql,
+  type DecisionFilter,
+  impactPageSql,
+  searchDecisionsSql,
+} from '../../src/audit/decision-log.ts';
 import { ensurePartitions } from '../../src/audit/partitions.ts';
 import { DecisionLogReader } from '../../src/audit/queries.ts';
 import { verifyChains } from '../../src/audit/verify.ts';
+import type { DecisionRecord } from '../../src/decisions/types.ts';
 import { loadMigrations, migrate } from '../../src/store/migrate.ts';
+import type { Database, Sql } from '../../src/store/types.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { decisionRecord, testWriter } from './records.support.ts';
 
 let test: TestDatabase;
 const before: string[] = [];
 const after: string[] = [];
+const written = new Map<string, DecisionRecord>();
 
 /** Six records: odd ones violate TOOL-002 (records.support.ts), every third applies waiver exc_1. */
 function records(start: number) {
@@ -28,13 +38,35 @@ function records(start: number) {
   });
 }
 
-async function write(start: number, ids: string[]): Promise<void> {
-  const writer = testWriter(test.db);
+/**
+ * The database as the writer before migration 0015 saw it: its batch statement expanded the rows
+ * with jsonb_populate_recordset into jsonb columns (the statement of that schema, otherwise the same).
+ */
+function before0015(db: Database): Database {
+  const legacy = (sql: Sql): Sql =>
+    sql.name?.startsWith('verdict_store_batch')
+      ? {
+          ...sql,
+          name: 'verdict_store_batch_v3',
+          text: sql.text
+            .replace(
+              'json_populate_recordset(NULL::decision_log, $1::json)',
+              'jsonb_populate_recordset(NULL::decision_log, $1::jsonb)',
+            )
+            .replace("json_typeof(result) = 'null'", "result = 'null'::jsonb"),
+        }
+      : sql;
+  return { ...db, query: (sql) => db.query(legacy(sql)) };
+}
+
+async function write(db: Database, start: number, ids: string[]): Promise<void> {
+  const writer = testWriter(db);
   await writer.start();
   const batch = records(start);
   await Promise.all(batch.map((record) => writer.record([record])));
   await writer.close();
   ids.push(...batch.map((record) => record.id));
+  for (const record of batch) written.set(record.id, record);
 }
 
 async function searchIds(filter: DecisionFilter): Promise<string[]> {
@@ -52,13 +84,64 @@ beforeAll(async () => {
     loadMigrations().filter((m) => m.name < '0014'),
   );
   await ensurePartitions(test.db, new Date(Date.UTC(2026, 11, 1)));
-  await write(0, before);
-  expect(await migrate(test.db)).toContain('0014_decision_log_leaner_indexes.sql');
-  await write(6, after);
+  await write(before0015(test.db), 0, before);
+  expect(await migrate(test.db)).toEqual(
+    expect.arrayContaining(['0014_decision_log_leaner_indexes.sql', '0015_decision_log_json_columns.sql']),
+  );
+  await write(test.db, 6, after);
 });
 afterAll(async () => test?.drop());
 
-describe('the decision log across migration 0014', () => {
+describe('the decision log across migrations 0014 and 0015', () => {
+  it('keeps the old rows in the jsonb columns and writes the new ones as json, lz4-compressed', async () => {
+    const { rows } = await test.db.query<{ id: string; old: boolean; fresh: boolean }>({
+      text: `SELECT id::text AS id, (input_jsonb IS NOT NULL AND result_jsonb IS NOT NULL AND caller_jsonb IS NOT NULL
+                                     AND input IS NULL AND result IS NULL AND caller IS NULL) AS old,
+                    (input IS NOT NULL AND result IS NOT NULL AND caller IS NOT NULL
+                     AND input_jsonb IS NULL AND result_jsonb IS NULL AND caller_jsonb IS NULL) AS fresh
+               FROM decision_log ORDER BY decided_at, id`,
+    });
+    expect(rows.filter((row) => row.old).map((row) => row.id)).toEqual(before);
+    expect(rows.filter((row) => row.fresh).map((row) => row.id)).toEqual(after);
+    const { rows: columns } = await test.db.query<{
+      relname: string;
+      attname: string;
+      attcompression: string;
+    }>({
+      text: `SELECT c.relname, a.attname, a.attcompression::text AS attcompression
+               FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+              WHERE c.relname LIKE 'decision_log%' AND c.relkind IN ('r', 'p')
+                AND a.attname IN ('caller', 'result', 'input') ORDER BY 1, 2`,
+    });
+    // The parent, the default partition and December's: three columns each, all lz4.
+    expect(columns.length).toBeGreaterThanOrEqual(9);
+    expect(columns.every((column) => column.attcompression === 'l')).toBe(true);
+  });
+
+  it('refuses a row without a caller in either column', async () => {
+    await expect(
+      test.db.query({
+        text: `UPDATE decision_log SET caller = NULL, caller_jsonb = NULL WHERE id = $1`,
+        values: [after[0]],
+      }),
+    ).rejects.toThrow(/decision_log_caller_present/);
+  });
+
+  it('reads a record the same whichever column holds it', async () => {
+    const reader = new DecisionLogReader(test.db);
+    for (const id of [...before, ...after]) {
+      const stored = await reader.get(id);
+      const record = written.get(id)!;
+      expect(stored).toMatchObject({ id, input: record.input, result: record.result, caller: record.caller });
+    }
+    const page = await test.db.query<{ count: number; records: string }>(
+      impactPageSql({}, null, 100, 1 << 20),
+    );
+    const inputs = JSON.parse(page.rows[0]!.records) as { id: string; input: unknown }[];
+    expect(inputs.map((row) => row.id)).toEqual([...before, ...after]);
+    for (const row of inputs) expect(row.input).toEqual(written.get(row.id)!.input);
+  });
+
   it('verifies rows written before and after it as one log', async () => {
     expect(await verifyChains(test.db)).toEqual({ ok: true, checked: 12, writers: 2 });
   });

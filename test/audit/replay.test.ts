@@ -72,7 +72,7 @@ describe('POST /v1/decisions/{id}/replay', () => {
     const id = ids[3]!;
     await database.db.query({
       text: `UPDATE decision_log SET allow = NOT allow,
-               result = jsonb_set(result, '{allow}', to_jsonb(NOT allow), false) WHERE id = $1`,
+               result = jsonb_set(result::jsonb, '{allow}', to_jsonb(NOT allow), false)::json WHERE id = $1`,
       values: [id],
     });
     const report = await replay(id);
@@ -93,7 +93,7 @@ describe('POST /v1/decisions/{id}/replay', () => {
     }
     expect(denied.length).toBeGreaterThan(0);
     await database.db.query({
-      text: `UPDATE decision_log SET result = jsonb_set(result, '{violations}', '[]'::jsonb) WHERE id = $1`,
+      text: `UPDATE decision_log SET result = jsonb_set(result::jsonb, '{violations}', '[]'::jsonb)::json WHERE id = $1`,
       values: [denied[0]],
     });
     expect((await replay(denied[0]!)).stored.matches).toBe(false);

@@ -93,10 +93,10 @@ describe('verifyChains', () => {
     expect(stdout).toContain('2 breaks in the decision log; 2 rows verified before the first');
   });
 
-  it('reports an edited jsonb field even when the editor kept the key order', async () => {
+  it('reports an edited field inside the stored input', async () => {
     const rows = await chainOf12();
     await test.db.query({
-      text: `UPDATE decision_log SET input = jsonb_set(input, '{context,n}', '99') WHERE id = $1`,
+      text: `UPDATE decision_log SET input = jsonb_set(input::jsonb, '{context,n}', '99')::json WHERE id = $1`,
       values: [rows.get(2)!.id],
     });
     expect((await verifyChains(test.db)).firstBroken).toMatchObject({ seq: 2, reason: 'edited' });
@@ -119,7 +119,7 @@ describe('verifyChains', () => {
     const fake = { ...forged, id: decisionRecord(0).id, allow: true };
     fake.hash = chainHash(fake);
     await test.db.query({
-      text: `INSERT INTO decision_log SELECT * FROM jsonb_populate_recordset(NULL::decision_log, $1::jsonb)`,
+      text: `INSERT INTO decision_log SELECT * FROM json_populate_recordset(NULL::decision_log, $1::json)`,
       values: [JSON.stringify([fake])],
     });
     expect((await verifyChains(test.db)).firstBroken).toMatchObject({
@@ -135,7 +135,7 @@ describe('verifyChains', () => {
     const fake = { ...last, id: decisionRecord(0).id, seq: 13, prev_hash: last.hash };
     fake.hash = chainHash(fake);
     await test.db.query({
-      text: `INSERT INTO decision_log SELECT * FROM jsonb_populate_recordset(NULL::decision_log, $1::jsonb)`,
+      text: `INSERT INTO decision_log SELECT * FROM json_populate_recordset(NULL::decision_log, $1::json)`,
       values: [JSON.stringify([fake])],
     });
     expect((await verifyChains(test.db)).firstBroken).toEqual({
