@@ -169,8 +169,8 @@ interface PhaseResult {
 }
 
 /**
- * Through HTTP: `servers` Verdict servers in turn (sync audit, 1 worker, one database), each
- * started fresh, warmed by tool calls, then saturated by tool calls and by 10 KB `model.response`
+ * Through HTTP: `servers` Verdict servers in turn (sync audit, 1 worker), each started fresh on a
+ * fresh database (an A/B's two checkouts may not share a schema: migration 0015), warmed by tool calls, then saturated by tool calls and by 10 KB `model.response`
  * decisions. `main` is a server's entry point (another checkout's for an A/B run); `profileDir`
  * runs it under `--cpu-prof` and saturates it with `model.response` decisions only.
  */
@@ -182,10 +182,10 @@ async function http(
 ): Promise<{ label: string; result: HttpResult }[]> {
   const workDir = mkdtempSync(path.join(tmpdir(), 'verdict-guardrails-'));
   const secret = randomBytes(32).toString('base64url');
+  const results: { label: string; result: HttpResult }[] = [];
   try {
-    return await withDatabase(databaseUrl, 'verdict_bench_guardrails', false, async (url) => {
-      const results: { label: string; result: HttpResult }[] = [];
-      for (const { label, main } of servers) {
+    for (const { label, main } of servers) {
+      await withDatabase(databaseUrl, 'verdict_bench_guardrails', false, async (url) => {
         const server = await startSystem(
           { id: `verdict-guardrails-${results.length}`, kind: 'verdict', auditMode: 'sync', workers: 1 },
           {
@@ -237,7 +237,7 @@ async function http(
               label,
               result: { toolCall: none, modelResponse: await phase(responses), ratio: 0 },
             });
-            continue;
+            return;
           }
           await phase(tools, Math.min(seconds, 3)); // warm-up: JIT, pool
           const tool = await phase(tools);
@@ -249,9 +249,9 @@ async function http(
         } finally {
           await server.stop();
         }
-      }
-      return results;
-    });
+      });
+    }
+    return results;
   } finally {
     rmSync(workDir, { recursive: true, force: true });
   }
