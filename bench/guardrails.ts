@@ -283,6 +283,56 @@ function memory(scans: number) {
   };
 }
 
+/** The guardrails' HTTP target as `npm run bench` reports it (bench/paths.ts). */
+export interface ResponseVsToolCall {
+  rounds: number;
+  /** Medians over the rounds (one fresh server and database each). */
+  toolCallPerSecond: number;
+  modelResponsePerSecond: number;
+  toolCallCpuMicros: number;
+  modelResponseCpuMicros: number;
+  toolCallPgCpuMicros: number;
+  modelResponsePgCpuMicros: number;
+  /** Median of the rounds' model.response ÷ tool.call decisions/s. */
+  ratio: number;
+  target: 0.5;
+  met: boolean;
+  failed: number;
+}
+
+/**
+ * 10 KB `model.response` decisions/s against tool calls' through HTTP (sync audit, 1 worker, 16
+ * connections), `rounds` times on a fresh server and database; the medians.
+ */
+export async function measureResponseVsToolCall(opts: {
+  seconds: number;
+  rounds: number;
+  databaseUrl: string;
+}): Promise<ResponseVsToolCall> {
+  const servers = Array.from({ length: opts.rounds }, (_, r) => ({ label: `round ${r + 1}` }));
+  const results = (await http(opts.seconds, opts.databaseUrl, servers)).map((r) => r.result);
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = Math.floor(sorted.length / 2);
+    return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  const of = (pick: (r: HttpResult) => number) => median(results.map(pick));
+  const ratio = of((r) => r.ratio);
+  return {
+    rounds: opts.rounds,
+    toolCallPerSecond: of((r) => r.toolCall.perSecond),
+    modelResponsePerSecond: of((r) => r.modelResponse.perSecond),
+    toolCallCpuMicros: of((r) => r.toolCall.cpuMicros),
+    modelResponseCpuMicros: of((r) => r.modelResponse.cpuMicros),
+    toolCallPgCpuMicros: of((r) => r.toolCall.pgCpuMicros),
+    modelResponsePgCpuMicros: of((r) => r.modelResponse.pgCpuMicros),
+    ratio,
+    target: 0.5,
+    met: ratio >= 0.5,
+    failed: results.reduce((sum, r) => sum + r.toolCall.failed + r.modelResponse.failed, 0),
+  };
+}
+
 /** The A/B run (see `--ab-base`): per round both servers, in alternating order. */
 async function ab(base: string, rounds: number, seconds: number, databaseUrl: string): Promise<void> {
   const baseMain = path.join(path.resolve(base), 'src/main.ts');

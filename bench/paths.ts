@@ -21,6 +21,8 @@
  *    p50/p99 at a fixed load, decisions/s at saturation. In process too: the decision core with the
  *    waiver attached as `input.grants` (as StoredGrants does from its cache) or not.
  * 3. AuthZEN resource search over 10,000 candidates, p50/p99 (bench/authzen-search.ts).
+ * 4. Guardrails (issue 25, target ≥ 50 %): 10 KB `model.response` decisions/s against tool calls'
+ *    through HTTP, each round on a fresh server and database (bench/guardrails.ts).
  *
  * `measurePaths` and `formatPaths` are what bench/run.ts calls at the end of a run.
  */
@@ -44,6 +46,7 @@ import { type DecisionQuery, DecisionService } from '../src/decisions/service.ts
 import type { Caller } from '../src/decisions/types.ts';
 import type { PolicyEngine } from '../src/engine/engine.ts';
 import { measureSearch, type SearchResult } from './authzen-search.ts';
+import { measureResponseVsToolCall, type ResponseVsToolCall } from './guardrails.ts';
 import { type Envelope, loadInputs } from './inputs.ts';
 import { type LoadResult, type LoadSpec, runLoadProcess } from './load.ts';
 import type { RequestSpec } from './scenarios.ts';
@@ -178,6 +181,7 @@ export interface PathsResult {
   shadow: ShadowResult;
   waiver: WaiverResult;
   search: SearchResult & { target: 'reported' };
+  modelResponse: ResponseVsToolCall;
   /** Failed or non-2xx requests over every HTTP phase (only 2xx answers are counted in the figures). */
   failedRequests: number;
 }
@@ -735,12 +739,19 @@ export async function measurePaths(opts: PathsOptions): Promise<PathsResult> {
   const http = await throughHttp(opts, inputs.toolCalls, log);
   log(`paths: AuthZEN search over ${SEARCH_CANDIDATES} candidates`);
   const search = await measureSearch({ candidates: SEARCH_CANDIDATES, searches: opts.quick ? 10 : 40 });
+  log('paths: 10 KB model.response vs tool call through HTTP');
+  const modelResponse = await measureResponseVsToolCall({
+    seconds: opts.quick ? 2 : 5,
+    rounds: opts.quick ? 1 : 3,
+    databaseUrl: opts.databaseUrl,
+  });
   return {
     quick: opts.quick,
     shadow: { inProcess: shadowInProc, http: http.shadow },
     waiver: { inProcess: waiverInProc, http: http.waiver },
     search: { ...search, target: 'reported' },
-    failedRequests: http.failedRequests,
+    modelResponse,
+    failedRequests: http.failedRequests + modelResponse.failed,
   };
 }
 
@@ -752,7 +763,7 @@ const verdict = (r: Ratio) => `${fRatio(r)}× (target ≤ ${r.target}×) ${r.met
 
 /** The paths' results as the lines bench/run.ts prints at the end of a run. */
 export function formatPaths(result: PathsResult): string {
-  const { shadow, waiver, search } = result;
+  const { shadow, waiver, search, modelResponse: mr } = result;
   const s = shadow.inProcess;
   const sh = shadow.http;
   const wi = waiver.inProcess;
@@ -783,6 +794,8 @@ export function formatPaths(result: PathsResult): string {
     `  failed or non-2xx requests over all HTTP phases: ${result.failedRequests}`,
     '',
     `AuthZEN resource search over ${search.candidates.toLocaleString('en-US')} candidates (${search.searches} searches, in process): p50 ${f1(search.p50Ms)} ms, p99 ${f1(search.p99Ms)} ms (${f1(search.microsPerCandidate)} µs per candidate) — reported`,
+    '',
+    `guardrails (issue 25): 10 KB model.response vs tool call through HTTP (sync, 1 worker, 16 connections, ${mr.rounds} rounds): ${f1(mr.modelResponsePerSecond)}/s vs ${f1(mr.toolCallPerSecond)}/s = ${(mr.ratio * 100).toFixed(0)} % (target ≥ 50 %) ${mr.met ? 'met' : 'MISSED'}; CPU µs/decision ${f1(mr.modelResponseCpuMicros)} + ${f1(mr.modelResponsePgCpuMicros)} Postgres vs ${f1(mr.toolCallCpuMicros)} + ${f1(mr.toolCallPgCpuMicros)}`,
   ].join('\n');
 }
 

@@ -105,7 +105,7 @@ function options(): Options {
       'keep-database': { type: 'boolean', default: false },
       out: { type: 'string' },
       strict: { type: 'boolean', default: false },
-      /** Skip bench/paths.ts (shadow, waiver, AuthZEN search) after the systems (the CI smoke run). */
+      /** Skip bench/paths.ts (shadow, waiver, AuthZEN search, model.response) after the systems (the CI smoke run). */
       'skip-paths': { type: 'boolean', default: false },
     },
   });
@@ -598,7 +598,7 @@ async function main(): Promise<void> {
   }
   console.log(`\n${formatTargets(goals)}`);
 
-  // The new paths (shadow evaluation, waiver-bearing decisions, AuthZEN search), in the same run.
+  // The new paths (shadow evaluation, waiver-bearing decisions, AuthZEN search, 10 KB model.response), in the same run.
   let paths: PathsResult | null = null;
   if (opts.paths) {
     console.log('');

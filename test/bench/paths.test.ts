@@ -26,7 +26,7 @@ const ratios = (cpuAtLoad: number): WaiverRatios => ({
   p99: r(1, WAIVER_TARGET),
 });
 
-function result(shadowInProcess: number, waiverSame: number): PathsResult {
+function result(shadowInProcess: number, waiverSame: number, responseRatio = 0.46): PathsResult {
   return {
     quick: true,
     shadow: {
@@ -78,6 +78,19 @@ function result(shadowInProcess: number, waiverSame: number): PathsResult {
       records: 13,
       target: 'reported',
     },
+    modelResponse: {
+      rounds: 3,
+      toolCallPerSecond: 2000,
+      modelResponsePerSecond: 2000 * responseRatio,
+      toolCallCpuMicros: 250,
+      modelResponseCpuMicros: 520,
+      toolCallPgCpuMicros: 110,
+      modelResponsePgCpuMicros: 170,
+      ratio: responseRatio,
+      target: 0.5,
+      met: responseRatio >= 0.5,
+      failed: 0,
+    },
     failedRequests: 0,
   };
 }
@@ -93,6 +106,11 @@ describe('bench/paths.ts report', () => {
     expect(text).toContain('vs an ordinary allow 1.20× (target ≤ 1.1×) MISSED');
     expect(text).toContain('p50 250.0 ms, p99 600.0 ms');
     expect(text).toContain('failed or non-2xx requests over all HTTP phases: 0');
+  });
+
+  it("prints the guardrails' model.response ratio against its ≥ 50 % target", () => {
+    expect(formatPaths(result(1, 1, 0.46))).toContain('920.0/s vs 2000.0/s = 46 % (target ≥ 50 %) MISSED');
+    expect(formatPaths(result(1, 1, 0.55))).toContain('= 55 % (target ≥ 50 %) met');
   });
 
   it('never rounds a miss onto its target', () => {
