@@ -132,7 +132,11 @@ export function scanContentInput(
   // Injections matter in text from outside (a tool's result, a prompt's parts), not in a model's
   // own response (CONTENT-003): the response path skips those detectors.
   const findings = scanner.scan(content, { injection: (envelope.action as Json).name !== 'model.response' });
-  const contentJson = canonicalJson(content);
+  // The content's own JSON: the digest's text when the content is not a string, and the policy's
+  // input (then the record's too) unless the policy reads the text emptied and something was
+  // redacted. Not made when neither needs it: a 10 KB string's JSON.stringify is ~20 µs.
+  const rawNeeded = !withheld || findings.length === 0;
+  const contentJson = typeof content === 'string' && !rawNeeded ? undefined : canonicalJson(content);
   // NOTE: findings and the digest are trusted like caller and now: a client-sent value never survives.
   const content_sha256 = sha256Hex(typeof content === 'string' ? content : (contentJson ?? 'null'));
   const input: Json = { ...envelope, findings, content_sha256 };
@@ -141,8 +145,9 @@ export function scanContentInput(
     findings.length === 0
       ? input
       : { ...input, resource: { ...resource, properties: { ...properties, content: redacted } } };
+  const serialisable = typeof content === 'string' || contentJson !== undefined;
   const skeleton =
-    resource && properties && contentJson !== undefined
+    resource && properties && serialisable
       ? canonicalJson({ ...input, resource: { ...resource, properties: { ...properties, content: MARK } } })
       : undefined;
   const at = skeleton?.indexOf(MARK_JSON) ?? -1;
@@ -156,7 +161,7 @@ export function scanContentInput(
   const before = skeleton.slice(0, at);
   const after = skeleton.slice(at + MARK_JSON.length);
   const emptiedJson = before + canonicalJson(emptied(content)) + after;
-  const rawJson = withheld && logged !== input ? undefined : before + contentJson + after;
+  const rawJson = rawNeeded ? before + contentJson + after : undefined;
   const inputJson = withheld ? emptiedJson : rawJson!;
   const loggedJson = logged === input ? rawJson! : before + canonicalJson(redacted) + after;
   return { input, inputJson, logged, loggedJson, maskEventJson: `{"input":${emptiedJson}}` };

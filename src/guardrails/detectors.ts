@@ -19,13 +19,13 @@ export interface Detector {
   pattern: RegExp;
   /**
    * Literals one of which every match starts with: the regex then runs (sticky) only where one
-   * occurs, found in one pass over the text shared by every such detector.
+   * occurs, found in one pass over the text shared by every detector (see DetectorPlan).
    */
   starts?: readonly string[];
   /**
    * Character classes of the first (and, when given, the second) character of every match, as
-   * strings listing the characters: like `starts`, for formats that begin with a class rather
-   * than a literal (a digit, a capital letter).
+   * strings listing the characters (ASCII): like `starts`, for formats that begin with a class
+   * rather than a literal (a digit, a capital letter).
    */
   triggers?: readonly (readonly [string, string?])[];
   /**
@@ -33,6 +33,12 @@ export interface Detector {
    * the regex runs there: digit pairs trigger often in ordinary text, the regex far less often.
    */
   quick?: (text: string, i: number) => boolean;
+  /**
+   * With `triggers`: characters that never precede a match (what its regex's lookbehind rejects
+   * right before it), checked before `quick`. Inside a run of digits only the first pair is then
+   * tried, where every digit pair triggered the detectors of numbers before.
+   */
+  notAfter?: string;
   /**
    * A character every match contains, and what may precede it: the regex then runs only from the
    * leftmost start before each occurrence (an email address around its `@`).
@@ -173,6 +179,7 @@ export const SECRET_DETECTORS: readonly Detector[] = [
 const DIGITS = '0123456789';
 const isDigit = (code: number) => code >= 48 && code <= 57;
 const UPPER = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+const ALNUM = `${DIGITS}${UPPER}${UPPER.toLowerCase()}`;
 
 /** RFC 2606 / RFC 6761 names reserved for documentation and tests. */
 const RESERVED_DOMAIN = /(?:^|\.)(?:example\.(?:com|org|net)|example|test|invalid|localhost)$/i;
@@ -230,7 +237,9 @@ export const PII_DETECTORS: readonly Detector[] = [
     name: 'payment-card',
     kind: 'pii',
     triggers: [['23456', DIGITS]],
-    quick: (text, i) => !isDigit(text.charCodeAt(i - 1)) && !isDigit(text.charCodeAt(i - 2)),
+    notAfter: DIGITS,
+    // Nor one two before (as this check always was: the regex alone accepts "1x4111…").
+    quick: (text, i) => !isDigit(text.charCodeAt(i - 2)),
     pattern: /(?<![0-9][ -]?)[2-6](?:[ -]?[0-9]){12,18}(?![ -]?[0-9])/g,
     valid: cardValid,
   },
@@ -238,6 +247,7 @@ export const PII_DETECTORS: readonly Detector[] = [
     name: 'iban',
     kind: 'pii',
     triggers: [[UPPER, UPPER]],
+    notAfter: ALNUM,
     quick: (text, i) => isDigit(text.charCodeAt(i + 2)) && isDigit(text.charCodeAt(i + 3)),
     pattern: /(?<![A-Za-z0-9])[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])/g,
     valid: (match) => ibanValid(match.replace(/ /g, '')),
@@ -256,6 +266,7 @@ export const PII_DETECTORS: readonly Detector[] = [
       ['(', '23456789'],
       ['23456789', DIGITS],
     ],
+    notAfter: `${ALNUM}_.+-`,
     quick: (text, i) => {
       const sep = text.charCodeAt(i) === 40 ? text.charCodeAt(i + 5) : text.charCodeAt(i + 3);
       return sep === 32 || sep === 46 || sep === 45 || sep === 41;
@@ -267,6 +278,7 @@ export const PII_DETECTORS: readonly Detector[] = [
     kind: 'pii',
     region: 'us',
     triggers: [[DIGITS, DIGITS]],
+    notAfter: `${DIGITS}-`,
     quick: (text, i) => text.charCodeAt(i + 3) === 45 && text.charCodeAt(i + 6) === 45,
     pattern: /(?<![0-9-])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9-])/g,
     valid: ssnValid,
@@ -276,6 +288,7 @@ export const PII_DETECTORS: readonly Detector[] = [
     kind: 'pii',
     region: 'gb',
     triggers: [[UPPER, UPPER]],
+    notAfter: ALNUM,
     quick: (text, i) => {
       const c = text.charCodeAt(i + 2);
       return c === 32 || isDigit(c);
@@ -351,66 +364,139 @@ export interface Match {
   end: number;
 }
 
-interface Sticky {
+/** A detector as the scan runs it, with what the scan reads of it copied into fields. */
+// NOTE: one shape, every field set (null when unused), and each detector's last match in a typed
+// array by `slot`: the scan reads them at every trigger (hundreds in 10 KB of prose, mostly digit
+// pairs), where entries of several shapes and a Map cost ~10 % of a scan.
+interface Entry {
   detector: Detector;
   order: number;
+  /** Index of the detector's last-match end in the scan's `lastEnd` (one per distinct detector). */
+  slot: number;
   /** The pattern with the sticky flag, run at one position. */
   sticky: RegExp;
-  prefix?: string;
-  anchor?: Detector['anchor'];
+  /** 1 for the (ASCII) characters `detector.notAfter` lists. */
+  notAfter: Uint8Array | null;
+  quick: ((text: string, i: number) => boolean) | null;
+  anchor: NonNullable<Detector['anchor']> | null;
+  valid: ((match: string) => boolean) | null;
+}
+
+function asciiSet(chars: string, detector: Detector): Uint8Array {
+  const set = new Uint8Array(128);
+  for (const char of chars) set[ascii(char, detector)] = 1;
+  return set;
+}
+
+function ascii(char: string, detector: Detector): number {
+  const code = char.charCodeAt(0);
+  if (code >= 128) throw new Error(`detector ${detector.name}: a trigger must be ASCII`);
+  return code;
+}
+
+/** A literal where a detector may start, found by one of its characters (`at` from its start). */
+interface Literal {
+  literal: string;
+  at: number;
+  entry: Entry;
 }
 
 /**
- * The detectors compiled for scanning: those with `starts` or an `anchor` are indexed by the first
- * character of each literal (ASCII), so that ONE pass over the text finds every place where one of
- * them can match, and each runs only there; the others run as global regexes over the whole text
- * (skipped when the text lacks all of their keywords). Precompiled once per scanner.
+ * The detectors compiled for scanning, precompiled once per scanner. Each detector runs its regex
+ * only where it may start: those with `triggers` where their trigger characters are, those with
+ * `starts` or an `anchor` where one of their literals begins; the others run as global regexes
+ * over the whole text (skipped when the text lacks all of their keywords). One pass over the text
+ * finds those places for every detector.
  */
+// NOTE: the pass looks at a character only when it may be a key: a trigger's first character, or
+// the first character of each literal that is not a lower-case letter (its `_`, `-`, `:`, capital
+// or digit), one lookup that prose passes at nearly every character. Keyed by a character inside
+// a literal, the literal's start is found a few characters late, so those are queued and tried in
+// order after the pass; the result is match for match the plan before, which looked up every
+// character's pair (kept as test/fixtures/guardrails/reference-plan.ts, compared with this one by
+// test/guardrails/plan.test.ts): a detector's positions are still visited in order, and its last
+// match (where its next may start) is its own.
 export class DetectorPlan {
   readonly detectors: readonly Detector[];
-  // NOTE: the lookups are typed arrays of indexes into `entries` (0 = none): the scan loop reads
-  // one per character, and a sparse JS array there cost more than the regexes themselves.
-  /** By first character (ASCII): entries whose trigger is one character. */
+  // NOTE: the lookups are typed arrays of indexes into lists (0 = none): read at each key character,
+  // where a sparse JS array cost more than the detectors' regexes themselves.
+  /** 1 for the (ASCII) characters the pass stops at. */
+  private readonly keys = new Uint8Array(128);
+  /** By first character: trigger entries whose trigger is one character. */
   private readonly first = new Uint16Array(128);
-  /** By first two characters (ASCII, `c1 * 128 + c2`): entries whose trigger is two characters. */
+  /** By first two characters (`c1 * 128 + c2`): trigger entries whose trigger is two characters. */
   private readonly pairs = new Uint16Array(128 * 128);
-  private readonly entries: Sticky[][] = [[]];
+  private readonly triggered: Entry[][] = [[]];
+  /** By list of `triggered` (`index * 128 + c`): 1 when every entry of the list has `c` in its `notAfter`. */
+  private blocked = new Uint8Array(128);
+  /** By key character: the literals keyed by it. */
+  private readonly byKey = new Uint16Array(128);
+  private readonly literals: Literal[][] = [[]];
   private readonly global: { detector: Detector; order: number }[] = [];
+  /** How many distinct detectors have entries (the length of a scan's `lastEnd`). */
+  private readonly slots: number;
 
   constructor(detectors: readonly Detector[]) {
     this.detectors = detectors;
+    const slots = new Map<Detector, number>();
     detectors.forEach((detector, order) => {
-      const sticky = new RegExp(detector.pattern.source, detector.pattern.flags.replace('g', '') + 'y');
-      const ascii = (char: string) => {
-        const code = char.charCodeAt(0);
-        if (code >= 128) throw new Error(`detector ${detector.name}: a trigger must be ASCII`);
-        return code;
-      };
-      const index = (a: string, b: string | undefined, entry: Sticky) => {
-        const table = b === undefined ? this.first : this.pairs;
-        const key = b === undefined ? ascii(a) : ascii(a) * 128 + ascii(b);
-        if (table[key] === 0) {
-          table[key] = this.entries.length;
-          this.entries.push([]);
-        }
-        this.entries[table[key]!]!.push(entry);
-      };
-      if (detector.starts) {
-        for (const prefix of detector.starts) {
-          const entry = { detector, order, sticky, ...(prefix.length > 2 ? { prefix } : {}) };
-          index(prefix[0]!, prefix[1], entry);
-        }
-      } else if (detector.triggers) {
-        for (const [firsts, seconds] of detector.triggers)
-          for (const a of firsts)
-            if (seconds === undefined) index(a, undefined, { detector, order, sticky });
-            else for (const b of seconds) index(a, b, { detector, order, sticky });
-      } else if (detector.anchor) {
-        index(detector.anchor.char, undefined, { detector, order, sticky, anchor: detector.anchor });
-      } else {
+      if (!detector.starts && !detector.triggers && !detector.anchor) {
         this.global.push({ detector, order });
+        return;
+      }
+      const sticky = new RegExp(detector.pattern.source, detector.pattern.flags.replace('g', '') + 'y');
+      const slot = slots.get(detector) ?? slots.size;
+      slots.set(detector, slot);
+      // Every key, in this order, in every entry: one shape.
+      const entry: Entry = {
+        detector,
+        order,
+        slot,
+        sticky,
+        notAfter: detector.notAfter === undefined ? null : asciiSet(detector.notAfter, detector),
+        quick: detector.quick ?? null,
+        anchor: detector.anchor ?? null,
+        valid: detector.valid ?? null,
+      };
+      if (detector.triggers) {
+        for (const [firsts, seconds] of detector.triggers)
+          for (const a of firsts) {
+            this.keys[ascii(a, detector)] = 1;
+            if (seconds === undefined) this.trigger(ascii(a, detector), entry);
+            else
+              for (const b of seconds)
+                this.trigger(ascii(a, detector) * 128 + ascii(b, detector), entry, true);
+          }
+        return;
+      }
+      for (const literal of detector.starts ?? [detector.anchor!.char]) {
+        for (const char of literal) ascii(char, detector);
+        const at = Math.max(0, literal.search(/[^a-z]/));
+        const key = literal.charCodeAt(at);
+        this.keys[key] = 1;
+        if (this.byKey[key] === 0) {
+          this.byKey[key] = this.literals.length;
+          this.literals.push([]);
+        }
+        this.literals[this.byKey[key]!]!.push({ literal, at, entry });
       }
     });
+    this.slots = slots.size;
+    this.blocked = new Uint8Array(this.triggered.length * 128);
+    this.triggered.forEach((entries, index) => {
+      for (let c = 0; c < 128; c++)
+        if (entries.length > 0 && entries.every((e) => e.notAfter?.[c] === 1))
+          this.blocked[index * 128 + c] = 1;
+    });
+  }
+
+  private trigger(key: number, entry: Entry, pair = false): void {
+    const table = pair ? this.pairs : this.first;
+    if (table[key] === 0) {
+      table[key] = this.triggered.length;
+      this.triggered.push([]);
+    }
+    this.triggered[table[key]!]!.push(entry);
   }
 
   /**
@@ -419,20 +505,31 @@ export class DetectorPlan {
    */
   matches(text: string): Match[] {
     const found: (Match & { order: number })[] = [];
-    const lastEnd = new Map<Detector, number>();
-    const { first, pairs, entries } = this;
+    const lastEnd = new Int32Array(this.slots);
+    const { keys, first, pairs, triggered, blocked, byKey, literals } = this;
+    const queued: { at: number; entry: Entry }[] = [];
     const length = text.length;
-    let next = length > 0 ? text.charCodeAt(0) : 0;
     for (let i = 0; i < length; i++) {
-      const code = next;
-      next = i + 1 < length ? text.charCodeAt(i + 1) : 0;
-      if (code >= 128) continue;
+      const code = text.charCodeAt(i);
+      if (code >= 128 || keys[code] === 0) continue;
+      const prev = i > 0 ? text.charCodeAt(i - 1) : 0;
+      const after = prev < 128 ? prev : 0;
       const one = first[code]!;
-      if (one !== 0) this.tryAt(text, i, entries[one]!, found, lastEnd);
+      if (one !== 0 && blocked[one * 128 + after] === 0) tryAll(text, i, triggered[one]!, found, lastEnd);
+      const next = text.charCodeAt(i + 1); // NaN past the end
       if (next < 128) {
         const two = pairs[code * 128 + next]!;
-        if (two !== 0) this.tryAt(text, i, entries[two]!, found, lastEnd);
+        if (two !== 0 && blocked[two * 128 + after] === 0) tryAll(text, i, triggered[two]!, found, lastEnd);
       }
+      const keyed = byKey[code]!;
+      if (keyed !== 0)
+        for (const { literal, at, entry } of literals[keyed]!)
+          if (i >= at && text.startsWith(literal, i - at)) queued.push({ at: i - at, entry });
+    }
+    if (queued.length > 0) {
+      // A stable sort: at one position, entries stay in the order they were queued.
+      queued.sort((a, b) => a.at - b.at);
+      for (const { at, entry } of queued) tryEntry(text, at, entry, found, lastEnd);
     }
     for (const { detector, order } of this.global) {
       if (detector.keywords && !detector.keywords.some((k) => text.includes(k))) continue;
@@ -441,37 +538,49 @@ export class DetectorPlan {
     found.sort((a, b) => a.order - b.order || a.start - b.start);
     return found.map(({ detector, start, end }) => ({ detector, start, end }));
   }
+}
 
-  /** Runs the entries triggered at `i`. */
-  private tryAt(
-    text: string,
-    i: number,
-    entries: Sticky[],
-    found: (Match & { order: number })[],
-    lastEnd: Map<Detector, number>,
-  ): void {
-    for (const entry of entries) {
-      if (entry.prefix !== undefined && !text.startsWith(entry.prefix, i)) continue;
-      if (entry.detector.quick && !entry.detector.quick(text, i)) continue;
-      const from = entry.anchor ? leftmost(text, i, entry.anchor) : i;
-      for (let at = from; at <= i; at++) {
-        if (at < (lastEnd.get(entry.detector) ?? 0)) continue;
-        entry.sticky.lastIndex = at;
-        const m = entry.sticky.exec(text);
-        if (m === null) continue;
-        let length = m[0].length;
-        if (entry.detector.valid && !entry.detector.valid(m[0])) {
-          // An IBAN followed by a word of capitals reads as a longer, invalid one: retry at its
-          // country's length before giving up.
-          const trimmed = entry.detector.name === 'iban' ? ibanPrefix(m[0]) : null;
-          if (trimmed === null) break;
-          length = trimmed;
-        }
-        found.push({ detector: entry.detector, start: at, end: at + length, order: entry.order });
-        lastEnd.set(entry.detector, at + length);
-        break;
-      }
+/** Runs the entries triggered at `i`. */
+function tryAll(
+  text: string,
+  i: number,
+  entries: readonly Entry[],
+  found: (Match & { order: number })[],
+  lastEnd: Int32Array,
+): void {
+  for (let k = 0; k < entries.length; k++) tryEntry(text, i, entries[k]!, found, lastEnd);
+}
+
+/** Runs one entry where it may start, at `i` (for an anchor: from the leftmost start before it). */
+function tryEntry(
+  text: string,
+  i: number,
+  entry: Entry,
+  found: (Match & { order: number })[],
+  lastEnd: Int32Array,
+): void {
+  if (entry.notAfter !== null && i > 0) {
+    const prev = text.charCodeAt(i - 1);
+    if (prev < 128 && entry.notAfter[prev] === 1) return;
+  }
+  if (entry.quick !== null && !entry.quick(text, i)) return;
+  const from = entry.anchor !== null ? leftmost(text, i, entry.anchor) : i;
+  for (let at = from; at <= i; at++) {
+    if (at < lastEnd[entry.slot]!) continue;
+    entry.sticky.lastIndex = at;
+    const m = entry.sticky.exec(text);
+    if (m === null) continue;
+    let length = m[0].length;
+    if (entry.valid !== null && !entry.valid(m[0])) {
+      // An IBAN followed by a word of capitals reads as a longer, invalid one: retry at its
+      // country's length before giving up.
+      const trimmed = entry.detector.name === 'iban' ? ibanPrefix(m[0]) : null;
+      if (trimmed === null) return;
+      length = trimmed;
     }
+    found.push({ detector: entry.detector, start: at, end: at + length, order: entry.order });
+    lastEnd[entry.slot] = at + length;
+    return;
   }
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson } from '../../src/decisions/canonical-json.ts';
 import { policyReadsText, scanContentInput } from '../../src/decisions/content.ts';
@@ -109,6 +110,22 @@ describe('scanContentInput: the texts it makes', () => {
     const clean = scanContentInput(envelope(model('nothing to find')), scanner, { policyReadsText: false });
     expect(JSON.parse(clean.inputJson).resource.properties.content).toBe('');
     expect(JSON.parse(clean.loggedJson).resource.properties.content).toBe('nothing to find');
+  });
+
+  it('a string with findings, the text withheld: the digest is of the text as sent, the engine reads it emptied', () => {
+    const text = `key ${AWS_KEY}, mail ${EMAIL}`;
+    const scanned = scanContentInput(envelope(model(text)), scanner, { policyReadsText: false });
+    expect(scanned.input.content_sha256).toBe(createHash('sha256').update(text, 'utf8').digest('hex'));
+    const properties = (scanned.input.resource as { properties: Record<string, unknown> }).properties;
+    expect(properties.content).toBe(text);
+    const seen = {
+      ...scanned.input,
+      resource: { ...(scanned.input.resource as object), properties: { ...properties, content: '' } },
+    };
+    expect(scanned.inputJson).toBe(canonicalJson(seen));
+    expect(JSON.parse(scanned.loggedJson).resource.properties.content).toBe(
+      'key [REDACTED:secret], mail [REDACTED:pii]',
+    );
   });
 
   it("reads the setting from the bundle's data: only an explicit false withholds the text", () => {
