@@ -1,3 +1,4 @@
+import type { Cursor } from '../audit/queries.ts';
 import { canonicalJson, inputDigest } from '../decisions/canonical-json.ts';
 import { evaluateDecision, isContractSurface } from '../decisions/evaluate.ts';
 import type { PolicyEngine } from '../engine/engine.ts';
@@ -16,6 +17,27 @@ export interface ImpactRecord {
   input_sha256: string;
   /** Why the recorded decision failed closed, if it did. */
   error?: { code?: unknown } | null;
+}
+
+/** A page as decision-log.ts `impactPageSql` returns it: one row. */
+export interface ImpactPageRow {
+  /** Records read before the byte budget cut the page. */
+  scanned: number;
+  count: number;
+  last_decided_at: string | null;
+  last_id: string | null;
+  /** The kept records as one JSON text (an array of `ImpactRecord`). */
+  records: string;
+}
+
+/**
+ * The cursor of the page after `page` (read with at most `pageSize` records), or null when the
+ * window ended: no records, or fewer than a page and the byte budget cut none of them.
+ */
+export function nextPageCursor(page: ImpactPageRow | undefined, pageSize: number): Cursor | null {
+  if (!page || page.count === 0 || page.last_decided_at === null || page.last_id === null) return null;
+  if (page.scanned < pageSize && page.count === page.scanned) return null;
+  return { decidedAt: page.last_decided_at, id: page.last_id };
 }
 
 export type FlipDirection = 'allow_to_deny' | 'deny_to_allow';
