@@ -31,6 +31,11 @@ export interface ImpactWorkerData {
     filter: DecisionFilter;
     pageSize: number;
     pageBytes: number;
+    /**
+     * The run's only worker: it is handed every page, so it reads the next one as soon as it knows
+     * its cursor, before evaluating this one (with several workers, another one reads it).
+     */
+    alone: boolean;
   } | null;
 }
 
@@ -65,17 +70,36 @@ const reader = data.reader;
 // One connection: the pool hands this worker one page at a time to read.
 const db = reader ? new PostgresDatabase({ ...reader.connection, max: 1 }) : null;
 let closing = false;
+/** The page an only worker reads ahead: its cursor and the read under way. */
+let ahead: { after: Cursor; read: Promise<ImpactPageRow | undefined> } | null = null;
+
+function readPage(after: Cursor | null): Promise<ImpactPageRow | undefined> {
+  if (!db || !reader) throw new Error('this impact worker has no database to read pages from');
+  const sql = impactPageSql(reader.filter, after, reader.pageSize, reader.pageBytes);
+  return db.query<ImpactPageRow>(sql).then(({ rows }) => rows[0]);
+}
 
 async function pageText(request: { page: number; after: Cursor | null } | { page: number; records: string }) {
   if ('records' in request) return request.records;
-  if (!db || !reader) throw new Error('this impact worker has no database to read pages from');
-  const { rows } = await db.query<ImpactPageRow>(
-    impactPageSql(reader.filter, request.after, reader.pageSize, reader.pageBytes),
-  );
-  const page = rows[0];
-  // NOTE: the cursor goes out before the evaluation, so the next page is read (by another worker)
-  // while this one evaluates: the pages' reads follow each other, the evaluations overlap them.
-  port?.postMessage({ page: request.page, next: nextPageCursor(page, reader.pageSize) });
+  const read =
+    ahead &&
+    request.after &&
+    ahead.after.decidedAt === request.after.decidedAt &&
+    ahead.after.id === request.after.id
+      ? ahead.read
+      : readPage(request.after);
+  ahead = null;
+  const page = await read;
+  const next = nextPageCursor(page, reader?.pageSize ?? 0);
+  // NOTE: the cursor goes out before the evaluation, so the next page is read (by another worker,
+  // or by this one when it is alone) while this one evaluates: the reads follow each other, the
+  // evaluations overlap them.
+  port?.postMessage({ page: request.page, next });
+  if (reader?.alone && next && !closing) {
+    ahead = { after: next, read: readPage(next) };
+    // Not awaited when the run stops first; its failure then is the next page's, if any.
+    ahead.read.catch(() => {});
+  }
   return page?.records ?? '[]';
 }
 

@@ -655,7 +655,13 @@ export class ImpactAnalyzer {
       reader:
         connection === null
           ? null
-          : { connection, filter, pageSize: this.pageSize, pageBytes: this.pageBytes },
+          : {
+              connection,
+              filter,
+              pageSize: this.pageSize,
+              pageBytes: this.pageBytes,
+              alone: this.workers === 1,
+            },
     });
     const progress = () => ({
       total,

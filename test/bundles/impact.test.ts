@@ -496,14 +496,14 @@ decision := {"allow": true, "violations": [], "obligations": [], "exceptions": [
         } as Database;
         return { db, texts };
       };
-      const analysed = async (connection: PostgresConnection | null) => {
+      const analysed = async (connection: PostgresConnection | null, workers = 2) => {
         const { db, texts } = watched(connection);
         const analyzer = new ImpactAnalyzer({
           db,
           revisions: new RevisionStore(db),
-          replicaId: `replica-reads-${connection ? 'workers' : 'main'}`,
+          replicaId: `replica-reads-${connection ? 'workers' : 'main'}-${workers}`,
           defaultEntrypoint: 'verdict/decision',
-          workers: 2,
+          workers,
           pageSize: 3,
           progressMs: 50,
         });
@@ -537,6 +537,8 @@ decision := {"allow": true, "violations": [], "obligations": [], "exceptions": [
       expect(tv.database.db.connection).toMatchObject({ url: tv.database.url });
       // The workers read over connections of their own: no page query on this thread.
       expect(await analysed(tv.database.db.connection)).toBe(0);
+      // An only worker reads each next page ahead, while it evaluates: the same pages, the same report.
+      expect(await analysed(tv.database.db.connection, 1)).toBe(0);
       // The same database without a connection for other threads (as PGlite): this thread reads
       // every page, and the log above sees them.
       expect(await analysed(null)).toBeGreaterThanOrEqual(Math.ceil(whole.evaluated / 3));
