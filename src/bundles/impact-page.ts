@@ -97,26 +97,25 @@ function controlsOf(value: unknown): string[] {
   return [...ids].sort();
 }
 
+/** An outcome with nothing counted yet. */
+export function emptyImpactOutcome(): ImpactPageOutcome {
+  return { read: 0, evaluated: 0, unchanged: 0, skipped: {}, masked: 0, flips: [], errors: {} };
+}
+
 /**
  * Evaluates a page of recorded decisions on the candidate engine, each through the evaluation core
  * (`evaluateDecision`) on its input exactly as stored — with the `caller`, `now` and `grants` the
  * service attached when it decided — and compares with what was recorded. A candidate that errors
  * is the fail-closed deny (control EVAL-ERROR), as it would have been live, and its error is kept.
- * Runs in a worker thread (impact-worker.ts) or in-process; never throws for a policy's failure.
+ * Adds to `outcome` when given (a page evaluated in parts, in order). Runs in a worker thread
+ * (impact-worker.ts) or in-process; never throws for a policy's failure.
  */
 export function evaluateImpactPage(
   engine: PolicyEngine,
   records: readonly ImpactRecord[],
+  outcome: ImpactPageOutcome = emptyImpactOutcome(),
 ): ImpactPageOutcome {
-  const outcome: ImpactPageOutcome = {
-    read: records.length,
-    evaluated: 0,
-    unchanged: 0,
-    skipped: {},
-    masked: 0,
-    flips: [],
-    errors: {},
-  };
+  outcome.read += records.length;
   for (const record of records) {
     const noInput = record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256;
     const input = record.input;

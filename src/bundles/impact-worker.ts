@@ -2,11 +2,12 @@
  * A worker thread of impact analysis (impact.ts `ImpactWorkerPool`): loads the candidate bundle
  * once, from the bytes it is started with, then evaluates every page it is given
  * (`evaluateImpactPage`) and answers with the page's outcome. On Postgres it reads each page itself,
- * over a connection of its own, from the cursor it is sent — it answers the next page's cursor as
- * soon as the page is read, then evaluates — so a page's text never reaches the replica's main
- * thread. On PGlite (which lives in the main thread) it is sent the page's text instead.
+ * over a connection of its own, from the cursor it is sent, and answers the next page's cursor as
+ * soon as the page is read — so a page's text never reaches the replica's main thread. On PGlite
+ * (which lives in the main thread) it is sent the page's text instead.
  */
 import { setPriority } from 'node:os';
+import { setImmediate as turn } from 'node:timers/promises';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type Cursor, type DecisionFilter, impactPageSql } from '../audit/decision-log.ts';
 import { parseBundle } from '../engine/bundle.ts';
@@ -14,6 +15,7 @@ import { PolicyEngine } from '../engine/engine.ts';
 import { PostgresDatabase } from '../store/postgres.ts';
 import type { PostgresConnection } from '../store/types.ts';
 import {
+  emptyImpactOutcome,
   evaluateImpactPage,
   type ImpactPageOutcome,
   type ImpactPageRow,
@@ -31,11 +33,6 @@ export interface ImpactWorkerData {
     filter: DecisionFilter;
     pageSize: number;
     pageBytes: number;
-    /**
-     * The run's only worker: it is handed every page, so it reads the next one as soon as it knows
-     * its cursor, before evaluating this one (with several workers, another one reads it).
-     */
-    alone: boolean;
   } | null;
 }
 
@@ -67,40 +64,40 @@ try {
 }
 const engine = PolicyEngine.fromBundle(parseBundle(Buffer.from(data.bundle)));
 const reader = data.reader;
-// One connection: the pool hands this worker one page at a time to read.
+// One connection: a worker reads one page at a time.
 const db = reader ? new PostgresDatabase({ ...reader.connection, max: 1 }) : null;
+/** Records evaluated between two turns of the event loop. */
+const RECORDS_PER_TURN = 100;
 let closing = false;
-/** The page an only worker reads ahead: its cursor and the read under way. */
-let ahead: { after: Cursor; read: Promise<ImpactPageRow | undefined> } | null = null;
+/** The evaluations take turns (one page at a time); reads run beside them. */
+let evaluations: Promise<void> = Promise.resolve();
 
-function readPage(after: Cursor | null): Promise<ImpactPageRow | undefined> {
-  if (!db || !reader) throw new Error('this impact worker has no database to read pages from');
-  const sql = impactPageSql(reader.filter, after, reader.pageSize, reader.pageBytes);
-  return db.query<ImpactPageRow>(sql).then(({ rows }) => rows[0]);
-}
-
+/** The page's records as JSON text: read from its cursor (answering the next one at once), or as sent. */
 async function pageText(request: { page: number; after: Cursor | null } | { page: number; records: string }) {
   if ('records' in request) return request.records;
-  const read =
-    ahead &&
-    request.after &&
-    ahead.after.decidedAt === request.after.decidedAt &&
-    ahead.after.id === request.after.id
-      ? ahead.read
-      : readPage(request.after);
-  ahead = null;
-  const page = await read;
-  const next = nextPageCursor(page, reader?.pageSize ?? 0);
-  // NOTE: the cursor goes out before the evaluation, so the next page is read (by another worker,
-  // or by this one when it is alone) while this one evaluates: the reads follow each other, the
-  // evaluations overlap them.
-  port?.postMessage({ page: request.page, next });
-  if (reader?.alone && next && !closing) {
-    ahead = { after: next, read: readPage(next) };
-    // Not awaited when the run stops first; its failure then is the next page's, if any.
-    ahead.read.catch(() => {});
-  }
+  if (!db || !reader) throw new Error('this impact worker has no database to read pages from');
+  const { rows } = await db.query<ImpactPageRow>(
+    impactPageSql(reader.filter, request.after, reader.pageSize, reader.pageBytes),
+  );
+  const page = rows[0];
+  port?.postMessage({ page: request.page, next: nextPageCursor(page, reader.pageSize) });
   return page?.records ?? '[]';
+}
+
+/**
+ * A page evaluated a hundred records at a time, with a turn of the event loop between: the worker
+ * stays responsive while it evaluates (a read it is handed starts at once, a read's rows and its
+ * next cursor are handled at once), so the reads of the run follow each other without waiting for
+ * an evaluation to end. Null when the worker is closing.
+ */
+async function evaluate(records: ImpactRecord[]): Promise<ImpactPageOutcome | null> {
+  const outcome = emptyImpactOutcome();
+  for (let from = 0; from < records.length; from += RECORDS_PER_TURN) {
+    if (from > 0) await turn();
+    if (closing) return null;
+    evaluateImpactPage(engine, records.slice(from, from + RECORDS_PER_TURN), outcome);
+  }
+  return outcome;
 }
 
 port.on('message', async (request: ImpactWorkerRequest) => {
@@ -111,11 +108,22 @@ port.on('message', async (request: ImpactWorkerRequest) => {
     return;
   }
   if (closing) return;
-  try {
-    const records = JSON.parse(await pageText(request)) as ImpactRecord[];
-    if (closing) return;
-    port.postMessage({ page: request.page, outcome: evaluateImpactPage(engine, records) });
-  } catch (err) {
+  const failed = (err: unknown) =>
     port.postMessage({ page: request.page, error: err instanceof Error ? err.message : String(err) });
-  }
+  // NOTE: the read starts now, beside the evaluation under way, and its next cursor goes out as soon
+  // as it ends: the keyset reads (one after the other) never wait for an evaluation.
+  const text = pageText(request).catch((err: unknown) => {
+    failed(err);
+    return null;
+  });
+  evaluations = evaluations.then(async () => {
+    const records = await text;
+    if (records === null || closing) return;
+    try {
+      const outcome = await evaluate(JSON.parse(records) as ImpactRecord[]);
+      if (outcome) port.postMessage({ page: request.page, outcome });
+    } catch (err) {
+      failed(err);
+    }
+  });
 });

@@ -655,13 +655,7 @@ export class ImpactAnalyzer {
       reader:
         connection === null
           ? null
-          : {
-              connection,
-              filter,
-              pageSize: this.pageSize,
-              pageBytes: this.pageBytes,
-              alone: this.workers === 1,
-            },
+          : { connection, filter, pageSize: this.pageSize, pageBytes: this.pageBytes },
     });
     const progress = () => ({
       total,

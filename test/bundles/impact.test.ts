@@ -537,7 +537,7 @@ decision := {"allow": true, "violations": [], "obligations": [], "exceptions": [
       expect(tv.database.db.connection).toMatchObject({ url: tv.database.url });
       // The workers read over connections of their own: no page query on this thread.
       expect(await analysed(tv.database.db.connection)).toBe(0);
-      // An only worker reads each next page ahead, while it evaluates: the same pages, the same report.
+      // One worker: each read starts while it evaluates the page before; the same pages, the same report.
       expect(await analysed(tv.database.db.connection, 1)).toBe(0);
       // The same database without a connection for other threads (as PGlite): this thread reads
       // every page, and the log above sees them.
