@@ -34,9 +34,14 @@ const { values: args } = parseArgs({
 
 interface ArmResult {
   seconds: number;
+  /** CPU seconds of the arm's process (every thread) over the run: steadier than wall time on a shared host. */
+  cpuSeconds: number;
   evaluated: number;
   perSecond: number;
-  rss: { min: number; max: number; mean: number; up: number; down: number };
+  /** `minAt`: where the lowest sample falls among the samples after the first 10 % (0 first, 1 last). */
+  rss: { min: number; max: number; mean: number; up: number; down: number; minAt: number };
+  /** The same spread on the samples taken while records were still being read (not the workers' exit). */
+  reading: { up: number; down: number };
 }
 
 async function arm(dir: string): Promise<ArmResult> {
@@ -65,6 +70,7 @@ async function arm(dir: string): Promise<ArmResult> {
     yieldAbove: 1,
   });
   const samples: { read: number; mb: number }[] = [];
+  const cpu = process.cpuUsage();
   const started = Date.now();
   const run = await impact.start({
     digest,
@@ -84,18 +90,34 @@ async function arm(dir: string): Promise<ArmResult> {
   }
   clearInterval(sampler);
   const seconds = (Date.now() - started) / 1000;
+  const used = process.cpuUsage(cpu);
   await impact.close();
   await db.close();
   if (last.state !== 'done') throw new Error(`the run ended ${last.state}: ${JSON.stringify(last.error)}`);
   const steady = samples.filter((s) => s.read >= records * 0.1).map((s) => s.mb);
+  const reading = samples.filter((s) => s.read >= records * 0.1 && s.read < last.evaluated + last.skipped);
+  const readingMean = reading.reduce((a, b) => a + b.mb, 0) / Math.max(1, reading.length);
+  const readingMb = reading.map((s) => s.mb);
   const mean = steady.reduce((a, b) => a + b, 0) / Math.max(1, steady.length);
   const min = Math.min(...steady);
   const max = Math.max(...steady);
   return {
     seconds,
+    cpuSeconds: (used.user + used.system) / 1e6,
     evaluated: last.evaluated,
     perSecond: last.evaluated / seconds,
-    rss: { min, max, mean, up: (max - mean) / mean, down: (mean - min) / mean },
+    rss: {
+      min,
+      max,
+      mean,
+      up: (max - mean) / mean,
+      down: (mean - min) / mean,
+      minAt: steady.indexOf(min) / Math.max(1, steady.length - 1),
+    },
+    reading: {
+      up: (Math.max(...readingMb) - readingMean) / readingMean,
+      down: (readingMean - Math.min(...readingMb)) / readingMean,
+    },
   };
 }
 
@@ -127,16 +149,19 @@ async function main(): Promise<void> {
     const result = JSON.parse(out.trim().split('\n').at(-1) as string) as ArmResult;
     results[which].push(result);
     process.stdout.write(
-      `impact-ab: ${which} ${result.seconds.toFixed(1)} s (${Math.round(result.perSecond)}/s), RSS ${result.rss.min.toFixed(0)}–${result.rss.max.toFixed(0)} MB, mean ${result.rss.mean.toFixed(0)} (+${(result.rss.up * 100).toFixed(1)} % / −${(result.rss.down * 100).toFixed(1)} %); load ${loadavg()[0]?.toFixed(2)}\n`,
+      `impact-ab: ${which} ${result.seconds.toFixed(1)} s (${Math.round(result.perSecond)}/s), CPU ${result.cpuSeconds.toFixed(1)} s, RSS ${result.rss.min.toFixed(0)}–${result.rss.max.toFixed(0)} MB, mean ${result.rss.mean.toFixed(0)} (+${(result.rss.up * 100).toFixed(1)} % / −${(result.rss.down * 100).toFixed(1)} %, lowest at ${(result.rss.minAt * 100).toFixed(0)} %; while reading +${(result.reading.up * 100).toFixed(1)} % / −${(result.reading.down * 100).toFixed(1)} %); load ${loadavg()[0]?.toFixed(2)}\n`,
     );
   }
   const secs = (w: 'old' | 'new') => median(results[w].map((r) => r.seconds));
+  const cpuOf = (w: 'old' | 'new') => median(results[w].map((r) => r.cpuSeconds));
+  const pairs = results.new.map((r, i) => r.seconds / (results.old[i] as ArmResult).seconds);
   const worst = (w: 'old' | 'new') => Math.max(...results[w].map((r) => Math.max(r.rss.up, r.rss.down)));
   process.stdout.write(
     `impact-ab: old ${old.sha} vs this tree, ${order.length} runs; load average ${load.map((l) => l.toFixed(2)).join(' ')} → ${loadavg()
       .map((l) => l.toFixed(2))
       .join(' ')}\n` +
-      `impact-ab: median seconds old ${secs('old').toFixed(1)}, new ${secs('new').toFixed(1)}: new/old ${(secs('new') / secs('old')).toFixed(3)}\n` +
+      `impact-ab: median seconds old ${secs('old').toFixed(1)}, new ${secs('new').toFixed(1)}: new/old ${(secs('new') / secs('old')).toFixed(3)}; per round ${pairs.map((p) => p.toFixed(2)).join(', ')}\n` +
+      `impact-ab: median CPU seconds (this process, every thread) old ${cpuOf('old').toFixed(1)}, new ${cpuOf('new').toFixed(1)}: new/old ${(cpuOf('new') / cpuOf('old')).toFixed(3)}\n` +
       `impact-ab: median RSS mean old ${median(results.old.map((r) => r.rss.mean)).toFixed(0)} MB, new ${median(results.new.map((r) => r.rss.mean)).toFixed(0)} MB; widest spread old ±${(worst('old') * 100).toFixed(1)} %, new ±${(worst('new') * 100).toFixed(1)} %\n`,
   );
 }

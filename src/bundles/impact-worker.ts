@@ -67,7 +67,7 @@ const reader = data.reader;
 // One connection: a worker reads one page at a time.
 const db = reader ? new PostgresDatabase({ ...reader.connection, max: 1 }) : null;
 /** Records evaluated between two turns of the event loop. */
-const RECORDS_PER_TURN = 100;
+const RECORDS_PER_TURN = 50;
 let closing = false;
 /** The evaluations take turns (one page at a time); reads run beside them. */
 let evaluations: Promise<void> = Promise.resolve();
@@ -85,7 +85,7 @@ async function pageText(request: { page: number; after: Cursor | null } | { page
 }
 
 /**
- * A page evaluated a hundred records at a time, with a turn of the event loop between: the worker
+ * A page evaluated fifty records at a time, with a turn of the event loop between: the worker
  * stays responsive while it evaluates (a read it is handed starts at once, a read's rows and its
  * next cursor are handled at once), so the reads of the run follow each other without waiting for
  * an evaluation to end. Null when the worker is closing.
