@@ -40,8 +40,6 @@ interface ArmResult {
   perSecond: number;
   /** `minAt`: where the lowest sample falls among the samples after the first 10 % (0 first, 1 last). */
   rss: { min: number; max: number; mean: number; up: number; down: number; minAt: number };
-  /** The same spread on the samples taken while records were still being read (not the workers' exit). */
-  reading: { up: number; down: number };
 }
 
 async function arm(dir: string): Promise<ArmResult> {
@@ -95,9 +93,6 @@ async function arm(dir: string): Promise<ArmResult> {
   await db.close();
   if (last.state !== 'done') throw new Error(`the run ended ${last.state}: ${JSON.stringify(last.error)}`);
   const steady = samples.filter((s) => s.read >= records * 0.1).map((s) => s.mb);
-  const reading = samples.filter((s) => s.read >= records * 0.1 && s.read < last.evaluated + last.skipped);
-  const readingMean = reading.reduce((a, b) => a + b.mb, 0) / Math.max(1, reading.length);
-  const readingMb = reading.map((s) => s.mb);
   const mean = steady.reduce((a, b) => a + b, 0) / Math.max(1, steady.length);
   const min = Math.min(...steady);
   const max = Math.max(...steady);
@@ -113,10 +108,6 @@ async function arm(dir: string): Promise<ArmResult> {
       up: (max - mean) / mean,
       down: (mean - min) / mean,
       minAt: steady.indexOf(min) / Math.max(1, steady.length - 1),
-    },
-    reading: {
-      up: (Math.max(...readingMb) - readingMean) / readingMean,
-      down: (readingMean - Math.min(...readingMb)) / readingMean,
     },
   };
 }
@@ -149,7 +140,7 @@ async function main(): Promise<void> {
     const result = JSON.parse(out.trim().split('\n').at(-1) as string) as ArmResult;
     results[which].push(result);
     process.stdout.write(
-      `impact-ab: ${which} ${result.seconds.toFixed(1)} s (${Math.round(result.perSecond)}/s), CPU ${result.cpuSeconds.toFixed(1)} s, RSS ${result.rss.min.toFixed(0)}–${result.rss.max.toFixed(0)} MB, mean ${result.rss.mean.toFixed(0)} (+${(result.rss.up * 100).toFixed(1)} % / −${(result.rss.down * 100).toFixed(1)} %, lowest at ${(result.rss.minAt * 100).toFixed(0)} %; while reading +${(result.reading.up * 100).toFixed(1)} % / −${(result.reading.down * 100).toFixed(1)} %); load ${loadavg()[0]?.toFixed(2)}\n`,
+      `impact-ab: ${which} ${result.seconds.toFixed(1)} s (${Math.round(result.perSecond)}/s), CPU ${result.cpuSeconds.toFixed(1)} s, RSS ${result.rss.min.toFixed(0)}–${result.rss.max.toFixed(0)} MB, mean ${result.rss.mean.toFixed(0)} (+${(result.rss.up * 100).toFixed(1)} % / −${(result.rss.down * 100).toFixed(1)} %, lowest at ${(result.rss.minAt * 100).toFixed(0)} %); load ${loadavg()[0]?.toFixed(2)}\n`,
     );
   }
   const secs = (w: 'old' | 'new') => median(results[w].map((r) => r.seconds));

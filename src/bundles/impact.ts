@@ -716,7 +716,6 @@ export class ImpactAnalyzer {
       clearInterval(heartbeat);
       // Pages left unawaited (stopped, or a page failed) reject when the pool closes: handled here.
       for (const page of inFlight) page.catch(() => {});
-      await pool.close();
       await beating;
     }
     const state = error === null ? 'done' : error.code === 'impact_cancelled' ? 'cancelled' : 'failed';
@@ -731,6 +730,10 @@ export class ImpactAnalyzer {
     } catch (err) {
       // The database is gone: the run stays `running` until its lease expires, then reads as failed.
       this.deps.onError?.(err, active.id);
+    } finally {
+      // NOTE: after the finish, so that the answer does not wait for the workers to close their
+      // connections and exit; the run (`settled`, `close`) still ends only once they have.
+      await pool.close();
     }
   }
 
