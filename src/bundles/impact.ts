@@ -154,10 +154,11 @@ const MIB = 1_048_576;
 /**
  * The V8 heap limits of an impact worker (`resourceLimits`): a fixed cap sized for what it holds —
  * at most two pages (the one it evaluates, the next one read or queued), each at most `pageBytes`
- * plus one record, parsed (JSON objects take a few times their text) — instead of V8's default, which lets
- * each worker's heap grow towards the host's memory and breathe by a hundred MB between major GCs
- * (the replica's RSS moved by ±10 % over a run with two workers). The young generation is small for
- * the same reason; a page's records outlive it anyway. See docs/decisions/0021-impact-analysis.md.
+ * plus one record, parsed (JSON objects take a few times their text) — instead of V8's default,
+ * which lets each worker's heap grow towards the host's memory and breathe by a hundred MB between
+ * major GCs (the replica's RSS moved by ±10 % over a run with two workers). The young generation is
+ * small for the same reason; a page's records outlive it anyway. See
+ * docs/decisions/0021-impact-analysis.md.
  */
 export function impactWorkerHeapLimits(pageBytes: number, maxRecordBytes: number): ResourceLimits {
   const page = (pageBytes + maxRecordBytes) / MIB;
