@@ -22,9 +22,8 @@
  *    `decide()`, 16 in flight, `--live-seconds`).
  * 4. The run alone: `impact.start()` over the window, wall time, records/s, RSS sampled
  *    every 250 ms (spread after the first 10 % of the records, against the mean).
- * 5. The live loop beside a run that never yields to live traffic (`yieldAbove: 1`), then beside a
- *    run of the replica's analyzer (yielding, the default), each cancelled afterwards; then the live
- *    loop alone again (the host's drift shows in the two "alone" figures).
+ * 5. The live loop beside a second run (cancelled afterwards); then the live loop alone again (the
+ *    host's drift shows in the two "alone" figures).
  * 6. The user's way: the export of the same window to an NDJSON file (timed), then `opa run
  *    --server` on the candidate's sources, one `POST /v1/data/verdict/decision` per line, 16 in
  *    flight over keep-alive (timed on the first `--opa-records` lines; the whole file by default).
@@ -76,7 +75,6 @@ const { values: args } = parseArgs({
     'live-seconds': { type: 'string', default: '5' },
     workers: { type: 'string' },
     nice: { type: 'string' },
-    'yield-above': { type: 'string' },
   },
 });
 const RECORDS = Number(args.records);
@@ -293,7 +291,7 @@ async function main(): Promise<void> {
   // The replica's analyzer unless --workers / --nice ask for other settings (then one on the same
   // database, built as the lifecycle builds its own).
   const impact =
-    args.workers === undefined && args.nice === undefined && args['yield-above'] === undefined
+    args.workers === undefined && args.nice === undefined
       ? lifecycle.impact
       : new ImpactAnalyzer({
           db: verdict.database as Database,
@@ -302,7 +300,6 @@ async function main(): Promise<void> {
           defaultEntrypoint: config.defaultEntrypoint,
           workers: args.workers === undefined ? undefined : Number(args.workers),
           workerNice: args.nice === undefined ? undefined : Number(args.nice),
-          yieldAbove: args['yield-above'] === undefined ? undefined : Number(args['yield-above']),
         });
 
   // Live decisions: a closed loop of decide() with 16 in flight, for `seconds`.
@@ -363,18 +360,8 @@ async function main(): Promise<void> {
     )}/s); flips ${last.flips.map((f) => `${f.direction} ${f.count}`).join(', ')}; RSS ${spread[0]?.toFixed(0)}..${spread[1]?.toFixed(0)} MB (mean ${mean.toFixed(0)}, ${((((spread[1] as number) - mean) / mean) * 100).toFixed(1)} % / ${(((mean - (spread[0] as number)) / mean) * 100).toFixed(1)} %)`,
   );
 
-  // Live decisions during a run: first with a run that never yields to live traffic (yieldAbove 1,
-  // the analyzer before it had that setting), then with the replica's (`impact`); then alone again,
-  // so that a host whose speed drifted shows in the two "alone" figures.
-  const noYield = new ImpactAnalyzer({
-    db: verdict.database as Database,
-    revisions: new RevisionStore(verdict.database as Database),
-    replicaId: 'bench-impact-no-yield',
-    defaultEntrypoint: config.defaultEntrypoint,
-    workers: args.workers === undefined ? undefined : Number(args.workers),
-    workerNice: args.nice === undefined ? undefined : Number(args.nice),
-    yieldAbove: 1,
-  });
+  // Live decisions during a run; then alone again, so that a host whose speed drifted shows in
+  // the two "alone" figures.
   const duringRun = async (analyzer: ImpactAnalyzer, label: string) => {
     const second = await analyzer.start({ digest, from: window.from, to: window.to, actor: 'bench' });
     await new Promise((r) => setTimeout(r, 500));
@@ -388,10 +375,8 @@ async function main(): Promise<void> {
     );
     return { rate, read };
   };
-  const duringNoYield = await duringRun(noYield, 'never yielding');
-  await noYield.close();
-  const duringYield = await duringRun(impact, 'yielding to live traffic, the default');
-  const liveDuring = duringYield.rate;
+  const during = await duringRun(impact, 'the replica’s analyzer');
+  const liveDuring = during.rate;
   const liveAgain = await live(LIVE_SECONDS);
   log(`live decisions without a run, again: ${liveAgain.toFixed(0)}/s`);
 
@@ -477,12 +462,7 @@ async function main(): Promise<void> {
       alone_again_per_s: liveAgain,
       during_run_per_s: liveDuring,
       change: (liveDuring - liveAlone) / liveAlone,
-      run_read_per_s: duringYield.read / LIVE_SECONDS,
-      never_yielding: {
-        during_run_per_s: duringNoYield.rate,
-        change: (duringNoYield.rate - liveAlone) / liveAlone,
-        run_read_per_s: duringNoYield.read / LIVE_SECONDS,
-      },
+      run_read_per_s: during.read / LIVE_SECONDS,
     },
     baseline: {
       export_seconds: exportSeconds,

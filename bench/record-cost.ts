@@ -261,6 +261,7 @@ function armDatabase(db: PostgresDatabase, arm: Arm): Database {
     sql.name?.startsWith('verdict_store_batch') ? { ...batch, values: sql.values } : sql;
   return {
     kind: db.kind,
+    connection: db.connection,
     query<Row>(sql: Sql): Promise<QueryResult<Row>> {
       return db.query<Row>(swap(sql));
     },

@@ -277,8 +277,9 @@ export function searchDecisionsSql(filter: DecisionFilter, after: Cursor | null,
  * plus one record whatever the inputs' sizes (one record always fits, however large). One row:
  * `scanned` (records read before the byte cut; fewer than `limit` and all kept means the window
  * ended), how many were kept, the last kept one's position (the next page's cursor) and the kept
- * records as one JSON text. The reader parses nothing: the text goes whole to a worker thread (the
- * replica's main thread stays free for live decisions).
+ * records as one JSON text, parsed by the worker thread that evaluates it. On Postgres that worker
+ * reads the page itself (impact-worker.ts), so the text never reaches the replica's main thread,
+ * which stays free for live decisions; on PGlite the main thread reads it and hands the text over.
  */
 export function impactPageSql(
   filter: DecisionFilter,

@@ -1,3 +1,4 @@
+import type { Cursor } from '../audit/queries.ts';
 import { canonicalJson, inputDigest } from '../decisions/canonical-json.ts';
 import { evaluateDecision, isContractSurface } from '../decisions/evaluate.ts';
 import type { PolicyEngine } from '../engine/engine.ts';
@@ -16,6 +17,27 @@ export interface ImpactRecord {
   input_sha256: string;
   /** Why the recorded decision failed closed, if it did. */
   error?: { code?: unknown } | null;
+}
+
+/** A page as decision-log.ts `impactPageSql` returns it: one row. */
+export interface ImpactPageRow {
+  /** Records read before the byte budget cut the page. */
+  scanned: number;
+  count: number;
+  last_decided_at: string | null;
+  last_id: string | null;
+  /** The kept records as one JSON text (an array of `ImpactRecord`). */
+  records: string;
+}
+
+/**
+ * The cursor of the page after `page` (read with at most `pageSize` records), or null when the
+ * window ended: no records, or fewer than a page and the byte budget cut none of them.
+ */
+export function nextPageCursor(page: ImpactPageRow | undefined, pageSize: number): Cursor | null {
+  if (!page || page.count === 0 || page.last_decided_at === null || page.last_id === null) return null;
+  if (page.scanned < pageSize && page.count === page.scanned) return null;
+  return { decidedAt: page.last_decided_at, id: page.last_id };
 }
 
 export type FlipDirection = 'allow_to_deny' | 'deny_to_allow';
@@ -75,26 +97,25 @@ function controlsOf(value: unknown): string[] {
   return [...ids].sort();
 }
 
+/** An outcome with nothing counted yet. */
+export function emptyImpactOutcome(): ImpactPageOutcome {
+  return { read: 0, evaluated: 0, unchanged: 0, skipped: {}, masked: 0, flips: [], errors: {} };
+}
+
 /**
  * Evaluates a page of recorded decisions on the candidate engine, each through the evaluation core
  * (`evaluateDecision`) on its input exactly as stored — with the `caller`, `now` and `grants` the
  * service attached when it decided — and compares with what was recorded. A candidate that errors
  * is the fail-closed deny (control EVAL-ERROR), as it would have been live, and its error is kept.
- * Runs in a worker thread (impact-worker.ts) or in-process; never throws for a policy's failure.
+ * Adds to `outcome` when given (a page evaluated in parts, in order). Runs in a worker thread
+ * (impact-worker.ts) or in-process; never throws for a policy's failure.
  */
 export function evaluateImpactPage(
   engine: PolicyEngine,
   records: readonly ImpactRecord[],
+  outcome: ImpactPageOutcome = emptyImpactOutcome(),
 ): ImpactPageOutcome {
-  const outcome: ImpactPageOutcome = {
-    read: records.length,
-    evaluated: 0,
-    unchanged: 0,
-    skipped: {},
-    masked: 0,
-    flips: [],
-    errors: {},
-  };
+  outcome.read += records.length;
   for (const record of records) {
     const noInput = record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256;
     const input = record.input;

@@ -1,6 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
+import { type ResourceLimits, Worker } from 'node:worker_threads';
 import { v7 as uuidv7 } from 'uuid';
 import { countDecisionsSql, impactPageSql } from '../audit/decision-log.ts';
 import { appendEvent } from '../audit/event-log.ts';
@@ -12,7 +11,13 @@ import {
 } from '../audit/queries.ts';
 import { PolicyEngine } from '../engine/engine.ts';
 import type { Database } from '../store/types.ts';
-import { type FlipDirection, IMPACT_SAMPLE_IDS, type ImpactPageOutcome } from './impact-page.ts';
+import {
+  type FlipDirection,
+  IMPACT_SAMPLE_IDS,
+  type ImpactPageOutcome,
+  type ImpactPageRow,
+  nextPageCursor,
+} from './impact-page.ts';
 import {
   cancelImpactRunSql,
   failImpactRunsSql,
@@ -23,6 +28,7 @@ import {
   insertImpactRunSql,
   listImpactRunsSql,
 } from './impact-sql.ts';
+import type { ImpactWorkerAnswer, ImpactWorkerData, ImpactWorkerRequest } from './impact-worker.ts';
 import type { RevisionStore } from './revisions.ts';
 
 /** The filters a run narrows its window with: the same names as `GET /v1/decisions`. */
@@ -135,16 +141,6 @@ export interface ImpactDeps {
    * VERDICT_BODY_LIMIT_BYTES); default 1 MiB. A page holds at most `pageBytes` plus one such record.
    */
   maxRecordBytes?: number;
-  /**
-   * Live decisions first: before reading its next page, a run waits (50 ms at a time, at most
-   * `yieldMaxMs` per page) while this replica's event loop was busier than this fraction since the
-   * last look (`performance.eventLoopUtilization`) — live traffic, which then gets the cores that
-   * the page query (Postgres, normal priority) and the workers would take. Default 0.5; 1 never
-   * waits. A replica without live traffic is idle between pages, so the run goes at full speed.
-   */
-  yieldAbove?: number;
-  /** The longest a run waits for live traffic before each page; default 1,000 ms (a run always moves). */
-  yieldMaxMs?: number;
   /** A running run whose heartbeat is older is failed by whoever reads it; default 30 s. */
   leaseMs?: number;
   /** How often a run writes its progress (and heartbeat); default 1 s. */
@@ -154,20 +150,17 @@ export interface ImpactDeps {
 
 const DEFAULT_WINDOW_MS = 7 * 86_400_000;
 const MIB = 1_048_576;
-const YIELD_STEP_MS = 50;
 
 /**
  * The V8 heap limits of an impact worker (`resourceLimits`): a fixed cap sized for what it holds —
- * at most two pages (the one it evaluates, the one queued), each at most `pageBytes` plus one
- * record, parsed (JSON objects take a few times their text) — instead of V8's default, which lets
- * each worker's heap grow towards the host's memory and breathe by a hundred MB between major GCs
- * (the replica's RSS moved by ±10 % over a run with two workers). The young generation is small for
- * the same reason; a page's records outlive it anyway. See docs/decisions/0021-impact-analysis.md.
+ * at most two pages (the one it evaluates, the next one read or queued), each at most `pageBytes`
+ * plus one record, parsed (JSON objects take a few times their text) — instead of V8's default,
+ * which lets each worker's heap grow towards the host's memory and breathe by a hundred MB between
+ * major GCs (the replica's RSS moved by ±10 % over a run with two workers). The young generation is
+ * small for the same reason; a page's records outlive it anyway. See
+ * docs/decisions/0021-impact-analysis.md.
  */
-export function impactWorkerHeapLimits(
-  pageBytes: number,
-  maxRecordBytes: number,
-): { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number } {
+export function impactWorkerHeapLimits(pageBytes: number, maxRecordBytes: number): ResourceLimits {
   const page = (pageBytes + maxRecordBytes) / MIB;
   return { maxOldGenerationSizeMb: Math.ceil(48 + 2 * 4 * page), maxYoungGenerationSizeMb: 8 };
 }
@@ -294,76 +287,137 @@ function runOf(row: ImpactRunRow): ImpactRun {
   };
 }
 
+/** One page handed to the pool: its next page's cursor (null: the window ended) and its outcome. */
+interface PageInFlight {
+  next: Promise<Cursor | null>;
+  outcome: Promise<ImpactPageOutcome>;
+}
+
 /**
  * The worker threads of one run: each loads the candidate once (impact-worker.ts) and evaluates the
- * pages it is sent, in order. Pages go round-robin; every page is the same size, so the threads stay
- * equally busy.
+ * pages it is given. On Postgres (`reader`) the workers read the pages themselves, each over its
+ * own connection, from the cursor the pool hands out (`read`); the page's text never reaches this
+ * thread. On PGlite this thread reads the pages and the pool hands their text over (`evaluate`).
+ * A page goes to the worker with the fewest pages in flight, the next in turn on a tie.
  */
 class ImpactWorkerPool {
-  private readonly workers: Worker[];
+  private readonly workers: { worker: Worker; pages: number; exited: Promise<void> }[];
   private readonly pending = new Map<
     number,
-    { resolve: (outcome: ImpactPageOutcome) => void; reject: (err: Error) => void }
+    {
+      worker: { pages: number };
+      next: PromiseWithResolvers<Cursor | null> | null;
+      outcome: PromiseWithResolvers<ImpactPageOutcome>;
+    }
   >();
-  private next = 0;
+  private page = 0;
   private failure: Error | null = null;
+  /** True when the workers read their own pages (`read`); otherwise they are sent them (`evaluate`). */
+  readonly reads: boolean;
 
-  constructor(
-    bundle: Buffer,
-    size: number,
-    nice: number,
-    resourceLimits: { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number },
-  ) {
-    this.workers = Array.from({ length: size }, () => {
+  constructor(options: {
+    bundle: Buffer;
+    size: number;
+    nice: number;
+    resourceLimits: ResourceLimits;
+    reader: ImpactWorkerData['reader'];
+  }) {
+    this.reads = options.reader !== null;
+    const workerData: ImpactWorkerData = {
+      bundle: new Uint8Array(options.bundle),
+      nice: options.nice,
+      reader: options.reader,
+    };
+    this.workers = Array.from({ length: options.size }, () => {
       const worker = new Worker(new URL('./impact-worker.ts', import.meta.url), {
-        workerData: { bundle: new Uint8Array(bundle), nice },
-        resourceLimits,
+        workerData,
+        resourceLimits: options.resourceLimits,
       });
-      worker.on('message', (message: { page: number; outcome?: ImpactPageOutcome; error?: string }) => {
-        const waiting = this.pending.get(message.page);
-        if (!waiting) return;
-        this.pending.delete(message.page);
-        if (message.outcome) waiting.resolve(message.outcome);
-        else waiting.reject(new Error(message.error ?? 'the worker failed'));
-      });
+      worker.on('message', (answer: ImpactWorkerAnswer) => this.answered(answer));
       worker.on('error', (err) => this.fail(err));
-      worker.on('exit', (code) => {
-        if (code !== 0) this.fail(new Error(`an impact worker exited with code ${code}`));
-      });
-      return worker;
+      const exited = new Promise<void>((resolve) =>
+        worker.on('exit', (code) => {
+          if (code !== 0) this.fail(new Error(`an impact worker exited with code ${code}`));
+          resolve();
+        }),
+      );
+      return { worker, pages: 0, exited };
     });
+  }
+
+  private answered(answer: ImpactWorkerAnswer): void {
+    const waiting = this.pending.get(answer.page);
+    if (!waiting) return;
+    if ('next' in answer) {
+      waiting.next?.resolve(answer.next);
+      return;
+    }
+    this.pending.delete(answer.page);
+    waiting.worker.pages -= 1;
+    if ('outcome' in answer) {
+      waiting.outcome.resolve(answer.outcome);
+      return;
+    }
+    const err = new Error(answer.error);
+    waiting.next?.reject(err);
+    waiting.outcome.reject(err);
   }
 
   private fail(err: Error): void {
     this.failure ??= err;
-    for (const waiting of this.pending.values()) waiting.reject(err);
+    for (const waiting of this.pending.values()) {
+      waiting.next?.reject(err);
+      waiting.outcome.reject(err);
+    }
     this.pending.clear();
   }
 
-  evaluate(records: string): Promise<ImpactPageOutcome> {
-    if (this.failure) return Promise.reject(this.failure);
-    const page = this.next++;
-    const worker = this.workers[page % this.workers.length] as Worker;
-    return new Promise((resolve, reject) => {
-      this.pending.set(page, { resolve, reject });
-      worker.postMessage({ page, records });
-    });
+  private send(request: ImpactWorkerRequest & { page: number }, reads: boolean): PageInFlight {
+    const next = reads ? Promise.withResolvers<Cursor | null>() : null;
+    const outcome = Promise.withResolvers<ImpactPageOutcome>();
+    if (this.failure) {
+      next?.reject(this.failure);
+      outcome.reject(this.failure);
+    } else {
+      let target = this.workers[0] as (typeof this.workers)[number];
+      for (let i = 0; i < this.workers.length; i++) {
+        const candidate = this.workers[(request.page + i) % this.workers.length] as typeof target;
+        if (i === 0 || candidate.pages < target.pages) target = candidate;
+      }
+      target.pages += 1;
+      this.pending.set(request.page, { worker: target, next, outcome });
+      target.worker.postMessage(request);
+    }
+    // A `next` nobody awaits (the run stopped) must not be an unhandled rejection; awaiting it still throws.
+    next?.promise.catch(() => {});
+    return { next: next?.promise ?? Promise.resolve(null), outcome: outcome.promise };
   }
 
+  /** A worker reads the page after `after` itself, answers its next cursor, then its outcome. */
+  read(after: Cursor | null): PageInFlight {
+    return this.send({ page: this.page++, after }, true);
+  }
+
+  /** A worker evaluates a page this thread read (its records as the JSON text the database built). */
+  evaluate(records: string): Promise<ImpactPageOutcome> {
+    return this.send({ page: this.page++, records }, false).outcome;
+  }
+
+  /**
+   * Ends the workers: each closes its connection and exits after the page it is on; one that has
+   * not exited within a second (a long page) is terminated.
+   */
   async close(): Promise<void> {
     this.failure ??= new Error('the worker pool is closed');
-    await Promise.all(this.workers.map((worker) => worker.terminate()));
+    await Promise.all(
+      this.workers.map(async ({ worker, exited }) => {
+        worker.postMessage({ close: true } satisfies ImpactWorkerRequest);
+        const timer = setTimeout(() => void worker.terminate(), 1_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
   }
-}
-
-/** A page as decision-log.ts `impactPageSql` returns it: one row. */
-interface ImpactPageRow {
-  /** Records read before the byte budget cut the page. */
-  scanned: number;
-  count: number;
-  last_decided_at: string | null;
-  last_id: string | null;
-  records: string;
 }
 
 /** The run this replica is working on. */
@@ -386,8 +440,6 @@ export class ImpactAnalyzer {
   private readonly pageSize: number;
   private readonly pageBytes: number;
   private readonly maxRecordBytes: number;
-  private readonly yieldAbove: number;
-  private readonly yieldMaxMs: number;
   private readonly leaseMs: number;
   private readonly progressMs: number;
   private readonly workers: number;
@@ -399,8 +451,6 @@ export class ImpactAnalyzer {
     this.pageSize = Math.max(1, deps.pageSize ?? 2_000);
     this.pageBytes = Math.max(1, deps.pageBytes ?? 4 * MIB);
     this.maxRecordBytes = Math.max(0, deps.maxRecordBytes ?? MIB);
-    this.yieldAbove = deps.yieldAbove ?? 0.5;
-    this.yieldMaxMs = Math.max(0, deps.yieldMaxMs ?? 1_000);
     this.leaseMs = deps.leaseMs ?? 30_000;
     this.progressMs = deps.progressMs ?? 1_000;
     this.workers = Math.max(1, deps.workers ?? availableParallelism());
@@ -576,10 +626,12 @@ export class ImpactAnalyzer {
   }
 
   /**
-   * The run itself: keyset pages of the window, read one ahead while the workers evaluate the ones
+   * The run itself: keyset pages of the window, each read while the workers evaluate the ones
    * before (at most two pages per worker in flight, so memory stays flat whatever the window), the
    * outcomes summed in page order (samples are the window's first flips), progress written every
-   * `progressMs`. Never rejects: a failure ends the run `failed` with its error.
+   * `progressMs`. On Postgres the workers read the pages (this thread hands out each page's cursor
+   * as the previous page's reader answers it, and sums); on PGlite, which only this thread reaches,
+   * this thread reads them (`readPage`). Never rejects: a failure ends the run `failed` with its error.
    */
   private async work(
     active: ActiveRun,
@@ -595,12 +647,17 @@ export class ImpactAnalyzer {
         total = Number(rows[0]?.count ?? 0);
       })
       .catch(() => {});
-    const pool = new ImpactWorkerPool(
+    const connection = this.deps.db.connection;
+    const pool = new ImpactWorkerPool({
       bundle,
-      this.workers,
-      this.deps.workerNice ?? 10,
-      impactWorkerHeapLimits(this.pageBytes, this.maxRecordBytes),
-    );
+      size: this.workers,
+      nice: this.deps.workerNice ?? 10,
+      resourceLimits: impactWorkerHeapLimits(this.pageBytes, this.maxRecordBytes),
+      reader:
+        connection === null
+          ? null
+          : { connection, filter, pageSize: this.pageSize, pageBytes: this.pageBytes },
+    });
     const progress = () => ({
       total,
       evaluated: summary.evaluated,
@@ -635,28 +692,17 @@ export class ImpactAnalyzer {
     const inFlight: Promise<ImpactPageOutcome>[] = [];
     try {
       let after: Cursor | null = null;
-      let busy = performance.eventLoopUtilization();
       for (;;) {
         if (active.stop) break;
-        // Live decisions first: while the event loop was busy (live traffic), wait before the next page.
-        for (let waited = 0; this.yieldAbove < 1 && waited < this.yieldMaxMs; waited += YIELD_STEP_MS) {
-          const now = performance.eventLoopUtilization();
-          const utilization = performance.eventLoopUtilization(now, busy).utilization;
-          busy = now;
-          if (utilization <= this.yieldAbove || active.stop) break;
-          await new Promise((resolve) => setTimeout(resolve, YIELD_STEP_MS));
-        }
-        const { rows }: { rows: ImpactPageRow[] } = await this.deps.db.query<ImpactPageRow>(
-          impactPageSql(filter, after, this.pageSize, this.pageBytes),
-        );
-        const page: ImpactPageRow | undefined = rows[0];
-        if (!page || page.count === 0 || page.last_decided_at === null || page.last_id === null) break;
-        after = { decidedAt: page.last_decided_at, id: page.last_id };
-        inFlight.push(pool.evaluate(page.records));
+        const page: PageInFlight = pool.reads ? pool.read(after) : await this.readPage(pool, filter, after);
+        inFlight.push(page.outcome);
+        // NOTE: keyset pages are read one after the other (a page's cursor is the last record of the
+        // one before); the evaluations overlap the reads.
+        const next: Cursor | null = await page.next;
         while (inFlight.length >= this.workers * 2)
           summary.add(await (inFlight.shift() as Promise<ImpactPageOutcome>));
-        // The window ended: fewer records than a page, and the byte budget cut none of them.
-        if (page.scanned < this.pageSize && page.count === page.scanned) break;
+        if (next === null) break;
+        after = next;
       }
       for (const page of inFlight) {
         if (active.stop) break;
@@ -671,7 +717,6 @@ export class ImpactAnalyzer {
       clearInterval(heartbeat);
       // Pages left unawaited (stopped, or a page failed) reject when the pool closes: handled here.
       for (const page of inFlight) page.catch(() => {});
-      await pool.close();
       await beating;
     }
     const state = error === null ? 'done' : error.code === 'impact_cancelled' ? 'cancelled' : 'failed';
@@ -686,6 +731,29 @@ export class ImpactAnalyzer {
     } catch (err) {
       // The database is gone: the run stays `running` until its lease expires, then reads as failed.
       this.deps.onError?.(err, active.id);
+    } finally {
+      // NOTE: after the finish, so that the answer does not wait for the workers to close their
+      // connections and exit; the run (`settled`, `close`) still ends only once they have.
+      await pool.close();
     }
+  }
+
+  /**
+   * PGlite: this thread reads the page (the database lives here) and a worker evaluates its text.
+   * Each page's text (~2 MB for 2,000 tool calls) then passes through this thread's heap.
+   */
+  private async readPage(
+    pool: ImpactWorkerPool,
+    filter: DecisionFilter,
+    after: Cursor | null,
+  ): Promise<PageInFlight> {
+    const { rows } = await this.deps.db.query<ImpactPageRow>(
+      impactPageSql(filter, after, this.pageSize, this.pageBytes),
+    );
+    const page = rows[0];
+    return {
+      next: Promise.resolve(nextPageCursor(page, this.pageSize)),
+      outcome: pool.evaluate(page?.records ?? '[]'),
+    };
   }
 }

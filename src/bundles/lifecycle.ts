@@ -138,8 +138,6 @@ export interface LifecycleDeps {
       | 'pageSize'
       | 'pageBytes'
       | 'maxRecordBytes'
-      | 'yieldAbove'
-      | 'yieldMaxMs'
       | 'leaseMs'
       | 'progressMs'
       | 'onError'

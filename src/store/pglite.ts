@@ -25,6 +25,8 @@ function wrap(client: PGliteLike): Queryable {
  */
 export class PGliteDatabase implements Database {
   readonly kind = 'pglite' as const;
+  /** Nobody else: PGlite lives in this thread's memory. */
+  readonly connection = null;
   private readonly db: PGlite;
   private readonly direct: Queryable;
   private closed = false;

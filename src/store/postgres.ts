@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Database, Queryable, QueryResult, Sql } from './types.ts';
+import type { Database, PostgresConnection, Queryable, QueryResult, Sql } from './types.ts';
 
 /** How to reach a Postgres server. */
 export interface PostgresOptions {
@@ -37,6 +37,7 @@ function wrap(client: pg.Pool | pg.PoolClient): Queryable {
 /** Postgres through a `pg` pool. */
 export class PostgresDatabase implements Database {
   readonly kind = 'postgres' as const;
+  readonly connection: PostgresConnection;
   private readonly pool: pg.Pool;
   private readonly direct: Queryable;
 
@@ -44,6 +45,8 @@ export class PostgresDatabase implements Database {
     if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
       throw new Error(`invalid schema name "${options.schema}"`);
     }
+    this.connection =
+      options.schema === undefined ? { url: options.url } : { url: options.url, schema: options.schema };
     this.pool = new pg.Pool({
       connectionString: options.url,
       max: options.max ?? 10,

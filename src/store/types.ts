@@ -22,12 +22,24 @@ export interface Queryable {
   exec(script: string): Promise<void>;
 }
 
+/** How another thread reaches the same Postgres database, over connections of its own. */
+export interface PostgresConnection {
+  url: string;
+  /** The schema the tables live in (first on the search_path), when one is named. */
+  schema?: string;
+}
+
 /**
  * The database as the domain sees it: real Postgres (`pg` pool) or embedded PGlite, running the
  * same migrations and SQL. Implementations live in src/store/.
  */
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
+  /**
+   * How a worker thread opens connections of its own to this database (impact analysis's workers
+   * read their pages there); null when only this thread can reach it: PGlite lives in its memory.
+   */
+  readonly connection: PostgresConnection | null;
   /** Runs `work` in one transaction on one connection; commits when it resolves, rolls back when it throws. */
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>;
   /** True when the database answers a trivial query. Never throws. */

@@ -27,6 +27,8 @@ beforeEach(async () => {
  */
 class SwitchableDatabase implements Database {
   readonly kind = 'postgres' as const;
+  /** None for other threads: every statement goes through the switch. */
+  readonly connection = null;
   down = false;
   gate: Promise<void> | null = null;
   private readonly real: Database;

@@ -10,6 +10,7 @@ import { ImpactAnalyzer } from '../../src/bundles/impact.ts';
 import { insertImpactRunSql } from '../../src/bundles/impact-sql.ts';
 import { RevisionStore } from '../../src/bundles/revisions.ts';
 import { canonicalJson, inputDigest } from '../../src/decisions/canonical-json.ts';
+import type { Database, PostgresConnection, Queryable, Sql } from '../../src/store/types.ts';
 import { generateEnvelopes } from '../support/envelopes.ts';
 import { startOpaServer } from '../support/opa-server.ts';
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
@@ -442,7 +443,6 @@ decision := {"allow": true, "violations": [], "obligations": [], "exceptions": [
         workers: 1,
         pageSize: 7,
         pageBytes: 1,
-        yieldAbove: 1,
       });
       const begun = await analyzer.start({
         digest: `sha256:${candidate}`,
@@ -470,22 +470,43 @@ decision := {"allow": true, "violations": [], "obligations": [], "exceptions": [
       );
     }, 60_000);
 
-    it('yields to live traffic: while the event loop is busier than `yieldAbove`, it waits before each page', async () => {
+    it('reads the pages in the worker threads on Postgres: this thread runs no page query, and the report is the one its own reads give', async () => {
       const filters = { subject_id: 'code-agent' };
       const whole = await run(candidate, { filters });
-      const timed = async (yieldAbove: number) => {
-        const analyzer = new ImpactAnalyzer({
-          db: tv.database.db,
-          revisions: new RevisionStore(tv.database.db),
-          replicaId: `replica-yield-${yieldAbove}`,
-          defaultEntrypoint: 'verdict/decision',
-          workers: 1,
-          // Four pages.
-          pageSize: Math.ceil(whole.evaluated / 4),
-          yieldAbove,
-          yieldMaxMs: 1_500,
+      // The analyzer's database as this thread sees it: every statement run here is logged.
+      const watched = (connection: PostgresConnection | null) => {
+        const texts: string[] = [];
+        const inner = tv.database.db;
+        const log = (q: Queryable): Queryable => ({
+          query: (sql: Sql) => {
+            texts.push(sql.text);
+            return q.query(sql);
+          },
+          exec: (script) => q.exec(script),
         });
-        const started = Date.now();
+        const direct = log(inner);
+        const db = {
+          kind: inner.kind,
+          connection,
+          query: direct.query,
+          exec: direct.exec,
+          transaction: (work) => inner.transaction((tx) => work(log(tx))),
+          ping: () => inner.ping(),
+          close: async () => {},
+        } as Database;
+        return { db, texts };
+      };
+      const analysed = async (connection: PostgresConnection | null, workers = 2) => {
+        const { db, texts } = watched(connection);
+        const analyzer = new ImpactAnalyzer({
+          db,
+          revisions: new RevisionStore(db),
+          replicaId: `replica-reads-${connection ? 'workers' : 'main'}-${workers}`,
+          defaultEntrypoint: 'verdict/decision',
+          workers,
+          pageSize: 3,
+          progressMs: 50,
+        });
         const begun = await analyzer.start({
           digest: `sha256:${candidate}`,
           from: start,
@@ -496,13 +517,31 @@ decision := {"allow": true, "violations": [], "obligations": [], "exceptions": [
         await analyzer.settled();
         const report = await analyzer.get(begun.id);
         await analyzer.close();
-        expect(report).toMatchObject({ state: 'done', evaluated: whole.evaluated });
-        return Date.now() - started;
+        expect(report).toMatchObject({
+          state: 'done',
+          total: whole.total,
+          evaluated: whole.evaluated,
+          skipped: whole.skipped,
+          unchanged: whole.unchanged,
+        });
+        // Pages of 3 over two workers: the samples are still the window's first flips, in order.
+        expect(report?.flips.map((f) => [f.direction, f.count, f.sampleIds])).toEqual(
+          whole.flips.map((f: { direction: string; count: number; sample_ids: string[] }) => [
+            f.direction,
+            f.count,
+            f.sample_ids,
+          ]),
+        );
+        return texts.filter((text) => text.includes('json_agg(page')).length;
       };
-      // yieldAbove 0: any work on the event loop is "live traffic", so every page waits its 1.5 s.
-      expect(await timed(0)).toBeGreaterThanOrEqual(4 * 1_400);
-      // yieldAbove 1: never waits.
-      expect(await timed(1)).toBeLessThan(4 * 1_400);
+      expect(tv.database.db.connection).toMatchObject({ url: tv.database.url });
+      // The workers read over connections of their own: no page query on this thread.
+      expect(await analysed(tv.database.db.connection)).toBe(0);
+      // One worker: each read starts while it evaluates the page before; the same pages, the same report.
+      expect(await analysed(tv.database.db.connection, 1)).toBe(0);
+      // The same database without a connection for other threads (as PGlite): this thread reads
+      // every page, and the log above sees them.
+      expect(await analysed(null)).toBeGreaterThanOrEqual(Math.ceil(whole.evaluated / 3));
     }, 60_000);
 
     it('runs one at a time per replica (409 impact_busy) and is cancelled from another replica', async () => {
