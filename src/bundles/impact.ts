@@ -444,6 +444,8 @@ export class ImpactAnalyzer {
   private readonly progressMs: number;
   private readonly workers: number;
   private active: ActiveRun | null = null;
+  /** Ended runs' worker pools still closing (a new run may already have started). */
+  private readonly closing = new Set<Promise<void>>();
   private closed = false;
 
   constructor(deps: ImpactDeps) {
@@ -564,6 +566,7 @@ export class ImpactAnalyzer {
   async settled(id?: string): Promise<void> {
     const active = this.active;
     if (active && (id === undefined || active.id === id)) await active.done;
+    await Promise.all(this.closing);
   }
 
   /**
@@ -573,9 +576,11 @@ export class ImpactAnalyzer {
   async close(): Promise<void> {
     this.closed = true;
     const active = this.active;
-    if (!active) return;
-    active.stop = { code: 'replica_stopped', message: 'the replica running it stopped' };
-    await active.done;
+    if (active) {
+      active.stop = { code: 'replica_stopped', message: 'the replica running it stopped' };
+      await active.done;
+    }
+    await Promise.all(this.closing);
   }
 
   /** Fails the runs whose replica stopped beating for longer than the lease, with their events. */
@@ -733,8 +738,12 @@ export class ImpactAnalyzer {
       this.deps.onError?.(err, active.id);
     } finally {
       // NOTE: after the finish, so that the answer does not wait for the workers to close their
-      // connections and exit; the run (`settled`, `close`) still ends only once they have.
-      await pool.close();
+      // connections and exit; the run (`settled`, `close`) still ends only once they have. The
+      // replica is free at once: a client that saw `done` may start the next run without a 409.
+      if (this.active === active) this.active = null;
+      const closing = pool.close().finally(() => this.closing.delete(closing));
+      this.closing.add(closing);
+      await closing;
     }
   }
 
