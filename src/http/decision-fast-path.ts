@@ -59,6 +59,10 @@ export interface DecisionFastPathDeps {
  * The route's validator and serializers are Fastify's, taken from the first request of the route
  * that went through Fastify (a token's first use always does: it is verified there): until then,
  * nothing is served here.
+ *
+ * NOTE: a hook or route option added to the app or to this route later does not run for what this
+ * path serves: add it here too. test/http/decision-fast-path.test.ts holds the two paths' answers,
+ * headers, metrics and log line to each other.
  */
 export function installDecisionFastPath(app: FastifyInstance, deps: DecisionFastPathDeps): DecisionFastPath {
   const { decisions, config, metrics, headers } = deps;
@@ -206,6 +210,10 @@ export function installDecisionFastPath(app: FastifyInstance, deps: DecisionFast
   // listener (request-id.ts, prepended) stays first.
   const server = app.server;
   const listeners = server.listeners('request') as ((raw: IncomingMessage, res: ServerResponse) => void)[];
+  // NOTE: Fastify's handler is the server's own listener, after the X-Request-ID one; anything else
+  // there means this would take requests from under a listener it does not know.
+  if (listeners.length !== 2)
+    throw new Error(`decision fast path: ${listeners.length} request listeners, not 2`);
   const fastify = listeners.at(-1)!;
   server.removeListener('request', fastify);
   server.on('request', (raw: IncomingMessage, res: ServerResponse) => {
