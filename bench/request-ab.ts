@@ -8,7 +8,8 @@
  *                            [--connections 16] [--no-saturation] [--json]
  *
  * Per phase: the server's process CPU per decision (`/proc`, user + system, the load generator in
- * its own process) at a fixed offered load, and decisions/s (2xx only) at saturation. Printed: the
+ * its own process) at a fixed offered load, and decisions/s (2xx only) and CPU per decision at
+ * saturation (where report.ts reads the issue's `sync-w1` figure). Printed: the
  * medians per side and the ratios new/old, and each side's overhead over its own policy's
  * evaluation — (CPU per decision − policy − mask) / policy, the policy and mask timed in-process by
  * each tree's bench/engine-micro.ts, as bench/report.ts computes it.
@@ -56,6 +57,10 @@ interface Side {
   dir: string;
   running?: RunningSystem;
   cpuMicros: number[];
+  /** CPU per decision at saturation (the issue's target is read there: report.ts, `sync-w1`). */
+  satCpuMicros: number[];
+  /** Records per group-commit batch in each fixed-load phase (audit sync/async only). */
+  batch: number[];
   rps: number[];
   p50: number[];
   failed: number;
@@ -73,6 +78,13 @@ function micro(dir: string): { policy: number; mask: number } {
   const kind = values.scenario === 'release-gate' ? 'release-gate' : 'tool-call';
   const at = (name: string) => results.find((r) => r.name === `${kind} ${name}`)!.microsPerEval;
   return { policy: at('policy'), mask: at('mask') };
+}
+
+/** The server's group-commit batches so far (verdict_audit_batch_size): records and batches. */
+async function batches(url: string): Promise<{ sum: number; count: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return { sum: read('verdict_audit_batch_size_sum'), count: read('verdict_audit_batch_size_count') };
 }
 
 const median = (xs: number[]) => {
@@ -98,11 +110,22 @@ async function main(): Promise<void> {
   ).find((s) => s.name === values.scenario);
   if (!scenario) throw new Error(`unknown scenario ${values.scenario}`);
   const sides: Side[] = [
-    { name: `old (${old.sha})`, dir: old.dir, cpuMicros: [], rps: [], p50: [], failed: 0 },
+    {
+      name: `old (${old.sha})`,
+      dir: old.dir,
+      cpuMicros: [],
+      satCpuMicros: [],
+      batch: [],
+      rps: [],
+      p50: [],
+      failed: 0,
+    },
     {
       name: next ? `new (${next.sha})` : 'new (this checkout)',
       dir: next?.dir ?? root,
       cpuMicros: [],
+      satCpuMicros: [],
+      batch: [],
       rps: [],
       p50: [],
       failed: 0,
@@ -135,7 +158,7 @@ async function main(): Promise<void> {
     const phase = async (
       side: Side,
       rate: number | undefined,
-    ): Promise<{ result: LoadResult; cpu: number }> => {
+    ): Promise<{ result: LoadResult; cpu: number; batch: number }> => {
       const running = side.running!;
       const spec = {
         url: running.url,
@@ -146,13 +169,16 @@ async function main(): Promise<void> {
         { ...spec, warmupSeconds: 0, durationSeconds: warmup, rate },
         path.join(workDir, 'w.json'),
       );
+      const batchesBefore = await batches(running.url);
       const before = cpuSeconds(running.pid);
       const result = await runLoadProcess(
         { ...spec, warmupSeconds: 0, durationSeconds: seconds, rate },
         path.join(workDir, 'spec.json'),
       );
       const cpu = cpuSeconds(running.pid) - before;
-      return { result, cpu };
+      const batchesAfter = await batches(running.url);
+      const batch = (batchesAfter.sum - batchesBefore.sum) / (batchesAfter.count - batchesBefore.count);
+      return { result, cpu, batch };
     };
     for (let round = 1; round <= Number(values.rounds); round++) {
       const order = round % 2 ? [sides[0]!, sides[1]!] : [sides[1]!, sides[0]!];
@@ -161,13 +187,16 @@ async function main(): Promise<void> {
         const decisions = (fixed.result.ok + fixed.result.failed) * per;
         side.cpuMicros.push((fixed.cpu / decisions) * 1e6);
         side.p50.push(fixed.result.latencyMs.p50);
+        if (Number.isFinite(fixed.batch)) side.batch.push(fixed.batch);
         side.failed += fixed.result.failed;
         let line = `round ${round} ${side.name.padEnd(20)} CPU/decision ${side.cpuMicros.at(-1)!.toFixed(0)} µs @ ${Math.round(fixed.result.requestsPerSecond * per)}/s, p50 ${fixed.result.latencyMs.p50.toFixed(2)} ms`;
+        if (Number.isFinite(fixed.batch)) line += ` (${fixed.batch.toFixed(1)} records per batch)`;
         if (!values['no-saturation']) {
           const sat = await phase(side, undefined);
           side.rps.push(sat.result.requestsPerSecond * per);
+          side.satCpuMicros.push((sat.cpu / ((sat.result.ok + sat.result.failed) * per)) * 1e6);
           side.failed += sat.result.failed;
-          line += `; saturation ${Math.round(side.rps.at(-1)!)} decisions/s`;
+          line += `; saturation ${Math.round(side.rps.at(-1)!)} decisions/s, CPU/decision ${side.satCpuMicros.at(-1)!.toFixed(0)} µs`;
         }
         if (!values.json) console.log(line);
       }
@@ -179,6 +208,8 @@ async function main(): Promise<void> {
     return {
       side: s.name,
       cpuMicrosPerDecision: cpu,
+      saturationCpuMicrosPerDecision: median(s.satCpuMicros),
+      recordsPerBatch: median(s.batch),
       decisionsPerSecond: median(s.rps),
       p50Ms: median(s.p50),
       failed: s.failed,
@@ -195,6 +226,8 @@ async function main(): Promise<void> {
     cpuPerDecision: n.cpuMicrosPerDecision / o.cpuMicrosPerDecision,
     decisionsPerSecond: n.decisionsPerSecond / o.decisionsPerSecond,
     cpuPerDecisionPaired: paired(sides[0]!.cpuMicros, sides[1]!.cpuMicros),
+    saturationCpuPerDecision: n.saturationCpuMicrosPerDecision / o.saturationCpuMicrosPerDecision,
+    saturationCpuPerDecisionPaired: paired(sides[0]!.satCpuMicros, sides[1]!.satCpuMicros),
     decisionsPerSecondPaired: paired(sides[0]!.rps, sides[1]!.rps),
   };
   const load = os.loadavg()[0]!.toFixed(1);
@@ -208,13 +241,19 @@ async function main(): Promise<void> {
   for (const s of summary) {
     console.log(
       `  ${s.side.padEnd(20)} CPU/decision ${s.cpuMicrosPerDecision.toFixed(0)} µs, ${Number.isNaN(s.decisionsPerSecond) ? '-' : Math.round(s.decisionsPerSecond)} decisions/s, p50 ${s.p50Ms.toFixed(2)} ms, ` +
-        `policy ${s.policyMicros.toFixed(1)} µs + mask ${s.maskMicros.toFixed(1)} µs → overhead ${s.overhead.toFixed(1)}×, failed ${s.failed}`,
+        `${Number.isNaN(s.recordsPerBatch) ? '' : `${s.recordsPerBatch.toFixed(1)} records per batch, `}policy ${s.policyMicros.toFixed(1)} µs + mask ${s.maskMicros.toFixed(1)} µs → overhead ${s.overhead.toFixed(1)}×, failed ${s.failed}`,
     );
   }
   console.log(
     `  new/old: CPU per decision ${ratios.cpuPerDecision.toFixed(2)}× (median of per-round ratios ${ratios.cpuPerDecisionPaired.toFixed(2)}×), ` +
       `decisions/s ${Number.isNaN(ratios.decisionsPerSecond) ? '-' : `${ratios.decisionsPerSecond.toFixed(2)}× (paired ${ratios.decisionsPerSecondPaired.toFixed(2)}×)`}`,
   );
+  if (!values['no-saturation']) {
+    console.log(
+      `  at saturation: CPU per decision ${summary.map((s) => s.saturationCpuMicrosPerDecision.toFixed(0)).join(' → ')} µs, ` +
+        `${ratios.saturationCpuPerDecision.toFixed(2)}× (median of per-round ratios ${ratios.saturationCpuPerDecisionPaired.toFixed(2)}×)`,
+    );
+  }
 }
 
 await main();

@@ -28,6 +28,7 @@ import { authzenRoutes } from './authzen-routes.ts';
 import { registerJsonBodyParser } from './body.ts';
 import { type BundleRouteDeps, bundleRoutes } from './bundle-routes.ts';
 import { dataRoutes } from './data-routes.ts';
+import { type DecisionFastPath, installDecisionFastPath } from './decision-fast-path.ts';
 import { decisionRoutes } from './decision-routes.ts';
 import { answerFrameworkError, registerErrorHandling } from './errors.ts';
 import { type EvidenceDeps, evidenceRoutes } from './evidence-routes.ts';
@@ -37,7 +38,7 @@ import { httpObservability } from './observability.ts';
 import { opaRoutes } from './opa-routes.ts';
 import { loadShedding } from './overload.ts';
 import { echoRequestIdFirst, requestIdOf } from './request-id.ts';
-import { DOCS_CSP, securityHeaders } from './security-headers.ts';
+import { DOCS_CSP, securityHeaders, staticSecurityHeaders } from './security-headers.ts';
 import { type WaiverDeps, waiverRoutes } from './waiver-routes.ts';
 import { OpenApiDocumentV1 } from './wire/index.ts';
 
@@ -93,6 +94,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Every route registered on the app, with its schema, in registration order. */
     routeSchemas(): RouteSchema[];
+    /** POST /v1/decisions off the raw server (src/http/decision-fast-path.ts): what it served. */
+    decisionFastPath: DecisionFastPath;
   }
 }
 
@@ -174,6 +177,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   );
 
   await app.register(healthRoutes, { readiness: deps.readiness, console: deps.console !== undefined });
+  // Before the decision routes: it learns the native route's validator and serializer from them.
+  const fastPath = installDecisionFastPath(app, {
+    decisions: deps.decisions,
+    config: deps.config,
+    metrics,
+    headers: staticSecurityHeaders(),
+    rateLimited: { ...deps.config.rateLimit, ...deps.authOverrides?.rateLimit }.max > 0,
+  });
+  app.decorate('decisionFastPath', fastPath);
   await app.register(decisionRoutes, { decisions: deps.decisions, config: deps.config });
   await app.register(dataRoutes, { decisions: deps.decisions, jsonLimits: deps.config.json });
   await app.register(authzenRoutes, { decisions: deps.decisions, config: deps.config });

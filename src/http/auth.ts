@@ -108,6 +108,12 @@ declare module 'fastify' {
      * and required claims. Never throws: a refusal names its reason.
      */
     verifyAccessToken(request: FastifyRequest, token: string): Promise<TokenVerification>;
+    /**
+     * The caller of an Authorization header whose token was verified recently and is still valid
+     * (static keys only; see VerifiedTokens), else undefined: nothing is verified here. For the
+     * decision fast path (src/http/decision-fast-path.ts), which leaves every other case to the hooks.
+     */
+    knownCaller(authorization: string | undefined): Caller | undefined;
   }
 }
 
@@ -309,6 +315,10 @@ export const authentication = fp(
       }
     });
     app.decorate('routeProtection', () => [...routes]);
+    app.decorate('knownCaller', (authorization: string | undefined) => {
+      const known = authorization === undefined ? undefined : verified?.get(authorization);
+      return known && known.until > Date.now() ? known.caller : undefined;
+    });
 
     app.decorate('verifyAccessToken', async (request: FastifyRequest, token: string) => {
       const trimmed = token.trim();

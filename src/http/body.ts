@@ -166,6 +166,22 @@ export function drainRefusedBody(raw: IncomingMessage, bounds = REFUSED_BODY_DRA
 }
 
 /**
+ * A JSON body as every route reads it (the parser below, and the decision fast path): UTF-8 text
+ * (decodeJsonBody), parsed within the limits (parseJsonText), and a JSON object (`body_not_object`).
+ */
+export function parseJsonBody(
+  bytes: Buffer,
+  contentType: string | undefined,
+  limits: JsonLimits,
+): Record<string, unknown> {
+  const value = parseJsonText(decodeJsonBody(bytes, contentType), limits);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    refuse('body_not_object', 'the JSON body must be an object');
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
  * Replaces Fastify's JSON and text parsers with the one JSON parser: application/json and every
  * `+json` type; anything else is 415. A body must be a JSON object (`body_not_object`). A body
  * refused as too large (this parser's limit or a route's, on every route) is drained before the
@@ -173,20 +189,13 @@ export function drainRefusedBody(raw: IncomingMessage, bounds = REFUSED_BODY_DRA
  */
 export function registerJsonBodyParser(app: FastifyInstance, limits: JsonLimits): void {
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  const parse = (request: FastifyRequest, body: Buffer): unknown => {
-    const value = parseJsonText(decodeJsonBody(body, request.headers['content-type']), limits);
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      refuse('body_not_object', 'the JSON body must be an object');
-    }
-    return value;
-  };
   const handler = (
     request: FastifyRequest,
     body: string | Buffer,
     done: (e: Error | null, v?: unknown) => void,
   ) => {
     try {
-      done(null, parse(request, body as Buffer));
+      done(null, parseJsonBody(body as Buffer, request.headers['content-type'], limits));
     } catch (err) {
       done(err as Error);
     }

@@ -67,7 +67,7 @@ export function withDefaults<T extends Item>(item: T, defaults: T | undefined): 
 const TRACEPARENT = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}$/;
 
 /** The W3C trace id of the request, when it sent a valid `traceparent`. */
-export function traceIdOf(request: FastifyRequest): string | null {
+export function traceIdOf(request: Pick<FastifyRequest, 'headers'>): string | null {
   const header = request.headers.traceparent;
   if (typeof header !== 'string') return null;
   const match = TRACEPARENT.exec(header.trim());

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { requestTrace } from '../observability/decisions.ts';
 import { METRICS_CONTENT_TYPE, type Metrics } from '../observability/metrics.ts';
@@ -34,6 +34,51 @@ declare module 'fastify' {
   }
 }
 
+/** The `traceparent` a response echoes: the client's trace id and flags, a new span id. */
+export function traceparentEcho(header: unknown, traceId: string): string {
+  const flags = TRACEPARENT.exec(String(header).trim())?.[4] ?? '01';
+  return `00-${traceId}-${randomBytes(8).toString('hex')}-${flags}`;
+}
+
+/** A finished request, as its HTTP metrics and its log line see it. */
+export interface CompletedRequest {
+  route: string;
+  method: string;
+  url: string;
+  status: number;
+  elapsedMs: number;
+  caller: { sub?: string } | null | undefined;
+}
+
+/**
+ * HTTP metrics and the one log line of a finished request (inside the request's `requestTrace`,
+ * whose decision ids the line names). The hook below and the decision fast path both report here.
+ */
+export function reportCompleted(metrics: Metrics, log: FastifyBaseLogger, done: CompletedRequest): void {
+  const { route, status } = done;
+  const labels = { route, method: done.method, status: String(status) };
+  metrics.httpRequests.inc(labels);
+  metrics.httpDuration.observe(labels, done.elapsedMs / 1000);
+  const level = status >= 500 ? 'error' : 'info';
+  // The line is built only when it will be written (production runs at warn).
+  if (!logEnabled(log, level)) return;
+  const ids = requestTrace.getStore()?.decisionIds ?? [];
+  const line: Record<string, unknown> = {
+    method: done.method,
+    route,
+    path: done.url.split('?', 1)[0],
+    status,
+    duration_ms: Math.round(done.elapsedMs * 1000) / 1000,
+  };
+  if (done.caller?.sub) line.caller = done.caller.sub;
+  if (ids.length === 1) line.decision_id = ids[0];
+  else if (ids.length > 1) {
+    line.decision_ids = ids.slice(0, 20);
+    line.decision_count = ids.length;
+  }
+  log[level](line, 'request completed');
+}
+
 function routeOf(request: FastifyRequest): string {
   return request.routeOptions.url ?? UNMATCHED;
 }
@@ -59,8 +104,7 @@ export const httpObservability = fp(
       const traceId = traceIdOf(request);
       request.traceId = traceId;
       if (traceId) {
-        const flags = TRACEPARENT.exec(String(request.headers.traceparent).trim())?.[4] ?? '01';
-        reply.header('traceparent', `00-${traceId}-${randomBytes(8).toString('hex')}-${flags}`);
+        reply.header('traceparent', traceparentEcho(request.headers.traceparent, traceId));
         request.log = request.log.child({ trace_id: traceId });
       }
       requestTrace.run({ decisionIds: [] }, done);
@@ -73,31 +117,14 @@ export const httpObservability = fp(
 
     /** HTTP metrics and the one log line of a finished request. */
     function completed(request: FastifyRequest, reply: FastifyReply): void {
-      const route = routeOf(request);
-      const status = String(reply.statusCode);
-      const seconds = reply.elapsedTime / 1000;
-      const labels = { route, method: request.method, status };
-      metrics.httpRequests.inc(labels);
-      metrics.httpDuration.observe(labels, seconds);
-      const level = reply.statusCode >= 500 ? 'error' : 'info';
-      // The line is built only when it will be written (production runs at warn).
-      if (!logEnabled(request.log, level)) return;
-      const ids = requestTrace.getStore()?.decisionIds ?? [];
-      const caller = (request as { caller?: { sub?: string } | null }).caller;
-      const line: Record<string, unknown> = {
+      reportCompleted(metrics, request.log, {
+        route: routeOf(request),
         method: request.method,
-        route,
-        path: request.url.split('?', 1)[0],
+        url: request.url,
         status: reply.statusCode,
-        duration_ms: Math.round(reply.elapsedTime * 1000) / 1000,
-      };
-      if (caller?.sub) line.caller = caller.sub;
-      if (ids.length === 1) line.decision_id = ids[0];
-      else if (ids.length > 1) {
-        line.decision_ids = ids.slice(0, 20);
-        line.decision_count = ids.length;
-      }
-      request.log[level](line, 'request completed');
+        elapsedMs: reply.elapsedTime,
+        caller: (request as { caller?: { sub?: string } | null }).caller,
+      });
     }
 
     app.get(
