@@ -45,7 +45,7 @@ export interface DecisionFastPathDeps {
  * POST /v1/decisions served off the raw HTTP server, without Fastify's per-request machinery
  * (routing, Request/Reply objects, the hook chain, the reply's send path) — issue 27: that machinery
  * was ~11 % of a tool call's main thread, and serving the route without it took the CPU per
- * decision to 0.81–0.83× with audit `off` (bench/README.md, ADR 0026). Only the plain case is taken:
+ * decision to 0.81–0.83× with audit `off` (bench/README.md, ADR 0024). Only the plain case is taken:
  * a JSON body with a Content-Length within the limit, a bearer token verified recently (the auth
  * plugin's cache) with the route's scope, no `Origin` (CORS), no rate limit configured, no load
  * shedding in force, the app not closing. Everything else goes to Fastify untouched.
