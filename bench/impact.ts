@@ -160,10 +160,10 @@ async function seed(): Promise<{ from: string; to: string }> {
   const entries = pool();
   log(`pool: ${entries.length} tool-call inputs (${entries.filter((e) => e.allow).length} allowed)`);
   await c.query(
-    `CREATE TEMP TABLE pool (k int, input jsonb, sha text, allow boolean, controls text, subject text, tool text)`,
+    `CREATE TEMP TABLE pool (k int, input json, sha text, allow boolean, controls text, subject text, tool text)`,
   );
   await c.query(
-    `INSERT INTO pool SELECT * FROM unnest($1::int[], $2::jsonb[], $3::text[], $4::boolean[], $5::text[], $6::text[], $7::text[])`,
+    `INSERT INTO pool SELECT * FROM unnest($1::int[], $2::json[], $3::text[], $4::boolean[], $5::text[], $6::text[], $7::text[])`,
     [
       entries.map((_, i) => i),
       entries.map((e) => e.input),

@@ -277,7 +277,9 @@ export function searchDecisionsSql(filter: DecisionFilter, after: Cursor | null,
  * plus one record whatever the inputs' sizes (one record always fits, however large). One row:
  * `scanned` (records read before the byte cut; fewer than `limit` and all kept means the window
  * ended), how many were kept, the last kept one's position (the next page's cursor) and the kept
- * records as one JSON text, parsed by the worker thread that evaluates it. On Postgres that worker
+ * records as one JSON text, parsed by the worker thread that evaluates it. A record's input comes
+ * as `input_text` (the json column's text as stored, since migration 0015: evaluated without being
+ * parsed when its digest is the recorded one) or, for a record written before, as the `input` value. On Postgres that worker
  * reads the page itself (impact-worker.ts), so the text never reaches the replica's main thread,
  * which stays free for live decisions; on PGlite the main thread reads it and hands the text over.
  */
@@ -298,12 +300,14 @@ export function impactPageSql(
     text: `WITH scanned AS (
              SELECT id::text AS id,
                     to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS decided_at,
-                    surface, entrypoint, allow, violated_controls, ${jsonColumn('input')} AS input, input_sha256,
-                    error, sum(${STORED_INPUT_BYTES}) OVER (ORDER BY d.decided_at, d.id) - ${STORED_INPUT_BYTES}
+                    surface, entrypoint, allow, violated_controls, d.input_jsonb AS input,
+                    d.input::text AS input_text, input_sha256, error,
+                    sum(${STORED_INPUT_BYTES}) OVER (ORDER BY d.decided_at, d.id) - ${STORED_INPUT_BYTES}
                       AS bytes_before
                FROM decision_log d ${where} ORDER BY d.decided_at, d.id LIMIT ${limitParam}
            ), page AS (
-             SELECT id, decided_at, surface, entrypoint, allow, violated_controls, input, input_sha256, error
+             SELECT id, decided_at, surface, entrypoint, allow, violated_controls, input, input_text, input_sha256,
+                    error
                FROM scanned WHERE bytes_before < ${bytesParam}
            )
            SELECT (SELECT count(*) FROM scanned)::int AS scanned,

@@ -12,8 +12,17 @@ export interface ImpactRecord {
   entrypoint: string;
   allow: boolean;
   violated_controls: string[];
-  /** The stored input (null: the data API was asked without input). */
+  /**
+   * The stored input as a value (null: the data API was asked without input, or the record is
+   * stored as json and comes as `input_text`).
+   */
   input: unknown;
+  /**
+   * The stored input's JSON text as stored (records written since migration 0015: the canonical
+   * text the service made), or null. When its digest is the recorded one it is evaluated as it is:
+   * no parse and no canonical serialisation again.
+   */
+  input_text?: string | null;
   input_sha256: string;
   /** Why the recorded decision failed closed, if it did. */
   error?: { code?: unknown } | null;
@@ -117,8 +126,18 @@ export function evaluateImpactPage(
 ): ImpactPageOutcome {
   outcome.read += records.length;
   for (const record of records) {
-    const noInput = record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256;
-    const input = record.input;
+    const text = record.input_text ?? null;
+    // The stored text is the canonical text of the unmasked input when its digest is the recorded
+    // one (the input was not masked): the candidate evaluates it as it is. Otherwise (masked, or
+    // text not in canonical form) the value is parsed and made canonical, as for a jsonb record.
+    const unmaskedText = text !== null && inputDigest(text) === record.input_sha256 ? text : null;
+    const input =
+      text === null
+        ? record.input
+        : unmaskedText === null || isContractSurface(record.surface)
+          ? JSON.parse(text)
+          : undefined;
+    const noInput = text === null && record.input === null && record.input_sha256 === EMPTY_INPUT_SHA256;
     const reason = skipReason(record, input);
     if (reason) {
       outcome.skipped[reason] = (outcome.skipped[reason] ?? 0) + 1;
@@ -127,8 +146,8 @@ export function evaluateImpactPage(
     // Masked exactly when the stored input's digest is not the recorded digest of the input the
     // policy saw (the record keeps the digest of the unmasked input; replay's rule).
     // The canonical text serves twice: the digest, and the input the candidate evaluates.
-    const inputJson = noInput ? undefined : canonicalJson(input);
-    const masked = !noInput && inputDigest(inputJson) !== record.input_sha256;
+    const inputJson = unmaskedText ?? (noInput ? undefined : canonicalJson(input));
+    const masked = unmaskedText === null && !noInput && inputDigest(inputJson) !== record.input_sha256;
     const evaluation = evaluateDecision(engine, record.surface, record.entrypoint, inputJson);
     outcome.evaluated += 1;
     if (masked) outcome.masked += 1;

@@ -78,4 +78,26 @@ describe('evaluateImpactPage', () => {
       { id: 'e', direction: 'allow_to_deny', controls: ['EVAL-ERROR'], masked: false },
     ]);
   });
+
+  it('answers the same for a record stored as json text (migration 0015) as for its value', () => {
+    const offList = { ...allowed, subject: { type: 'agent', id: 'code-agent' } };
+    const search = { search: 'resource', subject: { type: 'agent', id: 'x' } };
+    const values = [
+      record('same', allowed, true),
+      record('a2d', offList, true),
+      record('d2a', allowed, false, { violated_controls: ['TOOL-009'] }),
+      record('m', allowed, false, { input_sha256: inputDigest('{"the":"unmasked input"}') }),
+      record('s', search, true, { surface: 'authzen' }),
+    ];
+    const asText = (r: ImpactRecord, text: string): ImpactRecord => ({ ...r, input: null, input_text: text });
+    const canonical = values.map((r) => asText(r, canonicalJson(r.input)!));
+    // Not the canonical form (keys out of order, spaces): the digest differs, so it is parsed and
+    // made canonical — still unmasked where the value is.
+    const reversed = (v: unknown) => Object.fromEntries(Object.entries(v as object).reverse());
+    const loose = values.map((r) => asText(r, JSON.stringify(reversed(r.input), null, 1)));
+    const expected = evaluateImpactPage(engine, values);
+    expect(expected).toMatchObject({ evaluated: 4, masked: 1, skipped: { search_page: 1 } });
+    expect(evaluateImpactPage(engine, canonical)).toEqual(expected);
+    expect(evaluateImpactPage(engine, loose)).toEqual(expected);
+  });
 });
