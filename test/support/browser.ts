@@ -279,6 +279,8 @@ export async function axeFindings(page: Page): Promise<AxeFinding[]> {
  * edge: the reader has to scroll sideways), naming the elements that stick out.
  */
 export async function expectNoHorizontalOverflow(page: Page): Promise<void> {
+  // A page still loading (its URL already the new one after a redirect) may have no body yet.
+  await page.waitForLoadState('load');
   const { scrollWidth, innerWidth, outside } = await page.evaluate(() => {
     const width = window.innerWidth;
     const outside: string[] = [];
