@@ -58,6 +58,35 @@ describe('the SDK against a real Verdict with its audit trail', () => {
     expect(record).toMatchObject({ allow: true, resource_id: 'search_kb', trace_id: traceId });
   });
 
+  it('on Node speaks node:http, not fetch, with a body of any characters intact; a caller’s fetch is used', async () => {
+    const platformFetch = globalThis.fetch;
+    const fetched: string[] = [];
+    globalThis.fetch = (() => {
+      throw new Error('the SDK used fetch');
+    }) as typeof fetch;
+    let record: unknown;
+    try {
+      // Multi-byte text (the body's length is counted in bytes, not UTF-16 units): the record keeps it.
+      const id = 'søk_kb_📚_检索';
+      const decided = await client.decide({ ...searchKb, resource: { ...searchKb.resource, id } });
+      expect(decided.decided).toBe(true);
+      record = await client.getDecision((decided as Decided).decision_id);
+      expect(record).toMatchObject({ resource_id: id });
+    } finally {
+      globalThis.fetch = platformFetch;
+    }
+    const withFetch = new VerdictClient({
+      url,
+      token: verdict.token('auditor', SCOPES),
+      fetch: (input, init) => {
+        fetched.push(String(input));
+        return platformFetch(input, init);
+      },
+    });
+    expect((await withFetch.decide(searchKb)).allow).toBe(true);
+    expect(fetched).toEqual([`${url}/v1/decisions`]);
+  });
+
   it('decides many in one request, in item order', async () => {
     const results = await client.decideMany([{ resource: searchKb.resource }, { resource: rmRf.resource }], {
       defaults: { subject: searchKb.subject, action: searchKb.action, context: searchKb.context },

@@ -1,3 +1,4 @@
+import { nodeExchanger } from './node-http.ts';
 import type {
   Approval,
   AuditFilter,
@@ -128,8 +129,10 @@ export function failedClosed(error: VerdictError): FailedClosed {
 }
 
 /** A 2xx response, with its body read unless it is streamed. */
+/** An answer: its body read whole, or (streaming) the `fetch` response to read. */
 interface Answer {
-  response: Response;
+  status: number;
+  response?: Response;
   text?: string;
 }
 
@@ -211,6 +214,8 @@ export class VerdictClient {
   private readonly throwOnError: boolean;
   private readonly retries: number;
   private readonly fetchImpl: typeof fetch;
+  /** The caller gave a `fetch`: every request goes through it. */
+  private readonly customFetch: boolean;
   private readonly traceparentOf: (() => string | undefined) | undefined;
   private token: Promise<string> | undefined;
 
@@ -222,6 +227,7 @@ export class VerdictClient {
     this.throwOnError = options.throwOnError ?? false;
     this.retries = options.retries ?? 2;
     this.fetchImpl = options.fetch ?? globalThis.fetch;
+    this.customFetch = options.fetch !== undefined;
     this.traceparentOf = options.traceparent;
   }
 
@@ -379,10 +385,9 @@ export class VerdictClient {
    * timeout covers the response's headers only: an export may take long.
    */
   async *exportAudit(filter: AuditFilter = {}, options: CallOptions = {}): AsyncGenerator<DecisionRecord> {
-    const { response } = await this.send(
+    const response = await this.stream(
       { method: 'GET', path: '/v1/audit/export', query: { ...filter, format: 'ndjson' }, idempotent: true },
       options,
-      { streaming: true },
     );
     if (!response.body) return;
     const decoder = new TextDecoder();
@@ -403,10 +408,9 @@ export class VerdictClient {
 
   /** The audit export as CSV text. */
   async exportAuditCsv(filter: AuditFilter = {}, options: CallOptions = {}): Promise<string> {
-    const { response } = await this.send(
+    const response = await this.stream(
       { method: 'GET', path: '/v1/audit/export', query: { ...filter, format: 'csv' }, idempotent: true },
       options,
-      { streaming: true },
     );
     return response.text();
   }
@@ -625,12 +629,12 @@ export class VerdictClient {
    * The typed methods are built on it; use it for routes this version of the client does not name.
    */
   async call<T>(request: ApiRequest, options: CallOptions = {}): Promise<T> {
-    const { response, text = '' } = await this.send(request, options, { streaming: false });
+    const { status, text = '' } = await this.send(request, options, { streaming: false });
     if (text === '') return undefined as T;
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new VerdictError('invalid_response', 'the answer is not JSON', response.status);
+      throw new VerdictError('invalid_response', 'the answer is not JSON', status);
     }
   }
 
@@ -655,6 +659,13 @@ export class VerdictClient {
       this.token = pending;
     }
     return this.token;
+  }
+
+  /** A 2xx answer whose body the caller reads as it streams in (always through `fetch`). */
+  private async stream(request: ApiRequest, options: CallOptions): Promise<Response> {
+    const { response } = await this.send(request, options, { streaming: true });
+    if (!response) throw new VerdictError('invalid_response', 'no response body to stream');
+    return response;
   }
 
   /**
@@ -723,46 +734,63 @@ export class VerdictClient {
       for (const [key, value] of Object.entries(request.query ?? {})) {
         if (value !== undefined) url.searchParams.set(key, value);
       }
-      let response: Response;
+      const body = request.bytes
+        ? request.bytes.data
+        : request.body === undefined
+          ? undefined
+          : JSON.stringify(request.body);
+      // On Node, an answer read whole goes over node:http (src/node-http.ts): the same request.
+      const exchange = mode.streaming || this.customFetch ? undefined : await nodeExchanger();
+      let status: number;
+      let statusText: string;
+      let response: Response | undefined;
+      let text: string | undefined;
       try {
-        response = await this.fetchImpl(url, {
-          method: request.method,
-          headers,
-          body: request.bytes
-            ? (request.bytes.data as Uint8Array<ArrayBuffer>)
-            : request.body === undefined
-              ? undefined
-              : JSON.stringify(request.body),
-          signal,
-        });
+        if (exchange) {
+          ({ status, statusText, text } = await exchange(url, {
+            method: request.method,
+            headers,
+            body,
+            signal,
+          }));
+        } else {
+          response = await this.fetchImpl(url, {
+            method: request.method,
+            headers,
+            body: body as string | Uint8Array<ArrayBuffer> | undefined,
+            signal,
+          });
+          ({ status, statusText } = response);
+        }
       } catch (err) {
         throw this.transportError(err, signal);
       }
-      if (!response.ok) {
-        const text = await response.text().catch(() => '');
+      if (status < 200 || status > 299) {
+        const problemText = text ?? (await response?.text().catch(() => '')) ?? '';
         let problem: Problem | undefined;
         try {
-          problem = JSON.parse(text) as Problem;
+          problem = JSON.parse(problemText) as Problem;
         } catch {
           problem = undefined;
         }
-        const kind: FailureKind = response.status >= 500 ? 'server' : 'rejected';
-        const detail = problem?.detail ?? problem?.title ?? response.statusText;
+        const kind: FailureKind = status >= 500 ? 'server' : 'rejected';
+        const detail = problem?.detail ?? problem?.title ?? statusText;
         throw new VerdictError(
           kind,
-          `${response.status}${problem?.code ? ` ${problem.code}` : ''}: ${detail}`,
-          response.status,
+          `${status}${problem?.code ? ` ${problem.code}` : ''}: ${detail}`,
+          status,
           typeof problem?.code === 'string' ? problem : undefined,
         );
       }
-      if (mode.streaming) return { response };
-      let bodyText: string;
-      try {
-        bodyText = await response.text();
-      } catch (err) {
-        throw this.transportError(err, signal);
+      if (response && mode.streaming) return { status, response };
+      if (text === undefined) {
+        try {
+          text = await response!.text();
+        } catch (err) {
+          throw this.transportError(err, signal);
+        }
       }
-      return { response, text: bodyText };
+      return { status, text };
     } finally {
       // NOTE: a streamed export outlives the timeout; only its headers are timed.
       clearTimeout(timer);
@@ -775,7 +803,14 @@ export class VerdictClient {
     if (signal.aborted)
       return new VerdictError('timeout', `aborted: ${String(signal.reason ?? 'by the caller')}`);
     const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const reason = cause?.code ?? cause?.message ?? (err as Error)?.message ?? String(err);
+    // fetch wraps the socket's error in `cause`; node:http throws it as it is.
+    const code = (err as { code?: unknown })?.code;
+    const reason =
+      cause?.code ??
+      cause?.message ??
+      (typeof code === 'string' ? code : undefined) ??
+      (err as Error)?.message ??
+      String(err);
     return new VerdictError('network', `cannot reach Verdict: ${reason}`);
   }
 }
