@@ -5,13 +5,13 @@
  * method is refused — an MCP method the guard cannot map to a decision is denied by default.
  */
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import {
-  isJSONRPCErrorResponse,
-  isJSONRPCNotification,
-  isJSONRPCRequest,
-  isJSONRPCResultResponse,
-  type JSONRPCMessage,
-  type RequestId,
+import type {
+  JSONRPCErrorResponse,
+  JSONRPCMessage,
+  JSONRPCNotification,
+  JSONRPCRequest,
+  JSONRPCResultResponse,
+  RequestId,
 } from '@modelcontextprotocol/sdk/types.js';
 import { HeldCalls } from './approval-hold.ts';
 import type { McpGuard, McpTool } from './guard.ts';
@@ -39,6 +39,15 @@ export const GUARD_REFUSED = -32001;
 
 type Pending = { kind: 'list' } | { kind: 'call'; name: string };
 
+// NOTE: what a message is, read from its keys. Each transport has already parsed every message it
+// hands over with the SDK's JSONRPCMessageSchema (a union tried in the order request, notification,
+// result, error), so its keys tell the shape; the SDK's own guards (`isJSONRPCRequest` and the
+// others) validate the message with zod again, up to four times per message, on every call's path.
+const isRequest = (m: JSONRPCMessage): m is JSONRPCRequest => 'method' in m && 'id' in m;
+const isNotification = (m: JSONRPCMessage): m is JSONRPCNotification => 'method' in m && !('id' in m);
+const isResult = (m: JSONRPCMessage): m is JSONRPCResultResponse => 'result' in m && !('method' in m);
+const isError = (m: JSONRPCMessage): m is JSONRPCErrorResponse => 'error' in m && !('method' in m);
+
 /** Runs the guard between `host` and `server` until either side closes. */
 export async function proxyMcp(options: {
   host: Transport;
@@ -62,7 +71,7 @@ export async function proxyMcp(options: {
     to.send(message).catch((err) => log(String(err)));
 
   const onHostMessage = async (message: JSONRPCMessage): Promise<void> => {
-    if (isJSONRPCRequest(message)) {
+    if (isRequest(message)) {
       const { id, method } = message;
       if (PASSING_REQUESTS.has(method)) return forward(server, message);
       if (method === 'tools/list') {
@@ -97,7 +106,7 @@ export async function proxyMcp(options: {
       log(`refused ${method}: not mapped to a decision`);
       return refuse(host, id, `denied by Verdict's MCP guard: "${method}" is not mapped to a decision`);
     }
-    if (isJSONRPCNotification(message)) {
+    if (isNotification(message)) {
       if (message.method === 'notifications/cancelled') held.cancel(message.params?.requestId);
       if (PASSING_HOST_NOTIFICATIONS.has(message.method)) return forward(server, message);
       log(`dropped notification ${message.method}`);
@@ -108,13 +117,13 @@ export async function proxyMcp(options: {
   };
 
   const onServerMessage = async (message: JSONRPCMessage): Promise<void> => {
-    if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
+    if (isResult(message) || isError(message)) {
       const key = keyOf(message.id as RequestId);
       const waiting = pending.get(key);
       pending.delete(key);
       if (waiting?.kind === 'call') guard.observeResult(waiting.name);
       // Guardrails (issue 25): a tool's result is judged (and redacted) before the host sees it.
-      if (waiting?.kind === 'call' && isJSONRPCResultResponse(message)) {
+      if (waiting?.kind === 'call' && isResult(message)) {
         try {
           return forward(host, {
             ...message,
@@ -124,7 +133,7 @@ export async function proxyMcp(options: {
           return refuse(host, message.id, `Verdict could not judge the result: ${(err as Error).message}`);
         }
       }
-      if (waiting?.kind === 'list' && isJSONRPCResultResponse(message)) {
+      if (waiting?.kind === 'list' && isResult(message)) {
         const result = message.result as { tools?: McpTool[] };
         try {
           const tools = await guard.filterTools(Array.isArray(result.tools) ? result.tools : []);
@@ -135,7 +144,7 @@ export async function proxyMcp(options: {
       }
       return forward(host, message);
     }
-    if (isJSONRPCRequest(message)) {
+    if (isRequest(message)) {
       if (PASSING_SERVER_REQUESTS.has(message.method)) return forward(host, message);
       log(`refused server request ${message.method}: not mapped to a decision`);
       return refuse(
@@ -144,7 +153,7 @@ export async function proxyMcp(options: {
         `denied by Verdict's MCP guard: "${message.method}" is not mapped to a decision`,
       );
     }
-    if (isJSONRPCNotification(message) && PASSING_SERVER_NOTIFICATIONS.has(message.method)) {
+    if (isNotification(message) && PASSING_SERVER_NOTIFICATIONS.has(message.method)) {
       return forward(host, message);
     }
   };
