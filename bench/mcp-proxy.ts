@@ -2,16 +2,20 @@
  * The proxy's added latency (issue 27): sequential `tools/call`s from a real MCP host (the SDK's
  * Client over stdio) to a real MCP server (test/mcp/counting-server.ts), direct and through
  * `verdict mcp-proxy`, beside the decision itself as the proxy's client makes it (the SDK's
- * `decide()`, sequential: the call's `tool.call` and the result's `tool.result`), one Verdict server (`node src/main.ts`, audit `off`
- * by default to isolate the proxy; `--audit sync` for the durable figure). Phases alternate
- * (direct, proxy, decide; then the reverse) over `--rounds`.
+ * `decide()`, sequential: the call's `tool.call` and the result's `tool.result`), one Verdict
+ * server (`node src/main.ts`, audit `off` by default to isolate the proxy; `--audit sync` for the
+ * durable figure). Phases alternate (direct, proxy, decide, judge; then the reverse) over
+ * `--rounds`; each round ends with the same two decisions made by fresh processes, one per
+ * 40-call session, as the proxy's process lives one session (`--child-decisions`).
  *
  *   node bench/mcp-proxy.ts [--calls 400] [--rounds 3] [--audit off] [--json]
  *
  * Printed: p50/p99 of each path, the proxy's added latency (proxy − direct), the number of
  * decisions a call through the proxy makes (the call's, and the result's `tool.result` judgement
- * when the result carries text: src/mcp/guard.ts), and what is left above those decisions.
+ * when the result carries text: src/mcp/guard.ts), and what is left above those decisions — as
+ * this long-lived process makes them, and as a process living one session makes them.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +28,7 @@ import { killAll, mintToken, startSystem, withDatabase } from './systems.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
+  allowPositionals: true,
   options: {
     calls: { type: 'string', default: '400' },
     rounds: { type: 'string', default: '3' },
@@ -32,11 +37,16 @@ const { values } = parseArgs({
     /** Writes a --cpu-prof profile of every proxy process into this directory. */
     'profile-proxy': { type: 'string' },
     'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    // Internal: this script as one short-lived process making a session's decisions (see `fresh`).
+    'child-decisions': { type: 'boolean', default: false },
   },
 });
 
 const CONTEXT = { data_classification: 'internal', user: { id: 'user:42', entitlements: ['orders:read'] } };
 const SERVER = [process.execPath, path.join(root, 'test/mcp/counting-server.ts')];
+
+/** Calls per proxy session: the policy's session budget is 50 calls. */
+const SESSION = 40;
 
 const quantile = (xs: number[], q: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -59,7 +69,7 @@ async function host(command: string[], env: Record<string, string>): Promise<Cli
 
 /**
  * `calls` sequential calls; latencies in ms (after 50 unmeasured ones). `between`, when given, runs
- * untimed before every 40th call (a new proxy session: the policy's session budget is 50 calls).
+ * untimed before every SESSION-th call (a new proxy session).
  */
 async function sequential(
   calls: number,
@@ -68,12 +78,63 @@ async function sequential(
 ): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < 50 + calls; i++) {
-    if (between && i % 40 === 0) await between();
+    if (between && i % SESSION === 0) await between();
     const t = performance.now();
     await one(i);
     if (i >= 50) out.push(performance.now() - t);
   }
   return out;
+}
+
+/** The call's decision as the proxy's guard makes it (`tool.call`, src/mcp/guard.ts). */
+async function decideCall(sdk: VerdictClient, i: number): Promise<void> {
+  const d = await sdk.decide({
+    subject: { type: 'agent', id: 'support-bot', properties: { on_behalf_of: 'user:42' } },
+    action: { name: 'tool.call' },
+    resource: { type: 'tool', id: 'lookup_order', properties: { arguments: { order_id: `o-${i}` } } },
+    context: CONTEXT,
+  });
+  if (!d.decided) throw new Error(`decide failed: ${d.error.message}`);
+}
+
+/** The proxy's second decision: the result's text judged as `tool.result` (src/mcp/guard.ts). */
+async function judgeResult(sdk: VerdictClient, i: number): Promise<void> {
+  const d = await sdk.decide({
+    subject: { type: 'agent', id: 'support-bot', properties: { on_behalf_of: 'user:42' } },
+    action: { name: 'tool.result' },
+    resource: {
+      type: 'tool',
+      id: 'lookup_order',
+      properties: { content: [{ role: 'tool', text: `order o-${i}` }] },
+    },
+    context: { ...CONTEXT, destination: 'model' },
+  });
+  if (!d.decided) throw new Error(`decide failed: ${d.error.message}`);
+}
+
+/**
+ * A child process living one session, as `verdict mcp-proxy`'s process does: the listing's batch
+ * decision (untimed, as the host's `tools/list` makes the proxy's), then `calls` × (the call's
+ * decision, the result's judgement), each timed; prints `[[call ms, judge ms], …]`.
+ */
+async function childDecisions(url: string, token: string, calls: number): Promise<void> {
+  const sdk = new VerdictClient({ url, token });
+  await sdk.decideMany([{ resource: { type: 'tool', id: 'lookup_order' } }], {
+    defaults: {
+      subject: { type: 'agent', id: 'support-bot', properties: { on_behalf_of: 'user:42' } },
+      action: { name: 'tool.call' },
+      context: { ...CONTEXT, listing: true },
+    },
+  });
+  const out: [number, number][] = [];
+  for (let i = 0; i < calls; i++) {
+    const t0 = performance.now();
+    await decideCall(sdk, i);
+    const t1 = performance.now();
+    await judgeResult(sdk, i);
+    out.push([t1 - t0, performance.now() - t1]);
+  }
+  process.stdout.write(JSON.stringify(out));
 }
 
 async function main(): Promise<void> {
@@ -124,28 +185,31 @@ async function main(): Promise<void> {
       const result = await client().callTool({ name: 'lookup_order', arguments: { order_id: `o-${i}` } });
       if (result.isError) throw new Error(`tools/call failed: ${JSON.stringify(result)}`);
     };
-    const decide = async (i: number) => {
-      const d = await sdk.decide({
-        subject: { type: 'agent', id: 'support-bot', properties: { on_behalf_of: 'user:42' } },
-        action: { name: 'tool.call' },
-        resource: { type: 'tool', id: 'lookup_order', properties: { arguments: { order_id: `o-${i}` } } },
-        context: CONTEXT,
-      });
-      if (!d.decided) throw new Error(`decide failed: ${d.error.message}`);
-    };
-    // The proxy's second decision: the result's text judged as `tool.result` (src/mcp/guard.ts).
-    const judge = async (i: number) => {
-      const d = await sdk.decide({
-        subject: { type: 'agent', id: 'support-bot', properties: { on_behalf_of: 'user:42' } },
-        action: { name: 'tool.result' },
-        resource: {
-          type: 'tool',
-          id: 'lookup_order',
-          properties: { content: [{ role: 'tool', text: `order o-${i}` }] },
-        },
-        context: { ...CONTEXT, destination: 'model' },
-      });
-      if (!d.decided) throw new Error(`decide failed: ${d.error.message}`);
+    const decide = (i: number) => decideCall(sdk, i);
+    const judge = (i: number) => judgeResult(sdk, i);
+    // The same two decisions made as the proxy's process makes them: a fresh process per session of
+    // SESSION calls (the proxy's session is renewed every 40 calls, above), all timed.
+    const fresh = { call: [] as number[], judge: [] as number[] };
+    const freshSessions = (n: number) => {
+      for (let done = 0; done < n; done += SESSION) {
+        const pairs = JSON.parse(
+          execFileSync(
+            process.execPath,
+            [
+              import.meta.filename,
+              '--child-decisions',
+              verdict.url,
+              token,
+              String(Math.min(SESSION, n - done)),
+            ],
+            { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 },
+          ),
+        ) as [number, number][];
+        for (const [c, j] of pairs) {
+          fresh.call.push(c);
+          fresh.judge.push(j);
+        }
+      }
     };
     const paths: Record<
       string,
@@ -162,6 +226,7 @@ async function main(): Promise<void> {
         const p = paths[name]!;
         p.ms.push(...(await sequential(calls, p.run, p.between)));
       }
+      freshSessions(calls);
     }
     // How many decisions one proxied call made: Verdict's own counter, over one more call.
     const decisionsTotal = async () =>
@@ -182,10 +247,26 @@ async function main(): Promise<void> {
     // The call's decision and, when the proxy made two per call, the result's judgement.
     const decisionsMs = stats.decide!.p50 + (perCall >= 2 ? stats.judge!.p50 : 0);
     const aboveDecisions = added - decisionsMs;
+    // The same, against the decisions as a process living one session makes them (the proxy's case).
+    const freshStats = {
+      call: { p50: quantile(fresh.call, 0.5), p99: quantile(fresh.call, 0.99) },
+      judge: { p50: quantile(fresh.judge, 0.5), p99: quantile(fresh.judge, 0.99) },
+    };
+    const freshMs = freshStats.call.p50 + (perCall >= 2 ? freshStats.judge.p50 : 0);
+    const aboveFresh = added - freshMs;
     const load = os.loadavg()[0]!.toFixed(1);
     if (values.json) {
       console.log(
-        JSON.stringify({ options: values, loadAverage: Number(load), stats, perCall, added, aboveDecisions }),
+        JSON.stringify({
+          options: values,
+          loadAverage: Number(load),
+          stats,
+          fresh: freshStats,
+          perCall,
+          added,
+          aboveDecisions,
+          aboveFresh,
+        }),
       );
       return;
     }
@@ -198,7 +279,16 @@ async function main(): Promise<void> {
       `  proxy − direct: p50 ${added.toFixed(2)} ms; decisions per proxied call ${perCall}; ` +
         `above the decisions' p50 (decide${perCall >= 2 ? ' + judge' : ''} ${decisionsMs.toFixed(2)} ms): ${aboveDecisions.toFixed(2)} ms`,
     );
+    console.log(
+      `  the same two decisions in a fresh process per ${SESSION}-call session (as the proxy's): call p50 ${freshStats.call.p50.toFixed(2)} / p99 ${freshStats.call.p99.toFixed(2)} ms, ` +
+        `judge p50 ${freshStats.judge.p50.toFixed(2)} / p99 ${freshStats.judge.p99.toFixed(2)} ms; proxy − direct above them: ${aboveFresh.toFixed(2)} ms`,
+    );
   });
 }
 
-await main();
+if (values['child-decisions']) {
+  const [url, token, n] = process.argv.slice(-3) as [string, string, string];
+  await childDecisions(url, token, Number(n));
+} else {
+  await main();
+}
