@@ -236,6 +236,32 @@ describe('fail closed', () => {
     }
   });
 
+  it('does not follow a redirect: a 3xx is an error naming it, and a decision is a deny', async () => {
+    const seen: string[] = [];
+    const server: Server = createServer((request, response) => {
+      seen.push(`${request.method} ${request.url?.split('?')[0]}`);
+      response.writeHead(301, { location: 'http://127.0.0.1:1/elsewhere' });
+      response.end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = new VerdictClient({
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        token: 't',
+      });
+      await expect(client.searchDecisions()).rejects.toMatchObject({ kind: 'rejected', status: 301 });
+      const denied = await client.decide(searchKb);
+      expect(denied).toMatchObject({
+        decided: false,
+        allow: false,
+        error: { kind: 'rejected', status: 301 },
+      });
+      expect(seen).toEqual(['GET /v1/decisions', 'POST /v1/decisions']);
+    } finally {
+      server.close();
+    }
+  });
+
   it('retries a read after a 503, never a decision', async () => {
     const seen: string[] = [];
     const server: Server = createServer((request, response) => {
