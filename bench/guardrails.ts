@@ -34,7 +34,7 @@ import {
   mintToken,
   postgresCpuSecondsSince,
   postgresTicks,
-  startSystem,
+  startVerdict,
   withDatabase,
 } from './systems.ts';
 
@@ -186,19 +186,15 @@ async function http(
   try {
     for (const { label, main } of servers) {
       await withDatabase(databaseUrl, 'verdict_bench_guardrails', false, async (url) => {
-        const server = await startSystem(
-          { id: `verdict-guardrails-${results.length}`, kind: 'verdict', auditMode: 'sync', workers: 1 },
-          {
-            bundlePath: BUNDLE,
-            opaBundleDir: '',
-            databaseUrl: url,
-            jwtSecret: secret,
-            workDir,
-            cpus: null,
-            ...(main ? { verdictMain: main } : {}),
-            ...(profileDir ? { verdictNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}),
-          },
-        );
+        const server = await startVerdict({
+          id: `verdict-guardrails-${results.length}`,
+          auditMode: 'sync',
+          databaseUrl: url,
+          jwtSecret: secret,
+          workDir,
+          ...(main ? { verdictMain: main } : {}),
+          ...(profileDir ? { verdictNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}),
+        });
         try {
           const headers = {
             authorization: `Bearer ${mintToken(secret)}`,

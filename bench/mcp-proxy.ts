@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { VerdictClient } from '../packages/sdk/src/index.ts';
-import { killAll, mintToken, startSystem, withDatabase } from './systems.ts';
+import { killAll, mintToken, startVerdict, withDatabase } from './systems.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -146,17 +146,13 @@ async function main(): Promise<void> {
   const token = mintToken(jwtSecret);
   const calls = Number(values.calls);
   await withDatabase(values['database-url'], 'verdict_bench_mcp', false, async (databaseUrl) => {
-    const verdict = await startSystem(
-      { id: `mcp-${values.audit}`, kind: 'verdict', auditMode: values.audit as 'off', workers: 1 },
-      {
-        bundlePath: path.join(root, 'policies/bundle/bundle.tar.gz'),
-        opaBundleDir: '',
-        databaseUrl,
-        jwtSecret,
-        workDir,
-        cpus: null,
-      },
-    );
+    const verdict = await startVerdict({
+      id: `mcp-${values.audit}`,
+      auditMode: values.audit as 'off',
+      databaseUrl,
+      jwtSecret,
+      workDir,
+    });
     const env = { VERDICT_URL: verdict.url, VERDICT_TOKEN: token, COUNT_FILE: countFile };
     const direct = await host(SERVER, env);
     const proxyCommand = [

@@ -58,7 +58,7 @@ import {
   postgresCpuSecondsSince,
   postgresTicks,
   type RunningSystem,
-  startSystem,
+  startVerdict,
   withDatabase,
 } from './systems.ts';
 
@@ -553,10 +553,13 @@ async function throughHttp(
   const workDir = mkdtempSync(path.join(opts.workDir, 'paths-'));
   return withDatabase(opts.databaseUrl, DATABASE, false, async (databaseUrl) => {
     log('paths: starting a Verdict server (sync audit, 1 worker)');
-    const server = await startSystem(
-      { id: 'verdict-paths-sync-w1', kind: 'verdict', auditMode: 'sync', workers: 1 },
-      { bundlePath: BUNDLE, opaBundleDir: '', databaseUrl, jwtSecret: secret, workDir, cpus: null },
-    );
+    const server = await startVerdict({
+      id: 'verdict-paths-sync-w1',
+      auditMode: 'sync',
+      databaseUrl,
+      jwtSecret: secret,
+      workDir,
+    });
     try {
       const api = apiOf(server.url);
       const token = (sub: string, scopes: Scope[]) =>

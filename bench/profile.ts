@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { loadInputs } from './inputs.ts';
 import { runLoadProcess } from './load.ts';
 import { buildScenarios } from './scenarios.ts';
-import { BENCH_CALLER, killAll, mintToken, startSystem, withDatabase } from './systems.ts';
+import { BENCH_CALLER, killAll, mintToken, startVerdict, withDatabase } from './systems.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
@@ -42,18 +42,14 @@ const scenario = buildScenarios(
 if (!scenario) throw new Error(`unknown scenario ${values.scenario}`);
 
 await withDatabase(values['database-url'], 'verdict_bench_profile', false, async (databaseUrl) => {
-  const running = await startSystem(
-    { id: `profile-${values.audit}`, kind: 'verdict', auditMode: values.audit as 'off', workers: 1 },
-    {
-      bundlePath: path.join(root, 'policies/bundle/bundle.tar.gz'),
-      opaBundleDir: '',
-      databaseUrl,
-      jwtSecret,
-      workDir,
-      cpus: null,
-      verdictNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values.out}`],
-    },
-  );
+  const running = await startVerdict({
+    id: `profile-${values.audit}`,
+    auditMode: values.audit as 'off',
+    databaseUrl,
+    jwtSecret,
+    workDir,
+    verdictNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${values.out}`],
+  });
   const before = new Set(readdirSync(values.out));
   const result = await runLoadProcess(
     {

@@ -19,9 +19,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { VerdictClient } from '../packages/sdk/src/index.ts';
-import { killAll, mintToken, startSystem, withDatabase } from './systems.ts';
+import { killAll, mintToken, startVerdict, withDatabase } from './systems.ts';
 
-const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
   allowPositionals: true,
   options: {
@@ -73,17 +72,13 @@ async function main(): Promise<void> {
   const calls = Number(values.calls);
   const long = Number(values.long);
   await withDatabase(values['database-url'], 'verdict_bench_sdk', false, async (databaseUrl) => {
-    const verdict = await startSystem(
-      { id: `sdk-${values.audit}`, kind: 'verdict', auditMode: values.audit as 'off', workers: 1 },
-      {
-        bundlePath: path.join(root, 'policies/bundle/bundle.tar.gz'),
-        opaBundleDir: '',
-        databaseUrl,
-        jwtSecret,
-        workDir,
-        cpus: null,
-      },
-    );
+    const verdict = await startVerdict({
+      id: `sdk-${values.audit}`,
+      auditMode: values.audit as 'off',
+      databaseUrl,
+      jwtSecret,
+      workDir,
+    });
     const run = (transport: Transport, n: number): number[] =>
       JSON.parse(
         execFileSync(

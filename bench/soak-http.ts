@@ -40,7 +40,7 @@ import * as tar from 'tar';
 import { mintToken as mintAdminToken } from '../src/auth/dev-token.ts';
 import { loadInputs } from './inputs.ts';
 import { buildScenarios, type RequestSpec } from './scenarios.ts';
-import { BENCH_CALLER, mintToken, rssBytes, runBenchMain, startSystem, withDatabase } from './systems.ts';
+import { BENCH_CALLER, mintToken, rssBytes, runBenchMain, startVerdict, withDatabase } from './systems.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const MB = 1024 * 1024;
@@ -277,10 +277,13 @@ async function soak(opts: Options, databaseUrl: string, workDir: string) {
     ttlSeconds: 6 * 3600,
     scopes: ['bundles:write', 'bundles:read', 'audit:read'],
   });
-  const server = await startSystem(
-    { id: 'verdict-sync-w1', kind: 'verdict', auditMode: 'sync', workers: 1 },
-    { bundlePath: BUNDLE, opaBundleDir: '', databaseUrl, jwtSecret, workDir, cpus: null },
-  );
+  const server = await startVerdict({
+    id: 'verdict-sync-w1',
+    auditMode: 'sync',
+    databaseUrl,
+    jwtSecret,
+    workDir,
+  });
   try {
     // The shadow revision: a second revision staged and shadowed through the lifecycle API.
     const staged = await api(

@@ -163,6 +163,29 @@ function launch(
   return child;
 }
 
+/** The committed default bundle (what `npm run bench` and the single-server benches run on). */
+export const DEFAULT_BUNDLE = path.join(root, 'policies/bundle/bundle.tar.gz');
+
+/**
+ * One Verdict server with one worker on the committed bundle, unpinned: what the benches that
+ * measure a single server start (bench/mcp-proxy.ts, sdk-call.ts, profile.ts, paths.ts, …).
+ */
+export function startVerdict(
+  options: {
+    id: string;
+    auditMode: 'sync' | 'async' | 'off';
+    databaseUrl: string;
+    jwtSecret: string;
+    workDir: string;
+  } & Pick<SystemEnv, 'verdictNodeArgs' | 'verdictMain'>,
+): Promise<RunningSystem> {
+  const { id, auditMode, ...env } = options;
+  return startSystem(
+    { id, kind: 'verdict', auditMode, workers: 1 },
+    { bundlePath: DEFAULT_BUNDLE, opaBundleDir: '', cpus: null, ...env },
+  );
+}
+
 /** Starts one system and waits until it answers its health endpoint. */
 export async function startSystem(spec: SystemSpec, env: SystemEnv): Promise<RunningSystem> {
   const port = await freePort();
