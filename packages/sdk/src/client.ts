@@ -1,4 +1,4 @@
-import { nodeExchanger } from './node-http.ts';
+import { type Exchanger, nodeExchanger } from './node-http.ts';
 import type {
   Approval,
   AuditFilter,
@@ -128,7 +128,6 @@ export function failedClosed(error: VerdictError): FailedClosed {
   };
 }
 
-/** A 2xx response, with its body read unless it is streamed. */
 /** An answer: its body read whole, or (streaming) the `fetch` response to read. */
 interface Answer {
   status: number;
@@ -214,8 +213,11 @@ export class VerdictClient {
   private readonly throwOnError: boolean;
   private readonly retries: number;
   private readonly fetchImpl: typeof fetch;
-  /** The caller gave a `fetch`: every request goes through it. */
-  private readonly customFetch: boolean;
+  /**
+   * Node's transport for answers read whole (src/node-http.ts), once looked up; null when the
+   * caller gave a `fetch` (every request goes through it) or off Node.
+   */
+  private exchange: Exchanger | null | undefined;
   private readonly traceparentOf: (() => string | undefined) | undefined;
   private token: Promise<string> | undefined;
 
@@ -227,7 +229,7 @@ export class VerdictClient {
     this.throwOnError = options.throwOnError ?? false;
     this.retries = options.retries ?? 2;
     this.fetchImpl = options.fetch ?? globalThis.fetch;
-    this.customFetch = options.fetch !== undefined;
+    this.exchange = options.fetch === undefined ? undefined : null;
     this.traceparentOf = options.traceparent;
   }
 
@@ -740,7 +742,8 @@ export class VerdictClient {
           ? undefined
           : JSON.stringify(request.body);
       // On Node, an answer read whole goes over node:http (src/node-http.ts): the same request.
-      const exchange = mode.streaming || this.customFetch ? undefined : await nodeExchanger();
+      if (this.exchange === undefined) this.exchange = (await nodeExchanger()) ?? null;
+      const exchange = mode.streaming ? null : this.exchange;
       let status: number;
       let statusText: string;
       let response: Response | undefined;
