@@ -8,7 +8,11 @@
  * `--rounds`; each round ends with the same two decisions made by fresh processes, one per
  * 40-call session, as the proxy's process lives one session (`--child-decisions`).
  *
- *   node bench/mcp-proxy.ts [--calls 400] [--rounds 3] [--audit off] [--json]
+ *   node bench/mcp-proxy.ts [--calls 400] [--rounds 3] [--audit off] [--proxy-b-node-flags FLAGS] [--json]
+ *
+ * `direct-fresh` is the direct path with a new server process every 40 calls, as the proxy starts
+ * its own server per session: proxy − direct-fresh is the latency the proxy adds with the server's
+ * lifetime the same on both paths.
  *
  * Printed: p50/p99 of each path, the proxy's added latency (proxy − direct), the number of
  * decisions a call through the proxy makes (the call's, and the result's `tool.result` judgement
@@ -36,6 +40,8 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     /** Writes a --cpu-prof profile of every proxy process into this directory. */
     'profile-proxy': { type: 'string' },
+    /** Adds the path `proxy-b`: the proxy run by `node <these flags>`, e.g. "--no-always-sparkplug". */
+    'proxy-b-node-flags': { type: 'string' },
     'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
     // Internal: this script as one short-lived process making a session's decisions (see `fresh`).
     'child-decisions': { type: 'boolean', default: false },
@@ -155,6 +161,13 @@ async function main(): Promise<void> {
     });
     const env = { VERDICT_URL: verdict.url, VERDICT_TOKEN: token, COUNT_FILE: countFile };
     const direct = await host(SERVER, env);
+    // The same server started afresh every SESSION calls, as the proxy starts its own per session:
+    // the server's cold code is then in both paths, not counted as the proxy's.
+    let directFresh = await host(SERVER, env);
+    const newDirectSession = async () => {
+      await directFresh.close();
+      directFresh = await host(SERVER, env);
+    };
     const proxyCommand = [
       process.execPath,
       path.join(root, 'src/cli/verdict.ts'),
@@ -175,6 +188,14 @@ async function main(): Promise<void> {
     const newSession = async () => {
       await proxied.close();
       proxied = await host(proxyCommand, proxyEnv);
+    };
+    // `--proxy-b-node-flags`: the same proxy under other node/V8 flags, as a path of its own (an A/B).
+    const bFlags = values['proxy-b-node-flags']?.split(' ').filter(Boolean);
+    const proxyCommandB = bFlags ? [process.execPath, ...bFlags, ...proxyCommand.slice(1)] : undefined;
+    let proxiedB = proxyCommandB ? await host(proxyCommandB, proxyEnv) : undefined;
+    const newSessionB = async () => {
+      await proxiedB!.close();
+      proxiedB = await host(proxyCommandB!, proxyEnv);
     };
     const sdk = new VerdictClient({ url: verdict.url, token });
     const call = (client: () => Client) => async (i: number) => {
@@ -212,15 +233,38 @@ async function main(): Promise<void> {
       { run: (i: number) => Promise<void>; between?: () => Promise<void>; ms: number[] }
     > = {
       direct: { run: call(() => direct), ms: [] },
+      'direct-fresh': { run: call(() => directFresh), between: newDirectSession, ms: [] },
       proxy: { run: call(() => proxied), between: newSession, ms: [] },
+      ...(proxyCommandB ? { 'proxy-b': { run: call(() => proxiedB!), between: newSessionB, ms: [] } } : {}),
       decide: { run: decide, ms: [] },
       judge: { run: judge, ms: [] },
     };
     const names = Object.keys(paths);
+    // The A/B of the proxy under other flags: sessions alternate (A, B, B, A, …), each one new and
+    // every call of it timed, so a drift of the host in the run lands on both sides alike.
+    type Path = (typeof paths)[string];
+    const interleaved = async (a: Path, b: Path) => {
+      for (let s = 0; s < Math.ceil(calls / SESSION); s++) {
+        for (const p of s % 2 ? [b, a] : [a, b]) {
+          await p.between!();
+          for (let i = 0; i < SESSION; i++) {
+            const t = performance.now();
+            await p.run(s * SESSION + i);
+            p.ms.push(performance.now() - t);
+          }
+        }
+      }
+    };
     for (let round = 0; round < Number(values.rounds); round++) {
       for (const name of round % 2 ? [...names].reverse() : names) {
+        if (name === 'proxy-b') continue;
         const p = paths[name]!;
-        p.ms.push(...(await sequential(calls, p.run, p.between)));
+        if (name === 'proxy' && paths['proxy-b']) {
+          await interleaved(paths.proxy!, paths['proxy-b']);
+        } else {
+          p.ms.push(...(await sequential(calls, p.run, p.between)));
+        }
+        process.stderr.write(`round ${round + 1}/${values.rounds}: ${name} done\n`);
       }
       freshSessions(calls);
     }
@@ -234,7 +278,7 @@ async function main(): Promise<void> {
     const before = await decisionsTotal();
     for (let i = 0; i < 10; i++) await paths.proxy!.run(i);
     const perCall = ((await decisionsTotal()) - before) / 10;
-    await Promise.allSettled([direct.close(), proxied.close()]);
+    await Promise.allSettled([direct.close(), directFresh.close(), proxied.close(), proxiedB?.close()]);
     await verdict.stop();
     const stats = Object.fromEntries(
       names.map((n) => [n, { p50: quantile(paths[n]!.ms, 0.5), p99: quantile(paths[n]!.ms, 0.99) }]),
@@ -250,6 +294,9 @@ async function main(): Promise<void> {
     };
     const freshMs = freshStats.call.p50 + (perCall >= 2 ? freshStats.judge.p50 : 0);
     const aboveFresh = added - freshMs;
+    // Lifetimes matched: a fresh server per session on both paths, fresh decisions.
+    const addedMatched = stats.proxy!.p50 - stats['direct-fresh']!.p50;
+    const aboveMatched = addedMatched - freshMs;
     const load = os.loadavg()[0]!.toFixed(1);
     if (values.json) {
       console.log(
@@ -262,6 +309,8 @@ async function main(): Promise<void> {
           added,
           aboveDecisions,
           aboveFresh,
+          addedMatched,
+          aboveMatched,
         }),
       );
       return;
@@ -270,7 +319,7 @@ async function main(): Promise<void> {
       `sequential tools/call, audit ${values.audit}, ${values.rounds} × ${calls} calls per path (load average ${load}):`,
     );
     for (const n of names)
-      console.log(`  ${n.padEnd(7)} p50 ${stats[n]!.p50.toFixed(2)} ms, p99 ${stats[n]!.p99.toFixed(2)} ms`);
+      console.log(`  ${n.padEnd(12)} p50 ${stats[n]!.p50.toFixed(2)} ms, p99 ${stats[n]!.p99.toFixed(2)} ms`);
     console.log(
       `  proxy − direct: p50 ${added.toFixed(2)} ms; decisions per proxied call ${perCall}; ` +
         `above the decisions' p50 (decide${perCall >= 2 ? ' + judge' : ''} ${decisionsMs.toFixed(2)} ms): ${aboveDecisions.toFixed(2)} ms`,
@@ -279,6 +328,17 @@ async function main(): Promise<void> {
       `  the same two decisions in a fresh process per ${SESSION}-call session (as the proxy's): call p50 ${freshStats.call.p50.toFixed(2)} / p99 ${freshStats.call.p99.toFixed(2)} ms, ` +
         `judge p50 ${freshStats.judge.p50.toFixed(2)} / p99 ${freshStats.judge.p99.toFixed(2)} ms; proxy − direct above them: ${aboveFresh.toFixed(2)} ms`,
     );
+    console.log(
+      `  lifetimes matched (a fresh server per ${SESSION}-call session on both paths): proxy − direct-fresh p50 ${addedMatched.toFixed(2)} ms, ` +
+        `above the fresh decisions: ${aboveMatched.toFixed(2)} ms`,
+    );
+    if (stats['proxy-b']) {
+      const b = stats['proxy-b'];
+      console.log(
+        `  proxy-b (node ${values['proxy-b-node-flags']}): p50 ${(b.p50 / stats.proxy!.p50).toFixed(2)}× the proxy's; ` +
+          `− direct-fresh above the fresh decisions: ${(b.p50 - stats['direct-fresh']!.p50 - freshMs).toFixed(2)} ms`,
+      );
+    }
   });
 }
 
