@@ -4,7 +4,7 @@
  * policy reads as `input.findings` (attached by the decision service, never by the client).
  */
 import { createHash } from 'node:crypto';
-import { type Detector, DetectorPlan, detectorsFor, type FindingKind } from './detectors.ts';
+import { type Detector, DetectorPlan, detectorsFor, type FindingKind, type Match } from './detectors.ts';
 
 /** The actions whose content is scanned. */
 export const CONTENT_ACTIONS: ReadonlySet<string> = new Set([
@@ -61,48 +61,79 @@ export class ContentScanner {
   readonly detectors: readonly Detector[];
   private readonly all: DetectorPlan;
   private readonly withoutInjection: DetectorPlan;
+  /** Each detector's place in `detectors`: the findings' order. */
+  private readonly rank: ReadonlyMap<Detector, number>;
 
   /** `regions`: the national identifiers to look for (default: every region Verdict knows). */
   constructor(options: { regions?: readonly string[] } = {}) {
     this.detectors = detectorsFor(options.regions);
     this.all = new DetectorPlan(this.detectors);
     this.withoutInjection = new DetectorPlan(this.detectors.filter((d) => d.kind !== 'prompt_injection'));
+    this.rank = new Map(this.detectors.map((d, i) => [d, i]));
   }
 
   /**
-   * Every finding in `content`. The parts of an array are scanned as one text (joined with
-   * nothing), so that a secret split across two parts — two chunks of a streamed response — is
-   * still found; such a match yields one finding per part it covers. `injection: false` skips the
+   * Every finding in `content`, ordered by detector, then position. Each part of an array is
+   * scanned on its own, and the parts are also scanned as one text (joined with nothing), so that a
+   * secret split across two parts — two chunks of a streamed response — is still found; such a
+   * match yields one finding per part it covers. A match of the joined text is kept only where no
+   * part's own match overlaps it: joined, the end of one part runs into the start of the next (an
+   * email address takes in the next part's first word; a key followed by a letter is no longer a
+   * key), so the parts' own matches are the ones that hold. `injection: false` skips the
    * prompt-injection detectors (the policy judges injections only in text from untrusted sources).
    */
   scan(content: unknown, options: { injection?: boolean } = {}): Finding[] {
     const texts = contentTexts(content);
     if (texts === null || texts.length === 0) return [];
-    const joined = texts.length === 1 ? texts[0]!.text : texts.map((t) => t.text).join('');
     const plan = options.injection === false ? this.withoutInjection : this.all;
-    const matches = plan.matches(joined);
-    if (matches.length === 0) return [];
-    const findings: Finding[] = [];
-    for (const { detector, start, end } of matches) {
-      const hash = detector.kind === 'secret' ? sha256(joined.slice(start, end)) : undefined;
-      let offset = 0;
-      for (const { path, text } of texts) {
-        const partEnd = offset + text.length;
-        if (start < partEnd && end > offset) {
-          const finding: Finding = {
-            detector: detector.name,
-            kind: detector.kind,
-            path,
-            start: Math.max(start, offset) - offset,
-            end: Math.min(end, partEnd) - offset,
-          };
-          if (hash !== undefined) finding.sha256 = hash;
-          findings.push(finding);
-        }
-        offset = partEnd;
-        if (offset >= end) break;
-      }
+    if (texts.length === 1) return findingsOf(plan.matches(texts[0]!.text), texts, texts[0]!.text);
+    const matches: Match[] = [];
+    let offset = 0;
+    for (const { text } of texts) {
+      for (const m of plan.matches(text))
+        matches.push({ ...m, start: m.start + offset, end: m.end + offset });
+      offset += text.length;
     }
-    return findings;
+    const own = matches.length;
+    const joined = texts.map((t) => t.text).join('');
+    for (const m of plan.matches(joined)) {
+      let overlaps = false;
+      for (let k = 0; k < own && !overlaps; k++)
+        overlaps = m.start < matches[k]!.end && m.end > matches[k]!.start;
+      if (!overlaps) matches.push(m);
+    }
+    const rank = this.rank;
+    matches.sort((a, b) => rank.get(a.detector)! - rank.get(b.detector)! || a.start - b.start);
+    return findingsOf(matches, texts, joined);
   }
+}
+
+/** The findings of matches in `joined` (the texts one after another): one per part a match covers. */
+function findingsOf(
+  matches: readonly Match[],
+  texts: readonly { path: string; text: string }[],
+  joined: string,
+): Finding[] {
+  const findings: Finding[] = [];
+  for (const { detector, start, end } of matches) {
+    const hash = detector.kind === 'secret' ? sha256(joined.slice(start, end)) : undefined;
+    let offset = 0;
+    for (const { path, text } of texts) {
+      const partEnd = offset + text.length;
+      if (start < partEnd && end > offset) {
+        const finding: Finding = {
+          detector: detector.name,
+          kind: detector.kind,
+          path,
+          start: Math.max(start, offset) - offset,
+          end: Math.min(end, partEnd) - offset,
+        };
+        if (hash !== undefined) finding.sha256 = hash;
+        findings.push(finding);
+      }
+      offset = partEnd;
+      if (offset >= end) break;
+    }
+  }
+  return findings;
 }

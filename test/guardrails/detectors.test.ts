@@ -170,6 +170,26 @@ describe('detectors', () => {
     ]);
   });
 
+  it("finds a key at a part's end when the next part starts with a letter, and lets no match run into the next part", () => {
+    // Joined, "…ASDFGH" + "thanks" is no key (a key is not followed by a letter), and an address at
+    // a part's end takes in the next part's first word: each part's own matches hold.
+    const content = [
+      { role: 'user', text: 'my key is AKIAQWERTYUIOPASDFGH' },
+      { role: 'assistant', text: 'thanks, write to dana.kowalski@corp-mail.io' },
+      { role: 'user', text: 'renewed today' },
+    ];
+    const findings = scanner.scan(content);
+    expect(findings.map(({ detector, path, start, end }) => [detector, path, start, end])).toEqual([
+      ['aws-access-token', '/0/text', 10, 30],
+      ['email-address', '/1/text', 17, 43],
+    ]);
+    expect(redactContent(content, findings)).toEqual([
+      { role: 'user', text: 'my key is [REDACTED:secret]' },
+      { role: 'assistant', text: 'thanks, write to [REDACTED:pii]' },
+      { role: 'user', text: 'renewed today' },
+    ]);
+  });
+
   it('keeps a hash only for secrets, and scans nothing that is not content', () => {
     const [pii] = scanner.scan('mail dana.kowalski@corp-mail.io');
     expect(pii).not.toHaveProperty('sha256');
