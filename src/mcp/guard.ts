@@ -241,19 +241,18 @@ export class McpGuard {
 
   /**
    * Guardrails (issue 25): judges what a tool returned as a `tool.result` decision before the host
-   * (and its model) sees it. The text items of the result are the content's parts; the `redact`
-   * obligations are applied to them; a `mark_untrusted` obligation (a prompt injection found in
-   * the result, even from a closed-world tool) marks the session untrusted, so TOOL-002 applies to
-   * the next side-effecting call. A deny, or no answer from Verdict, replaces the result with an
-   * MCP tool error: the host never sees text Verdict could not judge.
+   * (and its model) sees it. Every text of the result a model may read is a part of the content:
+   * its text items, the text of its embedded resources, and each string of its `structuredContent`
+   * (resultTexts). The `redact` obligations are applied to them; a `mark_untrusted` obligation (a
+   * prompt injection found in the result, even from a closed-world tool) marks the session
+   * untrusted, so TOOL-002 applies to the next side-effecting call. A deny, or no answer from
+   * Verdict, replaces the result with an MCP tool error: the host never sees text Verdict could not
+   * judge.
    */
   async judgeResult(name: string, result: unknown, traceparent?: string): Promise<unknown> {
-    const items = isToolResult(result) ? result.content : [];
-    const texts = items.flatMap((item, index) =>
-      isTextItem(item) ? [{ index, part: { role: 'tool', text: item.text } }] : [],
-    );
+    const texts = resultTexts(result);
     if (texts.length === 0) return result;
-    const content = texts.map((t) => t.part);
+    const content = texts.map((t) => ({ role: 'tool', text: t.text }));
     const decision = await this.client.decide(
       {
         subject: this.subject(),
@@ -267,11 +266,11 @@ export class McpGuard {
     if (!decision.allow) return deniedResult(name, decision, 'result');
     const redacted = applyRedactions(content, decision.obligations);
     if (redacted === content) return result;
-    const replaced = [...items];
-    texts.forEach((t, k) => {
-      replaced[t.index] = { ...(items[t.index] as object), text: redacted[k]!.text };
-    });
-    return { ...(result as object), content: replaced };
+    return texts.reduce(
+      (replaced, t, k) =>
+        redacted[k]!.text === t.text ? replaced : withText(replaced, t.path, redacted[k]!.text),
+      result,
+    );
   }
 
   /**
@@ -305,19 +304,67 @@ export function unapprovedResult(
   };
 }
 
-function isToolResult(value: unknown): value is { content: unknown[] } {
-  return (
-    typeof value === 'object' && value !== null && Array.isArray((value as { content?: unknown }).content)
-  );
+type Key = string | number;
+
+/** How deep the guard follows `structuredContent`; deeper, the result is not judged (a refusal). */
+const MAX_DEPTH = 64;
+
+/**
+ * Every text of a tool result that a model may read, with its path in the result: the text items of
+ * `content`, the `text` of its embedded resources (`{type: "resource", resource: {text}}`), and each
+ * string in `structuredContent` (MCP 2025-06-18: a tool's JSON output, which hosts may hand to the
+ * model instead of the text). Binary items (images, audio, blobs) and object keys are not texts.
+ */
+function resultTexts(result: unknown): { path: Key[]; text: string }[] {
+  const out: { path: Key[]; text: string }[] = [];
+  if (!isObject(result)) return out;
+  if (Array.isArray(result.content)) {
+    result.content.forEach((item, index) => {
+      if (!isObject(item)) return;
+      if (item.type === 'text' && typeof item.text === 'string') {
+        out.push({ path: ['content', index, 'text'], text: item.text });
+      } else if (
+        item.type === 'resource' &&
+        isObject(item.resource) &&
+        typeof item.resource.text === 'string'
+      ) {
+        out.push({ path: ['content', index, 'resource', 'text'], text: item.resource.text });
+      }
+    });
+  }
+  // NOTE: iterative, not recursive: a hostile server's deeply nested JSON cannot overflow the stack.
+  // Children are pushed last-first, so the strings come out in document order.
+  const stack: { value: unknown; path: Key[] }[] = [
+    { value: result.structuredContent, path: ['structuredContent'] },
+  ];
+  while (stack.length > 0) {
+    const { value, path } = stack.pop()!;
+    if (path.length > MAX_DEPTH && typeof value === 'object' && value !== null) {
+      throw new Error(`structuredContent is nested deeper than ${MAX_DEPTH} levels`);
+    }
+    if (typeof value === 'string') out.push({ path, text: value });
+    else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: [...path, i] });
+    } else if (isObject(value)) {
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--)
+        stack.push({ value: entries[i]![1], path: [...path, entries[i]![0]] });
+    }
+  }
+  return out;
 }
 
-function isTextItem(item: unknown): item is { type: 'text'; text: string } {
-  return (
-    typeof item === 'object' &&
-    item !== null &&
-    (item as { type?: unknown }).type === 'text' &&
-    typeof (item as { text?: unknown }).text === 'string'
-  );
+/** `value` with the string at `path` replaced by `text`; what lies on the path is copied, nothing mutated. */
+function withText(value: unknown, path: Key[], text: string): unknown {
+  if (path.length === 0) return text;
+  const [key, ...rest] = path as [Key, ...Key[]];
+  const copy = (Array.isArray(value) ? [...value] : { ...(value as object) }) as Record<Key, unknown>;
+  copy[key] = withText(copy[key], rest, text);
+  return copy;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -50,6 +50,38 @@ async function guarded(files: Record<string, string>) {
       return { content: [{ type: 'text', text: 'written' }] };
     },
   );
+  // A tool with JSON output (MCP 2025-06-18): structuredContent, the same JSON as text (as the
+  // specification asks, for hosts that read only text), and an embedded text resource.
+  server.registerTool(
+    'http_get',
+    {
+      inputSchema: { url: z.string() },
+      outputSchema: { owner: z.string(), notes: z.array(z.object({ text: z.string() })), plan: z.string() },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    async ({ url }) => {
+      calls.push(`http_get ${url}`);
+      const account = {
+        owner: 'dana.kowalski@corp-mail.io',
+        notes: [{ text: 'renewed 2026-11-02' }, { text: `deploy key ${AWS_KEY}` }],
+        plan: 'team',
+      };
+      return {
+        structuredContent: account,
+        content: [
+          { type: 'text', text: JSON.stringify(account) },
+          {
+            type: 'resource',
+            resource: {
+              uri: `${url}/env`,
+              mimeType: 'text/plain',
+              text: `AWS_ACCESS_KEY_ID=${AWS_KEY}`,
+            },
+          },
+        ],
+      };
+    },
+  );
   const [serverSide, guardToServer] = InMemoryTransport.createLinkedPair();
   const [guardToHost, hostSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);
@@ -80,6 +112,59 @@ describe('McpGuard judging tool results', () => {
       expect(JSON.stringify(result)).not.toContain(AWS_KEY);
       // A closed-world tool without an injection leaves the session trusted.
       expect(guard.session.untrusted_content).toBe(false);
+    } finally {
+      await close();
+    }
+  });
+
+  it('redacts every text a model may read: structuredContent strings and embedded text resources too', async () => {
+    const { client, close } = await guarded({});
+    try {
+      const result = await client.callTool({
+        name: 'http_get',
+        arguments: { url: 'https://api.github.com/orgs/acme/account' },
+      });
+      expect(result.isError).toBeFalsy();
+      // The redacted strings are still strings: the host's check against the output schema passes.
+      expect(result.structuredContent).toEqual({
+        owner: '[REDACTED:pii]',
+        notes: [{ text: 'renewed 2026-11-02' }, { text: 'deploy key [REDACTED:secret]' }],
+        plan: 'team',
+      });
+      expect(result.content).toEqual([
+        {
+          type: 'text',
+          text: JSON.stringify({
+            owner: '[REDACTED:pii]',
+            notes: [{ text: 'renewed 2026-11-02' }, { text: 'deploy key [REDACTED:secret]' }],
+            plan: 'team',
+          }),
+        },
+        {
+          type: 'resource',
+          resource: {
+            uri: 'https://api.github.com/orgs/acme/account/env',
+            mimeType: 'text/plain',
+            text: 'AWS_ACCESS_KEY_ID=[REDACTED:secret]',
+          },
+        },
+      ]);
+      const seen = JSON.stringify(result);
+      expect(seen).not.toContain(AWS_KEY);
+      expect(seen).not.toContain('dana.kowalski');
+    } finally {
+      await close();
+    }
+  });
+
+  it('refuses to judge structuredContent nested deeper than it follows: the host never sees it', async () => {
+    const { guard, close } = await guarded({});
+    try {
+      let deep: unknown = { key: AWS_KEY };
+      for (let i = 0; i < 100; i++) deep = { next: deep };
+      await expect(guard.judgeResult('read_file', { content: [], structuredContent: deep })).rejects.toThrow(
+        'structuredContent is nested deeper than 64 levels',
+      );
     } finally {
       await close();
     }
