@@ -120,7 +120,8 @@ function findingsOf(
     let offset = 0;
     for (const { path, text } of texts) {
       const partEnd = offset + text.length;
-      if (start < partEnd && end > offset) {
+      // An empty part inside a split match has nothing to redact: no finding for it.
+      if (start < partEnd && end > offset && text.length > 0) {
         const finding: Finding = {
           detector: detector.name,
           kind: detector.kind,

@@ -170,6 +170,18 @@ describe('detectors', () => {
     ]);
   });
 
+  it('gives an empty part inside a split secret no finding', () => {
+    const content = [
+      { role: 'assistant', text: 'key AKIAQWERTY' },
+      { role: 'assistant', text: '' },
+      { role: 'assistant', text: 'UIOPASDFGH.' },
+    ];
+    expect(scanner.scan(content).map(({ path, start, end }) => [path, start, end])).toEqual([
+      ['/0/text', 4, 14],
+      ['/2/text', 0, 10],
+    ]);
+  });
+
   it("finds a key at a part's end when the next part starts with a letter, and lets no match run into the next part", () => {
     // Joined, "…ASDFGH" + "thanks" is no key (a key is not followed by a letter), and an address at
     // a part's end takes in the next part's first word: each part's own matches hold.
