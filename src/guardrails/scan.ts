@@ -77,9 +77,11 @@ export class ContentScanner {
    * scanned on its own, and the parts are also scanned as one text (joined with nothing), so that a
    * secret split across two parts — two chunks of a streamed response — is still found; such a
    * match yields one finding per part it covers. A match of the joined text is kept only where no
-   * part's own match overlaps it: joined, the end of one part runs into the start of the next (an
-   * email address takes in the next part's first word; a key followed by a letter is no longer a
-   * key), so the parts' own matches are the ones that hold. `injection: false` skips the
+   * part's own match by the same detector overlaps it: joined, the end of one part runs into the
+   * start of the next (an email address takes in the next part's first word; a key followed by a
+   * letter is no longer a key), so the parts' own matches are the ones that hold. Another
+   * detector's match does not hide it: half a split key must not stay visible because the other
+   * half also reads as an email address. `injection: false` skips the
    * prompt-injection detectors (the policy judges injections only in text from untrusted sources).
    */
   scan(content: unknown, options: { injection?: boolean } = {}): Finding[] {
@@ -98,8 +100,10 @@ export class ContentScanner {
     const joined = texts.map((t) => t.text).join('');
     for (const m of plan.matches(joined)) {
       let overlaps = false;
-      for (let k = 0; k < own && !overlaps; k++)
-        overlaps = m.start < matches[k]!.end && m.end > matches[k]!.start;
+      for (let k = 0; k < own && !overlaps; k++) {
+        const o = matches[k]!;
+        overlaps = o.detector === m.detector && m.start < o.end && m.end > o.start;
+      }
       if (!overlaps) matches.push(m);
     }
     const rank = this.rank;

@@ -170,6 +170,23 @@ describe('detectors', () => {
     ]);
   });
 
+  it("redacts both halves of a split key even where one half is also another detector's match", () => {
+    const content = [
+      { role: 'assistant', text: 'key AKIAQWERTY' },
+      { role: 'assistant', text: 'UIOPASDFGH@corp-mail.io' },
+    ];
+    const findings = scanner.scan(content);
+    expect(findings.map(({ detector, path, start, end }) => [detector, path, start, end])).toEqual([
+      ['aws-access-token', '/0/text', 4, 14],
+      ['aws-access-token', '/1/text', 0, 10],
+      ['email-address', '/1/text', 0, 23],
+    ]);
+    expect(redactContent(content, findings)).toEqual([
+      { role: 'assistant', text: 'key [REDACTED:secret]' },
+      { role: 'assistant', text: '[REDACTED:secret]' },
+    ]);
+  });
+
   it('gives an empty part inside a split secret no finding', () => {
     const content = [
       { role: 'assistant', text: 'key AKIAQWERTY' },
