@@ -250,8 +250,36 @@ export class McpGuard {
    * judge.
    */
   async judgeResult(name: string, result: unknown, traceparent?: string): Promise<unknown> {
-    const texts = resultTexts(result);
-    if (texts.length === 0) return result;
+    const judged = await this.judgeTexts(name, result, resultTexts(result), traceparent);
+    return judged.allow ? judged.value : deniedResult(name, judged.decision, 'result');
+  }
+
+  /**
+   * The same for a JSON-RPC error a server answered a `tools/call` with: its `message` and each
+   * string of its `data` are text a host may hand to the model. A deny replaces the error's message
+   * and data with the guard's own (its code stays).
+   */
+  async judgeError(
+    name: string,
+    error: { code: number; message: string; data?: unknown },
+    traceparent?: string,
+  ): Promise<{ code: number; message: string; data?: unknown }> {
+    const texts: Slot[] = [{ path: ['message'], text: error.message }];
+    stringsIn(error.data, ['data'], texts);
+    const judged = await this.judgeTexts(name, error, texts, traceparent);
+    if (judged.allow) return judged.value as typeof error;
+    const denied = deniedResult(name, judged.decision, 'result');
+    return { code: error.code, message: denied.content[0]!.text, data: denied._meta };
+  }
+
+  /** One `tool.result` decision on `texts` of `value`; allowed, `value` with the redactions applied. */
+  private async judgeTexts(
+    name: string,
+    value: unknown,
+    texts: Slot[],
+    traceparent?: string,
+  ): Promise<{ allow: true; value: unknown } | { allow: false; decision: DecisionResult }> {
+    if (texts.length === 0) return { allow: true, value };
     const content = texts.map((t) => ({ role: 'tool', text: t.text }));
     const decision = await this.client.decide(
       {
@@ -263,14 +291,17 @@ export class McpGuard {
       traceparent ? { traceparent } : {},
     );
     if (decision.obligations.some((o) => o.type === 'mark_untrusted')) this.session.untrusted_content = true;
-    if (!decision.allow) return deniedResult(name, decision, 'result');
+    if (!decision.allow) return { allow: false, decision };
     const redacted = applyRedactions(content, decision.obligations);
-    if (redacted === content) return result;
-    return texts.reduce(
-      (replaced, t, k) =>
-        redacted[k]!.text === t.text ? replaced : withText(replaced, t.path, redacted[k]!.text),
-      result,
-    );
+    if (redacted === content) return { allow: true, value };
+    return {
+      allow: true,
+      value: texts.reduce(
+        (replaced, t, k) =>
+          redacted[k]!.text === t.text ? replaced : withText(replaced, t.path, redacted[k]!.text),
+        value,
+      ),
+    };
   }
 
   /**
@@ -306,7 +337,10 @@ export function unapprovedResult(
 
 type Key = string | number;
 
-/** How deep the guard follows `structuredContent`; deeper, the result is not judged (a refusal). */
+/** A text of a result (or an error) and where it is. */
+type Slot = { path: Key[]; text: string };
+
+/** How deep the guard follows JSON for its strings; deeper, the result is not judged (a refusal). */
 const MAX_DEPTH = 64;
 
 /**
@@ -315,8 +349,8 @@ const MAX_DEPTH = 64;
  * string in `structuredContent` (MCP 2025-06-18: a tool's JSON output, which hosts may hand to the
  * model instead of the text). Binary items (images, audio, blobs) and object keys are not texts.
  */
-function resultTexts(result: unknown): { path: Key[]; text: string }[] {
-  const out: { path: Key[]; text: string }[] = [];
+function resultTexts(result: unknown): Slot[] {
+  const out: Slot[] = [];
   if (!isObject(result)) return out;
   if (Array.isArray(result.content)) {
     result.content.forEach((item, index) => {
@@ -332,26 +366,34 @@ function resultTexts(result: unknown): { path: Key[]; text: string }[] {
       }
     });
   }
-  // NOTE: iterative, not recursive: a hostile server's deeply nested JSON cannot overflow the stack.
-  // Children are pushed last-first, so the strings come out in document order.
-  const stack: { value: unknown; path: Key[] }[] = [
-    { value: result.structuredContent, path: ['structuredContent'] },
-  ];
+  stringsIn(result.structuredContent, ['structuredContent'], out);
+  return out;
+}
+
+/**
+ * Appends every string in the JSON `value` (found at `path`) to `out`, in document order.
+ * Iterative, not recursive: a hostile server's deeply nested JSON cannot overflow the stack; past
+ * MAX_DEPTH levels it throws, and the caller refuses what it could not judge.
+ */
+function stringsIn(value: unknown, path: Key[], out: Slot[]): void {
+  const stack: { value: unknown; path: Key[] }[] = [{ value, path }];
   while (stack.length > 0) {
-    const { value, path } = stack.pop()!;
-    if (path.length > MAX_DEPTH && typeof value === 'object' && value !== null) {
-      throw new Error(`structuredContent is nested deeper than ${MAX_DEPTH} levels`);
+    const next = stack.pop()!;
+    if (next.path.length > path.length + MAX_DEPTH && typeof next.value === 'object' && next.value !== null) {
+      throw new Error(`${path.join('.')} is nested deeper than ${MAX_DEPTH} levels`);
     }
-    if (typeof value === 'string') out.push({ path, text: value });
-    else if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: [...path, i] });
-    } else if (isObject(value)) {
-      const entries = Object.entries(value);
-      for (let i = entries.length - 1; i >= 0; i--)
-        stack.push({ value: entries[i]![1], path: [...path, entries[i]![0]] });
+    if (typeof next.value === 'string') out.push({ path: next.path, text: next.value });
+    else if (Array.isArray(next.value)) {
+      // Children are pushed last-first, so the strings come out in document order.
+      for (let i = next.value.length - 1; i >= 0; i--)
+        stack.push({ value: next.value[i], path: [...next.path, i] });
+    } else if (isObject(next.value)) {
+      const entries = Object.entries(next.value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        stack.push({ value: entries[i]![1], path: [...next.path, entries[i]![0]] });
+      }
     }
   }
-  return out;
 }
 
 /** `value` with the string at `path` replaced by `text`; what lies on the path is copied, nothing mutated. */

@@ -133,6 +133,18 @@ export async function proxyMcp(options: {
           return refuse(host, message.id, `Verdict could not judge the result: ${(err as Error).message}`);
         }
       }
+      // A protocol error's message and data may reach the model as well (hosts show it as the tool's error).
+      if (waiting?.kind === 'call' && isError(message)) {
+        try {
+          return forward(host, { ...message, error: await guard.judgeError(waiting.name, message.error) });
+        } catch (err) {
+          return refuse(
+            host,
+            message.id as RequestId,
+            `Verdict could not judge the error: ${(err as Error).message}`,
+          );
+        }
+      }
       if (waiting?.kind === 'list' && isResult(message)) {
         const result = message.result as { tools?: McpTool[] };
         try {

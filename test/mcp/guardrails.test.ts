@@ -5,6 +5,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { type JSONRPCMessage, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { McpGuard } from '../../src/mcp/guard.ts';
@@ -154,6 +155,63 @@ describe('McpGuard judging tool results', () => {
       expect(seen).not.toContain('dana.kowalski');
     } finally {
       await close();
+    }
+  });
+
+  it("redacts a server's JSON-RPC error to a call: a host may show its message and data to the model", async () => {
+    // A server of raw JSON-RPC: McpServer answers a tool's failure as a result, not as an error.
+    const [serverSide, guardToServer] = InMemoryTransport.createLinkedPair();
+    const [guardToHost, hostSide] = InMemoryTransport.createLinkedPair();
+    serverSide.onmessage = (message: JSONRPCMessage) => {
+      if (!('method' in message) || !('id' in message)) return;
+      const reply = (body: object) =>
+        void serverSide.send({ jsonrpc: '2.0', id: message.id, ...body } as never);
+      if (message.method === 'initialize') {
+        reply({
+          result: {
+            protocolVersion: (message.params as { protocolVersion: string }).protocolVersion,
+            capabilities: { tools: {} },
+            serverInfo: { name: 'raw', version: '1.0.0' },
+          },
+        });
+      } else if (message.method === 'tools/list') {
+        const annotations = { readOnlyHint: true, openWorldHint: false };
+        reply({ result: { tools: [{ name: 'read_file', inputSchema: { type: 'object' }, annotations }] } });
+      } else if (message.method === 'tools/call') {
+        reply({
+          error: {
+            code: -32603,
+            message: `could not read the file: AWS_ACCESS_KEY_ID=${AWS_KEY}`,
+            data: { owner: 'dana.kowalski@corp-mail.io', attempts: 3 },
+          },
+        });
+      }
+    };
+    await serverSide.start();
+    const guard = new McpGuard({
+      agent: 'code-agent',
+      verdict: { url, token: verdict.token(['decisions:evaluate']) },
+      context: { data_classification: 'internal' },
+    });
+    const running = proxyMcp({ host: guardToHost, server: guardToServer, guard });
+    const client = new Client({ name: 'runtime', version: '1.0.0' });
+    await client.connect(hostSide);
+    try {
+      await client.listTools();
+      const error = await client.callTool({ name: 'read_file', arguments: { path: '/workspace/.env' } }).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(error).toBeInstanceOf(McpError);
+      expect((error as McpError).code).toBe(-32603);
+      expect((error as McpError).message).toContain(
+        'could not read the file: AWS_ACCESS_KEY_ID=[REDACTED:secret]',
+      );
+      expect((error as McpError).data).toEqual({ owner: '[REDACTED:pii]', attempts: 3 });
+      expect(JSON.stringify([(error as McpError).message, (error as McpError).data])).not.toContain(AWS_KEY);
+    } finally {
+      await client.close();
+      await running;
     }
   });
 
