@@ -121,27 +121,23 @@ export async function proxyMcp(options: {
       const key = keyOf(message.id as RequestId);
       const waiting = pending.get(key);
       pending.delete(key);
-      if (waiting?.kind === 'call') guard.observeResult(waiting.name);
-      // Guardrails (issue 25): a tool's result is judged (and redacted) before the host sees it.
-      if (waiting?.kind === 'call' && isResult(message)) {
+      // Guardrails (issue 25): what a tool answered is judged (and redacted) before the host sees it:
+      // its result, or a protocol error, whose message and data hosts show as the tool's error.
+      if (waiting?.kind === 'call') {
+        guard.observeResult(waiting.name);
         try {
-          return forward(host, {
-            ...message,
-            result: (await guard.judgeResult(waiting.name, message.result)) as never,
-          });
+          return forward(
+            host,
+            isResult(message)
+              ? { ...message, result: (await guard.judgeResult(waiting.name, message.result)) as never }
+              : { ...message, error: await guard.judgeError(waiting.name, message.error) },
+          );
         } catch (err) {
-          return refuse(host, message.id, `Verdict could not judge the result: ${(err as Error).message}`);
-        }
-      }
-      // A protocol error's message and data may reach the model as well (hosts show it as the tool's error).
-      if (waiting?.kind === 'call' && isError(message)) {
-        try {
-          return forward(host, { ...message, error: await guard.judgeError(waiting.name, message.error) });
-        } catch (err) {
+          const what = isResult(message) ? 'result' : 'error';
           return refuse(
             host,
             message.id as RequestId,
-            `Verdict could not judge the error: ${(err as Error).message}`,
+            `Verdict could not judge the ${what}: ${(err as Error).message}`,
           );
         }
       }
