@@ -5,6 +5,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { type JSONRPCMessage, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -84,8 +85,13 @@ async function guarded(files: Record<string, string>) {
     },
   );
   const [serverSide, guardToServer] = InMemoryTransport.createLinkedPair();
-  const [guardToHost, hostSide] = InMemoryTransport.createLinkedPair();
   await server.connect(serverSide);
+  return { ...(await hostThroughGuard(guardToServer)), calls };
+}
+
+/** An MCP host (the SDK's client) talking to the server behind `guardToServer` through the guard. */
+async function hostThroughGuard(guardToServer: Transport) {
+  const [guardToHost, hostSide] = InMemoryTransport.createLinkedPair();
   const guard = new McpGuard({
     agent: 'code-agent',
     verdict: { url, token: verdict.token(['decisions:evaluate']) },
@@ -95,7 +101,7 @@ async function guarded(files: Record<string, string>) {
   const client = new Client({ name: 'runtime', version: '1.0.0' });
   await client.connect(hostSide);
   await client.listTools();
-  return { client, guard, calls, close: () => client.close().then(() => running) };
+  return { client, guard, close: () => client.close().then(() => running) };
 }
 
 describe('McpGuard judging tool results', () => {
@@ -161,7 +167,6 @@ describe('McpGuard judging tool results', () => {
   it("redacts a server's JSON-RPC error to a call: a host may show its message and data to the model", async () => {
     // A server of raw JSON-RPC: McpServer answers a tool's failure as a result, not as an error.
     const [serverSide, guardToServer] = InMemoryTransport.createLinkedPair();
-    const [guardToHost, hostSide] = InMemoryTransport.createLinkedPair();
     serverSide.onmessage = (message: JSONRPCMessage) => {
       if (!('method' in message) || !('id' in message)) return;
       const reply = (body: object) =>
@@ -188,16 +193,8 @@ describe('McpGuard judging tool results', () => {
       }
     };
     await serverSide.start();
-    const guard = new McpGuard({
-      agent: 'code-agent',
-      verdict: { url, token: verdict.token(['decisions:evaluate']) },
-      context: { data_classification: 'internal' },
-    });
-    const running = proxyMcp({ host: guardToHost, server: guardToServer, guard });
-    const client = new Client({ name: 'runtime', version: '1.0.0' });
-    await client.connect(hostSide);
+    const { client, close } = await hostThroughGuard(guardToServer);
     try {
-      await client.listTools();
       const error = await client.callTool({ name: 'read_file', arguments: { path: '/workspace/.env' } }).then(
         () => null,
         (err: unknown) => err,
@@ -210,8 +207,7 @@ describe('McpGuard judging tool results', () => {
       expect((error as McpError).data).toEqual({ owner: '[REDACTED:pii]', attempts: 3 });
       expect(JSON.stringify([(error as McpError).message, (error as McpError).data])).not.toContain(AWS_KEY);
     } finally {
-      await client.close();
-      await running;
+      await close();
     }
   });
 
