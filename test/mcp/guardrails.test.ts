@@ -211,6 +211,21 @@ describe('McpGuard judging tool results', () => {
     }
   });
 
+  it('refuses a result too large to judge (over the decision body limit), as a deny', async () => {
+    const { guard, close } = await guarded({});
+    try {
+      const judged = (await guard.judgeResult('read_file', {
+        content: [{ type: 'text', text: `${AWS_KEY} ${'x'.repeat(2_000_000)}` }],
+      })) as { isError?: boolean; content: { text: string }[] };
+      expect(judged.isError).toBe(true);
+      expect(judged.content[0]!.text).toContain('PDP-REJECTED');
+      expect(judged.content[0]!.text).toContain('413 body_too_large');
+      expect(JSON.stringify(judged)).not.toContain(AWS_KEY);
+    } finally {
+      await close();
+    }
+  });
+
   it('refuses to judge structuredContent nested deeper than it follows: the host never sees it', async () => {
     const { guard, close } = await guarded({});
     try {
