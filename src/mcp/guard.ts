@@ -142,15 +142,32 @@ export class McpGuard {
   }
 
   /**
-   * The tools of a `tools/list` answer that the agent may call, decided in ONE batch request. A tool
-   * stays listed when its decision allows, or when it denies only for controls the call itself can
-   * still satisfy (`callTimeControls`). When Verdict does not answer, it throws: nothing is listed.
+   * The tools of a `tools/list` answer that the agent may call, and what the model may read of them,
+   * decided in ONE batch request. A tool stays listed when its listing decision (`tool.call`,
+   * `listing: true`) allows, or denies only for controls the call itself can still satisfy
+   * (`callTimeControls`). Its definition is text a model reads, and a hostile server can plant
+   * instructions or leak a secret there ("tool poisoning"), so every string of it but its `name`,
+   * `_meta` and `icons` (definitionTexts: the description, the title, each string of its input and
+   * output schemas) is judged as a `tool.result` of that tool with `listing: true`, like a result: the
+   * `redact` obligations are applied, a `mark_untrusted` obligation (an injection) marks the session
+   * untrusted, and a deny removes the tool. When Verdict does not answer, it throws: nothing is
+   * listed.
    */
   async filterTools<T extends McpTool>(tools: T[]): Promise<T[]> {
     for (const tool of tools) this.tools.set(tool.name, tool);
     if (tools.length === 0) return [];
+    const texts = tools.map(definitionTexts);
+    const judged = texts.flatMap((slots, index) => (slots.length > 0 ? [index] : []));
+    const contentOf = (index: number) => texts[index]!.map((t) => ({ role: 'tool', text: t.text }));
     const results = await this.client.decideMany(
-      tools.map((tool) => ({ resource: this.resource(tool.name) })),
+      [
+        ...tools.map((tool) => ({ resource: this.resource(tool.name) })),
+        ...judged.map((index) => ({
+          action: { name: 'tool.result' },
+          resource: { type: 'tool', id: tools[index]!.name, properties: { content: contentOf(index) } },
+          context: this.context({ listing: true, destination: 'model' }),
+        })),
+      ],
       {
         // `listing: true`: Verdict opens no approval request for a listing deny (no call to approve).
         defaults: {
@@ -164,9 +181,17 @@ export class McpGuard {
     if (failed && !failed.decided) {
       throw new Error(`Verdict could not decide which tools may be listed: ${failed.error.message}`);
     }
-    return tools.filter((_, index) => {
+    const definitions = new Map(judged.map((index, k) => [index, results[tools.length + k]!]));
+    return tools.flatMap((tool, index) => {
       const decision = results[index]!;
-      return decision.allow || decision.violations.every((v) => this.callTimeControls.has(v.control));
+      if (!decision.allow && !decision.violations.every((v) => this.callTimeControls.has(v.control)))
+        return [];
+      const definition = definitions.get(index);
+      if (!definition) return [tool];
+      if (definition.obligations.some((o) => o.type === 'mark_untrusted'))
+        this.session.untrusted_content = true;
+      if (!definition.allow) return [];
+      return [redactedAt(tool, texts[index]!, applyRedactions(contentOf(index), definition.obligations))];
     });
   }
 
@@ -292,16 +317,7 @@ export class McpGuard {
     );
     if (decision.obligations.some((o) => o.type === 'mark_untrusted')) this.session.untrusted_content = true;
     if (!decision.allow) return { allow: false, decision };
-    const redacted = applyRedactions(content, decision.obligations);
-    if (redacted === content) return { allow: true, value };
-    return {
-      allow: true,
-      value: texts.reduce(
-        (replaced, t, k) =>
-          redacted[k]!.text === t.text ? replaced : withText(replaced, t.path, redacted[k]!.text),
-        value,
-      ),
-    };
+    return { allow: true, value: redactedAt(value, texts, applyRedactions(content, decision.obligations)) };
   }
 
   /**
@@ -394,6 +410,28 @@ function stringsIn(value: unknown, path: Key[], out: Slot[]): void {
       }
     }
   }
+}
+
+/**
+ * Every text of a listed tool's definition a model may read, with its path in the definition: each
+ * string but its `name` (how a call names it), `_meta` and `icons` (not shown to a model). Object
+ * keys are not texts, as in a result.
+ */
+function definitionTexts(tool: McpTool): Slot[] {
+  const out: Slot[] = [];
+  for (const [key, value] of Object.entries(tool)) {
+    if (key !== 'name' && key !== '_meta' && key !== 'icons') stringsIn(value, [key], out);
+  }
+  return out;
+}
+
+/** `value` with each text of `texts` replaced by its redacted form (`redacted[k]`, in the same order). */
+function redactedAt<T>(value: T, texts: Slot[], redacted: readonly { text: string }[]): T {
+  return texts.reduce(
+    (replaced, t, k) =>
+      redacted[k]!.text === t.text ? replaced : (withText(replaced, t.path, redacted[k]!.text) as T),
+    value,
+  );
 }
 
 /** `value` with the string at `path` replaced by `text`; what lies on the path is copied, nothing mutated. */

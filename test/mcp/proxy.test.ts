@@ -116,16 +116,27 @@ const textOf = (result: Record<string, unknown>) =>
 describe('verdict mcp-proxy', () => {
   it('lists only the tools the agent may call, decided in one batch', async () => {
     const { client } = await connect();
-    const before = verdict.recorder as unknown as { records: { input: { resource: { id: string } } }[] };
+    const before = verdict.recorder as unknown as {
+      records: { input: { action: { name: string }; resource: { id: string } } }[];
+    };
     const recorded = before.records.length;
     requests.length = 0;
     const { tools } = await client.listTools();
     expect(requests).toEqual(['POST /v1/decisions/batch']);
     // shell: not on support-bot's allowlist (TOOL-001); lookup_order: user:42 lacks orders:read (TOOL-007).
     expect(tools.map((t) => t.name).sort()).toEqual(['create_ticket', 'search_kb']);
-    // One decision per tool, all recorded from one request.
-    const listed = before.records.slice(recorded).map((r) => r.input.resource.id);
-    expect(listed.sort()).toEqual(['create_ticket', 'deploy_service', 'lookup_order', 'search_kb', 'shell']);
+    // One listing decision per tool, and one judgement of each described tool's definition (a
+    // tool.result, guardrails), all recorded from one request.
+    const recordedNow = before.records.slice(recorded);
+    const of = (action: string) =>
+      recordedNow
+        .filter((r) => r.input.action.name === action)
+        .map((r) => r.input.resource.id)
+        .sort();
+    const all = ['create_ticket', 'deploy_service', 'lookup_order', 'search_kb', 'shell'];
+    expect(of('tool.call')).toEqual(all);
+    expect(of('tool.result')).toEqual(all);
+    expect(recordedNow).toHaveLength(10);
   });
 
   it('forwards an allowed call, and keeps a denied one from ever reaching the server', async () => {
