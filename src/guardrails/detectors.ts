@@ -178,6 +178,7 @@ export const SECRET_DETECTORS: readonly Detector[] = [
 
 const DIGITS = '0123456789';
 const isDigit = (code: number) => code >= 48 && code <= 57;
+const DOT = 46;
 const UPPER = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 const ALNUM = `${DIGITS}${UPPER}${UPPER.toLowerCase()}`;
 
@@ -238,8 +239,10 @@ export const PII_DETECTORS: readonly Detector[] = [
     kind: 'pii',
     triggers: [['23456', DIGITS]],
     notAfter: DIGITS,
-    // Nor one two before (as this check always was: the regex alone accepts "1x4111…").
-    quick: (text, i) => !isDigit(text.charCodeAt(i - 2)),
+    // Nor the fraction of a decimal number ("0.4539…": a float printed in full reads like a card
+    // and passes Luhn one time in ten). After any other character — a CSV row's comma behind a
+    // numeric column, a tab, "1x" — a card is a card; the regex rejects a digit and a separator.
+    quick: (text, i) => !(text.charCodeAt(i - 1) === DOT && isDigit(text.charCodeAt(i - 2))),
     pattern: /(?<![0-9][ -]?)[2-6](?:[ -]?[0-9]){12,18}(?![ -]?[0-9])/g,
     valid: cardValid,
   },

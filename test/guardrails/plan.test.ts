@@ -172,11 +172,27 @@ describe('the detector plan', () => {
     ]);
   });
 
-  it('keeps a card the one-pass plan never found behind a digit and a letter (as it was)', () => {
-    // The payment-card check rejects a digit two characters before the number, though its regex
-    // would accept "1x4539…": the plan keeps that, finding for finding (bench/README.md).
-    const text = '1x4539148803436467';
-    expect(both(RESPONSE, text).plan).toEqual([]);
-    expect(both(RESPONSE, text).reference).toEqual([]);
+  it('finds a card behind a digit and any character but a decimal point; not a decimal fraction', () => {
+    // A CSV row's comma or a tab after a numeric column, "2x": a card. "0.4539…": a number's
+    // fraction (a float printed in full, Luhn-valid one time in ten), as the one-pass plan had it.
+    for (const [text, start] of [
+      ['17,4539148803436467', 3],
+      ['17\t4539148803436467', 3],
+      ['2x4539 1488 0343 6467', 2],
+      ['no.4539148803436467', 3],
+    ] as const) {
+      const card = RESPONSE.findIndex((d) => d.name === 'payment-card');
+      expect(both(RESPONSE, text).plan, text).toEqual([`${card}:payment-card@${start}-${text.length}`]);
+      expect(both(RESPONSE, text).reference, text).toEqual(both(RESPONSE, text).plan);
+    }
+    for (const text of [
+      '0.4539148803436467',
+      'score 10.4539148803436467',
+      '1 4539148803436467',
+      '1-4539148803436467',
+    ]) {
+      expect(both(RESPONSE, text).plan, text).toEqual([]);
+      expect(both(RESPONSE, text).reference, text).toEqual([]);
+    }
   });
 });
