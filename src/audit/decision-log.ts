@@ -150,11 +150,38 @@ const STORE_BATCH = {
 };
 
 /**
+ * A batch holding a row of this many characters travels to `pg` as UTF-8 bytes (batchBytes). A
+ * batch of short rows (tool calls, ~1.5 K characters each) is as cheap or cheaper as one text.
+ */
+const LONG_ROW_CHARS = 4096;
+
+/**
+ * A batch's JSON array as UTF-8 bytes, each row encoded once straight into one buffer. `pg` sends a
+ * Buffer as a binary parameter, which for `json` is the same UTF-8 text. The text parameter costs
+ * more on long rows: joining them, then `pg` measuring the joined string's UTF-8 length and encoding
+ * it, each a pass over the whole batch, and slower still on text outside Latin-1 (a 10 KB
+ * `model.response` with CJK or emoji: bench/README.md, "The batch as bytes").
+ */
+function batchBytes(json: readonly string[], chars: number): Buffer {
+  // UTF-8 takes at most 3 bytes per UTF-16 code unit (a surrogate pair: 4 bytes for 2 units).
+  const buffer = Buffer.allocUnsafe(3 * chars + json.length + 1);
+  let at = 0;
+  buffer[at++] = 0x5b; // [
+  json.forEach((row, i) => {
+    if (i > 0) buffer[at++] = 0x2c; // ,
+    at += buffer.write(row, at, 'utf8');
+  });
+  buffer[at++] = 0x5d; // ]
+  return buffer.subarray(0, at);
+}
+
+/**
  * The statement that stores chained rows and moves their writers' chain heads. `json`, when given,
  * is each row's JSON text as the chain already made it (Chain.appendJson), so the batch is not
- * serialised again.
+ * serialised again. `bytes`: the database is Postgres through `pg`, which takes a long batch as
+ * UTF-8 bytes (batchBytes); PGlite takes text.
  */
-export function storeBatchSql(rows: readonly DecisionRow[], json?: readonly string[]): Sql {
+export function storeBatchSql(rows: readonly DecisionRow[], json?: readonly string[], bytes = false): Sql {
   const heads = new Map<string, DecisionRow>();
   for (const row of rows) {
     const head = heads.get(row.writer_id);
@@ -164,12 +191,22 @@ export function storeBatchSql(rows: readonly DecisionRow[], json?: readonly stri
   return {
     ...STORE_BATCH,
     values: [
-      json ? `[${json.join(',')}]` : JSON.stringify(rows),
+      json ? batchParameter(json, bytes) : JSON.stringify(rows),
       last.map((h) => h.writer_id),
       last.map((h) => h.seq),
       last.map((h) => h.hash),
     ],
   };
+}
+
+function batchParameter(json: readonly string[], bytes: boolean): string | Buffer {
+  let chars = 0;
+  let longest = 0;
+  for (const row of json) {
+    chars += row.length;
+    if (row.length > longest) longest = row.length;
+  }
+  return bytes && longest >= LONG_ROW_CHARS ? batchBytes(json, chars) : `[${json.join(',')}]`;
 }
 
 /** What a search narrows on; every field is optional and they combine with AND. */

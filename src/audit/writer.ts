@@ -396,7 +396,7 @@ export class AuditWriter implements DecisionRecorder {
   }
 
   private async store(rows: DecisionRow[], json?: string[]): Promise<void> {
-    await storeBatch(this.db, rows, json);
+    await storeBatch(this.db, rows, json, this.db.kind === 'postgres');
     for (const row of rows) {
       const head = this.committed.get(row.writer_id);
       if (!head || head.seq < row.seq) {
@@ -438,15 +438,17 @@ export function spoolDirectory(dataDir: string): string {
 
 /**
  * Stores chained rows and moves their writers' chain heads, in one statement (storeBatchSql).
- * `json`, when given, is each row's JSON text as the chain already made it. Returns how many rows
- * were new: a replay of rows already stored inserts none of them again.
+ * `json`, when given, is each row's JSON text as the chain already made it; `bytes`: `db` is
+ * Postgres through `pg` (a long batch then travels as UTF-8 bytes). Returns how many rows were new:
+ * a replay of rows already stored inserts none of them again.
  */
 export async function storeBatch(
   db: Queryable,
   rows: readonly DecisionRow[],
   json?: readonly string[],
+  bytes = false,
 ): Promise<number> {
   if (rows.length === 0) return 0;
-  const { rows: result } = await db.query<{ inserted: number }>(storeBatchSql(rows, json));
+  const { rows: result } = await db.query<{ inserted: number }>(storeBatchSql(rows, json, bytes));
   return result[0]?.inserted ?? 0;
 }

@@ -2,6 +2,7 @@ import { copyFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { storeBatchSql } from '../../src/audit/decision-log.ts';
 import { Spool } from '../../src/audit/spool.ts';
 import { verifyChains } from '../../src/audit/verify.ts';
 import { AuditBackpressureError, AuditUnrecordedError, storeBatch } from '../../src/audit/writer.ts';
@@ -9,7 +10,7 @@ import type { Database, Queryable } from '../../src/store/types.ts';
 import { buildTestApp } from '../support/app.ts';
 import { contractFixtureBundle } from '../support/bundle.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { decisionRecords, testWriter } from './records.support.ts';
+import { decisionRecord, decisionRecords, testWriter } from './records.support.ts';
 
 let test: TestDatabase;
 beforeAll(async () => {
@@ -134,6 +135,44 @@ describe('AuditWriter behind the decision API (real Postgres)', () => {
       await app.close();
       await writer.close();
     }
+  });
+
+  it('stores a long batch sent as UTF-8 bytes exactly as chained: CJK, emoji, escapes, U+2028', async () => {
+    // A batch with a row of 4 Ki characters or more travels to pg as bytes (storeBatchSql); the rows
+    // must read back as the chain hashed them.
+    const text = (n: number) =>
+      `返金は処理済みです 🙂 "quoted" back\\slash \u2028 line\nnext ${n} `.repeat(220);
+    const records = Array.from({ length: 8 }, (_, n) =>
+      decisionRecord(n, {
+        actionName: 'model.response',
+        input: { resource: { properties: { content: text(n) } }, context: { n } },
+      }),
+    );
+    const writer = testWriter(test.db);
+    await writer.start();
+    try {
+      await writer.record(records);
+    } finally {
+      await writer.close();
+    }
+    expect(writer.stats().batches).toBe(1);
+    const { rows } = await test.db.query<{ id: string; content: string }>({
+      text: "SELECT id, input->'resource'->'properties'->>'content' AS content FROM decision_log ORDER BY seq",
+    });
+    expect(rows.map((r) => r.id)).toEqual(records.map((r) => r.id));
+    expect(rows.map((r) => r.content)).toEqual(records.map((_, n) => text(n)));
+    expect(await verifyChains(test.db)).toEqual({ ok: true, checked: 8, writers: 1 });
+  });
+
+  it('sends a batch as bytes to pg only when it is long, and to PGlite never', () => {
+    const row = (chars: number) => `{"text":"${'é'.repeat(chars)}"}`;
+    const rows = [] as never[];
+    const long = [row(100), row(4_100)];
+    expect(Buffer.isBuffer(storeBatchSql(rows, long, true).values![0])).toBe(true);
+    expect(storeBatchSql(rows, long, true).values![0]).toEqual(Buffer.from(`[${long.join(',')}]`));
+    expect(storeBatchSql(rows, long, false).values![0]).toBe(`[${long.join(',')}]`);
+    const short = Array.from({ length: 16 }, () => row(1_500));
+    expect(storeBatchSql(rows, short, true).values![0]).toBe(`[${short.join(',')}]`);
   });
 
   it('spools while the database fails, answers anyway, then replays exactly once in chain order', async () => {
