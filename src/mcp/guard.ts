@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import {
   type ApprovalWait,
   applyRedactions,
+  type BatchItem,
   type DecisionResult,
   type VerdictClient,
   VerdictClient as VerdictClientClass,
@@ -145,53 +146,58 @@ export class McpGuard {
    * The tools of a `tools/list` answer that the agent may call, and what the model may read of them,
    * decided in ONE batch request. A tool stays listed when its listing decision (`tool.call`,
    * `listing: true`) allows, or denies only for controls the call itself can still satisfy
-   * (`callTimeControls`). Its definition is text a model reads, and a hostile server can plant
-   * instructions or leak a secret there ("tool poisoning"), so every string of it but its `name`,
-   * `_meta` and `icons` (definitionTexts: the description, the title, each string of its input and
-   * output schemas) is judged as a `tool.result` of that tool with `listing: true`, like a result: the
-   * `redact` obligations are applied, a `mark_untrusted` obligation (an injection) marks the session
-   * untrusted, and a deny removes the tool. When Verdict does not answer, it throws: nothing is
-   * listed.
+   * (`callTimeControls`). A tool's definition is text a model reads, and a hostile server can plant
+   * instructions or leak a secret there ("tool poisoning"), so every string of every definition but
+   * its `name`, `_meta` and `icons` (definitionTexts: the description, the title, each string of the
+   * input and output schemas) is a part of ONE more decision in the batch: a `tool.result` of
+   * resource `tools/list` with `listing: true`, whose `resource.properties.tools` names each part's
+   * tool (one item, so a listing of up to the batch limit less one tools still fits one request).
+   * Its `redact` obligations are applied to each definition, a `mark_untrusted` obligation (an
+   * injection) marks the session untrusted, and a deny removes every tool that has a text. When
+   * Verdict does not answer, it throws: nothing is listed.
    */
   async filterTools<T extends McpTool>(tools: T[]): Promise<T[]> {
     for (const tool of tools) this.tools.set(tool.name, tool);
     if (tools.length === 0) return [];
     const texts = tools.map(definitionTexts);
-    const judged = texts.flatMap((slots, index) => (slots.length > 0 ? [index] : []));
-    const contentOf = (index: number) => texts[index]!.map((t) => ({ role: 'tool', text: t.text }));
-    const results = await this.client.decideMany(
-      [
-        ...tools.map((tool) => ({ resource: this.resource(tool.name) })),
-        ...judged.map((index) => ({
-          action: { name: 'tool.result' },
-          resource: { type: 'tool', id: tools[index]!.name, properties: { content: contentOf(index) } },
-          context: this.context({ listing: true, destination: 'model' }),
-        })),
-      ],
-      {
-        // `listing: true`: Verdict opens no approval request for a listing deny (no call to approve).
-        defaults: {
-          subject: this.subject(),
-          action: { name: 'tool.call' },
-          context: this.context({ listing: true }),
+    const content = texts.flatMap((slots) => slots.map((t) => ({ role: 'tool', text: t.text })));
+    const items: BatchItem[] = tools.map((tool) => ({ resource: this.resource(tool.name) }));
+    if (content.length > 0) {
+      items.push({
+        action: { name: 'tool.result' },
+        resource: {
+          type: 'tool',
+          id: 'tools/list',
+          properties: { content, tools: texts.flatMap((slots, i) => slots.map(() => tools[i]!.name)) },
         },
+        context: this.context({ listing: true, destination: 'model' }),
+      });
+    }
+    const results = await this.client.decideMany(items, {
+      // `listing: true`: Verdict opens no approval request for a listing deny (no call to approve).
+      defaults: {
+        subject: this.subject(),
+        action: { name: 'tool.call' },
+        context: this.context({ listing: true }),
       },
-    );
+    });
     const failed = results.find((r) => !r.decided);
     if (failed && !failed.decided) {
       throw new Error(`Verdict could not decide which tools may be listed: ${failed.error.message}`);
     }
-    const definitions = new Map(judged.map((index, k) => [index, results[tools.length + k]!]));
+    const definitions = content.length > 0 ? results[tools.length]! : undefined;
+    if (definitions?.obligations.some((o) => o.type === 'mark_untrusted'))
+      this.session.untrusted_content = true;
+    const redacted = definitions?.allow ? applyRedactions(content, definitions.obligations) : content;
+    let part = 0;
     return tools.flatMap((tool, index) => {
+      const slots = texts[index]!;
+      const mine = redacted.slice(part, (part += slots.length));
       const decision = results[index]!;
       if (!decision.allow && !decision.violations.every((v) => this.callTimeControls.has(v.control)))
         return [];
-      const definition = definitions.get(index);
-      if (!definition) return [tool];
-      if (definition.obligations.some((o) => o.type === 'mark_untrusted'))
-        this.session.untrusted_content = true;
-      if (!definition.allow) return [];
-      return [redactedAt(tool, texts[index]!, applyRedactions(contentOf(index), definition.obligations))];
+      if (slots.length === 0) return [tool];
+      return definitions?.allow ? [redactedAt(tool, slots, mine)] : [];
     });
   }
 

@@ -330,20 +330,24 @@ describe('McpGuard judging tool definitions (tool poisoning)', () => {
       expect(meta.controls).toEqual(['TOOL-002']);
       expect(meta.obligations.map((o) => o.type)).toEqual(['human_approval']);
 
-      // Each judgement is recorded: a tool.result of the tool, marked as its listing, holding no secret.
+      // The definitions are judged in one recorded tool.result of the listing, each part named by its
+      // tool, holding no secret.
       const records = recorder.records
         .slice(recordedBefore)
-        .filter(
-          (r) =>
-            r.actionName === 'tool.result' &&
-            r.resourceId === 'http_get' &&
-            (r.input as { context: { listing?: boolean } }).context.listing === true,
-        );
+        .filter((r) => r.actionName === 'tool.result' && r.resourceId === 'tools/list');
       // (One per tools/list: the SDK's client may list again to learn the tools' output schemas.)
       expect(records.length).toBeGreaterThanOrEqual(1);
       for (const record of records) {
         expect(record.allow).toBe(true);
-        expect(JSON.stringify(record.input)).toContain('[REDACTED:secret]');
+        const { resource, context } = record.input as {
+          resource: { properties: { content: { text: string }[]; tools: string[] } };
+          context: { listing?: boolean };
+        };
+        expect(context.listing).toBe(true);
+        expect(new Set(resource.properties.tools)).toEqual(new Set(['http_get', 'write_file']));
+        expect(resource.properties.tools).toHaveLength(resource.properties.content.length);
+        const secretPart = resource.properties.content.findIndex((p) => p.text.includes('[REDACTED:secret]'));
+        expect(resource.properties.tools[secretPart]).toBe('http_get');
       }
       expect(JSON.stringify(records)).not.toContain(AWS_KEY);
     } finally {
@@ -351,11 +355,27 @@ describe('McpGuard judging tool definitions (tool poisoning)', () => {
     }
   });
 
-  it('removes a tool whose definition it may not pass (a secret where nothing can be redacted)', async () => {
+  it('removes the described tools when their definitions may not pass (a secret where nothing can be redacted)', async () => {
     const { client, close } = await poisoned({ can_redact: false });
     try {
       const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name)).toEqual(['write_file']);
+      expect(tools).toEqual([]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('judges a listing as large as the batch limit allows in one request: one item for all definitions', async () => {
+    const { guard, close } = await guarded({});
+    try {
+      // 99 listing decisions and one judgement: the default VERDICT_BATCH_LIMIT of 100.
+      const tools = [
+        { name: 'read_file', description: 'Reads a file.', inputSchema: { type: 'object' } },
+        ...Array.from({ length: 98 }, (_, i) => ({ name: `other_${i}`, description: `Tool ${i}.` })),
+      ];
+      const listed = await guard.filterTools(tools);
+      // The others are not on code-agent's allowlist (TOOL-001).
+      expect(listed).toEqual([tools[0]]);
     } finally {
       await close();
     }
