@@ -89,7 +89,10 @@ for (const size of values.rows.split(',').map(Number)) {
   };
   const results: Record<string, number[]> = {};
   for (let round = 0; round < Number(values.rounds); round++) {
-    for (const [arm, f] of Object.entries(arms)) (results[arm] ??= []).push(time(f) / size);
+    for (const [arm, f] of Object.entries(arms)) {
+      results[arm] ??= [];
+      results[arm].push(time(f) / size);
+    }
   }
   const [rows, text, bytes] = [results.rows!, results.text!, results.bytes!].map(median);
   const sample = batch();

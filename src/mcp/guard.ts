@@ -192,7 +192,8 @@ export class McpGuard {
     let part = 0;
     return tools.flatMap((tool, index) => {
       const slots = texts[index]!;
-      const mine = redacted.slice(part, (part += slots.length));
+      const mine = redacted.slice(part, part + slots.length);
+      part += slots.length;
       const decision = results[index]!;
       if (!decision.allow && !decision.violations.every((v) => this.callTimeControls.has(v.control)))
         return [];
