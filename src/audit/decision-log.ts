@@ -132,7 +132,7 @@ export function rowFromDatabase(raw: Record<string, unknown>): DecisionRow {
  * a head only moves forward, so replaying an old spool batch after newer ones cannot rewind it.
  */
 const STORE_BATCH = {
-  name: 'verdict_store_batch_v4',
+  name: 'verdict_store_batch_v5',
   text: `WITH inserted AS (
            INSERT INTO decision_log
            SELECT * FROM json_populate_recordset(NULL::decision_log, $1::json)

@@ -28,24 +28,22 @@ export const UNDEFINED_DATA_PATH = `(surface = 'data' AND (result IS NULL OR jso
  * arrive in any order (a late spool replay included). Rows are upserted in key order, so that two
  * writers' batches lock shared rollup rows in the same order (no deadlock). The same definitions
  * as verdict_rebuild_kpi_rollups() in the migration; test/audit/kpis.test.ts checks they agree.
- * `keyed` takes the common record — no shadow result — by plain set operations (one row per record,
- * one per distinct violated control) and keeps the per-record lateral work for shadowed ones: the
- * rollups were about a quarter of the backend's CPU per batch, and this form took the backend's CPU
- * per decision to 0.88× (bench/record-cost.ts, bench/README.md's sixth round).
+ * `keyed` takes the common record — no shadow result — in one scan of `inserted` (a row for the
+ * record, control '', and one per distinct violated control, unnested from one array; the DISTINCT
+ * subquery only for a record with two or more) and keeps the per-record lateral work for shadowed
+ * ones: the rollups were about a quarter of the backend's CPU per batch. Set operations took the
+ * backend's CPU per decision to 0.88× (bench/record-cost.ts, bench/README.md's sixth round), the
+ * one scan the statement to 0.92–0.95× (bench/batch-statement.ts, session 12).
  */
 export const ROLLUP_CTES = `keyed AS (
            SELECT date_trunc('hour', i.decided_at, 'UTC') AS bucket, i.entrypoint,
-                  COALESCE(i.action_name, '') AS action_name, i.writer_id, '' AS control, i.allow,
-                  COALESCE(cardinality(i.exceptions), 0) > 0 AS waived, true AS counted, false AS shadowed,
+                  COALESCE(i.action_name, '') AS action_name, i.writer_id,
+                  unnest('{""}'::text[] || CASE WHEN COALESCE(cardinality(i.violated_controls), 0) <= 1
+                                               THEN i.violated_controls
+                                               ELSE ARRAY(SELECT DISTINCT unnest(i.violated_controls)) END) AS control,
+                  i.allow, COALESCE(cardinality(i.exceptions), 0) > 0 AS waived, true AS counted, false AS shadowed,
                   false AS flipped
            FROM inserted i WHERE NOT i.undefined_path AND i.shadow IS NULL
-           UNION ALL
-           SELECT date_trunc('hour', v.decided_at, 'UTC'), v.entrypoint, COALESCE(v.action_name, ''), v.writer_id,
-                  v.control, v.allow, COALESCE(cardinality(v.exceptions), 0) > 0, true, false, false
-           FROM (SELECT DISTINCT i.id, i.decided_at, i.entrypoint, i.action_name, i.writer_id, i.allow, i.exceptions,
-                                 c.control
-                 FROM inserted i CROSS JOIN LATERAL unnest(i.violated_controls) AS c(control)
-                 WHERE NOT i.undefined_path AND i.shadow IS NULL) v
            UNION ALL
            SELECT date_trunc('hour', i.decided_at, 'UTC') AS bucket, i.entrypoint,
                   COALESCE(i.action_name, '') AS action_name, i.writer_id, k.control, i.allow,

@@ -254,6 +254,38 @@ describe('KPI rollups', () => {
 });
 
 describe('GET /v1/kpis', () => {
+  it('counts a control once per record, however many of its violations the record holds', async () => {
+    const writer = testWriter(test.db);
+    const dup = (minutes: number, controls: string[]) =>
+      decision(minutes, { action: 'tool.dup', resource: ['tool', 'dup'], allow: false, controls });
+    await writer.record([
+      dup(6000, ['CONTENT-004', 'CONTENT-004']),
+      dup(6001, ['CONTENT-004', 'TOOL-002', 'CONTENT-004']),
+      dup(6002, ['TOOL-002']),
+      dup(6003, []),
+    ]);
+    await writer.close();
+    const counted = async () =>
+      (
+        await test.db.query<{ control: string; decisions: string }>({
+          text: `SELECT control, sum(decisions)::text AS decisions FROM decision_rollup_hourly
+                  WHERE action_name = 'tool.dup' GROUP BY control ORDER BY control`,
+        })
+      ).rows;
+    expect(await counted()).toEqual([
+      { control: '', decisions: '4' },
+      { control: 'CONTENT-004', decisions: '2' },
+      { control: 'TOOL-002', decisions: '2' },
+    ]);
+    // The rebuild from the log counts the same.
+    await test.db.query({ text: 'SELECT verdict_rebuild_kpi_rollups()' });
+    expect(await counted()).toEqual([
+      { control: '', decisions: '4' },
+      { control: 'CONTENT-004', decisions: '2' },
+      { control: 'TOOL-002', decisions: '2' },
+    ]);
+  });
+
   it('answers the report for audit:read, 400 on a bad window or bucket, 403 without the scope', async () => {
     const audit = await buildAuditApp({ db: test.db, bundlePath: contractFixtureBundle() });
     try {
