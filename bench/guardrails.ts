@@ -1,15 +1,16 @@
 /**
  * Guardrails on text (issue 25): what scanning costs a decision, and whether it stays flat.
  *
- *   node bench/guardrails.ts [--quick] [--scans <n>] [--http-seconds <s>] [--database-url <url>]
+ *   node bench/guardrails.ts [--quick] [--scans <n>] [--http-seconds <s>] [--rounds <n>] [--database-url <url>]
  *
  * 1. In process (target: p99 ≤ 1 ms): a 10 KB `model.response` (prose with a secret, an email
  *    address and a card number planted) scanned and decided by the decision core
  *    (`DecisionService.decide`, nothing recorded), p50/p99 over interleaved blocks; beside it the
  *    scan alone, and a tool call through the same core (the path that never scans).
- * 2. Through HTTP (target: ≥ 50 % of the tool call's decisions/s): one Verdict server (sync audit,
- *    1 worker, its own database), saturated in turn by tool calls and by 10 KB `model.response`
- *    decisions; decisions/s of each and their ratio.
+ * 2. Through HTTP (target: ≥ 50 % of the tool call's decisions/s): `--rounds` Verdict servers in
+ *    turn (default 3; sync audit, 1 worker, each on a fresh database), each saturated by tool calls
+ *    and then by 10 KB `model.response` decisions; the medians of the rounds and each round's ratio
+ *    (one round moves by ±10 points on a shared 2-core host).
  * 3. Memory (target: flat): `--scans` scans (default 1,000,000) of a 1 KB response with findings;
  *    the heap after a forced GC at every tenth, growth from the first sample to the last.
  *    Needs `--expose-gc` (the script re-runs itself with it).
@@ -291,6 +292,8 @@ export interface ResponseVsToolCall {
   modelResponsePgCpuMicros: number;
   /** Median of the rounds' model.response ÷ tool.call decisions/s. */
   ratio: number;
+  /** Each round's ratio, in order. */
+  ratios: number[];
   target: 0.5;
   met: boolean;
   failed: number;
@@ -323,6 +326,7 @@ export async function measureResponseVsToolCall(opts: {
     toolCallPgCpuMicros: of((r) => r.toolCall.pgCpuMicros),
     modelResponsePgCpuMicros: of((r) => r.modelResponse.pgCpuMicros),
     ratio,
+    ratios: results.map((r) => r.ratio),
     target: 0.5,
     met: ratio >= 0.5,
     failed: results.reduce((sum, r) => sum + r.toolCall.failed + r.modelResponse.failed, 0),
@@ -422,11 +426,14 @@ async function main(): Promise<void> {
     `in process, ${ip.bytes} B model.response, ${ip.decisions} decisions: decide p50 ${f(ip.responseDecideMicros.p50)} µs, p99 ${f(ip.responseDecideMicros.p99)} µs (median of ${decideBlocks} blocks; pooled p99 ${f(ip.responseDecideMicros.p99Pooled)} µs) (target p99 ≤ 1000 µs: ${ip.responseDecideMicros.p99 <= 1000 ? 'met' : 'MISSED'}); scan alone p50 ${f(ip.scanMicros.p50)} µs, p99 ${f(ip.scanMicros.p99)} µs; tool.call decide p50 ${f(ip.toolCallDecideMicros.p50)} µs, p99 ${f(ip.toolCallDecideMicros.p99)} µs (pooled ${f(ip.toolCallDecideMicros.p99Pooled)} µs)`,
   );
   if (!values['skip-http']) {
-    const [{ result: h }] = (await http(Number(values['http-seconds']), values['database-url'], [
-      { label: 'current' },
-    ])) as [{ label: string; result: HttpResult }];
+    const h = await measureResponseVsToolCall({
+      seconds: Number(values['http-seconds']),
+      rounds: Number(values.rounds),
+      databaseUrl: values['database-url'],
+    });
+    const pct = (n: number) => `${(n * 100).toFixed(0)} %`;
     console.log(
-      `HTTP (sync audit, 1 worker, 16 connections): tool.call ${f(h.toolCall.perSecond)}/s (p99 ${h.toolCall.p99Ms.toFixed(2)} ms, server CPU ${f(h.toolCall.cpuMicros)} µs + Postgres ${f(h.toolCall.pgCpuMicros)} µs per decision), 10 KB model.response ${f(h.modelResponse.perSecond)}/s (p99 ${h.modelResponse.p99Ms.toFixed(2)} ms, ${f(h.modelResponse.cpuMicros)} µs + ${f(h.modelResponse.pgCpuMicros)} µs): ${(h.ratio * 100).toFixed(0)} % (target ≥ 50 %: ${h.ratio >= 0.5 ? 'met' : 'MISSED'}; by server CPU per decision ${((h.toolCall.cpuMicros / h.modelResponse.cpuMicros) * 100).toFixed(0)} %); failed ${h.toolCall.failed + h.modelResponse.failed}`,
+      `HTTP (sync audit, 1 worker, 16 connections; medians of ${h.rounds} rounds, a fresh server each): tool.call ${f(h.toolCallPerSecond)}/s (server CPU ${f(h.toolCallCpuMicros)} µs + Postgres ${f(h.toolCallPgCpuMicros)} µs per decision), 10 KB model.response ${f(h.modelResponsePerSecond)}/s (${f(h.modelResponseCpuMicros)} µs + ${f(h.modelResponsePgCpuMicros)} µs): ${pct(h.ratio)} (rounds ${h.ratios.map(pct).join(', ')}; target ≥ 50 %: ${h.met ? 'met' : 'MISSED'}; by server CPU per decision ${pct(h.toolCallCpuMicros / h.modelResponseCpuMicros)}); failed ${h.failed}`,
     );
   }
   // The memory run in its own process, with --expose-gc.

@@ -87,6 +87,7 @@ function result(shadowInProcess: number, waiverSame: number, responseRatio = 0.4
       toolCallPgCpuMicros: 110,
       modelResponsePgCpuMicros: 170,
       ratio: responseRatio,
+      ratios: [responseRatio, responseRatio, responseRatio],
       target: 0.5,
       met: responseRatio >= 0.5,
       failed: 0,
