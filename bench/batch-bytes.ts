@@ -9,10 +9,10 @@
  */
 import { parseArgs } from 'node:util';
 import { serialize } from 'pg-protocol';
-import { v7 as uuidv7 } from 'uuid';
 import { Chain } from '../src/audit/chain.ts';
 import { storeBatchSql } from '../src/audit/decision-log.ts';
 import type { DecisionRecord } from '../src/decisions/types.ts';
+import { decisionRecord } from '../test/audit/records.support.ts';
 import { response, responseEnvelope } from './guardrails.ts';
 
 const { values } = parseArgs({
@@ -40,28 +40,18 @@ const input =
         context: { session: { untrusted_content: false, tool_calls: 3 }, data_classification: 'internal' },
       };
 
-const record = (): DecisionRecord => ({
-  id: uuidv7(),
-  decidedAt: new Date().toISOString(),
-  surface: 'native',
-  caller: { sub: 'bench', iss: null, clientId: null, scopes: ['decisions:evaluate'] },
-  entrypoint: 'verdict/decision',
-  bundle: { revision: 'rev-1', digest: `sha256:${'a'.repeat(64)}` },
-  subjectType: input.subject.type,
-  subjectId: input.subject.id,
-  actionName: input.action.name,
-  resourceType: input.resource.type,
-  resourceId: input.resource.id,
-  allow: true,
-  result: { allow: true, violations: [], obligations: [], exceptions: [] },
-  input,
-  inputSha256: 'b'.repeat(64),
-  exceptions: [],
-  shadow: null,
-  evalMicros: 40,
-  traceId: null,
-  error: null,
-});
+/** A record of `input` as the service makes one (test/audit/records.support.ts), allowed. */
+const record = (): DecisionRecord =>
+  decisionRecord(0, {
+    subjectType: input.subject.type,
+    subjectId: input.subject.id,
+    actionName: input.action.name,
+    resourceType: input.resource.type,
+    resourceId: input.resource.id,
+    allow: true,
+    result: { allow: true, violations: [], obligations: [], exceptions: [] },
+    input,
+  });
 
 /** Microseconds per call of `f`, after a warm-up. */
 function time(f: () => void, calls = 300): number {

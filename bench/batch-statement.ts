@@ -20,6 +20,7 @@ import type { DecisionRecord } from '../src/decisions/types.ts';
 import { migrate } from '../src/store/migrate.ts';
 import { PostgresDatabase } from '../src/store/postgres.ts';
 import type { Sql } from '../src/store/types.ts';
+import { decisionRecord } from '../test/audit/records.support.ts';
 import { withDatabase } from './systems.ts';
 
 const { values } = parseArgs({
@@ -31,34 +32,14 @@ const { values } = parseArgs({
   },
 });
 
-/** A tool-call record of about the size the bench's (~2 KB of JSON), every third one a deny. */
-const record = (n: number): DecisionRecord => ({
-  id: uuidv7(),
-  decidedAt: new Date().toISOString(),
-  surface: 'native',
-  caller: { sub: 'bench', iss: null, clientId: null, scopes: ['decisions:evaluate'] },
-  entrypoint: 'verdict/decision',
-  bundle: { revision: 'rev-1', digest: `sha256:${'a'.repeat(64)}` },
-  subjectType: 'agent',
-  subjectId: `agent-${n % 7}`,
-  actionName: 'tool.call',
-  resourceType: 'tool',
-  resourceId: 'read_file',
-  allow: n % 3 !== 0,
-  result: {
-    allow: n % 3 !== 0,
-    violations: n % 3 === 0 ? [{ control: 'TOOL-001', message: 'not allowed', severity: 'high' }] : [],
-    obligations: [],
-    exceptions: [],
-  },
-  input: { subject: { type: 'agent', id: `agent-${n % 7}` }, context: { n, note: 'x'.repeat(600) } },
-  inputSha256: 'b'.repeat(64),
-  exceptions: [],
-  shadow: null,
-  evalMicros: 30,
-  traceId: null,
-  error: null,
-});
+/**
+ * A tool-call record (test/audit/records.support.ts: every other one a deny) with an input of about
+ * the bench's size (~2 KB of JSON in the row).
+ */
+const record = (n: number): DecisionRecord =>
+  decisionRecord(n, {
+    input: { subject: { type: 'agent', id: `agent-${n}` }, context: { n, note: 'x'.repeat(600) } },
+  });
 
 const PARTITION = `decision_log_p${new Date().getUTCFullYear()}${String(new Date().getUTCMonth() + 1).padStart(2, '0')}`;
 const INSERT = `INSERT INTO decision_log SELECT * FROM json_populate_recordset(NULL::decision_log, $1::json)
