@@ -1,7 +1,8 @@
 /**
  * Guardrails on text (issue 25): what scanning costs a decision, and whether it stays flat.
  *
- *   node bench/guardrails.ts [--quick] [--scans <n>] [--http-seconds <s>] [--rounds <n>] [--database-url <url>]
+ *   node bench/guardrails.ts [--quick] [--scans <n>] [--http-seconds <s>] [--rounds <n>] [--prose mixed|ascii]
+ *                            [--database-url <url>]
  *
  * 1. In process (target: p99 ≤ 1 ms): a 10 KB `model.response` (prose with a secret, an email
  *    address and a card number planted) scanned and decided by the decision core
@@ -10,7 +11,8 @@
  * 2. Through HTTP (target: ≥ 50 % of the tool call's decisions/s): `--rounds` Verdict servers in
  *    turn (default 3; sync audit, 1 worker, each on a fresh database), each saturated by tool calls
  *    and then by 10 KB `model.response` decisions; the medians of the rounds and each round's ratio
- *    (one round moves by ±10 points on a shared 2-core host).
+ *    (one round moves by ±10 points on a shared 2-core host). `--prose ascii` sends an English-only
+ *    response instead of the default mixed-script one (Prose).
  * 3. Memory (target: flat): `--scans` scans (default 1,000,000) of a 1 KB response with findings;
  *    the heap after a forced GC at every tenth, growth from the first sample to the last.
  *    Needs `--expose-gc` (the script re-runs itself with it).
@@ -42,16 +44,28 @@ import {
 const root = path.resolve(import.meta.dirname, '..');
 const BUNDLE = path.join(root, 'policies/bundle/bundle.tar.gz');
 
-const PROSE =
-  'Thanks for reaching out. The refund for order 88231 was issued on 2026-11-20 and should appear within ' +
-  'five business days (version 2.14.1 of the billing service handled it). 返金は処理済みです 🙂. ';
+/**
+ * The response's prose. `mixed` (the default) holds a Japanese sentence and an emoji, so the whole
+ * text is a two-byte string in V8 — every pass that encodes it to UTF-8 (the hashes, the wire) takes
+ * the slow path; `ascii` is the same prose in English only, as most of an English model's output is.
+ */
+export type Prose = 'mixed' | 'ascii';
+
+const PROSE: Record<Prose, string> = {
+  mixed:
+    'Thanks for reaching out. The refund for order 88231 was issued on 2026-11-20 and should appear within ' +
+    'five business days (version 2.14.1 of the billing service handled it). 返金は処理済みです 🙂. ',
+  ascii:
+    'Thanks for reaching out. The refund for order 88231 was issued on 2026-11-20 and should appear within ' +
+    'five business days (version 2.14.1 of the billing service handled it). The refund is processed. ',
+};
 
 /** A response of about `bytes` characters with a secret, an email address and a card number planted. */
-export function response(bytes: number): string {
+export function response(bytes: number, prose: Prose = 'mixed'): string {
   const planted =
     ' Your temporary key is AKIAQWERTYUIOPASDFGH; write to dana.kowalski@corp-mail.io; card 4539 1488 0343 6467. ';
   let text = '';
-  while (text.length + planted.length < bytes) text += PROSE;
+  while (text.length + planted.length < bytes) text += PROSE[prose];
   const half = Math.floor(text.length / 2);
   return (text.slice(0, half) + planted + text.slice(half)).slice(0, bytes);
 }
@@ -180,6 +194,7 @@ async function http(
   databaseUrl: string,
   servers: { label: string; main?: string }[],
   profileDir?: string,
+  prose: Prose = 'mixed',
 ): Promise<{ label: string; result: HttpResult }[]> {
   const workDir = mkdtempSync(path.join(tmpdir(), 'verdict-guardrails-'));
   const secret = randomBytes(32).toString('base64url');
@@ -227,7 +242,7 @@ async function http(
             };
           };
           const tools = [post(toolEnvelope)];
-          const responses = [post(responseEnvelope(response(10 * 1024)))];
+          const responses = [post(responseEnvelope(response(10 * 1024, prose)))];
           if (profileDir) {
             const none = { perSecond: 0, p99Ms: 0, failed: 0, cpuMicros: 0, pgCpuMicros: 0 };
             results.push({
@@ -307,9 +322,12 @@ export async function measureResponseVsToolCall(opts: {
   seconds: number;
   rounds: number;
   databaseUrl: string;
+  prose?: Prose;
 }): Promise<ResponseVsToolCall> {
   const servers = Array.from({ length: opts.rounds }, (_, r) => ({ label: `round ${r + 1}` }));
-  const results = (await http(opts.seconds, opts.databaseUrl, servers)).map((r) => r.result);
+  const results = (await http(opts.seconds, opts.databaseUrl, servers, undefined, opts.prose)).map(
+    (r) => r.result,
+  );
   const median = (xs: number[]) => {
     const sorted = [...xs].sort((a, b) => a - b);
     const mid = Math.floor(sorted.length / 2);
@@ -392,8 +410,12 @@ async function main(): Promise<void> {
        */
       'ab-base': { type: 'string' },
       rounds: { type: 'string', default: '3' },
+      /** The HTTP phase's response prose: `mixed` (two-byte text, the default) or `ascii` (see Prose). */
+      prose: { type: 'string', default: 'mixed' },
     },
   });
+  const prose = values.prose as Prose;
+  if (prose !== 'mixed' && prose !== 'ascii') throw new Error(`--prose: mixed or ascii, not ${values.prose}`);
   if (values['memory-only']) {
     console.log(JSON.stringify(memory(Number(values.scans))));
     return;
@@ -430,10 +452,11 @@ async function main(): Promise<void> {
       seconds: Number(values['http-seconds']),
       rounds: Number(values.rounds),
       databaseUrl: values['database-url'],
+      prose,
     });
     const pct = (n: number) => `${(n * 100).toFixed(0)} %`;
     console.log(
-      `HTTP (sync audit, 1 worker, 16 connections; medians of ${h.rounds} rounds, a fresh server each): tool.call ${f(h.toolCallPerSecond)}/s (server CPU ${f(h.toolCallCpuMicros)} µs + Postgres ${f(h.toolCallPgCpuMicros)} µs per decision), 10 KB model.response ${f(h.modelResponsePerSecond)}/s (${f(h.modelResponseCpuMicros)} µs + ${f(h.modelResponsePgCpuMicros)} µs): ${pct(h.ratio)} (rounds ${h.ratios.map(pct).join(', ')}; target ≥ 50 %: ${h.met ? 'met' : 'MISSED'}; by server CPU per decision ${pct(h.toolCallCpuMicros / h.modelResponseCpuMicros)}); failed ${h.failed}`,
+      `HTTP (sync audit, 1 worker, 16 connections; medians of ${h.rounds} rounds, a fresh server each): tool.call ${f(h.toolCallPerSecond)}/s (server CPU ${f(h.toolCallCpuMicros)} µs + Postgres ${f(h.toolCallPgCpuMicros)} µs per decision), 10 KB model.response (${prose} prose) ${f(h.modelResponsePerSecond)}/s (${f(h.modelResponseCpuMicros)} µs + ${f(h.modelResponsePgCpuMicros)} µs): ${pct(h.ratio)} (rounds ${h.ratios.map(pct).join(', ')}; target ≥ 50 %: ${h.met ? 'met' : 'MISSED'}; by server CPU per decision ${pct(h.toolCallCpuMicros / h.modelResponseCpuMicros)}); failed ${h.failed}`,
     );
   }
   // The memory run in its own process, with --expose-gc.
