@@ -67,6 +67,7 @@ const ALL_SYSTEMS: SystemSpec[] = [
   { id: 'verdict-sync-w2', kind: 'verdict', auditMode: 'sync', workers: 2 },
   { id: 'verdict-async-w2', kind: 'verdict', auditMode: 'async', workers: 2 },
   { id: 'verdict-off-w2', kind: 'verdict', auditMode: 'off', workers: 2 },
+  { id: 'verdict-off-w1', kind: 'verdict', auditMode: 'off', workers: 1 },
   { id: 'node-http-floor', kind: 'floor' },
 ];
 
