@@ -181,7 +181,10 @@ export interface PathsResult {
   shadow: ShadowResult;
   waiver: WaiverResult;
   search: SearchResult & { target: 'reported' };
+  /** The 10 KB response in mixed-script prose (bench/guardrails.ts's default: a two-byte string). */
   modelResponse: ResponseVsToolCall;
+  /** The same in English prose (`--prose ascii`); measured in full runs, not in `--quick` ones. */
+  modelResponseAscii?: ResponseVsToolCall;
   /** Failed or non-2xx requests over every HTTP phase (only 2xx answers are counted in the figures). */
   failedRequests: number;
 }
@@ -748,13 +751,24 @@ export async function measurePaths(opts: PathsOptions): Promise<PathsResult> {
     rounds: opts.quick ? 1 : 3,
     databaseUrl: opts.databaseUrl,
   });
+  let modelResponseAscii: ResponseVsToolCall | undefined;
+  if (!opts.quick) {
+    log('paths: the same in English prose');
+    modelResponseAscii = await measureResponseVsToolCall({
+      seconds: 5,
+      rounds: 3,
+      databaseUrl: opts.databaseUrl,
+      prose: 'ascii',
+    });
+  }
   return {
     quick: opts.quick,
     shadow: { inProcess: shadowInProc, http: http.shadow },
     waiver: { inProcess: waiverInProc, http: http.waiver },
     search: { ...search, target: 'reported' },
     modelResponse,
-    failedRequests: http.failedRequests + modelResponse.failed,
+    ...(modelResponseAscii ? { modelResponseAscii } : {}),
+    failedRequests: http.failedRequests + modelResponse.failed + (modelResponseAscii?.failed ?? 0),
   };
 }
 
@@ -763,6 +777,10 @@ const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : 'n/a');
 /** Two decimals, three where two would round a miss onto the target (1.104 → "1.104", not "1.10"). */
 const fRatio = (r: Ratio) => (Math.abs(r.ratio - r.target) < 0.005 ? r.ratio.toFixed(3) : f2(r.ratio));
 const verdict = (r: Ratio) => `${fRatio(r)}× (target ≤ ${r.target}×) ${r.met ? 'met' : 'MISSED'}`;
+
+/** A model.response measurement against its ≥ 50 % target, with the CPU of both kinds. */
+const responseRatio = (mr: ResponseVsToolCall) =>
+  `${f1(mr.modelResponsePerSecond)}/s vs ${f1(mr.toolCallPerSecond)}/s = ${(mr.ratio * 100).toFixed(0)} % (target ≥ 50 %) ${mr.met ? 'met' : 'MISSED'}; CPU µs/decision ${f1(mr.modelResponseCpuMicros)} + ${f1(mr.modelResponsePgCpuMicros)} Postgres vs ${f1(mr.toolCallCpuMicros)} + ${f1(mr.toolCallPgCpuMicros)}`;
 
 /** The paths' results as the lines bench/run.ts prints at the end of a run. */
 export function formatPaths(result: PathsResult): string {
@@ -798,7 +816,10 @@ export function formatPaths(result: PathsResult): string {
     '',
     `AuthZEN resource search over ${search.candidates.toLocaleString('en-US')} candidates (${search.searches} searches, in process): p50 ${f1(search.p50Ms)} ms, p99 ${f1(search.p99Ms)} ms (${f1(search.microsPerCandidate)} µs per candidate) — reported`,
     '',
-    `guardrails (issue 25): 10 KB model.response vs tool call through HTTP (sync, 1 worker, 16 connections, ${mr.rounds} rounds): ${f1(mr.modelResponsePerSecond)}/s vs ${f1(mr.toolCallPerSecond)}/s = ${(mr.ratio * 100).toFixed(0)} % (target ≥ 50 %) ${mr.met ? 'met' : 'MISSED'}; CPU µs/decision ${f1(mr.modelResponseCpuMicros)} + ${f1(mr.modelResponsePgCpuMicros)} Postgres vs ${f1(mr.toolCallCpuMicros)} + ${f1(mr.toolCallPgCpuMicros)}`,
+    `guardrails (issue 25): 10 KB model.response (mixed-script prose) vs tool call through HTTP (sync, 1 worker, 16 connections, ${mr.rounds} rounds): ${responseRatio(mr)}`,
+    ...(result.modelResponseAscii
+      ? [`  the same in English prose: ${responseRatio(result.modelResponseAscii)}`]
+      : []),
   ].join('\n');
 }
 

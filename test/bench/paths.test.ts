@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { ResponseVsToolCall } from '../../bench/guardrails.ts';
 import {
   formatPaths,
   type PathsResult,
@@ -78,21 +79,25 @@ function result(shadowInProcess: number, waiverSame: number, responseRatio = 0.4
       records: 13,
       target: 'reported',
     },
-    modelResponse: {
-      rounds: 3,
-      toolCallPerSecond: 2000,
-      modelResponsePerSecond: 2000 * responseRatio,
-      toolCallCpuMicros: 250,
-      modelResponseCpuMicros: 520,
-      toolCallPgCpuMicros: 110,
-      modelResponsePgCpuMicros: 170,
-      ratio: responseRatio,
-      ratios: [responseRatio, responseRatio, responseRatio],
-      target: 0.5,
-      met: responseRatio >= 0.5,
-      failed: 0,
-    },
+    modelResponse: responseVsToolCall(responseRatio),
     failedRequests: 0,
+  };
+}
+
+function responseVsToolCall(ratio: number): ResponseVsToolCall {
+  return {
+    rounds: 3,
+    toolCallPerSecond: 2000,
+    modelResponsePerSecond: 2000 * ratio,
+    toolCallCpuMicros: 250,
+    modelResponseCpuMicros: 520,
+    toolCallPgCpuMicros: 110,
+    modelResponsePgCpuMicros: 170,
+    ratio,
+    ratios: [ratio, ratio, ratio],
+    target: 0.5,
+    met: ratio >= 0.5,
+    failed: 0,
   };
 }
 
@@ -112,6 +117,16 @@ describe('bench/paths.ts report', () => {
   it("prints the guardrails' model.response ratio against its ≥ 50 % target", () => {
     expect(formatPaths(result(1, 1, 0.46))).toContain('920.0/s vs 2000.0/s = 46 % (target ≥ 50 %) MISSED');
     expect(formatPaths(result(1, 1, 0.55))).toContain('= 55 % (target ≥ 50 %) met');
+  });
+
+  it('prints the English-prose reading beside the mixed-script one when the run measured it', () => {
+    const quick = formatPaths(result(1, 1, 0.46));
+    expect(quick).toContain('10 KB model.response (mixed-script prose) vs tool call');
+    expect(quick).not.toContain('English prose');
+    const full = formatPaths({ ...result(1, 1, 0.46), modelResponseAscii: responseVsToolCall(0.57) });
+    expect(full).toMatch(
+      /= 46 % \(target ≥ 50 %\) MISSED[^\n]*\n {2}the same in English prose: 1140\.0\/s vs 2000\.0\/s = 57 % \(target ≥ 50 %\) met/,
+    );
   });
 
   it('never rounds a miss onto its target', () => {
