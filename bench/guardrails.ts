@@ -12,7 +12,7 @@
  *    turn (default 3; sync audit, 1 worker, each on a fresh database), each saturated by tool calls
  *    and then by 10 KB `model.response` decisions; the medians of the rounds and each round's ratio
  *    (one round moves by ±10 points on a shared 2-core host). `--prose ascii` sends an English-only
- *    response instead of the default mixed-script one (Prose).
+ *    response instead of the default mixed-script one (Prose), here and in `--ab-base`/`--profile`.
  * 3. Memory (target: flat): `--scans` scans (default 1,000,000) of a 1 KB response with findings;
  *    the heap after a forced GC at every tenth, growth from the first sample to the last.
  *    Needs `--expose-gc` (the script re-runs itself with it).
@@ -185,16 +185,16 @@ interface PhaseResult {
 
 /**
  * Through HTTP: `servers` Verdict servers in turn (sync audit, 1 worker), each started fresh on a
- * fresh database (an A/B's two checkouts may not share a schema: migration 0015), warmed by tool calls, then saturated by tool calls and by 10 KB `model.response`
- * decisions. `main` is a server's entry point (another checkout's for an A/B run); `profileDir`
- * runs it under `--cpu-prof` and saturates it with `model.response` decisions only.
+ * fresh database (an A/B's two checkouts may not share a schema: migration 0015), warmed by tool
+ * calls, then saturated by tool calls and by 10 KB `model.response` decisions in `prose`. `main` is
+ * a server's entry point (another checkout's for an A/B run); `profileDir` runs it under
+ * `--cpu-prof` and saturates it with `model.response` decisions only.
  */
 async function http(
   seconds: number,
   databaseUrl: string,
   servers: { label: string; main?: string }[],
-  profileDir?: string,
-  prose: Prose = 'mixed',
+  { profileDir, prose = 'mixed' }: { profileDir?: string; prose?: Prose } = {},
 ): Promise<{ label: string; result: HttpResult }[]> {
   const workDir = mkdtempSync(path.join(tmpdir(), 'verdict-guardrails-'));
   const secret = randomBytes(32).toString('base64url');
@@ -325,7 +325,7 @@ export async function measureResponseVsToolCall(opts: {
   prose?: Prose;
 }): Promise<ResponseVsToolCall> {
   const servers = Array.from({ length: opts.rounds }, (_, r) => ({ label: `round ${r + 1}` }));
-  const results = (await http(opts.seconds, opts.databaseUrl, servers, undefined, opts.prose)).map(
+  const results = (await http(opts.seconds, opts.databaseUrl, servers, { prose: opts.prose })).map(
     (r) => r.result,
   );
   const median = (xs: number[]) => {
@@ -352,14 +352,20 @@ export async function measureResponseVsToolCall(opts: {
 }
 
 /** The A/B run (see `--ab-base`): per round both servers, in alternating order. */
-async function ab(base: string, rounds: number, seconds: number, databaseUrl: string): Promise<void> {
+async function ab(
+  base: string,
+  rounds: number,
+  seconds: number,
+  databaseUrl: string,
+  prose: Prose,
+): Promise<void> {
   const baseMain = path.join(path.resolve(base), 'src/main.ts');
   const servers: { label: string; main?: string }[] = [];
   for (let r = 0; r < rounds; r++) {
     const pair = [{ label: 'base', main: baseMain }, { label: 'new' }];
     servers.push(...(r % 2 === 0 ? pair : pair.reverse()));
   }
-  const results = await http(seconds, databaseUrl, servers);
+  const results = await http(seconds, databaseUrl, servers, { prose });
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const f = (n: number) => n.toFixed(0);
   const pct = (n: number) => `${(n * 100).toFixed(0)} %`;
@@ -410,7 +416,7 @@ async function main(): Promise<void> {
        */
       'ab-base': { type: 'string' },
       rounds: { type: 'string', default: '3' },
-      /** The HTTP phase's response prose: `mixed` (two-byte text, the default) or `ascii` (see Prose). */
+      /** The HTTP phases' response prose (ratio, `--ab-base`, `--profile`): `mixed` (the default) or `ascii` (Prose). */
       prose: { type: 'string', default: 'mixed' },
     },
   });
@@ -421,12 +427,10 @@ async function main(): Promise<void> {
     return;
   }
   if (values.profile) {
-    const [p] = await http(
-      Number(values['http-seconds']),
-      values['database-url'],
-      [{ label: 'current' }],
-      path.resolve(values.profile),
-    );
+    const [p] = await http(Number(values['http-seconds']), values['database-url'], [{ label: 'current' }], {
+      profileDir: path.resolve(values.profile),
+      prose,
+    });
     console.log(
       `profiled: model.response ${p!.result.modelResponse.perSecond.toFixed(1)}/s; profile in ${values.profile}`,
     );
@@ -438,6 +442,7 @@ async function main(): Promise<void> {
       Number(values.rounds),
       Number(values['http-seconds']),
       values['database-url'],
+      prose,
     );
     return;
   }
