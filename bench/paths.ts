@@ -27,14 +27,13 @@
  * `measurePaths` and `formatPaths` are what bench/run.ts calls at the end of a run.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import * as tar from 'tar';
 import { DisabledRecorder } from '../src/audit/memory-recorder.ts';
 import type { Scope } from '../src/auth/caller.ts';
 import { mintToken as mintScopedToken } from '../src/auth/dev-token.ts';
@@ -52,7 +51,9 @@ import { type LoadResult, type LoadSpec, runLoadProcess } from './load.ts';
 import type { RequestSpec } from './scenarios.ts';
 import {
   BENCH_CALLER,
+  bundleVariant,
   cpuSeconds,
+  DEFAULT_BUNDLE,
   killAll,
   mintToken,
   postgresCpuSecondsSince,
@@ -62,8 +63,6 @@ import {
   withDatabase,
 } from './systems.ts';
 
-const root = path.resolve(import.meta.dirname, '..');
-const BUNDLE = path.join(root, 'policies/bundle/bundle.tar.gz');
 const ENTRYPOINT = 'verdict/decision';
 const DATABASE = 'verdict_bench_paths';
 
@@ -479,19 +478,6 @@ async function phase(
   };
 }
 
-/** The same bundle under another revision: a distinct digest with the same policy (a shadow to set). */
-function bundleVariant(revision: string, dir: string): Buffer {
-  const tree = path.join(dir, revision);
-  mkdirSync(tree, { recursive: true });
-  tar.x({ file: BUNDLE, cwd: tree, sync: true });
-  const manifest = JSON.parse(readFileSync(path.join(tree, '.manifest'), 'utf8'));
-  manifest.revision = revision;
-  writeFileSync(path.join(tree, '.manifest'), JSON.stringify(manifest));
-  const out = path.join(dir, `${revision}.tar.gz`);
-  tar.c({ gzip: true, file: out, cwd: tree, sync: true, portable: true }, ['.']);
-  return readFileSync(out);
-}
-
 type Api = (method: string, pathname: string, token: string, body?: Buffer | object) => Promise<any>;
 
 function apiOf(url: string): Api {
@@ -596,8 +582,9 @@ async function throughHttp(
 
       log(`paths: shadow through HTTP at ${rate}/s`);
       // 1b. Shadow: cleared and set through the lifecycle API, alternating which goes first.
-      const shadowDigest = (await api('POST', '/v1/bundles', author, bundleVariant('paths-shadow', workDir)))
-        .digest as string;
+      const shadowDigest = (
+        await api('POST', '/v1/bundles', author, readFileSync(bundleVariant('paths-shadow', workDir)))
+      ).digest as string;
       const servedShadow = async () =>
         ((await api('GET', '/v1/bundles/status', author)).replicas as { shadow: string | null }[]).every(
           (r) => r.shadow === shadowDigest,
@@ -735,9 +722,9 @@ async function throughHttp(
 export async function measurePaths(opts: PathsOptions): Promise<PathsResult> {
   const log = opts.log ?? (() => {});
   const inputs = await loadInputs(200, 42);
-  const active = await loadBundleFile(BUNDLE);
+  const active = await loadBundleFile(DEFAULT_BUNDLE);
   // A second engine of the same policy: a shadow revision is a separate engine, as on a replica.
-  const shadowEngine = await loadBundleFile(BUNDLE);
+  const shadowEngine = await loadBundleFile(DEFAULT_BUNDLE);
   log('paths: shadow evaluation, in process');
   const shadowInProc = await shadowInProcess(active, shadowEngine, inputs.toolCalls, opts.quick);
   log('paths: waiver-bearing decisions, in process');

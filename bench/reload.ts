@@ -14,14 +14,13 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import * as tar from 'tar';
 import { mintToken } from '../src/auth/dev-token.ts';
 import { canonicalJson } from '../src/decisions/canonical-json.ts';
 import { evaluateDecision } from '../src/decisions/evaluate.ts';
@@ -29,12 +28,12 @@ import { divergence, evaluateShadow } from '../src/decisions/shadow.ts';
 import { parseBundle } from '../src/engine/bundle.ts';
 import { PolicyEngine } from '../src/engine/engine.ts';
 import { freePort } from '../test/support/net.ts';
+import { bundleVariant, DEFAULT_BUNDLE } from './systems.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const DATABASE_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SECRET = randomBytes(32).toString('base64url');
-const DEFAULT_BUNDLE = path.join(root, 'policies/bundle/bundle.tar.gz');
 
 const { values } = parseArgs({
   options: {
@@ -45,19 +44,6 @@ const { values } = parseArgs({
 });
 const ACTIVATIONS = Number(values.activations);
 const LOAD = Number(values.load);
-
-/** The same bundle under another revision: a distinct digest with the same policy. */
-function variant(revision: string, dir: string): string {
-  const tree = path.join(dir, revision);
-  mkdirSync(tree, { recursive: true });
-  tar.x({ file: DEFAULT_BUNDLE, cwd: tree, sync: true });
-  const manifest = JSON.parse(readFileSync(path.join(tree, '.manifest'), 'utf8'));
-  manifest.revision = revision;
-  writeFileSync(path.join(tree, '.manifest'), JSON.stringify(manifest));
-  const out = path.join(dir, `${revision}.tar.gz`);
-  tar.c({ gzip: true, file: out, cwd: tree, sync: true, portable: true }, ['.']);
-  return out;
-}
 
 interface Replica {
   port: number;
@@ -137,7 +123,7 @@ function percentile(sorted: number[], p: number): number {
 
 async function main(): Promise<void> {
   const work = mkdtempSync(path.join(tmpdir(), 'verdict-reload-'));
-  const bundles = { a: variant('reload-a', work), b: variant('reload-b', work) };
+  const bundles = { a: bundleVariant('reload-a', work), b: bundleVariant('reload-b', work) };
   const dbName = `verdict_bench_reload_${Date.now().toString(36)}`;
   const admin = new pg.Client({ connectionString: DATABASE_URL });
   await admin.connect();

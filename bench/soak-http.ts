@@ -28,7 +28,7 @@
  * fixed number of requests and prints a JSON progress line every `--sample-every` answers.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -36,18 +36,24 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 // @ts-expect-error autocannon ships no type declarations
 import autocannon from 'autocannon';
-import * as tar from 'tar';
 import { mintToken as mintAdminToken } from '../src/auth/dev-token.ts';
 import { loadInputs } from './inputs.ts';
 import { buildScenarios, type RequestSpec } from './scenarios.ts';
-import { BENCH_CALLER, mintToken, rssBytes, runBenchMain, startVerdict, withDatabase } from './systems.ts';
+import {
+  BENCH_CALLER,
+  bundleVariant,
+  mintToken,
+  rssBytes,
+  runBenchMain,
+  startVerdict,
+  withDatabase,
+} from './systems.ts';
 
 const root = path.resolve(import.meta.dirname, '..');
 const MB = 1024 * 1024;
 const FULL_RUN = 1_000_000;
 /** Shorter runs test the script, not memory (see above). */
 const SHORTEST_MEMORY_RUN = 300_000;
-const BUNDLE = path.join(root, 'policies/bundle/bundle.tar.gz');
 
 /** What the load process is asked to do. */
 interface ClientSpec {
@@ -148,19 +154,6 @@ function runClient(file: string): void {
 
 // ---------------------------------------------------------------------------------------------
 // The soak.
-
-/** The same bundle under another revision: a distinct digest (so a second revision) with the same policy. */
-function bundleVariant(revision: string, dir: string): string {
-  const tree = path.join(dir, revision);
-  mkdirSync(tree, { recursive: true });
-  tar.x({ file: BUNDLE, cwd: tree, sync: true });
-  const manifest = JSON.parse(readFileSync(path.join(tree, '.manifest'), 'utf8'));
-  manifest.revision = revision;
-  writeFileSync(path.join(tree, '.manifest'), JSON.stringify(manifest));
-  const out = path.join(dir, `${revision}.tar.gz`);
-  tar.c({ gzip: true, file: out, cwd: tree, sync: true, portable: true }, ['.']);
-  return out;
-}
 
 function options() {
   const { values } = parseArgs({

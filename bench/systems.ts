@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import * as tar from 'tar';
 import { freePort } from '../test/support/net.ts';
 import { cerbosBinary, cerbosConfig } from './cerbos/pdp.ts';
 
@@ -165,6 +166,23 @@ function launch(
 
 /** The committed default bundle (what `npm run bench` and the single-server benches run on). */
 export const DEFAULT_BUNDLE = path.join(root, 'policies/bundle/bundle.tar.gz');
+
+/**
+ * The committed bundle under another revision, written to `<dir>/<revision>.tar.gz` (its path is
+ * returned): a distinct digest with the same policy, for a second revision to activate, shadow or
+ * reload (bench/reload.ts, soak-http.ts, paths.ts).
+ */
+export function bundleVariant(revision: string, dir: string): string {
+  const tree = path.join(dir, revision);
+  mkdirSync(tree, { recursive: true });
+  tar.x({ file: DEFAULT_BUNDLE, cwd: tree, sync: true });
+  const manifest = JSON.parse(readFileSync(path.join(tree, '.manifest'), 'utf8'));
+  manifest.revision = revision;
+  writeFileSync(path.join(tree, '.manifest'), JSON.stringify(manifest));
+  const out = path.join(dir, `${revision}.tar.gz`);
+  tar.c({ gzip: true, file: out, cwd: tree, sync: true, portable: true }, ['.']);
+  return out;
+}
 
 /**
  * One Verdict server with one worker on the committed bundle, unpinned: what the benches that
