@@ -1,11 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectOpsHost, type OpsHost } from '../mcp/ops-host.ts';
 import { expectAccessible, launchBrowser, newPerson, screenshot } from '../support/browser.ts';
 import { freePort } from '../support/net.ts';
 import {
@@ -23,7 +19,6 @@ import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
 
 const poll = <T>(probe: () => T | Promise<T>) => expect.poll(probe, { timeout: 15_000, interval: 50 });
 
-const root = path.resolve(import.meta.dirname, '../..');
 const CLIENT_ID = 'verdict-console-mcp';
 const CLIENT_SECRET = 'a-client-secret-for-the-console-mcp-suite';
 
@@ -31,8 +26,7 @@ describe('mcp-proxy --wait-for-approval through a console approval, in a real br
   let verdict: TestVerdict;
   let browser: Browser;
   let provider: TestOidcProvider | undefined;
-  let client: Client | undefined;
-  let dir: string | undefined;
+  let host: OpsHost | undefined;
 
   beforeAll(async () => {
     const port = await freePort();
@@ -56,11 +50,10 @@ describe('mcp-proxy --wait-for-approval through a console approval, in a real br
     browser = await launchBrowser();
   });
   afterAll(async () => {
-    await client?.close();
+    await host?.close();
     await browser?.close();
     await verdict?.close();
     await provider?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('holds the agent’s call while a person approves it in the open inbox, then forwards it', async () => {
@@ -72,44 +65,16 @@ describe('mcp-proxy --wait-for-approval through a console approval, in a real br
     await poll(() => page.getByText('Signed in as').textContent()).toContain('alice');
 
     // The agent: an MCP host connected to a real MCP server through the proxy, which waits 60 s.
-    dir = mkdtempSync(path.join(tmpdir(), 'verdict-console-mcp-'));
-    const countFile = path.join(dir, 'calls.ndjson');
-    writeFileSync(countFile, '');
-    const seen = () =>
-      readFileSync(countFile, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line) as { tool: string; arguments: unknown; verdict_token_seen: boolean });
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [
-        path.join(root, 'src/cli/verdict.ts'),
-        'mcp-proxy',
-        '--agent',
-        'ops-agent',
-        '--on-behalf-of',
-        'user:dana',
-        '--context',
-        JSON.stringify({ user: { id: 'user:dana', entitlements: ['ops:deploy'] } }),
-        '--wait-for-approval',
-        '60s',
-        '--',
-        process.execPath,
-        path.join(root, 'test/mcp/counting-server.ts'),
-      ],
-      env: {
-        ...(process.env as Record<string, string>),
-        VERDICT_URL: verdict.url,
-        VERDICT_TOKEN: verdict.token('ops-runtime', ['decisions:evaluate']),
-        COUNT_FILE: countFile,
-      },
-      stderr: 'pipe',
+    const agent = await connectOpsHost(verdict, {
+      user: 'user:dana',
+      waitForApproval: '60s',
+      name: 'agent-host',
     });
-    client = new Client({ name: 'agent-host', version: '1.0.0' });
-    await client.connect(transport);
+    host = agent;
+    const seen = () => agent.served();
     const progress: Progress[] = [];
     let settled = false;
-    const call = client
+    const call = agent.client
       .callTool({ name: 'deploy_service', arguments: { service: 'billing', version: '2.4.1' } }, undefined, {
         onprogress: (p) => progress.push(p),
         timeout: 90_000,

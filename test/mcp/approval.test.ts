@@ -3,60 +3,27 @@
  * Redis bus, grants): a high-risk call is denied with the approval request in the tool error, never
  * reaching the server; a human grants it through the API; the same call retried goes through once.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VerdictClient } from '../../packages/sdk/src/index.ts';
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
+import { connectOpsHost, type OpsHost } from './ops-host.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
 let verdict: TestVerdict;
+let host: OpsHost;
 let client: Client;
-let countFile: string;
 
 beforeAll(async () => {
   verdict = await startTestVerdict('mcp_approval', { bus: 'redis' });
-  countFile = path.join(mkdtempSync(path.join(tmpdir(), 'verdict-mcp-approval-')), 'calls.ndjson');
-  writeFileSync(countFile, '');
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [
-      path.join(root, 'src/cli/verdict.ts'),
-      'mcp-proxy',
-      '--agent',
-      'ops-agent',
-      '--on-behalf-of',
-      'user:42',
-      '--context',
-      JSON.stringify({ user: { id: 'user:42', entitlements: ['ops:deploy'] } }),
-      '--',
-      process.execPath,
-      path.join(root, 'test/mcp/counting-server.ts'),
-    ],
-    env: {
-      ...(process.env as Record<string, string>),
-      VERDICT_URL: verdict.url,
-      VERDICT_TOKEN: verdict.token('ops-runtime', ['decisions:evaluate']),
-      COUNT_FILE: countFile,
-    },
-    stderr: 'pipe',
-  });
-  client = new Client({ name: 'host', version: '1.0.0' });
-  await client.connect(transport);
+  host = await connectOpsHost(verdict, { user: 'user:42' });
+  client = host.client;
 });
 afterAll(async () => {
-  await client?.close();
+  await host?.close();
   await verdict?.close();
 });
 
-const seen = () =>
-  readFileSync(countFile, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line).tool as string);
+const seen = () => host.served().map((call) => call.tool);
 const text = (result: Record<string, unknown>) =>
   (result.content as { text?: string }[]).map((c) => c.text ?? '').join('\n');
 

@@ -5,20 +5,15 @@
  * human and approvals:grant) decides it through the API: approved, the call goes through; denied,
  * or the request expired, or no one decided in time, the host gets the tool error.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { Progress } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Approval, VerdictClient } from '../../packages/sdk/src/index.ts';
 import { startTestVerdict, type TestVerdict } from '../support/verdict.ts';
+import { connectOpsHost, type OpsHost } from './ops-host.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
 let verdict: TestVerdict;
 let human: VerdictClient;
-const clients: Client[] = [];
+const hosts: OpsHost[] = [];
 
 beforeAll(async () => {
   verdict = await startTestVerdict('mcp_wait_approval');
@@ -29,49 +24,15 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await Promise.allSettled(clients.map((c) => c.close()));
+  await Promise.allSettled(hosts.map((h) => h.close()));
   await verdict?.close();
 });
 
 /** A host connected through a proxy that waits up to `wait` for approvals, for user `user`. */
 async function host(user: string, wait: string) {
-  const dir = mkdtempSync(path.join(tmpdir(), 'verdict-mcp-wait-'));
-  const countFile = path.join(dir, 'calls.ndjson');
-  writeFileSync(countFile, '');
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [
-      path.join(root, 'src/cli/verdict.ts'),
-      'mcp-proxy',
-      '--agent',
-      'ops-agent',
-      '--on-behalf-of',
-      user,
-      '--context',
-      JSON.stringify({ user: { id: user, entitlements: ['ops:deploy'] } }),
-      '--wait-for-approval',
-      wait,
-      '--',
-      process.execPath,
-      path.join(root, 'test/mcp/counting-server.ts'),
-    ],
-    env: {
-      ...(process.env as Record<string, string>),
-      VERDICT_URL: verdict.url,
-      VERDICT_TOKEN: verdict.token('ops-runtime', ['decisions:evaluate']),
-      COUNT_FILE: countFile,
-    },
-    stderr: 'pipe',
-  });
-  const client = new Client({ name: 'host', version: '1.0.0' });
-  await client.connect(transport);
-  clients.push(client);
-  const seen = () =>
-    readFileSync(countFile, 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line).tool as string);
-  return { client, seen };
+  const opsHost = await connectOpsHost(verdict, { user, waitForApproval: wait });
+  hosts.push(opsHost);
+  return { client: opsHost.client, seen: () => opsHost.served().map((call) => call.tool) };
 }
 
 /** The pending approval request of `user`'s agent, once it exists. */
