@@ -5,11 +5,15 @@
  * their load phases alternating (old, new, new, old, …) so that a shared host's drift hits both.
  *
  *   node bench/request-ab.ts [--old main] [--new <ref>] [--rounds 4] [--seconds 5] [--rate 600] [--audit off]
- *                            [--connections 16] [--no-saturation] [--json]
+ *                            [--connections 16] [--no-saturation] [--old-env K=V …] [--new-env K=V …] [--json]
+ *
+ * `--old-env`/`--new-env` (repeatable) set a side's environment: with `--old` at this checkout's
+ * commit, the two sides differ only in a setting (e.g. `VERDICT_AUDIT_BATCH_WAIT_MS`).
  *
  * Per phase: the server's process CPU per decision (`/proc`, user + system, the load generator in
  * its own process) at a fixed offered load, and decisions/s (2xx only) and CPU per decision at
- * saturation (where report.ts reads the issue's `sync-w1` figure). Printed: the
+ * saturation (where report.ts reads the issue's `sync-w1` figure), with every `postgres` process's
+ * CPU per decision beside it (the machine's, so other work lands in it too). Printed: the
  * medians per side and the ratios new/old, and each side's overhead over its own policy's
  * evaluation — (CPU per decision − policy − mask) / policy, the policy and mask timed in-process by
  * each tree's bench/engine-micro.ts, as bench/report.ts computes it.
@@ -27,6 +31,8 @@ import {
   cpuSeconds,
   killAll,
   mintToken,
+  postgresCpuSecondsSince,
+  postgresTicks,
   type RunningSystem,
   startSystem,
   withDatabase,
@@ -47,6 +53,8 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '16' },
     scenario: { type: 'string', default: 'tool-call' },
     'no-saturation': { type: 'boolean', default: false },
+    'old-env': { type: 'string', multiple: true, default: [] },
+    'new-env': { type: 'string', multiple: true, default: [] },
     json: { type: 'boolean', default: false },
     'database-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
   },
@@ -59,6 +67,8 @@ interface Side {
   cpuMicros: number[];
   /** CPU per decision at saturation (the issue's target is read there: report.ts, `sync-w1`). */
   satCpuMicros: number[];
+  /** Postgres CPU per decision at saturation. */
+  satPgMicros: number[];
   /** Records per group-commit batch in each fixed-load phase (audit sync/async only). */
   batch: number[];
   rps: number[];
@@ -66,7 +76,23 @@ interface Side {
   failed: number;
   policy?: number;
   mask?: number;
+  env: Record<string, string>;
 }
+
+/** `K=V` settings as an environment. */
+function envOf(settings: string[]): Record<string, string> {
+  return Object.fromEntries(
+    settings.map((setting) => {
+      const at = setting.indexOf('=');
+      if (at < 1) throw new Error(`expected K=V, got ${JSON.stringify(setting)}`);
+      return [setting.slice(0, at), setting.slice(at + 1)];
+    }),
+  );
+}
+const label = (env: Record<string, string>) =>
+  Object.entries(env)
+    .map(([k, v]) => ` ${k}=${v}`)
+    .join('');
 
 function micro(dir: string): { policy: number; mask: number } {
   const out = execFileSync(process.execPath, ['bench/engine-micro.ts', '--seconds', '1.5', '--json'], {
@@ -111,20 +137,24 @@ async function main(): Promise<void> {
   if (!scenario) throw new Error(`unknown scenario ${values.scenario}`);
   const sides: Side[] = [
     {
-      name: `old (${old.sha})`,
+      name: `old (${old.sha})${label(envOf(values['old-env']))}`,
       dir: old.dir,
+      env: envOf(values['old-env']),
       cpuMicros: [],
       satCpuMicros: [],
+      satPgMicros: [],
       batch: [],
       rps: [],
       p50: [],
       failed: 0,
     },
     {
-      name: next ? `new (${next.sha})` : 'new (this checkout)',
+      name: `${next ? `new (${next.sha})` : 'new (this checkout)'}${label(envOf(values['new-env']))}`,
       dir: next?.dir ?? root,
+      env: envOf(values['new-env']),
       cpuMicros: [],
       satCpuMicros: [],
+      satPgMicros: [],
       batch: [],
       rps: [],
       p50: [],
@@ -152,13 +182,14 @@ async function main(): Promise<void> {
           workDir,
           cpus: null,
           verdictRoot: side.dir,
+          verdictEnv: side.env,
         },
       );
     }
     const phase = async (
       side: Side,
       rate: number | undefined,
-    ): Promise<{ result: LoadResult; cpu: number; batch: number }> => {
+    ): Promise<{ result: LoadResult; cpu: number; pgCpu: number; batch: number }> => {
       const running = side.running!;
       const spec = {
         url: running.url,
@@ -171,14 +202,16 @@ async function main(): Promise<void> {
       );
       const batchesBefore = await batches(running.url);
       const before = cpuSeconds(running.pid);
+      const pgBefore = postgresTicks();
       const result = await runLoadProcess(
         { ...spec, warmupSeconds: 0, durationSeconds: seconds, rate },
         path.join(workDir, 'spec.json'),
       );
       const cpu = cpuSeconds(running.pid) - before;
+      const pgCpu = postgresCpuSecondsSince(pgBefore);
       const batchesAfter = await batches(running.url);
       const batch = (batchesAfter.sum - batchesBefore.sum) / (batchesAfter.count - batchesBefore.count);
-      return { result, cpu, batch };
+      return { result, cpu, pgCpu, batch };
     };
     for (let round = 1; round <= Number(values.rounds); round++) {
       const order = round % 2 ? [sides[0]!, sides[1]!] : [sides[1]!, sides[0]!];
@@ -194,9 +227,11 @@ async function main(): Promise<void> {
         if (!values['no-saturation']) {
           const sat = await phase(side, undefined);
           side.rps.push(sat.result.requestsPerSecond * per);
-          side.satCpuMicros.push((sat.cpu / ((sat.result.ok + sat.result.failed) * per)) * 1e6);
+          const satDecisions = (sat.result.ok + sat.result.failed) * per;
+          side.satCpuMicros.push((sat.cpu / satDecisions) * 1e6);
+          side.satPgMicros.push((sat.pgCpu / satDecisions) * 1e6);
           side.failed += sat.result.failed;
-          line += `; saturation ${Math.round(side.rps.at(-1)!)} decisions/s, CPU/decision ${side.satCpuMicros.at(-1)!.toFixed(0)} µs`;
+          line += `; saturation ${Math.round(side.rps.at(-1)!)} decisions/s, CPU/decision ${side.satCpuMicros.at(-1)!.toFixed(0)} µs + Postgres ${side.satPgMicros.at(-1)!.toFixed(0)} µs`;
         }
         if (!values.json) console.log(line);
       }
@@ -209,6 +244,7 @@ async function main(): Promise<void> {
       side: s.name,
       cpuMicrosPerDecision: cpu,
       saturationCpuMicrosPerDecision: median(s.satCpuMicros),
+      saturationPostgresMicrosPerDecision: median(s.satPgMicros),
       recordsPerBatch: median(s.batch),
       decisionsPerSecond: median(s.rps),
       p50Ms: median(s.p50),
@@ -228,6 +264,7 @@ async function main(): Promise<void> {
     cpuPerDecisionPaired: paired(sides[0]!.cpuMicros, sides[1]!.cpuMicros),
     saturationCpuPerDecision: n.saturationCpuMicrosPerDecision / o.saturationCpuMicrosPerDecision,
     saturationCpuPerDecisionPaired: paired(sides[0]!.satCpuMicros, sides[1]!.satCpuMicros),
+    saturationPostgresPerDecisionPaired: paired(sides[0]!.satPgMicros, sides[1]!.satPgMicros),
     decisionsPerSecondPaired: paired(sides[0]!.rps, sides[1]!.rps),
   };
   const load = os.loadavg()[0]!.toFixed(1);
@@ -251,7 +288,8 @@ async function main(): Promise<void> {
   if (!values['no-saturation']) {
     console.log(
       `  at saturation: CPU per decision ${summary.map((s) => s.saturationCpuMicrosPerDecision.toFixed(0)).join(' → ')} µs, ` +
-        `${ratios.saturationCpuPerDecision.toFixed(2)}× (median of per-round ratios ${ratios.saturationCpuPerDecisionPaired.toFixed(2)}×)`,
+        `${ratios.saturationCpuPerDecision.toFixed(2)}× (median of per-round ratios ${ratios.saturationCpuPerDecisionPaired.toFixed(2)}×); ` +
+        `Postgres ${summary.map((s) => s.saturationPostgresMicrosPerDecision.toFixed(0)).join(' → ')} µs (paired ${ratios.saturationPostgresPerDecisionPaired.toFixed(2)}×)`,
     );
   }
 }

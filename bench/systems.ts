@@ -146,6 +146,8 @@ export interface SystemEnv {
   verdictRoot?: string;
   /** Verdict's entry point (default `src/main.ts`; an A/B run points at another checkout's). */
   verdictMain?: string;
+  /** Extra environment for Verdict (bench/request-ab.ts's `--old-env`/`--new-env`). */
+  verdictEnv?: Record<string, string>;
 }
 
 function launch(
@@ -258,6 +260,7 @@ export async function startSystem(spec: SystemSpec, env: SystemEnv): Promise<Run
         DATABASE_URL: env.databaseUrl,
         JWT_SECRET: env.jwtSecret,
         NODE_ENV: 'production',
+        ...env.verdictEnv,
       },
       logFile,
       env.cpus,
