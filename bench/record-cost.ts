@@ -4,6 +4,7 @@
  *   node bench/record-cost.ts [--decisions 20000] [--rounds 3] [--concurrency 32]
  *                             [--kind tool-call|release-gate|model-response]
  *                             [--sequential 400] [--arms old,new] [--database-url postgres://…]
+ *                             (arms: old, v14, new, norollupnew, lz4, lz4new, noidx, norollup, linger, indexes)
  *
  * Two databases on the local Postgres, `verdict_bench_record_<arm>_<pid>`: `old` holds the schema of
  * migrations 0001–0013 and is written with the batch statement those migrations went with (a frozen
@@ -41,6 +42,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { type DecisionRow, storeBatchSql } from '../src/audit/decision-log.ts';
+import { ROLLUP_CTES } from '../src/audit/kpi-sql.ts';
 import { MemoryRecorder } from '../src/audit/memory-recorder.ts';
 import { ensurePartitions } from '../src/audit/partitions.ts';
 import { AuditWriter, storeBatch } from '../src/audit/writer.ts';
@@ -252,6 +254,17 @@ ARMS.indexes = {
   lingerAlone: false,
 };
 // Migration 0015 (input, result and caller as json) was the `json` arm here: it is `new` against `v14`.
+// The write path as it is without the KPI rollups (a bound, not a proposal: what taking the rollups
+// out of the commit could save at most, before the cost of maintaining them elsewhere).
+const storeBatchText = storeBatchSql([]).text;
+if (!storeBatchText.includes(`), ${ROLLUP_CTES}`))
+  throw new Error('storeBatchSql no longer splices ROLLUP_CTES');
+ARMS.norollupnew = {
+  name: 'norollupnew',
+  migrations: () => true,
+  batch: { name: 'verdict_store_batch_norollup_new', text: storeBatchText.replace(`), ${ROLLUP_CTES}`, ')') },
+  lingerAlone: false,
+};
 
 /** A Database whose batch statement is the arm's own; everything else passes through. */
 function armDatabase(db: PostgresDatabase, arm: Arm): Database {
@@ -632,16 +645,22 @@ async function main(): Promise<void> {
     }
     const names = setups.map((s) => s.arm.name);
     const keys = Object.keys(summary.get(names[0]!)!);
-    const others = names.slice(1);
+    const ratioNames = names.slice(1).map((n) => `${n}/${names[0]}`);
+    // Columns as wide as their headings, so that long arm names stay apart.
+    const width = (heading: string, least: number) => Math.max(least, heading.length + 2);
     console.log(
-      `${''.padEnd(28)}${names.map((n) => n.padStart(12)).join('')}${others.map((n) => `${n}/${names[0]}`.padStart(14)).join('')}`,
+      `${''.padEnd(28)}${names.map((n) => n.padStart(width(n, 12))).join('')}${ratioNames.map((n) => n.padStart(width(n, 14))).join('')}`,
     );
     for (const key of keys) {
       const values = names.map((n) => summary.get(n)![key]!);
       const ratios = values
         .slice(1)
-        .map((v) => (values[0] ? `${(v / values[0]).toFixed(2)}×` : '—').padStart(14));
-      console.log(`${key.padEnd(28)}${values.map((v) => fmt(v).padStart(12)).join('')}${ratios.join('')}`);
+        .map((v, i) =>
+          (values[0] ? `${(v / values[0]).toFixed(2)}×` : '—').padStart(width(ratioNames[i]!, 14)),
+        );
+      console.log(
+        `${key.padEnd(28)}${values.map((v, i) => fmt(v).padStart(width(names[i]!, 12))).join('')}${ratios.join('')}`,
+      );
     }
     if (sequential > 0) {
       // The linger does not depend on the schema: measured on the new arm's database.
