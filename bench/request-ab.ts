@@ -165,7 +165,11 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const warmup = Number(values.warmup);
   const per = scenario.verdict.decisionsPerRequest;
-  await withDatabase(values['database-url'], 'verdict_bench_request_ab', false, async (databaseUrl) => {
+  // NOTE: a database per side, so that neither server does the other's share of a cluster's work
+  // (the leases and periodic jobs one replica runs for all). A/A runs read 0.81–1.15× CPU per
+  // decision either way with a shared database or not (bench/README.md, session 14): the noise.
+  const admin = values['database-url'];
+  const measure = async (oldUrl: string, newUrl: string): Promise<void> => {
     for (const side of sides) {
       side.running = await startSystem(
         {
@@ -177,7 +181,7 @@ async function main(): Promise<void> {
         {
           bundlePath: path.join(side.dir, 'policies/bundle/bundle.tar.gz'),
           opaBundleDir: '',
-          databaseUrl,
+          databaseUrl: side === sides[0] ? oldUrl : newUrl,
           jwtSecret,
           workDir,
           cpus: null,
@@ -237,7 +241,11 @@ async function main(): Promise<void> {
       }
     }
     for (const side of sides) await side.running!.stop();
-  });
+  };
+  await withDatabase(admin, 'verdict_bench_request_ab_old', false, (oldUrl) =>
+    withDatabase(admin, 'verdict_bench_request_ab_new', false, (newUrl) => measure(oldUrl, newUrl)),
+  );
+
   const summary = sides.map((s) => {
     const cpu = median(s.cpuMicros);
     return {
