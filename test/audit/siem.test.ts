@@ -389,11 +389,16 @@ describe('SiemForwarder', () => {
       // A leads and cannot deliver: it measures the lag of every record.
       a.start();
       await until(() => a.stats().leader && a.stats().lagRecords > 0);
-      // Its lease lapses (a stall) and B takes the sink over and catches up.
-      await database.db.query({
-        text: `UPDATE siem_leases SET expires_at = now() - interval '1 second' WHERE sink = 'lag-sink'`,
+      // Its lease lapses (a stall) and B takes the sink over and catches up. A keeps polling, and any
+      // forwarder may take a lapsed lease, so A can renew it between the lapse and B's pass: lapse it
+      // again until B is the one that takes it.
+      await until(async () => {
+        await database.db.query({
+          text: `UPDATE siem_leases SET expires_at = now() - interval '1 second' WHERE sink = 'lag-sink'`,
+        });
+        await b.pass();
+        return b.stats().leader;
       });
-      await b.pass();
       expect(b.stats()).toMatchObject({ leader: true, lagRecords: 0 });
       // A, no longer leading, stops reporting the lag it last measured.
       await until(() => !a.stats().leader);
