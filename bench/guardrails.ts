@@ -51,13 +51,12 @@ const BUNDLE = path.join(root, 'policies/bundle/bundle.tar.gz');
  */
 export type Prose = 'mixed' | 'ascii';
 
+const OPENING =
+  'Thanks for reaching out. The refund for order 88231 was issued on 2026-11-20 and should appear within ' +
+  'five business days (version 2.14.1 of the billing service handled it). ';
 const PROSE: Record<Prose, string> = {
-  mixed:
-    'Thanks for reaching out. The refund for order 88231 was issued on 2026-11-20 and should appear within ' +
-    'five business days (version 2.14.1 of the billing service handled it). 返金は処理済みです 🙂. ',
-  ascii:
-    'Thanks for reaching out. The refund for order 88231 was issued on 2026-11-20 and should appear within ' +
-    'five business days (version 2.14.1 of the billing service handled it). The refund is processed. ',
+  mixed: `${OPENING}返金は処理済みです 🙂. `,
+  ascii: `${OPENING}The refund is processed. `,
 };
 
 /** A response of about `bytes` characters with a secret, an email address and a card number planted. */
